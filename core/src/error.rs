@@ -1,0 +1,91 @@
+//! The core's error type.
+
+use crate::ids::ParseIdError;
+
+/// Everything that can go wrong in the core. Messages never contain case content: they end up
+/// in logs and crash reports.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The store's key does not open this database. The file was left untouched.
+    #[error("the key does not open this store")]
+    WrongKey,
+    /// The key is not 32 bytes.
+    #[error("a store key must be 32 bytes, got {0}")]
+    BadKeyLength(usize),
+    /// The store was written by a newer version of Casebook.
+    #[error("store schema version {found} is newer than this build supports ({supported})")]
+    SchemaTooNew {
+        /// Version found in the file.
+        found: i64,
+        /// Newest version this build knows.
+        supported: i64,
+    },
+    /// A storage (SQLite/SQLCipher) failure.
+    #[error("storage error: {0}")]
+    Storage(#[from] rusqlite::Error),
+    /// Automerge bytes (from storage or from a peer) that do not decode, or an automerge
+    /// operation that failed.
+    #[error("document error: {0}")]
+    Document(#[from] automerge::AutomergeError),
+    /// An automerge sync message that does not decode.
+    #[error("sync message does not decode: {0}")]
+    SyncMessage(#[from] automerge::sync::ReadMessageError),
+    /// A persisted sync state that does not decode.
+    #[error("sync state does not decode: {0}")]
+    SyncState(#[from] automerge::sync::DecodeStateError),
+    /// A document's content does not have the shape Casebook writes.
+    #[error("document {doc} is malformed at {path}: {reason}")]
+    Malformed {
+        /// Which document.
+        doc: String,
+        /// Where in it.
+        path: String,
+        /// What was wrong (never the content itself).
+        reason: String,
+    },
+    /// A request named a case the store does not hold.
+    #[error("no such case: {0}")]
+    NoSuchCase(String),
+    /// A request named an entry (note, step, episode, person) the document does not hold.
+    #[error("no such {kind}: {id}")]
+    NoSuchEntry {
+        /// What was looked for.
+        kind: &'static str,
+        /// The identifier asked for.
+        id: String,
+    },
+    /// A caller-supplied value was rejected.
+    #[error("invalid {field}: {reason}")]
+    InvalidInput {
+        /// Which field.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+    /// An identifier did not parse.
+    #[error(transparent)]
+    Id(#[from] ParseIdError),
+    /// No conflict is open at the path given.
+    #[error("no open conflict at {0}")]
+    NoSuchConflict(String),
+    /// A wire message could not be decoded.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The local data is locked because the device has not checked in with the server for
+    /// too long.
+    #[error("local data is locked until this device checks in with the server")]
+    Locked,
+}
+
+/// The core's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn invalid(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidInput {
+            field: field.into(),
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! The local store: where a device keeps its documents, sync states and small settings.
+//! It sits behind the [`Store`] trait, with an encrypted SQLite implementation
+//! ([`SqliteStore`]) and an in-memory one ([`MemoryStore`]), both checked by one shared suite.
+//!
+//! A document is kept as a compacted automerge save plus the incremental chunks appended since;
+//! every local edit appends one chunk durably, and the repository compacts once enough chunks
+//! have piled up.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::doc::DocId;
+use crate::error::Result;
+use crate::ids::CaseId;
+
+mod memory;
+mod sqlite;
+mod key;
+#[cfg(test)]
+mod suite;
+
+pub use key::StoreKey;
+pub use memory::MemoryStore;
+pub use sqlite::SqliteStore;
+
+/// What is stored of one document.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoredDoc {
+    /// The last compacted save, if the document was ever compacted.
+    pub snapshot: Option<Vec<u8>>,
+    /// Incremental chunks appended after the snapshot, in order.
+    pub chunks: Vec<Vec<u8>>,
+    /// Sequence number of the last chunk (0 when there is none); pass it to
+    /// [`WriteOp::Compact`] to drop exactly the chunks folded into a new snapshot.
+    pub last_chunk: u64,
+}
+
+/// The line shown for a case in the case list, kept so listing never loads a document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseSummary {
+    /// The case.
+    pub case: CaseId,
+    /// The local authority's case reference.
+    pub reference: String,
+    /// The name the child is known by.
+    pub display_name: String,
+    /// When anything in the case last changed on this device.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One write; [`Store::apply`] commits a batch of them atomically and durably.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteOp {
+    /// Append an incremental automerge chunk to a document (creating it if new).
+    /// `local` marks an edit made on this device, which makes the document dirty until
+    /// [`WriteOp::MarkSynced`] covers it.
+    AppendChunk {
+        /// The document.
+        doc: DocId,
+        /// Bytes from `save_incremental` or a peer's changes.
+        bytes: Vec<u8>,
+        /// Whether this device made the change.
+        local: bool,
+    },
+    /// Replace a document's snapshot and drop its chunks numbered `upto` and below.
+    Compact {
+        /// The document.
+        doc: DocId,
+        /// A full automerge save.
+        snapshot: Vec<u8>,
+        /// The last chunk folded into the snapshot.
+        upto: u64,
+    },
+    /// Record that local chunks up to `upto` have reached the server.
+    MarkSynced {
+        /// The document.
+        doc: DocId,
+        /// The last chunk sequence the server has.
+        upto: u64,
+    },
+    /// Remove a document, its chunks and its sync states (access ended, purge).
+    RemoveDoc(DocId),
+    /// Insert or replace a case's summary line.
+    PutSummary(CaseSummary),
+    /// Remove a case's summary line.
+    RemoveSummary(CaseId),
+    /// Store the automerge sync state of a document with a peer.
+    PutSyncState {
+        /// The peer (the server's identity).
+        peer: String,
+        /// The document.
+        doc: DocId,
+        /// `automerge::sync::State::encode()` output.
+        state: Vec<u8>,
+    },
+    /// Set a small named setting (cursor, last check-in, device identity).
+    PutMeta {
+        /// The setting's name.
+        key: String,
+        /// Its value.
+        value: Vec<u8>,
+    },
+}
+
+/// A document whose local edits have not all reached the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DirtyDoc {
+    /// The document.
+    pub doc: DocId,
+    /// The last local chunk; mark this synced once the server has it.
+    pub last_local_chunk: u64,
+}
+
+/// A device's local store of documents. Reads take `&self`; writes are batched through
+/// [`Store::apply`], which commits all of its operations or none.
+pub trait Store: Send {
+    /// What is stored of `doc`, or `None` if nothing is.
+    fn load(&self, doc: &DocId) -> Result<Option<StoredDoc>>;
+    /// Every stored document.
+    fn docs(&self) -> Result<Vec<DocId>>;
+    /// Documents with local edits not yet marked synced.
+    fn dirty(&self) -> Result<Vec<DirtyDoc>>;
+    /// Every case summary, ordered by reference.
+    fn cases(&self) -> Result<Vec<CaseSummary>>;
+    /// The sync state stored for `doc` with `peer`.
+    fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>>;
+    /// A named setting.
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// Commit `ops` atomically and durably: after this returns, a crash loses none of them;
+    /// if it fails, none of them happened.
+    fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()>;
+    /// Erase everything (remote wipe). The store stays usable and empty.
+    fn wipe(&mut self) -> Result<()>;
+}

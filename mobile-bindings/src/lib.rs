@@ -1,0 +1,1 @@
+//! Casebook mobile bindings.

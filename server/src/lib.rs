@@ -1,0 +1,1 @@
+//! Casebook sync server.
