@@ -10,6 +10,10 @@ pub enum Error {
     /// The store's key does not open this database. The file was left untouched.
     #[error("the key does not open this store")]
     WrongKey,
+    /// The SQLite library linked into this build cannot encrypt (it is not SQLCipher), so the
+    /// store refuses to open rather than write case data in plaintext.
+    #[error("the storage engine cannot encrypt; refusing to open the store")]
+    EncryptionUnavailable,
     /// The key is not 32 bytes.
     #[error("a store key must be 32 bytes, got {0}")]
     BadKeyLength(usize),
@@ -47,6 +51,9 @@ pub enum Error {
     /// A request named a case the store does not hold.
     #[error("no such case: {0}")]
     NoSuchCase(String),
+    /// This device does not hold the document (never shared with its user, or purged).
+    #[error("document not held on this device: {0}")]
+    NotHeld(String),
     /// A request named an entry (note, step, episode, person) the document does not hold.
     #[error("no such {kind}: {id}")]
     NoSuchEntry {

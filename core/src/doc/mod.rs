@@ -1,6 +1,14 @@
-//! Automerge documents of a case: identifiers, authorship, conflicts and the generic
-//! record codec the typed models are built on.
+//! Automerge documents of a case: identifiers, authorship, the generic record codec,
+//! conflicts and history.
 
+mod author;
+mod case_doc;
+mod codec;
+mod conflicts;
 mod kind;
 
+pub use author::{Author, ChangeRecord, Edit};
+pub use case_doc::{CaseDoc, Record};
+pub(crate) use case_doc::{to_fields, validate_chunk};
+pub use conflicts::{Conflict, ConflictValue, Resolution};
 pub use kind::{DocId, DocKind, ParseDocIdError};

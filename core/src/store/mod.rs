@@ -16,6 +16,7 @@ use crate::ids::CaseId;
 mod memory;
 mod sqlite;
 mod key;
+mod schema;
 #[cfg(test)]
 mod suite;
 

@@ -1,0 +1,586 @@
+//! [`SqliteStore`]: the device's store, an SQLCipher database encrypted with a raw
+//! [`StoreKey`], in WAL mode with full fsync so a commit survives a crash or power loss.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
+use zeroize::Zeroizing;
+
+use super::key::StoreKey;
+use super::schema;
+use super::{CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
+use crate::doc::DocId;
+use crate::error::{Error, Result};
+use crate::ids::CaseId;
+
+/// The encrypted SQLite store. One connection, one writer; every [`Store::apply`] is one
+/// immediate transaction, durable when it returns.
+pub struct SqliteStore {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Open the store at `path`, creating it if it does not exist, and bring its schema up
+    /// to date.
+    ///
+    /// The key is checked before anything is written, so a wrong key leaves the file
+    /// exactly as it was.
+    ///
+    /// # Errors
+    /// [`Error::WrongKey`] if `key` does not decrypt the file (or it is not a store),
+    /// [`Error::SchemaTooNew`] if a newer build wrote it, [`Error::EncryptionUnavailable`]
+    /// if this build's SQLite cannot encrypt, [`Error::Storage`] for other failures.
+    pub fn open(path: &Path, key: StoreKey) -> Result<Self> {
+        let mut conn = Connection::open(path)?;
+        unlock(&conn, key)?;
+        configure(&conn)?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        schema::migrate(&tx)?;
+        tx.commit()?;
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
+    }
+
+    /// Where the database file is.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Whether the database is sound: SQLite's `integrity_check` reports "ok" and
+    /// SQLCipher's `cipher_integrity_check` finds no page whose authentication fails.
+    pub fn integrity_check(&self) -> Result<bool> {
+        let mut report = Vec::new();
+        self.conn.pragma_query(None, "integrity_check", |row| {
+            report.push(row.get::<_, String>(0)?);
+            Ok(())
+        })?;
+        let mut cipher_failures = 0usize;
+        self.conn
+            .pragma_query(None, "cipher_integrity_check", |_| {
+                cipher_failures += 1;
+                Ok(())
+            })?;
+        Ok(report == ["ok"] && cipher_failures == 0)
+    }
+}
+
+/// Give SQLCipher the raw key and prove it decrypts the file, without writing anything.
+fn unlock(conn: &Connection, key: StoreKey) -> Result<()> {
+    let cipher: Option<String> = conn
+        .query_row("PRAGMA cipher_version", [], |row| row.get(0))
+        .optional()?;
+    if cipher.is_none_or(|version| version.is_empty()) {
+        return Err(Error::EncryptionUnavailable);
+    }
+    // A raw key (`x'<hex>'`) skips PBKDF2: the key already has full entropy.
+    let value = key.sqlcipher_raw_key();
+    drop(key);
+    let mut statement = Zeroizing::new(String::with_capacity(value.len() + 16));
+    statement.push_str("PRAGMA key = \"");
+    statement.push_str(&value);
+    statement.push_str("\";");
+    conn.execute_batch(&statement)?;
+    // Pin SQLCipher 4's settings so a future library with new defaults still opens the file.
+    conn.execute_batch("PRAGMA cipher_compatibility = 4;")?;
+    // The first read decrypts page 1; a wrong key fails here with SQLITE_NOTADB.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
+        row.get::<_, i64>(0)
+    })
+    .map_err(|err| match err.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => Error::WrongKey,
+        _ => Error::Storage(err),
+    })?;
+    Ok(())
+}
+
+/// Connection settings, applied once the key is known to be right.
+fn configure(conn: &Connection) -> Result<()> {
+    // No plaintext temporary files; freed pages are overwritten; a phone can lose power.
+    conn.execute_batch(
+        "PRAGMA temp_store = MEMORY;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;",
+    )?;
+    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(mode, "store could not switch to WAL journaling");
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn load(&self, doc: &DocId) -> Result<Option<StoredDoc>> {
+        load(&self.conn, doc)
+    }
+
+    fn docs(&self) -> Result<Vec<DocId>> {
+        docs(&self.conn)
+    }
+
+    fn dirty(&self) -> Result<Vec<DirtyDoc>> {
+        dirty(&self.conn)
+    }
+
+    fn cases(&self) -> Result<Vec<CaseSummary>> {
+        cases(&self.conn)
+    }
+
+    fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>> {
+        sync_state(&self.conn, peer, doc)
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        meta(&self.conn, key)
+    }
+
+    fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for op in ops {
+            apply_op(&tx, op)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn wipe(&mut self) -> Result<()> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        delete_everything(&tx)?;
+        tx.commit()?;
+        // Fold the WAL into the file and truncate it, rebuild the file without the freed
+        // pages, then fold the rebuild in too: nothing of the old rows is left anywhere.
+        checkpoint_truncate(&self.conn)?;
+        self.conn.execute_batch("VACUUM;")?;
+        checkpoint_truncate(&self.conn)?;
+        Ok(())
+    }
+}
+
+// ---- reads -------------------------------------------------------------------------------
+
+fn load(conn: &Connection, doc: &DocId) -> Result<Option<StoredDoc>> {
+    let id = doc.to_string();
+    let row = conn
+        .prepare_cached("SELECT snapshot, last_chunk FROM docs WHERE doc_id = ?1")?
+        .query_row([&id], |row| {
+            Ok((row.get::<_, Option<Vec<u8>>>(0)?, row.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    let Some((snapshot, last_chunk)) = row else {
+        return Ok(None);
+    };
+    let mut stmt = conn.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let chunks = stmt
+        .query_map([&id], |row| row.get(0))?
+        .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
+    Ok(Some(StoredDoc {
+        snapshot,
+        chunks,
+        last_chunk: seq_from_sql(last_chunk, "docs.last_chunk")?,
+    }))
+}
+
+fn docs(conn: &Connection) -> Result<Vec<DocId>> {
+    let mut stmt = conn.prepare_cached("SELECT doc_id FROM docs")?;
+    let ids = stmt
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut docs = ids
+        .iter()
+        .map(|id| doc_id_from_sql(id, "docs.doc_id"))
+        .collect::<Result<Vec<_>>>()?;
+    docs.sort_unstable();
+    Ok(docs)
+}
+
+fn dirty(conn: &Connection) -> Result<Vec<DirtyDoc>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc_id, last_local_chunk FROM docs WHERE last_local_chunk > synced_chunk",
+    )?;
+    let rows = stmt
+        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut dirty = rows
+        .iter()
+        .map(|(id, last)| {
+            Ok(DirtyDoc {
+                doc: doc_id_from_sql(id, "docs.doc_id")?,
+                last_local_chunk: seq_from_sql(*last, "docs.last_local_chunk")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    dirty.sort_unstable_by_key(|d| d.doc);
+    Ok(dirty)
+}
+
+fn cases(conn: &Connection) -> Result<Vec<CaseSummary>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT case_id, reference, display_name, updated_at FROM case_summaries \
+         ORDER BY reference, case_id",
+    )?;
+    let rows = stmt
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    rows.into_iter()
+        .map(|(case, reference, display_name, updated_at)| {
+            Ok(CaseSummary {
+                case: case.parse::<CaseId>().map_err(|_| {
+                    malformed("case_summaries.case_id", "not a case id")
+                })?,
+                reference,
+                display_name,
+                updated_at: DateTime::parse_from_rfc3339(&updated_at)
+                    .map_err(|_| malformed("case_summaries.updated_at", "not an RFC 3339 time"))?
+                    .with_timezone(&Utc),
+            })
+        })
+        .collect()
+}
+
+fn sync_state(conn: &Connection, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT state FROM sync_states WHERE peer = ?1 AND doc_id = ?2")?
+        .query_row((peer, doc.to_string()), |row| row.get(0))
+        .optional()?)
+}
+
+fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |row| row.get(0))
+        .optional()?)
+}
+
+/// The highest chunk number ever given to `doc` (0 if it has none or is not stored).
+fn last_chunk(conn: &Connection, doc: &str) -> Result<u64> {
+    let last = conn
+        .prepare_cached("SELECT last_chunk FROM docs WHERE doc_id = ?1")?
+        .query_row([doc], |row| row.get::<_, i64>(0))
+        .optional()?;
+    last.map_or(Ok(0), |last| seq_from_sql(last, "docs.last_chunk"))
+}
+
+// ---- writes ------------------------------------------------------------------------------
+
+fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> Result<()> {
+    match op {
+        WriteOp::AppendChunk { doc, bytes, local } => append_chunk(tx, &doc, &bytes, local),
+        WriteOp::Compact {
+            doc,
+            snapshot,
+            upto,
+        } => compact(tx, &doc, &snapshot, upto),
+        WriteOp::MarkSynced { doc, upto } => mark_synced(tx, &doc, upto),
+        WriteOp::RemoveDoc(doc) => remove_doc(tx, &doc),
+        WriteOp::PutSummary(summary) => put_summary(tx, &summary),
+        WriteOp::RemoveSummary(case) => {
+            tx.prepare_cached("DELETE FROM case_summaries WHERE case_id = ?1")?
+                .execute([case.to_string()])?;
+            Ok(())
+        }
+        WriteOp::PutSyncState { peer, doc, state } => {
+            tx.prepare_cached(
+                "INSERT INTO sync_states (peer, doc_id, state) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (peer, doc_id) DO UPDATE SET state = excluded.state",
+            )?
+            .execute((peer, doc.to_string(), state))?;
+            Ok(())
+        }
+        WriteOp::PutMeta { key, value } => {
+            tx.prepare_cached(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) \
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute((key, value))?;
+            Ok(())
+        }
+    }
+}
+
+fn append_chunk(tx: &Transaction<'_>, doc: &DocId, bytes: &[u8], local: bool) -> Result<()> {
+    let id = doc.to_string();
+    tx.prepare_cached("INSERT INTO docs (doc_id) VALUES (?1) ON CONFLICT (doc_id) DO NOTHING")?
+        .execute([&id])?;
+    // The new sequence number is one past the highest ever assigned, never a reused one.
+    let seq: i64 = tx
+        .prepare_cached(
+            "UPDATE docs SET last_chunk = last_chunk + 1, \
+             last_local_chunk = CASE WHEN ?2 THEN last_chunk + 1 ELSE last_local_chunk END \
+             WHERE doc_id = ?1 RETURNING last_chunk",
+        )?
+        .query_row((&id, local), |row| row.get(0))?;
+    tx.prepare_cached("INSERT INTO chunks (doc_id, seq, bytes) VALUES (?1, ?2, ?3)")?
+        .execute((&id, seq, bytes))?;
+    Ok(())
+}
+
+fn compact(tx: &Transaction<'_>, doc: &DocId, snapshot: &[u8], upto: u64) -> Result<()> {
+    let id = doc.to_string();
+    if upto > last_chunk(tx, &id)? {
+        return Err(Error::invalid("upto", "beyond the document's last chunk"));
+    }
+    tx.prepare_cached(
+        "INSERT INTO docs (doc_id, snapshot) VALUES (?1, ?2) \
+         ON CONFLICT (doc_id) DO UPDATE SET snapshot = excluded.snapshot",
+    )?
+    .execute((&id, snapshot))?;
+    tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1 AND seq <= ?2")?
+        .execute((&id, seq_to_sql(upto)?))?;
+    Ok(())
+}
+
+fn mark_synced(tx: &Transaction<'_>, doc: &DocId, upto: u64) -> Result<()> {
+    let id = doc.to_string();
+    if upto > last_chunk(tx, &id)? {
+        return Err(Error::invalid("upto", "beyond the document's last chunk"));
+    }
+    tx.prepare_cached("UPDATE docs SET synced_chunk = max(synced_chunk, ?2) WHERE doc_id = ?1")?
+        .execute((&id, seq_to_sql(upto)?))?;
+    Ok(())
+}
+
+fn remove_doc(tx: &Transaction<'_>, doc: &DocId) -> Result<()> {
+    let id = doc.to_string();
+    tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
+        .execute([&id])?;
+    tx.prepare_cached("DELETE FROM sync_states WHERE doc_id = ?1")?
+        .execute([&id])?;
+    tx.prepare_cached("DELETE FROM docs WHERE doc_id = ?1")?
+        .execute([&id])?;
+    Ok(())
+}
+
+fn put_summary(tx: &Transaction<'_>, summary: &CaseSummary) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO case_summaries (case_id, reference, display_name, updated_at) \
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT (case_id) DO UPDATE SET \
+         reference = excluded.reference, display_name = excluded.display_name, \
+         updated_at = excluded.updated_at",
+    )?
+    .execute((
+        summary.case.to_string(),
+        &summary.reference,
+        &summary.display_name,
+        summary
+            .updated_at
+            .to_rfc3339_opts(SecondsFormat::Nanos, true),
+    ))?;
+    Ok(())
+}
+
+fn delete_everything(tx: &Transaction<'_>) -> Result<()> {
+    tx.execute_batch(
+        "DELETE FROM chunks;
+         DELETE FROM docs;
+         DELETE FROM sync_states;
+         DELETE FROM case_summaries;
+         DELETE FROM meta;",
+    )?;
+    Ok(())
+}
+
+fn checkpoint_truncate(conn: &Connection) -> Result<()> {
+    let busy: i64 = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
+    if busy != 0 {
+        tracing::warn!("store checkpoint could not complete");
+    }
+    Ok(())
+}
+
+// ---- conversions -------------------------------------------------------------------------
+
+fn malformed(path: &str, reason: &str) -> Error {
+    Error::Malformed {
+        doc: "store".into(),
+        path: path.into(),
+        reason: reason.into(),
+    }
+}
+
+fn doc_id_from_sql(id: &str, column: &str) -> Result<DocId> {
+    id.parse().map_err(|_| malformed(column, "not a document id"))
+}
+
+fn seq_from_sql(seq: i64, column: &str) -> Result<u64> {
+    u64::try_from(seq).map_err(|_| malformed(column, "negative chunk number"))
+}
+
+fn seq_to_sql(seq: u64) -> Result<i64> {
+    i64::try_from(seq).map_err(|_| Error::invalid("upto", "chunk number out of range"))
+}
+
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::DocKind;
+    use crate::store::suite::{append, doc, summary};
+
+    fn key(byte: u8) -> StoreKey {
+        StoreKey::from_bytes(&[byte; 32]).unwrap_or_else(|_| unreachable!())
+    }
+
+    fn temp_store() -> (SqliteStore, tempfile::TempDir) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let store = SqliteStore::open(&dir.path().join("store.db"), key(7)).expect("open store");
+        (store, dir)
+    }
+
+    crate::store::suite::store_suite!(suite, temp_store());
+
+    #[test]
+    fn reopening_keeps_everything() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.db");
+        let a = doc(1, DocKind::Visits);
+        let mut store = SqliteStore::open(&path, key(7))?;
+        assert_eq!(store.path(), path);
+        store.apply(vec![
+            append(a, b"1", true),
+            append(a, b"2", true),
+            WriteOp::Compact {
+                doc: a,
+                snapshot: b"s".to_vec(),
+                upto: 1,
+            },
+            WriteOp::MarkSynced { doc: a, upto: 1 },
+            WriteOp::PutSummary(summary(1, "REF", "Child")),
+            WriteOp::PutSyncState {
+                peer: "p".into(),
+                doc: a,
+                state: b"st".to_vec(),
+            },
+            WriteOp::PutMeta {
+                key: "k".into(),
+                value: b"v".to_vec(),
+            },
+        ])?;
+        let (loaded, dirty, cases) = (store.load(&a)?, store.dirty()?, store.cases()?);
+        drop(store);
+
+        let mut store = SqliteStore::open(&path, key(7))?;
+        assert!(store.integrity_check()?);
+        assert_eq!(store.load(&a)?, loaded);
+        assert_eq!(store.docs()?, vec![a]);
+        assert_eq!(store.dirty()?, dirty);
+        assert_eq!(store.cases()?, cases);
+        assert_eq!(cases, vec![summary(1, "REF", "Child")]);
+        assert_eq!(store.sync_state("p", &a)?, Some(b"st".to_vec()));
+        assert_eq!(store.meta("k")?, Some(b"v".to_vec()));
+        // Numbering carries on across the reopen.
+        store.apply(vec![append(a, b"3", true)])?;
+        assert_eq!(store.load(&a)?.expect("stored").last_chunk, 3);
+        Ok(())
+    }
+
+    #[test]
+    fn connection_is_configured_for_safety() -> Result<()> {
+        let (store, _dir) = temp_store();
+        let conn = &store.conn;
+        let text = |name| conn.pragma_query_one::<String>(None, name);
+        let int = |name| conn.pragma_query_one::<i64>(None, name);
+        assert_eq!(text("journal_mode")?, "wal");
+        assert_eq!(int("synchronous")?, 2, "FULL");
+        assert_eq!(int("secure_delete")?, 1);
+        assert_eq!(int("foreign_keys")?, 1);
+        assert_eq!(int("temp_store")?, 2, "MEMORY");
+        assert!(!text("cipher_version")?.is_empty());
+        assert_eq!(schema::version(conn)?, schema::VERSION);
+        Ok(())
+    }
+
+    #[test]
+    fn wrong_key_is_refused_without_touching_the_file() -> Result<()> {
+        let (mut store, dir) = temp_store();
+        store.apply(vec![append(doc(1, DocKind::Profile), b"x", true)])?;
+        let path = store.path().to_owned();
+        drop(store);
+        let before = std::fs::read(&path).expect("read store");
+        let err = SqliteStore::open(&path, key(8)).expect_err("wrong key");
+        assert!(matches!(err, Error::WrongKey), "{err:?}");
+        assert_eq!(std::fs::read(&path).expect("read store"), before);
+        assert!(SqliteStore::open(&path, key(7))?.integrity_check()?);
+        drop(dir);
+        Ok(())
+    }
+
+    #[test]
+    fn refuses_a_schema_from_a_newer_build() -> Result<()> {
+        let (store, dir) = temp_store();
+        store
+            .conn
+            .pragma_update(None, "user_version", schema::VERSION + 1)?;
+        drop(store);
+        let err = SqliteStore::open(&dir.path().join("store.db"), key(7)).expect_err("too new");
+        assert!(matches!(err, Error::SchemaTooNew { .. }), "{err:?}");
+        Ok(())
+    }
+
+    #[test]
+    fn a_version_1_file_upgrades_to_the_fresh_schema() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let old_path = dir.path().join("old.db");
+        {
+            // Write a version-1 store the way the first release did.
+            let mut conn = Connection::open(&old_path)?;
+            unlock(&conn, key(7))?;
+            configure(&conn)?;
+            let tx = conn.transaction()?;
+            schema::migrate_to(&tx, 1)?;
+            tx.commit()?;
+            assert_eq!(schema::version(&conn)?, 1);
+        }
+        let upgraded = SqliteStore::open(&old_path, key(7))?;
+        let (fresh, _fresh_dir) = temp_store();
+        assert_eq!(schema::version(&upgraded.conn)?, schema::VERSION);
+        assert_eq!(
+            schema::tests::schema_sql(&upgraded.conn)?,
+            schema::tests::schema_sql(&fresh.conn)?
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unreadable_rows_are_reported_as_malformed() -> Result<()> {
+        let (store, _dir) = temp_store();
+        store
+            .conn
+            .execute("INSERT INTO docs (doc_id) VALUES ('not-a-doc')", [])?;
+        let err = store.docs().expect_err("bad row");
+        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+        store.conn.execute(
+            "INSERT INTO case_summaries VALUES (?1, 'R', 'N', 'yesterday')",
+            [CaseId::from_bytes([1; 16]).to_string()],
+        )?;
+        let err = store.cases().expect_err("bad time");
+        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+        Ok(())
+    }
+}

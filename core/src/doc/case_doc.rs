@@ -1,0 +1,324 @@
+//! One automerge document of a case, with authored edits, entries keyed by fresh ids,
+//! history, and loading that never panics on bad bytes.
+
+use automerge::transaction::{CommitOptions, Transactable};
+use automerge::{
+    ActorId, AutoCommit, AutomergeError, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT,
+    ReadDoc, Value, VerificationMode,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value as Json};
+
+use super::author::{ChangeRecord, CommitNote, Edit, timestamp_to_utc};
+use super::codec;
+use super::kind::{DocId, DocKind};
+use crate::error::{Error, Result};
+use crate::ids::EntryId;
+
+/// A record kept in a document: a serde type with the names of its free-text fields.
+pub trait Record: Serialize + DeserializeOwned {
+    /// What the record is called in errors ("visit note").
+    const NAME: &'static str;
+    /// Fields (at any nesting depth) that are automerge `Text`.
+    const TEXT_FIELDS: &'static [&'static str];
+}
+
+/// One loaded document of a case.
+#[derive(Debug)]
+pub struct CaseDoc {
+    id: DocId,
+    doc: AutoCommit,
+}
+
+impl CaseDoc {
+    /// A new document holding the skeleton `root`, committed by `edit`. Only the device that
+    /// creates the case calls this, so no two devices create the same nested object.
+    pub(crate) fn create(id: DocId, edit: &Edit, root: &Map<String, Json>, text: &[&str]) -> Result<Self> {
+        let mut doc = CaseDoc {
+            id,
+            doc: AutoCommit::new(),
+        };
+        doc.edit(edit, "create", |d| {
+            d.put(ROOT, "case", id.case.to_string())?;
+            d.put(ROOT, "kind", id.kind.as_str())?;
+            d.put_object(ROOT, "resolutions", ObjType::Map)?;
+            codec::fill_map(d, &ROOT, root, text)
+        })?;
+        Ok(doc)
+    }
+
+    /// Load from a snapshot and incremental chunks (any of which may be missing or a full
+    /// save). Corrupt bytes and documents of another case or kind are errors, never panics.
+    pub fn load(id: DocId, snapshot: Option<&[u8]>, chunks: &[Vec<u8>]) -> Result<Self> {
+        let mut doc = match snapshot {
+            Some(bytes) => AutoCommit::load_with_options(bytes, strict())?,
+            None => AutoCommit::new(),
+        };
+        for chunk in chunks {
+            validate_chunk(chunk)?;
+            doc.load_incremental(chunk)?;
+        }
+        let loaded = CaseDoc { id, doc };
+        loaded.check_identity()?;
+        Ok(loaded)
+    }
+
+    /// Wrap a document received whole from a peer, checking it is the document named.
+    pub(crate) fn from_automerge(id: DocId, doc: AutoCommit) -> Result<Self> {
+        let loaded = CaseDoc { id, doc };
+        loaded.check_identity()?;
+        Ok(loaded)
+    }
+
+    fn check_identity(&self) -> Result<()> {
+        if self.doc.is_empty() {
+            return Ok(());
+        }
+        let case = self.root_str("case")?;
+        let kind = self.root_str("kind")?;
+        if case != self.id.case.to_string() || kind != self.id.kind.as_str() {
+            return Err(self.malformed("/", "document belongs to another case or kind"));
+        }
+        Ok(())
+    }
+
+    fn root_str(&self, key: &str) -> Result<String> {
+        match self.doc.get(ROOT, key)? {
+            Some((Value::Scalar(s), _)) => match s.as_str() {
+                Some(text) => Ok(text.to_owned()),
+                None => Err(self.malformed(key, "expected a string")),
+            },
+            _ => Err(self.malformed(key, "missing")),
+        }
+    }
+
+    /// Which document this is.
+    pub fn id(&self) -> DocId {
+        self.id
+    }
+
+    /// Which kind of document this is.
+    pub fn kind(&self) -> DocKind {
+        self.id.kind
+    }
+
+    /// The automerge document (read-only).
+    pub fn automerge(&self) -> &AutoCommit {
+        &self.doc
+    }
+
+    pub(crate) fn automerge_mut(&mut self) -> &mut AutoCommit {
+        &mut self.doc
+    }
+
+    /// Current heads.
+    pub fn heads(&mut self) -> Vec<ChangeHash> {
+        self.doc.get_heads()
+    }
+
+    /// A full compacted save.
+    pub fn save(&mut self) -> Vec<u8> {
+        self.doc.save()
+    }
+
+    /// The changes made after `heads`, as bytes for `load_incremental`.
+    pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
+        self.doc.save_after(heads)
+    }
+
+    /// Merge changes from a peer (incremental chunks, changes or a whole save). Changes whose
+    /// dependencies have not arrived yet wait inside automerge until they do. Bytes that do not
+    /// decode, or that would make this another case's document, leave it untouched.
+    pub fn merge_bytes(&mut self, bytes: &[u8]) -> Result<()> {
+        validate_chunk(bytes)?;
+        let mut candidate = self.doc.clone();
+        candidate.load_incremental(bytes)?;
+        let candidate = CaseDoc::from_automerge(self.id, candidate)?;
+        self.doc = candidate.doc;
+        Ok(())
+    }
+
+    /// The whole document as JSON (text as strings), for display, export and comparison.
+    pub fn to_json(&self) -> Result<Json> {
+        codec::read(&self.doc, &ROOT)
+    }
+
+    /// Run `f` on the document and commit it as one change authored by `edit`. `what` names
+    /// the field or entry (never content). If `f` fails, nothing it did is kept.
+    pub(crate) fn edit<R>(
+        &mut self,
+        edit: &Edit,
+        what: &str,
+        f: impl FnOnce(&mut AutoCommit) -> Result<R>,
+    ) -> Result<R> {
+        self.doc.set_actor(ActorId::from(edit.author.device.as_bytes()));
+        match f(&mut self.doc) {
+            Ok(value) => {
+                let note = CommitNote {
+                    user: edit.author.user,
+                    device: edit.author.device,
+                    what: what.to_owned(),
+                };
+                let message = serde_json::to_string(&note).map_err(|e| Error::invalid("commit", e.to_string()))?;
+                self.doc.commit_with(
+                    CommitOptions::default()
+                        .with_message(message)
+                        .with_time(edit.at.timestamp_millis()),
+                );
+                Ok(value)
+            }
+            Err(e) => {
+                self.doc.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// The object at `path` (map keys from the root).
+    pub(crate) fn object(&self, path: &[&str]) -> Result<ObjId> {
+        let mut obj = ROOT;
+        for (depth, key) in path.iter().enumerate() {
+            match self.doc.get(&obj, *key)? {
+                Some((Value::Object(_), child)) => obj = child,
+                _ => {
+                    return Err(self.malformed(&path[..=depth].join("/"), "expected an object"));
+                }
+            }
+        }
+        Ok(obj)
+    }
+
+    /// Read the record stored at `path`.
+    pub(crate) fn read_at<T: Record>(&self, path: &[&str]) -> Result<T> {
+        let obj = self.object(path)?;
+        let json = codec::read(&self.doc, &obj)?;
+        serde_json::from_value(json).map_err(|e| self.malformed(&path.join("/"), &e.to_string()))
+    }
+
+    /// Write `record` over the map at `path`, touching only fields that differ.
+    pub(crate) fn write_at<T: Record>(&mut self, edit: &Edit, path: &[&str], record: &T) -> Result<()> {
+        let fields = to_fields(record)?;
+        let obj = self.object(path)?;
+        let what = format!("update {}", T::NAME);
+        self.edit(edit, &what, |d| codec::update_map(d, &obj, &fields, T::TEXT_FIELDS))
+    }
+
+    /// Add `record` as a new entry under the map at `collection`, keyed by the fresh `id`.
+    pub(crate) fn add_entry<T: Record>(
+        &mut self,
+        edit: &Edit,
+        collection: &[&str],
+        id: EntryId,
+        record: &T,
+    ) -> Result<()> {
+        let fields = to_fields(record)?;
+        let parent = self.object(collection)?;
+        let key = id.to_string();
+        if self.doc.get(&parent, key.as_str())?.is_some() {
+            return Err(Error::invalid("id", "an entry with this id already exists"));
+        }
+        let what = format!("add {}", T::NAME);
+        self.edit(edit, &what, |d| {
+            codec::create_map(d, &parent, &key, &fields, T::TEXT_FIELDS).map(|_| ())
+        })
+    }
+
+    /// Read one entry.
+    pub(crate) fn entry<T: Record>(&self, collection: &[&str], id: EntryId) -> Result<T> {
+        let key = id.to_string();
+        let parent = self.object(collection)?;
+        if self.doc.get(&parent, key.as_str())?.is_none() {
+            return Err(Error::NoSuchEntry {
+                kind: T::NAME,
+                id: key,
+            });
+        }
+        let mut path = collection.to_vec();
+        path.push(&key);
+        self.read_at(&path)
+    }
+
+    /// Update one entry, touching only fields that differ.
+    pub(crate) fn update_entry<T: Record>(
+        &mut self,
+        edit: &Edit,
+        collection: &[&str],
+        id: EntryId,
+        record: &T,
+    ) -> Result<()> {
+        self.entry::<T>(collection, id)?;
+        let key = id.to_string();
+        let mut path = collection.to_vec();
+        path.push(&key);
+        self.write_at(edit, &path, record)
+    }
+
+    /// Every entry of a collection, ordered by id. An entry that does not read as `T` is an
+    /// error naming it, so a bad entry is visible rather than silently skipped.
+    pub(crate) fn entries<T: Record>(&self, collection: &[&str]) -> Result<Vec<(EntryId, T)>> {
+        let parent = self.object(collection)?;
+        let mut out = Vec::new();
+        for key in self.doc.keys(&parent) {
+            let id: EntryId = key
+                .parse()
+                .map_err(|_| self.malformed(&collection.join("/"), "entry key is not an id"))?;
+            let mut path = collection.to_vec();
+            path.push(&key);
+            out.push((id, self.read_at(&path)?));
+        }
+        Ok(out)
+    }
+
+    /// Every change, oldest first, with its author and time.
+    pub fn history(&mut self) -> Vec<ChangeRecord> {
+        self.doc
+            .get_changes_meta(&[])
+            .into_iter()
+            .map(|meta| {
+                let note = CommitNote::parse(meta.message.as_deref());
+                ChangeRecord {
+                    author: note.as_ref().map(|n| super::Author {
+                        user: n.user,
+                        device: n.device,
+                    }),
+                    at: timestamp_to_utc(meta.timestamp),
+                    what: note.map(|n| n.what).unwrap_or_default(),
+                    hash: meta.hash.to_string(),
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn malformed(&self, path: &str, reason: &str) -> Error {
+        Error::Malformed {
+            doc: self.id.to_string(),
+            path: path.to_owned(),
+            reason: reason.to_owned(),
+        }
+    }
+}
+
+fn strict() -> LoadOptions<'static> {
+    LoadOptions::new()
+        .on_partial_load(OnPartialLoad::Error)
+        .verification_mode(VerificationMode::Check)
+}
+
+/// Check that `bytes` parse completely as automerge chunks (a save, changes or a bundle).
+/// Automerge's incremental loading skips what it cannot parse; Casebook refuses instead, so
+/// corrupt bytes from storage or a peer are an error rather than a silent partial load.
+pub(crate) fn validate_chunk(bytes: &[u8]) -> Result<()> {
+    match automerge::Automerge::load_with_options(bytes, strict()) {
+        Ok(_) | Err(AutomergeError::MissingDeps) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub(crate) fn to_fields<T: Serialize>(record: &T) -> Result<Map<String, Json>> {
+    match serde_json::to_value(record) {
+        Ok(Json::Object(fields)) => Ok(fields),
+        Ok(_) => Err(Error::invalid("record", "must serialise as an object")),
+        Err(e) => Err(Error::invalid("record", e.to_string())),
+    }
+}

@@ -1,0 +1,185 @@
+//! The `visits` document: visit notes with the interpreter used, the child's wishes and
+//! feelings in their own words, observations, agreed actions, and supervisor review.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::doc::{CaseDoc, DocKind, Edit, Record};
+use crate::error::{Error, Result};
+use crate::ids::{EntryId, UserId};
+
+/// Whether an interpreter's independence from the child's traffickers has been checked
+/// (statutory guidance, paragraph 26).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VettingStatus {
+    /// Not checked.
+    #[default]
+    NotChecked,
+    /// Vetted through the agency and checked for links to the child's exploiters.
+    Vetted,
+    /// A concern was raised: do not use again without review.
+    Concern,
+}
+
+/// How the interpreter took part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InterpreterMode {
+    /// No interpreter.
+    #[default]
+    None,
+    /// In the room.
+    InPerson,
+    /// By telephone.
+    Telephone,
+    /// By video.
+    Video,
+}
+
+/// The interpreter at a visit.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Interpreter {
+    /// How they took part; `None` if there was no interpreter.
+    pub mode: InterpreterMode,
+    /// Their name.
+    pub name: String,
+    /// Their agency.
+    pub agency: String,
+    /// Language and dialect interpreted.
+    pub language: String,
+    /// Vetting status.
+    pub vetting: VettingStatus,
+    /// Whether the child agreed to this interpreter.
+    pub child_consented: Option<bool>,
+}
+
+/// Where a note stands in supervisor review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReviewStatus {
+    /// Being written.
+    #[default]
+    Draft,
+    /// Submitted for review.
+    Submitted,
+    /// Signed off by a supervisor.
+    SignedOff,
+    /// Returned to the author with comments.
+    Returned,
+}
+
+/// Supervisor review of a note.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Review {
+    /// Status.
+    pub status: ReviewStatus,
+    /// The reviewing supervisor.
+    pub reviewer: Option<UserId>,
+    /// When reviewed.
+    pub reviewed_at: Option<DateTime<Utc>>,
+    /// Review comments.
+    pub comment: String,
+}
+
+/// An agreed action.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Action {
+    /// What will be done.
+    pub description: String,
+    /// Who will do it.
+    pub owner: String,
+    /// By when.
+    pub due_on: Option<NaiveDate>,
+    /// Whether it is done.
+    pub done: bool,
+}
+
+impl Record for Action {
+    const NAME: &'static str = "action";
+    const TEXT_FIELDS: &'static [&'static str] = &["description"];
+}
+
+/// A visit note.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct VisitNote {
+    /// When the visit happened.
+    pub visited_at: Option<DateTime<Utc>>,
+    /// Where (a description, not the placement address).
+    pub place: String,
+    /// Who attended.
+    pub attendees: Vec<String>,
+    /// The interpreter.
+    pub interpreter: Interpreter,
+    /// The child's wishes and feelings, in their own words.
+    pub wishes_and_feelings: String,
+    /// The visitor's observations.
+    pub observations: String,
+    /// Agreed actions, by entry id.
+    pub actions: BTreeMap<EntryId, Action>,
+    /// Supervisor review.
+    pub review: Review,
+}
+
+impl Record for VisitNote {
+    const NAME: &'static str = "visit note";
+    const TEXT_FIELDS: &'static [&'static str] =
+        &["wishes_and_feelings", "observations", "description", "comment"];
+}
+
+impl CaseDoc {
+    /// Record a new visit note under the fresh `id`.
+    pub fn add_visit_note(&mut self, edit: &Edit, id: EntryId, note: &VisitNote) -> Result<()> {
+        self.expect_kind(DocKind::Visits)?;
+        self.add_entry(edit, &["notes"], id, note)
+    }
+
+    /// One visit note.
+    pub fn visit_note(&self, id: EntryId) -> Result<VisitNote> {
+        self.expect_kind(DocKind::Visits)?;
+        self.entry(&["notes"], id)
+    }
+
+    /// Every visit note, by id.
+    pub fn visit_notes(&self) -> Result<Vec<(EntryId, VisitNote)>> {
+        self.expect_kind(DocKind::Visits)?;
+        self.entries(&["notes"])
+    }
+
+    /// Update a visit note, touching only what differs (text by diff, so concurrent edits to
+    /// the same note both survive). New actions must be added with [`CaseDoc::add_action`].
+    pub fn update_visit_note(&mut self, edit: &Edit, id: EntryId, note: &VisitNote) -> Result<()> {
+        self.expect_kind(DocKind::Visits)?;
+        let current = self.visit_note(id)?;
+        if note.actions.keys().any(|k| !current.actions.contains_key(k)) {
+            return Err(Error::invalid("actions", "add new actions with add_action"));
+        }
+        self.update_entry(edit, &["notes"], id, note)
+    }
+
+    /// Add an agreed action to a note under the fresh `action_id`.
+    pub fn add_action(&mut self, edit: &Edit, note: EntryId, action_id: EntryId, action: &Action) -> Result<()> {
+        self.visit_note(note)?;
+        let key = note.to_string();
+        self.add_entry(edit, &["notes", &key, "actions"], action_id, action)
+    }
+
+    /// Supervisor sign-off (or return) of a note.
+    pub fn review_visit_note(
+        &mut self,
+        edit: &Edit,
+        id: EntryId,
+        status: ReviewStatus,
+        comment: &str,
+    ) -> Result<()> {
+        let mut note = self.visit_note(id)?;
+        note.review = Review {
+            status,
+            reviewer: Some(edit.author.user),
+            reviewed_at: Some(edit.at),
+            comment: comment.to_owned(),
+        };
+        self.update_entry(edit, &["notes"], id, &note)
+    }
+}

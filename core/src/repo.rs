@@ -1,0 +1,252 @@
+//! The repository: a device's cases, loaded from and persisted to a [`Store`]. Every edit is
+//! appended durably as one incremental chunk before the call returns, and documents are
+//! compacted as chunks pile up, in the course of normal use.
+
+use std::collections::HashMap;
+
+use automerge::ChangeHash;
+use chrono::{DateTime, Utc};
+use rand::RngCore;
+
+use crate::doc::{CaseDoc, Conflict, DocId, DocKind, Edit};
+use crate::error::{Error, Result};
+use crate::ids::CaseId;
+use crate::model::{Profile, new_case};
+use crate::store::{CaseSummary, Store, WriteOp};
+
+/// Compact a document once this many chunks have been appended since its snapshot.
+pub const COMPACT_AFTER_CHUNKS: usize = 64;
+
+/// Keep at most this many documents loaded in memory.
+pub const CACHE_DOCS: usize = 256;
+
+#[derive(Debug)]
+pub(crate) struct Loaded {
+    pub(crate) doc: CaseDoc,
+    /// Heads of what the store holds; new chunks are the changes after these.
+    pub(crate) persisted: Vec<ChangeHash>,
+    /// Last chunk sequence the store holds for this document.
+    pub(crate) last_chunk: u64,
+    /// Chunks appended since the last snapshot.
+    pub(crate) chunks: usize,
+}
+
+/// A device's cases over a [`Store`].
+pub struct Repo {
+    pub(crate) store: Box<dyn Store>,
+    pub(crate) cache: HashMap<DocId, Loaded>,
+}
+
+impl std::fmt::Debug for Repo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Repo")
+            .field("cached_docs", &self.cache.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Repo {
+    /// A repository over `store`.
+    pub fn new(store: impl Store + 'static) -> Self {
+        Self {
+            store: Box::new(store),
+            cache: HashMap::new(),
+        }
+    }
+
+    /// The underlying store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    /// Open a new case on this device: all five documents are created here, with `profile`.
+    pub fn create_case(&mut self, edit: &Edit, rng: &mut dyn RngCore, profile: &Profile) -> Result<CaseId> {
+        let case = CaseId::random(rng);
+        let docs = new_case(case, edit, profile)?;
+        let mut ops = Vec::with_capacity(docs.len() + 1);
+        let mut loaded = Vec::with_capacity(docs.len());
+        for mut doc in docs {
+            let bytes = doc.save();
+            let persisted = doc.heads();
+            ops.push(WriteOp::AppendChunk {
+                doc: doc.id(),
+                bytes,
+                local: true,
+            });
+            loaded.push(doc_entry(doc, persisted, 1));
+        }
+        ops.push(WriteOp::PutSummary(summary(case, Some(profile), edit.at)));
+        self.store.apply(ops)?;
+        for entry in loaded {
+            self.cache.insert(entry.doc.id(), entry);
+        }
+        Ok(case)
+    }
+
+    /// Every case on this device, ordered by reference, without loading any document.
+    pub fn cases(&self) -> Result<Vec<CaseSummary>> {
+        self.store.cases()
+    }
+
+    /// Whether this device holds `doc`.
+    pub fn holds(&mut self, doc: DocId) -> Result<bool> {
+        Ok(self.cache.contains_key(&doc) || self.store.load(&doc)?.is_some())
+    }
+
+    /// The kinds of document this device holds for `case`.
+    pub fn held_kinds(&mut self, case: CaseId) -> Result<Vec<DocKind>> {
+        let mut kinds = Vec::new();
+        for kind in DocKind::ALL {
+            if self.holds(DocId::new(case, kind))? {
+                kinds.push(kind);
+            }
+        }
+        Ok(kinds)
+    }
+
+    /// Read a document.
+    pub fn read<R>(&mut self, doc: DocId, f: impl FnOnce(&mut CaseDoc) -> Result<R>) -> Result<R> {
+        let loaded = self.loaded(doc)?;
+        f(&mut loaded.doc)
+    }
+
+    /// Edit a document and persist the change durably before returning. If persisting fails
+    /// the in-memory copy is dropped, so memory never runs ahead of disk.
+    pub fn edit<R>(&mut self, doc: DocId, at: DateTime<Utc>, f: impl FnOnce(&mut CaseDoc) -> Result<R>) -> Result<R> {
+        let value = {
+            let loaded = self.loaded(doc)?;
+            f(&mut loaded.doc)?
+        };
+        self.persist(doc, true, at)?;
+        Ok(value)
+    }
+
+    /// Append whatever `doc` holds beyond what the store has, as one chunk.
+    pub(crate) fn persist(&mut self, doc: DocId, local: bool, at: DateTime<Utc>) -> Result<bool> {
+        let Some(loaded) = self.cache.get_mut(&doc) else {
+            return Ok(false);
+        };
+        let bytes = loaded.doc.save_after(&loaded.persisted);
+        if bytes.is_empty() {
+            return Ok(false);
+        }
+        let mut ops = vec![WriteOp::AppendChunk { doc, bytes, local }];
+        let compact = loaded.chunks + 1 >= COMPACT_AFTER_CHUNKS;
+        if compact {
+            ops.push(WriteOp::Compact {
+                doc,
+                snapshot: loaded.doc.save(),
+                upto: loaded.last_chunk,
+            });
+        }
+        if doc.kind == DocKind::Profile {
+            let profile = loaded.doc.profile().ok();
+            ops.push(WriteOp::PutSummary(summary(doc.case, profile.as_ref(), at)));
+        } else if let Some(mut line) = self.store.cases()?.into_iter().find(|c| c.case == doc.case) {
+            line.updated_at = line.updated_at.max(at);
+            ops.push(WriteOp::PutSummary(line));
+        } else {
+            ops.push(WriteOp::PutSummary(summary(doc.case, None, at)));
+        }
+        if let Err(e) = self.store.apply(ops) {
+            self.cache.remove(&doc);
+            return Err(e);
+        }
+        if let Some(loaded) = self.cache.get_mut(&doc) {
+            loaded.persisted = loaded.doc.heads();
+            loaded.last_chunk += 1;
+            loaded.chunks = if compact { 1 } else { loaded.chunks + 1 };
+        }
+        Ok(true)
+    }
+
+    /// Load `doc` into the cache (or find it there).
+    pub(crate) fn loaded(&mut self, doc: DocId) -> Result<&mut Loaded> {
+        if !self.cache.contains_key(&doc) {
+            let stored = self
+                .store
+                .load(&doc)?
+                .ok_or_else(|| Error::NotHeld(doc.to_string()))?;
+            let mut loaded = CaseDoc::load(doc, stored.snapshot.as_deref(), &stored.chunks)?;
+            let persisted = loaded.heads();
+            if self.cache.len() >= CACHE_DOCS {
+                self.cache.clear();
+            }
+            self.cache.insert(
+                doc,
+                Loaded {
+                    doc: loaded,
+                    persisted,
+                    last_chunk: stored.last_chunk,
+                    chunks: stored.chunks.len(),
+                },
+            );
+        }
+        self.cache
+            .get_mut(&doc)
+            .ok_or_else(|| Error::NotHeld(doc.to_string()))
+    }
+
+    /// Put a document received whole into the cache, to be persisted by the caller.
+    pub(crate) fn adopt(&mut self, doc: CaseDoc) {
+        let id = doc.id();
+        self.cache.insert(id, doc_entry(doc, Vec::new(), 0));
+    }
+
+    /// Every open conflict in the documents this device holds for `case`.
+    pub fn conflicts(&mut self, case: CaseId) -> Result<Vec<Conflict>> {
+        let mut all = Vec::new();
+        for kind in self.held_kinds(case)? {
+            all.extend(self.read(DocId::new(case, kind), |d| d.conflicts())?);
+        }
+        Ok(all)
+    }
+
+    /// Drop a document from memory and storage (access ended).
+    pub(crate) fn purge_ops(&mut self, doc: DocId) -> Result<Vec<WriteOp>> {
+        self.cache.remove(&doc);
+        let mut ops = vec![WriteOp::RemoveDoc(doc)];
+        let others_held = DocKind::ALL
+            .into_iter()
+            .filter(|k| *k != doc.kind)
+            .map(|k| self.store.load(&DocId::new(doc.case, k)).map(|d| d.is_some()))
+            .collect::<Result<Vec<_>>>()?;
+        if !others_held.into_iter().any(|held| held) {
+            ops.push(WriteOp::RemoveSummary(doc.case));
+        }
+        Ok(ops)
+    }
+
+    /// Erase everything on this device (remote wipe).
+    pub fn wipe(&mut self) -> Result<()> {
+        self.cache.clear();
+        self.store.wipe()
+    }
+}
+
+/// A cache entry for a document whose store copy ends at chunk `last_chunk` (0: not stored).
+fn doc_entry(doc: CaseDoc, persisted: Vec<ChangeHash>, last_chunk: u64) -> Loaded {
+    Loaded {
+        doc,
+        persisted,
+        last_chunk,
+        chunks: usize::try_from(last_chunk).unwrap_or(usize::MAX),
+    }
+}
+
+pub(crate) fn summary(case: CaseId, profile: Option<&Profile>, at: DateTime<Utc>) -> CaseSummary {
+    match profile {
+        Some(p) => CaseSummary {
+            case,
+            reference: p.case_reference.clone(),
+            display_name: p.display_name(),
+            updated_at: at,
+        },
+        None => CaseSummary {
+            case,
+            reference: format!("case {}", &case.to_string()[..8]),
+            display_name: String::new(),
+            updated_at: at,
+        },
+    }
+}

@@ -1,0 +1,353 @@
+//! The one test suite every [`Store`](super::Store) must pass, as a macro instantiated for
+//! each implementation: `store_suite!(module_name, constructor)`, where the constructor
+//! evaluates to `(store, guard)` and the guard (a temporary directory, say) is kept alive
+//! for the test.
+
+use chrono::{TimeZone, Utc};
+
+use super::{CaseSummary, WriteOp};
+use crate::doc::{DocId, DocKind};
+use crate::ids::CaseId;
+
+/// Document `kind` of the case numbered `n`.
+pub(crate) fn doc(n: u8, kind: DocKind) -> DocId {
+    DocId::new(CaseId::from_bytes([n; 16]), kind)
+}
+
+/// An append of `bytes` to `doc`.
+pub(crate) fn append(doc: DocId, bytes: &[u8], local: bool) -> WriteOp {
+    WriteOp::AppendChunk {
+        doc,
+        bytes: bytes.to_vec(),
+        local,
+    }
+}
+
+/// A summary of case `n`.
+pub(crate) fn summary(n: u8, reference: &str, name: &str) -> CaseSummary {
+    CaseSummary {
+        case: CaseId::from_bytes([n; 16]),
+        reference: reference.into(),
+        display_name: name.into(),
+        updated_at: Utc
+            .timestamp_opt(1_700_000_000 + i64::from(n), 123_456_789)
+            .single()
+            .unwrap_or_default(),
+    }
+}
+
+macro_rules! store_suite {
+    ($name:ident, $ctor:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            use $crate::doc::DocKind::{Location, Profile, Visits};
+            use $crate::error::{Error, Result};
+            use $crate::store::suite::{append, doc, summary};
+            use $crate::store::{DirtyDoc, Store, StoredDoc, WriteOp};
+
+            #[test]
+            fn a_new_store_is_empty() -> Result<()> {
+                let (store, _guard) = $ctor;
+                assert_eq!(store.load(&doc(1, Profile))?, None);
+                assert!(store.docs()?.is_empty());
+                assert!(store.dirty()?.is_empty());
+                assert!(store.cases()?.is_empty());
+                assert_eq!(store.sync_state("server", &doc(1, Profile))?, None);
+                assert_eq!(store.meta("cursor")?, None);
+                Ok(())
+            }
+
+            #[test]
+            fn appended_chunks_load_in_order() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let (a, b) = (doc(1, Profile), doc(1, Visits));
+                store.apply(vec![append(a, b"one", true), append(b, b"other", false)])?;
+                store.apply(vec![append(a, b"two", true), append(a, b"three", false)])?;
+                let loaded = store.load(&a)?.expect("stored");
+                assert_eq!(
+                    loaded,
+                    StoredDoc {
+                        snapshot: None,
+                        chunks: vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()],
+                        last_chunk: 3,
+                    }
+                );
+                assert_eq!(store.load(&b)?.expect("stored").last_chunk, 1);
+                assert_eq!(store.docs()?, vec![a, b]);
+                store.apply(vec![])?;
+                assert_eq!(store.load(&a)?, Some(loaded));
+                Ok(())
+            }
+
+            #[test]
+            fn compaction_keeps_chunks_appended_after_the_snapshot() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let a = doc(1, Profile);
+                store.apply(vec![append(a, b"1", true), append(a, b"2", true)])?;
+                let upto = store.load(&a)?.expect("stored").last_chunk;
+                // Another edit lands while the snapshot of chunks 1..=2 is being made.
+                store.apply(vec![append(a, b"3", true)])?;
+                store.apply(vec![WriteOp::Compact {
+                    doc: a,
+                    snapshot: b"save-1-2".to_vec(),
+                    upto,
+                }])?;
+                let loaded = store.load(&a)?.expect("stored");
+                assert_eq!(loaded.snapshot.as_deref(), Some(&b"save-1-2"[..]));
+                assert_eq!(loaded.chunks, vec![b"3".to_vec()]);
+                assert_eq!(loaded.last_chunk, 3);
+                Ok(())
+            }
+
+            #[test]
+            fn chunk_numbers_are_not_reused_after_compaction() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let a = doc(2, Location);
+                store.apply(vec![append(a, b"1", true), append(a, b"2", true)])?;
+                store.apply(vec![WriteOp::Compact {
+                    doc: a,
+                    snapshot: b"s".to_vec(),
+                    upto: 2,
+                }])?;
+                let loaded = store.load(&a)?.expect("stored");
+                assert!(loaded.chunks.is_empty());
+                assert_eq!(loaded.last_chunk, 2);
+                store.apply(vec![append(a, b"3", true)])?;
+                let loaded = store.load(&a)?.expect("stored");
+                assert_eq!((loaded.chunks, loaded.last_chunk), (vec![b"3".to_vec()], 3));
+                // Compacting at an old number drops nothing newer.
+                store.apply(vec![WriteOp::Compact {
+                    doc: a,
+                    snapshot: b"s2".to_vec(),
+                    upto: 2,
+                }])?;
+                assert_eq!(store.load(&a)?.expect("stored").chunks, vec![b"3".to_vec()]);
+                assert_eq!(store.dirty()?[0].last_local_chunk, 3);
+                Ok(())
+            }
+
+            #[test]
+            fn compacting_a_new_document_stores_its_snapshot() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let a = doc(3, Profile);
+                store.apply(vec![WriteOp::Compact {
+                    doc: a,
+                    snapshot: b"from server".to_vec(),
+                    upto: 0,
+                }])?;
+                let loaded = store.load(&a)?.expect("stored");
+                assert_eq!(loaded.snapshot.as_deref(), Some(&b"from server"[..]));
+                assert_eq!((loaded.chunks.len(), loaded.last_chunk), (0, 0));
+                assert_eq!(store.docs()?, vec![a]);
+                assert!(store.dirty()?.is_empty());
+                Ok(())
+            }
+
+            #[test]
+            fn local_edits_are_dirty_until_marked_synced() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let (a, b) = (doc(1, Profile), doc(2, Profile));
+                store.apply(vec![append(a, b"mine", true), append(b, b"theirs", false)])?;
+                let dirty_a = |last| DirtyDoc {
+                    doc: a,
+                    last_local_chunk: last,
+                };
+                assert_eq!(store.dirty()?, vec![dirty_a(1)]);
+                // A peer's chunk after ours does not move the local mark.
+                store.apply(vec![append(a, b"theirs", false)])?;
+                assert_eq!(store.dirty()?, vec![dirty_a(1)]);
+                store.apply(vec![WriteOp::MarkSynced { doc: a, upto: 1 }])?;
+                assert!(store.dirty()?.is_empty());
+                // An edit after the mark makes it dirty again.
+                store.apply(vec![append(a, b"more", true)])?;
+                assert_eq!(store.dirty()?, vec![dirty_a(3)]);
+                // An older acknowledgement never moves the mark back.
+                store.apply(vec![WriteOp::MarkSynced { doc: a, upto: 3 }])?;
+                store.apply(vec![WriteOp::MarkSynced { doc: a, upto: 1 }])?;
+                assert!(store.dirty()?.is_empty());
+                // Marking an unknown document at 0 is harmless and creates nothing.
+                store.apply(vec![WriteOp::MarkSynced {
+                    doc: doc(9, Visits),
+                    upto: 0,
+                }])?;
+                assert_eq!(store.docs()?, vec![a, b]);
+                Ok(())
+            }
+
+            #[test]
+            fn remove_doc_drops_its_chunks_and_sync_states() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let (a, b) = (doc(1, Profile), doc(1, Location));
+                store.apply(vec![
+                    append(a, b"1", true),
+                    append(b, b"1", true),
+                    WriteOp::Compact {
+                        doc: a,
+                        snapshot: b"s".to_vec(),
+                        upto: 0,
+                    },
+                    WriteOp::PutSyncState {
+                        peer: "p1".into(),
+                        doc: a,
+                        state: b"a1".to_vec(),
+                    },
+                    WriteOp::PutSyncState {
+                        peer: "p2".into(),
+                        doc: a,
+                        state: b"a2".to_vec(),
+                    },
+                    WriteOp::PutSyncState {
+                        peer: "p1".into(),
+                        doc: b,
+                        state: b"b1".to_vec(),
+                    },
+                ])?;
+                store.apply(vec![WriteOp::RemoveDoc(a)])?;
+                assert_eq!(store.load(&a)?, None);
+                assert_eq!(store.docs()?, vec![b]);
+                assert_eq!(store.dirty()?.len(), 1);
+                assert_eq!(store.sync_state("p1", &a)?, None);
+                assert_eq!(store.sync_state("p2", &a)?, None);
+                assert_eq!(store.sync_state("p1", &b)?, Some(b"b1".to_vec()));
+                // A document removed and fetched again starts afresh.
+                store.apply(vec![append(a, b"new", false)])?;
+                let loaded = store.load(&a)?.expect("stored");
+                assert_eq!((loaded.snapshot, loaded.chunks.len()), (None, 1));
+                Ok(())
+            }
+
+            #[test]
+            fn summaries_are_listed_by_reference() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let (one, two, three) = (
+                    summary(1, "REF-300", "Child C"),
+                    summary(2, "REF-100", "Child A"),
+                    summary(3, "REF-200", "Child B"),
+                );
+                store.apply(vec![
+                    WriteOp::PutSummary(one.clone()),
+                    WriteOp::PutSummary(two.clone()),
+                    WriteOp::PutSummary(three.clone()),
+                ])?;
+                assert_eq!(store.cases()?, vec![two.clone(), three.clone(), one.clone()]);
+                let renamed = summary(1, "REF-000", "Child C, renamed");
+                store.apply(vec![
+                    WriteOp::PutSummary(renamed.clone()),
+                    WriteOp::RemoveSummary(three.case),
+                ])?;
+                assert_eq!(store.cases()?, vec![renamed, two]);
+                Ok(())
+            }
+
+            #[test]
+            fn meta_values_are_set_and_replaced() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let put = |key: &str, value: &[u8]| WriteOp::PutMeta {
+                    key: key.into(),
+                    value: value.to_vec(),
+                };
+                store.apply(vec![put("cursor", b"1"), put("device", b"d")])?;
+                store.apply(vec![put("cursor", b"2")])?;
+                assert_eq!(store.meta("cursor")?, Some(b"2".to_vec()));
+                assert_eq!(store.meta("device")?, Some(b"d".to_vec()));
+                assert_eq!(store.meta("Cursor")?, None);
+                Ok(())
+            }
+
+            #[test]
+            fn sync_states_are_kept_per_peer_and_document() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let (a, b) = (doc(1, Profile), doc(2, Profile));
+                let put = |peer: &str, doc, state: &[u8]| WriteOp::PutSyncState {
+                    peer: peer.into(),
+                    doc,
+                    state: state.to_vec(),
+                };
+                store.apply(vec![put("p1", a, b"1a"), put("p2", a, b"2a"), put("p1", b, b"1b")])?;
+                store.apply(vec![put("p1", a, b"1a-new")])?;
+                assert_eq!(store.sync_state("p1", &a)?, Some(b"1a-new".to_vec()));
+                assert_eq!(store.sync_state("p2", &a)?, Some(b"2a".to_vec()));
+                assert_eq!(store.sync_state("p1", &b)?, Some(b"1b".to_vec()));
+                assert_eq!(store.sync_state("p2", &b)?, None);
+                // A sync state alone does not make a document stored.
+                assert!(store.docs()?.is_empty());
+                Ok(())
+            }
+
+            #[test]
+            fn wipe_erases_everything_and_the_store_stays_usable() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let a = doc(1, Profile);
+                store.apply(vec![
+                    append(a, b"1", true),
+                    WriteOp::PutSummary(summary(1, "REF", "Child")),
+                    WriteOp::PutSyncState {
+                        peer: "p".into(),
+                        doc: a,
+                        state: b"s".to_vec(),
+                    },
+                    WriteOp::PutMeta {
+                        key: "k".into(),
+                        value: b"v".to_vec(),
+                    },
+                ])?;
+                store.wipe()?;
+                assert_eq!(store.load(&a)?, None);
+                assert!(store.docs()?.is_empty() && store.dirty()?.is_empty());
+                assert!(store.cases()?.is_empty());
+                assert_eq!(store.sync_state("p", &a)?, None);
+                assert_eq!(store.meta("k")?, None);
+                store.apply(vec![append(a, b"after", true)])?;
+                assert_eq!(store.load(&a)?.expect("stored").chunks, vec![b"after".to_vec()]);
+                Ok(())
+            }
+
+            #[test]
+            fn a_failed_batch_changes_nothing() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let a = doc(1, Profile);
+                store.apply(vec![append(a, b"kept", true)])?;
+                let before = store.load(&a)?;
+                for bad in [
+                    WriteOp::Compact {
+                        doc: a,
+                        snapshot: b"s".to_vec(),
+                        upto: 5,
+                    },
+                    WriteOp::MarkSynced { doc: a, upto: 9 },
+                    WriteOp::MarkSynced {
+                        doc: doc(7, Visits),
+                        upto: u64::MAX,
+                    },
+                ] {
+                    let err = store
+                        .apply(vec![
+                            append(a, b"lost", true),
+                            append(doc(2, Visits), b"lost", true),
+                            WriteOp::PutSummary(summary(2, "REF", "lost")),
+                            WriteOp::PutMeta {
+                                key: "lost".into(),
+                                value: vec![],
+                            },
+                            WriteOp::MarkSynced { doc: a, upto: 1 },
+                            bad,
+                        ])
+                        .expect_err("the batch has an invalid operation");
+                    assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
+                    assert_eq!(store.load(&a)?, before);
+                    assert_eq!(store.docs()?, vec![a]);
+                    assert_eq!(store.dirty()?.len(), 1);
+                    assert!(store.cases()?.is_empty());
+                    assert_eq!(store.meta("lost")?, None);
+                }
+                // The store still takes writes, numbered on from where it was.
+                store.apply(vec![append(a, b"next", true)])?;
+                assert_eq!(store.load(&a)?.expect("stored").last_chunk, 2);
+                Ok(())
+            }
+        }
+    };
+}
+
+pub(crate) use store_suite;

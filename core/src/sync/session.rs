@@ -1,0 +1,365 @@
+//! The device's side of a sync session, as a state machine with no I/O: [`Repo::start_sync`]
+//! gives the first request, [`Repo::receive_sync`] takes each response and gives the next
+//! request or the end of the session. The caller moves the bytes.
+
+use std::collections::{BTreeSet, HashMap};
+
+use automerge::sync::{Message, State, SyncDoc};
+use automerge::{AutoCommit, ChangeHash};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::wire::{
+    DocMessage, DocRejection, PROTOCOL_VERSION, RejectReason, SyncRequest, SyncResponse,
+};
+use crate::doc::{CaseDoc, DocId};
+use crate::error::{Error, Result};
+use crate::repo::Repo;
+use crate::store::{DirtyDoc, WriteOp};
+
+/// A session may take at most this many round trips before it is abandoned (and resumed
+/// next time); a normal session takes one or two.
+pub const MAX_ROUNDS: u32 = 64;
+
+const CURSOR_KEY: &str = "sync.cursor";
+const CHECKIN_KEY: &str = "sync.last_checkin";
+
+fn quarantine_key(doc: &DocId) -> String {
+    format!("sync.quarantine.{doc}")
+}
+
+/// A sync session in progress.
+#[derive(Debug)]
+pub struct SyncSession {
+    peer: String,
+    cursor: u64,
+    rounds: u32,
+    dirty: Vec<DirtyDoc>,
+    states: HashMap<DocId, State>,
+    skip: BTreeSet<DocId>,
+    report: SyncReport,
+}
+
+/// What a finished session did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReport {
+    /// Round trips made.
+    pub rounds: u32,
+    /// Documents this device sent changes for.
+    pub docs_pushed: usize,
+    /// Documents that changed here because of the server.
+    pub docs_updated: usize,
+    /// Documents received whole (newly shared).
+    pub docs_received: usize,
+    /// Documents purged because access ended.
+    pub purged: Vec<DocId>,
+    /// Documents the server refused, and why. Their local edits are kept.
+    pub rejected: Vec<DocRejection>,
+    /// Documents from the server that did not decode, quarantined here.
+    pub quarantined: Vec<DocId>,
+}
+
+/// What to do after a response.
+#[derive(Debug)]
+pub enum SyncStep {
+    /// Send this request and pass the answer to [`Repo::receive_sync`].
+    Send(SyncRequest),
+    /// The session is over; the cursor and sync states are persisted.
+    Done(SyncReport),
+}
+
+/// How far a session has got, for progress displays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncProgress {
+    /// Round trips so far.
+    pub rounds: u32,
+    /// Documents updated or received so far.
+    pub docs_done: usize,
+}
+
+impl SyncSession {
+    /// Progress so far.
+    pub fn progress(&self) -> SyncProgress {
+        SyncProgress {
+            rounds: self.rounds,
+            docs_done: self.report.docs_updated + self.report.docs_received,
+        }
+    }
+}
+
+/// A message that only acknowledges (no changes, nothing needed) is not worth a round trip:
+/// the server learns our heads at the next session anyway.
+fn worth_sending(message: &Message) -> bool {
+    !message.changes.is_empty() || !message.need.is_empty()
+}
+
+impl Repo {
+    /// The server sequence this device has caught up to with `peer`.
+    pub fn sync_cursor(&self) -> Result<u64> {
+        read_u64(self.store.meta(CURSOR_KEY)?)
+    }
+
+    /// When this device last finished a sync session.
+    pub fn last_checkin(&self) -> Result<Option<DateTime<Utc>>> {
+        let Some(bytes) = self.store.meta(CHECKIN_KEY)? else {
+            return Ok(None);
+        };
+        let millis = i64::try_from(read_u64(Some(bytes))?).map_err(|_| Error::Protocol("bad check-in time".into()))?;
+        Ok(DateTime::from_timestamp_millis(millis))
+    }
+
+    /// Begin a session with `peer` (the server's id): the first request carries the cursor and
+    /// messages only for documents changed here since the last session. Nothing else is
+    /// loaded, so a session with nothing to do costs one small request.
+    pub fn start_sync(&mut self, peer: &str) -> Result<(SyncSession, SyncRequest)> {
+        let cursor = self.sync_cursor()?;
+        let mut session = SyncSession {
+            peer: peer.to_owned(),
+            cursor,
+            rounds: 0,
+            dirty: Vec::new(),
+            states: HashMap::new(),
+            skip: BTreeSet::new(),
+            report: SyncReport::default(),
+        };
+        let mut messages = Vec::new();
+        for dirty in self.store.dirty()? {
+            if let Some(mark) = self.store.meta(&quarantine_key(&dirty.doc))?
+                && read_u64(Some(mark))? == dirty.last_local_chunk
+            {
+                continue;
+            }
+            session.dirty.push(dirty);
+            if let Some(message) = self.generate(&mut session, dirty.doc)? {
+                messages.push(message);
+            }
+        }
+        session.report.docs_pushed = messages.len();
+        let request = SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor,
+            messages,
+            purged: Vec::new(),
+        };
+        Ok((session, request))
+    }
+
+    fn state<'s>(&self, session: &'s mut SyncSession, doc: DocId) -> Result<&'s mut State> {
+        if !session.states.contains_key(&doc) {
+            let state = match self.store.sync_state(&session.peer, &doc)? {
+                Some(bytes) => State::decode(&bytes)?,
+                None => State::new(),
+            };
+            session.states.insert(doc, state);
+        }
+        session
+            .states
+            .get_mut(&doc)
+            .ok_or_else(|| Error::Protocol("sync state vanished".into()))
+    }
+
+    fn generate(&mut self, session: &mut SyncSession, doc: DocId) -> Result<Option<DocMessage>> {
+        let mut state = std::mem::take(self.state(session, doc)?);
+        let message = {
+            let loaded = self.loaded(doc)?;
+            loaded.doc.automerge_mut().sync().generate_sync_message(&mut state)
+        };
+        session.states.insert(doc, state);
+        Ok(message.map(|m| DocMessage {
+            doc,
+            data: m.encode(),
+        }))
+    }
+
+    /// Take the server's response; persist what it brought; say what to send next.
+    pub fn receive_sync(
+        &mut self,
+        session: &mut SyncSession,
+        response: SyncResponse,
+        now: DateTime<Utc>,
+    ) -> Result<SyncStep> {
+        if response.v != PROTOCOL_VERSION {
+            return Err(Error::Protocol(format!("server speaks protocol version {}", response.v)));
+        }
+        session.rounds += 1;
+        session.report.rounds = session.rounds;
+        if session.rounds > MAX_ROUNDS {
+            return Err(Error::Protocol("sync did not settle; it will resume next time".into()));
+        }
+
+        let mut purged = Vec::new();
+        for doc in response.purge {
+            let ops = self.purge_ops(doc)?;
+            self.store.apply(ops)?;
+            session.states.remove(&doc);
+            session.report.purged.push(doc);
+            purged.push(doc);
+        }
+
+        for snapshot in response.snapshots {
+            match self.take_snapshot(snapshot.doc, &snapshot.data, now) {
+                Ok(()) => session.report.docs_received += 1,
+                Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
+            }
+        }
+
+        let mut replies = Vec::new();
+        for message in response.messages {
+            match self.take_message(session, message.doc, &message.data, now) {
+                Ok(Some(reply)) => replies.push(reply),
+                Ok(None) => {}
+                Err(e) => self.quarantine_incoming(session, message.doc, &e),
+            }
+        }
+
+        for rejection in response.rejected {
+            session.skip.insert(rejection.doc);
+            if rejection.reason == RejectReason::Quarantined
+                && let Some(dirty) = session.dirty.iter().find(|d| d.doc == rejection.doc)
+            {
+                self.store.apply(vec![WriteOp::PutMeta {
+                    key: quarantine_key(&rejection.doc),
+                    value: dirty.last_local_chunk.to_be_bytes().to_vec(),
+                }])?;
+            }
+            session.report.rejected.push(rejection);
+        }
+        replies.retain(|m: &DocMessage| !session.skip.contains(&m.doc));
+
+        self.persist_states(session, &replies)?;
+        session.cursor = response.cursor;
+        if replies.is_empty() && purged.is_empty() && !response.more {
+            return self.finish(session, now).map(SyncStep::Done);
+        }
+        Ok(SyncStep::Send(SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: session.cursor,
+            messages: replies,
+            purged,
+        }))
+    }
+
+    fn take_snapshot(&mut self, doc: DocId, bytes: &[u8], now: DateTime<Utc>) -> Result<()> {
+        let incoming = AutoCommit::load(bytes)?;
+        let incoming = CaseDoc::from_automerge(doc, incoming)?;
+        if self.holds(doc)? {
+            let loaded = self.loaded(doc)?;
+            let mut merged = loaded.doc.automerge().clone();
+            merged.load_incremental(bytes)?;
+            *loaded.doc.automerge_mut() = merged;
+        } else {
+            self.adopt(incoming);
+        }
+        self.persist(doc, false, now)?;
+        Ok(())
+    }
+
+    fn take_message(
+        &mut self,
+        session: &mut SyncSession,
+        doc: DocId,
+        bytes: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<DocMessage>> {
+        let message = Message::decode(bytes)?;
+        for chunk in message.changes.iter() {
+            crate::doc::validate_chunk(chunk)?;
+        }
+        if !self.holds(doc)? {
+            self.adopt(CaseDoc::from_automerge(doc, AutoCommit::new())?);
+        }
+        let mut state = std::mem::take(self.state(session, doc)?);
+        let before: Vec<ChangeHash>;
+        let result = {
+            let loaded = self.loaded(doc)?;
+            before = loaded.doc.heads();
+            let mut candidate = loaded.doc.automerge().clone();
+            let received = candidate.sync().receive_sync_message(&mut state, message);
+            received
+                .map_err(Error::from)
+                .and_then(|()| CaseDoc::from_automerge(doc, candidate))
+        };
+        let mut candidate = match result {
+            Ok(candidate) => candidate,
+            Err(e) => {
+                session.states.insert(doc, state);
+                return Err(e);
+            }
+        };
+        let changed = candidate.heads() != before;
+        let reply = candidate.automerge_mut().sync().generate_sync_message(&mut state);
+        session.states.insert(doc, state);
+        if changed {
+            let loaded = self.loaded(doc)?;
+            *loaded.doc.automerge_mut() = candidate.automerge().clone();
+            self.persist(doc, false, now)?;
+            session.report.docs_updated += 1;
+        }
+        Ok(reply.filter(worth_sending).map(|m| DocMessage {
+            doc,
+            data: m.encode(),
+        }))
+    }
+
+    fn quarantine_incoming(&mut self, session: &mut SyncSession, doc: DocId, error: &Error) {
+        tracing::warn!(%doc, %error, "quarantined a document from the server");
+        session.skip.insert(doc);
+        session.report.quarantined.push(doc);
+    }
+
+    fn persist_states(&mut self, session: &SyncSession, _replies: &[DocMessage]) -> Result<()> {
+        let ops = session
+            .states
+            .iter()
+            .filter(|(doc, _)| !session.report.purged.contains(doc))
+            .map(|(doc, state)| WriteOp::PutSyncState {
+                peer: session.peer.clone(),
+                doc: *doc,
+                state: state.encode(),
+            })
+            .collect::<Vec<_>>();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.store.apply(ops)
+    }
+
+    fn finish(&mut self, session: &mut SyncSession, now: DateTime<Utc>) -> Result<SyncReport> {
+        let mut ops: Vec<WriteOp> = session
+            .dirty
+            .iter()
+            .filter(|d| !session.report.quarantined.contains(&d.doc))
+            .filter(|d| {
+                !session
+                    .report
+                    .rejected
+                    .iter()
+                    .any(|r| r.doc == d.doc && r.reason == RejectReason::Quarantined)
+            })
+            .map(|d| WriteOp::MarkSynced {
+                doc: d.doc,
+                upto: d.last_local_chunk,
+            })
+            .collect();
+        ops.push(WriteOp::PutMeta {
+            key: CURSOR_KEY.into(),
+            value: session.cursor.to_be_bytes().to_vec(),
+        });
+        let millis = u64::try_from(now.timestamp_millis()).unwrap_or_default();
+        ops.push(WriteOp::PutMeta {
+            key: CHECKIN_KEY.into(),
+            value: millis.to_be_bytes().to_vec(),
+        });
+        self.store.apply(ops)?;
+        Ok(std::mem::take(&mut session.report))
+    }
+}
+
+fn read_u64(bytes: Option<Vec<u8>>) -> Result<u64> {
+    match bytes {
+        None => Ok(0),
+        Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
+            .map(u64::from_be_bytes)
+            .map_err(|_| Error::Protocol("stored counter is not 8 bytes".into())),
+    }
+}

@@ -1,0 +1,254 @@
+//! The sync protocol's wire messages (version 1), shared by the device and the server.
+//! They travel as JSON; automerge payloads are standard base64. `docs/protocol.md` describes
+//! the exchange and `tests/fixtures/protocol/` pins the encoding.
+
+use serde::{Deserialize, Serialize};
+
+use crate::doc::DocId;
+use crate::ids::{DeviceId, UserId};
+
+/// The protocol version this build speaks. Every request and response carries it.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Largest sync request body a server accepts, in bytes.
+pub const MAX_SYNC_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// Largest single document a server stores or sends, in bytes of its compacted save.
+pub const MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
+
+/// Base64 (standard alphabet, padded) for byte fields.
+pub mod b64 {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    /// Serialise bytes as base64.
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&STANDARD.encode(bytes))
+    }
+
+    /// Parse base64 into bytes.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        STANDARD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// One automerge sync message for one document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocMessage {
+    /// The document.
+    pub doc: DocId,
+    /// `automerge::sync::Message::encode()` bytes.
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+}
+
+/// A whole document, sent when the device has never synced it with this server
+/// (a case newly shared with the user, or a fresh device).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocSnapshot {
+    /// The document.
+    pub doc: DocId,
+    /// `automerge::AutoCommit::save()` bytes.
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+}
+
+/// Why the server did not take a device's message for a document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum RejectReason {
+    /// The user may not read this document.
+    Forbidden,
+    /// The message carried changes to a document the user may read but not write.
+    ReadOnly,
+    /// The message or the resulting document did not decode, or was larger than
+    /// [`MAX_DOC_BYTES`]; the document is quarantined for this device until it changes.
+    Quarantined,
+}
+
+/// A document the server refused, and why. Other documents in the same request are unaffected.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DocRejection {
+    /// The document.
+    pub doc: DocId,
+    /// Why.
+    pub reason: RejectReason,
+}
+
+/// A device's sync request: `POST /v1/sync` with a session token.
+///
+/// The first request of a session carries the device's cursor (the server sequence it has
+/// fully caught up to) and messages only for the documents it changed; later requests of the
+/// same session carry the cursor the server last answered with, and replies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncRequest {
+    /// Always [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// The server sequence the device has caught up to.
+    pub cursor: u64,
+    /// Sync messages, at most one per document.
+    #[serde(default)]
+    pub messages: Vec<DocMessage>,
+    /// Documents the device has purged after being told to.
+    #[serde(default)]
+    pub purged: Vec<DocId>,
+}
+
+/// The server's answer to a [`SyncRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SyncResponse {
+    /// Always [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// The server sequence this answer brings the device up to; send it in the next request,
+    /// and persist it once a session ends with nothing left to exchange.
+    pub cursor: u64,
+    /// Sync messages: replies to the device's, and openings for documents changed since the
+    /// request's cursor.
+    #[serde(default)]
+    pub messages: Vec<DocMessage>,
+    /// Whole documents the device has never synced with this server.
+    #[serde(default)]
+    pub snapshots: Vec<DocSnapshot>,
+    /// Documents the device must delete: the user's access to them has ended.
+    #[serde(default)]
+    pub purge: Vec<DocId>,
+    /// Documents whose messages the server refused.
+    #[serde(default)]
+    pub rejected: Vec<DocRejection>,
+    /// The server left documents out to keep this answer small; ask again.
+    #[serde(default)]
+    pub more: bool,
+}
+
+/// `POST /v1/enrol`: a new device registers its public key with a one-time code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolRequest {
+    /// The one-time enrolment code an administrator or supervisor issued.
+    pub code: String,
+    /// The device's ECDSA P-256 public key, SEC1 encoded (compressed or not).
+    #[serde(with = "b64")]
+    pub public_key: Vec<u8>,
+    /// A label for administrators ("Amira's work phone").
+    pub device_name: String,
+}
+
+/// The answer to an [`EnrolRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnrolResponse {
+    /// The device's identifier, also its automerge actor.
+    pub device_id: DeviceId,
+    /// The user the code was issued for.
+    pub user_id: UserId,
+    /// The user's role, for the app's menus (the server decides access regardless).
+    pub role: String,
+    /// The server's stable identity; the device keys its sync states by it.
+    pub server_id: String,
+}
+
+/// `POST /v1/challenge`: ask for a fresh challenge to sign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeRequest {
+    /// The enrolled device.
+    pub device_id: DeviceId,
+}
+
+/// A fresh single-use challenge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChallengeResponse {
+    /// Random bytes to sign.
+    #[serde(with = "b64")]
+    pub challenge: Vec<u8>,
+    /// Seconds the challenge stays valid.
+    pub expires_in: u64,
+}
+
+/// `POST /v1/session`: prove possession of the device key, get a session token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionRequest {
+    /// The enrolled device.
+    pub device_id: DeviceId,
+    /// The challenge the server issued.
+    #[serde(with = "b64")]
+    pub challenge: Vec<u8>,
+    /// ECDSA P-256 / SHA-256 signature, DER encoded, over [`session_signing_payload`].
+    #[serde(with = "b64")]
+    pub signature: Vec<u8>,
+}
+
+/// A short-lived session token bound to one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionResponse {
+    /// Bearer token for `Authorization: Bearer <token>`.
+    pub token: String,
+    /// Seconds the token stays valid.
+    pub expires_in: u64,
+}
+
+/// The bytes a device signs to open a session: a domain-separation tag, the device id and
+/// the challenge, so a signature cannot be replayed for another device or purpose.
+pub fn session_signing_payload(device: &DeviceId, challenge: &[u8]) -> Vec<u8> {
+    let mut payload = b"casebook-session-v1\0".to_vec();
+    payload.extend_from_slice(device.as_bytes());
+    payload.extend_from_slice(challenge);
+    payload
+}
+
+/// Every error the server returns has this JSON shape, with a stable machine-readable `error`
+/// code and a human `message` that never contains case content.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Stable code: `device_revoked`, `unauthenticated`, `forbidden`, `bad_request`,
+    /// `payload_too_large`, `unsupported_version`, `enrolment_code_invalid`,
+    /// `rate_limited`, `not_found`, `internal`.
+    pub error: String,
+    /// Human-readable explanation.
+    pub message: String,
+}
+
+/// The error code that tells a device it has been revoked and must wipe its store.
+pub const ERROR_DEVICE_REVOKED: &str = "device_revoked";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::DocKind;
+    use crate::ids::CaseId;
+
+    #[test]
+    fn noop_request_is_tiny_and_round_trips() {
+        let req = SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: 123_456,
+            messages: vec![],
+            purged: vec![],
+        };
+        let json = serde_json::to_vec(&req).expect("encode");
+        assert!(json.len() < 80, "{} bytes", json.len());
+        assert_eq!(serde_json::from_slice::<SyncRequest>(&json).expect("decode"), req);
+    }
+
+    #[test]
+    fn bad_base64_and_unknown_fields_are_rejected() {
+        let doc = DocId::new(CaseId::from_bytes([1; 16]), DocKind::Visits);
+        let bad = format!(r#"{{"v":1,"cursor":0,"messages":[{{"doc":"{doc}","data":"***"}}]}}"#);
+        assert!(serde_json::from_str::<SyncRequest>(&bad).is_err());
+        let extra = r#"{"v":1,"cursor":0,"sneaky":true}"#;
+        assert!(serde_json::from_str::<SyncRequest>(extra).is_err());
+    }
+}
