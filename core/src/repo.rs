@@ -60,7 +60,12 @@ impl Repo {
     }
 
     /// Open a new case on this device: all five documents are created here, with `profile`.
-    pub fn create_case(&mut self, edit: &Edit, rng: &mut dyn RngCore, profile: &Profile) -> Result<CaseId> {
+    pub fn create_case(
+        &mut self,
+        edit: &Edit,
+        rng: &mut dyn RngCore,
+        profile: &Profile,
+    ) -> Result<CaseId> {
         let case = CaseId::random(rng);
         let docs = new_case(case, edit, profile)?;
         let mut ops = Vec::with_capacity(docs.len() + 1);
@@ -112,7 +117,12 @@ impl Repo {
 
     /// Edit a document and persist the change durably before returning. If persisting fails
     /// the in-memory copy is dropped, so memory never runs ahead of disk.
-    pub fn edit<R>(&mut self, doc: DocId, at: DateTime<Utc>, f: impl FnOnce(&mut CaseDoc) -> Result<R>) -> Result<R> {
+    pub fn edit<R>(
+        &mut self,
+        doc: DocId,
+        at: DateTime<Utc>,
+        f: impl FnOnce(&mut CaseDoc) -> Result<R>,
+    ) -> Result<R> {
         let value = {
             let loaded = self.loaded(doc)?;
             f(&mut loaded.doc)?
@@ -142,7 +152,8 @@ impl Repo {
         if doc.kind == DocKind::Profile {
             let profile = loaded.doc.profile().ok();
             ops.push(WriteOp::PutSummary(summary(doc.case, profile.as_ref(), at)));
-        } else if let Some(mut line) = self.store.cases()?.into_iter().find(|c| c.case == doc.case) {
+        } else if let Some(mut line) = self.store.cases()?.into_iter().find(|c| c.case == doc.case)
+        {
             line.updated_at = line.updated_at.max(at);
             ops.push(WriteOp::PutSummary(line));
         } else {
@@ -209,7 +220,11 @@ impl Repo {
         let others_held = DocKind::ALL
             .into_iter()
             .filter(|k| *k != doc.kind)
-            .map(|k| self.store.load(&DocId::new(doc.case, k)).map(|d| d.is_some()))
+            .map(|k| {
+                self.store
+                    .load(&DocId::new(doc.case, k))
+                    .map(|d| d.is_some())
+            })
             .collect::<Result<Vec<_>>>()?;
         if !others_held.into_iter().any(|held| held) {
             ops.push(WriteOp::RemoveSummary(doc.case));

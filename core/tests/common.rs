@@ -19,7 +19,10 @@ pub fn author(n: u8) -> Author {
 }
 
 pub fn at(minute: i64) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0).single().expect("valid time") + chrono::Duration::minutes(minute)
+    Utc.with_ymd_and_hms(2026, 11, 23, 9, 0, 0)
+        .single()
+        .expect("valid time")
+        + chrono::Duration::minutes(minute)
 }
 
 pub fn edit(n: u8, minute: i64) -> Edit {

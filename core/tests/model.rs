@@ -57,7 +57,11 @@ fn profile_round_trips_and_age_dispute_means_child() {
 fn operations_on_the_wrong_document_kind_are_refused() {
     let (mut docs, _) = case_on_two_devices();
     let err = docs[0]
-        .add_visit_note(&edit(1, 1), EntryId::random(&mut rng(2)), &VisitNote::default())
+        .add_visit_note(
+            &edit(1, 1),
+            EntryId::random(&mut rng(2)),
+            &VisitNote::default(),
+        )
         .expect_err("profile doc has no notes");
     assert!(matches!(err, Error::InvalidInput { .. }), "{err:?}");
 }
@@ -65,7 +69,10 @@ fn operations_on_the_wrong_document_kind_are_refused() {
 #[test]
 fn concurrent_text_edits_to_one_note_both_survive() {
     let (mut mine, mut theirs) = case_on_two_devices();
-    let visits = DocKind::ALL.iter().position(|k| *k == DocKind::Visits).expect("visits");
+    let visits = DocKind::ALL
+        .iter()
+        .position(|k| *k == DocKind::Visits)
+        .expect("visits");
     let note_id = EntryId::random(&mut rng(3));
     let note = VisitNote {
         place: "Foster home".into(),
@@ -80,16 +87,23 @@ fn concurrent_text_edits_to_one_note_both_survive() {
         },
         ..VisitNote::default()
     };
-    mine[visits].add_visit_note(&edit(1, 1), note_id, &note).expect("add");
+    mine[visits]
+        .add_visit_note(&edit(1, 1), note_id, &note)
+        .expect("add");
     exchange(&mut mine[visits], &mut theirs[visits]);
 
     let mut guardian = theirs[visits].visit_note(note_id).expect("read");
     guardian.wishes_and_feelings.push_str(" I miss my brother.");
-    theirs[visits].update_visit_note(&edit(2, 5), note_id, &guardian).expect("guardian edit");
+    theirs[visits]
+        .update_visit_note(&edit(2, 5), note_id, &guardian)
+        .expect("guardian edit");
 
     let mut social_worker = mine[visits].visit_note(note_id).expect("read");
-    social_worker.wishes_and_feelings = format!("(via interpreter) {}", social_worker.wishes_and_feelings);
-    mine[visits].update_visit_note(&edit(1, 6), note_id, &social_worker).expect("sw edit");
+    social_worker.wishes_and_feelings =
+        format!("(via interpreter) {}", social_worker.wishes_and_feelings);
+    mine[visits]
+        .update_visit_note(&edit(1, 6), note_id, &social_worker)
+        .expect("sw edit");
 
     exchange(&mut mine[visits], &mut theirs[visits]);
     let merged = mine[visits].visit_note(note_id).expect("read merged");
@@ -104,22 +118,36 @@ fn concurrent_text_edits_to_one_note_both_survive() {
 #[test]
 fn conflicting_addresses_are_reported_with_authors_until_resolved() {
     let (mut mine, mut theirs) = case_on_two_devices();
-    let loc = DocKind::ALL.iter().position(|k| *k == DocKind::Location).expect("location");
+    let loc = DocKind::ALL
+        .iter()
+        .position(|k| *k == DocKind::Location)
+        .expect("location");
     let mut a = mine[loc].current_placement().expect("read");
     a.address = "12 Elm Road".into();
     a.placement_type = PlacementType::FosterCare;
-    mine[loc].set_current_placement(&edit(1, 10), &a).expect("a");
+    mine[loc]
+        .set_current_placement(&edit(1, 10), &a)
+        .expect("a");
     let mut b = theirs[loc].current_placement().expect("read");
     b.address = "7 Station Street".into();
     b.placement_type = PlacementType::FosterCare;
-    theirs[loc].set_current_placement(&edit(2, 11), &b).expect("b");
+    theirs[loc]
+        .set_current_placement(&edit(2, 11), &b)
+        .expect("b");
     exchange(&mut mine[loc], &mut theirs[loc]);
 
     let conflicts = mine[loc].conflicts().expect("conflicts");
-    assert_eq!(conflicts.len(), 1, "only the address differs: {conflicts:?}");
+    assert_eq!(
+        conflicts.len(),
+        1,
+        "only the address differs: {conflicts:?}"
+    );
     let conflict = &conflicts[0];
     assert_eq!(conflict.doc.kind, DocKind::Location);
-    assert_eq!(conflict.path, vec!["current".to_string(), "address".to_string()]);
+    assert_eq!(
+        conflict.path,
+        vec!["current".to_string(), "address".to_string()]
+    );
     let mut seen: Vec<_> = conflict
         .values
         .iter()
@@ -130,7 +158,11 @@ fn conflicting_addresses_are_reported_with_authors_until_resolved() {
         seen,
         vec![
             (json!("12 Elm Road"), Some(author(1)), Some(common::at(10))),
-            (json!("7 Station Street"), Some(author(2)), Some(common::at(11))),
+            (
+                json!("7 Station Street"),
+                Some(author(2)),
+                Some(common::at(11))
+            ),
         ]
     );
     // Both devices see the same conflict.
@@ -139,16 +171,26 @@ fn conflicting_addresses_are_reported_with_authors_until_resolved() {
     // An unrelated edit does not close it.
     let mut unrelated = mine[loc].current_placement().expect("read");
     unrelated.carer_name = "Mrs Okafor".into();
-    mine[loc].set_current_placement(&edit(1, 12), &unrelated).expect("edit");
+    mine[loc]
+        .set_current_placement(&edit(1, 12), &unrelated)
+        .expect("edit");
     assert_eq!(mine[loc].conflicts().expect("conflicts").len(), 1);
 
     // A supervisor resolves it; the resolution records who, when and what it replaced.
     let path = conflict.path.clone();
     mine[loc]
-        .resolve_conflict(&edit(3, 20), &path, json!("7 Station Street"), EntryId::random(&mut rng(9)))
+        .resolve_conflict(
+            &edit(3, 20),
+            &path,
+            json!("7 Station Street"),
+            EntryId::random(&mut rng(9)),
+        )
         .expect("resolve");
     assert!(mine[loc].conflicts().expect("conflicts").is_empty());
-    assert_eq!(mine[loc].current_placement().expect("read").address, "7 Station Street");
+    assert_eq!(
+        mine[loc].current_placement().expect("read").address,
+        "7 Station Street"
+    );
     let resolutions = mine[loc].resolutions().expect("resolutions");
     assert_eq!(resolutions.len(), 1);
     let (_, resolution) = &resolutions[0];
@@ -159,10 +201,18 @@ fn conflicting_addresses_are_reported_with_authors_until_resolved() {
 
     exchange(&mut mine[loc], &mut theirs[loc]);
     assert!(theirs[loc].conflicts().expect("conflicts").is_empty());
-    assert_eq!(theirs[loc].current_placement().expect("read").address, "7 Station Street");
+    assert_eq!(
+        theirs[loc].current_placement().expect("read").address,
+        "7 Station Street"
+    );
 
     let err = mine[loc]
-        .resolve_conflict(&edit(3, 21), &path, json!("x"), EntryId::random(&mut rng(10)))
+        .resolve_conflict(
+            &edit(3, 21),
+            &path,
+            json!("x"),
+            EntryId::random(&mut rng(10)),
+        )
         .expect_err("nothing to resolve");
     assert!(matches!(err, Error::NoSuchConflict(_)));
 }
@@ -191,7 +241,10 @@ fn conflicting_nrm_decision_dates_are_surfaced() {
 #[test]
 fn safety_missing_episode_lifecycle_and_history() {
     let (mut docs, _) = case_on_two_devices();
-    let safety = DocKind::ALL.iter().position(|k| *k == DocKind::Safety).expect("safety");
+    let safety = DocKind::ALL
+        .iter()
+        .position(|k| *k == DocKind::Safety)
+        .expect("safety");
     let step = EntryId::random(&mut rng(4));
     docs[safety]
         .add_plan_step(
@@ -222,7 +275,11 @@ fn safety_missing_episode_lifecycle_and_history() {
         step: Some(EntryId::random(&mut rng(77))),
         ..SafetyCheck::default()
     };
-    assert!(docs[safety].log_safety_check(&edit(2, 3), EntryId::random(&mut rng(6)), &bad_check).is_err());
+    assert!(
+        docs[safety]
+            .log_safety_check(&edit(2, 3), EntryId::random(&mut rng(6)), &bad_check)
+            .is_err()
+    );
 
     let episode = EntryId::random(&mut rng(7));
     let missing = MissingEpisode {
@@ -236,9 +293,17 @@ fn safety_missing_episode_lifecycle_and_history() {
             .is_err(),
         "an episode needs its start time"
     );
-    docs[safety].start_missing_episode(&edit(2, 31), episode, &missing).expect("start");
-    assert!(docs[safety].end_missing_episode(&edit(2, 32), episode, common::at(10)).is_err());
-    docs[safety].end_missing_episode(&edit(2, 90), episode, common::at(89)).expect("end");
+    docs[safety]
+        .start_missing_episode(&edit(2, 31), episode, &missing)
+        .expect("start");
+    assert!(
+        docs[safety]
+            .end_missing_episode(&edit(2, 32), episode, common::at(10))
+            .is_err()
+    );
+    docs[safety]
+        .end_missing_episode(&edit(2, 90), episode, common::at(89))
+        .expect("end");
     let episodes = docs[safety].missing_episodes().expect("episodes");
     assert_eq!(episodes.len(), 1);
     assert!(!episodes[0].1.is_open());
@@ -247,7 +312,13 @@ fn safety_missing_episode_lifecycle_and_history() {
     let whats: Vec<_> = history.iter().map(|c| c.what.as_str()).collect();
     assert_eq!(
         whats,
-        vec!["create", "add plan step", "add safety check", "add missing episode", "update missing episode"]
+        vec![
+            "create",
+            "add plan step",
+            "add safety check",
+            "add missing episode",
+            "update missing episode"
+        ]
     );
     assert_eq!(history[2].author, Some(author(2)));
     assert_eq!(history[2].at, Some(common::at(2)));
@@ -272,7 +343,10 @@ fn corrupt_or_truncated_bytes_are_errors_not_panics() {
 
     // A valid document of another kind or case is refused, not mixed in.
     let other = DocId::new(id.case, DocKind::Visits);
-    assert!(matches!(CaseDoc::load(other, Some(&bytes), &[]), Err(Error::Malformed { .. })));
+    assert!(matches!(
+        CaseDoc::load(other, Some(&bytes), &[]),
+        Err(Error::Malformed { .. })
+    ));
 }
 
 proptest::proptest! {

@@ -115,7 +115,10 @@ fn the_canary_never_reaches_the_disk_in_plaintext() -> Result<()> {
 
     // While open, the recent commits live in the WAL: it must be there and encrypted too.
     let open_files = store_files(&path);
-    ensure!(open_files.len() == 3, "expected db, -wal and -shm: {open_files:?}");
+    ensure!(
+        open_files.len() == 3,
+        "expected db, -wal and -shm: {open_files:?}"
+    );
     let (hits, scanned) = files_containing(&open_files, CANARY.as_bytes())?;
     ensure!(hits.is_empty(), "canary in plaintext while open: {hits:?}");
     ensure!(scanned > 4096, "scanned only {scanned} bytes");
@@ -225,7 +228,10 @@ fn wipe_leaves_no_trace_in_the_files() -> Result<()> {
         std::fs::metadata(&path)?.len(),
         std::fs::metadata(&empty_path)?.len(),
     );
-    ensure!(wiped_len == empty_len, "{wiped_len} bytes after wipe, {empty_len} empty");
+    ensure!(
+        wiped_len == empty_len,
+        "{wiped_len} bytes after wipe, {empty_len} empty"
+    );
     store.apply(vec![WriteOp::PutMeta {
         key: "k".into(),
         value: b"v".to_vec(),

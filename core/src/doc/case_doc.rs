@@ -3,8 +3,8 @@
 
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{
-    ActorId, AutoCommit, AutomergeError, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad, ROOT,
-    ReadDoc, Value, VerificationMode,
+    ActorId, AutoCommit, AutomergeError, ChangeHash, LoadOptions, ObjId, ObjType, OnPartialLoad,
+    ROOT, ReadDoc, Value, VerificationMode,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -34,7 +34,12 @@ pub struct CaseDoc {
 impl CaseDoc {
     /// A new document holding the skeleton `root`, committed by `edit`. Only the device that
     /// creates the case calls this, so no two devices create the same nested object.
-    pub(crate) fn create(id: DocId, edit: &Edit, root: &Map<String, Json>, text: &[&str]) -> Result<Self> {
+    pub(crate) fn create(
+        id: DocId,
+        edit: &Edit,
+        root: &Map<String, Json>,
+        text: &[&str],
+    ) -> Result<Self> {
         let mut doc = CaseDoc {
             id,
             doc: AutoCommit::new(),
@@ -152,7 +157,8 @@ impl CaseDoc {
         what: &str,
         f: impl FnOnce(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
-        self.doc.set_actor(ActorId::from(edit.author.device.as_bytes()));
+        self.doc
+            .set_actor(ActorId::from(edit.author.device.as_bytes()));
         match f(&mut self.doc) {
             Ok(value) => {
                 let note = CommitNote {
@@ -160,7 +166,8 @@ impl CaseDoc {
                     device: edit.author.device,
                     what: what.to_owned(),
                 };
-                let message = serde_json::to_string(&note).map_err(|e| Error::invalid("commit", e.to_string()))?;
+                let message = serde_json::to_string(&note)
+                    .map_err(|e| Error::invalid("commit", e.to_string()))?;
                 self.doc.commit_with(
                     CommitOptions::default()
                         .with_message(message)
@@ -197,11 +204,18 @@ impl CaseDoc {
     }
 
     /// Write `record` over the map at `path`, touching only fields that differ.
-    pub(crate) fn write_at<T: Record>(&mut self, edit: &Edit, path: &[&str], record: &T) -> Result<()> {
+    pub(crate) fn write_at<T: Record>(
+        &mut self,
+        edit: &Edit,
+        path: &[&str],
+        record: &T,
+    ) -> Result<()> {
         let fields = to_fields(record)?;
         let obj = self.object(path)?;
         let what = format!("update {}", T::NAME);
-        self.edit(edit, &what, |d| codec::update_map(d, &obj, &fields, T::TEXT_FIELDS))
+        self.edit(edit, &what, |d| {
+            codec::update_map(d, &obj, &fields, T::TEXT_FIELDS)
+        })
     }
 
     /// Add `record` as a new entry under the map at `collection`, keyed by the fresh `id`.

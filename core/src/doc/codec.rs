@@ -72,7 +72,9 @@ pub(crate) fn update_map(
     text_fields: &[&str],
 ) -> Result<()> {
     for (key, new) in record {
-        let existing = doc.get(obj, key.as_str())?.map(|(v, id)| (v.to_owned(), id));
+        let existing = doc
+            .get(obj, key.as_str())?
+            .map(|(v, id)| (v.to_owned(), id));
         match (existing, new) {
             (None, _) => put_new(doc, obj, key, new, text_fields)?,
             (Some((Value::Object(ObjType::Text), text)), Json::String(s)) => {

@@ -82,16 +82,25 @@ impl CaseDoc {
             .find(|c| c.path == path)
             .ok_or_else(|| Error::NoSuchConflict(path.join("/")))?;
         if chosen.is_object() || chosen.is_array() {
-            return Err(Error::invalid("chosen", "a resolution must be a single value"));
+            return Err(Error::invalid(
+                "chosen",
+                "a resolution must be a single value",
+            ));
         }
-        let (field, parents) = path.split_last().ok_or_else(|| Error::NoSuchConflict(String::new()))?;
+        let (field, parents) = path
+            .split_last()
+            .ok_or_else(|| Error::NoSuchConflict(String::new()))?;
         let parent_path: Vec<&str> = parents.iter().map(String::as_str).collect();
         let parent = self.object(&parent_path)?;
         let resolutions = self.object(&["resolutions"])?;
         let record = Resolution {
             path: path.join("/"),
             chosen: chosen.to_string(),
-            replaced: conflict.values.iter().map(|v| v.value.to_string()).collect(),
+            replaced: conflict
+                .values
+                .iter()
+                .map(|v| v.value.to_string())
+                .collect(),
             by: edit.author,
             at: edit.at,
         };

@@ -39,7 +39,12 @@ impl CaseDoc {
     }
 
     /// Update a person of concern.
-    pub fn update_person(&mut self, edit: &Edit, id: EntryId, person: &PersonOfConcern) -> Result<()> {
+    pub fn update_person(
+        &mut self,
+        edit: &Edit,
+        id: EntryId,
+        person: &PersonOfConcern,
+    ) -> Result<()> {
         self.expect_kind(DocKind::Associates)?;
         self.update_entry(edit, &["persons"], id, person)
     }

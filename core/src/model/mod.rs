@@ -15,7 +15,9 @@ pub use profile::{
     PlanDates, Profile,
 };
 pub use safety::{CheckOutcome, MissingEpisode, PlanStep, Responsible, SafetyCheck, StepStatus};
-pub use visits::{Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote};
+pub use visits::{
+    Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
+};
 
 use serde_json::{Map, Value as Json};
 
@@ -30,7 +32,10 @@ impl CaseDoc {
         } else {
             Err(Error::invalid(
                 "document",
-                format!("this operation needs the {kind} document, not {}", self.kind()),
+                format!(
+                    "this operation needs the {kind} document, not {}",
+                    self.kind()
+                ),
             ))
         }
     }
@@ -52,10 +57,15 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
         .map(|kind| {
             let id = DocId::new(case, kind);
             match kind {
-                DocKind::Profile => CaseDoc::create(id, edit, &to_fields(profile)?, Profile::TEXT_FIELDS),
+                DocKind::Profile => {
+                    CaseDoc::create(id, edit, &to_fields(profile)?, Profile::TEXT_FIELDS)
+                }
                 DocKind::Location => {
                     let mut root = empty_maps(&["history"]);
-                    root.insert("current".into(), Json::Object(to_fields(&Placement::default())?));
+                    root.insert(
+                        "current".into(),
+                        Json::Object(to_fields(&Placement::default())?),
+                    );
                     CaseDoc::create(id, edit, &root, Placement::TEXT_FIELDS)
                 }
                 DocKind::Visits => CaseDoc::create(id, edit, &empty_maps(&["notes"]), &[]),

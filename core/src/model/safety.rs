@@ -105,7 +105,8 @@ pub struct MissingEpisode {
 
 impl Record for MissingEpisode {
     const NAME: &'static str = "missing episode";
-    const TEXT_FIELDS: &'static [&'static str] = &["circumstances", "return_interview", "last_seen"];
+    const TEXT_FIELDS: &'static [&'static str] =
+        &["circumstances", "return_interview", "last_seen"];
 }
 
 impl MissingEpisode {
@@ -135,7 +136,12 @@ impl CaseDoc {
     }
 
     /// Log a safety check under the fresh `id`.
-    pub fn log_safety_check(&mut self, edit: &Edit, id: EntryId, check: &SafetyCheck) -> Result<()> {
+    pub fn log_safety_check(
+        &mut self,
+        edit: &Edit,
+        id: EntryId,
+        check: &SafetyCheck,
+    ) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
         if let Some(step) = check.step {
             self.entry::<PlanStep>(&["plan_steps"], step)?;
@@ -151,27 +157,48 @@ impl CaseDoc {
 
     /// Start a missing episode under the fresh `id`. Starting one while another is open is
     /// allowed (two carers may report the same absence offline); both stay visible.
-    pub fn start_missing_episode(&mut self, edit: &Edit, id: EntryId, episode: &MissingEpisode) -> Result<()> {
+    pub fn start_missing_episode(
+        &mut self,
+        edit: &Edit,
+        id: EntryId,
+        episode: &MissingEpisode,
+    ) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
         if episode.missing_since.is_none() {
-            return Err(Error::invalid("missing_since", "when the child was noticed missing is required"));
+            return Err(Error::invalid(
+                "missing_since",
+                "when the child was noticed missing is required",
+            ));
         }
         self.add_entry(edit, &["missing_episodes"], id, episode)
     }
 
     /// Update a missing episode (police report, return, return interview).
-    pub fn update_missing_episode(&mut self, edit: &Edit, id: EntryId, episode: &MissingEpisode) -> Result<()> {
+    pub fn update_missing_episode(
+        &mut self,
+        edit: &Edit,
+        id: EntryId,
+        episode: &MissingEpisode,
+    ) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
         self.update_entry(edit, &["missing_episodes"], id, episode)
     }
 
     /// End a missing episode: the child returned or was found at `returned_at`.
-    pub fn end_missing_episode(&mut self, edit: &Edit, id: EntryId, returned_at: DateTime<Utc>) -> Result<()> {
+    pub fn end_missing_episode(
+        &mut self,
+        edit: &Edit,
+        id: EntryId,
+        returned_at: DateTime<Utc>,
+    ) -> Result<()> {
         let mut episode: MissingEpisode = self.entry(&["missing_episodes"], id)?;
         if let Some(since) = episode.missing_since
             && returned_at < since
         {
-            return Err(Error::invalid("returned_at", "is before the child went missing"));
+            return Err(Error::invalid(
+                "returned_at",
+                "is before the child went missing",
+            ));
         }
         episode.returned_at = Some(returned_at);
         self.update_missing_episode(edit, id, &episode)

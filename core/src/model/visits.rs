@@ -124,8 +124,12 @@ pub struct VisitNote {
 
 impl Record for VisitNote {
     const NAME: &'static str = "visit note";
-    const TEXT_FIELDS: &'static [&'static str] =
-        &["wishes_and_feelings", "observations", "description", "comment"];
+    const TEXT_FIELDS: &'static [&'static str] = &[
+        "wishes_and_feelings",
+        "observations",
+        "description",
+        "comment",
+    ];
 }
 
 impl CaseDoc {
@@ -152,14 +156,24 @@ impl CaseDoc {
     pub fn update_visit_note(&mut self, edit: &Edit, id: EntryId, note: &VisitNote) -> Result<()> {
         self.expect_kind(DocKind::Visits)?;
         let current = self.visit_note(id)?;
-        if note.actions.keys().any(|k| !current.actions.contains_key(k)) {
+        if note
+            .actions
+            .keys()
+            .any(|k| !current.actions.contains_key(k))
+        {
             return Err(Error::invalid("actions", "add new actions with add_action"));
         }
         self.update_entry(edit, &["notes"], id, note)
     }
 
     /// Add an agreed action to a note under the fresh `action_id`.
-    pub fn add_action(&mut self, edit: &Edit, note: EntryId, action_id: EntryId, action: &Action) -> Result<()> {
+    pub fn add_action(
+        &mut self,
+        edit: &Edit,
+        note: EntryId,
+        action_id: EntryId,
+        action: &Action,
+    ) -> Result<()> {
         self.visit_note(note)?;
         let key = note.to_string();
         self.add_entry(edit, &["notes", &key, "actions"], action_id, action)

@@ -112,7 +112,11 @@ mod tests {
         let key = StoreKey::from_bytes(&bytes).expect("valid key");
         let value = key.sqlcipher_raw_key();
         assert_eq!(value.len(), 67);
-        assert!(value.starts_with("x'01") && value.ends_with("fe'"), "{}", *value);
+        assert!(
+            value.starts_with("x'01") && value.ends_with("fe'"),
+            "{}",
+            *value
+        );
         assert!(value[2..66].bytes().all(|b| b.is_ascii_hexdigit()));
     }
 

@@ -13,10 +13,11 @@ use crate::doc::DocId;
 use crate::error::Result;
 use crate::ids::CaseId;
 
-mod memory;
-mod sqlite;
+mod cipher;
 mod key;
+mod memory;
 mod schema;
+mod sqlite;
 #[cfg(test)]
 mod suite;
 
@@ -31,8 +32,10 @@ pub struct StoredDoc {
     pub snapshot: Option<Vec<u8>>,
     /// Incremental chunks appended after the snapshot, in order.
     pub chunks: Vec<Vec<u8>>,
-    /// Sequence number of the last chunk (0 when there is none); pass it to
-    /// [`WriteOp::Compact`] to drop exactly the chunks folded into a new snapshot.
+    /// Sequence number of the last chunk ever appended (0 when there was none); pass it to
+    /// [`WriteOp::Compact`] to drop exactly the chunks folded into a new snapshot. Numbers
+    /// start at 1 and are never reused, so after a compaction this may name a chunk that is
+    /// no longer listed.
     pub last_chunk: u64,
 }
 
@@ -64,7 +67,9 @@ pub enum WriteOp {
         /// Whether this device made the change.
         local: bool,
     },
-    /// Replace a document's snapshot and drop its chunks numbered `upto` and below.
+    /// Replace a document's snapshot and drop its chunks numbered `upto` and below; chunks
+    /// appended since keep their numbers. Creates the document if new (with `upto` 0).
+    /// Fails the batch if `upto` is beyond the document's last chunk.
     Compact {
         /// The document.
         doc: DocId,
@@ -73,14 +78,17 @@ pub enum WriteOp {
         /// The last chunk folded into the snapshot.
         upto: u64,
     },
-    /// Record that local chunks up to `upto` have reached the server.
+    /// Record that local chunks up to `upto` have reached the server. The mark never moves
+    /// back; an unknown document with `upto` 0 is ignored. Fails the batch if `upto` is
+    /// beyond the document's last chunk.
     MarkSynced {
         /// The document.
         doc: DocId,
         /// The last chunk sequence the server has.
         upto: u64,
     },
-    /// Remove a document, its chunks and its sync states (access ended, purge).
+    /// Remove a document, its chunks and its sync states (access ended, purge). A later
+    /// append starts a new document, numbered from 1.
     RemoveDoc(DocId),
     /// Insert or replace a case's summary line.
     PutSummary(CaseSummary),

@@ -5,12 +5,11 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior};
-use zeroize::Zeroizing;
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::key::StoreKey;
-use super::schema;
 use super::{CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
+use super::{cipher, schema};
 use crate::doc::DocId;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
@@ -42,9 +41,7 @@ impl SqliteStore {
     /// [`Error::SchemaTooNew`] if a newer build wrote it, [`Error::EncryptionUnavailable`]
     /// if this build's SQLite cannot encrypt, [`Error::Storage`] for other failures.
     pub fn open(path: &Path, key: StoreKey) -> Result<Self> {
-        let mut conn = Connection::open(path)?;
-        unlock(&conn, key)?;
-        configure(&conn)?;
+        let mut conn = cipher::open(path, key)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         schema::migrate(&tx)?;
         tx.commit()?;
@@ -75,51 +72,6 @@ impl SqliteStore {
             })?;
         Ok(report == ["ok"] && cipher_failures == 0)
     }
-}
-
-/// Give SQLCipher the raw key and prove it decrypts the file, without writing anything.
-fn unlock(conn: &Connection, key: StoreKey) -> Result<()> {
-    let cipher: Option<String> = conn
-        .query_row("PRAGMA cipher_version", [], |row| row.get(0))
-        .optional()?;
-    if cipher.is_none_or(|version| version.is_empty()) {
-        return Err(Error::EncryptionUnavailable);
-    }
-    // A raw key (`x'<hex>'`) skips PBKDF2: the key already has full entropy.
-    let value = key.sqlcipher_raw_key();
-    drop(key);
-    let mut statement = Zeroizing::new(String::with_capacity(value.len() + 16));
-    statement.push_str("PRAGMA key = \"");
-    statement.push_str(&value);
-    statement.push_str("\";");
-    conn.execute_batch(&statement)?;
-    // Pin SQLCipher 4's settings so a future library with new defaults still opens the file.
-    conn.execute_batch("PRAGMA cipher_compatibility = 4;")?;
-    // The first read decrypts page 1; a wrong key fails here with SQLITE_NOTADB.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| {
-        row.get::<_, i64>(0)
-    })
-    .map_err(|err| match err.sqlite_error_code() {
-        Some(ErrorCode::NotADatabase) => Error::WrongKey,
-        _ => Error::Storage(err),
-    })?;
-    Ok(())
-}
-
-/// Connection settings, applied once the key is known to be right.
-fn configure(conn: &Connection) -> Result<()> {
-    // No plaintext temporary files; freed pages are overwritten; a phone can lose power.
-    conn.execute_batch(
-        "PRAGMA temp_store = MEMORY;
-         PRAGMA secure_delete = ON;
-         PRAGMA foreign_keys = ON;
-         PRAGMA synchronous = FULL;",
-    )?;
-    let mode: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(mode, "store could not switch to WAL journaling");
-    }
-    Ok(())
 }
 
 impl Store for SqliteStore {
@@ -189,7 +141,8 @@ fn load(conn: &Connection, doc: &DocId) -> Result<Option<StoredDoc>> {
     let Some((snapshot, last_chunk)) = row else {
         return Ok(None);
     };
-    let mut stmt = conn.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
+    let mut stmt =
+        conn.prepare_cached("SELECT bytes FROM chunks WHERE doc_id = ?1 ORDER BY seq")?;
     let chunks = stmt
         .query_map([&id], |row| row.get(0))?
         .collect::<rusqlite::Result<Vec<Vec<u8>>>>()?;
@@ -218,7 +171,9 @@ fn dirty(conn: &Connection) -> Result<Vec<DirtyDoc>> {
         "SELECT doc_id, last_local_chunk FROM docs WHERE last_local_chunk > synced_chunk",
     )?;
     let rows = stmt
-        .query_map([], |row| Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?)))?
+        .query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)?))
+        })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut dirty = rows
         .iter()
@@ -251,9 +206,9 @@ fn cases(conn: &Connection) -> Result<Vec<CaseSummary>> {
     rows.into_iter()
         .map(|(case, reference, display_name, updated_at)| {
             Ok(CaseSummary {
-                case: case.parse::<CaseId>().map_err(|_| {
-                    malformed("case_summaries.case_id", "not a case id")
-                })?,
+                case: case
+                    .parse::<CaseId>()
+                    .map_err(|_| malformed("case_summaries.case_id", "not a case id"))?,
                 reference,
                 display_name,
                 updated_at: DateTime::parse_from_rfc3339(&updated_at)
@@ -425,7 +380,8 @@ fn malformed(path: &str, reason: &str) -> Error {
 }
 
 fn doc_id_from_sql(id: &str, column: &str) -> Result<DocId> {
-    id.parse().map_err(|_| malformed(column, "not a document id"))
+    id.parse()
+        .map_err(|_| malformed(column, "not a document id"))
 }
 
 fn seq_from_sql(seq: i64, column: &str) -> Result<u64> {
@@ -435,7 +391,6 @@ fn seq_from_sql(seq: i64, column: &str) -> Result<u64> {
 fn seq_to_sql(seq: u64) -> Result<i64> {
     i64::try_from(seq).map_err(|_| Error::invalid("upto", "chunk number out of range"))
 }
-
 
 #[cfg(test)]
 mod tests {
@@ -549,9 +504,7 @@ mod tests {
         let old_path = dir.path().join("old.db");
         {
             // Write a version-1 store the way the first release did.
-            let mut conn = Connection::open(&old_path)?;
-            unlock(&conn, key(7))?;
-            configure(&conn)?;
+            let mut conn = cipher::open(&old_path, key(7))?;
             let tx = conn.transaction()?;
             schema::migrate_to(&tx, 1)?;
             tx.commit()?;

@@ -230,7 +230,10 @@ macro_rules! store_suite {
                     WriteOp::PutSummary(two.clone()),
                     WriteOp::PutSummary(three.clone()),
                 ])?;
-                assert_eq!(store.cases()?, vec![two.clone(), three.clone(), one.clone()]);
+                assert_eq!(
+                    store.cases()?,
+                    vec![two.clone(), three.clone(), one.clone()]
+                );
                 let renamed = summary(1, "REF-000", "Child C, renamed");
                 store.apply(vec![
                     WriteOp::PutSummary(renamed.clone()),
@@ -264,7 +267,11 @@ macro_rules! store_suite {
                     doc,
                     state: state.to_vec(),
                 };
-                store.apply(vec![put("p1", a, b"1a"), put("p2", a, b"2a"), put("p1", b, b"1b")])?;
+                store.apply(vec![
+                    put("p1", a, b"1a"),
+                    put("p2", a, b"2a"),
+                    put("p1", b, b"1b"),
+                ])?;
                 store.apply(vec![put("p1", a, b"1a-new")])?;
                 assert_eq!(store.sync_state("p1", &a)?, Some(b"1a-new".to_vec()));
                 assert_eq!(store.sync_state("p2", &a)?, Some(b"2a".to_vec()));
@@ -299,7 +306,10 @@ macro_rules! store_suite {
                 assert_eq!(store.sync_state("p", &a)?, None);
                 assert_eq!(store.meta("k")?, None);
                 store.apply(vec![append(a, b"after", true)])?;
-                assert_eq!(store.load(&a)?.expect("stored").chunks, vec![b"after".to_vec()]);
+                assert_eq!(
+                    store.load(&a)?.expect("stored").chunks,
+                    vec![b"after".to_vec()]
+                );
                 Ok(())
             }
 

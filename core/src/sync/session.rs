@@ -104,7 +104,8 @@ impl Repo {
         let Some(bytes) = self.store.meta(CHECKIN_KEY)? else {
             return Ok(None);
         };
-        let millis = i64::try_from(read_u64(Some(bytes))?).map_err(|_| Error::Protocol("bad check-in time".into()))?;
+        let millis = i64::try_from(read_u64(Some(bytes))?)
+            .map_err(|_| Error::Protocol("bad check-in time".into()))?;
         Ok(DateTime::from_timestamp_millis(millis))
     }
 
@@ -162,7 +163,11 @@ impl Repo {
         let mut state = std::mem::take(self.state(session, doc)?);
         let message = {
             let loaded = self.loaded(doc)?;
-            loaded.doc.automerge_mut().sync().generate_sync_message(&mut state)
+            loaded
+                .doc
+                .automerge_mut()
+                .sync()
+                .generate_sync_message(&mut state)
         };
         session.states.insert(doc, state);
         Ok(message.map(|m| DocMessage {
@@ -179,12 +184,17 @@ impl Repo {
         now: DateTime<Utc>,
     ) -> Result<SyncStep> {
         if response.v != PROTOCOL_VERSION {
-            return Err(Error::Protocol(format!("server speaks protocol version {}", response.v)));
+            return Err(Error::Protocol(format!(
+                "server speaks protocol version {}",
+                response.v
+            )));
         }
         session.rounds += 1;
         session.report.rounds = session.rounds;
         if session.rounds > MAX_ROUNDS {
-            return Err(Error::Protocol("sync did not settle; it will resume next time".into()));
+            return Err(Error::Protocol(
+                "sync did not settle; it will resume next time".into(),
+            ));
         }
 
         let mut purged = Vec::new();
@@ -287,7 +297,10 @@ impl Repo {
             }
         };
         let changed = candidate.heads() != before;
-        let reply = candidate.automerge_mut().sync().generate_sync_message(&mut state);
+        let reply = candidate
+            .automerge_mut()
+            .sync()
+            .generate_sync_message(&mut state);
         session.states.insert(doc, state);
         if changed {
             let loaded = self.loaded(doc)?;

@@ -240,7 +240,10 @@ mod tests {
         };
         let json = serde_json::to_vec(&req).expect("encode");
         assert!(json.len() < 80, "{} bytes", json.len());
-        assert_eq!(serde_json::from_slice::<SyncRequest>(&json).expect("decode"), req);
+        assert_eq!(
+            serde_json::from_slice::<SyncRequest>(&json).expect("decode"),
+            req
+        );
     }
 
     #[test]

@@ -1,0 +1,134 @@
+//! Opening an SQLCipher connection: the raw key is proven right before anything can write to
+//! the file, then the connection is set up for durability and to leave no plaintext behind.
+
+use std::path::Path;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
+use zeroize::Zeroizing;
+
+use super::key::StoreKey;
+use crate::error::{Error, Result};
+
+/// A connection to the database at `path` (created if missing), unlocked with `key` and
+/// configured; the schema is not touched.
+///
+/// # Errors
+/// [`Error::WrongKey`] if `key` does not decrypt the file, in which case no byte of the
+/// database, its WAL or its shared-memory index was changed;
+/// [`Error::EncryptionUnavailable`] if the linked SQLite is not SQLCipher.
+pub(super) fn open(path: &Path, key: StoreKey) -> Result<Connection> {
+    let raw_key = key.sqlcipher_raw_key();
+    drop(key);
+    probe_key(path, &raw_key)?;
+    let conn = Connection::open(path)?;
+    unlock(&conn, &raw_key)?;
+    drop(raw_key);
+    configure(&conn)?;
+    Ok(conn)
+}
+
+/// Prove `raw_key` decrypts the file at `path` without writing a byte of it.
+///
+/// A normal connection is not enough: when a crash left a WAL behind, closing even a
+/// connection whose key was refused checkpoints that WAL into the database (a raw page copy
+/// that needs no key) and deletes it. So the key is first tried on a read-only, immutable
+/// connection, which takes no locks and never touches the WAL or its index.
+fn probe_key(path: &Path, raw_key: &str) -> Result<()> {
+    let has_content = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    if !has_content {
+        return Ok(()); // Nothing there yet: any key starts a new store.
+    }
+    let uri = immutable_uri(path);
+    let probe = Connection::open_with_flags(
+        uri.as_str(),
+        OpenFlags::SQLITE_OPEN_READ_ONLY
+            | OpenFlags::SQLITE_OPEN_URI
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    unlock(&probe, raw_key)
+}
+
+/// A `file:` URI that opens `path` read-only as immutable, with every byte outside the
+/// unreserved set percent-encoded.
+fn immutable_uri(path: &Path) -> String {
+    use std::fmt::Write as _;
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(char::from(byte));
+        } else {
+            let _ = write!(uri, "%{byte:02X}");
+        }
+    }
+    uri.push_str("?mode=ro&immutable=1");
+    uri
+}
+
+/// Give SQLCipher the raw key and prove it decrypts the file, without writing anything.
+fn unlock(conn: &Connection, raw_key: &str) -> Result<()> {
+    let cipher: Option<String> = conn
+        .query_row("PRAGMA cipher_version", [], |row| row.get(0))
+        .optional()?;
+    if cipher.is_none_or(|version| version.is_empty()) {
+        return Err(Error::EncryptionUnavailable);
+    }
+    // A raw key (`x'<hex>'`) skips PBKDF2: the key already has full entropy.
+    let mut statement = Zeroizing::new(String::with_capacity(raw_key.len() + 16));
+    statement.push_str("PRAGMA key = \"");
+    statement.push_str(raw_key);
+    statement.push_str("\";");
+    conn.execute_batch(&statement)?;
+    // Pin SQLCipher 4's settings so a future library with new defaults still opens the file.
+    conn.execute_batch("PRAGMA cipher_compatibility = 4;")?;
+    // The first read decrypts page 1; a wrong key fails here with SQLITE_NOTADB.
+    conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+        .map_err(|err| match err.sqlite_error_code() {
+            Some(ErrorCode::NotADatabase) => Error::WrongKey,
+            _ => Error::Storage(err),
+        })?;
+    Ok(())
+}
+
+/// Connection settings, applied once the key is known to be right.
+fn configure(conn: &Connection) -> Result<()> {
+    // No plaintext temporary files; freed pages are overwritten; a phone can lose power.
+    conn.execute_batch(
+        "PRAGMA temp_store = MEMORY;
+         PRAGMA secure_delete = ON;
+         PRAGMA foreign_keys = ON;
+         PRAGMA synchronous = FULL;",
+    )?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        tracing::warn!(mode, "store could not switch to WAL journaling");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uris_escape_everything_sqlite_would_parse() {
+        let uri = immutable_uri(Path::new("/data/user 0/a%b?c#d&e=f/store.db"));
+        assert_eq!(
+            uri,
+            "file:/data/user%200/a%25b%3Fc%23d%26e%3Df/store.db?mode=ro&immutable=1"
+        );
+    }
+
+    #[test]
+    fn an_odd_path_still_opens_and_probes() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("odd %3F? name#.db");
+        let key = || StoreKey::from_bytes(&[3; 32]);
+        drop(open(&path, key()?)?);
+        assert!(path.exists());
+        probe_key(&path, &key()?.sqlcipher_raw_key())?;
+        let wrong = StoreKey::from_bytes(&[4; 32])?.sqlcipher_raw_key();
+        assert!(matches!(probe_key(&path, &wrong), Err(Error::WrongKey)));
+        Ok(())
+    }
+}
