@@ -132,6 +132,10 @@ pub trait Store: Send {
     fn dirty(&self) -> Result<Vec<DirtyDoc>>;
     /// Every case summary, ordered by reference.
     fn cases(&self) -> Result<Vec<CaseSummary>>;
+    /// One case's summary.
+    fn case(&self, case: &CaseId) -> Result<Option<CaseSummary>> {
+        Ok(self.cases()?.into_iter().find(|c| c.case == *case))
+    }
     /// The sync state stored for `doc` with `peer`.
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>>;
     /// A named setting.

@@ -91,6 +91,10 @@ impl Store for SqliteStore {
         cases(&self.conn)
     }
 
+    fn case(&self, id: &CaseId) -> Result<Option<CaseSummary>> {
+        case(&self.conn, id)
+    }
+
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>> {
         sync_state(&self.conn, peer, doc)
     }
@@ -189,20 +193,43 @@ fn dirty(conn: &Connection) -> Result<Vec<DirtyDoc>> {
 }
 
 fn cases(conn: &Connection) -> Result<Vec<CaseSummary>> {
-    let mut stmt = conn.prepare_cached(
+    summaries(
+        conn,
         "SELECT case_id, reference, display_name, updated_at FROM case_summaries \
          ORDER BY reference, case_id",
-    )?;
-    let rows = stmt
-        .query_map([], |row| {
+        "",
+    )
+}
+
+fn case(conn: &Connection, case: &CaseId) -> Result<Option<CaseSummary>> {
+    Ok(summaries(
+        conn,
+        "SELECT case_id, reference, display_name, updated_at FROM case_summaries \
+         WHERE case_id = ?1",
+        &case.to_string(),
+    )?
+    .into_iter()
+    .next())
+}
+
+fn summaries(conn: &Connection, sql: &str, param: &str) -> Result<Vec<CaseSummary>> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let bind = |stmt: &mut rusqlite::CachedStatement<'_>| -> rusqlite::Result<Vec<(String, String, String, String)>> {
+        let map = |row: &rusqlite::Row<'_>| {
             Ok((
                 row.get::<_, String>(0)?,
                 row.get::<_, String>(1)?,
                 row.get::<_, String>(2)?,
                 row.get::<_, String>(3)?,
             ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        };
+        if param.is_empty() {
+            stmt.query_map([], map)?.collect()
+        } else {
+            stmt.query_map([param], map)?.collect()
+        }
+    };
+    let rows = bind(&mut stmt)?;
     rows.into_iter()
         .map(|(case, reference, display_name, updated_at)| {
             Ok(CaseSummary {

@@ -239,7 +239,9 @@ macro_rules! store_suite {
                     WriteOp::PutSummary(renamed.clone()),
                     WriteOp::RemoveSummary(three.case),
                 ])?;
-                assert_eq!(store.cases()?, vec![renamed, two]);
+                assert_eq!(store.cases()?, vec![renamed.clone(), two]);
+                assert_eq!(store.case(&renamed.case)?, Some(renamed));
+                assert_eq!(store.case(&three.case)?, None);
                 Ok(())
             }
 
