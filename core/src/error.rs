@@ -79,6 +79,37 @@ pub enum Error {
     /// A wire message could not be decoded.
     #[error("protocol error: {0}")]
     Protocol(String),
+    /// This device has been revoked; its local store has been wiped.
+    #[error("this device has been revoked")]
+    DeviceRevoked,
+    /// The server did not accept the device's credentials.
+    #[error("the server did not accept this device's credentials")]
+    Unauthenticated,
+    /// The server refused an action for this user.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The device is not enrolled with a server.
+    #[error("this device is not enrolled")]
+    NotEnrolled,
+    /// The server could not be reached.
+    #[error("network error: {0}")]
+    Network(String),
+    /// The server's TLS certificate is not the pinned one (or not from the configured CA).
+    #[error("the server's certificate is not trusted")]
+    UntrustedServer,
+    /// The server answered with an error.
+    #[error("server error {status} ({code}): {message}")]
+    Server {
+        /// HTTP status.
+        status: u16,
+        /// Stable error code.
+        code: String,
+        /// Human-readable message.
+        message: String,
+    },
+    /// The operation was cancelled; nothing received so far is lost.
+    #[error("cancelled")]
+    Cancelled,
     /// The local data is locked because the device has not checked in with the server for
     /// too long.
     #[error("local data is locked until this device checks in with the server")]

@@ -1,5 +1,6 @@
 //! Casebook's shared core.
 
+pub mod client;
 pub mod doc;
 pub mod error;
 pub mod ids;

@@ -59,6 +59,11 @@ impl Repo {
         self.store.as_ref()
     }
 
+    /// Apply raw writes (identity, settings) through the store.
+    pub fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
+        self.store.apply(ops)
+    }
+
     /// Open a new case on this device: all five documents are created here, with `profile`.
     pub fn create_case(
         &mut self,

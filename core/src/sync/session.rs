@@ -109,6 +109,24 @@ impl Repo {
         Ok(DateTime::from_timestamp_millis(millis))
     }
 
+    /// The write that records a check-in with the server at `now`.
+    pub fn checkin_op(&self, now: DateTime<Utc>) -> WriteOp {
+        let millis = u64::try_from(now.timestamp_millis()).unwrap_or_default();
+        WriteOp::PutMeta {
+            key: CHECKIN_KEY.into(),
+            value: millis.to_be_bytes().to_vec(),
+        }
+    }
+
+    /// Whether local data is locked: the device has not checked in with its server within
+    /// `max_offline` (72 hours by default in the apps). A device never enrolled is not locked.
+    pub fn locked(&self, now: DateTime<Utc>, max_offline: chrono::Duration) -> Result<bool> {
+        Ok(match self.last_checkin()? {
+            Some(last) => now - last > max_offline,
+            None => false,
+        })
+    }
+
     /// Begin a session with `peer` (the server's id): the first request carries the cursor and
     /// messages only for documents changed here since the last session. Nothing else is
     /// loaded, so a session with nothing to do costs one small request.
@@ -358,11 +376,7 @@ impl Repo {
             key: CURSOR_KEY.into(),
             value: session.cursor.to_be_bytes().to_vec(),
         });
-        let millis = u64::try_from(now.timestamp_millis()).unwrap_or_default();
-        ops.push(WriteOp::PutMeta {
-            key: CHECKIN_KEY.into(),
-            value: millis.to_be_bytes().to_vec(),
-        });
+        ops.push(self.checkin_op(now));
         self.store.apply(ops)?;
         Ok(std::mem::take(&mut session.report))
     }

@@ -1,0 +1,130 @@
+//! The device's network side: enrolment, session authentication and running sync sessions
+//! against a server over TLS. The protocol logic itself lives in [`crate::sync`] and does no
+//! I/O; this module moves its messages.
+
+mod identity;
+mod tls;
+mod transport;
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use chrono::{DateTime, Utc};
+use rand::{CryptoRng, RngCore};
+
+pub use identity::{DeviceIdentity, DeviceKey, ServerTrust};
+pub use tls::{client_config, fingerprint, parse_fingerprint};
+pub use transport::{Traffic, Transport};
+
+use crate::error::{Error, Result};
+use crate::repo::Repo;
+use crate::sync::wire::EnrolRequest;
+use crate::sync::{SyncProgress, SyncReport, SyncStep};
+
+/// What a finished sync did, and what it cost on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SyncOutcome {
+    /// What changed.
+    pub report: SyncReport,
+    /// Bytes moved, including authentication.
+    pub traffic: Traffic,
+    /// HTTP requests made, including authentication.
+    pub requests: u32,
+}
+
+fn lock(repo: &Mutex<Repo>) -> Result<std::sync::MutexGuard<'_, Repo>> {
+    repo.lock().map_err(|_| Error::Protocol("the store lock was poisoned".into()))
+}
+
+/// Enrol this device: create its key pair, register the public key with the one-time `code`,
+/// and keep the identity in the (encrypted) store.
+pub async fn enrol(
+    repo: &Mutex<Repo>,
+    server_url: &str,
+    trust: ServerTrust,
+    code: &str,
+    device_name: &str,
+    rng: &mut (impl RngCore + CryptoRng),
+    now: DateTime<Utc>,
+) -> Result<DeviceIdentity> {
+    if code.trim().is_empty() {
+        return Err(Error::invalid("code", "is required"));
+    }
+    let transport = Transport::new(server_url, &trust)?;
+    let key = DeviceKey::generate(rng);
+    let answer = transport
+        .enrol(&EnrolRequest {
+            code: code.trim().to_owned(),
+            public_key: key.public_key_sec1(),
+            device_name: device_name.to_owned(),
+        })
+        .await?;
+    let identity = DeviceIdentity::new(
+        &key,
+        answer.device_id,
+        answer.user_id,
+        answer.role,
+        answer.server_id,
+        server_url.to_owned(),
+        trust,
+    );
+    let mut repo = lock(repo)?;
+    let mut ops = vec![identity.save_op()?];
+    ops.push(repo.checkin_op(now));
+    repo.apply(ops)?;
+    Ok(identity)
+}
+
+/// Run one sync session with the server: authenticate, exchange until nothing is left, and
+/// persist the result. A revoked device's store is wiped before this returns
+/// [`Error::DeviceRevoked`]. Setting `cancel` stops between round trips; what was received
+/// so far is kept and the next sync resumes.
+pub async fn sync_now(
+    repo: &Mutex<Repo>,
+    identity: &DeviceIdentity,
+    clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    progress: &(dyn Fn(SyncProgress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<SyncOutcome> {
+    let transport = Transport::new(&identity.server_url, &identity.trust)?;
+    let result = run_session(repo, identity, &transport, clock, progress, cancel).await;
+    if matches!(result, Err(Error::DeviceRevoked)) {
+        tracing::warn!("this device was revoked; wiping its local store");
+        lock(repo)?.wipe()?;
+    }
+    result
+}
+
+async fn run_session(
+    repo: &Mutex<Repo>,
+    identity: &DeviceIdentity,
+    transport: &Transport,
+    clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    progress: &(dyn Fn(SyncProgress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<SyncOutcome> {
+    let mut outcome = SyncOutcome::default();
+    let session_token = transport
+        .open_session(identity.device_id, |c| identity.sign_challenge(c), &mut outcome.traffic)
+        .await?;
+    outcome.requests += 2;
+    let (mut session, mut request) = lock(repo)?.start_sync(&identity.server_id)?;
+    loop {
+        if cancel.load(Ordering::Relaxed) {
+            return Err(Error::Cancelled);
+        }
+        let response = transport
+            .sync(&session_token.token, &request, &mut outcome.traffic)
+            .await?;
+        outcome.requests += 1;
+        let step = lock(repo)?.receive_sync(&mut session, response, clock())?;
+        progress(session.progress());
+        match step {
+            SyncStep::Send(next) => request = next,
+            SyncStep::Done(report) => {
+                outcome.report = report;
+                return Ok(outcome);
+            }
+        }
+    }
+}
