@@ -1,1 +1,4 @@
-//! Cross-crate test support.
+//! Test support shared by the cross-crate tests: a real server over real TLS, an
+//! administrator's API client, and devices running the real core.
+
+pub mod support;
