@@ -23,9 +23,18 @@ fn profile(reference: &str) -> Profile {
 
 fn exercise(mut repo: Repo) -> Repo {
     let mut r = rng(11);
-    let b = repo.create_case(&edit(1, 0), &mut r, &profile("B-2")).expect("case b");
-    let a = repo.create_case(&edit(1, 1), &mut r, &profile("A-1")).expect("case a");
-    let refs: Vec<_> = repo.cases().expect("cases").into_iter().map(|c| c.reference).collect();
+    let b = repo
+        .create_case(&edit(1, 0), &mut r, &profile("B-2"))
+        .expect("case b");
+    let a = repo
+        .create_case(&edit(1, 1), &mut r, &profile("A-1"))
+        .expect("case a");
+    let refs: Vec<_> = repo
+        .cases()
+        .expect("cases")
+        .into_iter()
+        .map(|c| c.reference)
+        .collect();
     assert_eq!(refs, vec!["A-1", "B-2"]);
     assert_eq!(repo.held_kinds(a).expect("kinds"), DocKind::ALL.to_vec());
 
@@ -36,18 +45,36 @@ fn exercise(mut repo: Repo) -> Repo {
             ..VisitNote::default()
         };
         let id = EntryId::random(&mut r);
-        repo.edit(visits, common::at(10), |d| d.add_visit_note(&edit(1, 2), id, &note))
-            .expect("note");
+        repo.edit(visits, common::at(10), |d| {
+            d.add_visit_note(&edit(1, 2), id, &note)
+        })
+        .expect("note");
     }
     let stored = repo.store().load(&visits).expect("load").expect("stored");
-    assert!(stored.snapshot.is_some(), "compacted after {COMPACT_AFTER_CHUNKS} chunks");
-    assert!(stored.chunks.len() < COMPACT_AFTER_CHUNKS, "{} chunks", stored.chunks.len());
+    assert!(
+        stored.snapshot.is_some(),
+        "compacted after {COMPACT_AFTER_CHUNKS} chunks"
+    );
+    assert!(
+        stored.chunks.len() < COMPACT_AFTER_CHUNKS,
+        "{} chunks",
+        stored.chunks.len()
+    );
 
-    let mut renamed = repo.read(DocId::new(b, DocKind::Profile), |d| d.profile()).expect("read");
+    let mut renamed = repo
+        .read(DocId::new(b, DocKind::Profile), |d| d.profile())
+        .expect("read");
     renamed.given_name = "Sara".into();
-    repo.edit(DocId::new(b, DocKind::Profile), common::at(20), |d| d.set_profile(&edit(1, 20), &renamed))
-        .expect("rename");
-    let line = repo.cases().expect("cases").into_iter().find(|c| c.case == b).expect("b");
+    repo.edit(DocId::new(b, DocKind::Profile), common::at(20), |d| {
+        d.set_profile(&edit(1, 20), &renamed)
+    })
+    .expect("rename");
+    let line = repo
+        .cases()
+        .expect("cases")
+        .into_iter()
+        .find(|c| c.case == b)
+        .expect("b");
     assert_eq!(line.display_name, "Sara Haddad");
     assert_eq!(line.updated_at, common::at(20));
 
@@ -66,11 +93,23 @@ fn check_reopened(mut repo: Repo, extra_notes: usize) {
     let cases = repo.cases().expect("cases");
     assert_eq!(cases.len(), 2);
     let a = cases[0].case;
-    let notes = repo.read(DocId::new(a, DocKind::Visits), |d| d.visit_notes()).expect("notes");
+    let notes = repo
+        .read(DocId::new(a, DocKind::Visits), |d| d.visit_notes())
+        .expect("notes");
     assert_eq!(notes.len(), COMPACT_AFTER_CHUNKS + 10 + extra_notes);
-    assert_eq!(repo.store().dirty().expect("dirty").len(), 10, "5 docs of 2 new cases, never synced");
+    assert_eq!(
+        repo.store().dirty().expect("dirty").len(),
+        10,
+        "5 docs of 2 new cases, never synced"
+    );
     let err = repo
-        .read(DocId::new(casebook_core::ids::CaseId::random(&mut rng(99)), DocKind::Profile), |d| d.profile())
+        .read(
+            DocId::new(
+                casebook_core::ids::CaseId::random(&mut rng(99)),
+                DocKind::Profile,
+            ),
+            |d| d.profile(),
+        )
         .expect_err("unknown");
     assert!(matches!(err, Error::NotHeld(_)));
 }
@@ -95,8 +134,10 @@ fn sqlite_repository_keeps_cases_across_reopening_and_never_writes_plaintext() {
         ..VisitNote::default()
     };
     let id = EntryId::random(&mut rng(5));
-    repo.edit(DocId::new(a, DocKind::Visits), common::at(40), |d| d.add_visit_note(&edit(1, 40), id, &note))
-        .expect("note");
+    repo.edit(DocId::new(a, DocKind::Visits), common::at(40), |d| {
+        d.add_visit_note(&edit(1, 40), id, &note)
+    })
+    .expect("note");
     let scan = |label: &str| {
         for entry in std::fs::read_dir(dir.path()).expect("dir") {
             let bytes = std::fs::read(entry.expect("entry").path()).expect("read");

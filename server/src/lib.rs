@@ -1,1 +1,53 @@
-//! Casebook sync server.
+//! Casebook's sync server: devices enrol with a one-time code, authenticate every session by
+//! signing a fresh challenge, and exchange automerge sync messages for the documents of the
+//! cases they may see. Access is decided from the server's own tables; every enrolment,
+//! authentication, read, write, denial, revocation and purge is recorded in a hash-chained
+//! audit log.
+//!
+//! Start a real server (TLS, self-signed development certificate) the way tests do:
+//!
+//! ```no_run
+//! # async fn demo() -> casebook_server::Result<()> {
+//! let dir = std::env::temp_dir().join("casebook-demo");
+//! let server = casebook_server::start_for_tests(&dir).await?;
+//! println!("{} pinned to {}", server.base_url(), server.cert_fingerprint);
+//! println!("first administrator's enrolment code: {}", server.admin_code);
+//! server.shutdown().await?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! Or build the router alone and drive it in-process:
+//!
+//! ```no_run
+//! # fn demo(dir: &std::path::Path) -> casebook_server::Result<()> {
+//! use casebook_server::{Clock, Settings, open_data_dir, router};
+//! let opened = open_data_dir(dir, Clock::System, Settings::default())?;
+//! let app: axum::Router = router(opened.state);
+//! # let _ = app;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `docs/protocol.md` describes the endpoints and the sync exchange.
+
+pub mod access;
+pub mod admin;
+pub mod audit;
+pub mod auth;
+pub mod cli;
+pub mod db;
+pub mod directory;
+pub mod error;
+pub mod http;
+pub mod schema;
+pub mod server;
+pub mod state;
+pub mod sync;
+pub mod tls;
+
+pub use error::{Error, Result};
+pub use http::router;
+pub use server::{Opened, TestServer, open_data_dir, serve, start_for_tests, start_for_tests_with};
+pub use state::{AppState, Clock, Settings};
+pub use tls::TlsConfig;

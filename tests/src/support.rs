@@ -116,7 +116,12 @@ pub struct Admin {
 
 impl Admin {
     async fn new(server: &TestServer, device: &Device) -> Result<Self> {
-        let transport = Transport::new(&server.base_url(), &pin(server))?;
+        Self::connect(&server.base_url(), &pin(server), device).await
+    }
+
+    /// An administrator's client for the server at `base` through an enrolled `device`.
+    pub async fn connect(base: &str, trust: &ServerTrust, device: &Device) -> Result<Self> {
+        let transport = Transport::new(base, trust)?;
         let mut traffic = Default::default();
         let session = transport
             .open_session(
@@ -126,8 +131,8 @@ impl Admin {
             )
             .await?;
         Ok(Self {
-            http: http(&pin(server))?,
-            base: server.base_url(),
+            http: http(trust)?,
+            base: base.to_owned(),
             token: session.token,
             org: String::new(),
         })
@@ -157,6 +162,15 @@ impl Admin {
         } else {
             serde_json::from_str(&text)?
         })
+    }
+
+    /// Create an organisation and work in it from now on.
+    pub async fn create_org(&mut self, name: &str) -> Result<String> {
+        let org = self
+            .post("/v1/admin/orgs", json!({"name": name, "authorities": []}))
+            .await?;
+        self.org = id_of(&org)?;
+        Ok(self.org.clone())
     }
 
     /// POST JSON.
@@ -315,6 +329,17 @@ impl Device {
         code: &str,
         name: &str,
     ) -> Result<Self> {
+        Self::enrol(&server.base_url(), pin(server), path, code, name).await
+    }
+
+    /// Enrol a new device with the server at `base_url`.
+    pub async fn enrol(
+        base_url: &str,
+        trust: ServerTrust,
+        path: PathBuf,
+        code: &str,
+        name: &str,
+    ) -> Result<Self> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
         let repo = Mutex::new(Repo::new(SqliteStore::open(
@@ -323,8 +348,8 @@ impl Device {
         )?));
         let identity = client::enrol(
             &repo,
-            &server.base_url(),
-            pin(server),
+            base_url,
+            trust,
             code,
             name,
             &mut rand::rngs::OsRng,
@@ -402,6 +427,11 @@ impl Device {
     /// An edit by this device's user, now.
     pub fn edit(&self) -> Edit {
         Edit::new(self.identity.author(), Utc::now())
+    }
+
+    /// Point this device at the server's new address (after a restart on another port).
+    pub fn moved_to(&mut self, base_url: &str) {
+        self.identity.server_url = base_url.to_owned();
     }
 
     /// Edit a document and persist it.

@@ -41,7 +41,11 @@ impl DeviceKey {
 
     /// The public key, SEC1 encoded, for enrolment.
     pub fn public_key_sec1(&self) -> Vec<u8> {
-        self.0.verifying_key().to_encoded_point(false).as_bytes().to_vec()
+        self.0
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec()
     }
 
     fn secret_bytes(&self) -> Zeroizing<Vec<u8>> {
@@ -72,11 +76,16 @@ mod secret_b64 {
     use serde::{Deserializer, Serializer};
     use zeroize::Zeroizing;
 
-    pub(super) fn serialize<S: Serializer>(bytes: &Zeroizing<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+    pub(super) fn serialize<S: Serializer>(
+        bytes: &Zeroizing<Vec<u8>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
         crate::sync::wire::b64::serialize(bytes.as_slice(), s)
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Zeroizing<Vec<u8>>, D::Error> {
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Zeroizing<Vec<u8>>, D::Error> {
         crate::sync::wire::b64::deserialize(d).map(Zeroizing::new)
     }
 }

@@ -33,7 +33,8 @@ pub struct SyncOutcome {
 }
 
 fn lock(repo: &Mutex<Repo>) -> Result<std::sync::MutexGuard<'_, Repo>> {
-    repo.lock().map_err(|_| Error::Protocol("the store lock was poisoned".into()))
+    repo.lock()
+        .map_err(|_| Error::Protocol("the store lock was poisoned".into()))
 }
 
 /// Enrol this device: create its key pair, register the public key with the one-time `code`,
@@ -105,7 +106,11 @@ async fn run_session(
 ) -> Result<SyncOutcome> {
     let mut outcome = SyncOutcome::default();
     let session_token = transport
-        .open_session(identity.device_id, |c| identity.sign_challenge(c), &mut outcome.traffic)
+        .open_session(
+            identity.device_id,
+            |c| identity.sign_challenge(c),
+            &mut outcome.traffic,
+        )
         .await?;
     outcome.requests += 2;
     let (mut session, mut request) = lock(repo)?.start_sync(&identity.server_id)?;

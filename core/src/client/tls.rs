@@ -118,7 +118,10 @@ mod tests {
     fn fingerprints_parse_with_or_without_colons() {
         let fp = fingerprint(b"certificate");
         let parsed = parse_fingerprint(&fp).expect("parse");
-        assert_eq!(parse_fingerprint(&fp.replace(':', "").to_lowercase()).expect("parse"), parsed);
+        assert_eq!(
+            parse_fingerprint(&fp.replace(':', "").to_lowercase()).expect("parse"),
+            parsed
+        );
         assert!(parse_fingerprint("zz").is_err());
         assert!(parse_fingerprint("AB:CD").is_err());
     }

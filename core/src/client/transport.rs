@@ -91,7 +91,8 @@ impl Transport {
 
     /// Register this device's public key with a one-time enrolment code.
     pub async fn enrol(&self, request: &EnrolRequest) -> Result<EnrolResponse> {
-        self.post("/v1/enrol", request, None, &mut Traffic::default()).await
+        self.post("/v1/enrol", request, None, &mut Traffic::default())
+            .await
     }
 
     /// Open a session: fetch a challenge, have `sign` sign it, exchange it for a token.
@@ -102,7 +103,12 @@ impl Transport {
         traffic: &mut Traffic,
     ) -> Result<SessionResponse> {
         let challenge: ChallengeResponse = self
-            .post("/v1/challenge", &ChallengeRequest { device_id: device }, None, traffic)
+            .post(
+                "/v1/challenge",
+                &ChallengeRequest { device_id: device },
+                None,
+                traffic,
+            )
             .await?;
         let signature = sign(&challenge.challenge)?;
         self.post(
@@ -119,7 +125,12 @@ impl Transport {
     }
 
     /// One sync round trip.
-    pub async fn sync(&self, token: &str, request: &SyncRequest, traffic: &mut Traffic) -> Result<SyncResponse> {
+    pub async fn sync(
+        &self,
+        token: &str,
+        request: &SyncRequest,
+        traffic: &mut Traffic,
+    ) -> Result<SyncResponse> {
         self.post("/v1/sync", request, Some(token), traffic).await
     }
 }
@@ -128,7 +139,8 @@ fn network(e: reqwest::Error) -> Error {
     // The chain says whether TLS trust failed; say so plainly, without the server's details.
     let mut source: Option<&dyn std::error::Error> = Some(&e);
     while let Some(err) = source {
-        if err.to_string().contains("certificate") || err.to_string().contains("InvalidCertificate") {
+        if err.to_string().contains("certificate") || err.to_string().contains("InvalidCertificate")
+        {
             return Error::UntrustedServer;
         }
         source = err.source();

@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod convergence;
+mod server_kill;
 
 use anyhow::Result;
 use casebook_core::doc::DocId;

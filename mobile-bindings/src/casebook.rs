@@ -1,0 +1,239 @@
+//! [`Casebook`]: the object the app holds. It owns the encrypted store and the listeners, and
+//! puts the edge concerns around every call into the core: the panic guard, the system
+//! clock and randomness, the edit author, and the 72-hour check-in lock.
+//!
+//! **Author of edits.** An enrolled device signs its edits with its enrolled user and device
+//! ids. Before enrolment, local use is allowed: a placeholder author (random user and device
+//! ids) is drawn once, kept in the encrypted store under `mobile.local_author`, and used for
+//! every edit until the device enrols. History shows those edits under the placeholder ids.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::SystemTime;
+
+use casebook_core::client::DeviceIdentity;
+use casebook_core::doc::{Author, CaseDoc, DocId, Edit};
+use casebook_core::ids::{CaseId, DeviceId, UserId};
+use casebook_core::repo::Repo;
+use casebook_core::store::{SqliteStore, StoreKey, WriteOp};
+use chrono::{Duration, Utc};
+use rand::rngs::OsRng;
+
+use crate::error::{CasebookError, Result, guard};
+use crate::observe::{ChangeListener, ObservationHandle, Observers};
+use crate::records::{ChangeEvent, ChangeSource, DeviceInfo, DocKind, parse_id};
+
+/// How long a device may go without checking in before its local data locks.
+pub const MAX_OFFLINE_HOURS: i64 = 72;
+
+/// Where the placeholder author of pre-enrolment edits is kept.
+const LOCAL_AUTHOR_KEY: &str = "mobile.local_author";
+
+/// The repository, shared with a sync in flight.
+pub(crate) type SharedRepo = Arc<Mutex<Repo>>;
+
+/// An open, encrypted case store on this device.
+#[derive(uniffi::Object)]
+pub struct Casebook {
+    path: PathBuf,
+    /// Kept (zeroized on drop) to reopen the store after a panic poisoned it.
+    key: StoreKey,
+    repo: Mutex<Option<SharedRepo>>,
+    pub(crate) observers: Arc<Observers>,
+}
+
+impl std::fmt::Debug for Casebook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Casebook")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+#[uniffi::export]
+impl Casebook {
+    /// Open (or create) the encrypted store at `path` with the 32 key bytes the app keeps in
+    /// the platform keystore. A wrong key fails with `WrongKey` and leaves the file as it was.
+    #[uniffi::constructor]
+    pub fn open(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
+        guard(|| {
+            let key = StoreKey::from_vec(key)?;
+            let path = PathBuf::from(path);
+            let store = SqliteStore::open(&path, key.clone())?;
+            Ok(Arc::new(Casebook {
+                path,
+                key,
+                repo: Mutex::new(Some(Arc::new(Mutex::new(Repo::new(store))))),
+                observers: Arc::default(),
+            }))
+        })
+    }
+
+    /// Close the store. Later calls fail with `Closed`; a sync in flight finishes first.
+    /// (Named so as not to clash with Kotlin's `AutoCloseable.close()`, which frees the
+    /// object and so closes the store too.)
+    pub fn close_store(&self) {
+        self.slot().take();
+    }
+
+    /// Whether this device is enrolled with a server.
+    pub fn is_enrolled(&self) -> Result<bool> {
+        self.with_repo(|repo| Ok(DeviceIdentity::load(repo.store())?.is_some()))
+    }
+
+    /// Who this device is enrolled as, if it is.
+    pub fn device_info(&self) -> Result<Option<DeviceInfo>> {
+        self.with_repo(|repo| {
+            Ok(DeviceIdentity::load(repo.store())?.map(|id| DeviceInfo {
+                user_id: id.user_id.to_string(),
+                device_id: id.device_id.to_string(),
+                role: id.role,
+                server_url: id.server_url,
+            }))
+        })
+    }
+
+    /// Whether local data is locked until the next successful sync (no check-in with the
+    /// server for more than 72 hours).
+    pub fn is_locked(&self) -> Result<bool> {
+        self.with_repo(|repo| Ok(repo.locked(Utc::now(), max_offline())?))
+    }
+
+    /// When this device last finished a sync.
+    pub fn last_checkin(&self) -> Result<Option<SystemTime>> {
+        self.with_repo(|repo| Ok(repo.last_checkin()?.map(SystemTime::from)))
+    }
+
+    /// Hear about changes until the returned handle is closed.
+    pub fn observe(&self, listener: Arc<dyn ChangeListener>) -> Arc<ObservationHandle> {
+        Arc::new(self.observers.add(listener))
+    }
+
+    /// For tests of the bindings: panics inside the store lock on purpose. The app sees
+    /// `Internal`, and the `Casebook` stays usable (the store is reopened from disk).
+    pub fn debug_panic(&self) -> Result<()> {
+        self.with_repo(|_repo| -> Result<()> {
+            panic!("deliberate panic requested through debug_panic");
+        })
+    }
+}
+
+/// The check-in lock's limit.
+fn max_offline() -> Duration {
+    Duration::hours(MAX_OFFLINE_HOURS)
+}
+
+impl Casebook {
+    fn slot(&self) -> MutexGuard<'_, Option<SharedRepo>> {
+        // Only an `Option` swap happens under this lock, which cannot leave it inconsistent.
+        self.repo.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The shared repository, or `Closed`.
+    pub(crate) fn shared(&self) -> Result<SharedRepo> {
+        self.slot().clone().ok_or(CasebookError::Closed)
+    }
+
+    /// Lock the repository. If a panic poisoned the lock, whatever the repository held in
+    /// memory may be half-done, so it is dropped and the store reopened from disk (where
+    /// every edit is complete or absent).
+    fn lock<'a>(&self, shared: &'a SharedRepo) -> Result<MutexGuard<'a, Repo>> {
+        match shared.lock() {
+            Ok(repo) => Ok(repo),
+            Err(poisoned) => {
+                let mut repo = poisoned.into_inner();
+                *repo = Repo::new(SqliteStore::open(&self.path, self.key.clone())?);
+                shared.clear_poison();
+                tracing::warn!("reopened the store after a panic");
+                Ok(repo)
+            }
+        }
+    }
+
+    /// Run `f` on the repository inside the panic guard.
+    pub(crate) fn with_repo<R>(&self, f: impl FnOnce(&mut Repo) -> Result<R>) -> Result<R> {
+        guard(|| {
+            let shared = self.shared()?;
+            let mut repo = self.lock(&shared)?;
+            f(&mut repo)
+        })
+    }
+
+    /// Like [`Casebook::with_repo`], for reads and edits of case data: fails with `Locked`
+    /// while the check-in lock is on.
+    pub(crate) fn with_unlocked<R>(&self, f: impl FnOnce(&mut Repo) -> Result<R>) -> Result<R> {
+        self.with_repo(|repo| {
+            if repo.locked(Utc::now(), max_offline())? {
+                return Err(CasebookError::Locked);
+            }
+            f(repo)
+        })
+    }
+
+    /// Read one document of a case.
+    pub(crate) fn read<R>(
+        &self,
+        case_id: &str,
+        kind: DocKind,
+        f: impl FnOnce(&mut CaseDoc) -> casebook_core::Result<R>,
+    ) -> Result<R> {
+        let doc = doc_id(case_id, kind)?;
+        self.with_unlocked(|repo| Ok(repo.read(doc, f)?))
+    }
+
+    /// Edit one document of a case as this device's author at the system time, persist it,
+    /// and notify the listeners (after the lock is released).
+    pub(crate) fn edit<R>(
+        &self,
+        case_id: &str,
+        kind: DocKind,
+        f: impl FnOnce(&mut CaseDoc, &Edit) -> casebook_core::Result<R>,
+    ) -> Result<R> {
+        let doc = doc_id(case_id, kind)?;
+        let value = self.with_unlocked(|repo| {
+            let edit = Edit::new(author(repo)?, Utc::now());
+            Ok(repo.edit(doc, edit.at, |d| f(d, &edit))?)
+        })?;
+        self.notify_local(doc.case, kind);
+        Ok(value)
+    }
+
+    /// Tell the listeners that `kind` of `case` changed here.
+    pub(crate) fn notify_local(&self, case: CaseId, kind: DocKind) {
+        self.observers.notify(&ChangeEvent {
+            source: ChangeSource::Local,
+            case_id: Some(case.to_string()),
+            kind: Some(kind),
+        });
+    }
+}
+
+/// The document `kind` of the case `case_id`.
+pub(crate) fn doc_id(case_id: &str, kind: DocKind) -> Result<DocId> {
+    Ok(DocId::new(parse_id("case_id", case_id)?, kind.into()))
+}
+
+/// The author of this device's edits: the enrolled identity, or before enrolment the local
+/// placeholder (created and stored on first use).
+pub(crate) fn author(repo: &mut Repo) -> Result<Author> {
+    if let Some(identity) = DeviceIdentity::load(repo.store())? {
+        return Ok(identity.author());
+    }
+    if let Some(bytes) = repo.store().meta(LOCAL_AUTHOR_KEY)? {
+        return serde_json::from_slice(&bytes).map_err(|_| CasebookError::Internal {
+            reason: "the stored local author does not decode".into(),
+        });
+    }
+    let placeholder = Author {
+        user: UserId::random(&mut OsRng),
+        device: DeviceId::random(&mut OsRng),
+    };
+    let value = serde_json::to_vec(&placeholder).map_err(|_| CasebookError::Internal {
+        reason: "the local author does not encode".into(),
+    })?;
+    repo.apply(vec![WriteOp::PutMeta {
+        key: LOCAL_AUTHOR_KEY.into(),
+        value,
+    }])?;
+    Ok(placeholder)
+}

@@ -1,0 +1,214 @@
+//! Case list lines, document kinds, conflicts, device identity and sync reports.
+
+use std::time::SystemTime;
+
+use casebook_core::doc as core_doc;
+use casebook_core::store as core_store;
+use casebook_core::sync as core_sync;
+use casebook_core::sync::wire::RejectReason;
+
+use super::{mirror_enum, system};
+
+mirror_enum!(
+    /// The five documents of a case, split by audience.
+    DocKind <=> core_doc::DocKind {
+        /// Who the child is.
+        #[default]
+        Profile,
+        /// Where the child lives (most sensitive).
+        Location,
+        /// Visit notes.
+        Visits,
+        /// Protection plan, safety checks, missing episodes (shared with carers).
+        Safety,
+        /// Persons of concern.
+        Associates,
+    }
+);
+
+/// A line of the case list.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CaseSummary {
+    /// The case id.
+    pub case_id: String,
+    /// The local authority's case reference.
+    pub reference: String,
+    /// The name the child is known by (empty where this device does not hold the profile).
+    pub display_name: String,
+    /// When anything in the case last changed on this device.
+    pub updated_at: SystemTime,
+}
+
+impl From<core_store::CaseSummary> for CaseSummary {
+    fn from(c: core_store::CaseSummary) -> Self {
+        CaseSummary {
+            case_id: c.case.to_string(),
+            reference: c.reference,
+            display_name: c.display_name,
+            updated_at: c.updated_at.into(),
+        }
+    }
+}
+
+/// One of the values of a conflicted field, with who wrote it and when.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ConflictValue {
+    /// The value as JSON text.
+    pub value_json: String,
+    /// The author's user id, if recorded.
+    pub user_id: Option<String>,
+    /// The author's device id, if recorded.
+    pub device_id: Option<String>,
+    /// When it was written, if recorded.
+    pub at: Option<SystemTime>,
+}
+
+/// A field written concurrently on two devices; it stays a conflict until resolved.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Conflict {
+    /// The case.
+    pub case_id: String,
+    /// Which document.
+    pub kind: DocKind,
+    /// The field's path in the document (pass it back to `resolve_conflict`).
+    pub path: Vec<String>,
+    /// The competing values.
+    pub values: Vec<ConflictValue>,
+}
+
+impl From<core_doc::Conflict> for Conflict {
+    fn from(c: core_doc::Conflict) -> Self {
+        Conflict {
+            case_id: c.doc.case.to_string(),
+            kind: c.doc.kind.into(),
+            path: c.path,
+            values: c
+                .values
+                .into_iter()
+                .map(|v| ConflictValue {
+                    value_json: v.value.to_string(),
+                    user_id: v.author.map(|a| a.user.to_string()),
+                    device_id: v.author.map(|a| a.device.to_string()),
+                    at: system(v.at),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// Who this device is enrolled as.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct DeviceInfo {
+    /// The enrolled user.
+    pub user_id: String,
+    /// This device.
+    pub device_id: String,
+    /// The user's role (for menus only: the server decides access).
+    pub role: String,
+    /// The server's base URL.
+    pub server_url: String,
+}
+
+/// A document the server refused in a sync; its local edits are kept.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct Rejection {
+    /// The case.
+    pub case_id: String,
+    /// Which document.
+    pub kind: DocKind,
+    /// `forbidden`, `read_only`, `quarantined` (or `other` for a reason this build does
+    /// not know).
+    pub reason: String,
+}
+
+/// What a finished sync did.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReport {
+    /// Round trips made.
+    pub rounds: u32,
+    /// Documents this device sent changes for.
+    pub docs_pushed: u64,
+    /// Documents that changed here because of the server.
+    pub docs_updated: u64,
+    /// Documents received whole (newly shared).
+    pub docs_received: u64,
+    /// Documents removed because access ended (`case_id/kind`).
+    pub purged: Vec<String>,
+    /// Documents the server refused.
+    pub rejected: Vec<Rejection>,
+    /// Documents from the server that did not decode (`case_id/kind`).
+    pub quarantined: Vec<String>,
+}
+
+impl From<core_sync::SyncReport> for SyncReport {
+    fn from(r: core_sync::SyncReport) -> Self {
+        SyncReport {
+            rounds: r.rounds,
+            docs_pushed: count(r.docs_pushed),
+            docs_updated: count(r.docs_updated),
+            docs_received: count(r.docs_received),
+            purged: r.purged.iter().map(ToString::to_string).collect(),
+            rejected: r
+                .rejected
+                .into_iter()
+                .map(|j| Rejection {
+                    case_id: j.doc.case.to_string(),
+                    kind: j.doc.kind.into(),
+                    reason: match j.reason {
+                        RejectReason::Forbidden => "forbidden",
+                        RejectReason::ReadOnly => "read_only",
+                        RejectReason::Quarantined => "quarantined",
+                        _ => "other",
+                    }
+                    .to_owned(),
+                })
+                .collect(),
+            quarantined: r.quarantined.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
+
+/// How far a sync has got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct SyncProgress {
+    /// Round trips so far.
+    pub rounds: u32,
+    /// Documents updated or received so far.
+    pub docs_done: u64,
+}
+
+impl From<core_sync::SyncProgress> for SyncProgress {
+    fn from(p: core_sync::SyncProgress) -> Self {
+        SyncProgress {
+            rounds: p.rounds,
+            docs_done: count(p.docs_done),
+        }
+    }
+}
+
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// What caused a change notification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ChangeSource {
+    /// An edit made through this `Casebook`.
+    Local,
+    /// A sync brought changes from the server (or purged documents).
+    Sync,
+    /// The store was wiped (device revoked).
+    Wipe,
+}
+
+/// A change notification. `case_id` and `kind` name the document changed by a local edit;
+/// after a sync or a wipe they are empty and the app should reload what it shows.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ChangeEvent {
+    /// What caused it.
+    pub source: ChangeSource,
+    /// The case, for local edits.
+    pub case_id: Option<String>,
+    /// The document, for local edits.
+    pub kind: Option<DocKind>,
+}

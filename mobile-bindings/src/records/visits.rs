@@ -1,0 +1,232 @@
+//! Visit notes: interpreter, the child's wishes and feelings, agreed actions and supervisor
+//! review (the `visits` document).
+
+use std::collections::HashMap;
+use std::time::SystemTime;
+
+use casebook_core::ids::EntryId;
+use casebook_core::model as core;
+
+use super::{mirror_enum, parse_id, parse_opt_date, parse_opt_id, show_date, system, utc};
+use crate::error::CasebookError;
+
+mirror_enum!(
+    /// Whether an interpreter's independence from the child's traffickers was checked.
+    VettingStatus <=> core::VettingStatus {
+        /// Not checked.
+        #[default]
+        NotChecked,
+        /// Vetted and checked for links to the child's exploiters.
+        Vetted,
+        /// A concern was raised: do not use again without review.
+        Concern,
+    }
+);
+
+mirror_enum!(
+    /// How the interpreter took part.
+    InterpreterMode <=> core::InterpreterMode {
+        /// No interpreter.
+        #[default]
+        None,
+        /// In the room.
+        InPerson,
+        /// By telephone.
+        Telephone,
+        /// By video.
+        Video,
+    }
+);
+
+mirror_enum!(
+    /// Where a note stands in supervisor review.
+    ReviewStatus <=> core::ReviewStatus {
+        /// Being written.
+        #[default]
+        Draft,
+        /// Submitted for review.
+        Submitted,
+        /// Signed off by a supervisor.
+        SignedOff,
+        /// Returned to the author with comments.
+        Returned,
+    }
+);
+
+/// The interpreter at a visit.
+#[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+pub struct Interpreter {
+    /// How they took part; `None` if there was no interpreter.
+    pub mode: InterpreterMode,
+    /// Their name.
+    #[uniffi(default = "")]
+    pub name: String,
+    /// Their agency.
+    #[uniffi(default = "")]
+    pub agency: String,
+    /// Language and dialect interpreted.
+    #[uniffi(default = "")]
+    pub language: String,
+    /// Vetting status.
+    pub vetting: VettingStatus,
+    /// Whether the child agreed to this interpreter.
+    #[uniffi(default = None)]
+    pub child_consented: Option<bool>,
+}
+
+/// Supervisor review of a note (set with `review_visit_note`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+pub struct Review {
+    /// Status.
+    pub status: ReviewStatus,
+    /// The reviewing supervisor's user id.
+    #[uniffi(default = None)]
+    pub reviewer: Option<String>,
+    /// When reviewed.
+    #[uniffi(default = None)]
+    pub reviewed_at: Option<SystemTime>,
+    /// Review comments.
+    #[uniffi(default = "")]
+    pub comment: String,
+}
+
+/// An agreed action. `due_on` is `YYYY-MM-DD`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+pub struct Action {
+    /// What will be done.
+    pub description: String,
+    /// Who will do it.
+    #[uniffi(default = "")]
+    pub owner: String,
+    /// By when.
+    #[uniffi(default = None)]
+    pub due_on: Option<String>,
+    /// Whether it is done.
+    #[uniffi(default = false)]
+    pub done: bool,
+}
+
+/// A visit note. New actions are added with `add_action`; `actions` (by entry id) can only
+/// carry updates to existing ones.
+#[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+pub struct VisitNote {
+    /// When the visit happened.
+    #[uniffi(default = None)]
+    pub visited_at: Option<SystemTime>,
+    /// Where (a description, not the placement address).
+    #[uniffi(default = "")]
+    pub place: String,
+    /// Who attended.
+    #[uniffi(default = [])]
+    pub attendees: Vec<String>,
+    /// The interpreter.
+    pub interpreter: Interpreter,
+    /// The child's wishes and feelings, in their own words.
+    #[uniffi(default = "")]
+    pub wishes_and_feelings: String,
+    /// The visitor's observations.
+    #[uniffi(default = "")]
+    pub observations: String,
+    /// Agreed actions, by entry id.
+    #[uniffi(default)]
+    pub actions: HashMap<String, Action>,
+    /// Supervisor review.
+    pub review: Review,
+}
+
+/// A visit note with its entry id.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VisitNoteEntry {
+    /// Entry id.
+    pub id: String,
+    /// The note.
+    pub note: VisitNote,
+}
+
+impl From<core::Action> for Action {
+    fn from(a: core::Action) -> Self {
+        Action {
+            description: a.description,
+            owner: a.owner,
+            due_on: show_date(a.due_on),
+            done: a.done,
+        }
+    }
+}
+
+impl TryFrom<Action> for core::Action {
+    type Error = CasebookError;
+
+    fn try_from(a: Action) -> Result<Self, CasebookError> {
+        Ok(core::Action {
+            description: a.description,
+            owner: a.owner,
+            due_on: parse_opt_date("due_on", a.due_on)?,
+            done: a.done,
+        })
+    }
+}
+
+impl From<core::VisitNote> for VisitNote {
+    fn from(n: core::VisitNote) -> Self {
+        VisitNote {
+            visited_at: system(n.visited_at),
+            place: n.place,
+            attendees: n.attendees,
+            interpreter: Interpreter {
+                mode: n.interpreter.mode.into(),
+                name: n.interpreter.name,
+                agency: n.interpreter.agency,
+                language: n.interpreter.language,
+                vetting: n.interpreter.vetting.into(),
+                child_consented: n.interpreter.child_consented,
+            },
+            wishes_and_feelings: n.wishes_and_feelings,
+            observations: n.observations,
+            actions: n
+                .actions
+                .into_iter()
+                .map(|(id, a)| (id.to_string(), a.into()))
+                .collect(),
+            review: Review {
+                status: n.review.status.into(),
+                reviewer: n.review.reviewer.map(|u| u.to_string()),
+                reviewed_at: system(n.review.reviewed_at),
+                comment: n.review.comment,
+            },
+        }
+    }
+}
+
+impl TryFrom<VisitNote> for core::VisitNote {
+    type Error = CasebookError;
+
+    fn try_from(n: VisitNote) -> Result<Self, CasebookError> {
+        Ok(core::VisitNote {
+            visited_at: utc(n.visited_at),
+            place: n.place,
+            attendees: n.attendees,
+            interpreter: core::Interpreter {
+                mode: n.interpreter.mode.into(),
+                name: n.interpreter.name,
+                agency: n.interpreter.agency,
+                language: n.interpreter.language,
+                vetting: n.interpreter.vetting.into(),
+                child_consented: n.interpreter.child_consented,
+            },
+            wishes_and_feelings: n.wishes_and_feelings,
+            observations: n.observations,
+            actions: n
+                .actions
+                .into_iter()
+                .map(|(id, a)| Ok((parse_id::<EntryId>("actions", &id)?, a.try_into()?)))
+                .collect::<Result<_, CasebookError>>()?,
+            review: core::Review {
+                status: n.review.status.into(),
+                reviewer: parse_opt_id("review.reviewer", n.review.reviewer)?,
+                reviewed_at: utc(n.review.reviewed_at),
+                comment: n.review.comment,
+            },
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! Exported calls on visit notes: recording a visit (with its interpreter), agreed actions,
+//! and supervisor review and sign-off.
+
+use casebook_core::ids::EntryId;
+use casebook_core::model as core;
+use rand::rngs::OsRng;
+
+use crate::casebook::Casebook;
+use crate::error::Result;
+use crate::records::{Action, DocKind, ReviewStatus, VisitNote, VisitNoteEntry, parse_id};
+
+#[uniffi::export]
+impl Casebook {
+    /// Record a visit note. Returns its id.
+    pub fn add_visit_note(&self, case_id: String, note: VisitNote) -> Result<String> {
+        let note = core::VisitNote::try_from(note)?;
+        let id = EntryId::random(&mut OsRng);
+        self.edit(&case_id, DocKind::Visits, |d, e| {
+            d.add_visit_note(e, id, &note)
+        })?;
+        Ok(id.to_string())
+    }
+
+    /// One visit note.
+    pub fn visit_note(&self, case_id: String, note_id: String) -> Result<VisitNote> {
+        let id: EntryId = parse_id("note_id", &note_id)?;
+        self.read(&case_id, DocKind::Visits, |d| {
+            d.visit_note(id).map(Into::into)
+        })
+    }
+
+    /// Every visit note of the case.
+    pub fn visit_notes(&self, case_id: String) -> Result<Vec<VisitNoteEntry>> {
+        self.read(&case_id, DocKind::Visits, |d| {
+            Ok(d.visit_notes()?
+                .into_iter()
+                .map(|(id, note)| VisitNoteEntry {
+                    id: id.to_string(),
+                    note: note.into(),
+                })
+                .collect())
+        })
+    }
+
+    /// Update a visit note; only what differs is written (text by diff, so edits made on
+    /// two devices both survive). New actions go through `add_action`.
+    pub fn update_visit_note(
+        &self,
+        case_id: String,
+        note_id: String,
+        note: VisitNote,
+    ) -> Result<()> {
+        let id: EntryId = parse_id("note_id", &note_id)?;
+        let note = core::VisitNote::try_from(note)?;
+        self.edit(&case_id, DocKind::Visits, |d, e| {
+            d.update_visit_note(e, id, &note)
+        })
+    }
+
+    /// Add an agreed action to a note. Returns the action's id.
+    pub fn add_action(&self, case_id: String, note_id: String, action: Action) -> Result<String> {
+        let note: EntryId = parse_id("note_id", &note_id)?;
+        let action = core::Action::try_from(action)?;
+        let id = EntryId::random(&mut OsRng);
+        self.edit(&case_id, DocKind::Visits, |d, e| {
+            d.add_action(e, note, id, &action)
+        })?;
+        Ok(id.to_string())
+    }
+
+    /// Supervisor review of a note: sign it off, or return it with a comment. The reviewer
+    /// is this device's user and the time is now.
+    pub fn review_visit_note(
+        &self,
+        case_id: String,
+        note_id: String,
+        status: ReviewStatus,
+        comment: String,
+    ) -> Result<()> {
+        let id: EntryId = parse_id("note_id", &note_id)?;
+        self.edit(&case_id, DocKind::Visits, |d, e| {
+            d.review_visit_note(e, id, status.into(), &comment)
+        })
+    }
+}

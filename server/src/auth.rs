@@ -1,0 +1,371 @@
+//! Devices and sessions: one-time enrolment codes, device keys, signed challenges, short-lived
+//! session tokens, and revocation. Secrets are stored only as SHA-256 hashes.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use casebook_core::ids::{DeviceId, UserId};
+use casebook_core::sync::wire::{
+    ChallengeRequest, ChallengeResponse, EnrolRequest, EnrolResponse, SessionRequest,
+    SessionResponse, session_signing_payload,
+};
+use p256::ecdsa::signature::Verifier;
+use p256::ecdsa::{Signature, VerifyingKey};
+use rand::RngCore;
+use rand::rngs::OsRng;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{self, Event};
+use crate::directory::{self, User};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Longest accepted device label, in bytes.
+const MAX_DEVICE_NAME: usize = 200;
+
+/// Characters of an enrolment code (Crockford base32: no I, L, O, U).
+const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+/// SHA-256 of a secret, the only form in which the server keeps it.
+pub fn hash_secret(secret: &[u8]) -> Vec<u8> {
+    Sha256::digest(secret).to_vec()
+}
+
+fn normalise_code(code: &str) -> String {
+    code.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect()
+}
+
+/// A fresh code: 20 base32 characters (100 bits), shown in groups of five.
+fn new_code() -> String {
+    let mut bytes = [0u8; 20];
+    OsRng.fill_bytes(&mut bytes);
+    let chars: Vec<char> = bytes
+        .iter()
+        .map(|b| char::from(CODE_ALPHABET[usize::from(b % 32)]))
+        .collect();
+    chars
+        .chunks(5)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Issue a one-time enrolment code for `user`, valid for `ttl` seconds. Returns the code.
+pub fn issue_enrolment_code(
+    tx: &Transaction<'_>,
+    user: &str,
+    issued_by: Option<&str>,
+    now: i64,
+    ttl: i64,
+) -> Result<String> {
+    let code = new_code();
+    tx.execute(
+        "INSERT INTO enrolment_codes (code_hash, user_id, issued_by, expires_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![
+            hash_secret(normalise_code(&code).as_bytes()),
+            user,
+            issued_by,
+            now + ttl
+        ],
+    )?;
+    audit::append(
+        tx,
+        now,
+        Event {
+            event: "enrolment_code_issued",
+            actor_user: issued_by.map(str::to_owned),
+            subject: Some(user.to_owned()),
+            detail: json!({ "expires_at": now + ttl }),
+            ..Event::default()
+        },
+    )?;
+    Ok(code)
+}
+
+enum EnrolOutcome {
+    Enrolled(EnrolResponse),
+    Refused,
+}
+
+/// `POST /v1/enrol`: exchange a one-time code and a public key for a device identity.
+pub async fn enrol(state: &AppState, source: String, req: EnrolRequest) -> Result<EnrolResponse> {
+    let now = state.clock.now();
+    state.limiter.check(&state.settings, &source, now)?;
+    if req.device_name.len() > MAX_DEVICE_NAME || req.device_name.trim().is_empty() {
+        return Err(Error::BadRequest("device name empty or too long".into()));
+    }
+    if VerifyingKey::from_sec1_bytes(&req.public_key).is_err() {
+        return Err(Error::BadRequest(
+            "public key is not a P-256 SEC1 key".into(),
+        ));
+    }
+    let server_id = state.server_id.to_string();
+    let outcome = state
+        .db
+        .write(move |tx| {
+            let hash = hash_secret(normalise_code(&req.code).as_bytes());
+            let found: Option<(String, i64, Option<i64>)> = tx
+                .query_row(
+                    "SELECT user_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?1",
+                    [&hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let user = match found {
+                Some((user, expires, None)) if expires > now => user,
+                other => {
+                    let reason = match other {
+                        None => "unknown",
+                        Some((_, _, Some(_))) => "used",
+                        Some(_) => "expired",
+                    };
+                    audit::append(
+                        tx,
+                        now,
+                        Event {
+                            event: "enrol_denied",
+                            subject: other.map(|(u, _, _)| u),
+                            detail: json!({ "reason": reason }),
+                            ..Event::default()
+                        },
+                    )?;
+                    return Ok(EnrolOutcome::Refused);
+                }
+            };
+            tx.execute(
+                "UPDATE enrolment_codes SET used_at = ?1 WHERE code_hash = ?2",
+                params![now, hash],
+            )?;
+            let info = directory::user(tx, &user)?.ok_or(Error::NotFound("user"))?;
+            let device = DeviceId::random(&mut OsRng);
+            tx.execute(
+                "INSERT INTO devices (id, user_id, name, public_key, enrolled_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![
+                    device.to_string(),
+                    user,
+                    req.device_name,
+                    req.public_key,
+                    now
+                ],
+            )?;
+            audit::append(
+                tx,
+                now,
+                Event {
+                    event: "device_enrolled",
+                    actor_user: Some(user.clone()),
+                    actor_device: Some(device.to_string()),
+                    subject: Some(user.clone()),
+                    ..Event::default()
+                },
+            )?;
+            let user_id: UserId = user.parse().map_err(|_| Error::Corrupt("user id".into()))?;
+            Ok(EnrolOutcome::Enrolled(EnrolResponse {
+                device_id: device,
+                user_id,
+                role: info.role.to_string(),
+                server_id,
+            }))
+        })
+        .await?;
+    match outcome {
+        EnrolOutcome::Enrolled(resp) => Ok(resp),
+        EnrolOutcome::Refused => {
+            state.limiter.record_failure(&source, now);
+            Err(Error::EnrolmentCodeInvalid)
+        }
+    }
+}
+
+/// A device's key and whether it is revoked.
+fn device_key(conn: &Connection, device: &DeviceId) -> Result<(Vec<u8>, bool)> {
+    conn.query_row(
+        "SELECT public_key, revoked_at IS NOT NULL FROM devices WHERE id = ?1",
+        [device.to_string()],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()?
+    .ok_or(Error::Unauthenticated("unknown device"))
+}
+
+/// `POST /v1/challenge`: a fresh single-use challenge for an enrolled, unrevoked device.
+pub async fn challenge(state: &AppState, req: ChallengeRequest) -> Result<ChallengeResponse> {
+    let now = state.clock.now();
+    let ttl = state.settings.challenge_ttl;
+    let device = req.device_id;
+    let (_, revoked) = state.db.read(move |c| device_key(c, &device)).await?;
+    if revoked {
+        return Err(Error::DeviceRevoked);
+    }
+    let mut challenge = vec![0u8; 32];
+    OsRng.fill_bytes(&mut challenge);
+    let stored = challenge.clone();
+    state
+        .db
+        .write(move |tx| {
+            tx.execute("DELETE FROM challenges WHERE expires_at <= ?1", [now])?;
+            tx.execute(
+                "INSERT INTO challenges (challenge, device_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![stored, device.to_string(), now + ttl],
+            )?;
+            Ok(())
+        })
+        .await?;
+    Ok(ChallengeResponse {
+        challenge,
+        expires_in: u64::try_from(ttl).unwrap_or(0),
+    })
+}
+
+enum SessionOutcome {
+    Opened(String),
+    Revoked,
+    Refused(&'static str),
+}
+
+/// `POST /v1/session`: check the signature over a live challenge and open a session.
+pub async fn open_session(state: &AppState, req: SessionRequest) -> Result<SessionResponse> {
+    let now = state.clock.now();
+    let ttl = state.settings.session_ttl;
+    let outcome = state
+        .db
+        .write(move |tx| {
+            let device = req.device_id;
+            let (key, revoked) = device_key(tx, &device)?;
+            if revoked {
+                return Ok(SessionOutcome::Revoked);
+            }
+            // Single use: the challenge is consumed whatever happens next.
+            let expires: Option<i64> = tx
+                .query_row(
+                    "DELETE FROM challenges WHERE challenge = ?1 AND device_id = ?2
+                     RETURNING expires_at",
+                    params![req.challenge, device.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let refusal = match expires {
+                None => Some("unknown or already used challenge"),
+                Some(t) if t <= now => Some("challenge expired"),
+                Some(_) if !signature_valid(&key, &device, &req.challenge, &req.signature) => {
+                    Some("bad signature")
+                }
+                Some(_) => None,
+            };
+            let user: Option<String> = tx
+                .query_row(
+                    "SELECT user_id FROM devices WHERE id = ?1",
+                    [device.to_string()],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(reason) = refusal {
+                audit::append(
+                    tx,
+                    now,
+                    Event {
+                        event: "auth_failed",
+                        actor_user: user,
+                        actor_device: Some(device.to_string()),
+                        detail: json!({ "reason": reason }),
+                        ..Event::default()
+                    },
+                )?;
+                return Ok(SessionOutcome::Refused(reason));
+            }
+            let mut raw = [0u8; 32];
+            OsRng.fill_bytes(&mut raw);
+            let token = URL_SAFE_NO_PAD.encode(raw);
+            tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+            tx.execute(
+                "INSERT INTO sessions (token_hash, device_id, expires_at) VALUES (?1, ?2, ?3)",
+                params![hash_secret(token.as_bytes()), device.to_string(), now + ttl],
+            )?;
+            audit::append(
+                tx,
+                now,
+                Event {
+                    event: "session_opened",
+                    actor_user: user,
+                    actor_device: Some(device.to_string()),
+                    ..Event::default()
+                },
+            )?;
+            Ok(SessionOutcome::Opened(token))
+        })
+        .await?;
+    match outcome {
+        SessionOutcome::Opened(token) => Ok(SessionResponse {
+            token,
+            expires_in: u64::try_from(ttl).unwrap_or(0),
+        }),
+        SessionOutcome::Revoked => Err(Error::DeviceRevoked),
+        SessionOutcome::Refused(reason) => Err(Error::Unauthenticated(reason)),
+    }
+}
+
+fn signature_valid(key: &[u8], device: &DeviceId, challenge: &[u8], signature: &[u8]) -> bool {
+    let Ok(key) = VerifyingKey::from_sec1_bytes(key) else {
+        return false;
+    };
+    let Ok(sig) = Signature::from_der(signature) else {
+        return false;
+    };
+    key.verify(&session_signing_payload(device, challenge), &sig)
+        .is_ok()
+}
+
+/// The device and user behind a valid session token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// The device the session is bound to.
+    pub device: DeviceId,
+    /// Its user.
+    pub user: User,
+}
+
+/// Resolve a bearer token: unknown or expired is `unauthenticated`, a revoked device is
+/// `device_revoked`.
+pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> {
+    let row: Option<(String, i64, bool, String)> = conn
+        .query_row(
+            "SELECT d.id, s.expires_at, d.revoked_at IS NOT NULL, d.user_id
+             FROM sessions s JOIN devices d ON d.id = s.device_id WHERE s.token_hash = ?1",
+            [hash_secret(token.as_bytes())],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    let Some((device, expires, revoked, user)) = row else {
+        return Err(Error::Unauthenticated("unknown session"));
+    };
+    if revoked {
+        return Err(Error::DeviceRevoked);
+    }
+    if expires <= now {
+        return Err(Error::Unauthenticated("session expired"));
+    }
+    let user = directory::user(conn, &user)?.ok_or(Error::Unauthenticated("unknown user"))?;
+    let device = device
+        .parse()
+        .map_err(|_| Error::Corrupt("device id".into()))?;
+    Ok(Caller { device, user })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_grouped_and_normalise() {
+        let code = new_code();
+        assert_eq!(code.len(), 23);
+        assert_eq!(code.split('-').count(), 4);
+        assert_eq!(normalise_code(&code.to_lowercase()), code.replace('-', ""));
+    }
+}

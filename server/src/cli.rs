@@ -1,0 +1,356 @@
+//! The command line: configuration from flags, `CASEBOOK_*` environment variables or a TOML
+//! file (in that order of precedence), and the `serve`, `admin` and `audit` commands.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::admin;
+use crate::audit::{self, Verdict};
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::server::{check_insecure_listen, open_data_dir, serve};
+use crate::state::{Clock, Settings};
+use crate::tls::TlsConfig;
+
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./casebook-data";
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+
+/// Casebook's sync server.
+#[derive(Debug, Parser)]
+#[command(name = "casebook-server", version, about)]
+pub struct Cli {
+    /// A TOML file with `data_dir`, `listen`, `tls_cert`, `tls_key`.
+    #[arg(long, env = "CASEBOOK_CONFIG", global = true)]
+    pub config: Option<PathBuf>,
+    /// Data directory (database, development certificate). Default ./casebook-data.
+    #[arg(long, env = "CASEBOOK_DATA_DIR", global = true)]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address. Default 127.0.0.1:8443.
+    #[arg(long, env = "CASEBOOK_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain (reloaded when it changes or on SIGHUP).
+    #[arg(long, env = "CASEBOOK_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    #[arg(long, env = "CASEBOOK_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP, on a loopback address only. For tests; never in production.
+    #[arg(long)]
+    pub insecure_loopback_for_tests: bool,
+    /// What to do (default: serve).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Administration from the server's own machine.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `admin` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Issue a new one-time enrolment code for the first administrator.
+    AdminCode,
+}
+
+/// `audit` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// Check the hash chain; exits non-zero at the first broken link.
+    Verify,
+    /// Print the rows for a case or a user as JSON lines.
+    Export {
+        /// A case id.
+        #[arg(long, conflicts_with = "user", required_unless_present = "user")]
+        case: Option<String>,
+        /// A user id.
+        #[arg(long)]
+        user: Option<String>,
+    },
+}
+
+/// The config file's shape.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+}
+
+/// Resolved configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Certificate and key PEM files; `None` means the development certificate.
+    pub tls_files: Option<(PathBuf, PathBuf)>,
+    /// Plain HTTP on loopback.
+    pub insecure_loopback_for_tests: bool,
+}
+
+impl Cli {
+    /// Merge flags and environment over the config file over the defaults.
+    pub fn resolve(&self) -> Result<Config> {
+        let file = match &self.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?
+            }
+            None => FileConfig::default(),
+        };
+        let listen = match self.listen.or(file.listen) {
+            Some(addr) => addr,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| Error::Config("default listen address".into()))?,
+        };
+        let cert = self.tls_cert.clone().or(file.tls_cert);
+        let key = self.tls_key.clone().or(file.tls_key);
+        let tls_files = match (cert, key) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "give both a TLS certificate and a key".into(),
+                ));
+            }
+        };
+        if self.insecure_loopback_for_tests {
+            check_insecure_listen(&listen)?;
+            if tls_files.is_some() {
+                return Err(Error::Config(
+                    "--insecure-loopback-for-tests cannot be combined with a certificate".into(),
+                ));
+            }
+        }
+        Ok(Config {
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            listen,
+            tls_files,
+            insecure_loopback_for_tests: self.insecure_loopback_for_tests,
+        })
+    }
+}
+
+/// Run the command line; returns the process exit code.
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let config = cli.resolve()?;
+    match cli.command {
+        None | Some(Command::Serve) => run_server(config).await.map(|()| ExitCode::SUCCESS),
+        Some(Command::Admin(AdminCommand::AdminCode)) => {
+            let dir = config.data_dir.clone();
+            let (admin, code) = tokio::task::spawn_blocking(move || {
+                let opened = open_data_dir(&dir, Clock::System, Settings::default())?;
+                let state = opened.state;
+                let now = state.clock.now();
+                let ttl = state.settings.enrolment_code_ttl;
+                state
+                    .db
+                    .write_blocking(|tx| admin::first_admin_code(tx, now, ttl))
+            })
+            .await??;
+            println!("enrolment code for administrator {admin} (valid 24 hours, single use):");
+            println!("{code}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(Command::Audit(cmd)) => {
+            let dir = config.data_dir.clone();
+            tokio::task::spawn_blocking(move || run_audit(&dir, cmd)).await?
+        }
+    }
+}
+
+fn existing_db(data_dir: &Path) -> Result<Db> {
+    let path = data_dir.join("casebook.sqlite");
+    if !path.exists() {
+        return Err(Error::Config(format!("no database at {}", path.display())));
+    }
+    Db::open(&path)
+}
+
+fn run_audit(data_dir: &Path, cmd: AuditCommand) -> Result<ExitCode> {
+    let db = existing_db(data_dir)?;
+    match cmd {
+        AuditCommand::Verify => match db.read_blocking(audit::verify)? {
+            Verdict::Intact(n) => {
+                println!("audit chain intact: {n} rows");
+                Ok(ExitCode::SUCCESS)
+            }
+            Verdict::Broken(link) => {
+                println!("audit chain broken at row {}: {}", link.row_id, link.reason);
+                Ok(ExitCode::from(2))
+            }
+        },
+        AuditCommand::Export { case, user } => {
+            let filter = match (case, user) {
+                (Some(c), None) => audit::Filter::Case(c),
+                (None, Some(u)) => audit::Filter::User(u),
+                _ => return Err(Error::Config("give exactly one of --case or --user".into())),
+            };
+            let rows = db.read_blocking(|c| audit::export(c, &filter))?;
+            let mut out = std::io::stdout().lock();
+            for row in rows {
+                let line = serde_json::to_string(&row)
+                    .map_err(|e| Error::Corrupt(format!("audit row: {e}")))?;
+                writeln!(out, "{line}")?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn run_server(config: Config) -> Result<()> {
+    let dir = config.data_dir.clone();
+    let tls_files = config.tls_files.clone();
+    let insecure = config.insecure_loopback_for_tests;
+    let (opened, tls) = tokio::task::spawn_blocking(move || {
+        let opened = open_data_dir(&dir, Clock::System, Settings::default())?;
+        let tls = match (&tls_files, insecure) {
+            (Some((cert, key)), _) => Some(TlsConfig::from_pem_files(cert, key)?),
+            (None, true) => None,
+            (None, false) => Some(TlsConfig::development(&dir)?),
+        };
+        Ok::<_, Error>((opened, tls))
+    })
+    .await??;
+    let listener = TcpListener::bind(config.listen).await?;
+    let addr = listener.local_addr()?;
+    println!("casebook-server");
+    println!("  data directory: {}", config.data_dir.display());
+    match (&tls, &config.tls_files) {
+        (Some(tls), Some((cert, _))) => {
+            println!("  listening on https://{addr} with {}", cert.display());
+            println!("  certificate SHA-256: {}", tls.fingerprint());
+        }
+        (Some(tls), None) => {
+            println!("  listening on https://{addr} with a self-signed development certificate");
+            println!("  certificate SHA-256 (pin this): {}", tls.fingerprint());
+            println!(
+                "  (also written to {})",
+                config.data_dir.join("cert.sha256").display()
+            );
+        }
+        (None, _) => println!("  listening on http://{addr} WITHOUT TLS (tests only)"),
+    }
+    if let Some(code) = &opened.first_admin_code {
+        println!("  first start: created the default organisation and its administrator");
+        println!("  one-time administrator enrolment code (valid 24 hours): {code}");
+    }
+    let shutdown = CancellationToken::new();
+    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    serve(listener, tls, opened.state, shutdown).await
+}
+
+/// Cancel `shutdown` on SIGINT or SIGTERM.
+async fn shutdown_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+    tracing::info!("signal received: shutting down");
+    shutdown.cancel();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cli(args: &[&str]) -> Cli {
+        let mut all = vec!["casebook-server"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("parse")
+    }
+
+    #[test]
+    fn defaults_file_and_flags_layer() {
+        let c = cli(&[]).resolve().expect("resolve");
+        assert_eq!(c.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.tls_files, None);
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("casebook.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/srv/casebook\"\nlisten = \"0.0.0.0:443\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n",
+        )
+        .expect("write");
+        let path = file.to_str().expect("utf-8");
+        let c = cli(&["--config", path]).resolve().expect("resolve");
+        assert_eq!(c.data_dir, PathBuf::from("/srv/casebook"));
+        assert_eq!(c.listen.to_string(), "0.0.0.0:443");
+        assert!(c.tls_files.is_some());
+        let c = cli(&["--config", path, "--listen", "127.0.0.1:9000"])
+            .resolve()
+            .expect("resolve");
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+    }
+
+    #[test]
+    fn insecure_mode_refuses_non_loopback() {
+        let err = cli(&["--insecure-loopback-for-tests", "--listen", "0.0.0.0:8080"]).resolve();
+        assert!(matches!(err, Err(Error::Config(_))));
+        let ok = cli(&[
+            "--insecure-loopback-for-tests",
+            "--listen",
+            "127.0.0.1:8080",
+        ])
+        .resolve();
+        assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn audit_subcommands_parse() {
+        let c = cli(&["audit", "verify", "--data-dir", "/tmp/x"]);
+        assert!(matches!(
+            c.command,
+            Some(Command::Audit(AuditCommand::Verify))
+        ));
+        assert_eq!(c.data_dir, Some(PathBuf::from("/tmp/x")));
+        assert!(Cli::try_parse_from(["casebook-server", "audit", "export"]).is_err());
+    }
+}

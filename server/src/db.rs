@@ -1,0 +1,184 @@
+//! The database handle: one writer connection and a small pool of readers (WAL mode), with
+//! every blocking call moved off the async runtime by `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, Transaction, TransactionBehavior};
+use tokio::sync::Semaphore;
+
+use crate::error::{Error, Result};
+use crate::schema;
+
+/// How many read connections may be open at once.
+const READERS: usize = 8;
+
+/// A cheaply clonable handle to the server database.
+#[derive(Clone, Debug)]
+pub struct Db {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    idle_readers: Mutex<Vec<Connection>>,
+    reader_permits: Semaphore,
+}
+
+/// Lock a mutex even if a panicking thread poisoned it: the guarded connection is still
+/// consistent, because an unfinished transaction rolls back when it is dropped.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Db {
+    /// Open (creating and migrating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut writer = Connection::open(path)?;
+        schema::configure(&writer)?;
+        schema::migrate(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(writer),
+                idle_readers: Mutex::new(Vec::new()),
+                reader_permits: Semaphore::new(READERS),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.inner.path,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
+    /// Run `f` on a read connection, inside one read transaction (a consistent snapshot).
+    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.inner.idle_readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(&conn);
+        let end = conn.execute_batch("COMMIT");
+        if end.is_ok() {
+            lock(&self.inner.idle_readers).push(conn);
+        }
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
+    /// Run `f` in one write transaction, committed if `f` succeeds, rolled back otherwise.
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.inner.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// [`Db::read_blocking`] on the blocking thread pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+    }
+
+    /// [`Db::write_blocking`] on the blocking thread pool.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+    }
+
+    /// Checkpoint the WAL and drop idle readers; call once every request has finished.
+    pub fn close_blocking(&self) -> Result<()> {
+        lock(&self.inner.idle_readers).clear();
+        let conn = lock(&self.inner.writer);
+        conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        Ok(())
+    }
+}
+
+/// The current global sequence (the newest stored change).
+pub fn current_seq(conn: &Connection) -> Result<u64> {
+    let v: String = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?;
+    v.parse()
+        .map_err(|_| Error::Corrupt("sequence counter".into()))
+}
+
+/// Bump the global sequence and return the new value.
+pub fn next_seq(tx: &Transaction<'_>) -> Result<u64> {
+    let next = current_seq(tx)? + 1;
+    tx.execute(
+        "UPDATE meta SET value = ?1 WHERE key = 'seq'",
+        [next.to_string()],
+    )?;
+    Ok(next)
+}
+
+/// A value from the `meta` table.
+pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
+    use rusqlite::OptionalExtension;
+    Ok(conn
+        .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+        .optional()?)
+}
+
+/// Set a value in the `meta` table.
+pub fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        [key, value],
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn readers_see_committed_writes() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Db::open(&dir.path().join("db.sqlite")).expect("open");
+        assert_eq!(db.read(current_seq).await.expect("read"), 0);
+        let n = db.write(next_seq).await.expect("write");
+        assert_eq!(n, 1);
+        assert_eq!(db.read(current_seq).await.expect("read"), 1);
+        let failed: Result<()> = db
+            .write(|tx| {
+                next_seq(tx)?;
+                Err(Error::Conflict("roll back"))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(db.read(current_seq).await.expect("read"), 1);
+    }
+}

@@ -1,0 +1,191 @@
+//! Who is who: users, organisations, teams and cases as recorded in the server's tables, and
+//! the permissions they give a user over documents (through [`crate::access`]).
+
+use std::collections::HashMap;
+
+use casebook_core::doc::DocId;
+use casebook_core::ids::CaseId;
+use rand::RngCore;
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+
+use crate::access::{Access, Relation, Role, doc_access};
+use crate::audit;
+use crate::error::{Error, Result};
+
+/// A fresh random identifier: 16 bytes as 32 lowercase hex characters.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+/// A user as the server knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    /// The user's id.
+    pub id: String,
+    /// Their organisation.
+    pub org_id: String,
+    /// Their role.
+    pub role: Role,
+    /// Whether their organisation is the root organisation (its administrators manage all).
+    pub org_is_root: bool,
+}
+
+/// The user `id`, if it exists.
+pub fn user(conn: &Connection, id: &str) -> Result<Option<User>> {
+    let row: Option<(String, String, String, bool)> = conn
+        .query_row(
+            "SELECT u.id, u.org_id, u.role, o.is_root FROM users u JOIN orgs o ON o.id = u.org_id
+             WHERE u.id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .optional()?;
+    row.map(|(id, org_id, role, org_is_root)| {
+        Ok(User {
+            id,
+            org_id,
+            role: role
+                .parse()
+                .map_err(|_| Error::Corrupt("user role".into()))?,
+            org_is_root,
+        })
+    })
+    .transpose()
+}
+
+/// The organisation a case belongs to, if the case is registered.
+pub fn case_org(conn: &Connection, case: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row("SELECT org_id FROM cases WHERE id = ?1", [case], |r| {
+            r.get(0)
+        })
+        .optional()?)
+}
+
+/// What one user may do with every document, computed once per request from the tables.
+#[derive(Debug, Clone)]
+pub struct Permissions {
+    role: Role,
+    cases: HashMap<String, Relation>,
+}
+
+impl Permissions {
+    /// The cases the user has any relation to.
+    pub fn cases(&self) -> impl Iterator<Item = &str> {
+        self.cases.keys().map(String::as_str)
+    }
+
+    /// The user's access to `doc`.
+    pub fn access(&self, doc: &DocId) -> Access {
+        match self.cases.get(&doc.case.to_string()) {
+            Some(rel) => doc_access(self.role, *rel, doc.kind),
+            None => Access::None,
+        }
+    }
+}
+
+/// The relations of `user` to every case they are connected with, in their organisation.
+pub fn permissions(conn: &Connection, user: &User) -> Result<Permissions> {
+    let mut cases: HashMap<String, Relation> = HashMap::new();
+    /// A query for case ids, whether it applies to supervisors only, and what a row means.
+    type Source = (&'static str, bool, fn(&mut Relation));
+    let queries: [Source; 3] = [
+        (
+            "SELECT a.case_id FROM assignments a JOIN cases c ON c.id = a.case_id
+             WHERE a.user_id = ?1 AND c.org_id = ?2",
+            false,
+            |r| r.assigned = true,
+        ),
+        (
+            "SELECT DISTINCT c.id FROM team_members m JOIN cases c ON c.team_id = m.team_id
+             WHERE m.user_id = ?1 AND c.org_id = ?2",
+            true,
+            |r| r.supervises_team = true,
+        ),
+        (
+            "SELECT p.case_id FROM placements p JOIN cases c ON c.id = p.case_id
+             WHERE p.carer_id = ?1 AND c.org_id = ?2",
+            false,
+            |r| r.placement_carer = true,
+        ),
+    ];
+    for (sql, supervisors_only, mark) in queries {
+        // Team membership makes only a supervisor the supervisor of the team's cases.
+        if supervisors_only && user.role != Role::Supervisor {
+            continue;
+        }
+        let mut stmt = conn.prepare_cached(sql)?;
+        let ids = stmt.query_map(params![user.id, user.org_id], |r| r.get::<_, String>(0))?;
+        for id in ids {
+            let rel = cases.entry(id?).or_insert(Relation {
+                same_org: true,
+                ..Relation::default()
+            });
+            mark(rel);
+        }
+    }
+    Ok(Permissions {
+        role: user.role,
+        cases,
+    })
+}
+
+/// The first team `user` is a member of (a supervisor's new cases go there).
+pub fn first_team(conn: &Connection, user: &str) -> Result<Option<String>> {
+    Ok(conn
+        .query_row(
+            "SELECT team_id FROM team_members WHERE user_id = ?1 ORDER BY team_id LIMIT 1",
+            [user],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Register a case a device created offline: in the creator's organisation, with the creator
+/// assigned (or, for a supervisor, in their team). Returns false if the user may not.
+pub fn register_offline_case(
+    tx: &Transaction<'_>,
+    case: &CaseId,
+    user: &User,
+    device: &str,
+    now: i64,
+) -> Result<bool> {
+    if !user.role.may_create_cases() {
+        return Ok(false);
+    }
+    let case_id = case.to_string();
+    let team = if user.role == Role::Supervisor {
+        match first_team(tx, &user.id)? {
+            Some(team) => Some(team),
+            None => return Ok(false),
+        }
+    } else {
+        None
+    };
+    tx.execute(
+        "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![case_id, user.org_id, team, now],
+    )?;
+    if user.role.is_assignable() {
+        tx.execute(
+            "INSERT INTO assignments (case_id, user_id) VALUES (?1, ?2)",
+            params![case_id, user.id],
+        )?;
+    }
+    audit::append(
+        tx,
+        now,
+        audit::Event {
+            event: "case_created",
+            actor_user: Some(user.id.clone()),
+            actor_device: Some(device.to_owned()),
+            case_id: Some(case_id),
+            subject: Some(user.org_id.clone()),
+            detail: serde_json::json!({ "team": team, "via": "sync" }),
+            ..audit::Event::default()
+        },
+    )?;
+    Ok(true)
+}

@@ -1,0 +1,341 @@
+//! HTTP surface: the router, the extractors that turn every input rejection into the
+//! `ErrorBody` shape, and thin handlers that call the services.
+
+use std::net::SocketAddr;
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, FromRequestParts, Request, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::routing::{delete, get, post, put};
+use axum::{Json, Router};
+use casebook_core::sync::wire::{
+    ChallengeRequest, ChallengeResponse, EnrolRequest, EnrolResponse, MAX_SYNC_REQUEST_BYTES,
+    SessionRequest, SessionResponse, SyncRequest, SyncResponse,
+};
+use serde::de::DeserializeOwned;
+
+use crate::admin::{self, CaseLink, CodeIssued, Created, DeviceInfo, Lookup};
+use crate::audit;
+use crate::auth::{self, Caller};
+use crate::error::{Error, Result};
+use crate::state::AppState;
+
+/// Body limit for every endpoint but `/v1/sync`.
+pub const MAX_SMALL_REQUEST_BYTES: usize = 16 * 1024;
+
+fn body_error(status: StatusCode, what: &str) -> Error {
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        Error::PayloadTooLarge
+    } else {
+        Error::BadRequest(format!("{what} is not valid for this endpoint"))
+    }
+}
+
+/// `Json` whose rejections use the server's error shape (and never echo the input).
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Error;
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(JsonRejection::MissingJsonContentType(_)) => Err(Error::BadRequest(
+                "expected Content-Type: application/json".into(),
+            )),
+            Err(e) => Err(body_error(e.status(), "the JSON body")),
+        }
+    }
+}
+
+/// `Path` with the server's error shape.
+#[derive(Debug)]
+pub struct ApiPath<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|e: PathRejection| body_error(e.status(), "the path"))
+    }
+}
+
+/// `Query` with the server's error shape.
+#[derive(Debug)]
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|e: QueryRejection| body_error(e.status(), "the query"))
+    }
+}
+
+/// The client's address when served over a socket ("unknown" in in-process tests).
+#[derive(Debug, Clone)]
+pub struct Source(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        Ok(Source(ip.unwrap_or_else(|| "unknown".into())))
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Error;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or(Error::Unauthenticated("missing bearer token"))?
+            .to_owned();
+        let now = state.clock.now();
+        state
+            .db
+            .read(move |conn| auth::authenticate(conn, &token, now))
+            .await
+    }
+}
+
+async fn enrol(
+    State(state): State<AppState>,
+    source: Source,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> Result<Json<EnrolResponse>> {
+    auth::enrol(&state, source.0, req).await.map(Json)
+}
+
+async fn challenge(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> Result<Json<ChallengeResponse>> {
+    auth::challenge(&state, req).await.map(Json)
+}
+
+async fn session(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SessionRequest>,
+) -> Result<Json<SessionResponse>> {
+    auth::open_session(&state, req).await.map(Json)
+}
+
+async fn sync(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<SyncRequest>,
+) -> Result<Json<SyncResponse>> {
+    crate::sync::sync(&state, caller, req).await.map(Json)
+}
+
+async fn create_org(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<admin::NewOrg>,
+) -> Result<Json<Created>> {
+    admin::create_org(&state, caller, req).await.map(Json)
+}
+
+async fn create_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<admin::NewUser>,
+) -> Result<Json<Created>> {
+    admin::create_user(&state, caller, req).await.map(Json)
+}
+
+async fn create_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<admin::NewTeam>,
+) -> Result<Json<Created>> {
+    admin::create_team(&state, caller, req).await.map(Json)
+}
+
+async fn add_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(team): ApiPath<String>,
+    ApiJson(req): ApiJson<admin::UserRef>,
+) -> Result<StatusCode> {
+    admin::team_member(&state, caller, team, req.user_id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove_member(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((team, user)): ApiPath<(String, String)>,
+) -> Result<StatusCode> {
+    admin::team_member(&state, caller, team, user, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn create_case(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<admin::NewCase>,
+) -> Result<Json<Created>> {
+    admin::create_case(&state, caller, req).await.map(Json)
+}
+
+async fn assign(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(case): ApiPath<String>,
+    ApiJson(req): ApiJson<admin::UserRef>,
+) -> Result<StatusCode> {
+    admin::case_link(
+        &state,
+        caller,
+        case,
+        req.user_id,
+        CaseLink::Assignment,
+        true,
+    )
+    .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unassign(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((case, user)): ApiPath<(String, String)>,
+) -> Result<StatusCode> {
+    admin::case_link(&state, caller, case, user, CaseLink::Assignment, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn link_placement(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(case): ApiPath<String>,
+    ApiJson(req): ApiJson<admin::UserRef>,
+) -> Result<StatusCode> {
+    admin::case_link(&state, caller, case, req.user_id, CaseLink::Placement, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unlink_placement(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath((case, user)): ApiPath<(String, String)>,
+) -> Result<StatusCode> {
+    admin::case_link(&state, caller, case, user, CaseLink::Placement, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn set_team(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(case): ApiPath<String>,
+    ApiJson(req): ApiJson<admin::SetTeam>,
+) -> Result<StatusCode> {
+    admin::set_case_team(&state, caller, case, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn transfer(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(case): ApiPath<String>,
+    ApiJson(req): ApiJson<admin::Transfer>,
+) -> Result<StatusCode> {
+    admin::transfer_case(&state, caller, case, req).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn issue_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(user): ApiPath<String>,
+    ApiJson(req): ApiJson<admin::IssueCode>,
+) -> Result<Json<CodeIssued>> {
+    admin::issue_code(&state, caller, user, req).await.map(Json)
+}
+
+async fn list_devices(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(lookup): ApiQuery<Lookup>,
+) -> Result<Json<Vec<DeviceInfo>>> {
+    admin::list_devices(&state, caller, lookup).await.map(Json)
+}
+
+async fn revoke_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(device): ApiPath<String>,
+) -> Result<StatusCode> {
+    admin::revoke_device(&state, caller, device).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn export_audit(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(lookup): ApiQuery<Lookup>,
+) -> Result<Json<Vec<audit::Row>>> {
+    admin::export_audit(&state, caller, lookup).await.map(Json)
+}
+
+async fn not_found() -> Error {
+    Error::NotFound("no such endpoint")
+}
+
+async fn method_not_allowed() -> (StatusCode, Json<casebook_core::sync::wire::ErrorBody>) {
+    let body = casebook_core::sync::wire::ErrorBody {
+        error: "method_not_allowed".into(),
+        message: "method not allowed on this endpoint".into(),
+    };
+    (StatusCode::METHOD_NOT_ALLOWED, Json(body))
+}
+
+/// The whole HTTP API over `state`.
+pub fn router(state: AppState) -> Router {
+    let small = DefaultBodyLimit::max(MAX_SMALL_REQUEST_BYTES);
+    let admin = Router::new()
+        .route("/orgs", post(create_org))
+        .route("/users", post(create_user))
+        .route("/users/{user}/enrolment-code", post(issue_code))
+        .route("/teams", post(create_team))
+        .route("/teams/{team}/members", post(add_member))
+        .route("/teams/{team}/members/{user}", delete(remove_member))
+        .route("/cases", post(create_case))
+        .route("/cases/{case}/assignments", post(assign))
+        .route("/cases/{case}/assignments/{user}", delete(unassign))
+        .route("/cases/{case}/placements", post(link_placement))
+        .route("/cases/{case}/placements/{user}", delete(unlink_placement))
+        .route("/cases/{case}/team", put(set_team))
+        .route("/cases/{case}/transfer", post(transfer))
+        .route("/devices", get(list_devices))
+        .route("/devices/{device}/revoke", post(revoke_device))
+        .route("/audit", get(export_audit))
+        .layer(small);
+    Router::new()
+        .route("/v1/enrol", post(enrol).layer(small))
+        .route("/v1/challenge", post(challenge).layer(small))
+        .route("/v1/session", post(session).layer(small))
+        .route(
+            "/v1/sync",
+            post(sync).layer(DefaultBodyLimit::max(MAX_SYNC_REQUEST_BYTES)),
+        )
+        .nest("/v1/admin", admin)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}

@@ -1,0 +1,267 @@
+//! Serving: the TLS accept loop with graceful shutdown, opening the data directory on first
+//! start, and a helper that starts a real server for tests.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::ConnectInfo;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+use crate::admin;
+use crate::db::Db;
+use crate::error::{Error, Result};
+use crate::http::router;
+use crate::state::{AppState, Clock, Settings};
+use crate::tls::TlsConfig;
+
+/// How often certificate files are checked for changes.
+pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
+
+/// How long a client may take to finish the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The opened data directory: state ready to serve, and the first administrator's enrolment
+/// code if this was the first start.
+#[derive(Debug)]
+pub struct Opened {
+    /// Shared state for [`router`] and [`serve`].
+    pub state: AppState,
+    /// `Some` only on the first start.
+    pub first_admin_code: Option<String>,
+}
+
+/// Open (creating on first start) the data directory: the database `casebook.sqlite`, the
+/// root organisation and its first administrator.
+pub fn open_data_dir(data_dir: &Path, clock: Clock, settings: Settings) -> Result<Opened> {
+    create_private_dir(data_dir)?;
+    let db = Db::open(&data_dir.join("casebook.sqlite"))?;
+    let state = AppState::new(db, clock, settings)?;
+    let now = state.clock.now();
+    let ttl = state.settings.enrolment_code_ttl;
+    let first = state
+        .db
+        .write_blocking(|tx| admin::bootstrap(tx, now, ttl))?;
+    Ok(Opened {
+        state,
+        first_admin_code: first.map(|(_, code)| code),
+    })
+}
+
+fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)?;
+    Ok(())
+}
+
+/// Serve the API on `listener` (over TLS unless `tls` is `None`) until `shutdown` is
+/// cancelled; then stop accepting, let in-flight requests finish, and close the database.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Option<TlsConfig>,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let app = router(state.clone());
+    let tracker = TaskTracker::new();
+    if let Some(tls) = &tls {
+        tracker.spawn(tls.clone().watch(CERT_POLL_INTERVAL, shutdown.clone()));
+    }
+    let acceptor = tls.map(|t| TlsAcceptor::from(t.server_config()));
+    loop {
+        let accepted = tokio::select! {
+            () = shutdown.cancelled() => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        let acceptor = acceptor.clone();
+        let shutdown = shutdown.clone();
+        tracker.spawn(async move {
+            match acceptor {
+                Some(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, app, shutdown).await,
+                        Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => serve_connection(stream, peer, app, shutdown).await,
+            }
+        });
+    }
+    drop(listener);
+    tracing::info!("shutting down: waiting for in-flight requests");
+    tracker.close();
+    tracker.wait().await;
+    let db = state.db.clone();
+    tokio::task::spawn_blocking(move || db.close_blocking()).await??;
+    tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+async fn serve_connection<I>(io: I, peer: SocketAddr, app: Router, shutdown: CancellationToken)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        req.extensions_mut().insert(ConnectInfo(peer));
+        app.clone().oneshot(req.map(axum::body::Body::new))
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(30));
+    let conn = builder.serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let finished = tokio::select! {
+        res = conn.as_mut() => Some(res),
+        () = shutdown.cancelled() => None,
+    };
+    let res = match finished {
+        Some(res) => res,
+        None => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = res {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
+}
+
+/// Refuse a plaintext listener on anything but a loopback address.
+pub fn check_insecure_listen(addr: &SocketAddr) -> Result<()> {
+    if addr.ip().is_loopback() {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "--insecure-loopback-for-tests refuses the non-loopback address {addr}"
+        )))
+    }
+}
+
+/// A real server on `127.0.0.1:<random port>` over TLS, for tests.
+#[derive(Debug)]
+pub struct TestServer {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// DER of its self-signed certificate (trust only this).
+    pub cert_der: Vec<u8>,
+    /// Hex SHA-256 of `cert_der`.
+    pub cert_fingerprint: String,
+    /// A one-time enrolment code for the root organisation's first administrator.
+    pub admin_code: String,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The TLS configuration (to reload certificates in tests).
+    pub tls: TlsConfig,
+    /// The state the server runs on (its database and clock).
+    pub state: AppState,
+    shutdown: CancellationToken,
+    task: tokio::task::JoinHandle<Result<()>>,
+}
+
+impl TestServer {
+    /// `https://127.0.0.1:<port>`.
+    pub fn base_url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+
+    /// Stop it gracefully and wait until the database is closed.
+    pub async fn shutdown(self) -> Result<()> {
+        self.shutdown.cancel();
+        self.task.await?
+    }
+}
+
+/// Start a real TLS server for tests on `data_dir` (created if needed), with a self-signed
+/// development certificate and the system clock.
+pub async fn start_for_tests(data_dir: &Path) -> Result<TestServer> {
+    start_for_tests_with(data_dir, Clock::System, Settings::default()).await
+}
+
+/// [`start_for_tests`] with a chosen clock and settings.
+pub async fn start_for_tests_with(
+    data_dir: &Path,
+    clock: Clock,
+    settings: Settings,
+) -> Result<TestServer> {
+    let dir = data_dir.to_owned();
+    let (opened, tls) = tokio::task::spawn_blocking(move || {
+        let opened = open_data_dir(&dir, clock, settings)?;
+        let tls = TlsConfig::development(&dir)?;
+        Ok::<_, Error>((opened, tls))
+    })
+    .await??;
+    let state = opened.state;
+    let admin_code = match opened.first_admin_code {
+        Some(code) => code,
+        None => {
+            let now = state.clock.now();
+            let ttl = state.settings.enrolment_code_ttl;
+            state
+                .db
+                .write(move |tx| admin::first_admin_code(tx, now, ttl))
+                .await?
+                .1
+        }
+    };
+    let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let addr = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let task = tokio::spawn(serve(
+        listener,
+        Some(tls.clone()),
+        state.clone(),
+        shutdown.clone(),
+    ));
+    Ok(TestServer {
+        addr,
+        cert_der: tls.cert_der(),
+        cert_fingerprint: tls.fingerprint(),
+        admin_code,
+        data_dir: data_dir.to_owned(),
+        tls,
+        state,
+        shutdown,
+        task,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insecure_listener_only_on_loopback() {
+        let ok: SocketAddr = "127.0.0.1:0".parse().expect("addr");
+        let ok6: SocketAddr = "[::1]:0".parse().expect("addr");
+        let bad: SocketAddr = "0.0.0.0:8080".parse().expect("addr");
+        assert!(check_insecure_listen(&ok).is_ok());
+        assert!(check_insecure_listen(&ok6).is_ok());
+        assert!(matches!(check_insecure_listen(&bad), Err(Error::Config(_))));
+    }
+}

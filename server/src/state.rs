@@ -1,0 +1,179 @@
+//! Shared server state: the database, the clock, the rate limiter and the server's settings.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::db::Db;
+use crate::error::{Error, Result};
+
+/// The source of "now" (Unix seconds). Tests use a manual clock to cross expiry times.
+#[derive(Debug, Clone)]
+pub enum Clock {
+    /// The system clock.
+    System,
+    /// A clock that only moves when told to.
+    Manual(Arc<AtomicI64>),
+}
+
+impl Clock {
+    /// A manual clock starting at `start`.
+    pub fn manual(start: i64) -> Self {
+        Clock::Manual(Arc::new(AtomicI64::new(start)))
+    }
+
+    /// The current time in Unix seconds.
+    pub fn now(&self) -> i64 {
+        match self {
+            Clock::System => chrono::Utc::now().timestamp(),
+            Clock::Manual(t) => t.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Move a manual clock forward; does nothing to the system clock.
+    pub fn advance(&self, secs: i64) {
+        if let Clock::Manual(t) = self {
+            t.fetch_add(secs, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Lifetimes and limits.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long an enrolment code stays valid, in seconds.
+    pub enrolment_code_ttl: i64,
+    /// How long a challenge stays valid, in seconds.
+    pub challenge_ttl: i64,
+    /// How long a session token stays valid, in seconds.
+    pub session_ttl: i64,
+    /// Failed enrolment attempts allowed per source within [`Settings::rate_window`].
+    pub max_failures_per_source: usize,
+    /// Failed enrolment attempts allowed overall within [`Settings::rate_window`].
+    pub max_failures_overall: usize,
+    /// The rate-limit window, in seconds.
+    pub rate_window: i64,
+    /// Soft limit on the size of one sync response, in bytes of document payload.
+    pub response_budget: usize,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            enrolment_code_ttl: 24 * 3600,
+            challenge_ttl: 60,
+            session_ttl: 15 * 60,
+            max_failures_per_source: 5,
+            max_failures_overall: 100,
+            rate_window: 15 * 60,
+            response_budget: 8 * 1024 * 1024,
+        }
+    }
+}
+
+/// Counts failed attempts per source and overall in a sliding window.
+#[derive(Debug, Default)]
+pub struct RateLimiter {
+    failures: Mutex<Failures>,
+}
+
+#[derive(Debug, Default)]
+struct Failures {
+    per_source: HashMap<String, VecDeque<i64>>,
+    overall: VecDeque<i64>,
+}
+
+impl RateLimiter {
+    /// Refuse with [`Error::RateLimited`] if `source` (or everyone together) failed too often.
+    pub fn check(&self, settings: &Settings, source: &str, now: i64) -> Result<()> {
+        let mut f = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let horizon = now - settings.rate_window;
+        let prune = |q: &mut VecDeque<i64>| {
+            while q.front().is_some_and(|t| *t <= horizon) {
+                q.pop_front();
+            }
+        };
+        prune(&mut f.overall);
+        f.per_source.retain(|_, q| {
+            prune(q);
+            !q.is_empty()
+        });
+        let mine = f.per_source.get(source).map_or(0, VecDeque::len);
+        if mine >= settings.max_failures_per_source
+            || f.overall.len() >= settings.max_failures_overall
+        {
+            return Err(Error::RateLimited);
+        }
+        Ok(())
+    }
+
+    /// Record one failed attempt from `source`.
+    pub fn record_failure(&self, source: &str, now: i64) {
+        let mut f = self
+            .failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        f.per_source
+            .entry(source.to_owned())
+            .or_default()
+            .push_back(now);
+        f.overall.push_back(now);
+    }
+}
+
+/// Everything a request handler needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The clock.
+    pub clock: Clock,
+    /// Lifetimes and limits.
+    pub settings: Arc<Settings>,
+    /// Failed enrolment attempts.
+    pub limiter: Arc<RateLimiter>,
+    /// This server's stable identity (devices key their sync state by it).
+    pub server_id: Arc<str>,
+}
+
+impl AppState {
+    /// State over an opened database, reading (or creating) the server id.
+    pub fn new(db: Db, clock: Clock, settings: Settings) -> Result<Self> {
+        let server_id = db.write_blocking(|tx| {
+            if let Some(id) = crate::db::meta_get(tx, "server_id")? {
+                return Ok(id);
+            }
+            let id = crate::directory::random_id();
+            crate::db::meta_set(tx, "server_id", &id)?;
+            Ok(id)
+        })?;
+        Ok(Self {
+            db,
+            clock,
+            settings: Arc::new(settings),
+            limiter: Arc::new(RateLimiter::default()),
+            server_id: server_id.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limiter_blocks_per_source_then_forgets() {
+        let s = Settings::default();
+        let l = RateLimiter::default();
+        for _ in 0..s.max_failures_per_source {
+            l.check(&s, "a", 0).expect("allowed");
+            l.record_failure("a", 0);
+        }
+        assert!(matches!(l.check(&s, "a", 1), Err(Error::RateLimited)));
+        l.check(&s, "b", 1).expect("other source allowed");
+        l.check(&s, "a", s.rate_window + 1).expect("window passed");
+    }
+}

@@ -1,0 +1,188 @@
+//! The binary: plaintext refused off loopback, audit verification and export.
+
+use std::process::Command;
+
+use casebook_server::{Clock, Settings, open_data_dir};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_casebook-server"))
+}
+
+#[test]
+fn insecure_mode_refuses_a_public_address() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = bin()
+        .args([
+            "--insecure-loopback-for-tests",
+            "--listen",
+            "0.0.0.0:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("non-loopback"), "{err}");
+}
+
+#[test]
+fn audit_verify_and_export() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opened = open_data_dir(dir.path(), Clock::System, Settings::default()).expect("open");
+    drop(opened);
+    let out = bin()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    let out = bin()
+        .args(["admin", "admin-code", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let admin = String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .nth(4)
+        .expect("admin id")
+        .to_owned();
+    let out = bin()
+        .args(["audit", "export", "--user", &admin, "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let lines = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(lines >= 3, "{lines} lines");
+
+    let conn = rusqlite::Connection::open(dir.path().join("casebook.sqlite")).expect("open");
+    conn.execute("UPDATE audit SET at = at + 1 WHERE id = 2", [])
+        .expect("tamper");
+    drop(conn);
+    let out = bin()
+        .args(["audit", "verify", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("row 2"), "{text}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sigterm_shuts_down_cleanly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut child = bin()
+        .args([
+            "--insecure-loopback-for-tests",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut printed = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("enrolment code") {
+            break;
+        }
+    }
+    assert!(
+        printed.contains("listening on http://127.0.0.1:"),
+        "{printed}"
+    );
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{:?}", out.status);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("shut down cleanly"), "{log}");
+}
+
+#[cfg(unix)]
+#[test]
+fn sighup_reloads_the_certificate() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    casebook_server::tls::write_self_signed(&cert, &key).expect("cert");
+    let mut child = bin()
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key)
+        .env("CASEBOOK_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut printed = String::new();
+    for line in stdout.lines() {
+        let line = line.expect("line");
+        printed.push_str(&line);
+        printed.push('\n');
+        if line.contains("enrolment code") {
+            break;
+        }
+    }
+    assert!(printed.contains("certificate SHA-256"), "{printed}");
+    let (tx, rx) = mpsc::channel();
+    let stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // Let the server install its signal handlers before signalling it.
+    std::thread::sleep(Duration::from_millis(700));
+    casebook_server::tls::write_self_signed(&cert, &key).expect("new cert");
+    let kill = |sig: &str| {
+        Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .expect("kill")
+    };
+    assert!(kill("-HUP").success());
+    let mut seen_hup = false;
+    let mut reloaded = false;
+    while !(seen_hup && reloaded) {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("reload logged");
+        seen_hup |= line.contains("SIGHUP");
+        reloaded |= line.contains("TLS certificate reloaded");
+    }
+    assert!(kill("-TERM").success());
+    let status = child.wait().expect("wait");
+    assert!(status.success(), "{status:?}");
+}

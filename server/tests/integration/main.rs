@@ -1,0 +1,9 @@
+//! The server's integration tests, as one binary: the real router driven in-process, and a
+//! real TLS server on a loopback port.
+
+mod auth;
+mod cli;
+mod fuzz;
+mod support;
+mod sync;
+mod tls;

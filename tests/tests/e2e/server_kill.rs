@@ -1,0 +1,254 @@
+//! The server process is killed (SIGKILL) repeatedly in the middle of syncs. After each
+//! restart the devices converge, and every change a device had sent and the server had
+//! acknowledged is on the server: a brand-new device pulls it.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use casebook_core::client::ServerTrust;
+use casebook_core::doc::{DocId, DocKind};
+use casebook_core::ids::{CaseId, EntryId};
+use casebook_core::model::Profile;
+use casebook_tests::support::{Admin, Device};
+use rand::Rng;
+
+const CHILD_ENV: &str = "CASEBOOK_E2E_SERVER_DIR";
+
+/// Not a test on its own: when re-executed with `CASEBOOK_E2E_SERVER_DIR`, this process is a
+/// real `casebook-server` (the library's `serve`, as `main` runs it) until it is killed.
+#[test]
+fn server_process_for_kill_tests() -> Result<()> {
+    let Ok(dir) = std::env::var(CHILD_ENV) else {
+        return Ok(());
+    };
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let dir = Path::new(&dir);
+        let opened = casebook_server::open_data_dir(
+            dir,
+            casebook_server::Clock::System,
+            casebook_server::Settings::default(),
+        )?;
+        let tls = casebook_server::TlsConfig::development(dir)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        println!(
+            "READY {} {} {}",
+            listener.local_addr()?,
+            tls.fingerprint(),
+            opened.first_admin_code.as_deref().unwrap_or("-")
+        );
+        casebook_server::serve(
+            listener,
+            Some(tls),
+            opened.state,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await?;
+        anyhow::Ok(())
+    })
+}
+
+struct ServerProcess {
+    child: Child,
+    url: String,
+    trust: ServerTrust,
+    admin_code: Option<String>,
+}
+
+fn start(dir: &Path) -> Result<ServerProcess> {
+    let mut child = Command::new(std::env::current_exe()?)
+        .args([
+            "--exact",
+            "server_kill::server_process_for_kill_tests",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CHILD_ENV, dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()?;
+    let stdout = child.stdout.take().context("stdout")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if let Some(rest) = line.split_once("READY ").map(|(_, rest)| rest) {
+            let parts: Vec<&str> = rest.split_whitespace().collect();
+            if parts.len() != 3 {
+                bail!("unexpected line {line}");
+            }
+            return Ok(ServerProcess {
+                child,
+                url: format!("https://{}", parts[0]),
+                trust: ServerTrust::Pin(parts[1].to_owned()),
+                admin_code: (parts[2] != "-").then(|| parts[2].to_owned()),
+            });
+        }
+    }
+    bail!("the server process ended before it was ready")
+}
+
+async fn enrol_person(
+    name: String,
+    role: String,
+    admin: &Admin,
+    url: String,
+    trust: ServerTrust,
+    dir: &Path,
+) -> Result<(String, Device)> {
+    let path = dir.join(format!("{name}.db"));
+    let user = admin.user(&name, &role).await?;
+    let code = admin.code(&user).await?;
+    Ok((user, Device::enrol(&url, trust, path, &code, &name).await?))
+}
+
+fn note_ids(device: &Device, case: CaseId) -> Result<Vec<EntryId>> {
+    Ok(device
+        .lock()
+        .read(DocId::new(case, DocKind::Visits), |d| d.visit_notes())?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_server_mid_sync_loses_nothing_acknowledged() -> Result<()> {
+    let data = tempfile::tempdir()?;
+    let phones = tempfile::tempdir()?;
+    let mut server = start(data.path())?;
+    let code = server
+        .admin_code
+        .clone()
+        .context("first start prints the admin code")?;
+    let admin_device = Device::enrol(
+        &server.url,
+        server.trust.clone(),
+        phones.path().join("admin.db"),
+        &code,
+        "admin",
+    )
+    .await?;
+    let mut admin = Admin::connect(&server.url, &server.trust, &admin_device).await?;
+    admin.create_org("North Yorkshire County Council").await?;
+    let (guardian_id, mut guardian) = enrol_person(
+        "guardian".to_string(),
+        "guardian".to_string(),
+        &admin,
+        server.url.clone(),
+        server.trust.clone(),
+        phones.path(),
+    )
+    .await?;
+    let (supervisor_id, mut supervisor) = enrol_person(
+        "supervisor".to_string(),
+        "supervisor".to_string(),
+        &admin,
+        server.url.clone(),
+        server.trust.clone(),
+        phones.path(),
+    )
+    .await?;
+    let team = admin.team("team", &[&supervisor_id, &guardian_id]).await?;
+    let case = guardian.lock().create_case(
+        &guardian.edit(),
+        &mut rand::rngs::OsRng,
+        &Profile {
+            case_reference: "NYC-1".into(),
+            ..Profile::default()
+        },
+    )?;
+    guardian.sync().await?;
+    admin.set_team(&case.to_string(), &team).await?;
+    supervisor.sync().await?;
+
+    let mut acknowledged: Vec<EntryId> = Vec::new();
+    let mut interrupted = 0;
+    let mut rng = rand::rngs::OsRng;
+    for round in 0..5 {
+        let mut written = Vec::new();
+        for (i, device) in [&guardian, &supervisor].into_iter().enumerate() {
+            for n in 0..3 {
+                written.push((
+                    i,
+                    super::record_visit(
+                        device,
+                        case,
+                        &format!("round {round} device {i} note {n}"),
+                    )?,
+                ));
+            }
+        }
+        // Both devices sync while the server is killed at a random moment.
+        let delay = Duration::from_millis(rng.gen_range(0..12));
+        let (g, s, ()) = tokio::join!(guardian.sync(), supervisor.sync(), async {
+            tokio::time::sleep(delay).await;
+            let _ = server.child.kill();
+            let _ = server.child.wait();
+        });
+        for (i, result) in [g, s].into_iter().enumerate() {
+            match result {
+                Ok(_) => {
+                    acknowledged.extend(written.iter().filter(|(d, _)| *d == i).map(|(_, id)| *id))
+                }
+                Err(_) => interrupted += 1,
+            }
+        }
+        server = start(data.path())?;
+        guardian.moved_to(&server.url);
+        supervisor.moved_to(&server.url);
+
+        // A new device pulls from the server alone: every acknowledged note is there.
+        let admin_again = Admin::connect(&server.url, &server.trust, &admin_device).await?;
+        let mut admin_again = admin_again;
+        admin_again.org = admin.org.clone();
+        let (_, fresh) = enrol_person(
+            format!("fresh-{round}"),
+            "supervisor".to_string(),
+            &admin_again,
+            server.url.clone(),
+            server.trust.clone(),
+            phones.path(),
+        )
+        .await?;
+        admin_again
+            .post(
+                &format!("/v1/admin/teams/{team}/members"),
+                serde_json::json!({"user_id": fresh.identity.user_id.to_string()}),
+            )
+            .await?;
+        fresh.sync().await?;
+        let on_server = if fresh.lock().holds(DocId::new(case, DocKind::Visits))? {
+            note_ids(&fresh, case)?
+        } else {
+            Vec::new()
+        };
+        for id in &acknowledged {
+            assert!(
+                on_server.contains(id),
+                "round {round}: acknowledged note {id} lost"
+            );
+        }
+        admin = admin_again;
+    }
+
+    assert!(
+        interrupted > 0,
+        "the kills never landed mid-sync; the test proved nothing"
+    );
+
+    // After the last restart everyone converges, with every note written.
+    for _ in 0..2 {
+        guardian.sync().await?;
+        supervisor.sync().await?;
+    }
+    let mut g = note_ids(&guardian, case)?;
+    let mut s = note_ids(&supervisor, case)?;
+    g.sort();
+    s.sort();
+    assert_eq!(g, s);
+    assert_eq!(g.len(), 5 * 6);
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    Ok(())
+}
