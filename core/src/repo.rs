@@ -31,6 +31,21 @@ pub(crate) struct Loaded {
     pub(crate) chunks: usize,
 }
 
+/// Writes gathered to be committed in one transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Batch {
+    pub(crate) ops: Vec<WriteOp>,
+    staged: Vec<Staged>,
+    summaries: std::collections::BTreeMap<CaseId, CaseSummary>,
+}
+
+#[derive(Debug)]
+struct Staged {
+    doc: DocId,
+    heads: Vec<ChangeHash>,
+    compact: bool,
+}
+
 /// A device's cases over a [`Store`].
 pub struct Repo {
     pub(crate) store: Box<dyn Store>,
@@ -136,8 +151,22 @@ impl Repo {
         Ok(value)
     }
 
-    /// Append whatever `doc` holds beyond what the store has, as one chunk.
+    /// Append whatever `doc` holds beyond what the store has, as one chunk, durably.
     pub(crate) fn persist(&mut self, doc: DocId, local: bool, at: DateTime<Utc>) -> Result<bool> {
+        let mut batch = Batch::default();
+        let changed = self.stage(doc, local, at, &mut batch)?;
+        self.commit(batch)?;
+        Ok(changed)
+    }
+
+    /// Add to `batch` whatever the loaded `doc` holds beyond what the store has.
+    pub(crate) fn stage(
+        &mut self,
+        doc: DocId,
+        local: bool,
+        at: DateTime<Utc>,
+        batch: &mut Batch,
+    ) -> Result<bool> {
         let Some(loaded) = self.cache.get_mut(&doc) else {
             return Ok(false);
         };
@@ -145,35 +174,95 @@ impl Repo {
         if bytes.is_empty() {
             return Ok(false);
         }
-        let mut ops = vec![WriteOp::AppendChunk { doc, bytes, local }];
+        batch.ops.push(WriteOp::AppendChunk { doc, bytes, local });
         let compact = loaded.chunks + 1 >= COMPACT_AFTER_CHUNKS;
         if compact {
-            ops.push(WriteOp::Compact {
+            batch.ops.push(WriteOp::Compact {
                 doc,
                 snapshot: loaded.doc.save(),
                 upto: loaded.last_chunk,
             });
         }
-        if doc.kind == DocKind::Profile {
-            let profile = loaded.doc.profile().ok();
-            ops.push(WriteOp::PutSummary(summary(doc.case, profile.as_ref(), at)));
-        } else if let Some(mut line) = self.store.cases()?.into_iter().find(|c| c.case == doc.case)
-        {
-            line.updated_at = line.updated_at.max(at);
-            ops.push(WriteOp::PutSummary(line));
-        } else {
-            ops.push(WriteOp::PutSummary(summary(doc.case, None, at)));
-        }
-        if let Err(e) = self.store.apply(ops) {
-            self.cache.remove(&doc);
+        let heads = loaded.doc.heads();
+        let profile = (doc.kind == DocKind::Profile)
+            .then(|| loaded.doc.profile().ok())
+            .flatten();
+        batch.staged.push(Staged {
+            doc,
+            heads,
+            compact,
+        });
+        self.stage_summary(doc, profile.as_ref(), at, batch)?;
+        Ok(true)
+    }
+
+    /// Add a whole document received from a peer that this device does not hold yet, storing
+    /// its bytes as they came (no re-encoding) and leaving it unloaded.
+    pub(crate) fn stage_new_doc(
+        &mut self,
+        doc: &mut CaseDoc,
+        bytes: Vec<u8>,
+        at: DateTime<Utc>,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let id = doc.id();
+        let profile = (id.kind == DocKind::Profile)
+            .then(|| doc.profile().ok())
+            .flatten();
+        batch.ops.push(WriteOp::AppendChunk {
+            doc: id,
+            bytes,
+            local: false,
+        });
+        self.stage_summary(id, profile.as_ref(), at, batch)
+    }
+
+    fn stage_summary(
+        &mut self,
+        doc: DocId,
+        profile: Option<&Profile>,
+        at: DateTime<Utc>,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let line = match (profile, batch.summaries.remove(&doc.case)) {
+            (Some(p), _) => summary(doc.case, Some(p), at),
+            (None, Some(mut line)) => {
+                line.updated_at = line.updated_at.max(at);
+                line
+            }
+            (None, None) => match self.store.case(&doc.case)? {
+                Some(mut line) => {
+                    line.updated_at = line.updated_at.max(at);
+                    line
+                }
+                None => summary(doc.case, None, at),
+            },
+        };
+        batch.summaries.insert(doc.case, line);
+        Ok(())
+    }
+
+    /// Commit a batch in one durable transaction; only then does the cache learn that the
+    /// store holds the staged changes. If the commit fails, the staged documents are dropped
+    /// from memory, so memory never runs ahead of disk.
+    pub(crate) fn commit(&mut self, mut batch: Batch) -> Result<()> {
+        batch
+            .ops
+            .extend(batch.summaries.into_values().map(WriteOp::PutSummary));
+        if let Err(e) = self.store.apply(batch.ops) {
+            for staged in &batch.staged {
+                self.cache.remove(&staged.doc);
+            }
             return Err(e);
         }
-        if let Some(loaded) = self.cache.get_mut(&doc) {
-            loaded.persisted = loaded.doc.heads();
-            loaded.last_chunk += 1;
-            loaded.chunks = if compact { 1 } else { loaded.chunks + 1 };
+        for staged in batch.staged {
+            if let Some(loaded) = self.cache.get_mut(&staged.doc) {
+                loaded.persisted = staged.heads;
+                loaded.last_chunk += 1;
+                loaded.chunks = if staged.compact { 1 } else { loaded.chunks + 1 };
+            }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// Load `doc` into the cache (or find it there).

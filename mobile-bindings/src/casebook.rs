@@ -237,3 +237,67 @@ pub(crate) fn author(repo: &mut Repo) -> Result<Author> {
     }])?;
     Ok(placeholder)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Immigration, LegalBasis, Nrm, Profile};
+
+    fn open(dir: &tempfile::TempDir) -> Arc<Casebook> {
+        let path = dir.path().join("store.db");
+        Casebook::open(path.to_string_lossy().into_owned(), vec![7; 32]).expect("open")
+    }
+
+    fn profile() -> Profile {
+        Profile {
+            case_reference: "HUL-1".into(),
+            legal_basis: LegalBasis::CareOrder,
+            nrm: Nrm::default(),
+            immigration: Immigration::default(),
+            ..Profile::default()
+        }
+    }
+
+    #[test]
+    fn data_locks_after_72_hours_without_a_checkin() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let book = open(&dir);
+        let case = book.create_case(profile()).expect("create");
+        let stale = Utc::now() - Duration::hours(MAX_OFFLINE_HOURS + 1);
+        book.with_repo(|repo| Ok(repo.apply(vec![repo.checkin_op(stale)])?))
+            .expect("old check-in");
+        assert!(book.is_locked().expect("locked?"));
+        assert_eq!(book.list_cases(), Err(CasebookError::Locked));
+        assert_eq!(book.profile(case.clone()), Err(CasebookError::Locked));
+        assert_eq!(
+            book.set_feel_safe(case, "x".into()),
+            Err(CasebookError::Locked)
+        );
+        book.with_repo(|repo| Ok(repo.apply(vec![repo.checkin_op(Utc::now())])?))
+            .expect("fresh check-in");
+        assert_eq!(book.list_cases().expect("unlocked").len(), 1);
+    }
+
+    #[test]
+    fn the_placeholder_author_is_drawn_once_and_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let book = open(&dir);
+        let first = book.with_repo(author).expect("author");
+        book.close_store();
+        assert_eq!(book.list_cases(), Err(CasebookError::Closed));
+        let again = open(&dir).with_repo(author).expect("author");
+        assert_eq!(first, again);
+    }
+
+    #[test]
+    fn a_panic_inside_the_lock_reopens_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let book = open(&dir);
+        let case = book.create_case(profile()).expect("create");
+        assert!(matches!(
+            book.debug_panic(),
+            Err(CasebookError::Internal { .. })
+        ));
+        assert_eq!(book.profile(case).expect("profile").case_reference, "HUL-1");
+    }
+}

@@ -14,7 +14,7 @@ use super::wire::{
 };
 use crate::doc::{CaseDoc, DocId};
 use crate::error::{Error, Result};
-use crate::repo::Repo;
+use crate::repo::{Batch, Repo};
 use crate::store::{DirtyDoc, WriteOp};
 
 /// A session may take at most this many round trips before it is abandoned (and resumed
@@ -224,8 +224,10 @@ impl Repo {
             purged.push(doc);
         }
 
+        // Everything the response brings is committed in one transaction.
+        let mut batch = Batch::default();
         for snapshot in response.snapshots {
-            match self.take_snapshot(snapshot.doc, &snapshot.data, now) {
+            match self.take_snapshot(snapshot.doc, snapshot.data, now, &mut batch) {
                 Ok(()) => session.report.docs_received += 1,
                 Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
             }
@@ -233,12 +235,13 @@ impl Repo {
 
         let mut replies = Vec::new();
         for message in response.messages {
-            match self.take_message(session, message.doc, &message.data, now) {
+            match self.take_message(session, message.doc, &message.data, now, &mut batch) {
                 Ok(Some(reply)) => replies.push(reply),
                 Ok(None) => {}
                 Err(e) => self.quarantine_incoming(session, message.doc, &e),
             }
         }
+        self.commit(batch)?;
 
         for rejection in response.rejected {
             session.skip.insert(rejection.doc);
@@ -267,18 +270,20 @@ impl Repo {
         }))
     }
 
-    fn take_snapshot(&mut self, doc: DocId, bytes: &[u8], now: DateTime<Utc>) -> Result<()> {
-        let incoming = AutoCommit::load(bytes)?;
-        let incoming = CaseDoc::from_automerge(doc, incoming)?;
+    fn take_snapshot(
+        &mut self,
+        doc: DocId,
+        bytes: Vec<u8>,
+        now: DateTime<Utc>,
+        batch: &mut Batch,
+    ) -> Result<()> {
+        let mut incoming = CaseDoc::load(doc, Some(&bytes), &[])?;
         if self.holds(doc)? {
-            let loaded = self.loaded(doc)?;
-            let mut merged = loaded.doc.automerge().clone();
-            merged.load_incremental(bytes)?;
-            *loaded.doc.automerge_mut() = merged;
+            self.loaded(doc)?.doc.merge_bytes(&bytes)?;
+            self.stage(doc, false, now, batch)?;
         } else {
-            self.adopt(incoming);
+            self.stage_new_doc(&mut incoming, bytes, now, batch)?;
         }
-        self.persist(doc, false, now)?;
         Ok(())
     }
 
@@ -288,6 +293,7 @@ impl Repo {
         doc: DocId,
         bytes: &[u8],
         now: DateTime<Utc>,
+        batch: &mut Batch,
     ) -> Result<Option<DocMessage>> {
         let message = Message::decode(bytes)?;
         for chunk in message.changes.iter() {
@@ -323,7 +329,7 @@ impl Repo {
         if changed {
             let loaded = self.loaded(doc)?;
             *loaded.doc.automerge_mut() = candidate.automerge().clone();
-            self.persist(doc, false, now)?;
+            self.stage(doc, false, now, batch)?;
             session.report.docs_updated += 1;
         }
         Ok(reply.filter(worth_sending).map(|m| DocMessage {

@@ -1,0 +1,329 @@
+//! `cargo bench` figures for sync against the real server over TLS on this machine, one JSON
+//! object per line: `{"bench": "<name>", "value": <number>, "unit": "<unit>"}`.
+//!
+//! A guardian's device holds 200 cases (1,000 documents; 20 notes of about 1 KB in each
+//! visits document). Measured: a no-op sync, a fresh supervisor device pulling everything,
+//! and 200 concurrent devices doing no-op syncs: saturated (back to back, for throughput) and
+//! paced (each device once a second, for latency).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use casebook_core::client::{Traffic, Transport};
+use casebook_core::doc::{DocKind, Edit};
+use casebook_core::ids::{CaseId, EntryId};
+use casebook_core::model::{Profile, VisitNote, new_case};
+use casebook_core::store::{CaseSummary, WriteOp};
+use casebook_core::sync::SyncStep;
+use casebook_tests::support::{Device, Harness};
+use chrono::Utc;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+const CASES: usize = 200;
+const NOTES: usize = 20;
+const DEVICES: usize = 200;
+const NOOPS_PER_DEVICE: usize = 10;
+const PACED_SYNCS: usize = 10;
+
+const WORDS: &[&str] = &[
+    "the",
+    "child",
+    "said",
+    "she",
+    "felt",
+    "safe",
+    "at",
+    "school",
+    "and",
+    "wanted",
+    "to",
+    "stay",
+    "with",
+    "her",
+    "carer",
+    "interpreter",
+    "explained",
+    "we",
+    "talked",
+    "about",
+    "phone",
+    "brother",
+    "worried",
+    "money",
+    "owed",
+    "football",
+    "college",
+    "english",
+    "lessons",
+    "sleep",
+];
+
+fn prose(rng: &mut StdRng, bytes: usize) -> String {
+    let mut text = String::with_capacity(bytes + 16);
+    while text.len() < bytes {
+        text.push_str(WORDS[rng.gen_range(0..WORDS.len())]);
+        text.push(' ');
+    }
+    text.truncate(bytes);
+    text
+}
+
+fn emit(name: &str, value: f64, unit: &str) {
+    println!(
+        "{}",
+        serde_json::json!({"bench": name, "value": value, "unit": unit})
+    );
+}
+
+/// Fill the guardian's store with CASES cases, written as this device's own (unsynced) edits.
+fn populate(device: &Device, rng: &mut StdRng) -> Result<Vec<CaseId>> {
+    let edit = Edit::new(device.identity.author(), Utc::now());
+    let mut cases = Vec::new();
+    for i in 0..CASES {
+        let case = CaseId::random(rng);
+        let profile = Profile {
+            case_reference: format!("BEN-{i:04}"),
+            given_name: format!("Child {i}"),
+            ..Profile::default()
+        };
+        let mut docs = new_case(case, &edit, &profile)?;
+        let visits = docs
+            .iter_mut()
+            .find(|d| d.kind() == DocKind::Visits)
+            .expect("visits doc");
+        for _ in 0..NOTES {
+            let note = VisitNote {
+                wishes_and_feelings: prose(rng, 512),
+                observations: prose(rng, 512),
+                ..VisitNote::default()
+            };
+            visits.add_visit_note(&edit, EntryId::random(rng), &note)?;
+        }
+        let mut ops: Vec<WriteOp> = docs
+            .iter_mut()
+            .map(|d| WriteOp::AppendChunk {
+                doc: d.id(),
+                bytes: d.save(),
+                local: true,
+            })
+            .collect();
+        ops.push(WriteOp::PutSummary(CaseSummary {
+            case,
+            reference: profile.case_reference.clone(),
+            display_name: profile.display_name(),
+            updated_at: edit.at,
+        }));
+        device.lock().apply(ops)?;
+        cases.push(case);
+    }
+    Ok(cases)
+}
+
+/// One sync exchange with an already open session: (round trips, bytes, elapsed).
+async fn exchange(
+    device: &Device,
+    transport: &Transport,
+    token: &str,
+) -> Result<(u32, Traffic, Duration)> {
+    let mut traffic = Traffic::default();
+    let started = Instant::now();
+    let (mut session, mut request) = device.lock().start_sync(&device.identity.server_id)?;
+    let mut rounds = 0;
+    loop {
+        let response = transport.sync(token, &request, &mut traffic).await?;
+        rounds += 1;
+        match device
+            .lock()
+            .receive_sync(&mut session, response, Utc::now())?
+        {
+            SyncStep::Send(next) => request = next,
+            SyncStep::Done(_) => return Ok((rounds, traffic, started.elapsed())),
+        }
+    }
+}
+
+async fn token(device: &Device, transport: &Transport) -> Result<String> {
+    let mut traffic = Traffic::default();
+    Ok(transport
+        .open_session(
+            device.identity.device_id,
+            |c| device.identity.sign_challenge(c),
+            &mut traffic,
+        )
+        .await?
+        .token)
+}
+
+type Simulated = Arc<(Device, Transport, String)>;
+
+/// Every device runs `syncs` no-op syncs, back to back or one per `period` (staggered
+/// starts); returns each exchange's latency in ms and the wall time in seconds.
+async fn load(
+    devices: &[Simulated],
+    syncs: usize,
+    period: Option<Duration>,
+) -> Result<(Vec<f64>, f64)> {
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (i, d) in devices.iter().enumerate() {
+        let d = d.clone();
+        let offset = period.map(|p| p.mul_f64(i as f64 / devices.len() as f64));
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            let begin = tokio::time::Instant::now() + offset.unwrap_or_default();
+            for n in 0..syncs {
+                if let Some(p) = period {
+                    tokio::time::sleep_until(begin + p * u32::try_from(n).unwrap_or(0)).await;
+                }
+                let (_, _, elapsed) = exchange(&d.0, &d.1, &d.2).await?;
+                latencies.push(elapsed.as_secs_f64() * 1e3);
+            }
+            anyhow::Ok(latencies)
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await??);
+    }
+    Ok((latencies, started.elapsed().as_secs_f64()))
+}
+
+fn percentile(samples: &[f64], p: usize) -> f64 {
+    let mut sorted = samples.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[(sorted.len() * p / 100).min(sorted.len().saturating_sub(1))]
+}
+
+async fn run() -> Result<()> {
+    let mut rng = StdRng::seed_from_u64(7);
+    let h = Harness::start().await?;
+    let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
+    let supervisor_user = h.admin.user("supervisor", "supervisor").await?;
+    let team = h
+        .admin
+        .team("bench team", &[&supervisor_user, &guardian_id])
+        .await?;
+
+    let cases = populate(&guardian, &mut rng)?;
+    let first = guardian.sync().await?;
+    eprintln!(
+        "initial push: {} requests, {:?}",
+        first.requests, first.traffic
+    );
+    for case in &cases {
+        h.admin.set_team(&case.to_string(), &team).await?;
+    }
+    guardian.sync().await?;
+
+    // No-op sync of 1,000 documents, with the session already open.
+    let transport = Transport::new(&guardian.identity.server_url, &guardian.identity.trust)?;
+    let session = token(&guardian, &transport).await?;
+    exchange(&guardian, &transport, &session).await?;
+    let mut samples = Vec::new();
+    let mut last = (0, Traffic::default());
+    for _ in 0..20 {
+        let (rounds, traffic, elapsed) = exchange(&guardian, &transport, &session).await?;
+        samples.push(elapsed.as_secs_f64() * 1e3);
+        last = (rounds, traffic);
+    }
+    samples.sort_by(f64::total_cmp);
+    emit(
+        "sync.noop_1000_docs_round_trips",
+        f64::from(last.0),
+        "round_trips",
+    );
+    emit(
+        "sync.noop_1000_docs_bytes",
+        (last.1.sent + last.1.received) as f64,
+        "bytes",
+    );
+    emit("sync.noop_1000_docs_ms", samples[samples.len() / 2], "ms");
+    // The same with a new session (challenge + signature) first, as after 15 minutes idle.
+    let started = Instant::now();
+    let outcome = guardian.sync().await?;
+    emit(
+        "sync.noop_1000_docs_with_new_session_ms",
+        started.elapsed().as_secs_f64() * 1e3,
+        "ms",
+    );
+    emit(
+        "sync.noop_1000_docs_with_new_session_bytes",
+        (outcome.traffic.sent + outcome.traffic.received) as f64,
+        "bytes",
+    );
+
+    // A newly enrolled supervisor pulls the 200 cases.
+    let code = h.admin.code(&supervisor_user).await?;
+    let fresh = Device::enrol_at(
+        &h.server,
+        h.devices_dir.path().join("fresh.db"),
+        &code,
+        "fresh",
+    )
+    .await?;
+    let started = Instant::now();
+    let outcome = fresh.sync().await?;
+    emit(
+        "sync.fresh_device_200_cases_ms",
+        started.elapsed().as_secs_f64() * 1e3,
+        "ms",
+    );
+    emit(
+        "sync.fresh_device_200_cases_bytes",
+        (outcome.traffic.sent + outcome.traffic.received) as f64,
+        "bytes",
+    );
+    assert_eq!(
+        fresh.lock().cases()?.len(),
+        CASES,
+        "the fresh device holds every case"
+    );
+
+    // 200 devices (carers, one case each) doing no-op syncs at the same time.
+    let mut devices = Vec::new();
+    for i in 0..DEVICES {
+        let (carer, device) = h.person(&format!("carer-{i}"), "carer").await?;
+        h.admin
+            .link_carer(&cases[i % cases.len()].to_string(), &carer)
+            .await?;
+        device.sync().await?;
+        let transport = Transport::new(&device.identity.server_url, &device.identity.trust)?;
+        let session = token(&device, &transport).await?;
+        devices.push(Arc::new((device, transport, session)));
+    }
+    // Saturated: every device syncs back to back; throughput is what the server sustains.
+    let (latencies, wall) = load(&devices, NOOPS_PER_DEVICE, None).await?;
+    emit(
+        "sync.server_200_devices_noop_rps",
+        latencies.len() as f64 / wall,
+        "requests_per_s",
+    );
+    emit(
+        "sync.server_200_devices_saturated_p99_ms",
+        percentile(&latencies, 99),
+        "ms",
+    );
+    // Paced: each device syncs once a second (staggered), as phones do when nothing changed.
+    let (latencies, wall) = load(&devices, PACED_SYNCS, Some(Duration::from_secs(1))).await?;
+    emit(
+        "sync.server_200_devices_p99_ms",
+        percentile(&latencies, 99),
+        "ms",
+    );
+    emit(
+        "sync.server_200_devices_paced_rps",
+        latencies.len() as f64 / wall,
+        "requests_per_s",
+    );
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?
+        .block_on(run())
+}

@@ -1,0 +1,212 @@
+// The offline day of a guardian's phone, through the generated Kotlin bindings on the JVM.
+// Run by tests/tests/bindings/main.rs (`cargo test --workspace`); prints "N passed, N failed"
+// and exits non-zero on any failure.
+
+import java.nio.file.Files
+import java.time.Instant
+import java.util.concurrent.atomic.AtomicInteger
+import kotlinx.coroutines.runBlocking
+import org.casebook.mobile.*
+
+private var passed = 0
+private var failed = 0
+
+private fun test(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("ok   $name")
+    } catch (e: Throwable) {
+        failed++
+        println("FAIL $name: $e")
+        e.printStackTrace()
+    }
+}
+
+private fun check(condition: Boolean, message: () -> String) {
+    if (!condition) throw AssertionError(message())
+}
+
+private inline fun <reified E : Throwable> expectThrows(body: () -> Unit): E {
+    try {
+        body()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
+}
+
+private val key = ByteArray(32) { (it * 7 + 3).toByte() }
+
+private fun profile(reference: String) = Profile(
+    caseReference = reference,
+    givenName = "Linh",
+    familyName = "Tran",
+    languages = listOf("Vietnamese (northern)"),
+    ageStatus = AgeStatus.DISPUTED_TREAT_AS_CHILD,
+    legalBasis = LegalBasis.SECTION20,
+    trafficked = true,
+    nrm = Nrm(reasonableGrounds = NrmDecision.POSITIVE, conclusiveGrounds = NrmDecision.PENDING),
+    immigration = Immigration(outcome = ImmigrationOutcome.PENDING, asylumClaimed = true),
+)
+
+private class Recorder : ChangeListener {
+    val count = AtomicInteger()
+    @Volatile var last: ChangeEvent? = null
+    override fun onChange(event: ChangeEvent) {
+        last = event
+        count.incrementAndGet()
+    }
+}
+
+fun main() {
+    val dir = Files.createTempDirectory("casebook-kotlin")
+    val path = dir.resolve("store.db").toString()
+
+    test("library version crosses the C ABI") {
+        check(libraryVersion().isNotEmpty()) { "empty version" }
+    }
+
+    var book = Casebook.open(path, key)
+    lateinit var caseId: String
+
+    test("create a case and list it") {
+        caseId = book.createCase(profile("HUL-1"))
+        val cases = book.listCases()
+        check(cases.size == 1) { "cases: $cases" }
+        check(cases[0].reference == "HUL-1" && cases[0].displayName == "Linh Tran") { "${cases[0]}" }
+        check(book.profile(caseId).ageStatus == AgeStatus.DISPUTED_TREAT_AS_CHILD) { "profile" }
+        check(book.heldKinds(caseId).size == 5) { "held kinds" }
+        check(!book.isEnrolled() && book.deviceInfo() == null) { "not enrolled yet" }
+    }
+
+    test("record an interpreter-assisted visit, an action and a sign-off") {
+        val noteId = book.addVisitNote(caseId, VisitNote(
+            visitedAt = Instant.now(),
+            place = "school, quiet room",
+            attendees = listOf("guardian", "interpreter"),
+            interpreter = Interpreter(
+                mode = InterpreterMode.IN_PERSON,
+                name = "Mai",
+                agency = "Vetted Languages Ltd",
+                language = "Vietnamese (northern)",
+                vetting = VettingStatus.VETTED,
+                childConsented = true,
+            ),
+            wishesAndFeelings = "I want to stay at this school.",
+            observations = "Settled, smiled when talking about football.",
+            review = Review(status = ReviewStatus.SUBMITTED),
+        ))
+        val actionId = book.addAction(caseId, noteId, Action(description = "Ask about football club", owner = "guardian", dueOn = "2026-03-01"))
+        book.reviewVisitNote(caseId, noteId, ReviewStatus.SIGNED_OFF, "Good note")
+        val note = book.visitNote(caseId, noteId)
+        check(note.interpreter.vetting == VettingStatus.VETTED && note.interpreter.childConsented == true) { "${note.interpreter}" }
+        check(note.actions[actionId]?.dueOn == "2026-03-01") { "${note.actions}" }
+        check(note.review.status == ReviewStatus.SIGNED_OFF && note.review.reviewer != null) { "${note.review}" }
+        check(book.visitNotes(caseId).single().id == noteId) { "notes" }
+    }
+
+    test("a bad date is InvalidInput naming the field") {
+        val e = expectThrows<CasebookException.InvalidInput> {
+            book.addAction(caseId, "0".repeat(32), Action(description = "x", dueOn = "tomorrow"))
+        }
+        check(e.field == "due_on") { "field ${e.field}" }
+    }
+
+    test("plan step and safety check") {
+        val stepId = book.addPlanStep(caseId, PlanStep(description = "Phone checked nightly", responsible = Responsible.CARERS, status = StepStatus.ACTIVE))
+        book.logSafetyCheck(caseId, SafetyCheck(checkedAt = Instant.now(), step = stepId, outcome = CheckOutcome.OK, note = "Phone checked"))
+        val checks = book.safetyChecks(caseId)
+        check(checks.size == 1 && checks[0].check.step == stepId) { "$checks" }
+        book.setFeelSafe(caseId, "Her carer's dog")
+        check(book.feelSafe(caseId) == "Her carer's dog") { "feel safe" }
+    }
+
+    test("start and end a missing episode") {
+        val episodeId = book.startMissingEpisode(caseId, MissingEpisode(
+            missingSince = Instant.now().minusSeconds(7200),
+            lastSeen = "bus stop, alone",
+        ))
+        check(book.missingEpisodes(caseId).single().isOpen) { "should be open" }
+        book.endMissingEpisode(caseId, episodeId, Instant.now())
+        val episode = book.missingEpisodes(caseId).single()
+        check(!episode.isOpen && episode.episode.returnedAt != null) { "$episode" }
+        val e = expectThrows<CasebookException.InvalidInput> {
+            book.startMissingEpisode(caseId, MissingEpisode(lastSeen = "unknown"))
+        }
+        check(e.field == "missing_since") { "field ${e.field}" }
+    }
+
+    test("placement, move, person of concern") {
+        book.setCurrentPlacement(caseId, Placement(placementType = PlacementType.FOSTER_CARE, address = "1 Safe St", startedOn = "2026-01-05"))
+        book.movePlacement(caseId, "2026-02-01", Placement(placementType = PlacementType.SPECIALIST, address = "2 Quiet Rd"))
+        check(book.currentPlacement(caseId).placementType == PlacementType.SPECIALIST) { "current" }
+        check(book.placementHistory(caseId).single().placement.endedOn == "2026-02-01") { "history" }
+        book.addPerson(caseId, PersonOfConcern(name = "'Uncle'", phoneNumbers = listOf("07700 900000")))
+        check(book.persons(caseId).single().person.name == "'Uncle'") { "persons" }
+    }
+
+    test("no conflicts on one device") {
+        check(book.conflicts(caseId).isEmpty()) { "conflicts" }
+        expectThrows<CasebookException.Conflict> {
+            book.resolveConflict(caseId, DocKind.PROFILE, listOf("given_name"), "\"Linh\"")
+        }
+    }
+
+    test("observe changes; stopping the handle stops notifications") {
+        val recorder = Recorder()
+        val handle = book.observe(recorder)
+        book.setFeelSafe(caseId, "Football on Saturdays")
+        check(recorder.count.get() == 1) { "count ${recorder.count.get()}" }
+        check(recorder.last?.caseId == caseId && recorder.last?.kind == DocKind.SAFETY && recorder.last?.source == ChangeSource.LOCAL) { "${recorder.last}" }
+        handle.stop()
+        book.setFeelSafe(caseId, "Football and drawing")
+        check(recorder.count.get() == 1) { "notified after stop" }
+        // Kotlin's AutoCloseable.close() frees the handle, which stops it too.
+        val second = Recorder()
+        book.observe(second).use { book.setFeelSafe(caseId, "Drawing") }
+        book.setFeelSafe(caseId, "Drawing and music")
+        check(second.count.get() == 1) { "closed handle still notified: ${second.count.get()}" }
+    }
+
+    test("a Rust panic is a typed Internal exception and the store stays usable") {
+        expectThrows<CasebookException.Internal> { book.debugPanic() }
+        check(book.listCases().size == 1) { "list after panic" }
+        book.setFeelSafe(caseId, "Still works")
+        check(book.feelSafe(caseId) == "Still works") { "edit after panic" }
+    }
+
+    test("typed errors: bad ids, bad key length") {
+        val e = expectThrows<CasebookException.InvalidInput> { book.profile("not-a-case") }
+        check(e.field == "case_id") { "field ${e.field}" }
+        val k = expectThrows<CasebookException.InvalidInput> { Casebook.open(dir.resolve("other.db").toString(), ByteArray(16)) }
+        check(k.field == "key") { "field ${k.field}" }
+    }
+
+    test("async calls: sync before enrolment, enrolment with a bad pin, unreachable server") {
+        runBlocking {
+            expectThrows<CasebookException.NotEnrolled> { runBlocking { book.syncNow(null, CancelToken()) } }
+            val pin = expectThrows<CasebookException.InvalidInput> {
+                runBlocking { book.enrol("https://127.0.0.1:9", "CODE", "not a pin", "test phone") }
+            }
+            check(pin.field == "certificate_pin") { "field ${pin.field}" }
+            expectThrows<CasebookException.Offline> {
+                runBlocking { book.enrol("https://127.0.0.1:9", "CODE", "ab".repeat(32), "test phone") }
+            }
+        }
+    }
+
+    test("close the store, wrong key is WrongKey, right key reopens") {
+        book.closeStore()
+        expectThrows<CasebookException.Closed> { book.listCases() }
+        book.close()
+        expectThrows<CasebookException.WrongKey> { Casebook.open(path, ByteArray(32) { 9 }) }
+        book = Casebook.open(path, key)
+        check(book.listCases().single().reference == "HUL-1") { "reopened" }
+        book.close()
+    }
+
+    println("kotlin: $passed passed, $failed failed")
+    if (failed > 0) kotlin.system.exitProcess(1)
+}

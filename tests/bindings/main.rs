@@ -1,0 +1,248 @@
+//! The generated bindings of `casebook-mobile`, tested from their own languages.
+//!
+//! `casebook-mobile` is a dependency of this crate, so `cargo test` has already built its
+//! cdylib. Each test here generates the Kotlin, Swift and Python bindings and the C header
+//! from that library (library mode, uniffi's own generator: the code behind the in-tree
+//! `uniffi-bindgen` binary), once per run, and then:
+//!
+//! - compiles `kotlin/CasebookTest.kt` with the generated Kotlin against JNA and
+//!   kotlinx-coroutines and runs it on the JVM;
+//! - runs `python/test_bindings.py` against the generated Python;
+//! - checks the Swift file was produced, compiles the C header with the C compiler, and
+//!   links `c/abi.c` against the cdylib to call through the C ABI.
+//!
+//! Missing tools fail the test with what to install (CI installs them): `java` (17),
+//! `kotlinc` (npm package `kotlin-compiler`, or `KOTLINC`), JNA (`/usr/share/java/jna.jar`
+//! from Debian's `libjna-java`, or `JNA_JAR`), `python3`, `cc`/`gcc`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+/// The bindings generated for this run: (directory, cdylib copied into it).
+fn generated() -> &'static (PathBuf, PathBuf) {
+    static GENERATED: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+    GENERATED.get_or_init(|| {
+        let library = cdylib();
+        let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join("casebook-bindings");
+        if out.exists() {
+            std::fs::remove_dir_all(&out).expect("clear old bindings");
+        }
+        std::fs::create_dir_all(&out).expect("bindings dir");
+        uniffi::generate(uniffi::GenerateOptions {
+            languages: vec![
+                uniffi::TargetLanguage::Kotlin,
+                uniffi::TargetLanguage::Swift,
+                uniffi::TargetLanguage::Python,
+            ],
+            source: utf8(&library).into(),
+            out_dir: utf8(&out).into(),
+            config_override: None,
+            format: false,
+            crate_filter: None,
+            metadata_no_deps: true,
+        })
+        .expect("generate bindings in library mode");
+        // Kotlin (JNA) and Python load the library by name from this directory.
+        let copy = out.join(library.file_name().expect("library file name"));
+        std::fs::copy(&library, &copy).expect("copy the cdylib next to the bindings");
+        (out, copy)
+    })
+}
+
+fn utf8(path: &Path) -> String {
+    path.to_str().expect("UTF-8 path").to_owned()
+}
+
+/// The cdylib `cargo test` built for this profile (as a dependency it stays in `deps/`).
+fn cdylib() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable");
+    let deps = exe.parent().expect("deps dir");
+    let profile = deps.parent().expect("profile dir");
+    let name = format!(
+        "{}casebook_mobile{}",
+        std::env::consts::DLL_PREFIX,
+        std::env::consts::DLL_SUFFIX
+    );
+    [deps.join(&name), profile.join(&name)]
+        .into_iter()
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| panic!("{name} not found next to {}", exe.display()))
+}
+
+/// This directory (`tests/bindings`).
+fn here() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("bindings")
+}
+
+/// Run `command`, failing the test with its output unless it succeeds; returns stdout.
+fn run(what: &str, command: &mut Command) -> String {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: could not start {command:?}: {e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    println!("--- {what} stdout ---\n{stdout}");
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n{stdout}\n--- stderr ---\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
+/// A tool from the environment variable `var`, else the first candidate that exists; a
+/// missing tool fails the test with the install hint.
+fn tool(var: &str, candidates: &[PathBuf], hint: &str) -> PathBuf {
+    if let Some(path) = std::env::var_os(var) {
+        return PathBuf::from(path);
+    }
+    candidates
+        .iter()
+        .find(|p| p.is_file())
+        .cloned()
+        .unwrap_or_else(|| panic!("missing tool: {hint} (or set {var})"))
+}
+
+/// A program on `PATH`.
+fn on_path(name: &str) -> Vec<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(name))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Where npm puts global packages (`npm root -g`), if npm is there.
+fn npm_root() -> Option<PathBuf> {
+    let output = Command::new("npm").args(["root", "-g"]).output().ok()?;
+    output
+        .status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
+}
+
+#[test]
+fn kotlin_suite_runs_on_the_jvm() {
+    let java = tool(
+        "JAVA",
+        &on_path("java"),
+        "java 17 (apt-get install -y openjdk-17-jdk-headless)",
+    );
+    let mut kotlinc_candidates = on_path("kotlinc");
+    if let Some(root) = npm_root() {
+        kotlinc_candidates.push(root.join("kotlin-compiler/bin/kotlinc"));
+    }
+    let kotlinc = tool(
+        "KOTLINC",
+        &kotlinc_candidates,
+        "kotlinc (npm install -g kotlin-compiler)",
+    );
+    let jna = tool(
+        "JNA_JAR",
+        &[PathBuf::from("/usr/share/java/jna.jar")],
+        "JNA (apt-get install -y libjna-java)",
+    );
+    let kotlin_lib = kotlinc
+        .canonicalize()
+        .expect("kotlinc path")
+        .parent()
+        .and_then(Path::parent)
+        .expect("kotlin home")
+        .join("lib");
+    let coroutines = kotlin_lib.join("kotlinx-coroutines-core-jvm.jar");
+    let stdlib = kotlin_lib.join("kotlin-stdlib.jar");
+    for jar in [&coroutines, &stdlib] {
+        assert!(
+            jar.is_file(),
+            "missing {} (it ships with the npm kotlin-compiler)",
+            jar.display()
+        );
+    }
+
+    let (dir, _) = generated();
+    let generated_kt = dir.join("org/casebook/mobile/casebook_mobile.kt");
+    let jar = dir.join("casebook-kotlin-test.jar");
+    let classpath = |jars: &[&Path]| std::env::join_paths(jars).expect("classpath");
+    run(
+        "kotlinc",
+        Command::new(&kotlinc)
+            .arg(here().join("kotlin/CasebookTest.kt"))
+            .arg(&generated_kt)
+            .arg("-cp")
+            .arg(classpath(&[&jna, &coroutines]))
+            .arg("-d")
+            .arg(&jar),
+    );
+    let stdout = run(
+        "kotlin suite",
+        Command::new(&java)
+            .arg(format!("-Djna.library.path={}", dir.display()))
+            .arg("-cp")
+            .arg(classpath(&[&jar, &jna, &stdlib, &coroutines]))
+            .arg("CasebookTestKt"),
+    );
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
+#[test]
+fn python_suite_runs() {
+    let python = tool(
+        "PYTHON",
+        &on_path("python3"),
+        "python3 (apt-get install -y python3)",
+    );
+    let (dir, _) = generated();
+    run(
+        "python suite",
+        Command::new(python)
+            .arg(here().join("python/test_bindings.py"))
+            .env("PYTHONPATH", dir),
+    );
+}
+
+#[test]
+fn swift_and_c_header_are_generated_and_the_c_abi_links() {
+    let (dir, library) = generated();
+    let swift = std::fs::read_to_string(dir.join("CasebookMobile.swift")).expect("Swift file");
+    assert!(swift.contains("open class Casebook") || swift.contains("class Casebook"));
+    assert!(dir.join("casebook_mobileFFI.modulemap").is_file());
+    let cc = tool(
+        "CC",
+        &on_path("cc"),
+        "a C compiler (apt-get install -y gcc)",
+    );
+    let abi = here().join("c/abi.c");
+    run(
+        "C header syntax",
+        Command::new(&cc)
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-fsyntax-only"])
+            .arg("-I")
+            .arg(dir)
+            .arg(&abi),
+    );
+    let exe = dir.join("abi");
+    let libdir = library.parent().expect("library dir");
+    run(
+        "link against the cdylib",
+        Command::new(&cc)
+            .args(["-std=c11", "-Wall", "-Wextra", "-Werror"])
+            .arg("-I")
+            .arg(dir)
+            .arg(&abi)
+            .arg(format!("-L{}", libdir.display()))
+            .arg("-lcasebook_mobile")
+            .arg(format!("-Wl,-rpath,{}", libdir.display()))
+            .arg("-o")
+            .arg(&exe),
+    );
+    let stdout = run("call through the C ABI", &mut Command::new(&exe));
+    assert_eq!(
+        stdout.trim(),
+        format!("contract=30 version={}", casebook_mobile::library_version())
+    );
+}

@@ -1,0 +1,109 @@
+"""The generated Python bindings, briefly: the same surface as the Kotlin suite.
+
+Run by tests/tests/bindings/main.rs with the generated `casebook_mobile.py` and the cdylib
+in one directory on PYTHONPATH.
+"""
+
+import asyncio
+import datetime
+import os
+import tempfile
+import unittest
+
+from casebook_mobile import (
+    AgeStatus, Casebook, CasebookError, CancelToken, ChangeListener, ChangeSource,
+    CheckOutcome, DocKind, Immigration, ImmigrationOutcome, Interpreter, InterpreterMode,
+    LegalBasis, MissingEpisode, Nrm, NrmDecision, PlanStep, Profile, Responsible, Review,
+    ReviewStatus, SafetyCheck, StepStatus, VettingStatus, VisitNote, library_version,
+)
+
+KEY = bytes(range(32))
+
+
+def now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def profile(reference):
+    return Profile(
+        case_reference=reference, given_name="Amina", age_status=AgeStatus.CLAIMED,
+        legal_basis=LegalBasis.CARE_ORDER,
+        nrm=Nrm(reasonable_grounds=NrmDecision.PENDING, conclusive_grounds=NrmDecision.PENDING),
+        immigration=Immigration(outcome=ImmigrationOutcome.NOT_RECORDED),
+    )
+
+
+class Recorder(ChangeListener):
+    def __init__(self):
+        self.events = []
+
+    def on_change(self, event):
+        self.events.append(event)
+
+
+class BindingsTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+        self.path = os.path.join(self.dir.name, "store.db")
+        self.book = Casebook.open(self.path, KEY)
+        self.case = self.book.create_case(profile("BRI-9"))
+
+    def tearDown(self):
+        self.book.close_store()
+        self.dir.cleanup()
+
+    def test_version(self):
+        self.assertTrue(library_version())
+
+    def test_offline_day(self):
+        note = self.book.add_visit_note(self.case, VisitNote(
+            visited_at=now(), place="home",
+            interpreter=Interpreter(mode=InterpreterMode.TELEPHONE, language="Tigrinya",
+                                    vetting=VettingStatus.VETTED, child_consented=True),
+            wishes_and_feelings="I like my school.", review=Review(status=ReviewStatus.DRAFT)))
+        self.assertEqual(self.book.visit_note(self.case, note).interpreter.language, "Tigrinya")
+        step = self.book.add_plan_step(self.case, PlanStep(
+            description="Curfew 9pm", responsible=Responsible.CARERS, status=StepStatus.ACTIVE))
+        self.book.log_safety_check(self.case, SafetyCheck(
+            checked_at=now(), step=step, outcome=CheckOutcome.CONCERN, note="Late home"))
+        self.assertEqual(len(self.book.safety_checks(self.case)), 1)
+        episode = self.book.start_missing_episode(
+            self.case, MissingEpisode(missing_since=now() - datetime.timedelta(hours=3)))
+        self.book.end_missing_episode(self.case, episode, now())
+        self.assertFalse(self.book.missing_episodes(self.case)[0].is_open)
+        self.assertEqual([c.reference for c in self.book.list_cases()], ["BRI-9"])
+        self.assertEqual(self.book.conflicts(self.case), [])
+
+    def test_typed_errors(self):
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.profile("nope")
+        self.assertEqual(raised.exception.field, "case_id")
+        self.book.close_store()
+        with self.assertRaises(CasebookError.WrongKey):
+            Casebook.open(self.path, bytes(32))
+        self.book = Casebook.open(self.path, KEY)
+
+    def test_panic_is_internal_and_store_stays_usable(self):
+        with self.assertRaises(CasebookError.Internal):
+            self.book.debug_panic()
+        self.assertEqual(len(self.book.list_cases()), 1)
+        self.book.set_feel_safe(self.case, "music")
+        self.assertEqual(self.book.feel_safe(self.case), "music")
+
+    def test_observe_and_stop(self):
+        recorder = Recorder()
+        handle = self.book.observe(recorder)
+        self.book.set_feel_safe(self.case, "a")
+        handle.stop()
+        self.book.set_feel_safe(self.case, "b")
+        self.assertEqual(len(recorder.events), 1)
+        self.assertEqual(recorder.events[0].source, ChangeSource.LOCAL)
+        self.assertEqual(recorder.events[0].kind, DocKind.SAFETY)
+
+    def test_async_sync_needs_enrolment(self):
+        with self.assertRaises(CasebookError.NotEnrolled):
+            asyncio.run(self.book.sync_now(None, CancelToken()))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
