@@ -1,0 +1,150 @@
+//! The wire format is pinned by fixtures in `tests/fixtures/protocol/`: each message type is
+//! encoded and compared with its fixture byte for byte, and each fixture decodes back to the
+//! same value, so any change to the protocol's JSON is a visible, reviewed decision.
+//! Regenerate deliberately with `UPDATE_FIXTURES=1 cargo test -p casebook-core --test protocol_fixtures`.
+
+use std::path::PathBuf;
+
+use casebook_core::doc::{DocId, DocKind};
+use casebook_core::ids::{CaseId, DeviceId, UserId};
+use casebook_core::sync::wire::*;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+fn fixture_path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/protocol")
+        .join(format!("{name}.json"))
+}
+
+fn pin<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(name: &str, value: &T) {
+    let encoded = serde_json::to_string_pretty(value).expect("encode") + "\n";
+    let path = fixture_path(name);
+    if std::env::var_os("UPDATE_FIXTURES").is_some() {
+        std::fs::write(&path, &encoded).expect("write fixture");
+    }
+    let fixture =
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(encoded, fixture, "the encoding of {name} changed");
+    let decoded: T = serde_json::from_str(&fixture).expect("fixture decodes");
+    assert_eq!(&decoded, value);
+}
+
+fn doc(kind: DocKind) -> DocId {
+    DocId::new(CaseId::from_bytes([0x11; 16]), kind)
+}
+
+#[test]
+fn sync_messages_are_pinned() {
+    pin(
+        "sync_request_noop",
+        &SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: 4711,
+            messages: vec![],
+            purged: vec![],
+        },
+    );
+    pin(
+        "sync_request",
+        &SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: 4711,
+            messages: vec![DocMessage {
+                doc: doc(DocKind::Visits),
+                data: vec![0x43, 0x01, 0x02, 0x03],
+            }],
+            purged: vec![doc(DocKind::Location)],
+        },
+    );
+    pin(
+        "sync_response",
+        &SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: 4712,
+            messages: vec![DocMessage {
+                doc: doc(DocKind::Visits),
+                data: vec![0x43, 0x04],
+            }],
+            snapshots: vec![DocSnapshot {
+                doc: doc(DocKind::Safety),
+                data: vec![0x85, 0x6f, 0x4a, 0x83],
+            }],
+            purge: vec![doc(DocKind::Associates)],
+            rejected: vec![DocRejection {
+                doc: doc(DocKind::Profile),
+                reason: RejectReason::Forbidden,
+            }],
+            more: false,
+        },
+    );
+}
+
+#[test]
+fn enrolment_and_session_messages_are_pinned() {
+    pin(
+        "enrol_request",
+        &EnrolRequest {
+            code: "K6T33-KQY8G-4D6K0-T8X8R".into(),
+            public_key: vec![4; 65],
+            device_name: "Guardian phone".into(),
+        },
+    );
+    pin(
+        "enrol_response",
+        &EnrolResponse {
+            device_id: DeviceId::from_bytes([0x22; 16]),
+            user_id: UserId::from_bytes([0x33; 16]),
+            role: "guardian".into(),
+            server_id: "casebook-server-1".into(),
+        },
+    );
+    pin(
+        "challenge_request",
+        &ChallengeRequest {
+            device_id: DeviceId::from_bytes([0x22; 16]),
+        },
+    );
+    pin(
+        "challenge_response",
+        &ChallengeResponse {
+            challenge: vec![9; 32],
+            expires_in: 60,
+        },
+    );
+    pin(
+        "session_request",
+        &SessionRequest {
+            device_id: DeviceId::from_bytes([0x22; 16]),
+            challenge: vec![9; 32],
+            signature: vec![0x30, 0x44, 0x02, 0x20],
+        },
+    );
+    pin(
+        "session_response",
+        &SessionResponse {
+            token: "opaque-token".into(),
+            expires_in: 900,
+        },
+    );
+    pin(
+        "error_device_revoked",
+        &ErrorBody {
+            error: ERROR_DEVICE_REVOKED.into(),
+            message: "this device has been revoked".into(),
+        },
+    );
+}
+
+#[test]
+fn the_signed_payload_is_pinned() {
+    let payload = session_signing_payload(&DeviceId::from_bytes([0x22; 16]), &[9; 4]);
+    assert_eq!(
+        hex_of(&payload),
+        "63617365626f6f6b2d73657373696f6e2d7631002222222222222222222222222222222209090909"
+    );
+}
+
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
