@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod convergence;
+mod malformed;
 mod server_kill;
 
 use anyhow::Result;
