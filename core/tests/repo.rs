@@ -160,3 +160,18 @@ fn sqlite_repository_keeps_cases_across_reopening_and_never_writes_plaintext() {
     assert_eq!(text, canary);
     check_reopened(reopened, 1);
 }
+
+#[test]
+fn local_data_locks_after_72_hours_without_a_check_in() {
+    let mut repo = Repo::new(MemoryStore::new());
+    let limit = chrono::Duration::hours(72);
+    assert!(
+        !repo.locked(common::at(0), limit).expect("locked"),
+        "never enrolled"
+    );
+    let op = repo.checkin_op(common::at(0));
+    repo.apply(vec![op]).expect("check in");
+    assert_eq!(repo.last_checkin().expect("checkin"), Some(common::at(0)));
+    assert!(!repo.locked(common::at(71 * 60), limit).expect("locked"));
+    assert!(repo.locked(common::at(73 * 60), limit).expect("locked"));
+}

@@ -1,0 +1,130 @@
+//! The device's sync state machine without a network: what it sends first, how it takes a
+//! server's answer, and that one corrupt document never blocks the others.
+
+mod common;
+
+use casebook_core::doc::{DocId, DocKind};
+use casebook_core::model::Profile;
+use casebook_core::repo::Repo;
+use casebook_core::store::MemoryStore;
+use casebook_core::sync::SyncStep;
+use casebook_core::sync::wire::{DocMessage, DocSnapshot, PROTOCOL_VERSION, SyncResponse};
+use common::{edit, rng};
+
+fn response(cursor: u64) -> SyncResponse {
+    SyncResponse {
+        v: PROTOCOL_VERSION,
+        cursor,
+        messages: vec![],
+        snapshots: vec![],
+        purge: vec![],
+        rejected: vec![],
+        more: false,
+    }
+}
+
+#[test]
+fn a_quiet_device_sends_only_its_cursor_and_loads_nothing() {
+    let mut repo = Repo::new(MemoryStore::new());
+    let (mut session, request) = repo.start_sync("server").expect("start");
+    assert_eq!(request.cursor, 0);
+    assert!(request.messages.is_empty());
+    match repo
+        .receive_sync(&mut session, response(42), common::at(1))
+        .expect("receive")
+    {
+        SyncStep::Done(report) => assert_eq!(report.rounds, 1),
+        SyncStep::Send(next) => panic!("nothing to send, got {next:?}"),
+    }
+    assert_eq!(repo.sync_cursor().expect("cursor"), 42);
+    let (_, request) = repo.start_sync("server").expect("start");
+    assert_eq!(request.cursor, 42);
+}
+
+#[test]
+fn a_corrupt_document_is_quarantined_and_the_others_are_kept() {
+    let mut source = Repo::new(MemoryStore::new());
+    let case = source
+        .create_case(
+            &edit(1, 0),
+            &mut rng(3),
+            &Profile {
+                case_reference: "REF-7".into(),
+                ..Profile::default()
+            },
+        )
+        .expect("case");
+    let whole = |repo: &mut Repo, kind| {
+        let stored = repo
+            .store()
+            .load(&DocId::new(case, kind))
+            .expect("load")
+            .expect("stored");
+        stored.chunks[0].clone()
+    };
+    let safety = whole(&mut source, DocKind::Safety);
+    let profile = whole(&mut source, DocKind::Profile);
+
+    let mut device = Repo::new(MemoryStore::new());
+    let (mut session, _) = device.start_sync("server").expect("start");
+    let mut answer = response(7);
+    answer.snapshots = vec![
+        DocSnapshot {
+            doc: DocId::new(case, DocKind::Profile),
+            data: profile[..profile.len() / 2].to_vec(),
+        },
+        DocSnapshot {
+            doc: DocId::new(case, DocKind::Safety),
+            data: safety,
+        },
+        // A valid document sent under the wrong name is refused too.
+        DocSnapshot {
+            doc: DocId::new(case, DocKind::Location),
+            data: profile.clone(),
+        },
+    ];
+    answer.messages = vec![DocMessage {
+        doc: DocId::new(case, DocKind::Visits),
+        data: b"\x42junk".to_vec(),
+    }];
+    let SyncStep::Done(report) = device
+        .receive_sync(&mut session, answer, common::at(2))
+        .expect("receive")
+    else {
+        panic!("expected the session to end");
+    };
+    assert_eq!(report.docs_received, 1);
+    let mut quarantined = report.quarantined.clone();
+    quarantined.sort();
+    assert_eq!(
+        quarantined,
+        vec![
+            DocId::new(case, DocKind::Profile),
+            DocId::new(case, DocKind::Location),
+            DocId::new(case, DocKind::Visits),
+        ]
+    );
+    assert_eq!(
+        device.held_kinds(case).expect("kinds"),
+        vec![DocKind::Safety]
+    );
+    assert_eq!(device.sync_cursor().expect("cursor"), 7);
+    assert_eq!(device.cases().expect("cases").len(), 1);
+}
+
+#[test]
+fn a_server_speaking_another_version_is_refused() {
+    let mut repo = Repo::new(MemoryStore::new());
+    let (mut session, _) = repo.start_sync("server").expect("start");
+    let mut answer = response(1);
+    answer.v = 2;
+    assert!(
+        repo.receive_sync(&mut session, answer, common::at(1))
+            .is_err()
+    );
+    assert_eq!(
+        repo.sync_cursor().expect("cursor"),
+        0,
+        "cursor not advanced"
+    );
+}
