@@ -257,7 +257,7 @@ impl Repo {
         }
         replies.retain(|m: &DocMessage| !session.skip.contains(&m.doc));
 
-        self.persist_states(session, &replies)?;
+        self.persist_states(session)?;
         session.cursor = response.cursor;
         if replies.is_empty() && purged.is_empty() && !response.more {
             return self.finish(session, now).map(SyncStep::Done);
@@ -344,7 +344,7 @@ impl Repo {
         session.report.quarantined.push(doc);
     }
 
-    fn persist_states(&mut self, session: &SyncSession, _replies: &[DocMessage]) -> Result<()> {
+    fn persist_states(&mut self, session: &SyncSession) -> Result<()> {
         let ops = session
             .states
             .iter()
