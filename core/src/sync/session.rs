@@ -10,7 +10,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::wire::{
-    DocMessage, DocRejection, PROTOCOL_VERSION, RejectReason, SyncRequest, SyncResponse,
+    DocMessage, DocRejection, DocSnapshot, PROTOCOL_VERSION, RejectReason, SyncRequest,
+    SyncResponse,
 };
 use crate::doc::{CaseDoc, DocId};
 use crate::error::{Error, Result};
@@ -226,8 +227,8 @@ impl Repo {
 
         // Everything the response brings is committed in one transaction.
         let mut batch = Batch::default();
-        for snapshot in response.snapshots {
-            match self.take_snapshot(snapshot.doc, snapshot.data, now, &mut batch) {
+        for (snapshot, parsed) in parse_all(response.snapshots) {
+            match parsed.and_then(|doc| self.take_snapshot(doc, snapshot.data, now, &mut batch)) {
                 Ok(()) => session.report.docs_received += 1,
                 Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
             }
@@ -272,12 +273,12 @@ impl Repo {
 
     fn take_snapshot(
         &mut self,
-        doc: DocId,
+        mut incoming: CaseDoc,
         bytes: Vec<u8>,
         now: DateTime<Utc>,
         batch: &mut Batch,
     ) -> Result<()> {
-        let mut incoming = CaseDoc::load(doc, Some(&bytes), &[])?;
+        let doc = incoming.id();
         if self.holds(doc)? {
             self.loaded(doc)?.doc.merge_bytes(&bytes)?;
             self.stage(doc, false, now, batch)?;
@@ -386,6 +387,49 @@ impl Repo {
         self.store.apply(ops)?;
         Ok(std::mem::take(&mut session.report))
     }
+}
+
+/// Parse whole documents on every core: parsing dominates a fresh device's first sync, and
+/// documents are independent. Each result stays with its snapshot, so one bad document is
+/// quarantined alone.
+fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .clamp(1, 8);
+    if snapshots.len() < 2 || threads == 1 {
+        return snapshots
+            .into_iter()
+            .map(|s| {
+                let parsed = CaseDoc::load(s.doc, Some(&s.data), &[]);
+                (s, parsed)
+            })
+            .collect();
+    }
+    let chunk = snapshots.len().div_ceil(threads);
+    let mut parsed: Vec<Result<CaseDoc>> = Vec::with_capacity(snapshots.len());
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = snapshots
+            .chunks(chunk)
+            .map(|part| {
+                let worker = scope.spawn(move || {
+                    part.iter()
+                        .map(|s| CaseDoc::load(s.doc, Some(&s.data), &[]))
+                        .collect::<Vec<_>>()
+                });
+                (part.len(), worker)
+            })
+            .collect();
+        for (len, worker) in workers {
+            match worker.join() {
+                Ok(results) => parsed.extend(results),
+                // Keep results aligned with their snapshots: the whole part counts as unparsed.
+                Err(_) => parsed.extend(
+                    (0..len).map(|_| Err(Error::Protocol("a document parser panicked".into()))),
+                ),
+            }
+        }
+    });
+    snapshots.into_iter().zip(parsed).collect()
 }
 
 fn read_u64(bytes: Option<Vec<u8>>) -> Result<u64> {
