@@ -259,7 +259,11 @@ mod tests {
 
     fn db_with_rows(n: usize) -> (tempfile::TempDir, Db) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("db.sqlite")).expect("open");
+        let db = Db::open(
+            &dir.path().join("db.sqlite"),
+            casebook_core::store::StoreKey::from_bytes(&[5u8; 32]).expect("key"),
+        )
+        .expect("open");
         db.write_blocking(|tx| {
             for i in 0..n {
                 append(

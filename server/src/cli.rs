@@ -43,6 +43,11 @@ pub struct Cli {
     /// PEM private key.
     #[arg(long, env = "CASEBOOK_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+    /// File holding the database key (64 hex characters, mode 600). Default
+    /// `<data-dir>/db.key`, created on first start; in production keep it outside the data
+    /// directory.
+    #[arg(long, env = "CASEBOOK_DB_KEY_FILE", global = true)]
+    pub db_key_file: Option<PathBuf>,
     /// Serve plain HTTP, on a loopback address only. For tests; never in production.
     #[arg(long)]
     pub insecure_loopback_for_tests: bool,
@@ -95,6 +100,7 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
+    db_key_file: Option<PathBuf>,
 }
 
 /// Resolved configuration.
@@ -108,6 +114,18 @@ pub struct Config {
     pub tls_files: Option<(PathBuf, PathBuf)>,
     /// Plain HTTP on loopback.
     pub insecure_loopback_for_tests: bool,
+    /// The database key file; `None` means `<data-dir>/db.key`.
+    pub db_key_file: Option<PathBuf>,
+}
+
+impl Config {
+    /// Server settings for this configuration.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            db_key_file: self.db_key_file.clone(),
+            ..Settings::default()
+        }
+    }
 }
 
 impl Cli {
@@ -155,6 +173,7 @@ impl Cli {
             listen,
             tls_files,
             insecure_loopback_for_tests: self.insecure_loopback_for_tests,
+            db_key_file: self.db_key_file.clone().or(file.db_key_file),
         })
     }
 }
@@ -166,8 +185,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         None | Some(Command::Serve) => run_server(config).await.map(|()| ExitCode::SUCCESS),
         Some(Command::Admin(AdminCommand::AdminCode)) => {
             let dir = config.data_dir.clone();
+            let settings = config.settings();
             let (admin, code) = tokio::task::spawn_blocking(move || {
-                let opened = open_data_dir(&dir, Clock::System, Settings::default())?;
+                let opened = open_data_dir(&dir, Clock::System, settings)?;
                 let state = opened.state;
                 let now = state.clock.now();
                 let ttl = state.settings.enrolment_code_ttl;
@@ -182,21 +202,27 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Audit(cmd)) => {
             let dir = config.data_dir.clone();
-            tokio::task::spawn_blocking(move || run_audit(&dir, cmd)).await?
+            let key_file = config.db_key_file.clone();
+            tokio::task::spawn_blocking(move || run_audit(&dir, key_file.as_deref(), cmd)).await?
         }
     }
 }
 
-fn existing_db(data_dir: &Path) -> Result<Db> {
+/// Open the existing database of `data_dir` with its key (for inspection and the CLI).
+pub fn existing_db(data_dir: &Path, key_file: Option<&Path>) -> Result<Db> {
     let path = data_dir.join("casebook.sqlite");
     if !path.exists() {
         return Err(Error::Config(format!("no database at {}", path.display())));
     }
-    Db::open(&path)
+    let key_path = key_file.map_or_else(
+        || data_dir.join(crate::db::DEFAULT_KEY_FILE),
+        Path::to_owned,
+    );
+    Db::open(&path, crate::db::read_key(&key_path)?)
 }
 
-fn run_audit(data_dir: &Path, cmd: AuditCommand) -> Result<ExitCode> {
-    let db = existing_db(data_dir)?;
+fn run_audit(data_dir: &Path, key_file: Option<&Path>, cmd: AuditCommand) -> Result<ExitCode> {
+    let db = existing_db(data_dir, key_file)?;
     match cmd {
         AuditCommand::Verify => match db.read_blocking(audit::verify)? {
             Verdict::Intact(n) => {
@@ -230,8 +256,9 @@ async fn run_server(config: Config) -> Result<()> {
     let dir = config.data_dir.clone();
     let tls_files = config.tls_files.clone();
     let insecure = config.insecure_loopback_for_tests;
+    let settings = config.settings();
     let (opened, tls) = tokio::task::spawn_blocking(move || {
-        let opened = open_data_dir(&dir, Clock::System, Settings::default())?;
+        let opened = open_data_dir(&dir, Clock::System, settings)?;
         let tls = match (&tls_files, insecure) {
             (Some((cert, key)), _) => Some(TlsConfig::from_pem_files(cert, key)?),
             (None, true) => None,
@@ -258,6 +285,21 @@ async fn run_server(config: Config) -> Result<()> {
             );
         }
         (None, _) => println!("  listening on http://{addr} WITHOUT TLS (tests only)"),
+    }
+    match &opened.key_origin {
+        crate::db::KeyOrigin::Generated(path) => {
+            println!(
+                "  database encrypted (SQLCipher) with a new key written to {}",
+                path.display()
+            );
+            println!("  production: keep the key outside the data directory (--db-key-file)");
+        }
+        crate::db::KeyOrigin::Loaded(path) => {
+            println!(
+                "  database encrypted (SQLCipher) with the key in {}",
+                path.display()
+            );
+        }
     }
     if let Some(code) = &opened.first_admin_code {
         println!("  first start: created the default organisation and its administrator");

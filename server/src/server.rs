@@ -37,13 +37,18 @@ pub struct Opened {
     pub state: AppState,
     /// `Some` only on the first start.
     pub first_admin_code: Option<String>,
+    /// Where the database key came from.
+    pub key_origin: crate::db::KeyOrigin,
 }
 
 /// Open (creating on first start) the data directory: the database `casebook.sqlite`, the
 /// root organisation and its first administrator.
 pub fn open_data_dir(data_dir: &Path, clock: Clock, settings: Settings) -> Result<Opened> {
     create_private_dir(data_dir)?;
-    let db = Db::open(&data_dir.join("casebook.sqlite"))?;
+    let db_path = data_dir.join("casebook.sqlite");
+    let (key, key_origin) =
+        crate::db::load_or_create_key(data_dir, settings.db_key_file.as_deref(), &db_path)?;
+    let db = Db::open(&db_path, key)?;
     let state = AppState::new(db, clock, settings)?;
     let now = state.clock.now();
     let ttl = state.settings.enrolment_code_ttl;
@@ -53,6 +58,7 @@ pub fn open_data_dir(data_dir: &Path, clock: Clock, settings: Settings) -> Resul
     Ok(Opened {
         state,
         first_admin_code: first.map(|(_, code)| code),
+        key_origin,
     })
 }
 

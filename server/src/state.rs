@@ -55,6 +55,8 @@ pub struct Settings {
     pub rate_window: i64,
     /// Soft limit on the size of one sync response, in bytes of document payload.
     pub response_budget: usize,
+    /// The database key file; `None` means `<data-dir>/db.key`, created on first start.
+    pub db_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Settings {
@@ -67,6 +69,7 @@ impl Default for Settings {
             max_failures_overall: 100,
             rate_window: 15 * 60,
             response_budget: 8 * 1024 * 1024,
+            db_key_file: None,
         }
     }
 }

@@ -27,6 +27,18 @@ pub(super) fn open(path: &Path, key: StoreKey) -> Result<Connection> {
     Ok(conn)
 }
 
+/// A read-only connection to an existing database already proven to open with `key`.
+pub(super) fn open_reader(path: &Path, key: &StoreKey) -> Result<Connection> {
+    let raw_key = key.sqlcipher_raw_key();
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    unlock(&conn, &raw_key)?;
+    conn.execute_batch("PRAGMA temp_store = MEMORY;")?;
+    Ok(conn)
+}
+
 /// Prove `raw_key` decrypts the file at `path` without writing a byte of it.
 ///
 /// A normal connection is not enough: when a crash left a WAL behind, closing even a

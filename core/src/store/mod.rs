@@ -22,6 +22,22 @@ mod sqlite;
 mod suite;
 
 pub use key::StoreKey;
+
+/// Open any SQLCipher database of Casebook's (the server uses this for its own) with the same
+/// key handling as [`SqliteStore`]: a raw 32-byte key, proven right before anything can write
+/// to the file ([`Error::WrongKey`](crate::Error::WrongKey) otherwise, files untouched), WAL,
+/// `synchronous=FULL`, `secure_delete`, no temporary files. The schema is the caller's.
+pub fn open_encrypted(path: &std::path::Path, key: StoreKey) -> Result<rusqlite::Connection> {
+    cipher::open(path, key)
+}
+
+/// A read-only connection to a database already opened with [`open_encrypted`] and `key`.
+pub fn open_encrypted_reader(
+    path: &std::path::Path,
+    key: &StoreKey,
+) -> Result<rusqlite::Connection> {
+    cipher::open_reader(path, key)
+}
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 

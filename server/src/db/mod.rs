@@ -7,6 +7,14 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
+mod key_file;
+
+pub use key_file::{
+    DEFAULT_KEY_FILE, KeyOrigin, load_or_create as load_or_create_key, read as read_key,
+};
+
+use casebook_core::store::{StoreKey, open_encrypted, open_encrypted_reader};
+
 use crate::error::{Error, Result};
 use crate::schema;
 
@@ -22,6 +30,7 @@ pub struct Db {
 #[derive(Debug)]
 struct Inner {
     path: PathBuf,
+    key: StoreKey,
     writer: Mutex<Connection>,
     idle_readers: Mutex<Vec<Connection>>,
     reader_permits: Semaphore,
@@ -34,14 +43,25 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Db {
-    /// Open (creating and migrating if needed) the database at `path`.
-    pub fn open(path: &Path) -> Result<Self> {
-        let mut writer = Connection::open(path)?;
+    /// Open (creating and migrating if needed) the database at `path`, encrypted with SQLCipher
+    /// under `key`. A wrong key (or a database written unencrypted) is refused and the files
+    /// are left untouched.
+    pub fn open(path: &Path, key: StoreKey) -> Result<Self> {
+        let mut writer = open_encrypted(path, key.clone()).map_err(|e| match e {
+            casebook_core::Error::WrongKey => Error::Config(format!(
+                "the database key does not open {} (wrong key file, or a database created \
+                 unencrypted)",
+                path.display()
+            )),
+            casebook_core::Error::Storage(e) => Error::Db(e),
+            other => Error::Config(other.to_string()),
+        })?;
         schema::configure(&writer)?;
         schema::migrate(&mut writer)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
+                key,
                 writer: Mutex::new(writer),
                 idle_readers: Mutex::new(Vec::new()),
                 reader_permits: Semaphore::new(READERS),
@@ -55,10 +75,11 @@ impl Db {
     }
 
     fn open_reader(&self) -> Result<Connection> {
-        let conn = Connection::open_with_flags(
-            &self.inner.path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn =
+            open_encrypted_reader(&self.inner.path, &self.inner.key).map_err(|e| match e {
+                casebook_core::Error::Storage(e) => Error::Db(e),
+                other => Error::Config(other.to_string()),
+            })?;
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         Ok(conn)
     }
@@ -164,10 +185,14 @@ pub fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
 mod tests {
     use super::*;
 
+    fn test_key() -> StoreKey {
+        StoreKey::from_bytes(&[3u8; 32]).expect("key")
+    }
+
     #[tokio::test]
     async fn readers_see_committed_writes() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Db::open(&dir.path().join("db.sqlite")).expect("open");
+        let db = Db::open(&dir.path().join("db.sqlite"), test_key()).expect("open");
         assert_eq!(db.read(current_seq).await.expect("read"), 0);
         let n = db.write(next_seq).await.expect("write");
         assert_eq!(n, 1);

@@ -62,10 +62,15 @@ fn audit_verify_and_export() {
     let lines = String::from_utf8_lossy(&out.stdout).lines().count();
     assert!(lines >= 3, "{lines} lines");
 
-    let conn = rusqlite::Connection::open(dir.path().join("casebook.sqlite")).expect("open");
-    conn.execute("UPDATE audit SET at = at + 1 WHERE id = 2", [])
-        .expect("tamper");
-    drop(conn);
+    // The database is encrypted: tamper through a keyed connection, as an attacker holding
+    // the key file would have to.
+    let db = casebook_server::cli::existing_db(dir.path(), None).expect("open");
+    db.write_blocking(|tx| {
+        tx.execute("UPDATE audit SET at = at + 1 WHERE id = 2", [])?;
+        Ok(())
+    })
+    .expect("tamper");
+    drop(db);
     let out = bin()
         .args(["audit", "verify", "--data-dir"])
         .arg(dir.path())
