@@ -126,67 +126,157 @@ fn npm_root() -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
 }
 
+/// The Kotlin test programs compiled against the generated bindings: (java, classpath, dir).
+fn kotlin() -> &'static (PathBuf, std::ffi::OsString, PathBuf) {
+    static KOTLIN: OnceLock<(PathBuf, std::ffi::OsString, PathBuf)> = OnceLock::new();
+    KOTLIN.get_or_init(|| {
+        let java = tool(
+            "JAVA",
+            &on_path("java"),
+            "java 17 (apt-get install -y openjdk-17-jdk-headless)",
+        );
+        let mut kotlinc_candidates = on_path("kotlinc");
+        if let Some(root) = npm_root() {
+            kotlinc_candidates.push(root.join("kotlin-compiler/bin/kotlinc"));
+        }
+        let kotlinc = tool(
+            "KOTLINC",
+            &kotlinc_candidates,
+            "kotlinc (npm install -g kotlin-compiler)",
+        );
+        let jna = tool(
+            "JNA_JAR",
+            &[PathBuf::from("/usr/share/java/jna.jar")],
+            "JNA (apt-get install -y libjna-java)",
+        );
+        let kotlin_lib = kotlinc
+            .canonicalize()
+            .expect("kotlinc path")
+            .parent()
+            .and_then(Path::parent)
+            .expect("kotlin home")
+            .join("lib");
+        let coroutines = kotlin_lib.join("kotlinx-coroutines-core-jvm.jar");
+        let stdlib = kotlin_lib.join("kotlin-stdlib.jar");
+        for jar in [&coroutines, &stdlib] {
+            assert!(
+                jar.is_file(),
+                "missing {} (it ships with the npm kotlin-compiler)",
+                jar.display()
+            );
+        }
+
+        let (dir, _) = generated();
+        let generated_kt = dir.join("org/casebook/mobile/casebook_mobile.kt");
+        let jar = dir.join("casebook-kotlin-test.jar");
+        let classpath = |jars: &[&Path]| std::env::join_paths(jars).expect("classpath");
+        run(
+            "kotlinc",
+            Command::new(&kotlinc)
+                .arg(here().join("kotlin/CasebookTest.kt"))
+                .arg(here().join("kotlin/DayTest.kt"))
+                .arg(&generated_kt)
+                .arg("-cp")
+                .arg(classpath(&[&jna, &coroutines]))
+                .arg("-d")
+                .arg(&jar),
+        );
+        (
+            java,
+            classpath(&[&jar, &jna, &stdlib, &coroutines]),
+            dir.clone(),
+        )
+    })
+}
+
+/// A JVM running `main_class` from the compiled Kotlin tests.
+fn jvm(main_class: &str) -> Command {
+    let (java, classpath, dir) = kotlin();
+    let mut command = Command::new(java);
+    command
+        .arg(format!("-Djna.library.path={}", dir.display()))
+        .arg("-cp")
+        .arg(classpath)
+        .arg(main_class);
+    command
+}
+
 #[test]
 fn kotlin_suite_runs_on_the_jvm() {
-    let java = tool(
-        "JAVA",
-        &on_path("java"),
-        "java 17 (apt-get install -y openjdk-17-jdk-headless)",
-    );
-    let mut kotlinc_candidates = on_path("kotlinc");
-    if let Some(root) = npm_root() {
-        kotlinc_candidates.push(root.join("kotlin-compiler/bin/kotlinc"));
-    }
-    let kotlinc = tool(
-        "KOTLINC",
-        &kotlinc_candidates,
-        "kotlinc (npm install -g kotlin-compiler)",
-    );
-    let jna = tool(
-        "JNA_JAR",
-        &[PathBuf::from("/usr/share/java/jna.jar")],
-        "JNA (apt-get install -y libjna-java)",
-    );
-    let kotlin_lib = kotlinc
-        .canonicalize()
-        .expect("kotlinc path")
-        .parent()
-        .and_then(Path::parent)
-        .expect("kotlin home")
-        .join("lib");
-    let coroutines = kotlin_lib.join("kotlinx-coroutines-core-jvm.jar");
-    let stdlib = kotlin_lib.join("kotlin-stdlib.jar");
-    for jar in [&coroutines, &stdlib] {
-        assert!(
-            jar.is_file(),
-            "missing {} (it ships with the npm kotlin-compiler)",
-            jar.display()
-        );
-    }
-
-    let (dir, _) = generated();
-    let generated_kt = dir.join("org/casebook/mobile/casebook_mobile.kt");
-    let jar = dir.join("casebook-kotlin-test.jar");
-    let classpath = |jars: &[&Path]| std::env::join_paths(jars).expect("classpath");
-    run(
-        "kotlinc",
-        Command::new(&kotlinc)
-            .arg(here().join("kotlin/CasebookTest.kt"))
-            .arg(&generated_kt)
-            .arg("-cp")
-            .arg(classpath(&[&jna, &coroutines]))
-            .arg("-d")
-            .arg(&jar),
-    );
-    let stdout = run(
-        "kotlin suite",
-        Command::new(&java)
-            .arg(format!("-Djna.library.path={}", dir.display()))
-            .arg("-cp")
-            .arg(classpath(&[&jar, &jna, &stdlib, &coroutines]))
-            .arg("CasebookTestKt"),
-    );
+    let stdout = run("kotlin suite", &mut jvm("CasebookTestKt"));
     assert!(stdout.contains(" 0 failed"), "{stdout}");
+}
+
+/// The realistic day (`kotlin/DayTest.kt`) against a real server over TLS. This test is the
+/// administrator: it sets up the people, issues enrolment codes, and answers the Kotlin
+/// program's requests (put the new case in the team and link the carer; revoke a phone).
+#[test]
+fn kotlin_day_against_a_real_server() {
+    use std::io::{BufRead, BufReader};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let h = runtime
+        .block_on(casebook_tests::support::Harness::start())
+        .expect("server");
+    let admin = &h.admin;
+    let day = tempfile::tempdir().expect("dir");
+    let (guardian, supervisor, carer, team, codes) = runtime
+        .block_on(async {
+            let guardian = admin.user("guardian", "guardian").await?;
+            let supervisor = admin.user("supervisor", "supervisor").await?;
+            let carer = admin.user("carer", "carer").await?;
+            let team = admin.team("day team", &[&supervisor, &guardian]).await?;
+            let codes = [
+                admin.code(&guardian).await?,
+                admin.code(&supervisor).await?,
+                admin.code(&carer).await?,
+            ];
+            anyhow::Ok((guardian, supervisor, carer, team, codes))
+        })
+        .expect("set up people");
+    let _ = (&guardian, &supervisor);
+    let mut child = jvm("DayTestKt")
+        .env("CASEBOOK_URL", h.server.base_url())
+        .env("CASEBOOK_PIN", &h.server.cert_fingerprint)
+        .env("CASEBOOK_DAY_DIR", day.path())
+        .env("CASEBOOK_CODE_GUARDIAN", &codes[0])
+        .env("CASEBOOK_CODE_SUPERVISOR", &codes[1])
+        .env("CASEBOOK_CODE_CARER", &codes[2])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the JVM");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut transcript = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read");
+        transcript.push_str(&line);
+        transcript.push('\n');
+        let Some(request) = line.strip_prefix("REQUEST ") else {
+            continue;
+        };
+        let parts: Vec<&str> = request.split_whitespace().collect();
+        let [n, verb, arg] = parts[..] else {
+            panic!("bad request line {line}");
+        };
+        runtime
+            .block_on(async {
+                match verb {
+                    "case" => {
+                        admin.set_team(arg, &team).await?;
+                        admin.link_carer(arg, &carer).await
+                    }
+                    "revoke" => admin.revoke(arg).await,
+                    other => anyhow::bail!("unknown request {other}"),
+                }
+            })
+            .unwrap_or_else(|e| panic!("administrator failed {verb}: {e}"));
+        std::fs::write(day.path().join(format!("done-{n}")), b"").expect("signal");
+    }
+    let status = child.wait().expect("wait");
+    assert!(
+        status.success() && transcript.contains(" 0 failed"),
+        "{transcript}"
+    );
+    assert!(transcript.contains("4 passed"), "{transcript}");
 }
 
 #[test]

@@ -1,0 +1,150 @@
+// A realistic day through the generated Kotlin bindings, against a real casebook-server over
+// TLS (started by tests/bindings/main.rs, which also plays the administrator). A guardian's
+// phone enrols, records an interpreter-assisted visit offline and syncs; a supervisor sees the
+// note and signs it off; a carer logs a safety check and holds only the safety document; a
+// revoked phone is wiped. Prints "N passed, N failed"; exits non-zero on any failure.
+
+import java.io.File
+import java.time.Instant
+import java.util.concurrent.atomic.AtomicInteger
+import kotlin.system.exitProcess
+import kotlinx.coroutines.runBlocking
+import org.casebook.mobile.*
+
+private var passed = 0
+private var failed = 0
+
+private fun step(name: String, body: () -> Unit) {
+    try {
+        body()
+        passed++
+        println("ok   $name")
+    } catch (e: Throwable) {
+        failed++
+        println("FAIL $name: $e")
+        e.printStackTrace()
+    }
+}
+
+private fun expect(condition: Boolean, message: () -> String) {
+    if (!condition) throw AssertionError(message())
+}
+
+private val env = System.getenv()
+private val url = env.getValue("CASEBOOK_URL")
+private val pin = env.getValue("CASEBOOK_PIN")
+private val dir = File(env.getValue("CASEBOOK_DAY_DIR"))
+private var requests = 0
+
+/// Ask the administrator (the test driver) to do something, and wait until it is done.
+private fun administrator(verb: String, arg: String) {
+    val n = ++requests
+    println("REQUEST $n $verb $arg")
+    System.out.flush()
+    val done = File(dir, "done-$n")
+    val deadline = System.currentTimeMillis() + 60_000
+    while (!done.exists()) {
+        if (System.currentTimeMillis() > deadline) throw AssertionError("administrator did not answer $verb")
+        Thread.sleep(20)
+    }
+}
+
+private fun phone(name: String, code: String): Casebook {
+    val key = ByteArray(32) { (it * 31 + name.length).toByte() }
+    val book = Casebook.open(File(dir, "$name.db").path, key)
+    val info = runBlocking { book.enrol(url, code, pin, "$name phone") }
+    expect(info.serverUrl == url) { "enrolled with ${info.serverUrl}" }
+    return book
+}
+
+private class Progress : SyncProgressListener {
+    val calls = AtomicInteger()
+    override fun onProgress(progress: SyncProgress) { calls.incrementAndGet() }
+}
+
+fun main() {
+    lateinit var guardian: Casebook
+    lateinit var supervisor: Casebook
+    lateinit var carer: Casebook
+    lateinit var caseId: String
+    lateinit var noteId: String
+
+    step("guardian enrols and records an interpreter-assisted visit offline, then syncs") {
+        guardian = phone("guardian", env.getValue("CASEBOOK_CODE_GUARDIAN"))
+        caseId = guardian.createCase(Profile(
+            caseReference = "HUL-DAY-1",
+            givenName = "Linh",
+            familyName = "Tran",
+            ageStatus = AgeStatus.DISPUTED_TREAT_AS_CHILD,
+            legalBasis = LegalBasis.SECTION20,
+            nrm = Nrm(reasonableGrounds = NrmDecision.PENDING, conclusiveGrounds = NrmDecision.PENDING),
+            immigration = Immigration(outcome = ImmigrationOutcome.PENDING, asylumClaimed = true),
+        ))
+        noteId = guardian.addVisitNote(caseId, VisitNote(
+            visitedAt = Instant.now(),
+            place = "foster home",
+            attendees = listOf("guardian", "interpreter"),
+            interpreter = Interpreter(
+                mode = InterpreterMode.TELEPHONE,
+                name = "Mai",
+                agency = "Vetted Languages Ltd",
+                language = "Vietnamese (northern)",
+                vetting = VettingStatus.VETTED,
+                childConsented = true,
+            ),
+            wishesAndFeelings = "I want to see my sister.",
+            review = Review(status = ReviewStatus.SUBMITTED),
+        ))
+        val progress = Progress()
+        val report = runBlocking { guardian.syncNow(progress, CancelToken()) }
+        expect(report.docsPushed >= 5uL) { "pushed ${report.docsPushed}" }
+        expect(progress.calls.get() >= 1) { "no progress reported" }
+        administrator("case", caseId)
+    }
+
+    step("supervisor sees the note and signs it off") {
+        supervisor = phone("supervisor", env.getValue("CASEBOOK_CODE_SUPERVISOR"))
+        runBlocking { supervisor.syncNow(null, null) }
+        expect(supervisor.listCases().any { it.caseId == caseId }) { "supervisor's cases: ${supervisor.listCases()}" }
+        val note = supervisor.visitNote(caseId, noteId)
+        expect(note.wishesAndFeelings == "I want to see my sister.") { note.wishesAndFeelings }
+        expect(note.interpreter.vetting == VettingStatus.VETTED) { "${note.interpreter}" }
+        supervisor.reviewVisitNote(caseId, noteId, ReviewStatus.SIGNED_OFF, "Good record")
+        runBlocking { supervisor.syncNow(null, null) }
+        runBlocking { guardian.syncNow(null, null) }
+        val review = guardian.visitNote(caseId, noteId).review
+        expect(review.status == ReviewStatus.SIGNED_OFF) { "$review" }
+    }
+
+    step("carer logs a safety check and holds only the safety document") {
+        carer = phone("carer", env.getValue("CASEBOOK_CODE_CARER"))
+        runBlocking { carer.syncNow(null, null) }
+        expect(carer.heldKinds(caseId) == listOf(DocKind.SAFETY)) { "carer holds ${carer.heldKinds(caseId)}" }
+        try {
+            carer.visitNotes(caseId)
+            throw AssertionError("a carer read visit notes")
+        } catch (e: CasebookException.Forbidden) {
+            // expected: never received
+        }
+        carer.logSafetyCheck(caseId, SafetyCheck(checkedAt = Instant.now(), outcome = CheckOutcome.OK, note = "Window locks checked"))
+        runBlocking { carer.syncNow(null, null) }
+        runBlocking { supervisor.syncNow(null, null) }
+        expect(supervisor.safetyChecks(caseId).size == 1) { "supervisor sees ${supervisor.safetyChecks(caseId)}" }
+    }
+
+    step("a revoked phone is refused and wiped") {
+        administrator("revoke", guardian.deviceInfo()!!.deviceId)
+        try {
+            runBlocking { guardian.syncNow(null, null) }
+            throw AssertionError("a revoked device synced")
+        } catch (e: CasebookException.DeviceRevoked) {
+            // expected
+        }
+        expect(guardian.listCases().isEmpty()) { "revoked phone still holds ${guardian.listCases()}" }
+        runBlocking { supervisor.syncNow(null, null) }
+        expect(supervisor.listCases().size == 1) { "others carry on" }
+    }
+
+    println("$passed passed, $failed failed")
+    exitProcess(if (failed == 0) 0 else 1)
+}
