@@ -295,6 +295,42 @@ fn python_suite_runs() {
     );
 }
 
+/// The Python bindings against a real server over TLS (`python/test_day.py`).
+#[test]
+fn python_day_against_a_real_server() {
+    let python = tool(
+        "PYTHON",
+        &on_path("python3"),
+        "python3 (apt-get install -y python3)",
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let h = runtime
+        .block_on(casebook_tests::support::Harness::start())
+        .expect("server");
+    let codes = runtime
+        .block_on(async {
+            let guardian = h.admin.user("py-guardian", "guardian").await?;
+            anyhow::Ok([
+                h.admin.code(&guardian).await?,
+                h.admin.code(&guardian).await?,
+            ])
+        })
+        .expect("codes");
+    let (dir, _) = generated();
+    // The server keeps serving on the runtime's worker threads while Python runs.
+    run(
+        "python day",
+        Command::new(python)
+            .arg(here().join("python/test_day.py"))
+            .env("PYTHONPATH", dir)
+            .env("CASEBOOK_URL", h.server.base_url())
+            .env("CASEBOOK_PIN", &h.server.cert_fingerprint)
+            .env("CASEBOOK_CODE_1", &codes[0])
+            .env("CASEBOOK_CODE_2", &codes[1]),
+    );
+    drop(h);
+}
+
 #[test]
 fn swift_and_c_header_are_generated_and_the_c_abi_links() {
     let (dir, library) = generated();

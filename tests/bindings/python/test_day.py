@@ -1,0 +1,69 @@
+"""The generated Python bindings against a real casebook-server over TLS, briefly: a guardian's
+phone enrols, records a visit offline and syncs; a second sync is a no-op; a wrong certificate
+pin is refused. Run by tests/bindings/main.rs, which starts the server and passes its address,
+certificate pin and two enrolment codes in the environment.
+"""
+
+import asyncio
+import datetime
+import os
+import tempfile
+import unittest
+
+from casebook_mobile import (
+    AgeStatus, Casebook, CasebookError, CancelToken, DocKind, Immigration, ImmigrationOutcome,
+    Interpreter, InterpreterMode, LegalBasis, Nrm, NrmDecision, Profile, Review, ReviewStatus,
+    VettingStatus, VisitNote,
+)
+
+URL = os.environ["CASEBOOK_URL"]
+PIN = os.environ["CASEBOOK_PIN"]
+
+
+class DayTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def open(self, name):
+        return Casebook.open(os.path.join(self.dir.name, name + ".db"), os.urandom(32))
+
+    def test_enrol_record_offline_and_sync(self):
+        book = self.open("guardian")
+        info = asyncio.run(book.enrol(URL, os.environ["CASEBOOK_CODE_1"], PIN, "python phone"))
+        self.assertEqual(info.role, "guardian")
+        case_id = book.create_case(Profile(
+            case_reference="PY-1", given_name="Amina", age_status=AgeStatus.CLAIMED,
+            legal_basis=LegalBasis.SECTION20,
+            nrm=Nrm(reasonable_grounds=NrmDecision.PENDING, conclusive_grounds=NrmDecision.PENDING),
+            immigration=Immigration(outcome=ImmigrationOutcome.NOT_RECORDED),
+        ))
+        book.add_visit_note(case_id, VisitNote(
+            visited_at=datetime.datetime.now(datetime.timezone.utc), place="police station",
+            attendees=["guardian"],
+            interpreter=Interpreter(mode=InterpreterMode.VIDEO, name="Mai", agency="A",
+                                    language="Vietnamese", vetting=VettingStatus.VETTED,
+                                    child_consented=True),
+            wishes_and_feelings="I am tired.", observations="", actions={},
+            review=Review(status=ReviewStatus.DRAFT, reviewer=None, reviewed_at=None, comment=""),
+        ))
+        report = asyncio.run(book.sync_now(None, CancelToken()))
+        self.assertGreaterEqual(report.docs_pushed, 5)
+        again = asyncio.run(book.sync_now(None, None))
+        self.assertEqual(again.docs_pushed, 0)
+        self.assertEqual(again.rounds, 1)
+        self.assertEqual(book.held_kinds(case_id), [DocKind.PROFILE, DocKind.LOCATION,
+                                                    DocKind.VISITS, DocKind.SAFETY,
+                                                    DocKind.ASSOCIATES])
+
+    def test_a_wrong_pin_is_refused(self):
+        book = self.open("other")
+        with self.assertRaises(CasebookError):
+            asyncio.run(book.enrol(URL, os.environ["CASEBOOK_CODE_2"], "ab" * 32, "x"))
+        self.assertFalse(book.is_enrolled())
+
+
+if __name__ == "__main__":
+    unittest.main()
