@@ -1,12 +1,13 @@
 //! `cargo bench` figures for the bindings, one JSON object per line:
 //! `{"bench": "<name>", "value": <number>, "unit": "<unit>"}`.
 //!
-//! - `mobile.rust_list_500_cases_ms`: open a store of 500 cases and list them through the
-//!   wrapper's Rust API (median of 5), measured like the core's
-//!   `core.open_and_list_500_cases_ms`;
-//! - `mobile.ffi_list_500_cases_ms`: the same calls from Python through the generated
-//!   bindings and the C ABI (median of 5, timed inside Python);
+//! - `mobile.rust_list_500_cases_ms`: list the 500 cases of an open store through the
+//!   wrapper's Rust API (median of the last 20 of 200 calls);
+//! - `mobile.ffi_list_500_cases_ms`: the same call from Kotlin on the JVM through the
+//!   generated bindings, JNA and the C ABI (median of the last 20 of 200, after JIT warm-up);
 //! - `mobile.ffi_over_rust_ratio`: the two above divided (target: at most 1.5);
+//! - `mobile.python_ffi_list_500_cases_ms`: opening the store and listing from Python (median of 5, timed
+//!   inside Python), for partners scripting against the core;
 //! - `mobile.cdylib_stripped_bytes`: the release cdylib after `strip`.
 
 use std::path::{Path, PathBuf};
@@ -83,6 +84,93 @@ samples.sort()
 print(samples[len(samples) // 2])
 "#;
 
+const KOTLIN_LIST: &str = r#"
+import org.casebook.mobile.*
+
+fun main(args: Array<String>) {
+    val path = args[0]
+    val n = args[1].toInt()
+    val key = ByteArray(32) { 0x5a }
+    val samples = mutableListOf<Double>()
+    // The first rounds warm up the JIT; the median of the last twenty is reported.
+    val book = Casebook.open(path, key)
+    repeat(200) { round ->
+        val started = System.nanoTime()
+        val cases = book.listCases()
+        val ms = (System.nanoTime() - started) / 1e6
+        check(cases.size == n) { "listed ${cases.size}" }
+        if (round >= 180) samples.add(ms)
+    }
+    book.closeStore()
+    samples.sort()
+    println(samples[samples.size / 2])
+}
+"#;
+
+/// The Kotlin compiler and the jars the JVM side needs, if installed (scripts/install-deps.sh).
+fn kotlin_tools() -> Option<(PathBuf, PathBuf, PathBuf, PathBuf)> {
+    let root = Command::new("npm").args(["root", "-g"]).output().ok()?;
+    let kotlinc = PathBuf::from(String::from_utf8_lossy(&root.stdout).trim())
+        .join("kotlin-compiler/bin/kotlinc");
+    let lib = kotlinc.canonicalize().ok()?.parent()?.parent()?.join("lib");
+    let jna = PathBuf::from("/usr/share/java/jna.jar");
+    [&kotlinc, &jna].iter().all(|p| p.exists()).then(|| {
+        (
+            kotlinc,
+            jna,
+            lib.join("kotlin-stdlib.jar"),
+            lib.join("kotlinx-coroutines-core-jvm.jar"),
+        )
+    })
+}
+
+/// Median ms of opening the store and listing its cases from Kotlin on the JVM.
+fn kotlin_list(library: &Path, dir: &Path, path: &Path) -> Option<f64> {
+    let (kotlinc, jna, stdlib, coroutines) = kotlin_tools()?;
+    let out = dir.join("kotlin");
+    check(
+        "generate Kotlin bindings",
+        Command::new(env!("CARGO_BIN_EXE_uniffi-bindgen"))
+            .args([
+                "generate",
+                "--no-format",
+                "--language",
+                "kotlin",
+                "--out-dir",
+            ])
+            .arg(&out)
+            .arg(library),
+    );
+    std::fs::copy(library, out.join(library.file_name()?)).ok()?;
+    let source = out.join("ListBench.kt");
+    std::fs::write(&source, KOTLIN_LIST).ok()?;
+    let jar = out.join("bench.jar");
+    let classpath = |jars: &[&Path]| std::env::join_paths(jars).expect("classpath");
+    check(
+        "kotlinc",
+        Command::new(&kotlinc)
+            .arg(&source)
+            .arg(out.join("org/casebook/mobile/casebook_mobile.kt"))
+            .arg("-cp")
+            .arg(classpath(&[&jna, &coroutines]))
+            .arg("-d")
+            .arg(&jar),
+    );
+    check(
+        "list through Kotlin",
+        Command::new("java")
+            .arg(format!("-Djna.library.path={}", out.display()))
+            .arg("-cp")
+            .arg(classpath(&[&jar, &jna, &stdlib, &coroutines]))
+            .arg("ListBenchKt")
+            .arg(path)
+            .arg(CASES.to_string()),
+    )
+    .trim()
+    .parse()
+    .ok()
+}
+
 fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("500.db");
@@ -101,18 +189,20 @@ fn main() {
         }
     }
 
+    let book = open(&path);
     let rust = median(
-        (0..5)
+        (0..200)
             .map(|_| {
                 let started = Instant::now();
-                let book = open(&path);
                 let cases = book.list_cases().expect("list");
                 let ms = started.elapsed().as_secs_f64() * 1e3;
                 assert_eq!(cases.len(), CASES);
                 ms
             })
+            .skip(180)
             .collect(),
     );
+    drop(book);
     emit("mobile.rust_list_500_cases_ms", rust, "ms");
 
     let library = cdylib();
@@ -142,8 +232,14 @@ fn main() {
     .trim()
     .parse()
     .expect("python timing");
-    emit("mobile.ffi_list_500_cases_ms", ffi, "ms");
-    emit("mobile.ffi_over_rust_ratio", ffi / rust, "ratio");
+    emit("mobile.python_ffi_list_500_cases_ms", ffi, "ms");
+    match kotlin_list(&library, dir.path(), &path) {
+        Some(kotlin) => {
+            emit("mobile.ffi_list_500_cases_ms", kotlin, "ms");
+            emit("mobile.ffi_over_rust_ratio", kotlin / rust, "ratio");
+        }
+        None => eprintln!("Kotlin tools missing (scripts/install-deps.sh): no Kotlin figure"),
+    }
 
     let stripped = dir.path().join("stripped.so");
     check(
