@@ -175,6 +175,7 @@ fn kotlin() -> &'static (PathBuf, std::ffi::OsString, PathBuf) {
             Command::new(&kotlinc)
                 .arg(here().join("kotlin/CasebookTest.kt"))
                 .arg(here().join("kotlin/DayTest.kt"))
+                .arg(here().join("kotlin/Support.kt"))
                 .arg(&generated_kt)
                 .arg("-cp")
                 .arg(classpath(&[&jna, &coroutines]))

@@ -8,35 +8,6 @@ import java.util.concurrent.atomic.AtomicInteger
 import kotlinx.coroutines.runBlocking
 import org.casebook.mobile.*
 
-private var passed = 0
-private var failed = 0
-
-private fun test(name: String, body: () -> Unit) {
-    try {
-        body()
-        passed++
-        println("ok   $name")
-    } catch (e: Throwable) {
-        failed++
-        println("FAIL $name: $e")
-        e.printStackTrace()
-    }
-}
-
-private fun check(condition: Boolean, message: () -> String) {
-    if (!condition) throw AssertionError(message())
-}
-
-private inline fun <reified E : Throwable> expectThrows(body: () -> Unit): E {
-    try {
-        body()
-    } catch (e: Throwable) {
-        if (e is E) return e
-        throw AssertionError("expected ${E::class.simpleName}, got $e")
-    }
-    throw AssertionError("expected ${E::class.simpleName}, nothing thrown")
-}
-
 private val key = ByteArray(32) { (it * 7 + 3).toByte() }
 
 private fun profile(reference: String) = Profile(

@@ -11,25 +11,6 @@ import kotlin.system.exitProcess
 import kotlinx.coroutines.runBlocking
 import org.casebook.mobile.*
 
-private var passed = 0
-private var failed = 0
-
-private fun step(name: String, body: () -> Unit) {
-    try {
-        body()
-        passed++
-        println("ok   $name")
-    } catch (e: Throwable) {
-        failed++
-        println("FAIL $name: $e")
-        e.printStackTrace()
-    }
-}
-
-private fun expect(condition: Boolean, message: () -> String) {
-    if (!condition) throw AssertionError(message())
-}
-
 private val env = System.getenv()
 private val url = env.getValue("CASEBOOK_URL")
 private val pin = env.getValue("CASEBOOK_PIN")
@@ -53,7 +34,7 @@ private fun phone(name: String, code: String): Casebook {
     val key = ByteArray(32) { (it * 31 + name.length).toByte() }
     val book = Casebook.open(File(dir, "$name.db").path, key)
     val info = runBlocking { book.enrol(url, code, pin, "$name phone") }
-    expect(info.serverUrl == url) { "enrolled with ${info.serverUrl}" }
+    check(info.serverUrl == url) { "enrolled with ${info.serverUrl}" }
     return book
 }
 
@@ -69,7 +50,7 @@ fun main() {
     lateinit var caseId: String
     lateinit var noteId: String
 
-    step("guardian enrols and records an interpreter-assisted visit offline, then syncs") {
+    test("guardian enrols and records an interpreter-assisted visit offline, then syncs") {
         guardian = phone("guardian", env.getValue("CASEBOOK_CODE_GUARDIAN"))
         caseId = guardian.createCase(Profile(
             caseReference = "HUL-DAY-1",
@@ -97,52 +78,42 @@ fun main() {
         ))
         val progress = Progress()
         val report = runBlocking { guardian.syncNow(progress, CancelToken()) }
-        expect(report.docsPushed >= 5uL) { "pushed ${report.docsPushed}" }
-        expect(progress.calls.get() >= 1) { "no progress reported" }
+        check(report.docsPushed >= 5uL) { "pushed ${report.docsPushed}" }
+        check(progress.calls.get() >= 1) { "no progress reported" }
         administrator("case", caseId)
     }
 
-    step("supervisor sees the note and signs it off") {
+    test("supervisor sees the note and signs it off") {
         supervisor = phone("supervisor", env.getValue("CASEBOOK_CODE_SUPERVISOR"))
         runBlocking { supervisor.syncNow(null, null) }
-        expect(supervisor.listCases().any { it.caseId == caseId }) { "supervisor's cases: ${supervisor.listCases()}" }
+        check(supervisor.listCases().any { it.caseId == caseId }) { "supervisor's cases: ${supervisor.listCases()}" }
         val note = supervisor.visitNote(caseId, noteId)
-        expect(note.wishesAndFeelings == "I want to see my sister.") { note.wishesAndFeelings }
-        expect(note.interpreter.vetting == VettingStatus.VETTED) { "${note.interpreter}" }
+        check(note.wishesAndFeelings == "I want to see my sister.") { note.wishesAndFeelings }
+        check(note.interpreter.vetting == VettingStatus.VETTED) { "${note.interpreter}" }
         supervisor.reviewVisitNote(caseId, noteId, ReviewStatus.SIGNED_OFF, "Good record")
         runBlocking { supervisor.syncNow(null, null) }
         runBlocking { guardian.syncNow(null, null) }
         val review = guardian.visitNote(caseId, noteId).review
-        expect(review.status == ReviewStatus.SIGNED_OFF) { "$review" }
+        check(review.status == ReviewStatus.SIGNED_OFF) { "$review" }
     }
 
-    step("carer logs a safety check and holds only the safety document") {
+    test("carer logs a safety check and holds only the safety document") {
         carer = phone("carer", env.getValue("CASEBOOK_CODE_CARER"))
         runBlocking { carer.syncNow(null, null) }
-        expect(carer.heldKinds(caseId) == listOf(DocKind.SAFETY)) { "carer holds ${carer.heldKinds(caseId)}" }
-        try {
-            carer.visitNotes(caseId)
-            throw AssertionError("a carer read visit notes")
-        } catch (e: CasebookException.Forbidden) {
-            // expected: never received
-        }
+        check(carer.heldKinds(caseId) == listOf(DocKind.SAFETY)) { "carer holds ${carer.heldKinds(caseId)}" }
+        expectThrows<CasebookException.Forbidden> { carer.visitNotes(caseId) }
         carer.logSafetyCheck(caseId, SafetyCheck(checkedAt = Instant.now(), outcome = CheckOutcome.OK, note = "Window locks checked"))
         runBlocking { carer.syncNow(null, null) }
         runBlocking { supervisor.syncNow(null, null) }
-        expect(supervisor.safetyChecks(caseId).size == 1) { "supervisor sees ${supervisor.safetyChecks(caseId)}" }
+        check(supervisor.safetyChecks(caseId).size == 1) { "supervisor sees ${supervisor.safetyChecks(caseId)}" }
     }
 
-    step("a revoked phone is refused and wiped") {
+    test("a revoked phone is refused and wiped") {
         administrator("revoke", guardian.deviceInfo()!!.deviceId)
-        try {
-            runBlocking { guardian.syncNow(null, null) }
-            throw AssertionError("a revoked device synced")
-        } catch (e: CasebookException.DeviceRevoked) {
-            // expected
-        }
-        expect(guardian.listCases().isEmpty()) { "revoked phone still holds ${guardian.listCases()}" }
+        expectThrows<CasebookException.DeviceRevoked> { runBlocking { guardian.syncNow(null, null) } }
+        check(guardian.listCases().isEmpty()) { "revoked phone still holds ${guardian.listCases()}" }
         runBlocking { supervisor.syncNow(null, null) }
-        expect(supervisor.listCases().size == 1) { "others carry on" }
+        check(supervisor.listCases().size == 1) { "others carry on" }
     }
 
     println("$passed passed, $failed failed")
