@@ -300,7 +300,8 @@ impl Repo {
         for chunk in message.changes.iter() {
             crate::doc::validate_chunk(chunk)?;
         }
-        if !self.holds(doc)? {
+        let was_held = self.holds(doc)?;
+        if !was_held {
             self.adopt(CaseDoc::from_automerge(doc, AutoCommit::new())?);
         }
         let mut state = std::mem::take(self.state(session, doc)?);
@@ -318,6 +319,9 @@ impl Repo {
             Ok(candidate) => candidate,
             Err(e) => {
                 session.states.insert(doc, state);
+                if !was_held {
+                    self.cache.remove(&doc);
+                }
                 return Err(e);
             }
         };
@@ -332,6 +336,9 @@ impl Repo {
             *loaded.doc.automerge_mut() = candidate.automerge().clone();
             self.stage(doc, false, now, batch)?;
             session.report.docs_updated += 1;
+        } else if !was_held {
+            // Nothing arrived yet: hold no empty placeholder for a document we do not have.
+            self.cache.remove(&doc);
         }
         Ok(reply.filter(worth_sending).map(|m| DocMessage {
             doc,
