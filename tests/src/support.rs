@@ -14,7 +14,7 @@ use casebook_core::doc::{DocId, Edit};
 use casebook_core::repo::Repo;
 use casebook_core::store::{SqliteStore, StoreKey};
 use casebook_core::sync::wire::SyncResponse;
-use casebook_core::sync::{SyncReport, SyncStep};
+use casebook_core::sync::{SyncProgress, SyncReport, SyncStep};
 use casebook_server::TestServer;
 use chrono::Utc;
 use rand::RngCore;
@@ -366,14 +366,16 @@ impl Device {
 
     /// Run the core's sync driver.
     pub async fn sync(&self) -> casebook_core::Result<SyncOutcome> {
-        client::sync_now(
-            &self.repo,
-            &self.identity,
-            &Utc::now,
-            &|_| {},
-            &AtomicBool::new(false),
-        )
-        .await
+        self.sync_with(&|_| {}, &AtomicBool::new(false)).await
+    }
+
+    /// Run the core's sync driver with a progress callback and a cancel flag.
+    pub async fn sync_with(
+        &self,
+        progress: &(dyn Fn(SyncProgress) + Sync),
+        cancel: &AtomicBool,
+    ) -> casebook_core::Result<SyncOutcome> {
+        client::sync_now(&self.repo, &self.identity, &Utc::now, progress, cancel).await
     }
 
     /// Sync by hand through the core's session state machine, keeping every byte received.

@@ -78,8 +78,8 @@ pub async fn enrol(
 
 /// Run one sync session with the server: authenticate, exchange until nothing is left, and
 /// persist the result. A revoked device's store is wiped before this returns
-/// [`Error::DeviceRevoked`]. Setting `cancel` stops between round trips; what was received
-/// so far is kept and the next sync resumes.
+/// [`Error::DeviceRevoked`]. Setting `cancel` stops before the first request or between
+/// round trips; what was received so far is kept and the next sync resumes.
 pub async fn sync_now(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
@@ -104,6 +104,9 @@ async fn run_session(
     progress: &(dyn Fn(SyncProgress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<SyncOutcome> {
+    if cancel.load(Ordering::Relaxed) {
+        return Err(Error::Cancelled);
+    }
     let mut outcome = SyncOutcome::default();
     let session_token = transport
         .open_session(

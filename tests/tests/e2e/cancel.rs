@@ -1,0 +1,80 @@
+//! A sync cancelled between round trips keeps what it received, and the next sync finishes
+//! the job with nothing lost on either side.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use anyhow::Result;
+use casebook_core::Error;
+use casebook_core::doc::{DocId, DocKind};
+use casebook_core::ids::EntryId;
+
+use super::{Device, record_visit, team};
+
+fn note_ids(repo: &mut casebook_core::repo::Repo, visits: DocId) -> Result<Vec<EntryId>> {
+    let mut ids: Vec<EntryId> = repo
+        .read(visits, |d| d.visit_notes())?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+fn notes_on(device: &Device, visits: DocId) -> Result<Vec<EntryId>> {
+    note_ids(&mut device.lock(), visits)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_cancelled_after_its_first_round_trip_loses_nothing() -> Result<()> {
+    let t = team().await?;
+    t.supervisor.sync().await?;
+    let visits = DocId::new(t.case, DocKind::Visits);
+
+    // Both write to the visits document while apart: the supervisor's note reaches the
+    // server first, so the guardian's sync has changes to send and to receive.
+    let from_supervisor = record_visit(&t.supervisor, t.case, "supervisor's note")?;
+    t.supervisor.sync().await?;
+    let from_guardian = record_visit(&t.guardian, t.case, "guardian's note in a car park")?;
+
+    // The guardian gives up after the first round trip (leaving the car park, say).
+    let cancel = AtomicBool::new(false);
+    let rounds = AtomicU32::new(0);
+    let progress = |p: casebook_core::sync::SyncProgress| {
+        rounds.store(p.rounds, Ordering::Relaxed);
+        cancel.store(true, Ordering::Relaxed);
+    };
+    let cancelled = t.guardian.sync_with(&progress, &cancel).await;
+    assert!(
+        matches!(cancelled, Err(Error::Cancelled)),
+        "expected the sync to stop after round 1, got {cancelled:?}"
+    );
+    assert_eq!(rounds.load(Ordering::Relaxed), 1, "stopped after one round");
+
+    // What the first round brought is kept, on disk, next to the guardian's own note.
+    let both = {
+        let mut want = vec![from_supervisor, from_guardian];
+        want.sort();
+        want
+    };
+    assert_eq!(notes_on(&t.guardian, visits)?, both);
+    assert_eq!(note_ids(&mut t.guardian.reopen()?, visits)?, both);
+
+    // The next sync finishes, and the supervisor receives the guardian's note.
+    let finished = t.guardian.sync().await?;
+    assert!(finished.report.rounds >= 1, "{finished:?}");
+    t.supervisor.sync().await?;
+    assert_eq!(notes_on(&t.supervisor, visits)?, both);
+    assert_eq!(notes_on(&t.guardian, visits)?, both);
+
+    // A sync cancelled before it starts sends nothing and changes nothing.
+    let late = record_visit(&t.guardian, t.case, "a note after the cancel")?;
+    let already = AtomicBool::new(true);
+    let refused = t.guardian.sync_with(&|_| {}, &already).await;
+    assert!(matches!(refused, Err(Error::Cancelled)), "{refused:?}");
+    t.supervisor.sync().await?;
+    assert!(!notes_on(&t.supervisor, visits)?.contains(&late));
+    t.guardian.sync().await?;
+    t.supervisor.sync().await?;
+    assert!(notes_on(&t.supervisor, visits)?.contains(&late));
+    Ok(())
+}
