@@ -40,6 +40,10 @@ pub struct Casebook {
     key: StoreKey,
     repo: Mutex<Option<SharedRepo>>,
     pub(crate) observers: Arc<Observers>,
+    /// One sync at a time: a sync holds this until it ends, so a second `sync_now` waits for
+    /// the one in flight, including one whose caller gave up and which is stopping at its
+    /// next round trip.
+    pub(crate) sync_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Casebook {
@@ -65,6 +69,7 @@ impl Casebook {
                 key,
                 repo: Mutex::new(Some(Arc::new(Mutex::new(Repo::new(store))))),
                 observers: Arc::default(),
+                sync_turn: Arc::default(),
             }))
         })
     }

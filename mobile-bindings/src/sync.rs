@@ -1,7 +1,8 @@
 //! Enrolment and sync: async exports (Kotlin `suspend`, Swift `async`, Python `async`) run
 //! on uniffi's tokio support, with progress through a foreign [`SyncProgressListener`] and
 //! cancellation through a [`CancelToken`]. Dropping the future (cancelling the coroutine or
-//! task) cancels the sync too.
+//! task) cancels the sync too: it stops at its next round trip. Syncs of one store run one at
+//! a time; a second `sync_now` waits for the first to end.
 //!
 //! The core's futures run as tokio tasks, so a panic inside them comes back as a failed
 //! join and reaches the app as `Internal`.
@@ -115,7 +116,8 @@ impl Casebook {
 
     /// Sync with the server now: push local edits, receive what changed, purge what this
     /// user may no longer see. A successful sync also lifts the check-in lock. A revoked
-    /// device's store is wiped and this fails with `DeviceRevoked`.
+    /// device's store is wiped and this fails with `DeviceRevoked`. If a sync of this store
+    /// is already running, this one starts when it ends.
     pub async fn sync_now(
         &self,
         progress: Option<Arc<dyn SyncProgressListener>>,
@@ -127,7 +129,9 @@ impl Casebook {
         let repo = self.shared()?;
         let flag = cancel.map_or_else(Arc::default, |c| Arc::clone(&c.flag));
         let mut on_drop = CancelOnDrop(Some(Arc::clone(&flag)));
+        let turn = Arc::clone(&self.sync_turn);
         let result = spawn_guarded(async move {
+            let _one_at_a_time = turn.lock_owned().await;
             let report = move |p: casebook_core::sync::SyncProgress| {
                 if let Some(listener) = &progress {
                     let p = SyncProgress::from(p);

@@ -2,12 +2,18 @@
 // TLS (started by tests/bindings/main.rs, which also plays the administrator). A guardian's
 // phone enrols, records an interpreter-assisted visit offline and syncs; a supervisor sees the
 // note and signs it off; a carer logs a safety check and holds only the safety document; a
-// revoked phone is wiped. Prints "N passed, N failed"; exits non-zero on any failure.
+// sync given up half-way (by its cancel token, or by cancelling its coroutine) loses nothing;
+// a revoked phone is wiped. Prints "N passed, N failed"; exits non-zero on any failure.
 
 import java.io.File
 import java.time.Instant
 import java.util.concurrent.atomic.AtomicInteger
+import java.util.concurrent.atomic.AtomicReference
 import kotlin.system.exitProcess
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
+import kotlinx.coroutines.launch
 import kotlinx.coroutines.runBlocking
 import org.casebook.mobile.*
 
@@ -36,6 +42,23 @@ private fun phone(name: String, code: String): Casebook {
     val info = runBlocking { book.enrol(url, code, pin, "$name phone") }
     check(info.serverUrl == url) { "enrolled with ${info.serverUrl}" }
     return book
+}
+
+/// A visit note with no interpreter.
+private fun visit(words: String) = VisitNote(
+    visitedAt = Instant.now(),
+    place = "foster home",
+    interpreter = Interpreter(mode = InterpreterMode.NONE, vetting = VettingStatus.NOT_CHECKED),
+    wishesAndFeelings = words,
+    review = Review(status = ReviewStatus.SUBMITTED),
+)
+
+/// Calls `action` on the first progress report, that is after the first round trip.
+private class AfterFirstRound(val action: () -> Unit) : SyncProgressListener {
+    val calls = AtomicInteger()
+    override fun onProgress(progress: SyncProgress) {
+        if (calls.incrementAndGet() == 1) action()
+    }
 }
 
 private class Progress : SyncProgressListener {
@@ -106,6 +129,44 @@ fun main() {
         runBlocking { carer.syncNow(null, null) }
         runBlocking { supervisor.syncNow(null, null) }
         check(supervisor.safetyChecks(caseId).size == 1) { "supervisor sees ${supervisor.safetyChecks(caseId)}" }
+    }
+
+    test("a sync cancelled by its token after one round trip is Cancelled and loses nothing") {
+        // Both write while apart, so the guardian's sync has to send and to receive.
+        val fromSupervisor = supervisor.addVisitNote(caseId, visit("supervisor's note"))
+        runBlocking { supervisor.syncNow(null, null) }
+        val fromGuardian = guardian.addVisitNote(caseId, visit("recorded in a car park"))
+        val token = CancelToken()
+        val cancelling = AfterFirstRound { token.cancel() }
+        expectThrows<CasebookException.Cancelled> { runBlocking { guardian.syncNow(cancelling, token) } }
+        check(cancelling.calls.get() == 1) { "progress after cancel: ${cancelling.calls.get()}" }
+        val held = guardian.visitNotes(caseId).map { it.id }
+        check(held.containsAll(listOf(fromSupervisor, fromGuardian))) { "guardian holds $held" }
+        runBlocking { guardian.syncNow(null, null) }
+        runBlocking { supervisor.syncNow(null, null) }
+        check(supervisor.visitNotes(caseId).any { it.id == fromGuardian }) { "guardian's note lost" }
+    }
+
+    test("cancelling the coroutine of a sync half-way loses nothing; the next sync finishes") {
+        val fromSupervisor = supervisor.addVisitNote(caseId, visit("another supervisor's note"))
+        runBlocking { supervisor.syncNow(null, null) }
+        val fromGuardian = guardian.addVisitNote(caseId, visit("another car park"))
+        val job = AtomicReference<Job>()
+        val leaving = AfterFirstRound { job.get().cancel() }
+        runBlocking {
+            val sync = launch(Dispatchers.IO, start = CoroutineStart.LAZY) { guardian.syncNow(leaving, null) }
+            job.set(sync)
+            sync.start()
+            sync.join()
+            check(sync.isCancelled) { "the sync coroutine was not cancelled" }
+        }
+        val report = runBlocking { guardian.syncNow(null, null) }
+        check(report.rounds >= 1u) { "$report" }
+        runBlocking { supervisor.syncNow(null, null) }
+        for (phone in listOf(guardian, supervisor)) {
+            val held = phone.visitNotes(caseId).map { it.id }
+            check(held.containsAll(listOf(fromSupervisor, fromGuardian))) { "holds $held" }
+        }
     }
 
     test("a revoked phone is refused and wiped") {

@@ -7,6 +7,7 @@ mod auth;
 mod cancel;
 mod convergence;
 mod malformed;
+mod mobile_sync;
 mod server_kill;
 
 use anyhow::Result;

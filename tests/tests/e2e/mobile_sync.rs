@@ -1,0 +1,210 @@
+//! Syncs through the mobile bindings' API (`casebook_mobile::Casebook`), against the real
+//! server: one sync of a store at a time, and a sync whose caller gave up (its future dropped,
+//! as when an app's coroutine is cancelled) stops at its next round trip and loses nothing.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Result;
+use casebook_core::doc::{DocId, DocKind};
+use casebook_core::ids::CaseId;
+use casebook_mobile::records::{Immigration, LegalBasis, Nrm, Profile, SyncProgress, VisitNote};
+use casebook_mobile::{Casebook, SyncProgressListener};
+use casebook_tests::support::{Device, Harness};
+
+use super::record_visit;
+
+/// A guardian's phone (through the bindings) and a supervisor's device on one team, both
+/// holding a case the phone opened.
+struct Phones {
+    _h: Harness,
+    _dir: tempfile::TempDir,
+    phone: Arc<Casebook>,
+    supervisor: Device,
+    case: String,
+}
+
+async fn phones() -> Result<Phones> {
+    let h = Harness::start().await?;
+    let guardian = h.admin.user("guardian", "guardian").await?;
+    let code = h.admin.code(&guardian).await?;
+    let (supervisor_id, supervisor) = h.person("supervisor", "supervisor").await?;
+    let team = h.admin.team("team", &[&supervisor_id, &guardian]).await?;
+    let dir = tempfile::tempdir()?;
+    let phone = Casebook::open(
+        dir.path().join("phone.db").to_string_lossy().into_owned(),
+        vec![0x42; 32],
+    )?;
+    phone
+        .enrol(
+            h.server.base_url(),
+            code,
+            h.server.cert_fingerprint.clone(),
+            "guardian phone".into(),
+        )
+        .await?;
+    let case = phone.create_case(Profile {
+        case_reference: "HUL-PHONE-1".into(),
+        legal_basis: LegalBasis::CareOrder,
+        nrm: Nrm::default(),
+        immigration: Immigration::default(),
+        ..Profile::default()
+    })?;
+    phone.sync_now(None, None).await?;
+    h.admin.set_team(&case, &team).await?;
+    supervisor.sync().await?;
+    Ok(Phones {
+        _h: h,
+        _dir: dir,
+        phone,
+        supervisor,
+        case,
+    })
+}
+
+/// The supervisor's note reaches the server first and the phone has its own, so the phone's
+/// next sync has to send and to receive: two round trips.
+async fn write_apart(p: &Phones) -> Result<(String, String)> {
+    let case: CaseId = p.case.parse()?;
+    let from_supervisor = record_visit(&p.supervisor, case, "supervisor's note")?.to_string();
+    p.supervisor.sync().await?;
+    let from_phone = p.phone.add_visit_note(
+        p.case.clone(),
+        VisitNote {
+            place: "car park".into(),
+            wishes_and_feelings: "recorded with no signal".into(),
+            ..VisitNote::default()
+        },
+    )?;
+    Ok((from_supervisor, from_phone))
+}
+
+fn phone_notes(p: &Phones) -> Result<Vec<String>> {
+    Ok(p.phone
+        .visit_notes(p.case.clone())?
+        .into_iter()
+        .map(|n| n.id)
+        .collect())
+}
+
+fn supervisor_notes(p: &Phones) -> Result<Vec<String>> {
+    let doc = DocId::new(p.case.parse()?, DocKind::Visits);
+    Ok(p.supervisor
+        .lock()
+        .read(doc, |d| d.visit_notes())?
+        .into_iter()
+        .map(|(id, _)| id.to_string())
+        .collect())
+}
+
+/// Records progress reports as `label`, and can hold the sync on its first report (a slow
+/// app callback) so that whatever else is going on can happen meanwhile.
+struct Recorder {
+    label: &'static str,
+    events: Arc<Mutex<Vec<String>>>,
+    hold_first: Option<Duration>,
+    on_first: Mutex<Option<tokio::sync::oneshot::Sender<()>>>,
+}
+
+impl Recorder {
+    fn new(label: &'static str, events: &Arc<Mutex<Vec<String>>>) -> Self {
+        Recorder {
+            label,
+            events: Arc::clone(events),
+            hold_first: None,
+            on_first: Mutex::new(None),
+        }
+    }
+
+    fn record(&self, event: String) {
+        self.events.lock().expect("events").push(event);
+    }
+}
+
+impl SyncProgressListener for Recorder {
+    fn on_progress(&self, progress: SyncProgress) {
+        self.record(format!("{} round {}", self.label, progress.rounds));
+        if progress.rounds == 1 {
+            if let Some(signal) = self.on_first.lock().expect("signal").take() {
+                let _ = signal.send(());
+            }
+            if let Some(hold) = self.hold_first {
+                std::thread::sleep(hold);
+                self.record(format!("{} held", self.label));
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_syncs_of_one_phone_run_one_after_the_other() -> Result<()> {
+    let p = phones().await?;
+    let (from_supervisor, from_phone) = write_apart(&p).await?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let first = Recorder {
+        hold_first: Some(Duration::from_millis(800)),
+        ..Recorder::new("first", &events)
+    };
+    let second = Recorder::new("second", &events);
+
+    // The second starts while the first is held in its first progress report.
+    let (a, b) = tokio::join!(p.phone.sync_now(Some(Arc::new(first)), None), async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        p.phone.sync_now(Some(Arc::new(second)), None).await
+    });
+    a?;
+    b?;
+    let events = events.lock().expect("events").clone();
+    let held = events.iter().position(|e| e == "first held");
+    let second_started = events.iter().position(|e| e.starts_with("second"));
+    let first_last = events.iter().rposition(|e| e.starts_with("first"));
+    assert!(
+        held.is_some() && second_started > first_last,
+        "the second sync ran inside the first: {events:?}"
+    );
+
+    p.supervisor.sync().await?;
+    for notes in [phone_notes(&p)?, supervisor_notes(&p)?] {
+        assert!(
+            notes.contains(&from_supervisor) && notes.contains(&from_phone),
+            "{notes:?}"
+        );
+    }
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_whose_caller_gave_up_stops_at_its_next_round_trip_and_loses_nothing() -> Result<()>
+{
+    let p = phones().await?;
+    let (from_supervisor, from_phone) = write_apart(&p).await?;
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let (first_round, first_round_done) = tokio::sync::oneshot::channel();
+    let abandoned = Recorder {
+        hold_first: Some(Duration::from_millis(500)),
+        on_first: Mutex::new(Some(first_round)),
+        ..Recorder::new("abandoned", &events)
+    };
+
+    // The app's coroutine is cancelled after the first round trip: the future is dropped.
+    tokio::select! {
+        done = p.phone.sync_now(Some(Arc::new(abandoned)), None) => {
+            panic!("the sync ended before its caller gave up: {done:?}")
+        }
+        _ = first_round_done => {}
+    }
+    // The next sync waits for the abandoned one to stop, then finishes the job.
+    let report = p.phone.sync_now(None, None).await?;
+    assert!(report.rounds >= 1, "{report:?}");
+    let events = events.lock().expect("events").clone();
+    assert_eq!(
+        events,
+        ["abandoned round 1", "abandoned held"],
+        "the abandoned sync went on"
+    );
+
+    assert!(phone_notes(&p)?.contains(&from_supervisor));
+    p.supervisor.sync().await?;
+    assert!(supervisor_notes(&p)?.contains(&from_phone));
+    Ok(())
+}
