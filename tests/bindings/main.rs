@@ -126,7 +126,22 @@ fn npm_root() -> Option<PathBuf> {
         .then(|| PathBuf::from(String::from_utf8_lossy(&output.stdout).trim()))
 }
 
-/// The Kotlin test programs compiled against the generated bindings: (java, classpath, dir).
+/// The Kotlin usage example of `mobile-bindings/README.md` (its ```kotlin block that imports
+/// the bindings), compiled with the test programs so that it keeps matching the real API.
+fn readme_kotlin_example() -> String {
+    let readme = here().join("../../mobile-bindings/README.md");
+    let readme = std::fs::read_to_string(&readme).expect("mobile-bindings/README.md");
+    readme
+        .split("```kotlin\n")
+        .skip(1)
+        .filter_map(|block| block.split_once("\n```").map(|(code, _)| code))
+        .find(|code| code.contains("import org.casebook.mobile.*"))
+        .expect("mobile-bindings/README.md has a Kotlin example importing the bindings")
+        .to_owned()
+}
+
+/// The Kotlin test programs, and the README's example, compiled against the generated
+/// bindings: (java, classpath, dir).
 fn kotlin() -> &'static (PathBuf, std::ffi::OsString, PathBuf) {
     static KOTLIN: OnceLock<(PathBuf, std::ffi::OsString, PathBuf)> = OnceLock::new();
     KOTLIN.get_or_init(|| {
@@ -168,6 +183,8 @@ fn kotlin() -> &'static (PathBuf, std::ffi::OsString, PathBuf) {
 
         let (dir, _) = generated();
         let generated_kt = dir.join("org/casebook/mobile/casebook_mobile.kt");
+        let readme_example = dir.join("ReadmeExample.kt");
+        std::fs::write(&readme_example, readme_kotlin_example()).expect("write the example");
         let jar = dir.join("casebook-kotlin-test.jar");
         let classpath = |jars: &[&Path]| std::env::join_paths(jars).expect("classpath");
         run(
@@ -176,6 +193,7 @@ fn kotlin() -> &'static (PathBuf, std::ffi::OsString, PathBuf) {
                 .arg(here().join("kotlin/CasebookTest.kt"))
                 .arg(here().join("kotlin/DayTest.kt"))
                 .arg(here().join("kotlin/Support.kt"))
+                .arg(&readme_example)
                 .arg(&generated_kt)
                 .arg("-cp")
                 .arg(classpath(&[&jna, &coroutines]))
@@ -200,6 +218,13 @@ fn jvm(main_class: &str) -> Command {
         .arg(classpath)
         .arg(main_class);
     command
+}
+
+#[test]
+fn the_readme_kotlin_example_compiles_against_the_generated_bindings() {
+    let (_, _, dir) = kotlin();
+    let example = std::fs::read_to_string(dir.join("ReadmeExample.kt")).expect("example");
+    assert!(example.contains("Casebook.open") && example.contains("syncNow"));
 }
 
 #[test]
