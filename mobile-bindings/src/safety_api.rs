@@ -6,14 +6,13 @@ use std::time::SystemTime;
 
 use casebook_core::ids::EntryId;
 use casebook_core::model as core;
-use chrono::{DateTime, Utc};
 use rand::rngs::OsRng;
 
 use crate::casebook::Casebook;
 use crate::error::Result;
 use crate::records::{
     DocKind, MissingEpisode, MissingEpisodeEntry, PersonEntry, PersonOfConcern, PlanStep,
-    PlanStepEntry, SafetyCheck, SafetyCheckEntry, parse_id,
+    PlanStepEntry, SafetyCheck, SafetyCheckEntry, instant, parse_id,
 };
 
 #[uniffi::export]
@@ -79,7 +78,7 @@ impl Casebook {
         case_id: String,
         episode: MissingEpisode,
     ) -> Result<String> {
-        let episode = core::MissingEpisode::from(episode);
+        let episode = core::MissingEpisode::try_from(episode)?;
         let id = EntryId::random(&mut OsRng);
         self.edit(&case_id, DocKind::Safety, |d, e| {
             d.start_missing_episode(e, id, &episode)
@@ -95,7 +94,7 @@ impl Casebook {
         episode: MissingEpisode,
     ) -> Result<()> {
         let id: EntryId = parse_id("episode_id", &episode_id)?;
-        let episode = core::MissingEpisode::from(episode);
+        let episode = core::MissingEpisode::try_from(episode)?;
         self.edit(&case_id, DocKind::Safety, |d, e| {
             d.update_missing_episode(e, id, &episode)
         })
@@ -109,7 +108,7 @@ impl Casebook {
         returned_at: SystemTime,
     ) -> Result<()> {
         let id: EntryId = parse_id("episode_id", &episode_id)?;
-        let returned_at = DateTime::<Utc>::from(returned_at);
+        let returned_at = instant("returned_at", returned_at)?;
         self.edit(&case_id, DocKind::Safety, |d, e| {
             d.end_missing_episode(e, id, returned_at)
         })

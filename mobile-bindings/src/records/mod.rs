@@ -63,9 +63,18 @@ pub(crate) fn parse_opt_id<T: FromStr>(
     text.map(|t| parse_id(field, &t)).transpose()
 }
 
-/// Parse an ISO date (`YYYY-MM-DD`).
+/// Parse an ISO date: exactly `YYYY-MM-DD` (chrono alone would take `10-5-1` as 1 May of
+/// the year 10).
 pub(crate) fn parse_date(field: &str, text: &str) -> Result<NaiveDate, CasebookError> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| invalid(field, "expected YYYY-MM-DD"))
+    let shaped = text.len() == 10
+        && text.bytes().enumerate().all(|(i, b)| match i {
+            4 | 7 => b == b'-',
+            _ => b.is_ascii_digit(),
+        });
+    shaped
+        .then(|| NaiveDate::parse_from_str(text, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| invalid(field, "expected a calendar date as YYYY-MM-DD"))
 }
 
 /// Parse an optional ISO date.
@@ -81,9 +90,33 @@ pub(crate) fn show_date(date: Option<NaiveDate>) -> Option<String> {
     date.map(|d| d.format("%Y-%m-%d").to_string())
 }
 
-/// An instant as the core takes it.
-pub(crate) fn utc(time: Option<SystemTime>) -> Option<DateTime<Utc>> {
-    time.map(DateTime::<Utc>::from)
+/// An instant handed in by the app, as the core takes it. Instants chrono cannot hold (such
+/// as `java.time.Instant.MAX`) fail with `InvalidInput` naming `field`.
+pub(crate) fn instant(field: &str, time: SystemTime) -> Result<DateTime<Utc>, CasebookError> {
+    let checked = match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_secs())
+            .ok()
+            .and_then(|secs| DateTime::from_timestamp(secs, after.subsec_nanos())),
+        Err(before) => {
+            let before = before.duration();
+            i64::try_from(before.as_nanos())
+                .ok()
+                .map(|nanos| DateTime::from_timestamp_nanos(-nanos))
+                .or_else(|| {
+                    let secs = i64::try_from(before.as_secs()).ok()?;
+                    DateTime::from_timestamp(secs.checked_neg()?, 0)
+                })
+        }
+    };
+    checked.ok_or_else(|| invalid(field, "instant out of range"))
+}
+
+/// An optional instant handed in by the app (see [`instant`]).
+pub(crate) fn utc(
+    field: &str,
+    time: Option<SystemTime>,
+) -> Result<Option<DateTime<Utc>>, CasebookError> {
+    time.map(|t| instant(field, t)).transpose()
 }
 
 /// An instant as the app sees it.
@@ -128,12 +161,38 @@ mod tests {
 
     #[test]
     fn dates_and_ids_are_checked_with_the_field_named() {
-        assert!(parse_date("due_on", "2026-02-30").is_err());
+        for bad in [
+            "2026-02-30",
+            "10-5-1",
+            " 2026-02-28",
+            "+2026-02-28",
+            "2026-2-28",
+            "",
+        ] {
+            assert!(parse_date("due_on", bad).is_err(), "{bad:?} accepted");
+        }
         let date = parse_date("due_on", "2026-02-28").expect("valid date");
         assert_eq!(show_date(Some(date)).as_deref(), Some("2026-02-28"));
         match parse_id::<casebook_core::ids::CaseId>("case_id", "nope") {
             Err(CasebookError::InvalidInput { field, .. }) => assert_eq!(field, "case_id"),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn instants_out_of_chronos_range_are_invalid_input_not_a_panic() {
+        use std::time::Duration;
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(31_556_889_864_403_199);
+        match utc("visited_at", Some(far)) {
+            Err(CasebookError::InvalidInput { field, .. }) => assert_eq!(field, "visited_at"),
+            other => panic!("unexpected {other:?}"),
+        }
+        let before = SystemTime::UNIX_EPOCH - Duration::from_millis(1_500);
+        let parsed = utc("at", Some(before)).expect("before 1970").expect("some");
+        assert_eq!(parsed.timestamp_millis(), -1_500);
+        let now = SystemTime::now();
+        let parsed = utc("at", Some(now)).expect("now").expect("some");
+        assert_eq!(SystemTime::from(parsed), now);
+        assert_eq!(utc("at", None), Ok(None));
     }
 }

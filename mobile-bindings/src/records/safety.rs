@@ -171,7 +171,7 @@ impl TryFrom<SafetyCheck> for core::SafetyCheck {
 
     fn try_from(c: SafetyCheck) -> Result<Self, CasebookError> {
         Ok(core::SafetyCheck {
-            checked_at: utc(c.checked_at),
+            checked_at: utc("checked_at", c.checked_at)?,
             step: parse_opt_id("step", c.step)?,
             outcome: c.outcome.into(),
             note: c.note,
@@ -194,17 +194,22 @@ impl From<core::MissingEpisode> for MissingEpisode {
     }
 }
 
-impl From<MissingEpisode> for core::MissingEpisode {
-    fn from(e: MissingEpisode) -> Self {
-        core::MissingEpisode {
-            missing_since: utc(e.missing_since),
+impl TryFrom<MissingEpisode> for core::MissingEpisode {
+    type Error = CasebookError;
+
+    fn try_from(e: MissingEpisode) -> Result<Self, CasebookError> {
+        Ok(core::MissingEpisode {
+            missing_since: utc("missing_since", e.missing_since)?,
             last_seen: e.last_seen,
-            reported_to_police_at: utc(e.reported_to_police_at),
+            reported_to_police_at: utc("reported_to_police_at", e.reported_to_police_at)?,
             police_reference: e.police_reference,
             circumstances: e.circumstances,
-            returned_at: utc(e.returned_at),
-            return_interview_offered_at: utc(e.return_interview_offered_at),
+            returned_at: utc("returned_at", e.returned_at)?,
+            return_interview_offered_at: utc(
+                "return_interview_offered_at",
+                e.return_interview_offered_at,
+            )?,
             return_interview: e.return_interview,
-        }
+        })
     }
 }

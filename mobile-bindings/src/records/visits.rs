@@ -203,7 +203,7 @@ impl TryFrom<VisitNote> for core::VisitNote {
 
     fn try_from(n: VisitNote) -> Result<Self, CasebookError> {
         Ok(core::VisitNote {
-            visited_at: utc(n.visited_at),
+            visited_at: utc("visited_at", n.visited_at)?,
             place: n.place,
             attendees: n.attendees,
             interpreter: core::Interpreter {
@@ -224,7 +224,7 @@ impl TryFrom<VisitNote> for core::VisitNote {
             review: core::Review {
                 status: n.review.status.into(),
                 reviewer: parse_opt_id("review.reviewer", n.review.reviewer)?,
-                reviewed_at: utc(n.review.reviewed_at),
+                reviewed_at: utc("review.reviewed_at", n.review.reviewed_at)?,
                 comment: n.review.comment,
             },
         })

@@ -83,6 +83,18 @@ fun main() {
             book.addAction(caseId, "0".repeat(32), Action(description = "x", dueOn = "tomorrow"))
         }
         check(e.field == "due_on") { "field ${e.field}" }
+        val short = expectThrows<CasebookException.InvalidInput> {
+            book.addAction(caseId, "0".repeat(32), Action(description = "x", dueOn = "10-5-1"))
+        }
+        check(short.field == "due_on") { "field ${short.field}" }
+    }
+
+    test("an instant the core cannot hold is InvalidInput naming the field, not a crash") {
+        val e = expectThrows<CasebookException.InvalidInput> {
+            book.logSafetyCheck(caseId, SafetyCheck(checkedAt = Instant.MAX, outcome = CheckOutcome.OK))
+        }
+        check(e.field == "checked_at") { "field ${e.field}" }
+        check(book.safetyChecks(caseId).isEmpty()) { "a refused check was stored" }
     }
 
     test("plan step and safety check") {
