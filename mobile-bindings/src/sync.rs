@@ -10,14 +10,15 @@
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use casebook_core::client::{self, DeviceIdentity, ServerTrust};
 use chrono::Utc;
 use rand::rngs::OsRng;
 
-use crate::casebook::Casebook;
+use crate::casebook::{Casebook, SharedRepo};
 use crate::error::{CasebookError, Result, panicked};
+use crate::observe::Observers;
 use crate::records::{ChangeEvent, ChangeSource, DeviceInfo, SyncProgress, SyncReport, invalid};
 
 /// Implemented by the app to show sync progress.
@@ -89,11 +90,12 @@ impl Casebook {
     ) -> Result<DeviceInfo> {
         client::parse_fingerprint(&certificate_pin)
             .map_err(|_| invalid("certificate_pin", "expected a SHA-256 fingerprint in hex"))?;
-        if self.is_enrolled()? {
-            return Err(invalid("enrolment_code", "this device is already enrolled"));
-        }
         let repo = self.shared()?;
+        // Everything that touches the store runs on the runtime, never on the caller's thread.
         let identity = spawn_guarded(async move {
+            if load_identity(&repo)?.is_some() {
+                return Err(invalid("enrolment_code", "this device is already enrolled"));
+            }
             Ok(client::enrol(
                 &repo,
                 &server_url,
@@ -117,22 +119,26 @@ impl Casebook {
     /// Sync with the server now: push local edits, receive what changed, purge what this
     /// user may no longer see. A successful sync also lifts the check-in lock. A revoked
     /// device's store is wiped and this fails with `DeviceRevoked`. If a sync of this store
-    /// is already running, this one starts when it ends.
+    /// is already running, this one starts when it ends. Listeners hear of what a sync
+    /// changed even when it fails or is cancelled part-way.
     pub async fn sync_now(
         &self,
         progress: Option<Arc<dyn SyncProgressListener>>,
         cancel: Option<Arc<CancelToken>>,
     ) -> Result<SyncReport> {
-        let identity = self
-            .with_repo(|repo| Ok(DeviceIdentity::load(repo.store())?))?
-            .ok_or(CasebookError::NotEnrolled)?;
         let repo = self.shared()?;
+        let observers = Arc::clone(&self.observers);
         let flag = cancel.map_or_else(Arc::default, |c| Arc::clone(&c.flag));
         let mut on_drop = CancelOnDrop(Some(Arc::clone(&flag)));
         let turn = Arc::clone(&self.sync_turn);
+        // Everything that touches the store runs on the runtime, never on the caller's thread;
+        // the task goes on to its next round trip if the caller gives up.
         let result = spawn_guarded(async move {
             let _one_at_a_time = turn.lock_owned().await;
-            let report = move |p: casebook_core::sync::SyncProgress| {
+            let identity = load_identity(&repo)?.ok_or(CasebookError::NotEnrolled)?;
+            let rounds_applied = AtomicU32::new(0);
+            let report = |p: casebook_core::sync::SyncProgress| {
+                rounds_applied.store(p.rounds, Ordering::Relaxed);
                 if let Some(listener) = &progress {
                     let p = SyncProgress::from(p);
                     if catch_unwind(AssertUnwindSafe(|| listener.on_progress(p))).is_err() {
@@ -140,33 +146,90 @@ impl Casebook {
                     }
                 }
             };
-            Ok(client::sync_now(&repo, &identity, &Utc::now, &report, &flag).await?)
+            let result = client::sync_now(&repo, &identity, &Utc::now, &report, &flag).await;
+            match &result {
+                Ok(outcome) => {
+                    let r = &outcome.report;
+                    if r.docs_updated + r.docs_received > 0 || !r.purged.is_empty() {
+                        notify_sync(&observers, ChangeSource::Sync);
+                    }
+                }
+                Err(casebook_core::Error::DeviceRevoked) => {
+                    notify_sync(&observers, ChangeSource::Wipe);
+                }
+                // Rounds applied before the failure or the cancel are kept: reload.
+                Err(_) if rounds_applied.load(Ordering::Relaxed) > 0 => {
+                    notify_sync(&observers, ChangeSource::Sync);
+                }
+                Err(_) => {}
+            }
+            Ok(result?.report)
         })
         .await;
         on_drop.0 = None;
-        match result {
-            Ok(outcome) => {
-                let report = outcome.report;
-                if report.docs_updated + report.docs_received > 0 || !report.purged.is_empty() {
-                    self.notify_sync(ChangeSource::Sync);
-                }
-                Ok(report.into())
-            }
-            Err(CasebookError::DeviceRevoked) => {
-                self.notify_sync(ChangeSource::Wipe);
-                Err(CasebookError::DeviceRevoked)
-            }
-            Err(e) => Err(e),
-        }
+        result.map(Into::into)
     }
 }
 
-impl Casebook {
-    fn notify_sync(&self, source: ChangeSource) {
-        self.observers.notify(&ChangeEvent {
-            source,
-            case_id: None,
-            kind: None,
+/// This device's enrolled identity (called inside the runtime's tasks).
+fn load_identity(repo: &SharedRepo) -> Result<Option<DeviceIdentity>> {
+    let repo = repo.lock().map_err(|_| CasebookError::Internal {
+        reason: "the store lock was poisoned; retry".into(),
+    })?;
+    Ok(DeviceIdentity::load(repo.store())?)
+}
+
+fn notify_sync(observers: &Observers, source: ChangeSource) {
+    observers.notify(&ChangeEvent {
+        source,
+        case_id: None,
+        kind: None,
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::sync::mpsc;
+    use std::task::{Context, Waker};
+    use std::time::Duration;
+
+    use super::*;
+
+    /// An app may call `syncNow` from its main thread: the first poll must not wait for the
+    /// store, which a running sync can hold for a second or more while it applies a response.
+    #[test]
+    fn the_first_poll_of_a_sync_never_waits_for_the_store() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.db").to_string_lossy().into_owned();
+        let book = Casebook::open(path, vec![7; 32]).expect("open");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let shared = book.shared().expect("open store");
+        let busy = shared.lock().expect("store lock");
+
+        let (polled, first_poll) = mpsc::channel();
+        let caller = Arc::clone(&book);
+        let handle = runtime.handle().clone();
+        std::thread::spawn(move || {
+            let _runtime = handle.enter();
+            let mut sync = Box::pin(caller.sync_now(None, None));
+            let first = sync.as_mut().poll(&mut Context::from_waker(Waker::noop()));
+            let _ = polled.send(first.is_pending());
+            let _ = polled.send(matches!(
+                handle.block_on(sync),
+                Err(CasebookError::NotEnrolled)
+            ));
         });
+        let pending = first_poll
+            .recv_timeout(Duration::from_secs(5))
+            .expect("the first poll blocked on the store");
+        assert!(pending, "the sync finished without its store");
+        drop(busy);
+        assert!(
+            first_poll
+                .recv_timeout(Duration::from_secs(5))
+                .expect("the sync went on once the store was free"),
+            "a store never enrolled should fail with NotEnrolled"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Syncs through the mobile bindings' API (`casebook_mobile::Casebook`), against the real
 //! server: one sync of a store at a time, and a sync whose caller gave up (its future dropped,
-//! as when an app's coroutine is cancelled) stops at its next round trip and loses nothing.
+//! as when an app's coroutine is cancelled) stops at its next round trip, loses nothing, and
+//! still tells the app's listeners what it changed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -8,8 +9,10 @@ use std::time::Duration;
 use anyhow::Result;
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::CaseId;
-use casebook_mobile::records::{Immigration, LegalBasis, Nrm, Profile, SyncProgress, VisitNote};
-use casebook_mobile::{Casebook, SyncProgressListener};
+use casebook_mobile::records::{
+    ChangeEvent, Immigration, LegalBasis, Nrm, Profile, SyncProgress, VisitNote,
+};
+use casebook_mobile::{Casebook, ChangeListener, SyncProgressListener};
 use casebook_tests::support::{Device, Harness};
 
 use super::record_visit;
@@ -136,6 +139,12 @@ impl SyncProgressListener for Recorder {
     }
 }
 
+impl ChangeListener for Recorder {
+    fn on_change(&self, event: ChangeEvent) {
+        self.record(format!("{} heard {:?}", self.label, event.source));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_syncs_of_one_phone_run_one_after_the_other() -> Result<()> {
     let p = phones().await?;
@@ -186,6 +195,8 @@ async fn a_sync_whose_caller_gave_up_stops_at_its_next_round_trip_and_loses_noth
         ..Recorder::new("abandoned", &events)
     };
 
+    let screen = p.phone.observe(Arc::new(Recorder::new("screen", &events)));
+
     // The app's coroutine is cancelled after the first round trip: the future is dropped.
     tokio::select! {
         done = p.phone.sync_now(Some(Arc::new(abandoned)), None) => {
@@ -194,14 +205,17 @@ async fn a_sync_whose_caller_gave_up_stops_at_its_next_round_trip_and_loses_noth
         _ = first_round_done => {}
     }
     // The next sync waits for the abandoned one to stop, then finishes the job.
-    let report = p.phone.sync_now(None, None).await?;
+    let next = Recorder::new("next", &events);
+    let report = p.phone.sync_now(Some(Arc::new(next)), None).await?;
     assert!(report.rounds >= 1, "{report:?}");
+    screen.stop();
     let events = events.lock().expect("events").clone();
     assert_eq!(
-        events,
-        ["abandoned round 1", "abandoned held"],
-        "the abandoned sync went on"
+        events[..3],
+        ["abandoned round 1", "abandoned held", "screen heard Sync"],
+        "the abandoned sync went on, or did not say what it brought: {events:?}"
     );
+    assert_eq!(events[3], "next round 1", "{events:?}");
 
     assert!(phone_notes(&p)?.contains(&from_supervisor));
     p.supervisor.sync().await?;
