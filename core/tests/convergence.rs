@@ -1,12 +1,14 @@
 //! Property test: 3 to 5 replicas of one case make random offline edits across all five
-//! documents and exchange their changes in random order, with duplicates and delays. When
-//! every message has been delivered, all replicas hold identical documents and no edit is lost.
+//! documents and exchange their changes in random order, with duplicates and delays. Some
+//! edits are saves of a note read earlier (a screen left open while changes arrived), saved
+//! again and again as more is typed. When every message has been delivered, all replicas hold
+//! identical documents and no edit is lost.
 
 mod common;
 
 use std::collections::BTreeSet;
 
-use casebook_core::doc::{CaseDoc, DocKind};
+use casebook_core::doc::{CaseDoc, DocKind, Version};
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model::*;
 use proptest::prelude::*;
@@ -22,7 +24,7 @@ enum Step {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        3 => (0usize..5, 0u8..9).prop_map(|(replica, action)| Step::Edit { replica, action }),
+        3 => (0usize..5, 0u8..11).prop_map(|(replica, action)| Step::Edit { replica, action }),
         3 => (0usize..5, any::<usize>()).prop_map(|(replica, pick)| Step::Deliver { replica, pick }),
         1 => (0usize..5, any::<usize>()).prop_map(|(replica, pick)| Step::Duplicate { replica, pick }),
     ]
@@ -31,12 +33,16 @@ fn step() -> impl Strategy<Value = Step> {
 struct Replica {
     docs: Vec<CaseDoc>,
     inbox: Vec<(usize, Vec<u8>)>,
+    /// A visit note on screen: the version it was read at, its id, and what is typed.
+    screen: Option<(Version, EntryId, VisitNote)>,
 }
 
 /// Tokens every replica must hold at the end, and tokens written to last-writer fields.
 #[derive(Default)]
 struct Expected {
     everywhere: BTreeSet<String>,
+    /// Words typed into notes: each must appear exactly once (a save applied twice repeats).
+    once: BTreeSet<String>,
     addresses: BTreeSet<String>,
     nationalities: BTreeSet<String>,
 }
@@ -136,6 +142,27 @@ fn apply_edit(
             );
             (i, replica.docs[i].set_feel_safe(&edit, &text))
         }
+        9 => {
+            // Open a note on screen; nothing is written yet.
+            let i = kind_index(DocKind::Visits);
+            let notes = replica.docs[i].visit_notes().expect("notes");
+            if !notes.is_empty() {
+                let (id, note) = notes[rng.gen_range(0..notes.len())].clone();
+                replica.screen = Some((replica.docs[i].version(), id, note));
+            }
+            return None;
+        }
+        10 => {
+            // Type a word on the open screen and save it, whatever arrived since it opened.
+            let i = kind_index(DocKind::Visits);
+            let (read_at, id, note) = replica.screen.as_mut()?;
+            note.observations.push_str(&format!(" {token}"));
+            let doc = &mut replica.docs[i];
+            (
+                i,
+                doc.edit_from(read_at, rng, |d| d.update_visit_note(&edit, *id, note)),
+            )
+        }
         _ => {
             let i = kind_index(DocKind::Safety);
             let step = PlanStep {
@@ -151,6 +178,9 @@ fn apply_edit(
     result.expect("edit succeeds");
     if !matches!(action, 2 | 6) {
         expected.everywhere.insert(token.to_owned());
+    }
+    if matches!(action, 0 | 1 | 10) {
+        expected.once.insert(token.to_owned());
     }
     Some((kind, Vec::new()))
 }
@@ -187,6 +217,7 @@ fn run(replicas: usize, steps: Vec<Step>, seed: u64) {
                 .map(|d| CaseDoc::load(d.id(), Some(&d.save()), &[]).expect("copy"))
                 .collect(),
             inbox: Vec::new(),
+            screen: None,
         })
         .collect();
     let mut expected = Expected::default();
@@ -247,6 +278,10 @@ fn run(replicas: usize, steps: Vec<Step>, seed: u64) {
     let everything = serde_json::to_string(&reference).expect("json");
     for token in &expected.everywhere {
         assert!(everything.contains(token.as_str()), "lost edit {token}");
+    }
+    for token in &expected.once {
+        let times = everything.matches(token.as_str()).count();
+        assert_eq!(times, 1, "{token} appears {times} times");
     }
     // Last-writer fields: what is shown, and every competing value, was written by someone;
     // concurrent values are all still visible as conflicts.

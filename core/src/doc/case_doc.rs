@@ -13,6 +13,7 @@ use serde_json::{Map, Value as Json};
 use super::author::{ChangeRecord, CommitNote, Edit, timestamp_to_utc};
 use super::codec;
 use super::kind::{DocId, DocKind};
+use super::stale::{SavedFrom, StaleBase};
 use crate::error::{Error, Result};
 use crate::ids::EntryId;
 
@@ -29,6 +30,12 @@ pub trait Record: Serialize + DeserializeOwned {
 pub struct CaseDoc {
     id: DocId,
     doc: AutoCommit,
+    /// Set while saving records read at an older version ([`CaseDoc::edit_from`]).
+    pub(super) stale: Option<StaleBase>,
+    /// The actor of this document's commits where it is not the editing device's (a fork).
+    pub(super) actor: Option<ActorId>,
+    /// Where this device's saves from versions it handed out led.
+    pub(super) saved_from: SavedFrom,
 }
 
 impl CaseDoc {
@@ -40,10 +47,7 @@ impl CaseDoc {
         root: &Map<String, Json>,
         text: &[&str],
     ) -> Result<Self> {
-        let mut doc = CaseDoc {
-            id,
-            doc: AutoCommit::new(),
-        };
+        let mut doc = CaseDoc::wrap(id, AutoCommit::new());
         doc.edit(edit, "create", |d| {
             d.put(ROOT, "case", id.case.to_string())?;
             d.put(ROOT, "kind", id.kind.as_str())?;
@@ -64,16 +68,26 @@ impl CaseDoc {
             validate_chunk(chunk)?;
             doc.load_incremental(chunk)?;
         }
-        let loaded = CaseDoc { id, doc };
+        let loaded = CaseDoc::wrap(id, doc);
         loaded.check_identity()?;
         Ok(loaded)
     }
 
     /// Wrap a document received whole from a peer, checking it is the document named.
     pub(crate) fn from_automerge(id: DocId, doc: AutoCommit) -> Result<Self> {
-        let loaded = CaseDoc { id, doc };
+        let loaded = CaseDoc::wrap(id, doc);
         loaded.check_identity()?;
         Ok(loaded)
+    }
+
+    pub(super) fn wrap(id: DocId, doc: AutoCommit) -> Self {
+        CaseDoc {
+            id,
+            doc,
+            stale: None,
+            actor: None,
+            saved_from: SavedFrom::default(),
+        }
     }
 
     fn check_identity(&self) -> Result<()> {
@@ -157,8 +171,11 @@ impl CaseDoc {
         what: &str,
         f: impl FnOnce(&mut AutoCommit) -> Result<R>,
     ) -> Result<R> {
-        self.doc
-            .set_actor(ActorId::from(edit.author.device.as_bytes()));
+        let actor = self
+            .actor
+            .clone()
+            .unwrap_or_else(|| ActorId::from(edit.author.device.as_bytes()));
+        self.doc.set_actor(actor);
         match f(&mut self.doc) {
             Ok(value) => {
                 let note = CommitNote {
@@ -203,7 +220,8 @@ impl CaseDoc {
         serde_json::from_value(json).map_err(|e| self.malformed(&path.join("/"), &e.to_string()))
     }
 
-    /// Write `record` over the map at `path`, touching only fields that differ.
+    /// Write `record` over the map at `path`, touching only fields that differ (inside
+    /// [`CaseDoc::edit_from`], only fields changed since the record was read).
     pub(crate) fn write_at<T: Record>(
         &mut self,
         edit: &Edit,
@@ -211,10 +229,25 @@ impl CaseDoc {
         record: &T,
     ) -> Result<()> {
         let fields = to_fields(record)?;
-        let obj = self.object(path)?;
         let what = format!("update {}", T::NAME);
-        self.edit(edit, &what, |d| {
-            codec::update_map(d, &obj, &fields, T::TEXT_FIELDS)
+        self.write_fields(edit, path, &fields, T::TEXT_FIELDS, &what)
+    }
+
+    /// Write `fields` over the map at `path` (see [`CaseDoc::write_at`]).
+    pub(crate) fn write_fields(
+        &mut self,
+        edit: &Edit,
+        path: &[&str],
+        fields: &Map<String, Json>,
+        text_fields: &[&str],
+        what: &str,
+    ) -> Result<()> {
+        if self.stale.is_some() {
+            return self.write_on_stale_base(edit, path, fields, text_fields, what);
+        }
+        let obj = self.object(path)?;
+        self.edit(edit, what, |d| {
+            codec::update_map(d, &obj, fields, text_fields)
         })
     }
 

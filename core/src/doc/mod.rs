@@ -1,14 +1,17 @@
 //! Automerge documents of a case: identifiers, authorship, the generic record codec,
-//! conflicts and history.
+//! conflicts, history, and saves of records read at an older version.
 
 mod author;
 mod case_doc;
 mod codec;
 mod conflicts;
 mod kind;
+mod stale;
+mod version;
 
 pub use author::{Author, ChangeRecord, Edit};
 pub use case_doc::{CaseDoc, Record};
 pub(crate) use case_doc::{to_fields, validate_chunk};
 pub use conflicts::{Conflict, ConflictValue, Resolution};
 pub use kind::{DocId, DocKind, ParseDocIdError};
+pub use version::{ParseVersionError, Version};

@@ -220,10 +220,7 @@ impl CaseDoc {
     /// Replace what helps the child feel safe (by diff, so concurrent edits both survive).
     pub fn set_feel_safe(&mut self, edit: &Edit, text: &str) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
-        let obj = self.object(&["feel_safe"])?;
-        self.edit(edit, "update feel_safe", |d| {
-            automerge::transaction::Transactable::update_text(d, &obj, text)?;
-            Ok(())
-        })
+        let fields = serde_json::Map::from_iter([("feel_safe".to_owned(), text.into())]);
+        self.write_fields(edit, &[], &fields, &["feel_safe"], "update feel_safe")
     }
 }

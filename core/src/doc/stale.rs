@@ -1,0 +1,355 @@
+//! Saving records read at an older version of their document. A phone shows a record, a
+//! sync brings a supervisor's sign-off, the guardian taps Save: only what the guardian
+//! changed since the read is written, as a change made at the version read and merged, so
+//! what reached the document meanwhile is kept. Text edits interleave; a field both sides
+//! changed becomes a conflict that shows both values.
+//!
+//! A field is written when the record differs both from the version read (the person
+//! changed it) and from the document now (it is not already there). A screen saved again
+//! from the same read (an autosave) is taken from where this device's last save from that
+//! read left it, so its text edits are not applied twice.
+
+use automerge::ActorId;
+use rand::RngCore;
+use serde_json::{Map, Value as Json};
+
+use super::author::Edit;
+use super::case_doc::CaseDoc;
+use super::codec;
+use super::version::Version;
+use crate::error::{Error, Result};
+
+/// How many reads' latest saves a document remembers (see [`SavedFrom`]).
+const SAVED_FROM_KEPT: usize = 32;
+
+/// The version records were read at, while [`CaseDoc::edit_from`] runs.
+#[derive(Debug)]
+pub(crate) struct StaleBase {
+    /// The version read, then the version read plus this save's writes so far.
+    version: Version,
+    /// Fresh actors for the changes made at `version`: the device's own actor would repeat
+    /// sequence numbers it has used since.
+    actor_seed: [u8; 16],
+    forks: u32,
+}
+
+/// For versions records were read at, the version read plus this device's saves from it
+/// (without what arrived from elsewhere), newest last. In memory: a screen does not outlive
+/// the app.
+#[derive(Debug, Default)]
+pub(crate) struct SavedFrom(Vec<(Version, Version)>);
+
+impl SavedFrom {
+    fn get(&self, read: &Version) -> Option<&Version> {
+        self.0
+            .iter()
+            .find(|(r, _)| r == read)
+            .map(|(_, saved)| saved)
+    }
+
+    fn remember(&mut self, read: Version, saved: Version) {
+        self.0.retain(|(r, _)| *r != read);
+        if self.0.len() == SAVED_FROM_KEPT {
+            self.0.remove(0);
+        }
+        self.0.push((read, saved));
+    }
+}
+
+impl CaseDoc {
+    /// The document's current version, to hand out with records read from it.
+    pub fn version(&mut self) -> Version {
+        Version::new(self.automerge_mut().get_heads())
+    }
+
+    /// Run `f`, whose record writes (`set_profile`, `update_visit_note`, ...) save records
+    /// read at `base`: each writes only the fields changed since `base` and not already
+    /// current, so edits that arrived after `base` survive. At the current version this is
+    /// just `f`. A `base` this document never had is `InvalidInput` on `version`.
+    pub fn edit_from<R>(
+        &mut self,
+        read: &Version,
+        rng: &mut dyn RngCore,
+        f: impl FnOnce(&mut CaseDoc) -> Result<R>,
+    ) -> Result<R> {
+        let base = self.saved_from.get(read).unwrap_or(read).clone();
+        if self.version() == base {
+            let value = f(self)?;
+            let saved = self.version();
+            self.saved_from.remember(read.clone(), saved);
+            return Ok(value);
+        }
+        let doc = self.automerge_mut();
+        if base
+            .heads()
+            .iter()
+            .any(|head| doc.get_change_by_hash(head).is_none())
+        {
+            return Err(Error::invalid("version", "not a version of this document"));
+        }
+        let mut actor_seed = [0; 16];
+        rng.fill_bytes(&mut actor_seed);
+        self.stale = Some(StaleBase {
+            version: base,
+            actor_seed,
+            forks: 0,
+        });
+        let result = f(self);
+        if let Some(done) = self.stale.take()
+            && result.is_ok()
+        {
+            self.saved_from.remember(read.clone(), done.version);
+        }
+        result
+    }
+
+    /// [`CaseDoc::write_fields`] inside [`CaseDoc::edit_from`].
+    pub(super) fn write_on_stale_base(
+        &mut self,
+        edit: &Edit,
+        path: &[&str],
+        fields: &Map<String, Json>,
+        text_fields: &[&str],
+        what: &str,
+    ) -> Result<()> {
+        let Some(base) = self.stale.as_mut() else {
+            return Err(Error::invalid("version", "no version to save from"));
+        };
+        base.forks += 1;
+        let mut actor = base.actor_seed.to_vec();
+        actor.extend(base.forks.to_be_bytes());
+        let heads = base.version.heads().to_vec();
+        let forked = self
+            .automerge_mut()
+            .fork_at(&heads)
+            .map_err(|_| Error::invalid("version", "not a version of this document"))?;
+        let mut then = CaseDoc::wrap(self.id(), forked);
+        then.actor = Some(ActorId::from(actor));
+
+        let was = codec::read(then.automerge(), &then.object(path)?)?;
+        let is = codec::read(self.automerge(), &self.object(path)?)?;
+        let changed = changed_since(fields, &was, &is);
+        if changed.is_empty() {
+            return Ok(());
+        }
+        let obj = then.object(path)?;
+        then.edit(edit, what, |d| {
+            codec::update_map(d, &obj, &changed, text_fields)
+        })?;
+        self.automerge_mut().merge(then.automerge_mut())?;
+        let saved = then.version();
+        if let Some(base) = self.stale.as_mut() {
+            base.version = saved;
+        }
+        Ok(())
+    }
+}
+
+/// The fields of `mine` that differ from both `was` (the version read) and `is` (now),
+/// looking inside maps present in all three.
+fn changed_since(mine: &Map<String, Json>, was: &Json, is: &Json) -> Map<String, Json> {
+    let mut changed = Map::new();
+    for (key, value) in mine {
+        let (then, now) = (was.get(key), is.get(key));
+        if then == Some(value) || now == Some(value) {
+            continue;
+        }
+        match (value, then, now) {
+            (Json::Object(inner), Some(then @ Json::Object(_)), Some(now @ Json::Object(_))) => {
+                let inner = changed_since(inner, then, now);
+                if !inner.is_empty() {
+                    changed.insert(key.clone(), Json::Object(inner));
+                }
+            }
+            _ => {
+                changed.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{TimeZone, Utc};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::doc::{Author, DocKind};
+    use crate::ids::{CaseId, DeviceId, EntryId, UserId};
+    use crate::model::{self, ReviewStatus, VisitNote};
+
+    fn edit(rng: &mut StdRng, minute: u32) -> Edit {
+        Edit::new(
+            Author {
+                user: UserId::random(rng),
+                device: DeviceId::random(rng),
+            },
+            Utc.with_ymd_and_hms(2026, 11, 25, 9, minute, 0)
+                .single()
+                .expect("time"),
+        )
+    }
+
+    /// A visits document with one note, on a guardian's phone and a supervisor's.
+    fn two_copies(rng: &mut StdRng) -> (CaseDoc, CaseDoc, EntryId) {
+        let profile = model::Profile {
+            case_reference: "HUL-1".into(),
+            ..model::Profile::default()
+        };
+        let mut phone = model::new_case(CaseId::random(rng), &edit(rng, 0), &profile)
+            .expect("new case")
+            .into_iter()
+            .find(|d| d.kind() == DocKind::Visits)
+            .expect("visits document");
+        let id = phone.id();
+        let note = EntryId::random(rng);
+        let first = VisitNote {
+            place: "foster home".into(),
+            observations: "Quiet at first.".into(),
+            ..VisitNote::default()
+        };
+        phone
+            .add_visit_note(&edit(rng, 1), note, &first)
+            .expect("add note");
+        let bytes = phone.save();
+        let office = CaseDoc::load(id, Some(&bytes), &[]).expect("load");
+        (phone, office, note)
+    }
+
+    fn sync(from: &mut CaseDoc, to: &mut CaseDoc) {
+        let bytes = from.save();
+        to.merge_bytes(&bytes).expect("merge");
+    }
+
+    #[test]
+    fn a_stale_save_keeps_a_sign_off_and_text_that_arrived_after_the_read() {
+        let mut rng = StdRng::seed_from_u64(1);
+        let (mut phone, mut office, note) = two_copies(&mut rng);
+        // The guardian opens the note; then a sync brings the supervisor's sign-off and a
+        // sentence the supervisor added.
+        let read_at = phone.version();
+        let mut open_on_screen = phone.visit_note(note).expect("read");
+        let supervisor = edit(&mut rng, 2);
+        office
+            .review_visit_note(&supervisor, note, ReviewStatus::SignedOff, "Good record")
+            .expect("sign off");
+        let mut corrected = office.visit_note(note).expect("read");
+        corrected.observations = "Quiet at first. Supervisor: follow up school.".into();
+        office
+            .update_visit_note(&supervisor, note, &corrected)
+            .expect("correct");
+        sync(&mut office, &mut phone);
+
+        // The guardian's Save of the record on screen, which knew none of that.
+        open_on_screen.observations = "Child said: quiet at first.".into();
+        open_on_screen.place = "school".into();
+        let guardian = edit(&mut rng, 3);
+        phone
+            .edit_from(&read_at, &mut rng, |d| {
+                d.update_visit_note(&guardian, note, &open_on_screen)
+            })
+            .expect("stale save");
+
+        let saved = phone.visit_note(note).expect("read");
+        assert_eq!(
+            saved.review.status,
+            ReviewStatus::SignedOff,
+            "sign-off lost"
+        );
+        assert_eq!(saved.review.comment, "Good record");
+        assert_eq!(saved.place, "school");
+        assert_eq!(
+            saved.observations, "Child said: quiet at first. Supervisor: follow up school.",
+            "both text edits kept"
+        );
+        assert!(phone.conflicts().expect("conflicts").is_empty());
+
+        // The same save again (an autosave of the same screen) changes nothing more.
+        let before = phone.version();
+        phone
+            .edit_from(&read_at, &mut rng, |d| {
+                d.update_visit_note(&guardian, note, &open_on_screen)
+            })
+            .expect("repeated save");
+        assert_eq!(phone.version(), before, "a repeated save wrote again");
+
+        // More typing on the same screen, saved again: only the new words are added.
+        open_on_screen.observations = "Child said: quiet at first, then laughed.".into();
+        phone
+            .edit_from(&read_at, &mut rng, |d| {
+                d.update_visit_note(&guardian, note, &open_on_screen)
+            })
+            .expect("autosave");
+        let saved = phone.visit_note(note).expect("read");
+        assert_eq!(
+            saved.observations,
+            "Child said: quiet at first, then laughed. Supervisor: follow up school."
+        );
+        assert_eq!(saved.review.status, ReviewStatus::SignedOff);
+
+        // The office gets the save and ends up with the same note.
+        sync(&mut phone, &mut office);
+        assert_eq!(office.visit_note(note).expect("read"), saved);
+    }
+
+    #[test]
+    fn a_field_both_sides_changed_becomes_a_visible_conflict() {
+        let mut rng = StdRng::seed_from_u64(2);
+        let (mut phone, mut office, note) = two_copies(&mut rng);
+        let read_at = phone.version();
+        let mut open_on_screen = phone.visit_note(note).expect("read");
+        let mut theirs = office.visit_note(note).expect("read");
+        theirs.place = "police station".into();
+        office
+            .update_visit_note(&edit(&mut rng, 2), note, &theirs)
+            .expect("their edit");
+        sync(&mut office, &mut phone);
+
+        open_on_screen.place = "school".into();
+        let guardian = edit(&mut rng, 3);
+        phone
+            .edit_from(&read_at, &mut rng, |d| {
+                d.update_visit_note(&guardian, note, &open_on_screen)
+            })
+            .expect("stale save");
+        let conflicts = phone.conflicts().expect("conflicts");
+        assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+        let mut values: Vec<_> = conflicts[0]
+            .values
+            .iter()
+            .map(|v| v.value.clone())
+            .collect();
+        values.sort_by_key(ToString::to_string);
+        assert_eq!(values, ["police station", "school"]);
+    }
+
+    #[test]
+    fn a_save_at_the_current_version_is_a_plain_edit_and_an_unknown_version_is_refused() {
+        let mut rng = StdRng::seed_from_u64(3);
+        let (mut phone, _, note) = two_copies(&mut rng);
+        let mut current = phone.visit_note(note).expect("read");
+        current.place = "school".into();
+        let now = phone.version();
+        let guardian = edit(&mut rng, 2);
+        phone
+            .edit_from(&now, &mut rng, |d| {
+                d.update_visit_note(&guardian, note, &current)
+            })
+            .expect("save");
+        assert_eq!(phone.visit_note(note).expect("read").place, "school");
+
+        let unknown = Version::new(vec![automerge::ChangeHash([9; 32])]);
+        let before = phone.version();
+        current.place = "elsewhere".into();
+        let refused = phone.edit_from(&unknown, &mut rng, |d| {
+            d.update_visit_note(&guardian, note, &current)
+        });
+        assert!(
+            matches!(&refused, Err(Error::InvalidInput { field, .. }) if field == "version"),
+            "{refused:?}"
+        );
+        assert_eq!(phone.version(), before);
+    }
+}
