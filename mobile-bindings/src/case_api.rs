@@ -9,8 +9,8 @@ use rand::rngs::OsRng;
 use crate::casebook::{Casebook, author};
 use crate::error::Result;
 use crate::records::{
-    CaseSummary, Conflict, DocKind, Placement, PlacementEntry, Profile, invalid, parse_date,
-    parse_id,
+    CaseSummary, Conflict, DocKind, Placement, PlacementEntry, Profile, ReadAt, invalid,
+    parse_date, parse_id,
 };
 
 #[uniffi::export]
@@ -39,30 +39,37 @@ impl Casebook {
         self.with_unlocked(|repo| Ok(repo.held_kinds(case)?.into_iter().map(Into::into).collect()))
     }
 
-    /// The child's profile.
+    /// The child's profile (with the `version` it was read at).
     pub fn profile(&self, case_id: String) -> Result<Profile> {
-        self.read(&case_id, DocKind::Profile, |d| d.profile().map(Into::into))
+        self.read(&case_id, DocKind::Profile, |d| {
+            let version = d.version();
+            Ok(Profile::from(d.profile()?).read_at(&version))
+        })
     }
 
-    /// Replace the profile; only the fields that differ are written.
+    /// Save the profile: only what was changed since it was read (its `version`) is
+    /// written, so edits that arrived meanwhile are kept.
     pub fn set_profile(&self, case_id: String, profile: Profile) -> Result<()> {
+        let version = profile.version.clone();
         let profile = core::Profile::try_from(profile)?;
-        self.edit(&case_id, DocKind::Profile, |d, e| {
+        self.save(&case_id, DocKind::Profile, &version, |d, e| {
             d.set_profile(e, &profile)
         })
     }
 
-    /// The current placement.
+    /// The current placement (with the `version` it was read at).
     pub fn current_placement(&self, case_id: String) -> Result<Placement> {
         self.read(&case_id, DocKind::Location, |d| {
-            d.current_placement().map(Into::into)
+            let version = d.version();
+            Ok(Placement::from(d.current_placement()?).read_at(&version))
         })
     }
 
-    /// Update the current placement; only the fields that differ are written.
+    /// Save the current placement: only what was changed since it was read is written.
     pub fn set_current_placement(&self, case_id: String, placement: Placement) -> Result<()> {
+        let version = placement.version.clone();
         let placement = core::Placement::try_from(placement)?;
-        self.edit(&case_id, DocKind::Location, |d, e| {
+        self.save(&case_id, DocKind::Location, &version, |d, e| {
             d.set_current_placement(e, &placement)
         })
     }

@@ -21,7 +21,7 @@ use rand::rngs::OsRng;
 
 use crate::error::{CasebookError, Result, guard};
 use crate::observe::{ChangeListener, ObservationHandle, Observers};
-use crate::records::{ChangeEvent, ChangeSource, DeviceInfo, DocKind, parse_id};
+use crate::records::{ChangeEvent, ChangeSource, DeviceInfo, DocKind, parse_id, parse_version};
 
 /// How long a device may go without checking in before its local data locks.
 pub const MAX_OFFLINE_HOURS: i64 = 72;
@@ -203,6 +203,23 @@ impl Casebook {
         Ok(value)
     }
 
+    /// Save a record read at `version` (empty: made from scratch): inside `f`, record
+    /// writes change only what was changed since that version, keeping what others wrote
+    /// meanwhile (see `casebook_core::doc::CaseDoc::edit_from`).
+    pub(crate) fn save<R>(
+        &self,
+        case_id: &str,
+        kind: DocKind,
+        version: &str,
+        f: impl FnOnce(&mut CaseDoc, &Edit) -> casebook_core::Result<R>,
+    ) -> Result<R> {
+        let read_at = parse_version(version)?;
+        self.edit(case_id, kind, |d, e| match &read_at {
+            Some(version) => d.edit_from(version, &mut OsRng, |d| f(d, e)),
+            None => f(d, e),
+        })
+    }
+
     /// Tell the listeners that `kind` of `case` changed here.
     pub(crate) fn notify_local(&self, case: CaseId, kind: DocKind) {
         self.observers.notify(&ChangeEvent {
@@ -246,7 +263,7 @@ pub(crate) fn author(repo: &mut Repo) -> Result<Author> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::records::{Immigration, LegalBasis, Nrm, Profile};
+    use crate::records::{FeelSafe, Immigration, LegalBasis, Nrm, Profile};
 
     fn open(dir: &tempfile::TempDir) -> Arc<Casebook> {
         let path = dir.path().join("store.db");
@@ -275,7 +292,7 @@ mod tests {
         assert_eq!(book.list_cases(), Err(CasebookError::Locked));
         assert_eq!(book.profile(case.clone()), Err(CasebookError::Locked));
         assert_eq!(
-            book.set_feel_safe(case, "x".into()),
+            book.set_feel_safe(case, FeelSafe::default()),
             Err(CasebookError::Locked)
         );
         book.with_repo(|repo| Ok(repo.apply(vec![repo.checkin_op(Utc::now())])?))

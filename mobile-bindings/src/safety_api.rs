@@ -11,8 +11,8 @@ use rand::rngs::OsRng;
 use crate::casebook::Casebook;
 use crate::error::Result;
 use crate::records::{
-    DocKind, MissingEpisode, MissingEpisodeEntry, PersonEntry, PersonOfConcern, PlanStep,
-    PlanStepEntry, SafetyCheck, SafetyCheckEntry, instant, parse_id,
+    DocKind, FeelSafe, MissingEpisode, MissingEpisodeEntry, PersonEntry, PersonOfConcern, PlanStep,
+    PlanStepEntry, ReadAt, SafetyCheck, SafetyCheckEntry, instant, parse_id,
 };
 
 #[uniffi::export]
@@ -27,23 +27,26 @@ impl Casebook {
         Ok(id.to_string())
     }
 
-    /// Update a plan step (for example, retire it).
+    /// Save a plan step (for example, retire it): only what was changed since it was read
+    /// (its `version`) is written.
     pub fn update_plan_step(&self, case_id: String, step_id: String, step: PlanStep) -> Result<()> {
         let id: EntryId = parse_id("step_id", &step_id)?;
+        let version = step.version.clone();
         let step = core::PlanStep::from(step);
-        self.edit(&case_id, DocKind::Safety, |d, e| {
+        self.save(&case_id, DocKind::Safety, &version, |d, e| {
             d.update_plan_step(e, id, &step)
         })
     }
 
-    /// Every plan step.
+    /// Every plan step (each with the `version` it was read at).
     pub fn plan_steps(&self, case_id: String) -> Result<Vec<PlanStepEntry>> {
         self.read(&case_id, DocKind::Safety, |d| {
+            let version = d.version();
             Ok(d.plan_steps()?
                 .into_iter()
                 .map(|(id, step)| PlanStepEntry {
                     id: id.to_string(),
-                    step: step.into(),
+                    step: PlanStep::from(step).read_at(&version),
                 })
                 .collect())
         })
@@ -86,7 +89,8 @@ impl Casebook {
         Ok(id.to_string())
     }
 
-    /// Update a missing episode (police report, return interview).
+    /// Save a missing episode (police report, return interview): only what was changed
+    /// since it was read (its `version`) is written.
     pub fn update_missing_episode(
         &self,
         case_id: String,
@@ -94,8 +98,9 @@ impl Casebook {
         episode: MissingEpisode,
     ) -> Result<()> {
         let id: EntryId = parse_id("episode_id", &episode_id)?;
+        let version = episode.version.clone();
         let episode = core::MissingEpisode::try_from(episode)?;
-        self.edit(&case_id, DocKind::Safety, |d, e| {
+        self.save(&case_id, DocKind::Safety, &version, |d, e| {
             d.update_missing_episode(e, id, &episode)
         })
     }
@@ -117,25 +122,37 @@ impl Casebook {
     /// Every missing episode.
     pub fn missing_episodes(&self, case_id: String) -> Result<Vec<MissingEpisodeEntry>> {
         self.read(&case_id, DocKind::Safety, |d| {
+            let version = d.version();
             Ok(d.missing_episodes()?
                 .into_iter()
                 .map(|(id, episode)| MissingEpisodeEntry {
                     id: id.to_string(),
                     is_open: episode.is_open(),
-                    episode: episode.into(),
+                    episode: MissingEpisode::from(episode).read_at(&version),
                 })
                 .collect())
         })
     }
 
-    /// What the child says helps them feel safe.
-    pub fn feel_safe(&self, case_id: String) -> Result<String> {
-        self.read(&case_id, DocKind::Safety, |d| d.feel_safe())
+    /// What the child says helps them feel safe (with the `version` it was read at).
+    pub fn feel_safe(&self, case_id: String) -> Result<FeelSafe> {
+        self.read(&case_id, DocKind::Safety, |d| {
+            let version = d.version();
+            let text = d.feel_safe()?;
+            Ok(FeelSafe {
+                text,
+                version: String::new(),
+            }
+            .read_at(&version))
+        })
     }
 
-    /// Replace what helps the child feel safe (by diff).
-    pub fn set_feel_safe(&self, case_id: String, text: String) -> Result<()> {
-        self.edit(&case_id, DocKind::Safety, |d, e| d.set_feel_safe(e, &text))
+    /// Save what helps the child feel safe: by diff from the version read, so words a carer
+    /// added meanwhile are kept.
+    pub fn set_feel_safe(&self, case_id: String, feel_safe: FeelSafe) -> Result<()> {
+        self.save(&case_id, DocKind::Safety, &feel_safe.version, |d, e| {
+            d.set_feel_safe(e, &feel_safe.text)
+        })
     }
 
     /// Record a person of concern. Returns their id.
@@ -148,7 +165,8 @@ impl Casebook {
         Ok(id.to_string())
     }
 
-    /// Update a person of concern.
+    /// Save a person of concern: only what was changed since it was read (its `version`)
+    /// is written.
     pub fn update_person(
         &self,
         case_id: String,
@@ -156,20 +174,22 @@ impl Casebook {
         person: PersonOfConcern,
     ) -> Result<()> {
         let id: EntryId = parse_id("person_id", &person_id)?;
+        let version = person.version.clone();
         let person = core::PersonOfConcern::from(person);
-        self.edit(&case_id, DocKind::Associates, |d, e| {
+        self.save(&case_id, DocKind::Associates, &version, |d, e| {
             d.update_person(e, id, &person)
         })
     }
 
-    /// Every person of concern.
+    /// Every person of concern (each with the `version` it was read at).
     pub fn persons(&self, case_id: String) -> Result<Vec<PersonEntry>> {
         self.read(&case_id, DocKind::Associates, |d| {
+            let version = d.version();
             Ok(d.persons()?
                 .into_iter()
                 .map(|(id, person)| PersonEntry {
                     id: id.to_string(),
-                    person: person.into(),
+                    person: PersonOfConcern::from(person).read_at(&version),
                 })
                 .collect())
         })

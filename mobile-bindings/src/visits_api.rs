@@ -7,7 +7,7 @@ use rand::rngs::OsRng;
 
 use crate::casebook::Casebook;
 use crate::error::Result;
-use crate::records::{Action, DocKind, ReviewStatus, VisitNote, VisitNoteEntry, parse_id};
+use crate::records::{Action, DocKind, ReadAt, ReviewStatus, VisitNote, VisitNoteEntry, parse_id};
 
 #[uniffi::export]
 impl Casebook {
@@ -21,29 +21,32 @@ impl Casebook {
         Ok(id.to_string())
     }
 
-    /// One visit note.
+    /// One visit note (with the `version` it was read at).
     pub fn visit_note(&self, case_id: String, note_id: String) -> Result<VisitNote> {
         let id: EntryId = parse_id("note_id", &note_id)?;
         self.read(&case_id, DocKind::Visits, |d| {
-            d.visit_note(id).map(Into::into)
+            let version = d.version();
+            Ok(VisitNote::from(d.visit_note(id)?).read_at(&version))
         })
     }
 
-    /// Every visit note of the case.
+    /// Every visit note of the case (each with the `version` it was read at).
     pub fn visit_notes(&self, case_id: String) -> Result<Vec<VisitNoteEntry>> {
         self.read(&case_id, DocKind::Visits, |d| {
+            let version = d.version();
             Ok(d.visit_notes()?
                 .into_iter()
                 .map(|(id, note)| VisitNoteEntry {
                     id: id.to_string(),
-                    note: note.into(),
+                    note: VisitNote::from(note).read_at(&version),
                 })
                 .collect())
         })
     }
 
-    /// Update a visit note; only what differs is written (text by diff, so edits made on
-    /// two devices both survive). New actions go through `add_action`.
+    /// Save a visit note: only what was changed since it was read (its `version`) is
+    /// written, text by diff, so a sign-off or words others added meanwhile are kept; a
+    /// field changed on both sides becomes a conflict. New actions go through `add_action`.
     pub fn update_visit_note(
         &self,
         case_id: String,
@@ -51,8 +54,9 @@ impl Casebook {
         note: VisitNote,
     ) -> Result<()> {
         let id: EntryId = parse_id("note_id", &note_id)?;
+        let version = note.version.clone();
         let note = core::VisitNote::try_from(note)?;
-        self.edit(&case_id, DocKind::Visits, |d, e| {
+        self.save(&case_id, DocKind::Visits, &version, |d, e| {
             d.update_visit_note(e, id, &note)
         })
     }

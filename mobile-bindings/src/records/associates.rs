@@ -25,6 +25,12 @@ pub struct PersonOfConcern {
     /// Further notes.
     #[uniffi(default = "")]
     pub notes: String,
+    /// The version of its document this was read at: reads fill it in; keep it when you
+    /// save, so the save writes only what was changed since and keeps what others wrote
+    /// meanwhile. Empty for a record made from scratch (the save then writes every field
+    /// that differs from the document now).
+    #[uniffi(default = "")]
+    pub version: String,
 }
 
 /// A person of concern with their entry id.
@@ -46,6 +52,7 @@ impl From<core::PersonOfConcern> for PersonOfConcern {
             vehicles: p.vehicles,
             places: p.places,
             notes: p.notes,
+            version: String::new(),
         }
     }
 }

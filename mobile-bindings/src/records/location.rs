@@ -47,6 +47,12 @@ pub struct Placement {
     /// Notes (out of area, safety features of the room).
     #[uniffi(default = "")]
     pub notes: String,
+    /// The version of its document this was read at: reads fill it in; keep it when you
+    /// save, so the save writes only what was changed since and keeps what others wrote
+    /// meanwhile. Empty for a record made from scratch (the save then writes every field
+    /// that differs from the document now).
+    #[uniffi(default = "")]
+    pub version: String,
 }
 
 /// A past placement with its entry id.
@@ -68,6 +74,7 @@ impl From<core::Placement> for Placement {
             started_on: show_date(p.started_on),
             ended_on: show_date(p.ended_on),
             notes: p.notes,
+            version: String::new(),
         }
     }
 }

@@ -26,8 +26,8 @@ pub use profile::{
     PlanDates, Profile,
 };
 pub use safety::{
-    CheckOutcome, MissingEpisode, MissingEpisodeEntry, PlanStep, PlanStepEntry, Responsible,
-    SafetyCheck, SafetyCheckEntry, StepStatus,
+    CheckOutcome, FeelSafe, MissingEpisode, MissingEpisodeEntry, PlanStep, PlanStepEntry,
+    Responsible, SafetyCheck, SafetyCheckEntry, StepStatus,
 };
 pub use visits::{
     Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
@@ -37,6 +37,7 @@ pub use visits::{
 use std::str::FromStr;
 use std::time::SystemTime;
 
+use casebook_core::doc::Version;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::CasebookError;
@@ -62,6 +63,45 @@ pub(crate) fn parse_opt_id<T: FromStr>(
 ) -> Result<Option<T>, CasebookError> {
     text.map(|t| parse_id(field, &t)).transpose()
 }
+
+/// The version a record was read at, as handed back with a save (`None` for a new record).
+pub(crate) fn parse_version(text: &str) -> Result<Option<Version>, CasebookError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse().map(Some).map_err(|_| {
+        invalid(
+            "version",
+            "not a version read from this store; read the record again",
+        )
+    })
+}
+
+/// Records that carry the version of the document they were read at.
+pub(crate) trait ReadAt {
+    /// This record, marked as read at `version`.
+    fn read_at(self, version: &Version) -> Self;
+}
+
+macro_rules! read_at {
+    ($($record:ty),+) => {$(
+        impl ReadAt for $record {
+            fn read_at(mut self, version: &Version) -> Self {
+                self.version = version.to_string();
+                self
+            }
+        }
+    )+};
+}
+read_at!(
+    Profile,
+    Placement,
+    PlanStep,
+    MissingEpisode,
+    PersonOfConcern,
+    VisitNote,
+    FeelSafe
+);
 
 /// Parse an ISO date: exactly `YYYY-MM-DD` (chrono alone would take `10-5-1` as 1 May of
 /// the year 10).

@@ -206,6 +206,12 @@ pub struct Profile {
     /// Reference to the photograph kept on file.
     #[uniffi(default = None)]
     pub photo_reference: Option<String>,
+    /// The version of its document this was read at: reads fill it in; keep it when you
+    /// save, so the save writes only what was changed since and keeps what others wrote
+    /// meanwhile. Empty for a record made from scratch (the save then writes every field
+    /// that differs from the document now).
+    #[uniffi(default = "")]
+    pub version: String,
 }
 
 impl From<core::Profile> for Profile {
@@ -255,6 +261,7 @@ impl From<core::Profile> for Profile {
                 declined_reason: p.independent_visitor.declined_reason,
             },
             photo_reference: p.photo_reference,
+            version: String::new(),
         }
     }
 }

@@ -57,6 +57,12 @@ pub struct PlanStep {
     pub if_missing: bool,
     /// Whether it is in force.
     pub status: StepStatus,
+    /// The version of its document this was read at: reads fill it in; keep it when you
+    /// save, so the save writes only what was changed since and keeps what others wrote
+    /// meanwhile. Empty for a record made from scratch (the save then writes every field
+    /// that differs from the document now).
+    #[uniffi(default = "")]
+    pub version: String,
 }
 
 /// A plan step with its entry id.
@@ -120,6 +126,12 @@ pub struct MissingEpisode {
     /// What the child said at the return interview.
     #[uniffi(default = "")]
     pub return_interview: String,
+    /// The version of its document this was read at: reads fill it in; keep it when you
+    /// save, so the save writes only what was changed since and keeps what others wrote
+    /// meanwhile. Empty for a record made from scratch (the save then writes every field
+    /// that differs from the document now).
+    #[uniffi(default = "")]
+    pub version: String,
 }
 
 /// A missing episode with its entry id.
@@ -133,6 +145,17 @@ pub struct MissingEpisodeEntry {
     pub is_open: bool,
 }
 
+/// What the child says helps them feel safe (free text, shared with carers).
+#[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
+pub struct FeelSafe {
+    /// The text.
+    #[uniffi(default = "")]
+    pub text: String,
+    /// The version of the safety document this was read at (see `VisitNote.version`).
+    #[uniffi(default = "")]
+    pub version: String,
+}
+
 impl From<core::PlanStep> for PlanStep {
     fn from(s: core::PlanStep) -> Self {
         PlanStep {
@@ -140,6 +163,7 @@ impl From<core::PlanStep> for PlanStep {
             responsible: s.responsible.into(),
             if_missing: s.if_missing,
             status: s.status.into(),
+            version: String::new(),
         }
     }
 }
@@ -190,6 +214,7 @@ impl From<core::MissingEpisode> for MissingEpisode {
             returned_at: system(e.returned_at),
             return_interview_offered_at: system(e.return_interview_offered_at),
             return_interview: e.return_interview,
+            version: String::new(),
         }
     }
 }

@@ -132,6 +132,12 @@ pub struct VisitNote {
     pub actions: HashMap<String, Action>,
     /// Supervisor review.
     pub review: Review,
+    /// The version of its document this was read at: reads fill it in; keep it when you
+    /// save, so the save writes only what was changed since and keeps what others wrote
+    /// meanwhile. Empty for a record made from scratch (the save then writes every field
+    /// that differs from the document now).
+    #[uniffi(default = "")]
+    pub version: String,
 }
 
 /// A visit note with its entry id.
@@ -194,6 +200,7 @@ impl From<core::VisitNote> for VisitNote {
                 reviewed_at: system(n.review.reviewed_at),
                 comment: n.review.comment,
             },
+            version: String::new(),
         }
     }
 }

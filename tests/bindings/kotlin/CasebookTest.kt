@@ -102,8 +102,8 @@ fun main() {
         book.logSafetyCheck(caseId, SafetyCheck(checkedAt = Instant.now(), step = stepId, outcome = CheckOutcome.OK, note = "Phone checked"))
         val checks = book.safetyChecks(caseId)
         check(checks.size == 1 && checks[0].check.step == stepId) { "$checks" }
-        book.setFeelSafe(caseId, "Her carer's dog")
-        check(book.feelSafe(caseId) == "Her carer's dog") { "feel safe" }
+        book.setFeelSafe(caseId, FeelSafe(text = "Her carer's dog"))
+        check(book.feelSafe(caseId).text == "Her carer's dog") { "feel safe" }
     }
 
     test("start and end a missing episode") {
@@ -140,24 +140,24 @@ fun main() {
     test("observe changes; stopping the handle stops notifications") {
         val recorder = Recorder()
         val handle = book.observe(recorder)
-        book.setFeelSafe(caseId, "Football on Saturdays")
+        book.setFeelSafe(caseId, FeelSafe(text = "Football on Saturdays"))
         check(recorder.count.get() == 1) { "count ${recorder.count.get()}" }
         check(recorder.last?.caseId == caseId && recorder.last?.kind == DocKind.SAFETY && recorder.last?.source == ChangeSource.LOCAL) { "${recorder.last}" }
         handle.stop()
-        book.setFeelSafe(caseId, "Football and drawing")
+        book.setFeelSafe(caseId, FeelSafe(text = "Football and drawing"))
         check(recorder.count.get() == 1) { "notified after stop" }
         // Kotlin's AutoCloseable.close() frees the handle, which stops it too.
         val second = Recorder()
-        book.observe(second).use { book.setFeelSafe(caseId, "Drawing") }
-        book.setFeelSafe(caseId, "Drawing and music")
+        book.observe(second).use { book.setFeelSafe(caseId, FeelSafe(text = "Drawing")) }
+        book.setFeelSafe(caseId, FeelSafe(text = "Drawing and music"))
         check(second.count.get() == 1) { "closed handle still notified: ${second.count.get()}" }
     }
 
     test("a Rust panic is a typed Internal exception and the store stays usable") {
         expectThrows<CasebookException.Internal> { book.debugPanic() }
         check(book.listCases().size == 1) { "list after panic" }
-        book.setFeelSafe(caseId, "Still works")
-        check(book.feelSafe(caseId) == "Still works") { "edit after panic" }
+        book.setFeelSafe(caseId, FeelSafe(text = "Still works"))
+        check(book.feelSafe(caseId).text == "Still works") { "edit after panic" }
     }
 
     test("typed errors: bad ids, bad key length") {

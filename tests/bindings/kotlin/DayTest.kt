@@ -120,6 +120,20 @@ fun main() {
         check(review.status == ReviewStatus.SIGNED_OFF) { "$review" }
     }
 
+    test("a note open on the guardian's phone while it is signed off is saved without undoing the sign-off") {
+        val secondId = guardian.addVisitNote(caseId, visit("second visit"))
+        runBlocking { guardian.syncNow(null, null) }
+        val onScreen = guardian.visitNote(caseId, secondId)
+        runBlocking { supervisor.syncNow(null, null) }
+        supervisor.reviewVisitNote(caseId, secondId, ReviewStatus.SIGNED_OFF, "Fine")
+        runBlocking { supervisor.syncNow(null, null) }
+        runBlocking { guardian.syncNow(null, null) }
+        guardian.updateVisitNote(caseId, secondId, onScreen.copy(observations = "Talked about football."))
+        val saved = guardian.visitNote(caseId, secondId)
+        check(saved.review.status == ReviewStatus.SIGNED_OFF) { "sign-off undone: ${saved.review}" }
+        check(saved.observations == "Talked about football.") { saved.observations }
+    }
+
     test("carer logs a safety check and holds only the safety document") {
         carer = phone("carer", env.getValue("CASEBOOK_CODE_CARER"))
         runBlocking { carer.syncNow(null, null) }

@@ -12,7 +12,7 @@ import unittest
 
 from casebook_mobile import (
     AgeStatus, Casebook, CasebookError, CancelToken, ChangeListener, ChangeSource,
-    CheckOutcome, DocKind, Immigration, ImmigrationOutcome, Interpreter, InterpreterMode,
+    CheckOutcome, DocKind, FeelSafe, Immigration, ImmigrationOutcome, Interpreter, InterpreterMode,
     LegalBasis, MissingEpisode, Nrm, NrmDecision, PlanStep, Profile, Responsible, Review,
     ReviewStatus, SafetyCheck, StepStatus, VettingStatus, VisitNote, library_version,
 )
@@ -87,15 +87,15 @@ class BindingsTest(unittest.TestCase):
         with self.assertRaises(CasebookError.Internal):
             self.book.debug_panic()
         self.assertEqual(len(self.book.list_cases()), 1)
-        self.book.set_feel_safe(self.case, "music")
-        self.assertEqual(self.book.feel_safe(self.case), "music")
+        self.book.set_feel_safe(self.case, FeelSafe(text="music"))
+        self.assertEqual(self.book.feel_safe(self.case).text, "music")
 
     def test_observe_and_stop(self):
         recorder = Recorder()
         handle = self.book.observe(recorder)
-        self.book.set_feel_safe(self.case, "a")
+        self.book.set_feel_safe(self.case, FeelSafe(text="a"))
         handle.stop()
-        self.book.set_feel_safe(self.case, "b")
+        self.book.set_feel_safe(self.case, FeelSafe(text="b"))
         self.assertEqual(len(recorder.events), 1)
         self.assertEqual(recorder.events[0].source, ChangeSource.LOCAL)
         self.assertEqual(recorder.events[0].kind, DocKind.SAFETY)

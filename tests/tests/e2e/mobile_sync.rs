@@ -1,7 +1,8 @@
 //! Syncs through the mobile bindings' API (`casebook_mobile::Casebook`), against the real
 //! server: one sync of a store at a time, and a sync whose caller gave up (its future dropped,
 //! as when an app's coroutine is cancelled) stops at its next round trip, loses nothing, and
-//! still tells the app's listeners what it changed.
+//! still tells the app's listeners what it changed; a note saved from a screen opened before
+//! a sign-off arrived keeps the sign-off.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use casebook_core::ids::CaseId;
 use casebook_mobile::records::{
     ChangeEvent, Immigration, LegalBasis, Nrm, Profile, SyncProgress, VisitNote,
 };
-use casebook_mobile::{Casebook, ChangeListener, SyncProgressListener};
+use casebook_mobile::{Casebook, CasebookError, ChangeListener, SyncProgressListener};
 use casebook_tests::support::{Device, Harness};
 
 use super::record_visit;
@@ -220,5 +221,78 @@ async fn a_sync_whose_caller_gave_up_stops_at_its_next_round_trip_and_loses_noth
     assert!(phone_notes(&p)?.contains(&from_supervisor));
     p.supervisor.sync().await?;
     assert!(supervisor_notes(&p)?.contains(&from_phone));
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saving_a_note_opened_before_a_sign_off_arrived_keeps_the_sign_off() -> Result<()> {
+    let p = phones().await?;
+    let note_id = p.phone.add_visit_note(
+        p.case.clone(),
+        VisitNote {
+            place: "foster home".into(),
+            observations: "Quiet at first.".into(),
+            ..VisitNote::default()
+        },
+    )?;
+    p.phone.sync_now(None, None).await?;
+    p.supervisor.sync().await?;
+
+    // The guardian opens the note on the phone.
+    let mut on_screen = p.phone.visit_note(p.case.clone(), note_id.clone())?;
+    assert!(!on_screen.version.is_empty(), "a read carries its version");
+
+    // Meanwhile the supervisor signs it off and adds a sentence; the phone syncs.
+    let doc = DocId::new(p.case.parse()?, DocKind::Visits);
+    let id = note_id.parse()?;
+    p.supervisor.change(doc, |d, e| {
+        d.review_visit_note(e, id, casebook_core::model::ReviewStatus::SignedOff, "Good")?;
+        let mut note = d.visit_note(id)?;
+        note.observations.push_str(" Supervisor: ask about school.");
+        d.update_visit_note(e, id, &note)
+    })?;
+    p.supervisor.sync().await?;
+    p.phone.sync_now(None, None).await?;
+
+    // The guardian's Save of what is on screen.
+    on_screen.observations = "Quiet at first, then talked about football.".into();
+    p.phone
+        .update_visit_note(p.case.clone(), note_id.clone(), on_screen.clone())?;
+    let saved = p.phone.visit_note(p.case.clone(), note_id.clone())?;
+    assert_eq!(
+        saved.review.status,
+        casebook_mobile::records::ReviewStatus::SignedOff,
+        "the save undid the sign-off"
+    );
+    assert_eq!(
+        saved.observations,
+        "Quiet at first, then talked about football. Supervisor: ask about school."
+    );
+    assert!(p.phone.conflicts(p.case.clone())?.is_empty());
+
+    // The supervisor gets the guardian's words and keeps the sign-off.
+    p.phone.sync_now(None, None).await?;
+    p.supervisor.sync().await?;
+    let there = p.supervisor.lock().read(doc, |d| d.visit_note(id))?;
+    assert_eq!(there.observations, saved.observations);
+    assert_eq!(
+        there.review.status,
+        casebook_core::model::ReviewStatus::SignedOff
+    );
+
+    // A version that is not one is refused, naming the field; nothing is written.
+    on_screen.version = "not-a-version".into();
+    on_screen.place = "school".into();
+    match p
+        .phone
+        .update_visit_note(p.case.clone(), note_id.clone(), on_screen)
+    {
+        Err(CasebookError::InvalidInput { field, .. }) => assert_eq!(field, "version"),
+        other => panic!("expected InvalidInput on version, got {other:?}"),
+    }
+    assert_eq!(
+        p.phone.visit_note(p.case.clone(), note_id)?.place,
+        "foster home"
+    );
     Ok(())
 }
