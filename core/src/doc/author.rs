@@ -38,6 +38,10 @@ pub(crate) struct CommitNote {
     pub(crate) user: UserId,
     pub(crate) device: DeviceId,
     pub(crate) what: String,
+    /// For the save of a record read at some version: that version (change hashes, never
+    /// content), so later saves from the same read continue from this one (`stale.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) read_at: Option<String>,
 }
 
 /// One change in a document's history.

@@ -13,7 +13,8 @@ use serde_json::{Map, Value as Json};
 use super::author::{ChangeRecord, CommitNote, Edit, timestamp_to_utc};
 use super::codec;
 use super::kind::{DocId, DocKind};
-use super::stale::{SavedFrom, StaleBase};
+use super::stale::StaleBase;
+use super::version::Version;
 use crate::error::{Error, Result};
 use crate::ids::EntryId;
 
@@ -34,8 +35,8 @@ pub struct CaseDoc {
     pub(super) stale: Option<StaleBase>,
     /// The actor of this document's commits where it is not the editing device's (a fork).
     pub(super) actor: Option<ActorId>,
-    /// Where this device's saves from versions it handed out led.
-    pub(super) saved_from: SavedFrom,
+    /// While a save of a record read at this version commits (recorded in its note).
+    pub(super) saving_from: Option<Version>,
 }
 
 impl CaseDoc {
@@ -86,7 +87,7 @@ impl CaseDoc {
             doc,
             stale: None,
             actor: None,
-            saved_from: SavedFrom::default(),
+            saving_from: None,
         }
     }
 
@@ -182,6 +183,7 @@ impl CaseDoc {
                     user: edit.author.user,
                     device: edit.author.device,
                     what: what.to_owned(),
+                    read_at: self.saving_from.as_ref().map(ToString::to_string),
                 };
                 let message = serde_json::to_string(&note)
                     .map_err(|e| Error::invalid("commit", e.to_string()))?;

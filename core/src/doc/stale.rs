@@ -5,55 +5,30 @@
 //! changed becomes a conflict that shows both values.
 //!
 //! A field is written when the record differs both from the version read (the person
-//! changed it) and from the document now (it is not already there). A screen saved again
-//! from the same read (an autosave) is taken from where this device's last save from that
-//! read left it, so its text edits are not applied twice.
+//! changed it) and from the document now (it is not already there). Each save's commit note
+//! records the version its record was read at, so a screen saved again from the same read
+//! (an autosave, even after the app restarted) continues from this device's last save from
+//! that read, found in the document's history, and its words are not applied twice.
 
-use automerge::ActorId;
+use automerge::{ActorId, ChangeHash};
 use rand::RngCore;
 use serde_json::{Map, Value as Json};
 
-use super::author::Edit;
+use super::author::{CommitNote, Edit};
 use super::case_doc::CaseDoc;
 use super::codec;
 use super::version::Version;
 use crate::error::{Error, Result};
-
-/// How many reads' latest saves a document remembers (see [`SavedFrom`]).
-const SAVED_FROM_KEPT: usize = 32;
+use crate::ids::DeviceId;
 
 /// The version records were read at, while [`CaseDoc::edit_from`] runs.
 #[derive(Debug)]
 pub(crate) struct StaleBase {
-    /// The version read, then the version read plus this save's writes so far.
-    version: Version,
-    /// Fresh actors for the changes made at `version`: the device's own actor would repeat
-    /// sequence numbers it has used since.
+    read: Version,
+    /// Fresh actors for changes made at an older version: the device's own actor would
+    /// repeat sequence numbers it has used since.
     actor_seed: [u8; 16],
     forks: u32,
-}
-
-/// For versions records were read at, the version read plus this device's saves from it
-/// (without what arrived from elsewhere), newest last. In memory: a screen does not outlive
-/// the app.
-#[derive(Debug, Default)]
-pub(crate) struct SavedFrom(Vec<(Version, Version)>);
-
-impl SavedFrom {
-    fn get(&self, read: &Version) -> Option<&Version> {
-        self.0
-            .iter()
-            .find(|(r, _)| r == read)
-            .map(|(_, saved)| saved)
-    }
-
-    fn remember(&mut self, read: Version, saved: Version) {
-        self.0.retain(|(r, _)| *r != read);
-        if self.0.len() == SAVED_FROM_KEPT {
-            self.0.remove(0);
-        }
-        self.0.push((read, saved));
-    }
 }
 
 impl CaseDoc {
@@ -63,24 +38,17 @@ impl CaseDoc {
     }
 
     /// Run `f`, whose record writes (`set_profile`, `update_visit_note`, ...) save records
-    /// read at `base`: each writes only the fields changed since `base` and not already
-    /// current, so edits that arrived after `base` survive. At the current version this is
-    /// just `f`. A `base` this document never had is `InvalidInput` on `version`.
+    /// read at `read`: each writes only the fields changed since the read and not already
+    /// current, so edits that arrived after the read survive. A version this document never
+    /// had is `InvalidInput` on `version`, and nothing is written.
     pub fn edit_from<R>(
         &mut self,
         read: &Version,
         rng: &mut dyn RngCore,
         f: impl FnOnce(&mut CaseDoc) -> Result<R>,
     ) -> Result<R> {
-        let base = self.saved_from.get(read).unwrap_or(read).clone();
-        if self.version() == base {
-            let value = f(self)?;
-            let saved = self.version();
-            self.saved_from.remember(read.clone(), saved);
-            return Ok(value);
-        }
         let doc = self.automerge_mut();
-        if base
+        if read
             .heads()
             .iter()
             .any(|head| doc.get_change_by_hash(head).is_none())
@@ -90,16 +58,12 @@ impl CaseDoc {
         let mut actor_seed = [0; 16];
         rng.fill_bytes(&mut actor_seed);
         self.stale = Some(StaleBase {
-            version: base,
+            read: read.clone(),
             actor_seed,
             forks: 0,
         });
         let result = f(self);
-        if let Some(done) = self.stale.take()
-            && result.is_ok()
-        {
-            self.saved_from.remember(read.clone(), done.version);
-        }
+        self.stale = None;
         result
     }
 
@@ -112,22 +76,39 @@ impl CaseDoc {
         text_fields: &[&str],
         what: &str,
     ) -> Result<()> {
-        let Some(base) = self.stale.as_mut() else {
+        let Some(stale) = self.stale.as_mut() else {
             return Err(Error::invalid("version", "no version to save from"));
         };
-        base.forks += 1;
-        let mut actor = base.actor_seed.to_vec();
-        actor.extend(base.forks.to_be_bytes());
-        let heads = base.version.heads().to_vec();
+        stale.forks += 1;
+        let mut actor = stale.actor_seed.to_vec();
+        actor.extend(stale.forks.to_be_bytes());
+        let read = stale.read.clone();
+        let base = self.saved_from(&read, edit.author.device);
+        let is = codec::read(self.automerge(), &self.object(path)?)?;
+
+        if base == self.version() {
+            // Nothing arrived since: write here, as any edit.
+            let changed = changed_since(fields, &is, &is);
+            if changed.is_empty() {
+                return Ok(());
+            }
+            let obj = self.object(path)?;
+            self.saving_from = Some(read);
+            let written = self.edit(edit, what, |d| {
+                codec::update_map(d, &obj, &changed, text_fields)
+            });
+            self.saving_from = None;
+            return written;
+        }
+
         let forked = self
             .automerge_mut()
-            .fork_at(&heads)
+            .fork_at(base.heads())
             .map_err(|_| Error::invalid("version", "not a version of this document"))?;
         let mut then = CaseDoc::wrap(self.id(), forked);
         then.actor = Some(ActorId::from(actor));
-
+        then.saving_from = Some(read);
         let was = codec::read(then.automerge(), &then.object(path)?)?;
-        let is = codec::read(self.automerge(), &self.object(path)?)?;
         let changed = changed_since(fields, &was, &is);
         if changed.is_empty() {
             return Ok(());
@@ -137,11 +118,24 @@ impl CaseDoc {
             codec::update_map(d, &obj, &changed, text_fields)
         })?;
         self.automerge_mut().merge(then.automerge_mut())?;
-        let saved = then.version();
-        if let Some(base) = self.stale.as_mut() {
-            base.version = saved;
-        }
         Ok(())
+    }
+
+    /// `read` plus this device's saves of records read at `read`, from the history: each
+    /// such save was made on top of the ones before it.
+    fn saved_from(&mut self, read: &Version, device: DeviceId) -> Version {
+        let read_text = read.to_string();
+        let mut heads: Vec<ChangeHash> = read.heads().to_vec();
+        for change in self.automerge_mut().get_changes(read.heads()) {
+            let ours = CommitNote::parse(change.message()).is_some_and(|note| {
+                note.device == device && note.read_at.as_deref() == Some(read_text.as_str())
+            });
+            if ours && change.deps().iter().all(|dep| heads.contains(dep)) {
+                heads.retain(|head| !change.deps().contains(head));
+                heads.push(change.hash());
+            }
+        }
+        Version::new(heads)
     }
 }
 
@@ -351,5 +345,54 @@ mod tests {
             "{refused:?}"
         );
         assert_eq!(phone.version(), before);
+    }
+
+    #[test]
+    fn saves_from_one_read_continue_after_a_reload_and_spare_this_devices_other_edits() {
+        let mut rng = StdRng::seed_from_u64(4);
+        let (mut phone, mut office, note) = two_copies(&mut rng);
+        let guardian = edit(&mut rng, 2);
+        let read_at = phone.version();
+        let mut on_screen = phone.visit_note(note).expect("read");
+
+        // An autosave; then, on the same phone, a direct edit of the same note that is not
+        // a save of this screen; then words from the office.
+        on_screen.observations = "Quiet at first. Drew a house.".into();
+        phone
+            .edit_from(&read_at, &mut rng, |d| {
+                d.update_visit_note(&guardian, note, &on_screen)
+            })
+            .expect("autosave");
+        phone
+            .review_visit_note(&guardian, note, ReviewStatus::Submitted, "For review")
+            .expect("submit");
+        let mut theirs = office.visit_note(note).expect("read");
+        theirs.observations.push_str(" Office: fine.");
+        office
+            .update_visit_note(&edit(&mut rng, 3), note, &theirs)
+            .expect("office words");
+        sync(&mut office, &mut phone);
+
+        // The app restarts (or the document leaves memory): only bytes survive.
+        let bytes = phone.save();
+        let mut phone = CaseDoc::load(phone.id(), Some(&bytes), &[]).expect("reload");
+
+        on_screen.observations = "Quiet at first. Drew a house and a dog.".into();
+        phone
+            .edit_from(&read_at, &mut rng, |d| {
+                d.update_visit_note(&guardian, note, &on_screen)
+            })
+            .expect("autosave after reload");
+        let saved = phone.visit_note(note).expect("read");
+        assert_eq!(
+            saved.observations,
+            "Quiet at first. Drew a house and a dog. Office: fine."
+        );
+        assert_eq!(
+            saved.review.status,
+            ReviewStatus::Submitted,
+            "own edit undone"
+        );
+        assert_eq!(saved.review.comment, "For review");
     }
 }
