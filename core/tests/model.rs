@@ -218,7 +218,7 @@ fn conflicting_addresses_are_reported_with_authors_until_resolved() {
 }
 
 #[test]
-fn conflicting_nrm_decision_dates_are_surfaced() {
+fn conflicting_nrm_decision_dates_are_surfaced_and_resolved_only_with_a_date() {
     let (mut mine, mut theirs) = case_on_two_devices();
     let mut a = mine[0].profile().expect("read");
     a.nrm.reasonable_grounds = NrmDecision::Positive;
@@ -236,6 +236,43 @@ fn conflicting_nrm_decision_dates_are_surfaced() {
         .map(|c| c.path.join("/"))
         .collect();
     assert_eq!(paths, vec!["nrm/reasonable_grounds_on".to_string()]);
+
+    // A choice that is not a date is refused and changes nothing; the conflict stays open.
+    let path: Vec<String> = vec!["nrm".into(), "reasonable_grounds_on".into()];
+    let before = mine[0].to_json().expect("json");
+    for bad in [json!("last Tuesday"), json!(12), json!(true)] {
+        let err = mine[0]
+            .resolve_conflict(
+                &edit(3, 3),
+                &path,
+                bad.clone(),
+                EntryId::random(&mut rng(11)),
+            )
+            .expect_err("not a date");
+        assert!(
+            matches!(&err, Error::InvalidInput { field, .. } if field == "chosen"),
+            "{bad}: {err:?}"
+        );
+    }
+    assert_eq!(mine[0].to_json().expect("json"), before);
+    assert_eq!(mine[0].conflicts().expect("conflicts").len(), 1);
+    mine[0]
+        .resolve_conflict(
+            &edit(3, 4),
+            &path,
+            json!("2026-10-03"),
+            EntryId::random(&mut rng(12)),
+        )
+        .expect("a date fits");
+    assert!(mine[0].conflicts().expect("conflicts").is_empty());
+    assert_eq!(
+        mine[0]
+            .profile()
+            .expect("readable")
+            .nrm
+            .reasonable_grounds_on,
+        chrono::NaiveDate::from_ymd_opt(2026, 10, 3)
+    );
 }
 
 #[test]

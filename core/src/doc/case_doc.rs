@@ -81,6 +81,11 @@ impl CaseDoc {
         Ok(loaded)
     }
 
+    /// A throwaway copy to try an edit on.
+    pub(crate) fn trial(&mut self) -> Self {
+        CaseDoc::wrap(self.id, self.doc.fork())
+    }
+
     pub(super) fn wrap(id: DocId, doc: AutoCommit) -> Self {
         CaseDoc {
             id,
@@ -219,7 +224,8 @@ impl CaseDoc {
     pub(crate) fn read_at<T: Record>(&self, path: &[&str]) -> Result<T> {
         let obj = self.object(path)?;
         let json = codec::read(&self.doc, &obj)?;
-        serde_json::from_value(json).map_err(|e| self.malformed(&path.join("/"), &e.to_string()))
+        serde_json::from_value(json)
+            .map_err(|e| self.malformed(&path.join("/"), &decode_failure(&e)))
     }
 
     /// Write `record` over the map at `path`, touching only fields that differ (inside
@@ -361,6 +367,17 @@ pub(crate) fn validate_chunk(bytes: &[u8]) -> Result<()> {
     match automerge::Automerge::load_with_options(bytes, strict()) {
         Ok(_) | Err(AutomergeError::MissingDeps) => Ok(()),
         Err(e) => Err(e.into()),
+    }
+}
+
+/// Why a stored record did not decode, without the stored value: serde's messages quote it
+/// ("invalid type: string \"...\""), and error messages end up in crash reports.
+fn decode_failure(e: &serde_json::Error) -> String {
+    let message = e.to_string();
+    if message.starts_with("missing field") || message.starts_with("unknown field") {
+        message
+    } else {
+        "a stored value has the wrong type or an unknown value".to_owned()
     }
 }
 

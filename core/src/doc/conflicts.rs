@@ -68,8 +68,9 @@ impl CaseDoc {
     }
 
     /// Resolve the conflict at `path` by writing `chosen` (usually one of the competing values)
-    /// over all of them, and record who resolved it, when, and what was replaced.
-    pub fn resolve_conflict(
+    /// over all of them, and record who resolved it, when, and what was replaced. The model's
+    /// `resolve_conflict` calls this after checking that `chosen` fits the field.
+    pub(crate) fn resolve_conflict_unchecked(
         &mut self,
         edit: &Edit,
         path: &[String],

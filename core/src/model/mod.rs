@@ -23,9 +23,49 @@ use serde_json::{Map, Value as Json};
 
 use crate::doc::{CaseDoc, DocId, DocKind, Edit, Record, to_fields};
 use crate::error::{Error, Result};
-use crate::ids::CaseId;
+use crate::ids::{CaseId, EntryId};
 
 impl CaseDoc {
+    /// Resolve the conflict at `path` by writing `chosen` over every competing value, and
+    /// record who resolved it, when, and what was replaced. A choice that does not fit the
+    /// field (a word where a number goes, a value no enum has) is refused as `InvalidInput`
+    /// on `chosen` and nothing is written, so a resolution never leaves a record unreadable.
+    pub fn resolve_conflict(
+        &mut self,
+        edit: &Edit,
+        path: &[String],
+        chosen: Json,
+        resolution_id: EntryId,
+    ) -> Result<()> {
+        if self.check_records().is_ok() {
+            let mut trial = self.trial();
+            trial.resolve_conflict_unchecked(edit, path, chosen.clone(), resolution_id)?;
+            if trial.check_records().is_err() {
+                return Err(Error::invalid("chosen", "does not fit this field"));
+            }
+        }
+        self.resolve_conflict_unchecked(edit, path, chosen, resolution_id)
+    }
+
+    /// Read every record of the document as its type.
+    fn check_records(&self) -> Result<()> {
+        match self.kind() {
+            DocKind::Profile => self.profile().map(drop),
+            DocKind::Location => {
+                self.current_placement()?;
+                self.placement_history().map(drop)
+            }
+            DocKind::Visits => self.visit_notes().map(drop),
+            DocKind::Safety => {
+                self.plan_steps()?;
+                self.safety_checks()?;
+                self.missing_episodes()?;
+                self.feel_safe().map(drop)
+            }
+            DocKind::Associates => self.persons().map(drop),
+        }
+    }
+
     pub(crate) fn expect_kind(&self, kind: DocKind) -> Result<()> {
         if self.kind() == kind {
             Ok(())
@@ -78,4 +118,43 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::ROOT;
+    use automerge::transaction::Transactable;
+    use chrono::{TimeZone, Utc};
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::doc::Author;
+    use crate::ids::{DeviceId, UserId};
+
+    #[test]
+    fn a_record_that_does_not_decode_is_an_error_that_does_not_quote_the_value() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let author = Author {
+            user: UserId::random(&mut rng),
+            device: DeviceId::random(&mut rng),
+        };
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 25, 9, 0, 0)
+            .single()
+            .expect("time");
+        let profile = Profile {
+            case_reference: "HUL-1".into(),
+            ..Profile::default()
+        };
+        let mut doc = new_case(CaseId::random(&mut rng), &Edit::new(author, at), &profile)
+            .expect("case")
+            .remove(0);
+        doc.automerge_mut()
+            .put(ROOT, "claimed_age", "CANARY-lives-at-12-Elm-Road")
+            .expect("raw write");
+        let err = doc.profile().expect_err("a word where a number goes");
+        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
+        assert!(!err.to_string().contains("CANARY"), "{err}");
+    }
 }

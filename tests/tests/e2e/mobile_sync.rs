@@ -2,7 +2,8 @@
 //! server: one sync of a store at a time, and a sync whose caller gave up (its future dropped,
 //! as when an app's coroutine is cancelled) stops at its next round trip, loses nothing, and
 //! still tells the app's listeners what it changed; a note saved from a screen opened before
-//! a sign-off arrived keeps the sign-off.
+//! a sign-off arrived keeps the sign-off; a placement recorded two ways offline is a conflict
+//! the phone sees with both values and resolves (a choice that does not fit is refused).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -294,5 +295,85 @@ async fn saving_a_note_opened_before_a_sign_off_arrived_keeps_the_sign_off() -> 
         p.phone.visit_note(p.case.clone(), note_id)?.place,
         "foster home"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placement_set_two_ways_offline_is_a_conflict_the_phone_resolves() -> Result<()> {
+    use casebook_mobile::records::{DocKind as Kind, PlacementType};
+    let p = phones().await?;
+    let location = DocId::new(p.case.parse()?, DocKind::Location);
+
+    // Offline, the phone and the supervisor record the new placement differently.
+    let mut here = p.phone.current_placement(p.case.clone())?;
+    here.address = "12 Elm Road".into();
+    here.placement_type = PlacementType::FosterCare;
+    p.phone.set_current_placement(p.case.clone(), here)?;
+    p.supervisor.change(location, |d, e| {
+        let mut there = d.current_placement()?;
+        there.address = "7 Station Street".into();
+        there.placement_type = casebook_core::model::PlacementType::Specialist;
+        d.set_current_placement(e, &there)
+    })?;
+    p.supervisor.sync().await?;
+    p.phone.sync_now(None, None).await?;
+
+    let mut conflicts = p.phone.conflicts(p.case.clone())?;
+    conflicts.sort_by(|a, b| a.path.cmp(&b.path));
+    let paths: Vec<_> = conflicts.iter().map(|c| c.path.join("/")).collect();
+    assert_eq!(paths, ["current/address", "current/placement_type"]);
+    for conflict in &conflicts {
+        assert_eq!(conflict.kind, Kind::Location);
+        assert_eq!(conflict.values.len(), 2, "{conflict:?}");
+        assert!(conflict.values.iter().all(|v| v.user_id.is_some()));
+    }
+    let address = &conflicts[0];
+    let mut values: Vec<_> = address
+        .values
+        .iter()
+        .map(|v| v.value_json.clone())
+        .collect();
+    values.sort();
+    assert_eq!(values, ["\"12 Elm Road\"", "\"7 Station Street\""]);
+
+    // A choice no placement type has is refused, naming it; nothing changes.
+    let kind = &conflicts[1];
+    match p.phone.resolve_conflict(
+        p.case.clone(),
+        Kind::Location,
+        kind.path.clone(),
+        "\"a tent\"".into(),
+    ) {
+        Err(CasebookError::InvalidInput { field, .. }) => assert_eq!(field, "chosen"),
+        other => panic!("expected InvalidInput on chosen, got {other:?}"),
+    }
+    assert_eq!(p.phone.conflicts(p.case.clone())?.len(), 2);
+
+    // The guardian picks the supervisor's values; both devices end up with them.
+    for conflict in &conflicts {
+        let theirs = conflict
+            .values
+            .iter()
+            .find(|v| v.value_json.contains("Station") || v.value_json.contains("specialist"))
+            .expect("the supervisor's value");
+        p.phone.resolve_conflict(
+            p.case.clone(),
+            Kind::Location,
+            conflict.path.clone(),
+            theirs.value_json.clone(),
+        )?;
+    }
+    assert!(p.phone.conflicts(p.case.clone())?.is_empty());
+    let chosen = p.phone.current_placement(p.case.clone())?;
+    assert_eq!(chosen.address, "7 Station Street");
+    assert_eq!(chosen.placement_type, PlacementType::Specialist);
+    p.phone.sync_now(None, None).await?;
+    p.supervisor.sync().await?;
+    assert!(p.supervisor.lock().conflicts(p.case.parse()?)?.is_empty());
+    let there = p
+        .supervisor
+        .lock()
+        .read(location, |d| d.current_placement())?;
+    assert_eq!(there.address, "7 Station Street");
     Ok(())
 }
