@@ -7,8 +7,8 @@
 //! ids) is drawn once, kept in the encrypted store under `mobile.local_author`, and used for
 //! every edit until the device enrols. History shows those edits under the placeholder ids.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::SystemTime;
 
 use casebook_core::client::DeviceIdentity;
@@ -21,7 +21,9 @@ use rand::rngs::OsRng;
 
 use crate::error::{CasebookError, Result, guard};
 use crate::observe::{ChangeListener, ObservationHandle, Observers};
-use crate::records::{ChangeEvent, ChangeSource, DeviceInfo, DocKind, parse_id, parse_version};
+use crate::records::{
+    ChangeEvent, ChangeSource, DeviceInfo, DocKind, invalid, parse_id, parse_version,
+};
 
 /// How long a device may go without checking in before its local data locks.
 pub const MAX_OFFLINE_HOURS: i64 = 72;
@@ -31,6 +33,23 @@ const LOCAL_AUTHOR_KEY: &str = "mobile.local_author";
 
 /// The repository, shared with a sync in flight.
 pub(crate) type SharedRepo = Arc<Mutex<Repo>>;
+
+/// Stores open in this process, by canonical path. A second `Casebook` on one file would
+/// keep its own copy of the documents in memory and could write over the first's changes.
+static OPEN_STORES: Mutex<Vec<(PathBuf, Weak<Mutex<Repo>>)>> = Mutex::new(Vec::new());
+
+/// `path` with its directory resolved, so two spellings of one file compare equal.
+fn canonical(path: &Path) -> PathBuf {
+    let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+        return path.to_path_buf();
+    };
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    std::fs::canonicalize(dir).map_or_else(|_| path.to_path_buf(), |dir| dir.join(name))
+}
 
 /// An open, encrypted case store on this device.
 #[derive(uniffi::Object)]
@@ -58,16 +77,30 @@ impl std::fmt::Debug for Casebook {
 impl Casebook {
     /// Open (or create) the encrypted store at `path` with the 32 key bytes the app keeps in
     /// the platform keystore. A wrong key fails with `WrongKey` and leaves the file as it was.
+    /// A store is open once per process: opening it again while a `Casebook` has it open is
+    /// `InvalidInput` on `path` (share the one `Casebook` between screens and workers).
     #[uniffi::constructor]
     pub fn open(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
         guard(|| {
             let key = StoreKey::from_vec(key)?;
             let path = PathBuf::from(path);
+            let canonical = canonical(&path);
+            let mut open_stores = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+            open_stores.retain(|(_, repo)| repo.strong_count() > 0);
+            if open_stores.iter().any(|(open, _)| *open == canonical) {
+                return Err(invalid(
+                    "path",
+                    "this store is already open in this app: share that Casebook (one closed \
+                     with close_store stays open until its sync in flight ends)",
+                ));
+            }
             let store = SqliteStore::open(&path, key.clone())?;
+            let repo = Arc::new(Mutex::new(Repo::new(store)));
+            open_stores.push((canonical, Arc::downgrade(&repo)));
             Ok(Arc::new(Casebook {
                 path,
                 key,
-                repo: Mutex::new(Some(Arc::new(Mutex::new(Repo::new(store))))),
+                repo: Mutex::new(Some(repo)),
                 observers: Arc::default(),
                 sync_turn: Arc::default(),
             }))
@@ -309,6 +342,22 @@ mod tests {
         assert_eq!(book.list_cases(), Err(CasebookError::Closed));
         let again = open(&dir).with_repo(author).expect("author");
         assert_eq!(first, again);
+    }
+
+    #[test]
+    fn a_store_is_open_once_per_process() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let book = open(&dir);
+        book.create_case(profile()).expect("create");
+        let same_file = dir.path().join(".").join("store.db");
+        match Casebook::open(same_file.to_string_lossy().into_owned(), vec![7; 32]) {
+            Err(CasebookError::InvalidInput { field, .. }) => assert_eq!(field, "path"),
+            other => panic!("a second handle on one store: {other:?}"),
+        }
+        assert_eq!(book.list_cases().expect("first still works").len(), 1);
+        book.close_store();
+        let again = open(&dir);
+        assert_eq!(again.list_cases().expect("reopened").len(), 1);
     }
 
     #[test]
