@@ -54,6 +54,10 @@ pub enum CasebookError {
     /// than 72 hours; a successful `sync_now` unlocks it.
     #[error("local data is locked until this device checks in with the server")]
     Locked,
+    /// The server speaks a newer protocol than this build: the app must be updated to sync.
+    /// Local data stays usable.
+    #[error("this app must be updated to sync with the server")]
+    UpdateRequired,
     /// The sync was cancelled; what was received so far is kept.
     #[error("cancelled")]
     Cancelled,
@@ -111,10 +115,22 @@ impl From<CoreError> for CasebookError {
                 reason: "no such entry".into(),
             },
             CoreError::NoSuchConflict(_) => CasebookError::Conflict { reason },
-            CoreError::Server { status, .. } => match status {
-                401 | 403 => CasebookError::Forbidden { reason },
-                409 => CasebookError::Conflict { reason },
-                400..=499 => CasebookError::InvalidInput {
+            CoreError::Server { status, code, .. } => match (code.as_str(), status) {
+                ("rate_limited", _) | (_, 408 | 429) => CasebookError::Offline {
+                    reason: "the server is busy; try again in a minute".into(),
+                },
+                ("enrolment_code_invalid", _) => CasebookError::InvalidInput {
+                    field: "enrolment_code".into(),
+                    reason: "not valid, expired or already used; ask for a new code".into(),
+                },
+                ("unsupported_version", _) => CasebookError::UpdateRequired,
+                ("payload_too_large", _) | (_, 413) => CasebookError::InvalidInput {
+                    field: "document".into(),
+                    reason: "too large to sync (see the limits in the README)".into(),
+                },
+                (_, 401 | 403) => CasebookError::Forbidden { reason },
+                (_, 409) => CasebookError::Conflict { reason },
+                (_, 400..=499) => CasebookError::InvalidInput {
                     field: "request".into(),
                     reason,
                 },
@@ -163,6 +179,45 @@ mod tests {
         assert!(matches!(
             CasebookError::from(CoreError::BadKeyLength(3)),
             CasebookError::InvalidInput { field, .. } if field == "key"
+        ));
+    }
+
+    #[test]
+    fn server_refusals_map_to_what_the_app_should_do() {
+        let server = |status: u16, code: &str| {
+            CasebookError::from(CoreError::Server {
+                status,
+                code: code.into(),
+                message: "m".into(),
+            })
+        };
+        assert!(matches!(
+            server(429, "rate_limited"),
+            CasebookError::Offline { .. }
+        ));
+        assert!(matches!(
+            server(401, "enrolment_code_invalid"),
+            CasebookError::InvalidInput { field, .. } if field == "enrolment_code"
+        ));
+        assert_eq!(
+            server(400, "unsupported_version"),
+            CasebookError::UpdateRequired
+        );
+        assert!(matches!(
+            server(413, "payload_too_large"),
+            CasebookError::InvalidInput { field, .. } if field == "document"
+        ));
+        assert!(matches!(
+            server(403, "forbidden_by_policy"),
+            CasebookError::Forbidden { .. }
+        ));
+        assert!(matches!(
+            server(400, "bad_request"),
+            CasebookError::InvalidInput { field, .. } if field == "request"
+        ));
+        assert!(matches!(
+            server(503, "internal"),
+            CasebookError::Offline { .. }
         ));
     }
 

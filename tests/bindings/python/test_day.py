@@ -1,6 +1,6 @@
 """The generated Python bindings against a real casebook-server over TLS, briefly: a guardian's
 phone enrols, records a visit offline and syncs; a second sync is a no-op; a wrong certificate
-pin is refused. Run by tests/bindings/main.rs, which starts the server and passes its address,
+pin is UntrustedServer and a wrong enrolment code is InvalidInput naming it. Run by tests/bindings/main.rs, which starts the server and passes its address,
 certificate pin and two enrolment codes in the environment.
 """
 
@@ -60,8 +60,15 @@ class DayTest(unittest.TestCase):
 
     def test_a_wrong_pin_is_refused(self):
         book = self.open("other")
-        with self.assertRaises(CasebookError):
+        with self.assertRaises(CasebookError.UntrustedServer):
             asyncio.run(book.enrol(URL, os.environ["CASEBOOK_CODE_2"], "ab" * 32, "x"))
+        self.assertFalse(book.is_enrolled())
+
+    def test_a_wrong_enrolment_code_names_the_code(self):
+        book = self.open("stranger")
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            asyncio.run(book.enrol(URL, "NOT-A-REAL-CODE", PIN, "x"))
+        self.assertEqual(raised.exception.field, "enrolment_code")
         self.assertFalse(book.is_enrolled())
 
 
