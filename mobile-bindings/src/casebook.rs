@@ -360,6 +360,41 @@ mod tests {
         assert_eq!(again.list_cases().expect("reopened").len(), 1);
     }
 
+    /// A screen's listener typically reloads what it shows, from inside the callback.
+    #[test]
+    fn a_listener_may_call_back_into_the_casebook() {
+        use std::sync::mpsc;
+        use std::time::Duration;
+
+        use crate::observe::ChangeListener;
+
+        struct Reload {
+            book: Arc<Casebook>,
+            listed: mpsc::Sender<usize>,
+        }
+        impl ChangeListener for Reload {
+            fn on_change(&self, _event: ChangeEvent) {
+                let cases = self.book.list_cases().map_or(0, |c| c.len());
+                let _ = self.listed.send(cases);
+            }
+        }
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let book = open(&dir);
+        let (listed, heard) = mpsc::channel();
+        let handle = book.observe(Arc::new(Reload {
+            book: Arc::clone(&book),
+            listed,
+        }));
+        let writer = Arc::clone(&book);
+        std::thread::spawn(move || writer.create_case(profile()));
+        let cases = heard
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the listener's call back into the Casebook blocked");
+        assert_eq!(cases, 1);
+        handle.stop();
+    }
+
     #[test]
     fn a_panic_inside_the_lock_reopens_the_store() {
         let dir = tempfile::tempdir().expect("tempdir");
