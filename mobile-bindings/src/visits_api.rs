@@ -6,7 +6,7 @@ use casebook_core::model as core;
 use rand::rngs::OsRng;
 
 use crate::casebook::Casebook;
-use crate::error::Result;
+use crate::error::{CasebookError, Result};
 use crate::records::{Action, DocKind, ReadAt, ReviewStatus, VisitNote, VisitNoteEntry, parse_id};
 
 #[uniffi::export]
@@ -73,7 +73,8 @@ impl Casebook {
     }
 
     /// Supervisor review of a note: sign it off, or return it with a comment. The reviewer
-    /// is this device's user and the time is now.
+    /// is this device's enrolled user and the time is now; before enrolment there is no one
+    /// to record, so this fails with `NotEnrolled`.
     pub fn review_visit_note(
         &self,
         case_id: String,
@@ -82,6 +83,9 @@ impl Casebook {
         comment: String,
     ) -> Result<()> {
         let id: EntryId = parse_id("note_id", &note_id)?;
+        if !self.is_enrolled()? {
+            return Err(CasebookError::NotEnrolled);
+        }
         self.edit(&case_id, DocKind::Visits, |d, e| {
             d.review_visit_note(e, id, status.into(), &comment)
         })

@@ -70,11 +70,14 @@ fun main() {
             review = Review(status = ReviewStatus.SUBMITTED),
         ))
         val actionId = book.addAction(caseId, noteId, Action(description = "Ask about football club", owner = "guardian", dueOn = "2026-03-01"))
-        book.reviewVisitNote(caseId, noteId, ReviewStatus.SIGNED_OFF, "Good note")
+        // A sign-off needs an enrolled reviewer to record: refused on this device, not yet enrolled.
+        expectThrows<CasebookException.NotEnrolled> {
+            book.reviewVisitNote(caseId, noteId, ReviewStatus.SIGNED_OFF, "Good note")
+        }
         val note = book.visitNote(caseId, noteId)
         check(note.interpreter.vetting == VettingStatus.VETTED && note.interpreter.childConsented == true) { "${note.interpreter}" }
         check(note.actions[actionId]?.dueOn == "2026-03-01") { "${note.actions}" }
-        check(note.review.status == ReviewStatus.SIGNED_OFF && note.review.reviewer != null) { "${note.review}" }
+        check(note.review.status == ReviewStatus.SUBMITTED && note.review.reviewer == null) { "${note.review}" }
         check(book.visitNotes(caseId).single().id == noteId) { "notes" }
     }
 

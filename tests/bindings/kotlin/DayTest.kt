@@ -118,6 +118,7 @@ fun main() {
         runBlocking { guardian.syncNow(null, null) }
         val review = guardian.visitNote(caseId, noteId).review
         check(review.status == ReviewStatus.SIGNED_OFF) { "$review" }
+        check(review.reviewer == supervisor.deviceInfo()!!.userId) { "reviewer ${review.reviewer}" }
     }
 
     test("a note open on the guardian's phone while it is signed off is saved without undoing the sign-off") {
