@@ -212,6 +212,18 @@ mod tests {
         (phone, office, note)
     }
 
+    /// Save the note on screen, read at `read_at`.
+    fn save(
+        doc: &mut CaseDoc,
+        read_at: &Version,
+        rng: &mut StdRng,
+        by: &Edit,
+        note: EntryId,
+        on_screen: &VisitNote,
+    ) -> Result<()> {
+        doc.edit_from(read_at, rng, |d| d.update_visit_note(by, note, on_screen))
+    }
+
     fn sync(from: &mut CaseDoc, to: &mut CaseDoc) {
         let bytes = from.save();
         to.merge_bytes(&bytes).expect("merge");
@@ -240,11 +252,15 @@ mod tests {
         open_on_screen.observations = "Child said: quiet at first.".into();
         open_on_screen.place = "school".into();
         let guardian = edit(&mut rng, 3);
-        phone
-            .edit_from(&read_at, &mut rng, |d| {
-                d.update_visit_note(&guardian, note, &open_on_screen)
-            })
-            .expect("stale save");
+        save(
+            &mut phone,
+            &read_at,
+            &mut rng,
+            &guardian,
+            note,
+            &open_on_screen,
+        )
+        .expect("stale save");
 
         let saved = phone.visit_note(note).expect("read");
         assert_eq!(
@@ -262,20 +278,28 @@ mod tests {
 
         // The same save again (an autosave of the same screen) changes nothing more.
         let before = phone.version();
-        phone
-            .edit_from(&read_at, &mut rng, |d| {
-                d.update_visit_note(&guardian, note, &open_on_screen)
-            })
-            .expect("repeated save");
+        save(
+            &mut phone,
+            &read_at,
+            &mut rng,
+            &guardian,
+            note,
+            &open_on_screen,
+        )
+        .expect("repeated save");
         assert_eq!(phone.version(), before, "a repeated save wrote again");
 
         // More typing on the same screen, saved again: only the new words are added.
         open_on_screen.observations = "Child said: quiet at first, then laughed.".into();
-        phone
-            .edit_from(&read_at, &mut rng, |d| {
-                d.update_visit_note(&guardian, note, &open_on_screen)
-            })
-            .expect("autosave");
+        save(
+            &mut phone,
+            &read_at,
+            &mut rng,
+            &guardian,
+            note,
+            &open_on_screen,
+        )
+        .expect("autosave");
         let saved = phone.visit_note(note).expect("read");
         assert_eq!(
             saved.observations,
@@ -303,11 +327,15 @@ mod tests {
 
         open_on_screen.place = "school".into();
         let guardian = edit(&mut rng, 3);
-        phone
-            .edit_from(&read_at, &mut rng, |d| {
-                d.update_visit_note(&guardian, note, &open_on_screen)
-            })
-            .expect("stale save");
+        save(
+            &mut phone,
+            &read_at,
+            &mut rng,
+            &guardian,
+            note,
+            &open_on_screen,
+        )
+        .expect("stale save");
         let conflicts = phone.conflicts().expect("conflicts");
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
         let mut values: Vec<_> = conflicts[0]
@@ -358,11 +386,7 @@ mod tests {
         // An autosave; then, on the same phone, a direct edit of the same note that is not
         // a save of this screen; then words from the office.
         on_screen.observations = "Quiet at first. Drew a house.".into();
-        phone
-            .edit_from(&read_at, &mut rng, |d| {
-                d.update_visit_note(&guardian, note, &on_screen)
-            })
-            .expect("autosave");
+        save(&mut phone, &read_at, &mut rng, &guardian, note, &on_screen).expect("autosave");
         phone
             .review_visit_note(&guardian, note, ReviewStatus::Submitted, "For review")
             .expect("submit");
@@ -378,10 +402,7 @@ mod tests {
         let mut phone = CaseDoc::load(phone.id(), Some(&bytes), &[]).expect("reload");
 
         on_screen.observations = "Quiet at first. Drew a house and a dog.".into();
-        phone
-            .edit_from(&read_at, &mut rng, |d| {
-                d.update_visit_note(&guardian, note, &on_screen)
-            })
+        save(&mut phone, &read_at, &mut rng, &guardian, note, &on_screen)
             .expect("autosave after reload");
         let saved = phone.visit_note(note).expect("read");
         assert_eq!(
