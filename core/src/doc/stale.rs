@@ -86,38 +86,38 @@ impl CaseDoc {
         let base = self.saved_from(&read, edit.author.device);
         let is = codec::read(self.automerge(), &self.object(path)?)?;
 
-        if base == self.version() {
-            // Nothing arrived since: write here, as any edit.
-            let changed = changed_since(fields, &is, &is);
-            if changed.is_empty() {
-                return Ok(());
-            }
-            let obj = self.object(path)?;
-            self.saving_from = Some(read);
-            let written = self.edit(edit, what, |d| {
-                codec::update_map(d, &obj, &changed, text_fields)
-            });
-            self.saving_from = None;
-            return written;
-        }
-
-        let forked = self
-            .automerge_mut()
-            .fork_at(base.heads())
-            .map_err(|_| Error::invalid("version", "not a version of this document"))?;
-        let mut then = CaseDoc::wrap(self.id(), forked);
-        then.actor = Some(ActorId::from(actor));
-        then.saving_from = Some(read);
-        let was = codec::read(then.automerge(), &then.object(path)?)?;
+        // Nothing arrived since the base: write here, as any edit. Otherwise write on the
+        // document as it was at the base, and merge that change in.
+        let mut fork = if base == self.version() {
+            None
+        } else {
+            let forked = self
+                .automerge_mut()
+                .fork_at(base.heads())
+                .map_err(|_| Error::invalid("version", "not a version of this document"))?;
+            let mut then = CaseDoc::wrap(self.id(), forked);
+            then.actor = Some(ActorId::from(actor));
+            Some(then)
+        };
+        let target = match fork.as_mut() {
+            Some(then) => then,
+            None => &mut *self,
+        };
+        let was = codec::read(target.automerge(), &target.object(path)?)?;
         let changed = changed_since(fields, &was, &is);
         if changed.is_empty() {
             return Ok(());
         }
-        let obj = then.object(path)?;
-        then.edit(edit, what, |d| {
+        let obj = target.object(path)?;
+        target.saving_from = Some(read);
+        let written = target.edit(edit, what, |d| {
             codec::update_map(d, &obj, &changed, text_fields)
-        })?;
-        self.automerge_mut().merge(then.automerge_mut())?;
+        });
+        target.saving_from = None;
+        written?;
+        if let Some(mut then) = fork {
+            self.automerge_mut().merge(then.automerge_mut())?;
+        }
         Ok(())
     }
 
