@@ -2,6 +2,8 @@
 //! the file, then the connection is set up for durability and to leave no plaintext behind.
 
 use std::path::Path;
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension};
 use zeroize::Zeroizing;
@@ -17,6 +19,7 @@ use crate::error::{Error, Result};
 /// database, its WAL or its shared-memory index was changed;
 /// [`Error::EncryptionUnavailable`] if the linked SQLite is not SQLCipher.
 pub(super) fn open(path: &Path, key: StoreKey) -> Result<Connection> {
+    wait_until_sqlcipher_is_ready()?;
     let raw_key = key.sqlcipher_raw_key();
     drop(key);
     probe_key(path, &raw_key)?;
@@ -29,6 +32,7 @@ pub(super) fn open(path: &Path, key: StoreKey) -> Result<Connection> {
 
 /// A read-only connection to an existing database already proven to open with `key`.
 pub(super) fn open_reader(path: &Path, key: &StoreKey) -> Result<Connection> {
+    wait_until_sqlcipher_is_ready()?;
     let raw_key = key.sqlcipher_raw_key();
     let conn = Connection::open_with_flags(
         path,
@@ -37,6 +41,45 @@ pub(super) fn open_reader(path: &Path, key: &StoreKey) -> Result<Connection> {
     unlock(&conn, &raw_key)?;
     conn.execute_batch("PRAGMA temp_store = MEMORY;")?;
     Ok(conn)
+}
+
+/// How long a first open waits for SQLCipher to finish setting itself up.
+const SQLCIPHER_SETUP_WAIT: Duration = Duration::from_secs(2);
+
+/// Return once SQLCipher can key a connection in this process.
+///
+/// SQLite marks itself initialised and releases its init mutex *before* it runs SQLCipher's
+/// own set-up (`SQLITE_EXTRA_INIT`). A connection opened on another thread in that window
+/// is refused a key with "An error occurred with PRAGMA key or rekey", so two stores opened
+/// at once as a process starts could fail at random. Until SQLCipher has keyed a throwaway
+/// in-memory connection, every open keys one first, retrying briefly.
+fn wait_until_sqlcipher_is_ready() -> Result<()> {
+    static READY: OnceLock<()> = OnceLock::new();
+    if READY.get().is_some() {
+        return Ok(());
+    }
+    let started = std::time::Instant::now();
+    loop {
+        match key_a_memory_connection() {
+            Ok(()) => {
+                let _ = READY.set(());
+                return Ok(());
+            }
+            Err(Error::Storage(_)) if started.elapsed() < SQLCIPHER_SETUP_WAIT => {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(err) => return Err(err),
+        }
+    }
+}
+
+/// Key an in-memory connection with a fixed, non-secret key and read from it.
+fn key_a_memory_connection() -> Result<()> {
+    let conn = Connection::open_in_memory()?;
+    unlock(
+        &conn,
+        "x'0101010101010101010101010101010101010101010101010101010101010101'",
+    )
 }
 
 /// Prove `raw_key` decrypts the file at `path` without writing a byte of it.
