@@ -60,8 +60,7 @@ pub struct Casebook {
     repo: Mutex<Option<SharedRepo>>,
     pub(crate) observers: Arc<Observers>,
     /// One sync at a time: a sync holds this until it ends, so a second `sync_now` waits for
-    /// the one in flight, including one whose caller gave up and which is stopping at its
-    /// next round trip.
+    /// the one in flight, including one whose caller gave up and which is still stopping.
     pub(crate) sync_turn: Arc<tokio::sync::Mutex<()>>,
 }
 

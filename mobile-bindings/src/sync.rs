@@ -28,7 +28,7 @@ pub trait SyncProgressListener: Send + Sync {
     fn on_progress(&self, progress: SyncProgress);
 }
 
-/// Cancels a sync in flight between round trips; nothing received so far is lost.
+/// Cancels a sync within 50 ms, abandoning a round trip in flight; nothing stored is lost.
 #[derive(Debug, Default, uniffi::Object)]
 pub struct CancelToken {
     flag: Arc<AtomicBool>,

@@ -6,8 +6,10 @@ mod identity;
 mod tls;
 mod transport;
 
+use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rand::{CryptoRng, RngCore};
@@ -79,7 +81,8 @@ pub async fn enrol(
 /// Run one sync session with the server: authenticate, exchange until nothing is left, and
 /// persist the result. A revoked device's store is wiped before this returns
 /// [`Error::DeviceRevoked`]. Setting `cancel` stops before the first request or between
-/// round trips; what was received so far is kept and the next sync resumes.
+/// round trips, and abandons a round trip in flight within [`CANCEL_CHECK_INTERVAL`]; what
+/// was received and stored so far is kept and the next sync resumes.
 pub async fn sync_now(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
@@ -96,6 +99,32 @@ pub async fn sync_now(
     result
 }
 
+/// How often a round trip in flight looks at its cancel flag.
+pub const CANCEL_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Run `round_trip`, or drop it (closing its connection) once `cancel` is set.
+///
+/// Dropping a round trip is safe at any point: nothing is stored until its answer has been
+/// received whole, and a request the server applied but whose answer was lost is the same
+/// as a connection lost in a car park: the next sync's exchange of heads repairs it.
+async fn unless_cancelled<T>(
+    cancel: &AtomicBool,
+    round_trip: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let mut round_trip = std::pin::pin!(round_trip);
+    let mut check = tokio::time::interval(CANCEL_CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            answer = &mut round_trip => return answer,
+            _ = check.tick() => {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+            }
+        }
+    }
+}
+
 async fn run_session(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
@@ -108,22 +137,26 @@ async fn run_session(
         return Err(Error::Cancelled);
     }
     let mut outcome = SyncOutcome::default();
-    let session_token = transport
-        .open_session(
+    let session_token = unless_cancelled(
+        cancel,
+        transport.open_session(
             identity.device_id,
             |c| identity.sign_challenge(c),
             &mut outcome.traffic,
-        )
-        .await?;
+        ),
+    )
+    .await?;
     outcome.requests += 2;
     let (mut session, mut request) = lock(repo)?.start_sync(&identity.server_id)?;
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
         }
-        let response = transport
-            .sync(&session_token.token, &request, &mut outcome.traffic)
-            .await?;
+        let response = unless_cancelled(
+            cancel,
+            transport.sync(&session_token.token, &request, &mut outcome.traffic),
+        )
+        .await?;
         outcome.requests += 1;
         let step = lock(repo)?.receive_sync(&mut session, response, clock())?;
         progress(session.progress());

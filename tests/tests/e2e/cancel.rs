@@ -1,12 +1,15 @@
 //! A sync cancelled between round trips keeps what it received, and the next sync finishes
-//! the job with nothing lost on either side.
+//! the job with nothing lost on either side; a round trip stuck in flight is abandoned.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use anyhow::Result;
 use casebook_core::Error;
+use casebook_core::client;
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::EntryId;
+use casebook_tests::support::Harness;
 
 use super::{Device, record_visit, team};
 
@@ -76,5 +79,63 @@ async fn a_sync_cancelled_after_its_first_round_trip_loses_nothing() -> Result<(
     t.guardian.sync().await?;
     t.supervisor.sync().await?;
     assert!(notes_on(&t.supervisor, visits)?.contains(&late));
+    Ok(())
+}
+
+/// A server that accepts connections and never answers: a round trip to it hangs until the
+/// transport's timeouts (15 s to connect, 120 s a request) give up.
+async fn silent_server() -> Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("https://{}", listener.local_addr()?);
+    let holder = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    Ok((url, holder))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_a_round_trip_in_flight_stops_it_and_keeps_the_note() -> Result<()> {
+    let h = Harness::start().await?;
+    let (_, guardian) = h.person("guardian", "guardian").await?;
+    let edit = guardian.edit();
+    let case = guardian.lock().create_case(
+        &edit,
+        &mut rand::rngs::OsRng,
+        &casebook_core::model::Profile {
+            case_reference: "HUL-2026-0142".into(),
+            ..Default::default()
+        },
+    )?;
+    let note = record_visit(&guardian, case, "said in the car park")?;
+
+    // The signal drops mid-request: the server never answers.
+    let (silent_url, holder) = silent_server().await?;
+    let mut stuck = guardian.identity.clone();
+    stuck.server_url = silent_url;
+    let cancel = AtomicBool::new(false);
+    let sync = client::sync_now(&guardian.repo, &stuck, &chrono::Utc::now, &|_| {}, &cancel);
+    let give_up = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cancel.store(true, Ordering::Relaxed);
+    };
+    // Without the cancel the sync would end in a network error after 15 s, not `Cancelled`.
+    let (result, ()) = tokio::time::timeout(Duration::from_secs(30), async {
+        tokio::join!(sync, give_up)
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("the cancelled sync was still waiting on the server"))?;
+    assert!(matches!(result, Err(Error::Cancelled)), "{result:?}");
+    holder.abort();
+
+    // The note recorded offline is still there, and the next sync delivers it.
+    let visits = DocId::new(case, DocKind::Visits);
+    assert_eq!(notes_on(&guardian, visits)?, vec![note]);
+    let delivered = guardian.sync().await?;
+    assert!(delivered.report.docs_pushed >= 1, "{delivered:?}");
+    assert!(delivered.report.rejected.is_empty(), "{delivered:?}");
+    assert_eq!(notes_on(&guardian, visits)?, vec![note]);
     Ok(())
 }
