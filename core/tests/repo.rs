@@ -164,7 +164,7 @@ fn sqlite_repository_keeps_cases_across_reopening_and_never_writes_plaintext() {
 #[test]
 fn local_data_locks_after_72_hours_without_a_check_in() {
     let mut repo = Repo::new(MemoryStore::new());
-    let limit = chrono::Duration::hours(72);
+    let limit = std::time::Duration::from_secs(72 * 60 * 60);
     assert!(
         !repo.locked(common::at(0), limit).expect("locked"),
         "never enrolled"

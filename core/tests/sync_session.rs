@@ -7,8 +7,8 @@ use casebook_core::doc::{DocId, DocKind};
 use casebook_core::model::Profile;
 use casebook_core::repo::Repo;
 use casebook_core::store::MemoryStore;
-use casebook_core::sync::SyncStep;
 use casebook_core::sync::wire::{DocMessage, DocSnapshot, PROTOCOL_VERSION, SyncResponse};
+use casebook_core::sync::{DeviceTime, SyncStep};
 use common::{edit, rng};
 
 fn response(cursor: u64) -> SyncResponse {
@@ -39,6 +39,25 @@ fn a_quiet_device_sends_only_its_cursor_and_loads_nothing() {
     assert_eq!(repo.sync_cursor().expect("cursor"), 42);
     let (_, request) = repo.start_sync("server").expect("start");
     assert_eq!(request.cursor, 42);
+}
+
+#[test]
+fn a_finished_session_is_a_check_in_on_both_clocks() {
+    let mut repo = Repo::new(MemoryStore::new());
+    let hours = |h: u64| std::time::Duration::from_secs(h * 60 * 60);
+    let at = |wall_minutes, boot_hours| DeviceTime {
+        wall: common::at(wall_minutes),
+        since_boot: Some(hours(boot_hours)),
+    };
+    let (mut session, _) = repo.start_sync("server").expect("start");
+    let step = repo
+        .receive_sync(&mut session, response(1), at(0, 5))
+        .expect("receive");
+    assert!(matches!(step, SyncStep::Done(_)), "{step:?}");
+    assert_eq!(repo.last_checkin().expect("check-in"), Some(common::at(0)));
+    // The wall clock set back to an hour after the sync, three days on by the boot clock.
+    assert!(repo.locked(at(60, 5 + 73), hours(72)).expect("locked?"));
+    assert!(!repo.locked(at(60, 5 + 1), hours(72)).expect("locked?"));
 }
 
 #[test]

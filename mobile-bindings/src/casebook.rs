@@ -16,9 +16,10 @@ use casebook_core::doc::{Author, CaseDoc, DocId, Edit};
 use casebook_core::ids::{CaseId, DeviceId, UserId};
 use casebook_core::repo::Repo;
 use casebook_core::store::{SqliteStore, StoreKey, WriteOp};
-use chrono::{Duration, Utc};
+use chrono::Utc;
 use rand::rngs::OsRng;
 
+use crate::clock::device_now;
 use crate::error::{CasebookError, Result, guard};
 use crate::observe::{ChangeListener, ObservationHandle, Observers};
 use crate::records::{
@@ -26,7 +27,7 @@ use crate::records::{
 };
 
 /// How long a device may go without checking in before its local data locks.
-pub const MAX_OFFLINE_HOURS: i64 = 72;
+pub const MAX_OFFLINE_HOURS: u64 = 72;
 
 /// Where the placeholder author of pre-enrolment edits is kept.
 const LOCAL_AUTHOR_KEY: &str = "mobile.local_author";
@@ -133,7 +134,7 @@ impl Casebook {
     /// Whether local data is locked until the next successful sync (no check-in with the
     /// server for more than 72 hours).
     pub fn is_locked(&self) -> Result<bool> {
-        self.with_repo(|repo| Ok(repo.locked(Utc::now(), max_offline())?))
+        self.with_repo(|repo| Ok(repo.locked(device_now(), max_offline())?))
     }
 
     /// When this device last finished a sync.
@@ -156,8 +157,8 @@ impl Casebook {
 }
 
 /// The check-in lock's limit.
-fn max_offline() -> Duration {
-    Duration::hours(MAX_OFFLINE_HOURS)
+fn max_offline() -> std::time::Duration {
+    std::time::Duration::from_secs(MAX_OFFLINE_HOURS * 60 * 60)
 }
 
 impl Casebook {
@@ -200,7 +201,7 @@ impl Casebook {
     /// while the check-in lock is on.
     pub(crate) fn with_unlocked<R>(&self, f: impl FnOnce(&mut Repo) -> Result<R>) -> Result<R> {
         self.with_repo(|repo| {
-            if repo.locked(Utc::now(), max_offline())? {
+            if repo.locked(device_now(), max_offline())? {
                 return Err(CasebookError::Locked);
             }
             f(repo)
@@ -317,7 +318,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let book = open(&dir);
         let case = book.create_case(profile()).expect("create");
-        let stale = Utc::now() - Duration::hours(MAX_OFFLINE_HOURS + 1);
+        let stale = Utc::now() - chrono::Duration::hours(73);
         book.with_repo(|repo| Ok(repo.apply(vec![repo.checkin_op(stale)])?))
             .expect("old check-in");
         assert!(book.is_locked().expect("locked?"));
@@ -330,6 +331,37 @@ mod tests {
         book.with_repo(|repo| Ok(repo.apply(vec![repo.checkin_op(Utc::now())])?))
             .expect("fresh check-in");
         assert_eq!(book.list_cases().expect("unlocked").len(), 1);
+    }
+
+    #[test]
+    fn the_boot_clock_keeps_the_lock_on_when_the_wall_clock_is_set_back() {
+        use casebook_core::sync::DeviceTime;
+        use std::time::Duration;
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let book = open(&dir);
+        book.create_case(profile()).expect("create");
+        let hours = |h: u64| Duration::from_secs(h * 60 * 60);
+        let checked_in = DeviceTime {
+            wall: Utc::now(),
+            since_boot: Some(hours(10)),
+        };
+        book.with_repo(|repo| Ok(repo.apply(vec![repo.checkin_op(checked_in)])?))
+            .expect("check-in");
+        // Four days later by the boot clock, with the wall clock set back to an hour after
+        // the check-in: locked.
+        let four_days_on = |since_boot| DeviceTime {
+            wall: checked_in.wall + chrono::Duration::hours(1),
+            since_boot: Some(since_boot),
+        };
+        crate::clock::set_fake_now(Some(four_days_on(hours(10 + 96))));
+        let locked = (book.is_locked(), book.list_cases());
+        // The same wall clock an hour after the check-in by the boot clock too: open.
+        crate::clock::set_fake_now(Some(four_days_on(hours(10 + 1))));
+        let open = book.list_cases().map(|cases| cases.len());
+        crate::clock::set_fake_now(None);
+        assert_eq!(locked, (Ok(true), Err(CasebookError::Locked)));
+        assert_eq!(open, Ok(1));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! keystore, then reads and edits each record kind through it, lists and resolves conflicts,
 //! enrols and syncs (async), and observes changes. Everything here is glue: records mirror
 //! the core's types ([`records`]), errors become one small [`CasebookError`], and the edges
-//! the core leaves to its caller live here: the system clock, the operating system's
+//! the core leaves to its caller live here: the device's clocks, the operating system's
 //! randomness, the author of edits and the 72-hour check-in lock ([`casebook`]).
 //!
 //! Every exported call runs inside a panic guard: a Rust panic reaches the app as
@@ -22,6 +22,7 @@
 
 mod case_api;
 pub mod casebook;
+mod clock;
 pub mod error;
 pub mod observe;
 pub mod records;

@@ -13,10 +13,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
 use casebook_core::client::{self, DeviceIdentity, ServerTrust};
-use chrono::Utc;
 use rand::rngs::OsRng;
 
 use crate::casebook::{Casebook, SharedRepo};
+use crate::clock::device_now;
 use crate::error::{CasebookError, Result, panicked};
 use crate::observe::Observers;
 use crate::records::{ChangeEvent, ChangeSource, DeviceInfo, SyncProgress, SyncReport, invalid};
@@ -103,7 +103,7 @@ impl Casebook {
                 &enrolment_code,
                 &device_name,
                 &mut OsRng,
-                Utc::now(),
+                device_now(),
             )
             .await?)
         })
@@ -146,7 +146,7 @@ impl Casebook {
                     }
                 }
             };
-            let result = client::sync_now(&repo, &identity, &Utc::now, &report, &flag).await;
+            let result = client::sync_now(&repo, &identity, &device_now, &report, &flag).await;
             match &result {
                 Ok(outcome) => {
                     let r = &outcome.report;

@@ -353,7 +353,7 @@ impl Device {
             code,
             name,
             &mut rand::rngs::OsRng,
-            Utc::now(),
+            Utc::now().into(),
         )
         .await?;
         Ok(Self {
@@ -375,7 +375,14 @@ impl Device {
         progress: &(dyn Fn(SyncProgress) + Sync),
         cancel: &AtomicBool,
     ) -> casebook_core::Result<SyncOutcome> {
-        client::sync_now(&self.repo, &self.identity, &Utc::now, progress, cancel).await
+        client::sync_now(
+            &self.repo,
+            &self.identity,
+            &|| Utc::now().into(),
+            progress,
+            cancel,
+        )
+        .await
     }
 
     /// Sync by hand through the core's session state machine, keeping every byte received.

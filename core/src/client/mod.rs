@@ -11,7 +11,6 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use rand::{CryptoRng, RngCore};
 
 pub use identity::{DeviceIdentity, DeviceKey, ServerTrust};
@@ -21,7 +20,7 @@ pub use transport::{Traffic, Transport};
 use crate::error::{Error, Result};
 use crate::repo::Repo;
 use crate::sync::wire::EnrolRequest;
-use crate::sync::{SyncProgress, SyncReport, SyncStep};
+use crate::sync::{DeviceTime, SyncProgress, SyncReport, SyncStep};
 
 /// What a finished sync did, and what it cost on the wire.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,7 +47,7 @@ pub async fn enrol(
     code: &str,
     device_name: &str,
     rng: &mut (impl RngCore + CryptoRng),
-    now: DateTime<Utc>,
+    now: DeviceTime,
 ) -> Result<DeviceIdentity> {
     if code.trim().is_empty() {
         return Err(Error::invalid("code", "is required"));
@@ -79,14 +78,14 @@ pub async fn enrol(
 }
 
 /// Run one sync session with the server: authenticate, exchange until nothing is left, and
-/// persist the result. A revoked device's store is wiped before this returns
+/// persist the result, recording a check-in read from `clock`. A revoked device's store is wiped before this returns
 /// [`Error::DeviceRevoked`]. Setting `cancel` stops before the first request or between
 /// round trips, and abandons a round trip in flight within [`CANCEL_CHECK_INTERVAL`]; what
 /// was received and stored so far is kept and the next sync resumes.
 pub async fn sync_now(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
-    clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    clock: &(dyn Fn() -> DeviceTime + Sync),
     progress: &(dyn Fn(SyncProgress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<SyncOutcome> {
@@ -129,7 +128,7 @@ async fn run_session(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
     transport: &Transport,
-    clock: &(dyn Fn() -> DateTime<Utc> + Sync),
+    clock: &(dyn Fn() -> DeviceTime + Sync),
     progress: &(dyn Fn(SyncProgress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<SyncOutcome> {

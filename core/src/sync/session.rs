@@ -9,6 +9,7 @@ use automerge::{AutoCommit, ChangeHash};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::checkin::DeviceTime;
 use super::wire::{
     DocMessage, DocRejection, DocSnapshot, PROTOCOL_VERSION, RejectReason, SyncRequest,
     SyncResponse,
@@ -23,7 +24,6 @@ use crate::store::{DirtyDoc, WriteOp};
 pub const MAX_ROUNDS: u32 = 64;
 
 const CURSOR_KEY: &str = "sync.cursor";
-const CHECKIN_KEY: &str = "sync.last_checkin";
 
 fn quarantine_key(doc: &DocId) -> String {
     format!("sync.quarantine.{doc}")
@@ -100,34 +100,6 @@ impl Repo {
         read_u64(self.store.meta(CURSOR_KEY)?)
     }
 
-    /// When this device last finished a sync session.
-    pub fn last_checkin(&self) -> Result<Option<DateTime<Utc>>> {
-        let Some(bytes) = self.store.meta(CHECKIN_KEY)? else {
-            return Ok(None);
-        };
-        let millis = i64::try_from(read_u64(Some(bytes))?)
-            .map_err(|_| Error::Protocol("bad check-in time".into()))?;
-        Ok(DateTime::from_timestamp_millis(millis))
-    }
-
-    /// The write that records a check-in with the server at `now`.
-    pub fn checkin_op(&self, now: DateTime<Utc>) -> WriteOp {
-        let millis = u64::try_from(now.timestamp_millis()).unwrap_or_default();
-        WriteOp::PutMeta {
-            key: CHECKIN_KEY.into(),
-            value: millis.to_be_bytes().to_vec(),
-        }
-    }
-
-    /// Whether local data is locked: the device has not checked in with its server within
-    /// `max_offline` (72 hours by default in the apps). A device never enrolled is not locked.
-    pub fn locked(&self, now: DateTime<Utc>, max_offline: chrono::Duration) -> Result<bool> {
-        Ok(match self.last_checkin()? {
-            Some(last) => now - last > max_offline,
-            None => false,
-        })
-    }
-
     /// Begin a session with `peer` (the server's id): the first request carries the cursor and
     /// messages only for documents changed here since the last session. Nothing else is
     /// loaded, so a session with nothing to do costs one small request.
@@ -200,8 +172,9 @@ impl Repo {
         &mut self,
         session: &mut SyncSession,
         response: SyncResponse,
-        now: DateTime<Utc>,
+        now: impl Into<DeviceTime>,
     ) -> Result<SyncStep> {
+        let now = now.into();
         if response.v != PROTOCOL_VERSION {
             return Err(Error::Protocol(format!(
                 "server speaks protocol version {}",
@@ -228,7 +201,9 @@ impl Repo {
         // Everything the response brings is committed in one transaction.
         let mut batch = Batch::default();
         for (snapshot, parsed) in parse_all(response.snapshots) {
-            match parsed.and_then(|doc| self.take_snapshot(doc, snapshot.data, now, &mut batch)) {
+            match parsed
+                .and_then(|doc| self.take_snapshot(doc, snapshot.data, now.wall, &mut batch))
+            {
                 Ok(()) => session.report.docs_received += 1,
                 Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
             }
@@ -236,7 +211,7 @@ impl Repo {
 
         let mut replies = Vec::new();
         for message in response.messages {
-            match self.take_message(session, message.doc, &message.data, now, &mut batch) {
+            match self.take_message(session, message.doc, &message.data, now.wall, &mut batch) {
                 Ok(Some(reply)) => replies.push(reply),
                 Ok(None) => {}
                 Err(e) => self.quarantine_incoming(session, message.doc, &e),
@@ -369,7 +344,7 @@ impl Repo {
         self.store.apply(ops)
     }
 
-    fn finish(&mut self, session: &mut SyncSession, now: DateTime<Utc>) -> Result<SyncReport> {
+    fn finish(&mut self, session: &mut SyncSession, now: DeviceTime) -> Result<SyncReport> {
         let mut ops: Vec<WriteOp> = session
             .dirty
             .iter()

@@ -116,7 +116,13 @@ async fn cancelling_a_round_trip_in_flight_stops_it_and_keeps_the_note() -> Resu
     let mut stuck = guardian.identity.clone();
     stuck.server_url = silent_url;
     let cancel = AtomicBool::new(false);
-    let sync = client::sync_now(&guardian.repo, &stuck, &chrono::Utc::now, &|_| {}, &cancel);
+    let sync = client::sync_now(
+        &guardian.repo,
+        &stuck,
+        &|| chrono::Utc::now().into(),
+        &|_| {},
+        &cancel,
+    );
     let give_up = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         cancel.store(true, Ordering::Relaxed);
