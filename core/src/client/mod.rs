@@ -78,10 +78,11 @@ pub async fn enrol(
 }
 
 /// Run one sync session with the server: authenticate, exchange until nothing is left, and
-/// persist the result, recording a check-in read from `clock`. A revoked device's store is wiped before this returns
-/// [`Error::DeviceRevoked`]. Setting `cancel` stops before the first request or between
-/// round trips, and abandons a round trip in flight within [`CANCEL_CHECK_INTERVAL`]; what
-/// was received and stored so far is kept and the next sync resumes.
+/// persist the result with a check-in read from `clock`. A revoked device's store is wiped
+/// before this returns [`Error::DeviceRevoked`]. Setting `cancel` stops before the first
+/// request or between round trips, and abandons a round trip in flight within
+/// [`CANCEL_CHECK_INTERVAL`]; what was received and stored so far is kept and the next sync
+/// resumes.
 pub async fn sync_now(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
