@@ -8,6 +8,9 @@ use std::sync::Barrier;
 use casebook_core::store::{StoreKey, open_encrypted};
 
 const CHILD_ENV: &str = "CASEBOOK_FIRST_OPEN_RACE_CHILD";
+/// What a child prints once its threads opened their stores, so a child that ran no test
+/// (a renamed test, say) cannot pass for one that raced.
+const CHILD_RAN: &str = "first-open race: every thread opened its store";
 const THREADS: usize = 8;
 const PROCESSES: usize = 40;
 
@@ -39,6 +42,7 @@ fn race_in_this_process() -> anyhow::Result<()> {
             .collect()
     });
     anyhow::ensure!(failures.is_empty(), "first opens failed: {failures:?}");
+    println!("{CHILD_RAN}");
     Ok(())
 }
 
@@ -58,9 +62,11 @@ fn concurrent_first_opens_in_a_fresh_process_all_succeed() -> anyhow::Result<()>
             ])
             .env(CHILD_ENV, "1")
             .output()?;
-        if !out.status.success() {
+        let ran = String::from_utf8_lossy(&out.stdout).contains(CHILD_RAN);
+        if !out.status.success() || !ran {
             failed.push(format!(
-                "process {run}: {}",
+                "process {run} (exit {}, raced: {ran}): {}",
+                out.status,
                 String::from_utf8_lossy(&out.stdout)
                     .lines()
                     .chain(String::from_utf8_lossy(&out.stderr).lines())

@@ -1,8 +1,10 @@
 //! Enrolment and sync: async exports (Kotlin `suspend`, Swift `async`, Python `async`) run
 //! on uniffi's tokio support, with progress through a foreign [`SyncProgressListener`] and
 //! cancellation through a [`CancelToken`]. Dropping the future (cancelling the coroutine or
-//! task) cancels the sync too: it stops at its next round trip. Syncs of one store run one at
-//! a time; a second `sync_now` waits for the first to end.
+//! task) cancels the sync too. A cancelled sync stops within 50 ms while it waits on the
+//! network or for another sync's turn, abandoning a round trip in flight; a response it is
+//! already applying is applied first. Syncs of one store run one at a time; a second
+//! `sync_now` waits for the first to end.
 //!
 //! The core's futures run as tokio tasks, so a panic inside them comes back as a failed
 //! join and reaches the app as `Internal`.
@@ -28,7 +30,8 @@ pub trait SyncProgressListener: Send + Sync {
     fn on_progress(&self, progress: SyncProgress);
 }
 
-/// Cancels a sync within 50 ms, abandoning a round trip in flight; nothing stored is lost.
+/// Cancels a sync: it stops within 50 ms while waiting on the network or for another sync's
+/// turn (abandoning a round trip in flight); nothing stored is lost.
 #[derive(Debug, Default, uniffi::Object)]
 pub struct CancelToken {
     flag: Arc<AtomicBool>,
@@ -132,9 +135,9 @@ impl Casebook {
         let mut on_drop = CancelOnDrop(Some(Arc::clone(&flag)));
         let turn = Arc::clone(&self.sync_turn);
         // Everything that touches the store runs on the runtime, never on the caller's thread;
-        // the task goes on to its next round trip if the caller gives up.
+        // if the caller gives up, the task stops at its next wait (see `CancelOnDrop`).
         let result = spawn_guarded(async move {
-            let _one_at_a_time = turn.lock_owned().await;
+            let _one_at_a_time = client::or_cancelled(&flag, turn.lock_owned()).await?;
             let identity = load_identity(&repo)?.ok_or(CasebookError::NotEnrolled)?;
             let rounds_applied = AtomicU32::new(0);
             let report = |p: casebook_core::sync::SyncProgress| {
@@ -231,5 +234,32 @@ mod tests {
                 .expect("the sync went on once the store was free"),
             "a store never enrolled should fail with NotEnrolled"
         );
+    }
+
+    /// A sync queued behind another one (which may run for minutes on a poor signal) stops
+    /// when cancelled instead of waiting for its turn.
+    #[test]
+    fn a_sync_waiting_for_its_turn_can_be_cancelled() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("store.db").to_string_lossy().into_owned();
+        let book = Casebook::open(path, vec![7; 32]).expect("open");
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let running = runtime.block_on(Arc::clone(&book.sync_turn).lock_owned());
+
+        let token = CancelToken::new();
+        let (done, finished) = mpsc::channel();
+        let (caller, queued_token) = (Arc::clone(&book), Arc::clone(&token));
+        let handle = runtime.handle().clone();
+        std::thread::spawn(move || {
+            let result = handle.block_on(caller.sync_now(None, Some(queued_token)));
+            let _ = done.send(result);
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        token.cancel();
+        let result = finished
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the cancelled sync kept waiting for the running one");
+        assert_eq!(result, Err(CasebookError::Cancelled));
+        drop(running);
     }
 }

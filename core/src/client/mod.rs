@@ -79,10 +79,10 @@ pub async fn enrol(
 
 /// Run one sync session with the server: authenticate, exchange until nothing is left, and
 /// persist the result with a check-in read from `clock`. A revoked device's store is wiped
-/// before this returns [`Error::DeviceRevoked`]. Setting `cancel` stops before the first
-/// request or between round trips, and abandons a round trip in flight within
-/// [`CANCEL_CHECK_INTERVAL`]; what was received and stored so far is kept and the next sync
-/// resumes.
+/// before this returns [`Error::DeviceRevoked`]. Setting `cancel` stops the sync before its
+/// first request, between round trips, or within [`CANCEL_CHECK_INTERVAL`] while a round
+/// trip is in flight (abandoning it); a response already being applied is applied first.
+/// What was received and stored so far is kept and the next sync resumes.
 pub async fn sync_now(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
@@ -99,8 +99,25 @@ pub async fn sync_now(
     result
 }
 
-/// How often a round trip in flight looks at its cancel flag.
+/// How often a wait (a round trip in flight, or another sync's turn) looks at its cancel flag.
 pub const CANCEL_CHECK_INTERVAL: Duration = Duration::from_millis(50);
+
+/// Wait for `work`, or drop it and fail with [`Error::Cancelled`] once `cancel` is set
+/// (looked at every [`CANCEL_CHECK_INTERVAL`]).
+pub async fn or_cancelled<F: Future>(cancel: &AtomicBool, work: F) -> Result<F::Output> {
+    let mut work = std::pin::pin!(work);
+    let mut check = tokio::time::interval(CANCEL_CHECK_INTERVAL);
+    loop {
+        tokio::select! {
+            done = &mut work => return Ok(done),
+            _ = check.tick() => {
+                if cancel.load(Ordering::Relaxed) {
+                    return Err(Error::Cancelled);
+                }
+            }
+        }
+    }
+}
 
 /// Run `round_trip`, or drop it (closing its connection) once `cancel` is set.
 ///
@@ -111,18 +128,7 @@ async fn unless_cancelled<T>(
     cancel: &AtomicBool,
     round_trip: impl Future<Output = Result<T>>,
 ) -> Result<T> {
-    let mut round_trip = std::pin::pin!(round_trip);
-    let mut check = tokio::time::interval(CANCEL_CHECK_INTERVAL);
-    loop {
-        tokio::select! {
-            answer = &mut round_trip => return answer,
-            _ = check.tick() => {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(Error::Cancelled);
-                }
-            }
-        }
-    }
+    or_cancelled(cancel, round_trip).await?
 }
 
 async fn run_session(

@@ -17,7 +17,8 @@ use crate::store::WriteOp;
 const CHECKIN_KEY: &str = "sync.last_checkin";
 
 /// How far the wall clock may read before the last check-in (a clock corrected after running
-/// fast, say) before the store locks as if the clock had been set back.
+/// fast, say) before the store locks as if the clock had been set back. Only used when the
+/// boot clock cannot tell what really passed.
 pub const CLOCK_SET_BACK_TOLERANCE: Duration = Duration::from_secs(60 * 60);
 
 /// A reading of the device's clocks, passed in by the caller: the core reads no clock.
@@ -41,21 +42,27 @@ impl From<DateTime<Utc>> for DeviceTime {
 }
 
 /// Whether a device that last checked in at `last` is locked at `now`: more than
-/// `max_offline` has passed by the wall clock or, within one boot, by the boot clock; or the
-/// wall clock reads more than [`CLOCK_SET_BACK_TOLERANCE`] before the last check-in.
+/// `max_offline` has passed by the wall clock, or by the boot clock within one boot. Where
+/// the boot clock cannot tell (no boot clock, or a restart since the check-in), a wall clock
+/// reading more than [`CLOCK_SET_BACK_TOLERANCE`] before the last check-in locks too.
 ///
-/// The boot clock never locks early: across a restart it restarts from zero, so a later
-/// reading minus the one at check-in is at most the real time that passed.
+/// The boot clock never locks early: across a restart it restarts from zero, which is seen
+/// as a reading below the one at check-in. Within one boot it also makes a wall clock put
+/// right after running fast harmless.
 pub fn is_locked(last: DeviceTime, now: DeviceTime, max_offline: Duration) -> bool {
     let max = chrono::Duration::from_std(max_offline).unwrap_or(chrono::Duration::MAX);
-    let tolerance =
-        chrono::Duration::from_std(CLOCK_SET_BACK_TOLERANCE).unwrap_or(chrono::Duration::MAX);
-    if now.wall - last.wall > max || last.wall - now.wall > tolerance {
+    if now.wall - last.wall > max {
         return true;
     }
     match (last.since_boot, now.since_boot) {
-        (Some(then), Some(now)) => now.checked_sub(then).is_some_and(|d| d > max_offline),
-        _ => false,
+        (Some(then), Some(now_since_boot)) if now_since_boot >= then => {
+            now_since_boot - then > max_offline
+        }
+        _ => {
+            let tolerance = chrono::Duration::from_std(CLOCK_SET_BACK_TOLERANCE)
+                .unwrap_or(chrono::Duration::MAX);
+            last.wall - now.wall > tolerance
+        }
     }
 }
 
@@ -161,6 +168,15 @@ mod tests {
         );
         assert!(is_locked(last, minutes_back(61), LIMIT));
         assert!(is_locked(last, reading(0, None), LIMIT));
+    }
+
+    #[test]
+    fn within_one_boot_a_wall_clock_put_right_after_running_fast_stays_open() {
+        // Checked in with the wall clock three hours fast; an hour later it is put right.
+        let last = reading(3, Some(10));
+        assert!(!is_locked(last, reading(1, Some(11)), LIMIT));
+        // After a restart the boot clock cannot vouch for it: locked until the next sync.
+        assert!(is_locked(last, reading(1, Some(0)), LIMIT));
     }
 
     #[test]

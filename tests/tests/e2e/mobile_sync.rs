@@ -1,6 +1,6 @@
 //! Syncs through the mobile bindings' API (`casebook_mobile::Casebook`), against the real
 //! server: one sync of a store at a time, and a sync whose caller gave up (its future dropped,
-//! as when an app's coroutine is cancelled) stops at its next round trip, loses nothing, and
+//! as when an app's coroutine is cancelled) stops before its next round trip, loses nothing, and
 //! still tells the app's listeners what it changed; a note saved from a screen opened before
 //! a sign-off arrived keeps the sign-off; a placement recorded two ways offline is a conflict
 //! the phone sees with both values and resolves (a choice that does not fit is refused).
@@ -185,8 +185,8 @@ async fn two_syncs_of_one_phone_run_one_after_the_other() -> Result<()> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_sync_whose_caller_gave_up_stops_at_its_next_round_trip_and_loses_nothing() -> Result<()>
-{
+async fn a_sync_whose_caller_gave_up_stops_before_its_next_round_trip_and_loses_nothing()
+-> Result<()> {
     let p = phones().await?;
     let (from_supervisor, from_phone) = write_apart(&p).await?;
     let events = Arc::new(Mutex::new(Vec::new()));
