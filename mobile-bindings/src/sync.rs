@@ -199,14 +199,21 @@ mod tests {
 
     use super::*;
 
-    /// An app may call `syncNow` from its main thread: the first poll must not wait for the
-    /// store, which a running sync can hold for a second or more while it applies a response.
-    #[test]
-    fn the_first_poll_of_a_sync_never_waits_for_the_store() {
+    /// A store never enrolled, in a temporary directory (kept while the tuple lives), and a
+    /// runtime to sync on.
+    fn fresh_book() -> (tempfile::TempDir, Arc<Casebook>, tokio::runtime::Runtime) {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("store.db").to_string_lossy().into_owned();
         let book = Casebook::open(path, vec![7; 32]).expect("open");
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        (dir, book, runtime)
+    }
+
+    /// An app may call `syncNow` from its main thread: the first poll must not wait for the
+    /// store, which a running sync can hold for a second or more while it applies a response.
+    #[test]
+    fn the_first_poll_of_a_sync_never_waits_for_the_store() {
+        let (_dir, book, runtime) = fresh_book();
         let shared = book.shared().expect("open store");
         let busy = shared.lock().expect("store lock");
 
@@ -240,10 +247,7 @@ mod tests {
     /// when cancelled instead of waiting for its turn.
     #[test]
     fn a_sync_waiting_for_its_turn_can_be_cancelled() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("store.db").to_string_lossy().into_owned();
-        let book = Casebook::open(path, vec![7; 32]).expect("open");
-        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let (_dir, book, runtime) = fresh_book();
         let running = runtime.block_on(Arc::clone(&book.sync_turn).lock_owned());
 
         let token = CancelToken::new();

@@ -212,16 +212,28 @@ mod tests {
         (phone, office, note)
     }
 
-    /// Save the note on screen, read at `read_at`.
-    fn save(
-        doc: &mut CaseDoc,
-        read_at: &Version,
-        rng: &mut StdRng,
-        by: &Edit,
+    /// A note open on a screen: what was read, and the version it was read at.
+    struct Screen {
+        read_at: Version,
         note: EntryId,
-        on_screen: &VisitNote,
-    ) -> Result<()> {
-        doc.edit_from(read_at, rng, |d| d.update_visit_note(by, note, on_screen))
+        shown: VisitNote,
+    }
+
+    impl Screen {
+        fn open(doc: &mut CaseDoc, note: EntryId) -> Self {
+            Self {
+                read_at: doc.version(),
+                note,
+                shown: doc.visit_note(note).expect("read"),
+            }
+        }
+
+        /// Save what the screen shows, as a save from the version it was read at.
+        fn save(&self, doc: &mut CaseDoc, rng: &mut StdRng, by: &Edit) -> Result<()> {
+            doc.edit_from(&self.read_at, rng, |d| {
+                d.update_visit_note(by, self.note, &self.shown)
+            })
+        }
     }
 
     fn sync(from: &mut CaseDoc, to: &mut CaseDoc) {
@@ -235,8 +247,7 @@ mod tests {
         let (mut phone, mut office, note) = two_copies(&mut rng);
         // The guardian opens the note; then a sync brings the supervisor's sign-off and a
         // sentence the supervisor added.
-        let read_at = phone.version();
-        let mut open_on_screen = phone.visit_note(note).expect("read");
+        let mut screen = Screen::open(&mut phone, note);
         let supervisor = edit(&mut rng, 2);
         office
             .review_visit_note(&supervisor, note, ReviewStatus::SignedOff, "Good record")
@@ -249,18 +260,12 @@ mod tests {
         sync(&mut office, &mut phone);
 
         // The guardian's Save of the record on screen, which knew none of that.
-        open_on_screen.observations = "Child said: quiet at first.".into();
-        open_on_screen.place = "school".into();
+        screen.shown.observations = "Child said: quiet at first.".into();
+        screen.shown.place = "school".into();
         let guardian = edit(&mut rng, 3);
-        save(
-            &mut phone,
-            &read_at,
-            &mut rng,
-            &guardian,
-            note,
-            &open_on_screen,
-        )
-        .expect("stale save");
+        screen
+            .save(&mut phone, &mut rng, &guardian)
+            .expect("stale save");
 
         let saved = phone.visit_note(note).expect("read");
         assert_eq!(
@@ -278,28 +283,16 @@ mod tests {
 
         // The same save again (an autosave of the same screen) changes nothing more.
         let before = phone.version();
-        save(
-            &mut phone,
-            &read_at,
-            &mut rng,
-            &guardian,
-            note,
-            &open_on_screen,
-        )
-        .expect("repeated save");
+        screen
+            .save(&mut phone, &mut rng, &guardian)
+            .expect("repeated save");
         assert_eq!(phone.version(), before, "a repeated save wrote again");
 
         // More typing on the same screen, saved again: only the new words are added.
-        open_on_screen.observations = "Child said: quiet at first, then laughed.".into();
-        save(
-            &mut phone,
-            &read_at,
-            &mut rng,
-            &guardian,
-            note,
-            &open_on_screen,
-        )
-        .expect("autosave");
+        screen.shown.observations = "Child said: quiet at first, then laughed.".into();
+        screen
+            .save(&mut phone, &mut rng, &guardian)
+            .expect("autosave");
         let saved = phone.visit_note(note).expect("read");
         assert_eq!(
             saved.observations,
@@ -316,8 +309,7 @@ mod tests {
     fn a_field_both_sides_changed_becomes_a_visible_conflict() {
         let mut rng = StdRng::seed_from_u64(2);
         let (mut phone, mut office, note) = two_copies(&mut rng);
-        let read_at = phone.version();
-        let mut open_on_screen = phone.visit_note(note).expect("read");
+        let mut screen = Screen::open(&mut phone, note);
         let mut theirs = office.visit_note(note).expect("read");
         theirs.place = "police station".into();
         office
@@ -325,17 +317,11 @@ mod tests {
             .expect("their edit");
         sync(&mut office, &mut phone);
 
-        open_on_screen.place = "school".into();
+        screen.shown.place = "school".into();
         let guardian = edit(&mut rng, 3);
-        save(
-            &mut phone,
-            &read_at,
-            &mut rng,
-            &guardian,
-            note,
-            &open_on_screen,
-        )
-        .expect("stale save");
+        screen
+            .save(&mut phone, &mut rng, &guardian)
+            .expect("stale save");
         let conflicts = phone.conflicts().expect("conflicts");
         assert_eq!(conflicts.len(), 1, "{conflicts:?}");
         let mut values: Vec<_> = conflicts[0]
@@ -380,13 +366,14 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(4);
         let (mut phone, mut office, note) = two_copies(&mut rng);
         let guardian = edit(&mut rng, 2);
-        let read_at = phone.version();
-        let mut on_screen = phone.visit_note(note).expect("read");
+        let mut screen = Screen::open(&mut phone, note);
 
         // An autosave; then, on the same phone, a direct edit of the same note that is not
         // a save of this screen; then words from the office.
-        on_screen.observations = "Quiet at first. Drew a house.".into();
-        save(&mut phone, &read_at, &mut rng, &guardian, note, &on_screen).expect("autosave");
+        screen.shown.observations = "Quiet at first. Drew a house.".into();
+        screen
+            .save(&mut phone, &mut rng, &guardian)
+            .expect("autosave");
         phone
             .review_visit_note(&guardian, note, ReviewStatus::Submitted, "For review")
             .expect("submit");
@@ -401,8 +388,9 @@ mod tests {
         let bytes = phone.save();
         let mut phone = CaseDoc::load(phone.id(), Some(&bytes), &[]).expect("reload");
 
-        on_screen.observations = "Quiet at first. Drew a house and a dog.".into();
-        save(&mut phone, &read_at, &mut rng, &guardian, note, &on_screen)
+        screen.shown.observations = "Quiet at first. Drew a house and a dog.".into();
+        screen
+            .save(&mut phone, &mut rng, &guardian)
             .expect("autosave after reload");
         let saved = phone.visit_note(note).expect("read");
         assert_eq!(
