@@ -253,6 +253,8 @@ fn run_audit(data_dir: &Path, key_file: Option<&Path>, cmd: AuditCommand) -> Res
 }
 
 async fn run_server(config: Config) -> Result<()> {
+    // Before anything is printed: a supervisor may signal as soon as it reads the banner.
+    let stop_signals = crate::signals::StopSignals::register();
     let dir = config.data_dir.clone();
     let tls_files = config.tls_files.clone();
     let insecure = config.insecure_loopback_for_tests;
@@ -306,35 +308,8 @@ async fn run_server(config: Config) -> Result<()> {
         println!("  one-time administrator enrolment code (valid 24 hours): {code}");
     }
     let shutdown = CancellationToken::new();
-    tokio::spawn(shutdown_on_signal(shutdown.clone()));
+    tokio::spawn(stop_signals.cancel_on_signal(shutdown.clone()));
     serve(listener, tls, opened.state, shutdown).await
-}
-
-/// Cancel `shutdown` on SIGINT or SIGTERM.
-async fn shutdown_on_signal(shutdown: CancellationToken) {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::warn!(error = %e, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
-    }
-    tracing::info!("signal received: shutting down");
-    shutdown.cancel();
 }
 
 #[cfg(test)]

@@ -42,6 +42,7 @@ pub mod error;
 pub mod http;
 pub mod schema;
 pub mod server;
+mod signals;
 pub mod state;
 pub mod sync;
 pub mod tls;

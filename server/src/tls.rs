@@ -177,13 +177,13 @@ impl TlsConfig {
 
     /// Poll the files every `every`, and reload at once on SIGHUP, until `shutdown`.
     pub async fn watch(self, every: Duration, shutdown: CancellationToken) {
-        let mut hup = hangup_signal();
+        let mut hup = crate::signals::listen(crate::signals::Kind::Hangup);
         let mut tick = tokio::time::interval(every);
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 _ = tick.tick() => {}
-                () = next_hangup(&mut hup) => tracing::info!("SIGHUP: reloading certificate"),
+                () = crate::signals::next(&mut hup) => tracing::info!("SIGHUP: reloading certificate"),
             }
             let this = self.clone();
             match tokio::task::spawn_blocking(move || this.reload_if_changed()).await {
@@ -195,34 +195,6 @@ impl TlsConfig {
             }
         }
     }
-}
-
-#[cfg(unix)]
-type Hangup = Option<tokio::signal::unix::Signal>;
-#[cfg(not(unix))]
-type Hangup = ();
-
-#[cfg(unix)]
-fn hangup_signal() -> Hangup {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
-}
-
-#[cfg(not(unix))]
-fn hangup_signal() -> Hangup {}
-
-#[cfg(unix)]
-async fn next_hangup(hup: &mut Hangup) {
-    match hup {
-        Some(s) => {
-            s.recv().await;
-        }
-        None => std::future::pending().await,
-    }
-}
-
-#[cfg(not(unix))]
-async fn next_hangup(_hup: &mut Hangup) {
-    std::future::pending().await
 }
 
 /// Write a fresh self-signed certificate and its key as PEM (the key readable by the owner only).

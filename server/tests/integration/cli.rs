@@ -168,7 +168,8 @@ fn sighup_reloads_the_certificate() {
             }
         }
     });
-    // Let the server install its signal handlers before signalling it.
+    // Let the certificate watcher start listening: a SIGHUP before that cannot hurt the
+    // server, but it would only be noticed by the 5 s poll, not logged as a SIGHUP.
     std::thread::sleep(Duration::from_millis(700));
     casebook_server::tls::write_self_signed(&cert, &key).expect("new cert");
     let kill = |sig: &str| {
