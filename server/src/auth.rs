@@ -328,16 +328,19 @@ pub struct Caller {
     pub device: DeviceId,
     /// Its user.
     pub user: User,
+    /// SHA-256 of the session token, to check the session again inside a transaction.
+    pub session: Vec<u8>,
 }
 
 /// Resolve a bearer token: unknown or expired is `unauthenticated`, a revoked device is
 /// `device_revoked`.
 pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> {
+    let session = hash_secret(token.as_bytes());
     let row: Option<(String, i64, bool, String)> = conn
         .query_row(
             "SELECT d.id, s.expires_at, d.revoked_at IS NOT NULL, d.user_id
              FROM sessions s JOIN devices d ON d.id = s.device_id WHERE s.token_hash = ?1",
-            [hash_secret(token.as_bytes())],
+            [&session],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
@@ -354,7 +357,44 @@ pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> 
     let device = device
         .parse()
         .map_err(|_| Error::Corrupt("device id".into()))?;
-    Ok(Caller { device, user })
+    Ok(Caller {
+        device,
+        user,
+        session,
+    })
+}
+
+/// Check the caller's session again inside the transaction that is about to read or write
+/// documents or the directory: the device may have been revoked, or the session may have
+/// expired, while the request was held open. Returns the caller with its user read afresh.
+///
+/// Every service that acts for a [`Caller`] calls this first, in its own transaction: the
+/// check made when the request's headers arrived is not enough.
+pub fn recheck(conn: &Connection, caller: &Caller, now: i64) -> Result<Caller> {
+    let row: Option<(i64, bool, String)> = conn
+        .query_row(
+            "SELECT s.expires_at, d.revoked_at IS NOT NULL, d.user_id
+             FROM sessions s JOIN devices d ON d.id = s.device_id
+             WHERE s.token_hash = ?1 AND s.device_id = ?2",
+            params![caller.session, caller.device.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((expires, revoked, user)) = row else {
+        return Err(Error::Unauthenticated("unknown session"));
+    };
+    if revoked {
+        return Err(Error::DeviceRevoked);
+    }
+    if expires <= now {
+        return Err(Error::Unauthenticated("session expired"));
+    }
+    let user = directory::user(conn, &user)?.ok_or(Error::Unauthenticated("unknown user"))?;
+    Ok(Caller {
+        device: caller.device,
+        user,
+        session: caller.session.clone(),
+    })
 }
 
 #[cfg(test)]

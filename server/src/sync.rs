@@ -16,7 +16,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use crate::audit::{self, Event};
-use crate::auth::Caller;
+use crate::auth::{self, Caller};
 use crate::db;
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
@@ -28,9 +28,13 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
     if req.messages.is_empty() && req.purged.is_empty() {
         let probe_caller = caller.clone();
         let cursor = req.cursor;
+        let now = state.clock.now();
         let idle = state
             .db
-            .read(move |c| idle_answer(c, &probe_caller, cursor))
+            .read(move |c| {
+                let caller = auth::recheck(c, &probe_caller, now)?;
+                idle_answer(c, &caller, cursor)
+            })
             .await?;
         if let Some(answer) = idle {
             return Ok(answer);
@@ -40,7 +44,10 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
     let budget = state.settings.response_budget;
     state
         .db
-        .write(move |tx| exchange(tx, &caller, req, now, budget))
+        .write(move |tx| {
+            let caller = auth::recheck(tx, &caller, now)?;
+            exchange(tx, &caller, req, now, budget)
+        })
         .await
 }
 

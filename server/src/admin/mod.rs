@@ -80,7 +80,30 @@ where
     F: FnOnce(&Transaction<'_>, &Caller, i64) -> Result<T> + Send + 'static,
 {
     let now = state.clock.now();
-    state.db.write(move |tx| f(tx, &caller, now)).await
+    state
+        .db
+        .write(move |tx| {
+            let caller = auth::recheck(tx, &caller, now)?;
+            f(tx, &caller, now)
+        })
+        .await
+}
+
+/// Read the directory for an administrator, checking the session in the same transaction.
+async fn look<T, F>(state: &AppState, caller: Caller, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&rusqlite::Connection, &Caller) -> Result<T> + Send + 'static,
+{
+    let now = state.clock.now();
+    state
+        .db
+        .read(move |conn| {
+            let caller = auth::recheck(conn, &caller, now)?;
+            require_admin(&caller)?;
+            f(conn, &caller)
+        })
+        .await
 }
 
 /// Create an organisation (root administrators only).
@@ -475,36 +498,34 @@ pub async fn list_devices(
     lookup: Lookup,
 ) -> Result<Vec<DeviceInfo>> {
     require_admin(&caller)?;
-    state
-        .db
-        .read(move |conn| {
-            let mut stmt = conn.prepare(
-                "SELECT d.id, d.user_id, d.name, d.enrolled_at, d.revoked_at, u.org_id
+    look(state, caller, move |conn, caller| {
+        let mut stmt = conn.prepare(
+            "SELECT d.id, d.user_id, d.name, d.enrolled_at, d.revoked_at, u.org_id
                  FROM devices d JOIN users u ON u.id = d.user_id
                  WHERE ?1 IS NULL OR d.user_id = ?1 ORDER BY d.enrolled_at, d.id",
-            )?;
-            let rows = stmt.query_map([&lookup.user], |r| {
-                Ok((
-                    DeviceInfo {
-                        device_id: r.get(0)?,
-                        user_id: r.get(1)?,
-                        name: r.get(2)?,
-                        enrolled_at: r.get(3)?,
-                        revoked_at: r.get(4)?,
-                    },
-                    r.get::<_, String>(5)?,
-                ))
-            })?;
-            let mut out = Vec::new();
-            for row in rows {
-                let (info, org) = row?;
-                if manages(&caller.user, &org) {
-                    out.push(info);
-                }
+        )?;
+        let rows = stmt.query_map([&lookup.user], |r| {
+            Ok((
+                DeviceInfo {
+                    device_id: r.get(0)?,
+                    user_id: r.get(1)?,
+                    name: r.get(2)?,
+                    enrolled_at: r.get(3)?,
+                    revoked_at: r.get(4)?,
+                },
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (info, org) = row?;
+            if manages(&caller.user, &org) {
+                out.push(info);
             }
-            Ok(out)
-        })
-        .await
+        }
+        Ok(out)
+    })
+    .await
 }
 
 /// Revoke a device: its next contact is answered `device_revoked`.
@@ -547,19 +568,17 @@ pub async fn export_audit(
         (None, Some(user)) => audit::Filter::User(user),
         _ => return Err(Error::BadRequest("give exactly one of case or user".into())),
     };
-    state
-        .db
-        .read(move |conn| {
-            let org = match &filter {
-                audit::Filter::Case(c) => directory::case_org(conn, c)?,
-                audit::Filter::User(u) => directory::user(conn, u)?.map(|u| u.org_id),
-            };
-            match org {
-                Some(org) if manages(&caller.user, &org) => audit::export(conn, &filter),
-                _ => Err(Error::NotFound(
-                    "no such record in an organisation you manage",
-                )),
-            }
-        })
-        .await
+    look(state, caller, move |conn, caller| {
+        let org = match &filter {
+            audit::Filter::Case(c) => directory::case_org(conn, c)?,
+            audit::Filter::User(u) => directory::user(conn, u)?.map(|u| u.org_id),
+        };
+        match org {
+            Some(org) if manages(&caller.user, &org) => audit::export(conn, &filter),
+            _ => Err(Error::NotFound(
+                "no such record in an organisation you manage",
+            )),
+        }
+    })
+    .await
 }
