@@ -166,8 +166,7 @@ fn more_changed_documents_than_a_request_holds_go_in_later_requests() {
     }
     let (mut session, first) = repo.start_sync("server").expect("start");
     assert_eq!(first.messages.len(), MAX_SYNC_MESSAGES);
-    let mut sent: std::collections::HashSet<DocId> =
-        first.messages.iter().map(|m| m.doc).collect();
+    let mut sent: std::collections::HashSet<DocId> = first.messages.iter().map(|m| m.doc).collect();
     let mut requests = 1;
     loop {
         match repo

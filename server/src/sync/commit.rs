@@ -5,12 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 
+use automerge::sync::State;
 use casebook_core::doc::DocId;
 use casebook_core::sync::wire::{
     DocMessage, DocRejection, DocSnapshot, MAX_DOC_BYTES, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED,
     PROTOCOL_VERSION, RejectReason, SyncResponse,
 };
-use automerge::sync::State;
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 
@@ -344,12 +344,7 @@ impl Exchange<'_, '_> {
     /// Step 4: offer one changed document the device did not write in this request, from
     /// the precomputed result if it still holds. Returns false (and changes nothing) if it
     /// would not fit in the budget or the message count.
-    fn offer(
-        &mut self,
-        offer: &Offer,
-        pre: Option<Precomputed>,
-        budget: usize,
-    ) -> Result<bool> {
+    fn offer(&mut self, offer: &Offer, pre: Option<Precomputed>, budget: usize) -> Result<bool> {
         let doc = offer.doc;
         let first = self.response.messages.is_empty() && self.response.snapshots.is_empty();
         let state = sync_state(self.tx, &self.device, &doc)?;
@@ -371,7 +366,9 @@ impl Exchange<'_, '_> {
                 }
                 self.size += stored.len();
                 self.audit("read", &doc, json!({ "snapshot_bytes": stored.len() }))?;
-                self.response.snapshots.push(DocSnapshot { doc, data: stored });
+                self.response
+                    .snapshots
+                    .push(DocSnapshot { doc, data: stored });
                 self.save_state(&doc, &State::new().encode())?;
             }
             Offered::Message(data, carries_changes, state) => {

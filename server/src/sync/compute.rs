@@ -89,7 +89,11 @@ pub(super) fn receive(input: &Input, data: &[u8]) -> Received {
 }
 
 /// Load (or start) the document, receive the message, save if changed, and answer.
-fn apply(stored: Option<&[u8]>, state: &mut State, message: Message) -> Result<Applied, &'static str> {
+fn apply(
+    stored: Option<&[u8]>,
+    state: &mut State,
+    message: Message,
+) -> Result<Applied, &'static str> {
     let mut doc = match stored {
         Some(bytes) => Automerge::load(bytes).map_err(|_| "stored_doc_load")?,
         None => Automerge::new(),

@@ -89,7 +89,8 @@ mod tests {
             Err(Error::SyncRateLimited { retry_after }) => assert_eq!(retry_after, 1),
             other => panic!("expected a refusal, got {other:?}"),
         }
-        l.take(&settings, &b, 100).expect("another device is not limited");
+        l.take(&settings, &b, 100)
+            .expect("another device is not limited");
         l.take(&settings, &a, 101).expect("one token a second");
         assert!(l.take(&settings, &a, 101).is_err());
     }

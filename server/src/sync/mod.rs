@@ -135,13 +135,26 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             .db
             .write(move |tx| {
                 let caller = auth::recheck(tx, &commit_caller, now)?;
-                commit::commit(tx, &caller, now, budget, cursor, &named_commit, partial, work)
+                commit::commit(
+                    tx,
+                    &caller,
+                    now,
+                    budget,
+                    cursor,
+                    &named_commit,
+                    partial,
+                    work,
+                )
             })
             .await?;
         match committed {
             Committed::Done(response) => return Ok(response),
             Committed::Retry(kept, conflicts) => {
-                tracing::debug!(docs = conflicts.len(), attempt, "documents changed meanwhile");
+                tracing::debug!(
+                    docs = conflicts.len(),
+                    attempt,
+                    "documents changed meanwhile"
+                );
                 partial = kept;
                 pending = conflicts;
             }
@@ -182,13 +195,17 @@ fn dedupe(purged: Vec<DocId>) -> Vec<DocId> {
 /// The distinct cases named by a message that decodes and carries changes.
 fn cases_with_changes(messages: &[DocMessage]) -> Vec<CaseId> {
     let mut seen = HashSet::new();
-    messages
-        .iter()
-        .filter(|m| !seen.contains(&m.doc.case))
-        .filter(|m| compute::decode_message(&m.data).is_ok_and(|d| !d.changes.is_empty()))
-        .map(|m| m.doc.case)
-        .filter(|c| seen.insert(*c))
-        .collect()
+    let mut out = Vec::new();
+    for m in messages {
+        if seen.contains(&m.doc.case) {
+            continue;
+        }
+        if compute::decode_message(&m.data).is_ok_and(|d| !d.changes.is_empty()) {
+            seen.insert(m.doc.case);
+            out.push(m.doc.case);
+        }
+    }
+    out
 }
 
 fn unregistered_cases(conn: &Connection, cases: &[CaseId]) -> Result<Vec<CaseId>> {

@@ -40,7 +40,10 @@ async fn case_registrations_are_limited_per_user_per_day() {
         .map(|r| r.doc)
         .collect();
     assert_eq!(refused.len(), 2, "{:?}", resp.rejected);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM cases").await - cases_before, 3);
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM cases").await - cases_before,
+        3
+    );
     assert_eq!(
         count(
             &h,
@@ -63,7 +66,10 @@ async fn case_registrations_are_limited_per_user_per_day() {
     }
     let resp = h.sync_once(&mut guardian).await;
     assert!(resp.rejected.is_empty(), "{:?}", resp.rejected);
-    assert_eq!(count(&h, "SELECT COUNT(*) FROM cases").await - cases_before, 5);
+    assert_eq!(
+        count(&h, "SELECT COUNT(*) FROM cases").await - cases_before,
+        5
+    );
 }
 
 #[tokio::test]
@@ -98,7 +104,11 @@ async fn a_device_over_its_rate_gets_429_with_retry_after_then_recovers() {
         h.sync_raw(&guardian, &noop).await.status,
         StatusCode::TOO_MANY_REQUESTS
     );
-    assert_eq!(h.audit_count().await, audit_before, "refusals do not flood the audit");
+    assert_eq!(
+        h.audit_count().await,
+        audit_before,
+        "refusals do not flood the audit"
+    );
 }
 
 #[tokio::test]
@@ -170,8 +180,14 @@ async fn two_devices_writing_one_document_at_once_both_land() {
     }
     for i in 0..ROUNDS {
         for device in [&a, &b] {
-            assert_eq!(device.read(&visits, &format!("a{i}")).as_deref(), Some("from a"));
-            assert_eq!(device.read(&visits, &format!("b{i}")).as_deref(), Some("from b"));
+            assert_eq!(
+                device.read(&visits, &format!("a{i}")).as_deref(),
+                Some("from a")
+            );
+            assert_eq!(
+                device.read(&visits, &format!("b{i}")).as_deref(),
+                Some("from b")
+            );
         }
     }
     let writes = count(&h, "SELECT COUNT(*) FROM audit WHERE event = 'write'").await;

@@ -73,7 +73,12 @@ async fn count(server: &TestServer, sql: &'static str, arg: String) -> Result<i6
 }
 
 async fn audit_rows(server: &TestServer) -> Result<i64> {
-    count(server, "SELECT COUNT(*) FROM audit WHERE ?1 = ?1", String::new()).await
+    count(
+        server,
+        "SELECT COUNT(*) FROM audit WHERE ?1 = ?1",
+        String::new(),
+    )
+    .await
 }
 
 async fn audit_rows_naming(server: &TestServer, case: &CaseId) -> Result<i64> {
@@ -98,11 +103,10 @@ async fn a_flood_of_purge_confirmations_is_refused_and_audits_nothing_foreign() 
     let mut t = team().await?;
     // Another organisation's case, whose id the attacker learnt.
     let other_org = t.h.admin.create_org("Leeds City Council").await?;
-    let other = t
-        .h
-        .admin
-        .post("/v1/admin/cases", json!({ "org_id": other_org }))
-        .await?;
+    let other =
+        t.h.admin
+            .post("/v1/admin/cases", json!({ "org_id": other_org }))
+            .await?;
     let server = &t.h.server;
     let other: CaseId = other["id"].as_str().unwrap_or_default().parse()?;
     let raw = Raw::open(&t.guardian).await?;
@@ -123,7 +127,11 @@ async fn a_flood_of_purge_confirmations_is_refused_and_audits_nothing_foreign() 
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
     let error: ErrorBody = serde_json::from_slice(&body)?;
     assert_eq!(error.error, "bad_request");
-    assert_eq!(audit_rows(server).await?, before, "a refused request audits nothing");
+    assert_eq!(
+        audit_rows(server).await?,
+        before,
+        "a refused request audits nothing"
+    );
     assert_eq!(audit_rows_naming(server, &other).await?, 0);
 
     // A list at the cap: the other organisation's documents and one the device holds, each
@@ -161,8 +169,12 @@ async fn fifty_thousand_empty_messages_register_no_case() -> Result<()> {
     let t = team().await?;
     let server = &t.h.server;
     let raw = Raw::open(&t.guardian).await?;
-    let cases_before = count(server, "SELECT COUNT(*) FROM cases WHERE ?1 = ?1", String::new())
-        .await?;
+    let cases_before = count(
+        server,
+        "SELECT COUNT(*) FROM cases WHERE ?1 = ?1",
+        String::new(),
+    )
+    .await?;
     let audit_before = audit_rows(server).await?;
     let messages: Vec<DocMessage> = (0..50_000)
         .map(|_| DocMessage {
@@ -179,8 +191,12 @@ async fn fifty_thousand_empty_messages_register_no_case() -> Result<()> {
         })
         .await?;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
-    let cases_after = count(server, "SELECT COUNT(*) FROM cases WHERE ?1 = ?1", String::new())
-        .await?;
+    let cases_after = count(
+        server,
+        "SELECT COUNT(*) FROM cases WHERE ?1 = ?1",
+        String::new(),
+    )
+    .await?;
     assert_eq!(cases_after, cases_before, "no case registered");
     assert_eq!(audit_rows(server).await?, audit_before);
     // At the cap the request is taken, and still registers nothing: a message without
@@ -200,8 +216,12 @@ async fn fifty_thousand_empty_messages_register_no_case() -> Result<()> {
         })
         .await?;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
-    let cases_after = count(server, "SELECT COUNT(*) FROM cases WHERE ?1 = ?1", String::new())
-        .await?;
+    let cases_after = count(
+        server,
+        "SELECT COUNT(*) FROM cases WHERE ?1 = ?1",
+        String::new(),
+    )
+    .await?;
     assert_eq!(cases_after, cases_before, "no case registered");
     Ok(())
 }
