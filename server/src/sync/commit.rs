@@ -213,8 +213,9 @@ pub(super) enum Committed {
 pub(super) struct Attempt {
     pub computed: Vec<Computed>,
     pub offers: HashMap<DocId, Precomputed>,
-    /// Messages quarantined before any work (their case could not be registered).
-    pub refused: Vec<DocId>,
+    /// Messages quarantined before any work (their case could not be registered), with the
+    /// reason to audit (`None`: already audited for the whole request).
+    pub refused: Vec<(DocId, Option<&'static str>)>,
     /// The last attempt computes conflicting documents here, under the lock.
     pub last: bool,
 }
@@ -408,12 +409,15 @@ pub(super) fn commit(
         size: partial.size,
     };
     let perms = crate::directory::permissions(tx, &caller.user)?;
-    // Their refusal was audited once for the request when it was decided.
-    for doc in attempt.refused {
-        ex.response.rejected.push(DocRejection {
-            doc,
-            reason: RejectReason::Quarantined,
-        });
+    for (doc, why) in attempt.refused {
+        match why {
+            Some(why) => ex.reject(doc, RejectReason::Quarantined, why)?,
+            // Audited once for the request when it was decided.
+            None => ex.response.rejected.push(DocRejection {
+                doc,
+                reason: RejectReason::Quarantined,
+            }),
+        }
     }
     let mut conflicts = Vec::new();
     for c in attempt.computed {

@@ -72,18 +72,32 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
     let mut pending = messages;
     // Cases first created offline are registered (and purges confirmed) before access is
     // decided; a case over the user's daily limit is not, and its messages are refused.
-    // Only a message that carries changes can register a case.
-    let (returned, cases) = tokio::task::spawn_blocking(move || {
-        let cases = cases_with_changes(&pending);
-        (pending, cases)
+    // Only a message that decodes can register a case; one that does not, for a case the
+    // server does not know, is quarantined without registering it.
+    let (returned, decodable) = tokio::task::spawn_blocking(move || {
+        let decodable = decodable_cases(&pending);
+        (pending, decodable)
     })
     .await?;
     pending = returned;
+    let named_cases = distinct_cases(&pending);
     let unregistered = state
         .db
-        .read(move |c| unregistered_cases(c, &cases))
+        .read(move |c| unregistered_cases(c, &named_cases))
         .await?;
-    if !purged.is_empty() || !unregistered.is_empty() {
+    pending.retain(|m| {
+        if unregistered.contains(&m.doc.case) && !decodable.contains(&m.doc.case) {
+            refused.push((m.doc, Some("message_decode")));
+            false
+        } else {
+            true
+        }
+    });
+    let to_register: Vec<CaseId> = unregistered
+        .into_iter()
+        .filter(|c| decodable.contains(c))
+        .collect();
+    if !purged.is_empty() || !to_register.is_empty() {
         let caller = caller.clone();
         let now = state.clock.now();
         let limit = state.settings.max_case_registrations_per_day;
@@ -92,12 +106,12 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             .write(move |tx| {
                 let caller = auth::recheck(tx, &caller, now)?;
                 confirm_purges(tx, &caller, &purged, now)?;
-                register_cases(tx, &caller, &unregistered, limit, now)
+                register_cases(tx, &caller, &to_register, limit, now)
             })
             .await?;
         pending.retain(|m| {
             if over_limit.contains(&m.doc.case) {
-                refused.push(m.doc);
+                refused.push((m.doc, None));
                 false
             } else {
                 true
@@ -192,17 +206,22 @@ fn dedupe(purged: Vec<DocId>) -> Vec<DocId> {
     purged.into_iter().filter(|d| seen.insert(*d)).collect()
 }
 
-/// The distinct cases named by a message that decodes and carries changes.
-fn cases_with_changes(messages: &[DocMessage]) -> Vec<CaseId> {
+/// The distinct cases named in `messages`.
+fn distinct_cases(messages: &[DocMessage]) -> Vec<CaseId> {
     let mut seen = HashSet::new();
-    let mut out = Vec::new();
+    messages
+        .iter()
+        .map(|m| m.doc.case)
+        .filter(|c| seen.insert(*c))
+        .collect()
+}
+
+/// The cases named by at least one message that decodes.
+fn decodable_cases(messages: &[DocMessage]) -> HashSet<CaseId> {
+    let mut out = HashSet::new();
     for m in messages {
-        if seen.contains(&m.doc.case) {
-            continue;
-        }
-        if compute::decode_message(&m.data).is_ok_and(|d| !d.changes.is_empty()) {
-            seen.insert(m.doc.case);
-            out.push(m.doc.case);
+        if !out.contains(&m.doc.case) && compute::decode_message(&m.data).is_ok() {
+            out.insert(m.doc.case);
         }
     }
     out

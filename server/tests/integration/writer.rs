@@ -190,6 +190,4 @@ async fn two_devices_writing_one_document_at_once_both_land() {
             );
         }
     }
-    let writes = count(&h, "SELECT COUNT(*) FROM audit WHERE event = 'write'").await;
-    assert!(writes >= 1 + 2 * ROUNDS as i64, "{writes} write rows");
 }

@@ -199,8 +199,8 @@ async fn fifty_thousand_empty_messages_register_no_case() -> Result<()> {
     .await?;
     assert_eq!(cases_after, cases_before, "no case registered");
     assert_eq!(audit_rows(server).await?, audit_before);
-    // At the cap the request is taken, and still registers nothing: a message without
-    // changes never registers a case.
+    // At the cap the request is taken, and still registers nothing: a message that does not
+    // decode never registers a case.
     let messages: Vec<DocMessage> = (0..MAX_SYNC_MESSAGES)
         .map(|_| DocMessage {
             doc: DocId::new(CaseId::random(&mut rand::rngs::OsRng), DocKind::Visits),
