@@ -43,7 +43,7 @@ pub(super) enum Received {
         /// What applying it gave, or why it failed (`panic` for a caught panic).
         result: Result<Applied, &'static str>,
         /// The device's sync state afterwards (with `read_only` cleared).
-        state: State,
+        state: Box<State>,
     },
 }
 
@@ -84,7 +84,7 @@ pub(super) fn receive(input: &Input, data: &[u8]) -> Received {
     Received::Done {
         read_only,
         result,
-        state,
+        state: Box::new(state),
     }
 }
 

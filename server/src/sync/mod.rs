@@ -322,6 +322,9 @@ fn idle_answer(conn: &Connection, caller: &Caller, cursor: u64) -> Result<Option
 /// A document to offer as read: its `seq`, save and the device's sync state.
 type OfferInput = (DocId, i64, Vec<u8>, Option<Vec<u8>>);
 
+/// What one attempt read: each pending message with its document, and the offers.
+type Snapshot = (Vec<(DocMessage, compute::Input)>, Vec<OfferInput>);
+
 /// Read what the automerge work needs: each pending message's document, and the documents
 /// to offer (as many as the budget may take).
 fn snapshot(
@@ -331,7 +334,7 @@ fn snapshot(
     named: &HashSet<DocId>,
     cursor: u64,
     budget: usize,
-) -> Result<(Vec<(DocMessage, compute::Input)>, Vec<OfferInput>)> {
+) -> Result<Snapshot> {
     let perms = directory::permissions(conn, &caller.user)?;
     let device = caller.device.to_string();
     let mut inputs = Vec::with_capacity(pending.len());
