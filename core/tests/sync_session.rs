@@ -147,3 +147,46 @@ fn a_server_speaking_another_version_is_refused() {
         "cursor not advanced"
     );
 }
+
+#[test]
+fn more_changed_documents_than_a_request_holds_go_in_later_requests() {
+    use casebook_core::sync::wire::MAX_SYNC_MESSAGES;
+    let mut repo = Repo::new(MemoryStore::new());
+    let mut random = rng(11);
+    for i in 0..60 {
+        repo.create_case(
+            &edit(1, i),
+            &mut random,
+            &Profile {
+                case_reference: format!("REF-{i}"),
+                ..Profile::default()
+            },
+        )
+        .expect("case");
+    }
+    let (mut session, first) = repo.start_sync("server").expect("start");
+    assert_eq!(first.messages.len(), MAX_SYNC_MESSAGES);
+    let mut sent: std::collections::HashSet<DocId> = first.messages.iter().map(|m| m.doc).collect();
+    let mut requests = 1;
+    loop {
+        match repo
+            .receive_sync(&mut session, response(1), common::at(1))
+            .expect("receive")
+        {
+            SyncStep::Send(next) => {
+                assert!(next.messages.len() <= MAX_SYNC_MESSAGES);
+                assert!(!next.messages.is_empty());
+                for m in &next.messages {
+                    assert!(sent.insert(m.doc), "{} sent twice", m.doc);
+                }
+                requests += 1;
+            }
+            SyncStep::Done(report) => {
+                assert_eq!(report.docs_pushed, sent.len());
+                break;
+            }
+        }
+    }
+    assert!(requests >= 2);
+    assert!(sent.len() > MAX_SYNC_MESSAGES, "{} documents", sent.len());
+}

@@ -143,23 +143,49 @@ pub fn first_team(conn: &Connection, user: &str) -> Result<Option<String>> {
         .optional()?)
 }
 
+/// What became of a case a device created offline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registration {
+    /// Registered in the creator's organisation.
+    Registered,
+    /// The user's role may not create cases (or a supervisor has no team).
+    NotAllowed,
+    /// The user already registered their limit of cases in the last day; refused (the caller
+    /// audits the refusal).
+    OverLimit,
+}
+
+/// Cases `user` registered in the day before `now`.
+pub fn cases_registered_since(conn: &Connection, user: &str, since: i64) -> Result<u32> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM audit WHERE actor_user = ?1 AND event = 'case_created' AND at > ?2",
+        params![user, since],
+        |r| r.get(0),
+    )?)
+}
+
 /// Register a case a device created offline: in the creator's organisation, with the creator
-/// assigned (or, for a supervisor, in their team). Returns false if the user may not.
+/// assigned (or, for a supervisor, in their team), unless the user already registered
+/// `per_day` cases in the last 24 hours.
 pub fn register_offline_case(
     tx: &Transaction<'_>,
     case: &CaseId,
     user: &User,
     device: &str,
     now: i64,
-) -> Result<bool> {
+    per_day: u32,
+) -> Result<Registration> {
     if !user.role.may_create_cases() {
-        return Ok(false);
+        return Ok(Registration::NotAllowed);
     }
     let case_id = case.to_string();
+    if cases_registered_since(tx, &user.id, now - 24 * 3600)? >= per_day {
+        return Ok(Registration::OverLimit);
+    }
     let team = if user.role == Role::Supervisor {
         match first_team(tx, &user.id)? {
             Some(team) => Some(team),
-            None => return Ok(false),
+            None => return Ok(Registration::NotAllowed),
         }
     } else {
         None
@@ -187,5 +213,5 @@ pub fn register_offline_case(
             ..audit::Event::default()
         },
     )?;
-    Ok(true)
+    Ok(Registration::Registered)
 }

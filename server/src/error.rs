@@ -40,6 +40,12 @@ pub enum Error {
     /// The request conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(&'static str),
+    /// This device sent sync requests faster than its limit; retry after this many seconds.
+    #[error("too many sync requests; retry in {retry_after} s")]
+    SyncRateLimited {
+        /// Seconds until a request will be accepted.
+        retry_after: u64,
+    },
     /// A database failure.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
@@ -74,7 +80,9 @@ impl Error {
             Error::PayloadTooLarge => ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE),
             Error::UnsupportedVersion(_) => ("unsupported_version", StatusCode::BAD_REQUEST),
             Error::EnrolmentCodeInvalid => ("enrolment_code_invalid", StatusCode::UNAUTHORIZED),
-            Error::RateLimited => ("rate_limited", StatusCode::TOO_MANY_REQUESTS),
+            Error::RateLimited | Error::SyncRateLimited { .. } => {
+                ("rate_limited", StatusCode::TOO_MANY_REQUESTS)
+            }
             Error::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Error::Conflict(_) => ("conflict", StatusCode::CONFLICT),
             Error::Db(_)
@@ -109,7 +117,14 @@ impl IntoResponse for Error {
         } else {
             tracing::debug!(error = %self, "request refused");
         }
-        (status, Json(self.body())).into_response()
+        let mut response = (status, Json(self.body())).into_response();
+        if let Error::SyncRateLimited { retry_after } = self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after),
+            );
+        }
+        response
     }
 }
 

@@ -57,6 +57,12 @@ pub struct Settings {
     pub response_budget: usize,
     /// The database key file; `None` means `<data-dir>/db.key`, created on first start.
     pub db_key_file: Option<std::path::PathBuf>,
+    /// Sync requests one device may send at once before [`Settings::sync_per_minute`] applies.
+    pub sync_burst: u32,
+    /// Sync requests a minute one device may sustain; 0 turns the limit off.
+    pub sync_per_minute: u32,
+    /// Cases one user may register by syncing them (created offline) in 24 hours.
+    pub max_case_registrations_per_day: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +76,9 @@ impl Default for Settings {
             rate_window: 15 * 60,
             response_budget: 8 * 1024 * 1024,
             db_key_file: None,
+            sync_burst: 120,
+            sync_per_minute: 120,
+            max_case_registrations_per_day: 50,
         }
     }
 }
@@ -140,6 +149,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     /// This server's stable identity (devices key their sync state by it).
     pub server_id: Arc<str>,
+    /// Sync requests per device (a token bucket each).
+    pub sync_limiter: Arc<crate::sync::SyncLimiter>,
 }
 
 impl AppState {
@@ -159,6 +170,7 @@ impl AppState {
             settings: Arc::new(settings),
             limiter: Arc::new(RateLimiter::default()),
             server_id: server_id.into(),
+            sync_limiter: Arc::new(crate::sync::SyncLimiter::default()),
         })
     }
 }

@@ -2,7 +2,7 @@
 //! gives the first request, [`Repo::receive_sync`] takes each response and gives the next
 //! request or the end of the session. The caller moves the bytes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use automerge::sync::{Message, State, SyncDoc};
 use automerge::{AutoCommit, ChangeHash};
@@ -11,16 +11,17 @@ use serde::{Deserialize, Serialize};
 
 use super::checkin::DeviceTime;
 use super::wire::{
-    DocMessage, DocRejection, DocSnapshot, PROTOCOL_VERSION, RejectReason, SyncRequest,
-    SyncResponse,
+    DocMessage, DocRejection, DocSnapshot, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, PROTOCOL_VERSION,
+    RejectReason, SyncRequest, SyncResponse,
 };
 use crate::doc::{CaseDoc, DocId};
 use crate::error::{Error, Result};
 use crate::repo::{Batch, Repo};
 use crate::store::{DirtyDoc, WriteOp};
 
-/// A session may take at most this many round trips before it is abandoned (and resumed
-/// next time); a normal session takes one or two.
+/// A session may take at most this many round trips (plus one for every
+/// [`MAX_SYNC_MESSAGES`] changed documents beyond the first request's) before it is abandoned
+/// (and resumed next time); a normal session takes one or two.
 pub const MAX_ROUNDS: u32 = 64;
 
 const CURSOR_KEY: &str = "sync.cursor";
@@ -39,6 +40,14 @@ pub struct SyncSession {
     states: HashMap<DocId, State>,
     skip: BTreeSet<DocId>,
     report: SyncReport,
+    /// Changed documents not yet sent: a request carries at most [`MAX_SYNC_MESSAGES`].
+    deferred: VecDeque<DocId>,
+    /// Replies that did not fit in the last request.
+    outbox: VecDeque<DocMessage>,
+    /// Purge confirmations that did not fit in the last request.
+    unconfirmed: VecDeque<DocId>,
+    /// Extra round trips allowed for the deferred documents.
+    extra_rounds: u32,
 }
 
 /// What a finished session did.
@@ -113,6 +122,10 @@ impl Repo {
             states: HashMap::new(),
             skip: BTreeSet::new(),
             report: SyncReport::default(),
+            deferred: VecDeque::new(),
+            outbox: VecDeque::new(),
+            unconfirmed: VecDeque::new(),
+            extra_rounds: 0,
         };
         let mut messages = Vec::new();
         for dirty in self.store.dirty()? {
@@ -122,10 +135,14 @@ impl Repo {
                 continue;
             }
             session.dirty.push(dirty);
-            if let Some(message) = self.generate(&mut session, dirty.doc)? {
+            if messages.len() >= MAX_SYNC_MESSAGES {
+                session.deferred.push_back(dirty.doc);
+            } else if let Some(message) = self.generate(&mut session, dirty.doc)? {
                 messages.push(message);
             }
         }
+        session.extra_rounds =
+            u32::try_from(session.deferred.len().div_ceil(MAX_SYNC_MESSAGES)).unwrap_or(u32::MAX);
         session.report.docs_pushed = messages.len();
         let request = SyncRequest {
             v: PROTOCOL_VERSION,
@@ -183,7 +200,7 @@ impl Repo {
         }
         session.rounds += 1;
         session.report.rounds = session.rounds;
-        if session.rounds > MAX_ROUNDS {
+        if session.rounds > MAX_ROUNDS.saturating_add(session.extra_rounds) {
             return Err(Error::Protocol(
                 "sync did not settle; it will resume next time".into(),
             ));
@@ -231,19 +248,63 @@ impl Repo {
             }
             session.report.rejected.push(rejection);
         }
-        replies.retain(|m: &DocMessage| !session.skip.contains(&m.doc));
+        session.outbox.extend(replies);
+        session.unconfirmed.extend(purged);
+        let messages = self.next_messages(session)?;
+        let count = session.unconfirmed.len().min(MAX_SYNC_PURGED);
+        let purged: Vec<DocId> = session.unconfirmed.drain(..count).collect();
 
         self.persist_states(session)?;
         session.cursor = response.cursor;
-        if replies.is_empty() && purged.is_empty() && !response.more {
+        if messages.is_empty() && purged.is_empty() && !response.more {
             return self.finish(session, now).map(SyncStep::Done);
         }
         Ok(SyncStep::Send(SyncRequest {
             v: PROTOCOL_VERSION,
             cursor: session.cursor,
-            messages: replies,
+            messages,
             purged,
         }))
+    }
+
+    /// The messages for the next request: queued replies first, then changed documents not
+    /// yet sent, at most [`MAX_SYNC_MESSAGES`] and one per document.
+    fn next_messages(&mut self, session: &mut SyncSession) -> Result<Vec<DocMessage>> {
+        let (skip, purged) = (&session.skip, &session.report.purged);
+        session
+            .outbox
+            .retain(|m| !skip.contains(&m.doc) && !purged.contains(&m.doc));
+        let mut messages = Vec::new();
+        let mut named = HashSet::new();
+        let mut held = VecDeque::new();
+        while messages.len() < MAX_SYNC_MESSAGES {
+            let Some(message) = session.outbox.pop_front() else {
+                break;
+            };
+            if named.insert(message.doc) {
+                messages.push(message);
+            } else {
+                held.push_back(message);
+            }
+        }
+        held.append(&mut session.outbox);
+        session.outbox = held;
+        while messages.len() < MAX_SYNC_MESSAGES {
+            let Some(doc) = session.deferred.pop_front() else {
+                break;
+            };
+            if session.skip.contains(&doc)
+                || session.report.purged.contains(&doc)
+                || !named.insert(doc)
+            {
+                continue;
+            }
+            if let Some(message) = self.generate(session, doc)? {
+                session.report.docs_pushed += 1;
+                messages.push(message);
+            }
+        }
+        Ok(messages)
     }
 
     fn take_snapshot(

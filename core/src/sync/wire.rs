@@ -16,6 +16,14 @@ pub const MAX_SYNC_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// Largest single document a server stores or sends, in bytes of its compacted save.
 pub const MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 
+/// Most document messages one sync request may carry (and one response carries); a device
+/// with more to say splits them over several requests of the same session.
+pub const MAX_SYNC_MESSAGES: usize = 256;
+
+/// Most purge confirmations one sync request may carry (and purge orders one response
+/// carries); more are confirmed in the next request of the same session.
+pub const MAX_SYNC_PURGED: usize = 1024;
+
 /// Base64 (standard alphabet, padded) for byte fields.
 pub mod b64 {
     use base64::Engine;

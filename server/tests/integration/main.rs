@@ -7,3 +7,4 @@ mod fuzz;
 mod support;
 mod sync;
 mod tls;
+mod writer;

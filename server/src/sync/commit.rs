@@ -1,0 +1,463 @@
+//! The short write transaction that ends an exchange: commit each precomputed result whose
+//! document (`seq`) and sync state are unchanged since they were read, offer what changed
+//! since the device's cursor, and answer. Everything that decides access runs here again,
+//! inside the transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use automerge::sync::State;
+use casebook_core::doc::DocId;
+use casebook_core::sync::wire::{
+    DocMessage, DocRejection, DocSnapshot, MAX_DOC_BYTES, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED,
+    PROTOCOL_VERSION, RejectReason, SyncResponse,
+};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde_json::json;
+
+use super::compute::{self, Input, Offered, Received};
+use crate::audit::{self, Event};
+use crate::auth::Caller;
+use crate::db;
+use crate::directory::Permissions;
+use crate::error::{Error, Result};
+
+pub(super) fn empty_response(cursor: u64) -> SyncResponse {
+    SyncResponse {
+        v: PROTOCOL_VERSION,
+        cursor,
+        messages: Vec::new(),
+        snapshots: Vec::new(),
+        purge: Vec::new(),
+        rejected: Vec::new(),
+        more: false,
+    }
+}
+
+/// A document to offer the device.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Offer {
+    pub doc: DocId,
+    pub seq: u64,
+    /// Stored size in bytes.
+    pub len: usize,
+    /// Changed after the request's cursor (as opposed to: never sent to this device).
+    pub after_cursor: bool,
+}
+
+fn offer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, i64)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+}
+
+/// What to offer: readable documents changed after `cursor`, and readable documents this
+/// device has never been sent (access newly granted), ascending by sequence.
+pub(super) fn offers(
+    conn: &Connection,
+    perms: &Permissions,
+    device: &str,
+    cursor: u64,
+) -> Result<Vec<Offer>> {
+    let mut out: Vec<Offer> = Vec::new();
+    let mut push = |row: (String, i64, i64), after_cursor: bool| {
+        let (doc, seq, len) = row;
+        let Ok(doc) = doc.parse::<DocId>() else {
+            tracing::warn!("stored document with an invalid id skipped");
+            return;
+        };
+        if perms.access(&doc).can_read() {
+            out.push(Offer {
+                doc,
+                seq: u64::try_from(seq).unwrap_or(0),
+                len: usize::try_from(len).unwrap_or(0),
+                after_cursor,
+            });
+        }
+    };
+    let mut stmt = conn.prepare_cached(
+        "SELECT doc_id, seq, length(bytes) FROM docs WHERE seq > ?1 ORDER BY seq",
+    )?;
+    let cursor_sql = i64::try_from(cursor).unwrap_or(i64::MAX);
+    for row in stmt.query_map([cursor_sql], offer_from_row)? {
+        push(row?, true);
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.doc_id, d.seq, length(d.bytes) FROM docs d
+         WHERE d.case_id = ?1 AND d.seq <= ?2 AND NOT EXISTS
+             (SELECT 1 FROM device_docs x WHERE x.device_id = ?3 AND x.doc_id = d.doc_id)",
+    )?;
+    for case in perms.cases() {
+        for row in stmt.query_map(params![case, cursor_sql, device], offer_from_row)? {
+            push(row?, false);
+        }
+    }
+    out.sort_by_key(|o| o.seq);
+    Ok(out)
+}
+
+/// Documents this device holds that its user may no longer read (at most
+/// [`MAX_SYNC_PURGED`]; the rest are ordered once these are confirmed).
+pub(super) fn to_purge(conn: &Connection, perms: &Permissions, device: &str) -> Result<Vec<DocId>> {
+    let mut stmt = conn.prepare_cached("SELECT doc_id FROM device_docs WHERE device_id = ?1")?;
+    let rows = stmt.query_map([device], |r| r.get::<_, String>(0))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let row = row?;
+        match row.parse::<DocId>() {
+            Ok(doc) if perms.access(&doc).can_read() => {}
+            Ok(doc) => out.push(doc),
+            Err(_) => tracing::warn!("device_docs row with an invalid id skipped"),
+        }
+        if out.len() >= MAX_SYNC_PURGED {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+/// The stored save and `seq` of `doc`.
+pub(super) fn stored(conn: &Connection, doc: &DocId) -> Result<Option<(i64, Vec<u8>)>> {
+    Ok(conn
+        .query_row(
+            "SELECT seq, bytes FROM docs WHERE doc_id = ?1",
+            [doc.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// The `seq` of `doc`, if stored.
+fn stored_seq(conn: &Connection, doc: &DocId) -> Result<Option<i64>> {
+    Ok(conn
+        .query_row(
+            "SELECT seq FROM docs WHERE doc_id = ?1",
+            [doc.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// The sync state `device` holds for `doc`.
+pub(super) fn sync_state(conn: &Connection, device: &str, doc: &DocId) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row(
+            "SELECT sync_state FROM device_docs WHERE device_id = ?1 AND doc_id = ?2",
+            params![device, doc.to_string()],
+            |r| r.get(0),
+        )
+        .optional()?)
+}
+
+/// Everything the receive step needs to know about `doc`, read now.
+pub(super) fn read_input(
+    conn: &Connection,
+    perms: &Permissions,
+    device: &str,
+    doc: &DocId,
+) -> Result<Input> {
+    let access = perms.access(doc);
+    if !access.can_read() {
+        return Ok(Input {
+            access,
+            seq: None,
+            stored: None,
+            state: None,
+        });
+    }
+    let (seq, stored) = match stored(conn, doc)? {
+        Some((seq, bytes)) => (Some(seq), Some(bytes)),
+        None => (None, None),
+    };
+    Ok(Input {
+        access,
+        seq,
+        stored,
+        state: sync_state(conn, device, doc)?,
+    })
+}
+
+/// A message from the device with what was read for it and what receiving it gave.
+#[derive(Debug)]
+pub(super) struct Computed {
+    pub message: DocMessage,
+    pub input: Input,
+    pub received: Received,
+}
+
+/// A document to offer, as read, and what offering it gave.
+#[derive(Debug)]
+pub(super) struct Precomputed {
+    pub seq: i64,
+    pub stored: Vec<u8>,
+    pub state: Option<Vec<u8>>,
+    pub offered: Offered,
+}
+
+/// The part of the answer built so far (earlier attempts committed theirs).
+#[derive(Debug)]
+pub(super) struct Partial {
+    pub response: SyncResponse,
+    /// Bytes of document payload in the response so far.
+    pub size: usize,
+}
+
+/// What one commit attempt did.
+#[derive(Debug)]
+pub(super) enum Committed {
+    /// These messages met a document changed since it was read: read and compute again.
+    Retry(Partial, Vec<DocMessage>),
+    /// The answer.
+    Done(SyncResponse),
+}
+
+/// One attempt's work, for [`commit`].
+#[derive(Debug)]
+pub(super) struct Attempt {
+    pub computed: Vec<Computed>,
+    pub offers: HashMap<DocId, Precomputed>,
+    /// Messages quarantined before any work (their case could not be registered), with the
+    /// reason to audit (`None`: already audited for the whole request).
+    pub refused: Vec<(DocId, Option<&'static str>)>,
+    /// The last attempt computes conflicting documents here, under the lock.
+    pub last: bool,
+}
+
+/// Everything one request changes, in one write transaction.
+struct Exchange<'a, 'tx> {
+    tx: &'a Transaction<'tx>,
+    caller: &'a Caller,
+    device: String,
+    now: i64,
+    response: SyncResponse,
+    size: usize,
+}
+
+impl Exchange<'_, '_> {
+    fn audit(&self, event: &str, doc: &DocId, detail: serde_json::Value) -> Result<()> {
+        audit::append(
+            self.tx,
+            self.now,
+            Event {
+                event,
+                actor_user: Some(self.caller.user.id.clone()),
+                actor_device: Some(self.device.clone()),
+                case_id: Some(doc.case.to_string()),
+                doc_id: Some(doc.to_string()),
+                detail,
+                ..Event::default()
+            },
+        )?;
+        Ok(())
+    }
+
+    fn reject(&mut self, doc: DocId, reason: RejectReason, why: &str) -> Result<()> {
+        let event = if reason == RejectReason::Quarantined {
+            "quarantined"
+        } else {
+            "denied"
+        };
+        self.audit(event, &doc, json!({ "reason": why }))?;
+        self.response.rejected.push(DocRejection { doc, reason });
+        Ok(())
+    }
+
+    fn save_state(&self, doc: &DocId, state: &[u8]) -> Result<()> {
+        self.tx.execute(
+            "INSERT INTO device_docs (device_id, doc_id, sync_state) VALUES (?1, ?2, ?3)
+             ON CONFLICT(device_id, doc_id) DO UPDATE SET sync_state = excluded.sync_state",
+            params![self.device, doc.to_string(), state],
+        )?;
+        Ok(())
+    }
+
+    fn push_encoded(&mut self, doc: DocId, data: Vec<u8>, carries_changes: bool) -> Result<()> {
+        self.size += data.len();
+        if carries_changes {
+            self.audit("read", &doc, json!({ "message_bytes": data.len() }))?;
+        }
+        self.response.messages.push(DocMessage { doc, data });
+        Ok(())
+    }
+
+    /// Whether what was read for `doc` still holds in this transaction.
+    fn unchanged(&self, perms: &Permissions, doc: &DocId, input: &Input) -> Result<bool> {
+        let access = perms.access(doc);
+        if access != input.access {
+            return Ok(false);
+        }
+        if !access.can_read() {
+            return Ok(true);
+        }
+        Ok(stored_seq(self.tx, doc)? == input.seq
+            && sync_state(self.tx, &self.device, doc)? == input.state)
+    }
+
+    /// Step 3: commit what receiving one message gave.
+    fn apply(&mut self, doc: DocId, message_bytes: usize, received: Received) -> Result<()> {
+        let (read_only, result, state) = match received {
+            Received::Forbidden => return self.reject(doc, RejectReason::Forbidden, "forbidden"),
+            Received::Refused(why) => return self.reject(doc, RejectReason::Quarantined, why),
+            Received::Done {
+                read_only,
+                result,
+                state,
+            } => (read_only, result, state),
+        };
+        if read_only {
+            self.reject(doc, RejectReason::ReadOnly, "read_only")?;
+        }
+        let applied = match result {
+            Ok(applied) => applied,
+            // A reply to a read-only peer is a courtesy; its refusal is already recorded.
+            Err(_) if read_only => return Ok(()),
+            Err(why) => return self.reject(doc, RejectReason::Quarantined, why),
+        };
+        if let Some(saved) = applied.saved.filter(|_| !read_only) {
+            if saved.len() > MAX_DOC_BYTES {
+                return self.reject(doc, RejectReason::Quarantined, "too_large");
+            }
+            let seq = db::next_seq(self.tx)?;
+            self.tx.execute(
+                "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT(doc_id) DO UPDATE SET seq = excluded.seq, bytes = excluded.bytes",
+                params![
+                    doc.to_string(),
+                    doc.case.to_string(),
+                    doc.kind.as_str(),
+                    i64::try_from(seq).map_err(|_| Error::Corrupt("sequence".into()))?,
+                    saved
+                ],
+            )?;
+            self.audit(
+                "write",
+                &doc,
+                json!({
+                    "chunks": applied.chunks,
+                    "message_bytes": message_bytes,
+                    "doc_bytes": saved.len(),
+                }),
+            )?;
+        }
+        if let Some((reply, carries_changes)) = applied.reply {
+            self.push_encoded(doc, reply, carries_changes)?;
+        }
+        self.save_state(&doc, &state.encode())
+    }
+
+    /// Step 4: offer one changed document the device did not write in this request, from
+    /// the precomputed result if it still holds. Returns false (and changes nothing) if it
+    /// would not fit in the budget or the message count.
+    fn offer(&mut self, offer: &Offer, pre: Option<Precomputed>, budget: usize) -> Result<bool> {
+        let doc = offer.doc;
+        let first = self.response.messages.is_empty() && self.response.snapshots.is_empty();
+        let state = sync_state(self.tx, &self.device, &doc)?;
+        let seq = i64::try_from(offer.seq).unwrap_or(i64::MAX);
+        let (stored, offered) = match pre.filter(|p| p.seq == seq && p.state == state) {
+            Some(p) => (p.stored, p.offered),
+            None => {
+                let Some((_, stored)) = stored(self.tx, &doc)? else {
+                    return Ok(true);
+                };
+                let offered = compute::offer(&stored, state.as_deref());
+                (stored, offered)
+            }
+        };
+        match offered {
+            Offered::Snapshot => {
+                if !first && self.size + stored.len() > budget {
+                    return Ok(false);
+                }
+                self.size += stored.len();
+                self.audit("read", &doc, json!({ "snapshot_bytes": stored.len() }))?;
+                self.response
+                    .snapshots
+                    .push(DocSnapshot { doc, data: stored });
+                self.save_state(&doc, &State::new().encode())?;
+            }
+            Offered::Message(data, carries_changes, state) => {
+                if !first && self.size + data.len() > budget {
+                    return Ok(false);
+                }
+                if self.response.messages.len() >= MAX_SYNC_MESSAGES {
+                    return Ok(false);
+                }
+                self.push_encoded(doc, data, carries_changes)?;
+                self.save_state(&doc, &state)?;
+            }
+            Offered::Nothing => {}
+        }
+        Ok(true)
+    }
+}
+
+/// One commit attempt: steps 3 to 6 of the exchange (see `docs/protocol.md`).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn commit(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    now: i64,
+    budget: usize,
+    cursor: u64,
+    named: &HashSet<DocId>,
+    partial: Partial,
+    attempt: Attempt,
+) -> Result<Committed> {
+    let mut ex = Exchange {
+        tx,
+        caller,
+        device: caller.device.to_string(),
+        now,
+        response: partial.response,
+        size: partial.size,
+    };
+    let perms = crate::directory::permissions(tx, &caller.user)?;
+    for (doc, why) in attempt.refused {
+        match why {
+            Some(why) => ex.reject(doc, RejectReason::Quarantined, why)?,
+            // Audited once for the request when it was decided.
+            None => ex.response.rejected.push(DocRejection {
+                doc,
+                reason: RejectReason::Quarantined,
+            }),
+        }
+    }
+    let mut conflicts = Vec::new();
+    for c in attempt.computed {
+        let doc = c.message.doc;
+        if ex.unchanged(&perms, &doc, &c.input)? {
+            ex.apply(doc, c.message.data.len(), c.received)?;
+        } else if attempt.last {
+            let input = read_input(tx, &perms, &ex.device, &doc)?;
+            let received = compute::receive(&input, &c.message.data);
+            ex.apply(doc, c.message.data.len(), received)?;
+        } else {
+            conflicts.push(c.message);
+        }
+    }
+    if !conflicts.is_empty() {
+        let partial = Partial {
+            response: ex.response,
+            size: ex.size,
+        };
+        return Ok(Committed::Retry(partial, conflicts));
+    }
+    let mut pre = attempt.offers;
+    let mut last_cursor = None;
+    for offer in offers(tx, &perms, &ex.device, cursor)? {
+        if named.contains(&offer.doc) {
+            continue;
+        }
+        if !ex.offer(&offer, pre.remove(&offer.doc), budget)? {
+            ex.response.more = true;
+            break;
+        }
+        if offer.after_cursor {
+            last_cursor = Some(offer.seq);
+        }
+    }
+    ex.response.purge = to_purge(tx, &perms, &ex.device)?;
+    ex.response.cursor = if ex.response.more {
+        last_cursor.unwrap_or(cursor)
+    } else {
+        db::current_seq(tx)?
+    };
+    Ok(Committed::Done(ex.response))
+}

@@ -1,0 +1,150 @@
+//! The automerge work of an exchange, done off the writer lock on the blocking pool: pure
+//! functions of stored bytes, a device's sync state and its message. Nothing here touches
+//! the database; [`super::commit`] decides whether a result may still be committed.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::Automerge;
+use automerge::sync::{Message, State, SyncDoc};
+
+use crate::access::Access;
+
+/// Decode a device's sync message. This is the single place where bytes from a device are
+/// first decoded; checks on the raw bytes (a bounded chunk walker) belong here, before
+/// automerge sees them.
+pub(super) fn decode_message(data: &[u8]) -> Result<Message, &'static str> {
+    Message::decode(data).map_err(|_| "message_decode")
+}
+
+/// What the device sent for one document, with what the server held when it was read.
+#[derive(Debug, Clone)]
+pub(super) struct Input {
+    /// The user's access when read.
+    pub access: Access,
+    /// The document's `seq`, `None` if it was not stored.
+    pub seq: Option<i64>,
+    /// The stored save.
+    pub stored: Option<Vec<u8>>,
+    /// The device's sync state for the document.
+    pub state: Option<Vec<u8>>,
+}
+
+/// What receiving one message would do.
+#[derive(Debug)]
+pub(super) enum Received {
+    /// The user may not read the document.
+    Forbidden,
+    /// Quarantined without touching the document, for this reason.
+    Refused(&'static str),
+    /// The message was received (or failed to be, see `result`).
+    Done {
+        /// The message carried changes the user may not write.
+        read_only: bool,
+        /// What applying it gave, or why it failed (`panic` for a caught panic).
+        result: Result<Applied, &'static str>,
+        /// The device's sync state afterwards (with `read_only` cleared).
+        state: Box<State>,
+    },
+}
+
+/// What receiving one message did.
+#[derive(Debug)]
+pub(super) struct Applied {
+    /// The new save, if the document's heads changed.
+    pub saved: Option<Vec<u8>>,
+    /// Change chunks the message carried.
+    pub chunks: usize,
+    /// The encoded reply and whether it carries changes.
+    pub reply: Option<(Vec<u8>, bool)>,
+}
+
+/// Receive `data` for a document as read in `input`.
+pub(super) fn receive(input: &Input, data: &[u8]) -> Received {
+    if !input.access.can_read() {
+        return Received::Forbidden;
+    }
+    let message = match decode_message(data) {
+        Ok(message) => message,
+        Err(why) => return Received::Refused(why),
+    };
+    let read_only = !message.changes.is_empty() && !input.access.can_write();
+    let mut state = match input.state.as_deref().map(State::decode) {
+        Some(Ok(state)) => state,
+        _ => State::new(),
+    };
+    state.read_only = read_only;
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        apply(input.stored.as_deref(), &mut state, message)
+    }));
+    let result = match outcome {
+        Ok(result) => result,
+        Err(_) => Err("panic"),
+    };
+    state.read_only = false;
+    Received::Done {
+        read_only,
+        result,
+        state: Box::new(state),
+    }
+}
+
+/// Load (or start) the document, receive the message, save if changed, and answer.
+fn apply(
+    stored: Option<&[u8]>,
+    state: &mut State,
+    message: Message,
+) -> Result<Applied, &'static str> {
+    let mut doc = match stored {
+        Some(bytes) => Automerge::load(bytes).map_err(|_| "stored_doc_load")?,
+        None => Automerge::new(),
+    };
+    let before = doc.get_heads();
+    let chunks = message.changes.len();
+    doc.receive_sync_message(state, message)
+        .map_err(|_| "apply")?;
+    let saved = (doc.get_heads() != before).then(|| doc.save());
+    let reply = doc.generate_sync_message(state).map(|m| {
+        let carries_changes = !m.changes.is_empty();
+        (m.encode(), carries_changes)
+    });
+    Ok(Applied {
+        saved,
+        chunks,
+        reply,
+    })
+}
+
+/// What offering a changed document to the device would send.
+#[derive(Debug)]
+pub(super) enum Offered {
+    /// The device never synced it: the whole save (and a fresh sync state).
+    Snapshot,
+    /// A sync message, whether it carries changes, and the sync state afterwards.
+    Message(Vec<u8>, bool, Vec<u8>),
+    /// Nothing to send (or the stored document did not load).
+    Nothing,
+}
+
+/// The offer of `stored` to a device whose sync state is `state`.
+pub(super) fn offer(stored: &[u8], state: Option<&[u8]>) -> Offered {
+    let Some(state_bytes) = state else {
+        return Offered::Snapshot;
+    };
+    let mut state = State::decode(state_bytes).unwrap_or_default();
+    let generated = catch_unwind(AssertUnwindSafe(|| {
+        Automerge::load(stored)
+            .ok()
+            .and_then(|d| d.generate_sync_message(&mut state))
+    }));
+    match generated {
+        Ok(Some(message)) => {
+            let carries_changes = !message.changes.is_empty();
+            Offered::Message(message.encode(), carries_changes, state.encode())
+        }
+        Ok(None) => Offered::Nothing,
+        Err(_) => {
+            tracing::warn!("stored document failed to load; not offered");
+            Offered::Nothing
+        }
+    }
+}
