@@ -33,6 +33,9 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             .db
             .read(move |c| {
                 let caller = auth::recheck(c, &probe_caller, now)?;
+                if crate::admin::notices::pending(c, &caller)? {
+                    return Ok(None);
+                }
                 idle_answer(c, &caller, cursor)
             })
             .await?;
@@ -46,7 +49,9 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         .db
         .write(move |tx| {
             let caller = auth::recheck(tx, &caller, now)?;
-            exchange(tx, &caller, req, now, budget)
+            let mut response = exchange(tx, &caller, req, now, budget)?;
+            response.notices = crate::admin::notices::deliver(tx, &caller, now)?;
+            Ok(response)
         })
         .await
 }
@@ -73,6 +78,7 @@ fn empty_response(cursor: u64) -> SyncResponse {
         purge: Vec::new(),
         rejected: Vec::new(),
         more: false,
+        notices: Vec::new(),
     }
 }
 

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::checkin::DeviceTime;
 use super::wire::{
-    DocMessage, DocRejection, DocSnapshot, PROTOCOL_VERSION, RejectReason, SyncRequest,
+    DocMessage, DocRejection, DocSnapshot, Notice, PROTOCOL_VERSION, RejectReason, SyncRequest,
     SyncResponse,
 };
 use crate::doc::{CaseDoc, DocId};
@@ -58,6 +58,10 @@ pub struct SyncReport {
     pub rejected: Vec<DocRejection>,
     /// Documents from the server that did not decode, quarantined here.
     pub quarantined: Vec<DocId>,
+    /// Security notices the server delivered (another device enrolled for this user, ...).
+    /// The server sends each once: show them to the user.
+    #[serde(default)]
+    pub notices: Vec<Notice>,
 }
 
 /// What to do after a response.
@@ -189,6 +193,7 @@ impl Repo {
             ));
         }
 
+        session.report.notices.extend(response.notices);
         let mut purged = Vec::new();
         for doc in response.purge {
             let ops = self.purge_ops(doc)?;
