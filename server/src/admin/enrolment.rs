@@ -69,8 +69,7 @@ pub async fn issue_code(
                 Error::Forbidden("you may not issue codes for this user"),
             );
         }
-        let (code, code_id) =
-            auth::issue_code_with_id(tx, &user, Some(&caller.user.id), now, ttl)?;
+        let (code, code_id) = auth::issue_code_with_id(tx, &user, Some(&caller.user.id), now, ttl)?;
         Ok(Ok(CodeIssued {
             user_id: user,
             code,
@@ -184,10 +183,7 @@ pub async fn set_disabled(
                 ..Event::default()
             }
         } else {
-            tx.execute(
-                "UPDATE users SET disabled_at = NULL WHERE id = ?1",
-                [&user],
-            )?;
+            tx.execute("UPDATE users SET disabled_at = NULL WHERE id = ?1", [&user])?;
             Event {
                 event: "user_enabled",
                 subject: Some(user),

@@ -59,7 +59,10 @@ async fn a_supervisor_enrols_only_guardians_social_workers_and_carers_of_their_t
     let guardian = h.admin.user("guardian", "guardian").await?;
     let carer = h.admin.user("carer", "carer").await?;
     let stranger = h.admin.user("guardian elsewhere", "guardian").await?;
-    let administrator = h.admin.user("second administrator", "administrator").await?;
+    let administrator = h
+        .admin
+        .user("second administrator", "administrator")
+        .await?;
     let team = h
         .admin
         .team(
@@ -78,7 +81,13 @@ async fn a_supervisor_enrols_only_guardians_social_workers_and_carers_of_their_t
             .await,
         "403",
     );
-    assert_eq!(count(&events_about(&h, &administrator).await?, "team_member_refused"), 1);
+    assert_eq!(
+        count(
+            &events_about(&h, &administrator).await?,
+            "team_member_refused"
+        ),
+        1
+    );
     // ... and one left in a team by an older server gives the supervisor nothing either.
     let (t, a) = (team.clone(), administrator.clone());
     h.server
@@ -108,7 +117,11 @@ async fn a_supervisor_enrols_only_guardians_social_workers_and_carers_of_their_t
     for target in [&administrator, &other_supervisor, &stranger] {
         refused_with(code_for(target.clone()).await, "403");
         let rows = events_about(&h, target).await?;
-        assert_eq!(count(&rows, "enrolment_code_refused"), 1, "{target}: {rows:?}");
+        assert_eq!(
+            count(&rows, "enrolment_code_refused"),
+            1,
+            "{target}: {rows:?}"
+        );
         assert_eq!(count(&rows, "enrolment_code_issued"), 0, "{target}");
     }
     Ok(())
@@ -117,7 +130,10 @@ async fn a_supervisor_enrols_only_guardians_social_workers_and_carers_of_their_t
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn administrators_left_in_teams_are_removed_and_audited_at_start() -> Result<()> {
     let h = Harness::start().await?;
-    let administrator = h.admin.user("second administrator", "administrator").await?;
+    let administrator = h
+        .admin
+        .user("second administrator", "administrator")
+        .await?;
     let team = h.admin.team("team", &[]).await?;
     let (t, a) = (team.clone(), administrator.clone());
     h.server
@@ -212,7 +228,10 @@ async fn a_disabled_user_loses_every_device_and_code_until_re_enabled() -> Resul
     assert!(enrol(&h, &outstanding, "third").await.is_err(), "code void");
     refused_with(
         h.admin
-            .post(&format!("/v1/admin/users/{guardian}/enrolment-code"), json!({}))
+            .post(
+                &format!("/v1/admin/users/{guardian}/enrolment-code"),
+                json!({}),
+            )
             .await,
         "403",
     );
@@ -261,7 +280,10 @@ async fn a_code_issued_before_a_revocation_is_refused_after_it() -> Result<()> {
     h.admin
         .revoke(&phone.identity.device_id.to_string())
         .await?;
-    assert!(enrol(&h, &before, "thief").await.is_err(), "code from before");
+    assert!(
+        enrol(&h, &before, "thief").await.is_err(),
+        "code from before"
+    );
     let (after, _) = issue(&h, &guardian).await?;
     enrol(&h, &after, "replacement").await?.sync().await?;
     Ok(())
