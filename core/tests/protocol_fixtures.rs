@@ -76,8 +76,37 @@ fn sync_messages_are_pinned() {
                 reason: RejectReason::Forbidden,
             }],
             more: false,
+            notices: vec![],
         },
     );
+    pin(
+        "sync_response_notice",
+        &SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: 4712,
+            messages: vec![],
+            snapshots: vec![],
+            purge: vec![],
+            rejected: vec![],
+            more: false,
+            notices: vec![Notice {
+                kind: NoticeKind::DeviceEnrolled,
+                device_id: DeviceId::from_bytes([0x44; 16]),
+                device_name: "Second phone".into(),
+                at: 1_750_000_000,
+            }],
+        },
+    );
+}
+
+/// A notice of a kind this build does not know still decodes (as `Unknown`), so a newer
+/// server's notices do not break an older device's sync.
+#[test]
+fn an_unknown_notice_kind_decodes() {
+    let json = r#"{"v":1,"cursor":1,"notices":[{"kind":"from_the_future",
+        "device_id":"44444444444444444444444444444444","device_name":"x","at":1}]}"#;
+    let response: SyncResponse = serde_json::from_str(json).expect("decodes");
+    assert_eq!(response.notices[0].kind, NoticeKind::Unknown);
 }
 
 #[test]

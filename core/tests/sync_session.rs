@@ -20,6 +20,7 @@ fn response(cursor: u64) -> SyncResponse {
         purge: vec![],
         rejected: vec![],
         more: false,
+        notices: vec![],
     }
 }
 
@@ -39,6 +40,31 @@ fn a_quiet_device_sends_only_its_cursor_and_loads_nothing() {
     assert_eq!(repo.sync_cursor().expect("cursor"), 42);
     let (_, request) = repo.start_sync("server").expect("start");
     assert_eq!(request.cursor, 42);
+}
+
+/// A security notice the server delivers (another device enrolled for this user) reaches the
+/// session's report, for the app to show.
+#[test]
+fn notices_from_the_server_reach_the_report() {
+    use casebook_core::ids::DeviceId;
+    use casebook_core::sync::wire::{Notice, NoticeKind};
+    let mut repo = Repo::new(MemoryStore::new());
+    let (mut session, _) = repo.start_sync("server").expect("start");
+    let notice = Notice {
+        kind: NoticeKind::DeviceEnrolled,
+        device_id: DeviceId::from_bytes([7; 16]),
+        device_name: "another phone".into(),
+        at: 1_750_000_000,
+    };
+    let mut answer = response(3);
+    answer.notices.push(notice.clone());
+    match repo
+        .receive_sync(&mut session, answer, common::at(1))
+        .expect("receive")
+    {
+        SyncStep::Done(report) => assert_eq!(report.notices, vec![notice]),
+        SyncStep::Send(next) => panic!("nothing to send, got {next:?}"),
+    }
 }
 
 #[test]

@@ -259,6 +259,7 @@ impl Casebook {
             source: ChangeSource::Local,
             case_id: Some(case.to_string()),
             kind: Some(kind),
+            notice: None,
         });
     }
 }

@@ -126,6 +126,7 @@ mod tests {
             source: ChangeSource::Sync,
             case_id: None,
             kind: None,
+            notice: None,
         };
         observers.notify(&event);
         handle.stop();

@@ -123,7 +123,9 @@ impl Casebook {
     /// user may no longer see. A successful sync also lifts the check-in lock. A revoked
     /// device's store is wiped and this fails with `DeviceRevoked`. If a sync of this store
     /// is already running, this one starts when it ends. Listeners hear of what a sync
-    /// changed even when it fails or is cancelled part-way.
+    /// changed even when it fails or is cancelled part-way. Security notices the sync
+    /// delivers (another device enrolled for this user) are in the report's `notices` and
+    /// reach every change listener as a `Notice` event.
     pub async fn sync_now(
         &self,
         progress: Option<Arc<dyn SyncProgressListener>>,
@@ -156,6 +158,14 @@ impl Casebook {
                     if r.docs_updated + r.docs_received > 0 || !r.purged.is_empty() {
                         notify_sync(&observers, ChangeSource::Sync);
                     }
+                    for notice in &r.notices {
+                        observers.notify(&ChangeEvent {
+                            source: ChangeSource::Notice,
+                            case_id: None,
+                            kind: None,
+                            notice: Some(notice.clone().into()),
+                        });
+                    }
                 }
                 Err(casebook_core::Error::DeviceRevoked) => {
                     notify_sync(&observers, ChangeSource::Wipe);
@@ -187,6 +197,7 @@ fn notify_sync(observers: &Observers, source: ChangeSource) {
         source,
         case_id: None,
         kind: None,
+        notice: None,
     });
 }
 

@@ -62,15 +62,34 @@ pub fn issue_enrolment_code(
     now: i64,
     ttl: i64,
 ) -> Result<String> {
+    issue_code_with_id(tx, user, issued_by, now, ttl).map(|(code, _)| code)
+}
+
+/// Issue a one-time enrolment code for `user`, valid for `ttl` seconds: (code, code id). The
+/// id lists and cancels the code; the code itself is kept only as a hash. A disabled user
+/// gets no code.
+pub fn issue_code_with_id(
+    tx: &Transaction<'_>,
+    user: &str,
+    issued_by: Option<&str>,
+    now: i64,
+    ttl: i64,
+) -> Result<(String, String)> {
+    if user_disabled(tx, user)? {
+        return Err(Error::Forbidden("this user is disabled"));
+    }
     let code = new_code();
+    let id = directory::random_id();
     tx.execute(
-        "INSERT INTO enrolment_codes (code_hash, user_id, issued_by, expires_at)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO enrolment_codes (code_hash, user_id, issued_by, expires_at, id, issued_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         params![
             hash_secret(normalise_code(&code).as_bytes()),
             user,
             issued_by,
-            now + ttl
+            now + ttl,
+            id,
+            now
         ],
     )?;
     audit::append(
@@ -80,11 +99,23 @@ pub fn issue_enrolment_code(
             event: "enrolment_code_issued",
             actor_user: issued_by.map(str::to_owned),
             subject: Some(user.to_owned()),
-            detail: json!({ "expires_at": now + ttl }),
+            detail: json!({ "expires_at": now + ttl, "code_id": id }),
             ..Event::default()
         },
     )?;
-    Ok(code)
+    Ok((code, id))
+}
+
+/// Whether an administrator has disabled `user` (an unknown user is not disabled).
+pub fn user_disabled(conn: &Connection, user: &str) -> Result<bool> {
+    Ok(conn
+        .query_row(
+            "SELECT disabled_at IS NOT NULL FROM users WHERE id = ?1",
+            [user],
+            |r| r.get(0),
+        )
+        .optional()?
+        .unwrap_or(false))
 }
 
 enum EnrolOutcome {
@@ -165,6 +196,8 @@ pub async fn enrol(state: &AppState, source: String, req: EnrolRequest) -> Resul
                     ..Event::default()
                 },
             )?;
+            let device_id = device.to_string();
+            crate::admin::notices::device_enrolled(tx, &user, &device_id, &req.device_name, now)?;
             let user_id: UserId = user.parse().map_err(|_| Error::Corrupt("user id".into()))?;
             Ok(EnrolOutcome::Enrolled(EnrolResponse {
                 device_id: device,
@@ -353,6 +386,9 @@ pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> 
     if expires <= now {
         return Err(Error::Unauthenticated("session expired"));
     }
+    if user_disabled(conn, &user)? {
+        return Err(Error::DeviceRevoked);
+    }
     let user = directory::user(conn, &user)?.ok_or(Error::Unauthenticated("unknown user"))?;
     let device = device
         .parse()
@@ -388,6 +424,9 @@ pub fn recheck(conn: &Connection, caller: &Caller, now: i64) -> Result<Caller> {
     }
     if expires <= now {
         return Err(Error::Unauthenticated("session expired"));
+    }
+    if user_disabled(conn, &user)? {
+        return Err(Error::DeviceRevoked);
     }
     let user = directory::user(conn, &user)?.ok_or(Error::Unauthenticated("unknown user"))?;
     Ok(Caller {

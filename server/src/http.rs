@@ -15,7 +15,7 @@ use casebook_core::sync::wire::{
 };
 use serde::de::DeserializeOwned;
 
-use crate::admin::{self, CaseLink, CodeIssued, Created, DeviceInfo, Lookup};
+use crate::admin::{self, CaseLink, CodeInfo, CodeIssued, Created, DeviceInfo, Lookup};
 use crate::audit;
 use crate::auth::{self, Caller};
 use crate::error::{Error, Result};
@@ -268,6 +268,41 @@ async fn issue_code(
     admin::issue_code(&state, caller, user, req).await.map(Json)
 }
 
+async fn list_codes(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(user): ApiPath<String>,
+) -> Result<Json<Vec<CodeInfo>>> {
+    admin::list_codes(&state, caller, user).await.map(Json)
+}
+
+async fn cancel_code(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(code_id): ApiPath<String>,
+) -> Result<StatusCode> {
+    admin::cancel_code(&state, caller, code_id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn disable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(user): ApiPath<String>,
+) -> Result<StatusCode> {
+    admin::set_disabled(&state, caller, user, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn enable_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(user): ApiPath<String>,
+) -> Result<StatusCode> {
+    admin::set_disabled(&state, caller, user, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 async fn list_devices(
     State(state): State<AppState>,
     caller: Caller,
@@ -312,6 +347,10 @@ pub fn router(state: AppState) -> Router {
         .route("/orgs", post(create_org))
         .route("/users", post(create_user))
         .route("/users/{user}/enrolment-code", post(issue_code))
+        .route("/users/{user}/enrolment-codes", get(list_codes))
+        .route("/users/{user}/disable", post(disable_user))
+        .route("/users/{user}/enable", post(enable_user))
+        .route("/enrolment-codes/{code_id}", delete(cancel_code))
         .route("/teams", post(create_team))
         .route("/teams/{team}/members", post(add_member))
         .route("/teams/{team}/members/{user}", delete(remove_member))

@@ -336,9 +336,12 @@ fn python_day_against_a_real_server() {
     let codes = runtime
         .block_on(async {
             let guardian = h.admin.user("py-guardian", "guardian").await?;
+            let twin = h.admin.user("py-twin", "guardian").await?;
             anyhow::Ok([
                 h.admin.code(&guardian).await?,
                 h.admin.code(&guardian).await?,
+                h.admin.code(&twin).await?,
+                h.admin.code(&twin).await?,
             ])
         })
         .expect("codes");
@@ -352,7 +355,9 @@ fn python_day_against_a_real_server() {
             .env("CASEBOOK_URL", h.server.base_url())
             .env("CASEBOOK_PIN", &h.server.cert_fingerprint)
             .env("CASEBOOK_CODE_1", &codes[0])
-            .env("CASEBOOK_CODE_2", &codes[1]),
+            .env("CASEBOOK_CODE_2", &codes[1])
+            .env("CASEBOOK_CODE_3", &codes[2])
+            .env("CASEBOOK_CODE_4", &codes[3]),
     );
     drop(h);
 }

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use super::checkin::DeviceTime;
 use super::wire::{
-    DocMessage, DocRejection, DocSnapshot, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, PROTOCOL_VERSION,
-    RejectReason, SyncRequest, SyncResponse,
+    DocMessage, DocRejection, DocSnapshot, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, Notice,
+    PROTOCOL_VERSION, RejectReason, SyncRequest, SyncResponse,
 };
 use crate::doc::{CaseDoc, DocId};
 use crate::error::{Error, Result};
@@ -67,6 +67,10 @@ pub struct SyncReport {
     pub rejected: Vec<DocRejection>,
     /// Documents from the server that did not decode, quarantined here.
     pub quarantined: Vec<DocId>,
+    /// Security notices the server delivered (another device enrolled for this user, ...).
+    /// The server sends each once: show them to the user.
+    #[serde(default)]
+    pub notices: Vec<Notice>,
 }
 
 /// What to do after a response.
@@ -206,6 +210,7 @@ impl Repo {
             ));
         }
 
+        session.report.notices.extend(response.notices);
         let mut purged = Vec::new();
         for doc in response.purge {
             let ops = self.purge_ops(doc)?;

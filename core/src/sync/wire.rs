@@ -136,6 +136,38 @@ pub struct SyncResponse {
     /// The server left documents out to keep this answer small; ask again.
     #[serde(default)]
     pub more: bool,
+    /// Security notices for this device's user (another device enrolled, ...), each sent
+    /// once. Absent from the JSON when empty, so answers without notices are unchanged.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notices: Vec<Notice>,
+}
+
+/// What a [`Notice`] tells the device's user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum NoticeKind {
+    /// A new device was enrolled for this user (with a code issued by an administrator or
+    /// a supervisor). If the user did not enrol it, someone else holds their identity.
+    DeviceEnrolled,
+    /// A kind this build does not know (sent by a newer server).
+    #[serde(other)]
+    Unknown,
+}
+
+/// A security notice about the user's account, delivered through sync. It carries no case
+/// content: only which device, its label and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    /// What happened.
+    pub kind: NoticeKind,
+    /// The device the notice is about (for `device_enrolled`: the new device).
+    pub device_id: DeviceId,
+    /// That device's label as given at enrolment.
+    pub device_name: String,
+    /// When it happened, in Unix seconds (server time).
+    pub at: i64,
 }
 
 /// `POST /v1/enrol`: a new device registers its public key with a one-time code.

@@ -5,7 +5,7 @@ use std::time::SystemTime;
 use casebook_core::doc as core_doc;
 use casebook_core::store as core_store;
 use casebook_core::sync as core_sync;
-use casebook_core::sync::wire::RejectReason;
+use casebook_core::sync::wire::{Notice, NoticeKind, RejectReason};
 
 use super::{mirror_enum, system};
 
@@ -138,6 +138,41 @@ pub struct SyncReport {
     pub rejected: Vec<Rejection>,
     /// Documents from the server that did not decode (`case_id/kind`).
     pub quarantined: Vec<String>,
+    /// Security notices the server delivered (each once): show them to the user.
+    #[uniffi(default)]
+    pub notices: Vec<SecurityNotice>,
+}
+
+/// A security notice about the user's account, delivered by a sync. It names a device,
+/// never case content.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SecurityNotice {
+    /// `device_enrolled`: another device was enrolled for this user; if the user did not
+    /// enrol it, they should tell their administrator at once. `other` for a kind this build
+    /// does not know.
+    pub kind: String,
+    /// The device the notice is about.
+    pub device_id: String,
+    /// Its label as given at enrolment.
+    pub device_name: String,
+    /// When it happened (server time).
+    pub at: SystemTime,
+}
+
+impl From<Notice> for SecurityNotice {
+    fn from(n: Notice) -> Self {
+        SecurityNotice {
+            kind: match n.kind {
+                NoticeKind::DeviceEnrolled => "device_enrolled",
+                _ => "other",
+            }
+            .to_owned(),
+            device_id: n.device_id.to_string(),
+            device_name: n.device_name,
+            at: SystemTime::UNIX_EPOCH
+                + std::time::Duration::from_secs(u64::try_from(n.at).unwrap_or(0)),
+        }
+    }
 }
 
 impl From<core_sync::SyncReport> for SyncReport {
@@ -164,6 +199,7 @@ impl From<core_sync::SyncReport> for SyncReport {
                 })
                 .collect(),
             quarantined: r.quarantined.iter().map(ToString::to_string).collect(),
+            notices: r.notices.into_iter().map(Into::into).collect(),
         }
     }
 }
@@ -199,6 +235,9 @@ pub enum ChangeSource {
     Sync,
     /// The store was wiped (device revoked).
     Wipe,
+    /// A sync delivered a security notice (in the event's `notice`); nothing in the store
+    /// changed.
+    Notice,
 }
 
 /// A change notification. `case_id` and `kind` name the document changed by a local edit;
@@ -211,4 +250,7 @@ pub struct ChangeEvent {
     pub case_id: Option<String>,
     /// The document, for local edits.
     pub kind: Option<DocKind>,
+    /// The security notice, for `Notice` events.
+    #[uniffi(default)]
+    pub notice: Option<SecurityNotice>,
 }

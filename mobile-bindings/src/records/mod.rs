@@ -18,7 +18,7 @@ mod visits;
 pub use associates::{PersonEntry, PersonOfConcern};
 pub use case::{
     CaseSummary, ChangeEvent, ChangeSource, Conflict, ConflictValue, DeviceInfo, DocKind,
-    Rejection, SyncProgress, SyncReport,
+    Rejection, SecurityNotice, SyncProgress, SyncReport,
 };
 pub use location::{Placement, PlacementEntry, PlacementType};
 pub use profile::{

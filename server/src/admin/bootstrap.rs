@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 /// First start: the root organisation and its first administrator, with a one-time code.
 /// Returns `None` if the server was already set up.
 pub fn bootstrap(tx: &Transaction<'_>, now: i64, ttl: i64) -> Result<Option<(String, String)>> {
+    super::enrolment::remove_admin_memberships(tx, now)?;
     let any: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM orgs)", [], |r| r.get(0))?;
     if any {
         return Ok(None);

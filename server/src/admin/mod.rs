@@ -1,12 +1,16 @@
 //! Administration: organisations, users, teams, cases, assignments, placements, transfers,
 //! enrolment codes, devices and audit export. Administrators manage their own organisation
-//! (those of the root organisation manage all); supervisors may issue codes for their teams.
-//! Every change is audited.
+//! (those of the root organisation manage all); supervisors may issue codes for the guardians,
+//! social workers and carers of their own teams. Every change, and every refusal of an
+//! enrolment code or a team membership, is audited.
 
 mod bootstrap;
+mod enrolment;
+pub(crate) mod notices;
 mod types;
 
 pub use bootstrap::{bootstrap, first_admin_code};
+pub use enrolment::{cancel_code, issue_code, list_codes, set_disabled};
 pub use types::*;
 
 use casebook_core::ids::CaseId;
@@ -87,6 +91,36 @@ where
             f(tx, &caller, now)
         })
         .await
+}
+
+/// Run an administrative change that may be refused: the closure answers `Ok(Err(refusal))`
+/// after auditing the refusal, so the audit row is committed before the refusal is returned.
+async fn change_or_refuse<T, F>(state: &AppState, caller: Caller, f: F) -> Result<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Transaction<'_>, &Caller, i64) -> Result<Result<T>> + Send + 'static,
+{
+    change(state, caller, f).await?
+}
+
+/// Audit a refused request about `subject` and answer with `error` (see [`change_or_refuse`]).
+fn refuse<T>(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    now: i64,
+    event: &'static str,
+    subject: &str,
+    detail: serde_json::Value,
+    error: Error,
+) -> Result<Result<T>> {
+    let ev = Event {
+        event,
+        subject: Some(subject.to_owned()),
+        detail,
+        ..Event::default()
+    };
+    record(tx, caller, now, ev)?;
+    Ok(Err(error))
 }
 
 /// Read the directory for an administrator, checking the session in the same transaction.
@@ -232,12 +266,24 @@ pub async fn team_member(
     add: bool,
 ) -> Result<()> {
     require_admin(&caller)?;
-    change(state, caller, move |tx, caller, now| {
+    change_or_refuse(state, caller, move |tx, caller, now| {
         let org = managed_org(tx, &caller.user, "teams", &team)?;
         if managed_org(tx, &caller.user, "users", &user)? != org {
             return Err(Error::Forbidden(
                 "team and user are in different organisations",
             ));
+        }
+        if add && user_role(tx, &user)? == Role::Administrator {
+            let detail = json!({ "team": team, "reason": "administrator" });
+            return refuse(
+                tx,
+                caller,
+                now,
+                "team_member_refused",
+                &user,
+                detail,
+                Error::Forbidden("administrators cannot be team members"),
+            );
         }
         let event = if add {
             tx.execute(
@@ -264,6 +310,7 @@ pub async fn team_member(
                 ..Event::default()
             },
         )
+        .map(Ok)
     })
     .await
 }
@@ -449,48 +496,6 @@ pub async fn transfer_case(
     .await
 }
 
-/// Issue an enrolment code for `user`: an administrator managing their organisation, or a
-/// supervisor sharing a team with them.
-pub async fn issue_code(
-    state: &AppState,
-    caller: Caller,
-    user: String,
-    req: IssueCode,
-) -> Result<CodeIssued> {
-    let ttl = req.ttl_secs.unwrap_or(state.settings.enrolment_code_ttl);
-    if !(60..=7 * 24 * 3600).contains(&ttl) {
-        return Err(Error::BadRequest(
-            "ttl_secs must be between 60 and 604800".into(),
-        ));
-    }
-    change(state, caller, move |tx, caller, now| {
-        let target = directory::user(tx, &user)?.ok_or(Error::NotFound("user"))?;
-        let allowed = match caller.user.role {
-            Role::Administrator => manages(&caller.user, &target.org_id),
-            Role::Supervisor => {
-                target.org_id == caller.user.org_id
-                    && tx.query_row(
-                        "SELECT EXISTS(SELECT 1 FROM team_members a JOIN team_members b
-                         ON a.team_id = b.team_id WHERE a.user_id = ?1 AND b.user_id = ?2)",
-                        params![caller.user.id, target.id],
-                        |r| r.get::<_, bool>(0),
-                    )?
-            }
-            _ => false,
-        };
-        if !allowed {
-            return Err(Error::Forbidden("you may not issue codes for this user"));
-        }
-        let code = auth::issue_enrolment_code(tx, &user, Some(&caller.user.id), now, ttl)?;
-        Ok(CodeIssued {
-            user_id: user,
-            code,
-            expires_at: now + ttl,
-        })
-    })
-    .await
-}
-
 /// Devices of the organisations the caller manages, optionally of one user.
 pub async fn list_devices(
     state: &AppState,
@@ -545,10 +550,12 @@ pub async fn revoke_device(state: &AppState, caller: Caller, device: String) -> 
             "UPDATE devices SET revoked_at = COALESCE(revoked_at, ?1) WHERE id = ?2",
             params![now, device],
         )?;
+        // A code issued before the revocation (perhaps to whoever took the device) is void.
+        let codes_voided = enrolment::void_outstanding(tx, &user, now)?;
         let ev = Event {
             event: "device_revoked",
             subject: Some(device),
-            detail: json!({ "user": user }),
+            detail: json!({ "user": user, "codes_voided": codes_voided }),
             ..Event::default()
         };
         record(tx, caller, now, ev)

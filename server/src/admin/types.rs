@@ -99,6 +99,24 @@ pub struct CodeIssued {
     pub code: String,
     /// Unix seconds.
     pub expires_at: i64,
+    /// The code's id: list it with `GET /v1/admin/users/{user}/enrolment-codes`, cancel it
+    /// with `DELETE /v1/admin/enrolment-codes/{code_id}`.
+    pub code_id: String,
+}
+
+/// An outstanding enrolment code (never the code itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeInfo {
+    /// The code's id.
+    pub code_id: String,
+    /// The user it enrols.
+    pub user_id: String,
+    /// Who issued it (none for the first administrator's).
+    pub issued_by: Option<String>,
+    /// Unix seconds (unknown for codes issued before ids existed).
+    pub issued_at: Option<i64>,
+    /// Unix seconds.
+    pub expires_at: i64,
 }
 
 /// One enrolled device.

@@ -30,6 +30,7 @@ pub(super) fn empty_response(cursor: u64) -> SyncResponse {
         purge: Vec::new(),
         rejected: Vec::new(),
         more: false,
+        notices: Vec::new(),
     }
 }
 
@@ -459,5 +460,6 @@ pub(super) fn commit(
     } else {
         db::current_seq(tx)?
     };
+    ex.response.notices = crate::admin::notices::deliver(tx, caller, now)?;
     Ok(Committed::Done(ex.response))
 }

@@ -59,6 +59,9 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             .db
             .read(move |c| {
                 let caller = auth::recheck(c, &probe_caller, now)?;
+                if crate::admin::notices::pending(c, &caller)? {
+                    return Ok(None);
+                }
                 idle_answer(c, &caller, cursor)
             })
             .await?;

@@ -1,7 +1,9 @@
 """The generated Python bindings against a real casebook-server over TLS, briefly: a guardian's
 phone enrols, records a visit offline and syncs; a second sync is a no-op; a wrong certificate
-pin is UntrustedServer and a wrong enrolment code is InvalidInput naming it. Run by tests/bindings/main.rs, which starts the server and passes its address,
-certificate pin and two enrolment codes in the environment.
+pin is UntrustedServer and a wrong enrolment code is InvalidInput naming it; a second device
+enrolled for a user is announced to the first one's listener at its next sync. Run by
+tests/bindings/main.rs, which starts the server and passes its address, certificate pin and
+four enrolment codes in the environment.
 """
 
 import asyncio
@@ -11,13 +13,21 @@ import tempfile
 import unittest
 
 from casebook_mobile import (
-    AgeStatus, Casebook, CasebookError, CancelToken, DocKind, Immigration, ImmigrationOutcome,
+    AgeStatus, Casebook, CasebookError, CancelToken, ChangeListener, ChangeSource, DocKind, Immigration, ImmigrationOutcome,
     Interpreter, InterpreterMode, LegalBasis, Nrm, NrmDecision, Profile, Review, ReviewStatus,
     VettingStatus, VisitNote,
 )
 
 URL = os.environ["CASEBOOK_URL"]
 PIN = os.environ["CASEBOOK_PIN"]
+
+
+class Recorder(ChangeListener):
+    def __init__(self):
+        self.events = []
+
+    def on_change(self, event):
+        self.events.append(event)
 
 
 class DayTest(unittest.TestCase):
@@ -57,6 +67,26 @@ class DayTest(unittest.TestCase):
         self.assertEqual(book.held_kinds(case_id), [DocKind.PROFILE, DocKind.LOCATION,
                                                     DocKind.VISITS, DocKind.SAFETY,
                                                     DocKind.ASSOCIATES])
+
+    def test_a_second_device_is_announced_to_the_first(self):
+        first = self.open("twin-1")
+        asyncio.run(first.enrol(URL, os.environ["CASEBOOK_CODE_3"], PIN, "work phone"))
+        self.assertEqual(asyncio.run(first.sync_now(None, None)).notices, [])
+        recorder = Recorder()
+        handle = first.observe(recorder)
+        second = self.open("twin-2")
+        info = asyncio.run(second.enrol(URL, os.environ["CASEBOOK_CODE_4"], PIN, "unknown phone"))
+        report = asyncio.run(first.sync_now(None, None))
+        self.assertEqual([n.device_id for n in report.notices], [info.device_id])
+        notices = [e.notice for e in recorder.events if e.source == ChangeSource.NOTICE]
+        self.assertEqual(len(notices), 1)
+        self.assertEqual(notices[0].kind, "device_enrolled")
+        self.assertEqual(notices[0].device_id, info.device_id)
+        self.assertEqual(notices[0].device_name, "unknown phone")
+        # Delivered once; the new device itself is told nothing.
+        self.assertEqual(asyncio.run(first.sync_now(None, None)).notices, [])
+        self.assertEqual(asyncio.run(second.sync_now(None, None)).notices, [])
+        handle.stop()
 
     def test_a_wrong_pin_is_refused(self):
         book = self.open("other")

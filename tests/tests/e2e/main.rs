@@ -6,6 +6,7 @@ mod at_rest;
 mod auth;
 mod cancel;
 mod convergence;
+mod enrolment;
 mod malformed;
 mod mobile_sync;
 mod server_kill;
