@@ -233,7 +233,7 @@ async fn an_admin_request_held_across_revocation_is_refused() -> Result<()> {
 #[allow(missing_debug_implementations)]
 pub struct World {
     pub server: TestServer,
-    pub admin: Admin,
+
     pub guardian: Device,
     pub case: casebook_core::ids::CaseId,
     _dirs: (tempfile::TempDir, tempfile::TempDir),
@@ -267,7 +267,6 @@ pub async fn small_world(clock: Clock, settings: Settings) -> Result<World> {
     guardian.sync().await?;
     Ok(World {
         server,
-        admin,
         guardian,
         case,
         _dirs: (data_dir, devices),
