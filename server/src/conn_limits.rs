@@ -281,6 +281,38 @@ pub fn timeout_response(version: Version) -> Response<Body> {
     response
 }
 
+/// File descriptors kept free for everything but client connections: the database and its
+/// journal files, certificate reloads, standard streams, the runtime's own.
+pub const FD_RESERVE: u64 = 64;
+
+/// The process's soft limit on open file descriptors, where the system tells it
+/// (`/proc/self/limits` on Linux); `None` elsewhere or when unlimited.
+pub fn fd_soft_limit() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_fd_soft_limit(&text)
+}
+
+fn parse_fd_soft_limit(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line.trim_start_matches("Max open files")
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// The connection cap actually used: `configured`, lowered so that connections alone cannot
+/// exhaust the descriptor limit `fd_limit` (less [`FD_RESERVE`]); at least 1.
+pub fn effective_max_connections(configured: usize, fd_limit: Option<u64>) -> usize {
+    match fd_limit {
+        Some(limit) => {
+            let room = usize::try_from(limit.saturating_sub(FD_RESERVE)).unwrap_or(usize::MAX);
+            configured.min(room).max(1)
+        }
+        None => configured,
+    }
+}
+
 /// Whether an `accept` error means the process is out of a resource (file descriptors,
 /// buffers, memory) rather than that one client went away: then wait before the next accept.
 pub fn is_resource_exhaustion(e: &io::Error) -> bool {
@@ -364,6 +396,21 @@ mod tests {
         b.succeeded();
         assert!(!b.in_streak());
         assert_eq!(b.failed(), AcceptBackoff::MIN);
+    }
+
+    #[test]
+    fn the_cap_leaves_room_under_the_descriptor_limit() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units     \n\
+                      Max open files            1024                 524288               files     \n";
+        assert_eq!(parse_fd_soft_limit(limits), Some(1024));
+        assert_eq!(
+            parse_fd_soft_limit("Max open files  unlimited unlimited files"),
+            None
+        );
+        assert_eq!(effective_max_connections(2048, Some(1024)), 960);
+        assert_eq!(effective_max_connections(100, Some(1024)), 100);
+        assert_eq!(effective_max_connections(2048, None), 2048);
+        assert_eq!(effective_max_connections(2048, Some(10)), 1);
     }
 
     #[test]

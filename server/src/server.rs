@@ -95,10 +95,18 @@ pub async fn serve(
         tracker.spawn(tls.clone().watch(CERT_POLL_INTERVAL, shutdown.clone()));
     }
     let acceptor = tls.map(|t| TlsAcceptor::from(t.server_config()));
-    let limits = ConnLimits::new(
+    let max_connections = conn_limits::effective_max_connections(
         settings.max_connections,
-        settings.max_connections_per_address,
+        conn_limits::fd_soft_limit(),
     );
+    if max_connections < settings.max_connections {
+        tracing::warn!(
+            configured = settings.max_connections,
+            max_connections,
+            "connection cap lowered to fit the open-file limit (raise `ulimit -n`)"
+        );
+    }
+    let limits = ConnLimits::new(max_connections, settings.max_connections_per_address);
     let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
