@@ -36,6 +36,7 @@ pub mod admin;
 pub mod audit;
 pub mod auth;
 pub mod cli;
+pub mod conn_limits;
 pub mod db;
 pub mod directory;
 pub mod error;

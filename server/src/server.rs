@@ -3,10 +3,13 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -17,6 +20,7 @@ use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 
 use crate::admin;
+use crate::conn_limits::{self, AcceptBackoff, Activity, ConnLimits, PausingBody};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::http::router;
@@ -25,9 +29,6 @@ use crate::tls::TlsConfig;
 
 /// How often certificate files are checked for changes.
 pub const CERT_POLL_INTERVAL: Duration = Duration::from_secs(5);
-
-/// How long a client may take to finish the TLS handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// The opened data directory: state ready to serve, and the first administrator's enrolment
 /// code if this was the first start.
@@ -76,6 +77,11 @@ fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Serve the API on `listener` (over TLS unless `tls` is `None`) until `shutdown` is
 /// cancelled; then stop accepting, let in-flight requests finish, and close the database.
+///
+/// Connections beyond [`Settings::max_connections`] (or
+/// [`Settings::max_connections_per_address`] from one address) are closed right after
+/// `accept`, before any TLS work. When `accept` fails because the process is out of file
+/// descriptors, the loop backs off (10 ms doubling to 1 s) while open connections carry on.
 pub async fn serve(
     listener: TcpListener,
     tls: Option<TlsConfig>,
@@ -83,37 +89,77 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> Result<()> {
     let app = router(state.clone());
+    let settings = Arc::clone(&state.settings);
     let tracker = TaskTracker::new();
     if let Some(tls) = &tls {
         tracker.spawn(tls.clone().watch(CERT_POLL_INTERVAL, shutdown.clone()));
     }
     let acceptor = tls.map(|t| TlsAcceptor::from(t.server_config()));
+    let max_connections = conn_limits::effective_max_connections(
+        settings.max_connections,
+        conn_limits::fd_soft_limit(),
+    );
+    if max_connections < settings.max_connections {
+        tracing::warn!(
+            configured = settings.max_connections,
+            max_connections,
+            "connection cap lowered to fit the open-file limit (raise `ulimit -n`)"
+        );
+    }
+    let limits = ConnLimits::new(max_connections, settings.max_connections_per_address);
+    let mut backoff = AcceptBackoff::default();
     loop {
         let accepted = tokio::select! {
             () = shutdown.cancelled() => break,
             accepted = listener.accept() => accepted,
         };
         let (stream, peer) = match accepted {
-            Ok(pair) => pair,
+            Ok(pair) => {
+                if backoff.in_streak() {
+                    tracing::info!("accepting connections again");
+                }
+                backoff.succeeded();
+                pair
+            }
+            Err(e) if conn_limits::is_resource_exhaustion(&e) => {
+                if !backoff.in_streak() {
+                    tracing::warn!(error = %e, open = limits.open(), "accept failed: out of resources; backing off");
+                }
+                let wait = backoff.failed();
+                tokio::select! {
+                    () = shutdown.cancelled() => break,
+                    () = tokio::time::sleep(wait) => continue,
+                }
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tracing::debug!(error = %e, "accept failed");
+                continue;
+            }
+        };
+        let permit = match limits.admit(peer.ip()) {
+            Ok(permit) => permit,
+            Err(why) => {
+                tracing::debug!(%peer, ?why, "connection refused: too many open");
+                drop(stream);
                 continue;
             }
         };
         let app = app.clone();
         let acceptor = acceptor.clone();
         let shutdown = shutdown.clone();
+        let settings = Arc::clone(&settings);
         tracker.spawn(async move {
+            let _permit = permit;
             match acceptor {
                 Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => serve_connection(tls, peer, app, shutdown).await,
+                    let handshake = acceptor.accept(stream);
+                    match tokio::time::timeout(settings.tls_handshake_timeout, handshake).await {
+                        Ok(Ok(tls)) => serve_connection(tls, peer, app, &settings, shutdown).await,
                         Ok(Err(e)) => tracing::debug!(error = %e, %peer, "TLS handshake failed"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => serve_connection(stream, peer, app, shutdown).await,
+                None => serve_connection(stream, peer, app, &settings, shutdown).await,
             }
         });
     }
@@ -127,30 +173,77 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_connection<I>(io: I, peer: SocketAddr, app: Router, shutdown: CancellationToken)
-where
+/// Serve HTTP/1.1 or HTTP/2 on one connection, under the timeouts of `settings`: each request
+/// (and each pause in its body) is bounded, and the connection is closed gracefully when it
+/// has been idle too long (before its first request or between requests) or the server shuts
+/// down; a connection that does not finish closing within the request timeout is dropped.
+async fn serve_connection<I>(
+    io: I,
+    peer: SocketAddr,
+    app: Router,
+    settings: &Settings,
+    shutdown: CancellationToken,
+) where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+    let activity = Activity::new();
+    let request_timeout = settings.request_timeout;
+    let body_pause = settings.body_pause_timeout;
+    let tracked = Arc::clone(&activity);
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let busy = tracked.begin();
+        let version = req.version();
+        let (parts, body) = req.into_parts();
+        let (body, paused) = PausingBody::new(body, body_pause);
+        let mut req = hyper::Request::from_parts(parts, axum::body::Body::new(body));
         req.extensions_mut().insert(ConnectInfo(peer));
-        app.clone().oneshot(req.map(axum::body::Body::new))
+        let call = app.clone().oneshot(req);
+        async move {
+            let _busy = busy;
+            let response = match tokio::time::timeout(request_timeout, call).await {
+                Ok(Ok(response)) if !paused.load(Ordering::SeqCst) => response,
+                Ok(Err(never)) => match never {},
+                Ok(Ok(_)) | Err(_) => {
+                    tracing::debug!(%peer, "request timed out");
+                    conn_limits::timeout_response(version)
+                }
+            };
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(30));
+        .header_read_timeout(settings.header_read_timeout);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(settings.h2_keep_alive_interval)
+        .keep_alive_timeout(settings.h2_keep_alive_timeout)
+        .max_concurrent_streams(settings.h2_max_concurrent_streams);
     let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
+    let idle = activity.idle(settings.first_request_timeout, settings.idle_timeout);
     let finished = tokio::select! {
         res = conn.as_mut() => Some(res),
         () = shutdown.cancelled() => None,
+        () = idle => {
+            tracing::debug!(%peer, "closing an idle connection");
+            None
+        }
     };
     let res = match finished {
         Some(res) => res,
         None => {
             conn.as_mut().graceful_shutdown();
-            conn.await
+            match tokio::time::timeout(request_timeout, conn).await {
+                Ok(res) => res,
+                Err(_) => {
+                    tracing::debug!(%peer, "connection did not close in time; dropped");
+                    return;
+                }
+            }
         }
     };
     if let Err(e) = res {

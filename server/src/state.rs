@@ -63,6 +63,29 @@ pub struct Settings {
     pub sync_per_minute: u32,
     /// Cases one user may register by syncing them (created offline) in 24 hours.
     pub max_case_registrations_per_day: u32,
+    /// Longest time for one request, from its headers to its answer, body included (the
+    /// device's own timeout is 120 s; past it nobody waits for the answer).
+    pub request_timeout: std::time::Duration,
+    /// Longest pause between two pieces of a request body.
+    pub body_pause_timeout: std::time::Duration,
+    /// Longest time for an HTTP/1 request's headers to arrive.
+    pub header_read_timeout: std::time::Duration,
+    /// Longest time from TCP accept to the end of the TLS handshake.
+    pub tls_handshake_timeout: std::time::Duration,
+    /// Longest time from the TLS handshake to the first request.
+    pub first_request_timeout: std::time::Duration,
+    /// Longest time a keep-alive connection may sit with no request in flight.
+    pub idle_timeout: std::time::Duration,
+    /// HTTP/2: how often to ping an otherwise silent client.
+    pub h2_keep_alive_interval: std::time::Duration,
+    /// HTTP/2: how long to wait for the ping's answer before closing.
+    pub h2_keep_alive_timeout: std::time::Duration,
+    /// HTTP/2: concurrent streams (requests) per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// Concurrent connections overall; more are closed before the TLS handshake.
+    pub max_connections: usize,
+    /// Concurrent connections from one client address (an IPv6 /64 counts as one).
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Settings {
@@ -79,6 +102,17 @@ impl Default for Settings {
             sync_burst: 120,
             sync_per_minute: 120,
             max_case_registrations_per_day: 50,
+            request_timeout: std::time::Duration::from_secs(120),
+            body_pause_timeout: std::time::Duration::from_secs(30),
+            header_read_timeout: std::time::Duration::from_secs(15),
+            tls_handshake_timeout: std::time::Duration::from_secs(15),
+            first_request_timeout: std::time::Duration::from_secs(15),
+            idle_timeout: std::time::Duration::from_secs(60),
+            h2_keep_alive_interval: std::time::Duration::from_secs(30),
+            h2_keep_alive_timeout: std::time::Duration::from_secs(15),
+            h2_max_concurrent_streams: 16,
+            max_connections: 2048,
+            max_connections_per_address: 64,
         }
     }
 }

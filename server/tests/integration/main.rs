@@ -3,6 +3,7 @@
 
 mod auth;
 mod cli;
+mod fd_limit;
 mod fuzz;
 mod support;
 mod sync;
