@@ -279,6 +279,16 @@ impl Exchange<'_, '_> {
             if saved.len() > MAX_DOC_BYTES {
                 return self.reject(doc, RejectReason::Quarantined, "too_large");
             }
+            if let Some(detail) =
+                crate::write_rules::refusal(&doc, stored.as_deref(), &saved, self.caller)
+            {
+                self.audit("denied", &doc, detail)?;
+                self.response.rejected.push(DocRejection {
+                    doc,
+                    reason: RejectReason::ReadOnly,
+                });
+                return Ok(());
+            }
             let seq = db::next_seq(self.tx)?;
             self.tx.execute(
                 "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
