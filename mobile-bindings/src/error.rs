@@ -95,9 +95,7 @@ impl From<CoreError> for CasebookError {
             CoreError::Forbidden(_)
             | CoreError::Unauthenticated
             | CoreError::NotHeld(_)
-            | CoreError::NotPermitted { .. } => {
-                CasebookError::Forbidden { reason }
-            }
+            | CoreError::NotPermitted { .. } => CasebookError::Forbidden { reason },
             CoreError::InvalidInput { field, reason } => {
                 CasebookError::InvalidInput { field, reason }
             }

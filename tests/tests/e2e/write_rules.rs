@@ -116,8 +116,14 @@ async fn a_carer_deleting_a_plan_step_is_refused_audited_and_the_step_survives()
     let denial = denials.first().context("the refusal is audited")?;
     let text = denial.to_string();
     assert!(text.contains(&format!("plan step {step}")), "{text}");
-    assert!(text.contains(&t.carer.identity.device_id.to_string()), "{text}");
-    assert!(!text.contains("CANARY"), "audit rows carry no content: {text}");
+    assert!(
+        text.contains(&t.carer.identity.device_id.to_string()),
+        "{text}"
+    );
+    assert!(
+        !text.contains("CANARY"),
+        "audit rows carry no content: {text}"
+    );
 
     // The guardian edits the step (accepted); the step survives on the server (a fresh sync
     // of the supervisor's phone) and on the guardian's phone.
@@ -214,7 +220,8 @@ async fn carers_add_checks_and_episodes_and_edit_only_their_own() -> Result<()> 
         };
         raw.put(&entry, "outcome", "concern")
     })?;
-    t.carer.change(safety, |d, e| d.end_missing_episode(e, episode, Utc::now()))?;
+    t.carer
+        .change(safety, |d, e| d.end_missing_episode(e, episode, Utc::now()))?;
     let outcome = t.carer.sync().await?;
     assert!(outcome.report.rejected.is_empty(), "{:?}", outcome.report);
     t.supervisor.sync().await?;
