@@ -289,8 +289,11 @@ struct Check<'a> {
     writer: &'a Writer,
     violations: Vec<Violation>,
     /// (actor, first op, last op, author) of every change of `before`, read when needed.
-    creators: Option<Vec<(automerge::ActorId, u64, u64, Option<UserId>)>>,
+    creators: Option<Vec<ChangeSpan>>,
 }
+
+/// A change's actor, its first and last op counters, and the user its commit note names.
+type ChangeSpan = (automerge::ActorId, u64, u64, Option<UserId>);
 
 /// The user a commit note names.
 #[derive(Deserialize)]
