@@ -114,6 +114,15 @@ pub enum Error {
     /// too long.
     #[error("local data is locked until this device checks in with the server")]
     Locked,
+    /// A change the writer's role may not make (the write rules per record); nothing was
+    /// written.
+    #[error("not permitted: {record}: {reason}")]
+    NotPermitted {
+        /// The record refused (kind and entry id, never content).
+        record: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// The core's result type.

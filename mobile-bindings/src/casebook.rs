@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use casebook_core::client::DeviceIdentity;
 use casebook_core::doc::{Author, CaseDoc, DocId, Edit};
 use casebook_core::ids::{CaseId, DeviceId, UserId};
+use casebook_core::model::Writer;
 use casebook_core::repo::Repo;
 use casebook_core::store::{SqliteStore, StoreKey, WriteOp};
 use chrono::Utc;
@@ -230,7 +231,12 @@ impl Casebook {
         let doc = doc_id(case_id, kind)?;
         let value = self.with_unlocked(|repo| {
             let edit = Edit::new(author(repo)?, Utc::now());
-            Ok(repo.edit(doc, edit.at, |d| f(d, &edit))?)
+            // The write rules for this device's role: a refused edit writes nothing.
+            let rules = writer(repo)?;
+            Ok(repo.edit(doc, edit.at, |d| match &rules {
+                Some(writer) => d.edit_checked(writer, |d| f(d, &edit)),
+                None => f(d, &edit),
+            })?)
         })?;
         self.notify_local(doc.case, kind);
         Ok(value)
@@ -267,6 +273,18 @@ impl Casebook {
 /// The document `kind` of the case `case_id`.
 pub(crate) fn doc_id(case_id: &str, kind: DocKind) -> Result<DocId> {
     Ok(DocId::new(parse_id("case_id", case_id)?, kind.into()))
+}
+
+/// Whom the write rules check this device's edits as: its enrolled user and role (`None`
+/// before enrolment, when the device only opens cases of its own).
+pub(crate) fn writer(repo: &mut Repo) -> Result<Option<Writer>> {
+    Ok(DeviceIdentity::load(repo.store())?.and_then(|identity| {
+        let role = identity.role.parse().ok()?;
+        Some(Writer {
+            user: identity.user_id,
+            role,
+        })
+    }))
 }
 
 /// The author of this device's edits: the enrolled identity, or before enrolment the local

@@ -92,9 +92,10 @@ impl From<CoreError> for CasebookError {
             CoreError::Cancelled => CasebookError::Cancelled,
             CoreError::UntrustedServer => CasebookError::UntrustedServer,
             CoreError::Network(_) => CasebookError::Offline { reason },
-            CoreError::Forbidden(_) | CoreError::Unauthenticated | CoreError::NotHeld(_) => {
-                CasebookError::Forbidden { reason }
-            }
+            CoreError::Forbidden(_)
+            | CoreError::Unauthenticated
+            | CoreError::NotHeld(_)
+            | CoreError::NotPermitted { .. } => CasebookError::Forbidden { reason },
             CoreError::InvalidInput { field, reason } => {
                 CasebookError::InvalidInput { field, reason }
             }

@@ -47,6 +47,7 @@ mod signals;
 pub mod state;
 pub mod sync;
 pub mod tls;
+pub mod write_rules;
 
 pub use error::{Error, Result};
 pub use http::router;

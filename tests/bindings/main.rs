@@ -321,6 +321,62 @@ fn python_suite_runs() {
     );
 }
 
+/// The write rules on the device through the Python bindings (`python/test_write_rules.py`):
+/// a guardian's device (the core) opens a case with a plan step and syncs; the carer's phone
+/// (Python) may not change the step and is told why.
+#[test]
+fn python_write_rules_against_a_real_server() {
+    let python = tool(
+        "PYTHON",
+        &on_path("python3"),
+        "python3 (apt-get install -y python3)",
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let h = runtime
+        .block_on(casebook_tests::support::Harness::start())
+        .expect("server");
+    let (case, code) = runtime
+        .block_on(async {
+            let (_, guardian) = h.person("py-rules-guardian", "guardian").await?;
+            let carer = h.admin.user("py-rules-carer", "carer").await?;
+            let profile = casebook_core::model::Profile {
+                case_reference: "PY-RULES-1".into(),
+                ..Default::default()
+            };
+            let edit = guardian.edit();
+            let case = guardian
+                .lock()
+                .create_case(&edit, &mut rand::rngs::OsRng, &profile)?;
+            let safety = casebook_core::doc::DocId::new(case, casebook_core::doc::DocKind::Safety);
+            guardian.change(safety, |d, e| {
+                d.add_plan_step(
+                    e,
+                    casebook_core::ids::EntryId::random(&mut rand::rngs::OsRng),
+                    &casebook_core::model::PlanStep {
+                        description: "24-hour supervision".into(),
+                        ..Default::default()
+                    },
+                )
+            })?;
+            guardian.sync().await?;
+            h.admin.link_carer(&case.to_string(), &carer).await?;
+            anyhow::Ok((case.to_string(), h.admin.code(&carer).await?))
+        })
+        .expect("a case with a plan step, and the carer's code");
+    let (dir, _) = generated();
+    run(
+        "python write rules",
+        Command::new(python)
+            .arg(here().join("python/test_write_rules.py"))
+            .env("PYTHONPATH", dir)
+            .env("CASEBOOK_URL", h.server.base_url())
+            .env("CASEBOOK_PIN", &h.server.cert_fingerprint)
+            .env("CASEBOOK_CODE_CARER", code)
+            .env("CASEBOOK_CASE", case),
+    );
+    drop(h);
+}
+
 /// The Python bindings against a real server over TLS (`python/test_day.py`).
 #[test]
 fn python_day_against_a_real_server() {

@@ -7,6 +7,7 @@ mod location;
 mod profile;
 mod safety;
 mod visits;
+mod write_rules;
 
 pub use associates::PersonOfConcern;
 pub use location::{Placement, PlacementType};
@@ -17,6 +18,9 @@ pub use profile::{
 pub use safety::{CheckOutcome, MissingEpisode, PlanStep, Responsible, SafetyCheck, StepStatus};
 pub use visits::{
     Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
+};
+pub use write_rules::{
+    RecordClass, Violation, WriteAction, Writer, WriterRole, allowed, check_write,
 };
 
 use serde_json::{Map, Value as Json};

@@ -315,6 +315,14 @@ impl Exchange<'_, '_> {
             if saved.len() > MAX_DOC_BYTES {
                 return self.reject(doc, RejectReason::Quarantined, "too_large");
             }
+            if let Some(detail) = applied.write_refusal {
+                self.audit("denied", &doc, detail)?;
+                self.response.rejected.push(DocRejection {
+                    doc,
+                    reason: RejectReason::ReadOnly,
+                });
+                return Ok(());
+            }
             let seq = db::next_seq(self.tx)?;
             self.tx.execute(
                 "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -427,7 +435,7 @@ pub(super) fn commit(
             ex.apply(doc, c.message.data.len(), c.received)?;
         } else if attempt.last {
             let input = read_input(tx, &perms, &ex.device, &doc)?;
-            let received = compute::receive(&input, &c.message.data);
+            let received = compute::receive(&input, &c.message.data, &doc, caller);
             ex.apply(doc, c.message.data.len(), received)?;
         } else {
             conflicts.push(c.message);

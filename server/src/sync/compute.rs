@@ -7,7 +7,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::Automerge;
 use automerge::sync::{Message, State, SyncDoc};
 
+use casebook_core::doc::DocId;
+
 use crate::access::Access;
+use crate::auth::Caller;
 
 /// Decode a device's sync message. This is the single place where bytes from a device are
 /// first decoded; checks on the raw bytes (a bounded chunk walker) belong here, before
@@ -56,10 +59,13 @@ pub(super) struct Applied {
     pub chunks: usize,
     /// The encoded reply and whether it carries changes.
     pub reply: Option<(Vec<u8>, bool)>,
+    /// The audit detail if the new save holds changes the caller's role may not make
+    /// ([`crate::write_rules`]); such a save is not stored.
+    pub write_refusal: Option<serde_json::Value>,
 }
 
-/// Receive `data` for a document as read in `input`.
-pub(super) fn receive(input: &Input, data: &[u8]) -> Received {
+/// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
+pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) -> Received {
     if !input.access.can_read() {
         return Received::Forbidden;
     }
@@ -76,10 +82,17 @@ pub(super) fn receive(input: &Input, data: &[u8]) -> Received {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         apply(input.stored.as_deref(), &mut state, message)
     }));
-    let result = match outcome {
+    let mut result = match outcome {
         Ok(result) => result,
         Err(_) => Err("panic"),
     };
+    if let Ok(applied) = &mut result
+        && !read_only
+        && let Some(saved) = &applied.saved
+    {
+        applied.write_refusal =
+            crate::write_rules::refusal(doc, input.stored.as_deref(), saved, caller);
+    }
     state.read_only = false;
     Received::Done {
         read_only,
@@ -111,6 +124,7 @@ fn apply(
         saved,
         chunks,
         reply,
+        write_refusal: None,
     })
 }
 

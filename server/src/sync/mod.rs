@@ -137,8 +137,11 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
                 snapshot(c, &caller, pending, &named_read, cursor, budget)
             })
             .await?;
-        let (computed, offers) =
-            tokio::task::spawn_blocking(move || compute_all(inputs, offer_inputs)).await?;
+        let compute_caller = caller.clone();
+        let (computed, offers) = tokio::task::spawn_blocking(move || {
+            compute_all(&compute_caller, inputs, offer_inputs)
+        })
+        .await?;
         let commit_caller = caller.clone();
         let named_commit = named.clone();
         let work = Attempt {
@@ -366,13 +369,14 @@ fn snapshot(
 
 /// The automerge work of one attempt, on the blocking pool.
 fn compute_all(
+    caller: &Caller,
     inputs: Vec<(DocMessage, compute::Input)>,
     offer_inputs: Vec<OfferInput>,
 ) -> (Vec<Computed>, HashMap<DocId, Precomputed>) {
     let computed = inputs
         .into_iter()
         .map(|(message, input)| {
-            let received = compute::receive(&input, &message.data);
+            let received = compute::receive(&input, &message.data, &message.doc, caller);
             Computed {
                 message,
                 input,

@@ -13,6 +13,7 @@ mod malformed;
 mod mobile_sync;
 mod server_kill;
 mod writer;
+mod write_rules;
 
 use anyhow::Result;
 use casebook_core::doc::DocId;

@@ -1,0 +1,701 @@
+//! Write rules per record: what each role may change in each document kind, decided by
+//! comparing a document before and after a set of changes. Pure (no I/O): the server runs it
+//! on a trial copy of the stored document before storing a device's changes, and the device
+//! runs it before committing a local edit, so the user sees why an edit is refused.
+//!
+//! Every document holds a skeleton (`case`, `kind`, `resolutions` and the kind's collections,
+//! created once by [`super::new_case`]) and records: entries of a collection keyed by fresh
+//! ids, or a single record at a fixed place. The decision table:
+//!
+//! | record (kind)                                   | guardian, social worker, supervisor | carer                     | administrator |
+//! | ----------------------------------------------- | ----------------------------------- | ------------------------- | ------------- |
+//! | skeleton: `case`, `kind`, the collections (all) | nothing                             | nothing                   | nothing       |
+//! | profile (profile)                               | change                              | -                         | nothing       |
+//! | current placement, history (location)           | add, change                         | -                         | nothing       |
+//! | visit notes (visits)                            | add, change                         | -                         | nothing       |
+//! | persons of concern (associates)                 | add, change                         | -                         | nothing       |
+//! | plan steps, `feel_safe` (safety)                | add, change                         | nothing                   | nothing       |
+//! | safety checks, missing episodes (safety)        | add, change                         | add; change their own     | nothing       |
+//! | resolutions (all)                               | add                                 | add                       | nothing       |
+//!
+//! "-": the role never receives the document (the server's access matrix). Nobody removes or
+//! replaces an entry (records are retired, never deleted: a plan step has a status), nobody
+//! adds a top-level field or creates a collection again, and every added or changed record
+//! must still read as its type. A carer creates no document. Every new change must carry a
+//! commit note naming the writing user, so "their own" (the user whose change created the
+//! entry) is trustworthy for everything the server stored under these rules.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+
+use automerge::{Automerge, ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value as Json};
+
+use super::{
+    MissingEpisode, PersonOfConcern, Placement, PlanStep, Profile, SafetyCheck, VisitNote,
+};
+use crate::doc::{CaseDoc, DocKind, Resolution};
+use crate::error::{Error, Result};
+use crate::ids::{EntryId, UserId};
+
+/// The role a writer acts in (the server's roles, by their wire names).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum WriterRole {
+    /// Independent child trafficking guardian.
+    Guardian,
+    /// Local authority social worker.
+    SocialWorker,
+    /// Foster or residential carer.
+    Carer,
+    /// Supervisor of a team.
+    Supervisor,
+    /// Administrator: changes no case document.
+    Administrator,
+}
+
+impl WriterRole {
+    /// Every role.
+    pub const ALL: [WriterRole; 5] = [
+        WriterRole::Guardian,
+        WriterRole::SocialWorker,
+        WriterRole::Carer,
+        WriterRole::Supervisor,
+        WriterRole::Administrator,
+    ];
+
+    /// The stable wire name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            WriterRole::Guardian => "guardian",
+            WriterRole::SocialWorker => "social_worker",
+            WriterRole::Carer => "carer",
+            WriterRole::Supervisor => "supervisor",
+            WriterRole::Administrator => "administrator",
+        }
+    }
+
+    const fn is_case_team(self) -> bool {
+        matches!(
+            self,
+            WriterRole::Guardian | WriterRole::SocialWorker | WriterRole::Supervisor
+        )
+    }
+}
+
+impl fmt::Display for WriterRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for WriterRole {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        WriterRole::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| Error::invalid("role", "unknown role"))
+    }
+}
+
+/// Who is writing: the user and the role they act in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Writer {
+    /// The user.
+    pub user: UserId,
+    /// Their role.
+    pub role: WriterRole,
+}
+
+/// Who a record belongs to, for the table above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordClass {
+    /// `case`, `kind` and the collections themselves.
+    Skeleton,
+    /// Profile, placements, visit notes, persons of concern: the case team's records.
+    CaseRecord,
+    /// Plan steps and `feel_safe`: the protection plan.
+    Plan,
+    /// Safety checks and missing episodes: the carers' log.
+    CarerLog,
+    /// Conflict resolutions: append-only.
+    Resolution,
+}
+
+/// What a change does to a record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteAction {
+    /// A new entry (or a document created).
+    Add,
+    /// A field of an existing record changed.
+    Change,
+    /// An entry or object deleted, or replaced by a new one.
+    Remove,
+}
+
+/// The decision table: may `role` do `action` to a record of `class`? `own` says whether the
+/// writer's user created the entry.
+pub fn allowed(role: WriterRole, class: RecordClass, action: WriteAction, own: bool) -> bool {
+    use RecordClass as C;
+    use WriteAction as A;
+    match (class, action) {
+        (_, A::Remove) | (C::Skeleton, _) | (C::Resolution, A::Change) => false,
+        (C::CaseRecord | C::Plan, A::Add | A::Change) => role.is_case_team(),
+        (C::CarerLog, A::Add) => role.is_case_team() || role == WriterRole::Carer,
+        (C::CarerLog, A::Change) => role.is_case_team() || (role == WriterRole::Carer && own),
+        (C::Resolution, A::Add) => role != WriterRole::Administrator,
+    }
+}
+
+/// One refused change: which record, and why (identifiers only, never content).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The record ("plan step 3f2a...", "skeleton plan_steps", "change 9b1c...").
+    pub record: String,
+    /// Why it is refused.
+    pub reason: String,
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.record, self.reason)
+    }
+}
+
+/// A place in the document holding records of one class.
+struct Part {
+    key: &'static str,
+    name: &'static str,
+    entries: bool,
+    class: RecordClass,
+    reads: fn(Json) -> bool,
+}
+
+fn reads_as<T: DeserializeOwned>(json: Json) -> bool {
+    serde_json::from_value::<T>(json).is_ok()
+}
+
+fn is_text(json: Json) -> bool {
+    json.is_string()
+}
+
+const RESERVED: [&str; 3] = ["case", "kind", "resolutions"];
+
+fn parts(kind: DocKind) -> Vec<Part> {
+    let part = |key, name, entries, class, reads| Part {
+        key,
+        name,
+        entries,
+        class,
+        reads,
+    };
+    let mut out = vec![part(
+        "resolutions",
+        "resolution",
+        true,
+        RecordClass::Resolution,
+        reads_as::<Resolution> as fn(Json) -> bool,
+    )];
+    out.extend(match kind {
+        // The profile's fields live at the root; they are compared as one record below.
+        DocKind::Profile => vec![],
+        DocKind::Location => vec![
+            part(
+                "current",
+                "current placement",
+                false,
+                RecordClass::CaseRecord,
+                reads_as::<Placement>,
+            ),
+            part(
+                "history",
+                "past placement",
+                true,
+                RecordClass::CaseRecord,
+                reads_as::<Placement>,
+            ),
+        ],
+        DocKind::Visits => vec![part(
+            "notes",
+            "visit note",
+            true,
+            RecordClass::CaseRecord,
+            reads_as::<VisitNote>,
+        )],
+        DocKind::Safety => vec![
+            part(
+                "plan_steps",
+                "plan step",
+                true,
+                RecordClass::Plan,
+                reads_as::<PlanStep>,
+            ),
+            part("feel_safe", "feel_safe", false, RecordClass::Plan, is_text),
+            part(
+                "checks",
+                "safety check",
+                true,
+                RecordClass::CarerLog,
+                reads_as::<SafetyCheck>,
+            ),
+            part(
+                "missing_episodes",
+                "missing episode",
+                true,
+                RecordClass::CarerLog,
+                reads_as::<MissingEpisode>,
+            ),
+        ],
+        DocKind::Associates => vec![part(
+            "persons",
+            "person of concern",
+            true,
+            RecordClass::CaseRecord,
+            reads_as::<PersonOfConcern>,
+        )],
+    });
+    out
+}
+
+/// Check the changes that turn `before` into `after` (a document of `kind`) against the write
+/// rules for `writer`. `Ok` if every change is allowed, else every violation found.
+pub fn check_write(
+    kind: DocKind,
+    before: &Automerge,
+    after: &Automerge,
+    writer: &Writer,
+) -> std::result::Result<(), Vec<Violation>> {
+    let mut check = Check {
+        before,
+        after,
+        writer,
+        violations: Vec::new(),
+        creators: None,
+    };
+    check.run(kind);
+    if check.violations.is_empty() {
+        Ok(())
+    } else {
+        Err(check.violations)
+    }
+}
+
+struct Check<'a> {
+    before: &'a Automerge,
+    after: &'a Automerge,
+    writer: &'a Writer,
+    violations: Vec<Violation>,
+    /// (actor, first op, last op, author) of every change of `before`, read when needed.
+    creators: Option<Vec<ChangeSpan>>,
+}
+
+/// A change's actor, its first and last op counters, and the user its commit note names.
+type ChangeSpan = (automerge::ActorId, u64, u64, Option<UserId>);
+
+/// The user a commit note names.
+#[derive(Deserialize)]
+struct NoteAuthor {
+    user: UserId,
+}
+
+fn note_user(message: Option<&str>) -> Option<UserId> {
+    serde_json::from_str::<NoteAuthor>(message?)
+        .ok()
+        .map(|n| n.user)
+}
+
+impl Check<'_> {
+    fn refuse(&mut self, record: impl Into<String>, reason: impl Into<String>) {
+        self.violations.push(Violation {
+            record: record.into(),
+            reason: reason.into(),
+        });
+    }
+
+    fn decide(&mut self, record: String, class: RecordClass, action: WriteAction, own: bool) {
+        if !allowed(self.writer.role, class, action, own) {
+            let what = match action {
+                WriteAction::Add => "add",
+                WriteAction::Change => "change",
+                WriteAction::Remove => "remove or replace",
+            };
+            let whose = if class == RecordClass::CarerLog && action == WriteAction::Change {
+                " entries of others"
+            } else {
+                ""
+            };
+            let reason = format!("a {} may not {what}{whose} here", self.writer.role);
+            self.refuse(record, reason);
+        }
+    }
+
+    fn run(&mut self, kind: DocKind) {
+        if self.writer.role == WriterRole::Administrator {
+            self.refuse("document", "administrators change no case document");
+            return;
+        }
+        self.check_authors();
+        if self.before.keys(ROOT).next().is_none() {
+            if !self.writer.role.is_case_team() {
+                self.refuse("document", "only the case team creates a document");
+            }
+            if scalar_text(self.after, "kind").as_deref() != Some(kind.as_str()) {
+                self.refuse("skeleton kind", "the document names another kind");
+            }
+            return;
+        }
+        let parts = parts(kind);
+        self.check_skeleton(kind, &parts);
+        if kind == DocKind::Profile {
+            self.check_profile();
+        }
+        for part in &parts {
+            if part.entries {
+                self.check_entries(part);
+            } else {
+                self.check_single(part);
+            }
+        }
+    }
+
+    /// Every new change names the writing user in its commit note.
+    fn check_authors(&mut self) {
+        let heads = self.before.get_heads();
+        for change in self.after.get_changes(&heads) {
+            if note_user(change.message()) != Some(self.writer.user) {
+                let hash = change.hash().to_string();
+                self.refuse(
+                    format!("change {}", &hash[..hash.len().min(12)]),
+                    "its recorded author is not the user writing",
+                );
+            }
+        }
+    }
+
+    /// No top-level value of `before` that is an object (or `case`/`kind`) is deleted or
+    /// replaced, and no top-level field is added (except the profile's own fields).
+    fn check_skeleton(&mut self, kind: DocKind, parts: &[Part]) {
+        for key in self.before.keys(ROOT) {
+            let old = values(self.before, &ROOT, &key);
+            let new = values(self.after, &ROOT, &key);
+            let old_objects: Vec<&ObjId> = old.iter().filter_map(object_id).collect();
+            let fixed = key == "case" || key == "kind";
+            let intact = if !old_objects.is_empty() {
+                new.len() == old.len()
+                    && old_objects
+                        .iter()
+                        .all(|id| new.iter().filter_map(object_id).any(|n| n == *id))
+            } else if fixed || kind != DocKind::Profile {
+                snapshot_key(self.before, &ROOT, &key) == snapshot_key(self.after, &ROOT, &key)
+            } else {
+                true
+            };
+            if !intact {
+                self.decide(
+                    format!("skeleton {key}"),
+                    RecordClass::Skeleton,
+                    WriteAction::Remove,
+                    false,
+                );
+            }
+        }
+        if kind != DocKind::Profile {
+            let known: BTreeSet<&str> = parts.iter().map(|p| p.key).chain(RESERVED).collect();
+            for key in self.after.keys(ROOT) {
+                if !known.contains(key.as_str())
+                    && self.before.get(ROOT, key.as_str()).ok().flatten().is_none()
+                {
+                    self.decide(
+                        format!("skeleton {key}"),
+                        RecordClass::Skeleton,
+                        WriteAction::Add,
+                        false,
+                    );
+                }
+            }
+        }
+    }
+
+    /// The profile: every root field except the reserved ones, as one record.
+    fn check_profile(&mut self) {
+        let fields = |doc: &Automerge| -> Map<String, Json> {
+            doc.keys(ROOT)
+                .filter(|k| !RESERVED.contains(&k.as_str()))
+                .map(|k| {
+                    let value = snapshot_key(doc, &ROOT, &k);
+                    (k, value)
+                })
+                .collect()
+        };
+        if fields(self.before) != fields(self.after) {
+            self.decide(
+                "profile".into(),
+                RecordClass::CaseRecord,
+                WriteAction::Change,
+                false,
+            );
+            if !reads_as::<Profile>(plain(self.after, &ROOT)) {
+                self.refuse("profile", "no longer reads as a profile");
+            }
+        }
+    }
+
+    fn check_single(&mut self, part: &Part) {
+        let old = snapshot_key(self.before, &ROOT, part.key);
+        let new = snapshot_key(self.after, &ROOT, part.key);
+        if old == new {
+            return;
+        }
+        self.decide(part.name.to_owned(), part.class, WriteAction::Change, false);
+        let readable = match self.after.get(ROOT, part.key) {
+            Ok(Some((Value::Object(_), id))) => (part.reads)(plain(self.after, &id)),
+            _ => false,
+        };
+        if !readable {
+            self.refuse(part.name, format!("no longer reads as a {}", part.name));
+        }
+    }
+
+    fn check_entries(&mut self, part: &Part) {
+        let (Some(old_parent), Some(new_parent)) = (
+            single_object(self.before, &ROOT, part.key),
+            single_object(self.after, &ROOT, part.key),
+        ) else {
+            return; // A missing or replaced collection is a skeleton violation already.
+        };
+        if old_parent != new_parent {
+            return;
+        }
+        let parent = old_parent;
+        for key in self.before.keys(&parent) {
+            let record = format!("{} {key}", part.name);
+            let old = values(self.before, &parent, &key);
+            let new = values(self.after, &parent, &key);
+            let kept = old
+                .iter()
+                .filter_map(object_id)
+                .all(|id| new.iter().filter_map(object_id).any(|n| n == id))
+                && new.len() >= old.len();
+            if !kept {
+                self.decide(record, part.class, WriteAction::Remove, false);
+                continue;
+            }
+            if snapshot_key(self.before, &parent, &key) == snapshot_key(self.after, &parent, &key) {
+                continue;
+            }
+            let own = part.class == RecordClass::CarerLog
+                && self.writer.role == WriterRole::Carer
+                && old
+                    .iter()
+                    .filter_map(object_id)
+                    .all(|id| self.creator(id) == Some(self.writer.user));
+            self.decide(record.clone(), part.class, WriteAction::Change, own);
+            self.check_reads(part, &parent, &key, record);
+        }
+        for key in self.after.keys(&parent) {
+            if self
+                .before
+                .get(&parent, key.as_str())
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                continue;
+            }
+            let record = format!("{} {key}", part.name);
+            if key.parse::<EntryId>().is_err() {
+                self.refuse(record.clone(), "an entry key must be a fresh id");
+            }
+            self.decide(record.clone(), part.class, WriteAction::Add, false);
+            self.check_reads(part, &parent, &key, record);
+        }
+    }
+
+    fn check_reads(&mut self, part: &Part, parent: &ObjId, key: &str, record: String) {
+        let readable = match self.after.get(parent, key) {
+            Ok(Some((Value::Object(ObjType::Map), id))) => (part.reads)(plain(self.after, &id)),
+            _ => false,
+        };
+        if !readable {
+            self.refuse(record, format!("does not read as a {}", part.name));
+        }
+    }
+
+    /// The user whose change created the object `id` in `before`.
+    fn creator(&mut self, id: &ObjId) -> Option<UserId> {
+        let ObjId::Id(counter, actor, _) = id else {
+            return None;
+        };
+        let before = self.before;
+        let creators = self.creators.get_or_insert_with(|| {
+            before
+                .get_changes(&[])
+                .iter()
+                .map(|c| {
+                    (
+                        c.actor_id().clone(),
+                        c.start_op().get(),
+                        c.max_op(),
+                        note_user(c.message()),
+                    )
+                })
+                .collect()
+        });
+        creators
+            .iter()
+            .find(|(a, first, last, _)| a == actor && first <= counter && counter <= last)
+            .and_then(|(_, _, _, user)| *user)
+    }
+}
+
+fn values<'a>(doc: &'a Automerge, obj: &ObjId, key: &str) -> Vec<(Value<'a>, ObjId)> {
+    doc.get_all(obj, key).unwrap_or_default()
+}
+
+fn object_id<'a>(value: &'a (Value<'_>, ObjId)) -> Option<&'a ObjId> {
+    match value {
+        (Value::Object(_), id) => Some(id),
+        _ => None,
+    }
+}
+
+fn single_object(doc: &Automerge, obj: &ObjId, key: &str) -> Option<ObjId> {
+    match values(doc, obj, key).as_slice() {
+        [(Value::Object(_), id)] => Some(id.clone()),
+        _ => None,
+    }
+}
+
+fn scalar_text(doc: &Automerge, key: &str) -> Option<String> {
+    match doc.get(ROOT, key) {
+        Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
+fn scalar_json(value: &ScalarValue) -> Json {
+    match value {
+        ScalarValue::Str(s) => Json::String(s.to_string()),
+        ScalarValue::Int(i) | ScalarValue::Timestamp(i) => Json::from(*i),
+        ScalarValue::Uint(u) => Json::from(*u),
+        ScalarValue::F64(f) => Json::from(*f),
+        ScalarValue::Counter(c) => Json::from(i64::from(c)),
+        ScalarValue::Boolean(b) => Json::Bool(*b),
+        ScalarValue::Bytes(b) => Json::String(hex::encode(b)),
+        _ => Json::Null,
+    }
+}
+
+/// The value at `obj[key]` with every competing value of a conflict (so a change that loses
+/// a conflict is still seen), nested objects included.
+fn snapshot_key(doc: &Automerge, obj: &ObjId, key: &str) -> Json {
+    let mut all: Vec<Json> = values(doc, obj, key)
+        .iter()
+        .map(|v| snapshot_value(doc, v))
+        .collect();
+    match all.len() {
+        0 => Json::Null,
+        1 => all.remove(0),
+        _ => Json::Object(Map::from_iter([("$conflict".to_owned(), Json::Array(all))])),
+    }
+}
+
+fn snapshot_value(doc: &Automerge, value: &(Value<'_>, ObjId)) -> Json {
+    match value {
+        (Value::Scalar(s), _) => scalar_json(s),
+        (Value::Object(ObjType::Text), id) => Json::String(doc.text(id).unwrap_or_default()),
+        (Value::Object(ObjType::List), id) => Json::Array(
+            (0..doc.length(id))
+                .map(|i| {
+                    let all = doc.get_all(id, i).unwrap_or_default();
+                    Json::Array(all.iter().map(|v| snapshot_value(doc, v)).collect())
+                })
+                .collect(),
+        ),
+        (Value::Object(_), id) => Json::Object(
+            doc.keys(id)
+                .map(|k| {
+                    let v = snapshot_key(doc, id, &k);
+                    (k, v)
+                })
+                .collect(),
+        ),
+    }
+}
+
+/// The object `obj` as the typed reads see it (the winner of each conflict).
+fn plain(doc: &Automerge, obj: &ObjId) -> Json {
+    match doc.object_type(obj) {
+        Ok(ObjType::Text) => Json::String(doc.text(obj).unwrap_or_default()),
+        Ok(ObjType::List) => Json::Array(
+            (0..doc.length(obj))
+                .map(|i| plain_value(doc, doc.get(obj, i).ok().flatten()))
+                .collect(),
+        ),
+        Ok(ObjType::Map | ObjType::Table) => Json::Object(
+            doc.keys(obj)
+                .map(|k| {
+                    let v = plain_value(doc, doc.get(obj, k.as_str()).ok().flatten());
+                    (k, v)
+                })
+                .collect(),
+        ),
+        Err(_) => Json::Null,
+    }
+}
+
+fn plain_value(doc: &Automerge, value: Option<(Value<'_>, ObjId)>) -> Json {
+    match value {
+        None => Json::Null,
+        Some((Value::Scalar(s), _)) => scalar_json(&s),
+        Some((Value::Object(_), id)) => plain(doc, &id),
+    }
+}
+
+impl CaseDoc {
+    /// Run `f` on a trial copy and keep what it did only if the write rules allow it for
+    /// `writer`; otherwise refuse with [`Error::NotPermitted`] naming the record, and nothing
+    /// is written.
+    pub fn edit_checked<R>(
+        &mut self,
+        writer: &Writer,
+        f: impl FnOnce(&mut CaseDoc) -> Result<R>,
+    ) -> Result<R> {
+        let mut trial = self.trial();
+        let value = f(&mut trial)?;
+        let kind = self.kind();
+        let verdict = check_write(
+            kind,
+            self.automerge_mut().document(),
+            trial.automerge_mut().document(),
+            writer,
+        );
+        if let Err(violations) = verdict {
+            return Err(Error::not_permitted(&violations));
+        }
+        self.automerge_mut().merge(trial.automerge_mut())?;
+        Ok(value)
+    }
+}
+
+impl Error {
+    /// The error for refused changes: the first violation, and how many there were.
+    pub fn not_permitted(violations: &[Violation]) -> Self {
+        let (record, reason) = match violations.first() {
+            Some(v) => (v.record.clone(), v.reason.clone()),
+            None => ("document".to_owned(), "refused".to_owned()),
+        };
+        let reason = match violations.len() {
+            0 | 1 => reason,
+            n => format!("{reason} (and {} more)", n - 1),
+        };
+        Error::NotPermitted { record, reason }
+    }
+}
+
+#[cfg(test)]
+#[path = "write_rules_tests.rs"]
+mod tests;

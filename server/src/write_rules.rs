@@ -1,0 +1,41 @@
+//! The server's side of the write rules per record (`casebook_core::model::check_write`):
+//! before a device's changes are stored, the new save (the stored document with the changes
+//! applied: a trial copy) is compared with the stored document, and the changes are refused
+//! if the caller's role may not make them. The sync handler then stores nothing for that
+//! document and audits `denied` with reason `write_rule`.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use automerge::Automerge;
+use casebook_core::doc::DocId;
+use casebook_core::model::{Writer, check_write};
+use serde_json::{Value, json};
+
+use crate::auth::Caller;
+
+/// The audit detail of a refusal if `saved` (the trial result) holds changes the caller may
+/// not make to `doc` as `stored`; `None` if they are all allowed.
+pub fn refusal(doc: &DocId, stored: Option<&[u8]>, saved: &[u8], caller: &Caller) -> Option<Value> {
+    let refuse = |why: &str| Some(json!({ "reason": "write_rule", "violations": [why] }));
+    let (Ok(role), Ok(user)) = (caller.user.role.as_str().parse(), caller.user.id.parse()) else {
+        return refuse("unknown writer");
+    };
+    let writer = Writer { user, role };
+    let verdict = catch_unwind(AssertUnwindSafe(|| {
+        let before = match stored {
+            Some(bytes) => Automerge::load(bytes).map_err(|_| "stored document")?,
+            None => Automerge::new(),
+        };
+        let after = Automerge::load(saved).map_err(|_| "trial document")?;
+        Ok::<_, &str>(check_write(doc.kind, &before, &after, &writer))
+    }));
+    match verdict {
+        Ok(Ok(Ok(()))) => None,
+        Ok(Ok(Err(violations))) => {
+            let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
+            Some(json!({ "reason": "write_rule", "violations": listed }))
+        }
+        Ok(Err(why)) => refuse(why),
+        Err(_) => refuse("panic"),
+    }
+}
