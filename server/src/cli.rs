@@ -377,11 +377,13 @@ async fn run_server(config: Config) -> Result<()> {
     match (&tls, &config.tls_files) {
         (Some(tls), Some((cert, _))) => {
             println!("  listening on https://{addr} with {}", cert.display());
-            println!("  certificate SHA-256: {}", tls.fingerprint());
+            println!("  public key SPKI SHA-256 (pin): {}", tls.spki_pin());
+            println!("  certificate SHA-256: {}", tls.leaf_fingerprint());
         }
         (Some(tls), None) => {
             println!("  listening on https://{addr} with a self-signed development certificate");
-            println!("  certificate SHA-256 (pin this): {}", tls.fingerprint());
+            println!("  public key SPKI SHA-256 (pin this): {}", tls.spki_pin());
+            println!("  (renewals reuse the key in tls/dev-key.pem, so the pin stays)");
             println!(
                 "  (also written to {})",
                 config.data_dir.join("cert.sha256").display()

@@ -438,8 +438,8 @@ mod tests {
         add_rows(&db, 1);
         assert_eq!(tick(3, false), Some(13), "10 rows");
         add_rows(&db, 1);
-        assert_eq!(tick(63, false), None, "60 s not yet passed");
-        assert_eq!(tick(64, false), Some(14), "60 s passed");
+        assert_eq!(tick(62, false), None, "60 s not yet passed");
+        assert_eq!(tick(63, false), Some(14), "60 s passed");
         add_rows(&db, 1);
         assert_eq!(tick(65, true), Some(15), "shutdown forces");
         let public = anchorer.public_key();
