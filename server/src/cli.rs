@@ -296,7 +296,14 @@ fn run_audit(config: &Config, cmd: AuditCommand) -> Result<ExitCode> {
             };
             let key = match public_key {
                 Some(text) => anchors::parse_public_key(&text)?,
-                None => anchors::read_key(&config.anchors.key_file)?.verifying_key(),
+                None => anchors::read_key(&config.anchors.key_file)
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "no --public-key given and the signing key {} cannot be read: {e}",
+                            config.anchors.key_file.display()
+                        ))
+                    })?
+                    .verifying_key(),
             };
             let verdict = db.read_blocking(|c| anchors::verify_anchors(c, &anchors_file, &key))?;
             match verdict {

@@ -87,6 +87,7 @@ fn sigterm_shuts_down_cleanly() {
     use std::io::{BufRead, BufReader};
     use std::process::Stdio;
     let dir = tempfile::tempdir().expect("tempdir");
+    // A data directory inside the temporary one: the audit anchors go beside it.
     let mut child = bin()
         .args([
             "--insecure-loopback-for-tests",
@@ -94,7 +95,7 @@ fn sigterm_shuts_down_cleanly() {
             "127.0.0.1:0",
             "--data-dir",
         ])
-        .arg(dir.path())
+        .arg(dir.path().join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
