@@ -242,3 +242,92 @@ fn wipe_leaves_no_trace_in_the_files() -> Result<()> {
     ensure!(store.load(&doc)?.is_none());
     Ok(())
 }
+
+/// What someone holding the store key recovers from the files as they are on disk right
+/// now, the store still open: for every commit recorded in the WAL, the database file plus
+/// the WAL up to that commit is copied aside and opened, and `doc` loaded. Returns how many
+/// of those states hold `doc` with the canary in its chunks.
+fn states_in_wal_holding_canary(path: &Path, doc: DocId, key_byte: u8) -> Result<usize> {
+    let db = std::fs::read(path)?;
+    let mut wal_path = path.as_os_str().to_owned();
+    wal_path.push("-wal");
+    let wal = std::fs::read(PathBuf::from(wal_path)).unwrap_or_default();
+    // The WAL format: a 32-byte header (page size at bytes 8..12), then frames of a
+    // 24-byte header and one page; a frame whose bytes 4..8 are non-zero ends a commit.
+    let mut commit_ends = vec![0];
+    if wal.len() >= 32 {
+        let page = u32::from_be_bytes(wal[8..12].try_into()?) as usize;
+        let mut at = 32;
+        while at + 24 + page <= wal.len() {
+            if wal[at + 4..at + 8] != [0, 0, 0, 0] {
+                commit_ends.push(at + 24 + page);
+            }
+            at += 24 + page;
+        }
+    }
+    let mut holding = 0;
+    for end in commit_ends {
+        let dir = tempfile::tempdir()?;
+        let copy = dir.path().join("copy.db");
+        std::fs::write(&copy, &db)?;
+        if end > 0 {
+            std::fs::write(dir.path().join("copy.db-wal"), &wal[..end])?;
+        }
+        let Ok(store) = SqliteStore::open(&copy, key(key_byte)?) else {
+            continue;
+        };
+        let found = store.load(&doc)?.is_some_and(|d| {
+            d.chunks
+                .iter()
+                .any(|c| c.windows(CANARY.len()).any(|w| w == CANARY.as_bytes()))
+        });
+        holding += usize::from(found);
+    }
+    Ok(holding)
+}
+
+#[test]
+fn a_purged_document_is_not_left_in_the_wal_while_the_store_is_open() -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("store.db");
+    let purged = DocId::new(CaseId::from_bytes([0x33; 16]), DocKind::Location);
+    let kept = DocId::new(CaseId::from_bytes([0x44; 16]), DocKind::Visits);
+    let mut store = SqliteStore::open(&path, key(1)?)?;
+    store.apply(vec![
+        WriteOp::AppendChunk {
+            doc: purged,
+            bytes: format!("location:{CANARY}").into_bytes(),
+            local: false,
+        },
+        WriteOp::AppendChunk {
+            doc: kept,
+            bytes: b"visit".to_vec(),
+            local: true,
+        },
+    ])?;
+    // Control: the replay sees the document in the WAL before the purge.
+    ensure!(
+        states_in_wal_holding_canary(&path, purged, 1)? > 0,
+        "the WAL replay cannot see an unpurged document"
+    );
+
+    // The purge as the sync session applies it (access ended).
+    store.apply(vec![
+        WriteOp::RemoveDoc(purged),
+        WriteOp::RemoveSummary(purged.case),
+    ])?;
+    ensure!(store.load(&purged)?.is_none());
+    let holding = states_in_wal_holding_canary(&path, purged, 1)?;
+    ensure!(
+        holding == 0,
+        "{holding} commit(s) in the open store's WAL still hold the purged document"
+    );
+    // The store stays open and usable, the other document intact.
+    ensure!(store.load(&kept)?.is_some());
+    store.apply(vec![WriteOp::PutMeta {
+        key: "after".into(),
+        value: b"purge".to_vec(),
+    }])?;
+    ensure!(store.integrity_check()?);
+    Ok(())
+}

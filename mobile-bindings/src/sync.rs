@@ -81,9 +81,9 @@ async fn spawn_guarded<T: Send + 'static>(
 #[uniffi::export(async_runtime = "tokio")]
 impl Casebook {
     /// Enrol this device with the server at `server_url` (`https://host:port`) using the
-    /// one-time `enrolment_code`, trusting only the certificate whose SHA-256 fingerprint is
-    /// `certificate_pin` (hex, colons optional). The device key is created here and kept in
-    /// the encrypted store.
+    /// one-time `enrolment_code`, trusting only a certificate whose public key has the SPKI
+    /// pin `certificate_pin` (SHA-256 of its SubjectPublicKeyInfo, hex, colons optional, as
+    /// the server prints). The device key is created here and kept in the encrypted store.
     pub async fn enrol(
         &self,
         server_url: String,

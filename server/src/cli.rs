@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin;
+use crate::audit::anchors::{self, AnchorConfig, AnchorVerdict};
 use crate::audit::{self, Verdict};
 use crate::db::Db;
 use crate::error::{Error, Result};
@@ -51,6 +52,21 @@ pub struct Cli {
     /// Serve plain HTTP, on a loopback address only. For tests; never in production.
     #[arg(long)]
     pub insecure_loopback_for_tests: bool,
+    /// The Ed25519 key that signs the audit chain's head (64 hex characters, mode 600).
+    /// Default `<data-dir>/audit-signing.key`, created on first start; in production keep
+    /// it away from the database and its key (someone holding both can rewrite the log).
+    #[arg(long, env = "CASEBOOK_AUDIT_SIGNING_KEY_FILE", global = true)]
+    pub audit_signing_key_file: Option<PathBuf>,
+    /// Append-only JSON-lines file of signed audit chain heads. Default
+    /// `<data-dir>.audit-anchors.jsonl` beside the data directory; ship it elsewhere.
+    #[arg(long, env = "CASEBOOK_AUDIT_ANCHORS")]
+    pub audit_anchors: Option<PathBuf>,
+    /// Anchor the audit chain after this many new rows (default 1000).
+    #[arg(long, env = "CASEBOOK_AUDIT_ANCHOR_ROWS")]
+    pub audit_anchor_rows: Option<u64>,
+    /// Anchor new audit rows at least this often, in seconds (default 300).
+    #[arg(long, env = "CASEBOOK_AUDIT_ANCHOR_SECS")]
+    pub audit_anchor_secs: Option<u64>,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -79,8 +95,18 @@ pub enum AdminCommand {
 /// `audit` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum AuditCommand {
-    /// Check the hash chain; exits non-zero at the first broken link.
-    Verify,
+    /// Check the hash chain (and, with `--anchors`, that it holds every signed head);
+    /// exits non-zero at the first broken link, truncation or rewrite.
+    Verify {
+        /// The anchors file written by the server (`--audit-anchors`). Without it, rows
+        /// removed from the end of the log together with the head in `meta` go unseen.
+        #[arg(long)]
+        anchors: Option<PathBuf>,
+        /// The anchors' Ed25519 public key in hex, as printed at start. Default: derived
+        /// from the signing key file.
+        #[arg(long, requires = "anchors")]
+        public_key: Option<String>,
+    },
     /// Print the rows for a case or a user as JSON lines.
     Export {
         /// A case id.
@@ -101,6 +127,10 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     db_key_file: Option<PathBuf>,
+    audit_signing_key_file: Option<PathBuf>,
+    audit_anchors: Option<PathBuf>,
+    audit_anchor_rows: Option<u64>,
+    audit_anchor_secs: Option<u64>,
 }
 
 /// Resolved configuration.
@@ -116,6 +146,8 @@ pub struct Config {
     pub insecure_loopback_for_tests: bool,
     /// The database key file; `None` means `<data-dir>/db.key`.
     pub db_key_file: Option<PathBuf>,
+    /// Audit anchoring: signing key, anchors file, how often.
+    pub anchors: AnchorConfig,
 }
 
 impl Config {
@@ -164,16 +196,40 @@ impl Cli {
                 ));
             }
         }
-        Ok(Config {
-            data_dir: self
-                .data_dir
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir)
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+        let anchors = AnchorConfig {
+            key_file: self
+                .audit_signing_key_file
                 .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+                .or(file.audit_signing_key_file)
+                .unwrap_or_else(|| data_dir.join(anchors::DEFAULT_SIGNING_KEY_FILE)),
+            anchors_file: self
+                .audit_anchors
+                .clone()
+                .or(file.audit_anchors)
+                .unwrap_or_else(|| anchors::default_anchors_file(&data_dir)),
+            every_rows: self
+                .audit_anchor_rows
+                .or(file.audit_anchor_rows)
+                .unwrap_or(anchors::DEFAULT_EVERY_ROWS)
+                .max(1),
+            every_secs: self
+                .audit_anchor_secs
+                .or(file.audit_anchor_secs)
+                .unwrap_or(anchors::DEFAULT_EVERY_SECS)
+                .max(1),
+        };
+        Ok(Config {
+            data_dir,
             listen,
             tls_files,
             insecure_loopback_for_tests: self.insecure_loopback_for_tests,
             db_key_file: self.db_key_file.clone().or(file.db_key_file),
+            anchors,
         })
     }
 }
@@ -201,9 +257,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Audit(cmd)) => {
-            let dir = config.data_dir.clone();
-            let key_file = config.db_key_file.clone();
-            tokio::task::spawn_blocking(move || run_audit(&dir, key_file.as_deref(), cmd)).await?
+            tokio::task::spawn_blocking(move || run_audit(&config, cmd)).await?
         }
     }
 }
@@ -221,19 +275,70 @@ pub fn existing_db(data_dir: &Path, key_file: Option<&Path>) -> Result<Db> {
     Db::open(&path, crate::db::read_key(&key_path)?)
 }
 
-fn run_audit(data_dir: &Path, key_file: Option<&Path>, cmd: AuditCommand) -> Result<ExitCode> {
-    let db = existing_db(data_dir, key_file)?;
+fn run_audit(config: &Config, cmd: AuditCommand) -> Result<ExitCode> {
+    let db = existing_db(&config.data_dir, config.db_key_file.as_deref())?;
     match cmd {
-        AuditCommand::Verify => match db.read_blocking(audit::verify)? {
-            Verdict::Intact(n) => {
-                println!("audit chain intact: {n} rows");
-                Ok(ExitCode::SUCCESS)
+        AuditCommand::Verify {
+            anchors,
+            public_key,
+        } => {
+            let rows = match db.read_blocking(audit::verify)? {
+                Verdict::Intact(n) => n,
+                Verdict::Broken(link) => {
+                    println!("audit chain broken at row {}: {}", link.row_id, link.reason);
+                    return Ok(ExitCode::from(2));
+                }
+            };
+            let Some(anchors_file) = anchors else {
+                println!("audit chain intact: {rows} rows");
+                println!("  (no --anchors given: rows removed from the end cannot be detected)");
+                return Ok(ExitCode::SUCCESS);
+            };
+            let key = match public_key {
+                Some(text) => anchors::parse_public_key(&text)?,
+                None => anchors::read_key(&config.anchors.key_file)
+                    .map_err(|e| {
+                        Error::Config(format!(
+                            "no --public-key given and the signing key {} cannot be read: {e}",
+                            config.anchors.key_file.display()
+                        ))
+                    })?
+                    .verifying_key(),
+            };
+            let verdict = db.read_blocking(|c| anchors::verify_anchors(c, &anchors_file, &key))?;
+            match verdict {
+                AnchorVerdict::Consistent {
+                    anchors,
+                    newest_row,
+                } => {
+                    println!(
+                        "audit chain intact: {rows} rows; {anchors} signed anchors hold, \
+                         the newest at row {newest_row}"
+                    );
+                    Ok(ExitCode::SUCCESS)
+                }
+                AnchorVerdict::BadAnchor { line, reason } => {
+                    println!("audit anchors file tampered with at line {line}: {reason}");
+                    Ok(ExitCode::from(3))
+                }
+                AnchorVerdict::Truncated {
+                    chain_ends_at,
+                    anchored_row,
+                } => {
+                    println!(
+                        "audit chain truncated: it ends at row {chain_ends_at} but row \
+                         {anchored_row} was anchored"
+                    );
+                    Ok(ExitCode::from(2))
+                }
+                AnchorVerdict::Mismatch { row_id } => {
+                    println!(
+                        "audit chain rewritten: row {row_id} does not match its signed anchor"
+                    );
+                    Ok(ExitCode::from(2))
+                }
             }
-            Verdict::Broken(link) => {
-                println!("audit chain broken at row {}: {}", link.row_id, link.reason);
-                Ok(ExitCode::from(2))
-            }
-        },
+        }
         AuditCommand::Export { case, user } => {
             let filter = match (case, user) {
                 (Some(c), None) => audit::Filter::Case(c),
@@ -259,14 +364,17 @@ async fn run_server(config: Config) -> Result<()> {
     let tls_files = config.tls_files.clone();
     let insecure = config.insecure_loopback_for_tests;
     let settings = config.settings();
-    let (opened, tls) = tokio::task::spawn_blocking(move || {
+    let anchor_config = config.anchors.clone();
+    let (opened, tls, anchorer, key_created) = tokio::task::spawn_blocking(move || {
         let opened = open_data_dir(&dir, Clock::System, settings)?;
         let tls = match (&tls_files, insecure) {
             (Some((cert, key)), _) => Some(TlsConfig::from_pem_files(cert, key)?),
             (None, true) => None,
             (None, false) => Some(TlsConfig::development(&dir)?),
         };
-        Ok::<_, Error>((opened, tls))
+        let (key, created) = anchors::load_or_create_key(&anchor_config.key_file)?;
+        let anchorer = anchors::Anchorer::new(key, anchor_config);
+        Ok::<_, Error>((opened, tls, anchorer, created))
     })
     .await??;
     let listener = TcpListener::bind(config.listen).await?;
@@ -276,11 +384,13 @@ async fn run_server(config: Config) -> Result<()> {
     match (&tls, &config.tls_files) {
         (Some(tls), Some((cert, _))) => {
             println!("  listening on https://{addr} with {}", cert.display());
-            println!("  certificate SHA-256: {}", tls.fingerprint());
+            println!("  public key SPKI SHA-256 (pin): {}", tls.spki_pin());
+            println!("  certificate SHA-256: {}", tls.leaf_fingerprint());
         }
         (Some(tls), None) => {
             println!("  listening on https://{addr} with a self-signed development certificate");
-            println!("  certificate SHA-256 (pin this): {}", tls.fingerprint());
+            println!("  public key SPKI SHA-256 (pin this): {}", tls.spki_pin());
+            println!("  (renewals reuse the key in tls/dev-key.pem, so the pin stays)");
             println!(
                 "  (also written to {})",
                 config.data_dir.join("cert.sha256").display()
@@ -303,13 +413,38 @@ async fn run_server(config: Config) -> Result<()> {
             );
         }
     }
+    let public = anchorer.public_key();
+    println!(
+        "  audit chain anchored to {} (Ed25519 key {} in {}{})",
+        config.anchors.anchors_file.display(),
+        anchors::key_id(&public),
+        config.anchors.key_file.display(),
+        if key_created { ", new" } else { "" }
+    );
+    println!(
+        "  audit anchor public key (for audit verify --public-key): {}",
+        hex::encode(public.as_bytes())
+    );
     if let Some(code) = &opened.first_admin_code {
         println!("  first start: created the default organisation and its administrator");
         println!("  one-time administrator enrolment code (valid 24 hours): {code}");
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_signals.cancel_on_signal(shutdown.clone()));
-    serve(listener, tls, opened.state, shutdown).await
+    let stop_anchoring = CancellationToken::new();
+    let anchoring = anchors::spawn(
+        anchorer,
+        opened.state.db.clone(),
+        opened.state.clock.clone(),
+        stop_anchoring.clone(),
+    );
+    let served = serve(listener, tls, opened.state, shutdown).await;
+    // A last anchor over everything written before the connections drained.
+    stop_anchoring.cancel();
+    anchoring
+        .await
+        .map_err(|e| Error::Task(format!("audit anchoring: {e}")))?;
+    served
 }
 
 #[cfg(test)]
@@ -365,7 +500,7 @@ mod tests {
         let c = cli(&["audit", "verify", "--data-dir", "/tmp/x"]);
         assert!(matches!(
             c.command,
-            Some(Command::Audit(AuditCommand::Verify))
+            Some(Command::Audit(AuditCommand::Verify { anchors: None, .. }))
         ));
         assert_eq!(c.data_dir, Some(PathBuf::from("/tmp/x")));
         assert!(Cli::try_parse_from(["casebook-server", "audit", "export"]).is_err());

@@ -269,7 +269,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// DER of its self-signed certificate (trust only this).
     pub cert_der: Vec<u8>,
-    /// Hex SHA-256 of `cert_der`.
+    /// The SPKI pin devices trust: hex SHA-256 of `cert_der`'s SubjectPublicKeyInfo
+    /// (stays the same when the certificate is renewed with the same key).
     pub cert_fingerprint: String,
     /// A one-time enrolment code for the root organisation's first administrator.
     pub admin_code: String,

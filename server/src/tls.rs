@@ -1,5 +1,7 @@
 //! TLS: certificates from PEM files (or a self-signed development certificate generated on
-//! first start), served through a resolver that swaps in new files without a restart.
+//! first start, valid one year and renewed with the same key), served through a resolver
+//! that swaps in new files without a restart. Devices pin the certificate's public key (the
+//! SPKI pin), so a renewal with the same key keeps every enrolled device working.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -17,10 +19,23 @@ use tokio_util::sync::CancellationToken;
 
 use crate::error::{Error, Result};
 
-/// Hex of SHA-256 over a certificate's DER: what a client pins.
+/// Hex of SHA-256 over a certificate's DER (the leaf fingerprint; changes on renewal).
 pub fn fingerprint(cert_der: &[u8]) -> String {
     hex::encode(Sha256::digest(cert_der))
 }
+
+/// Hex of SHA-256 over a certificate's SubjectPublicKeyInfo: what a client pins. It stays
+/// the same when the certificate is renewed with the same key.
+pub fn spki_pin(cert_der: &[u8]) -> Result<String> {
+    casebook_core::client::spki_sha256(cert_der)
+        .map(hex::encode)
+        .map_err(|e| Error::Tls(format!("certificate: {e}")))
+}
+
+/// How long a generated development certificate is valid.
+const DEV_CERT_DAYS: i64 = 365;
+/// Renew the development certificate (same key) when it has fewer days than this left.
+const DEV_CERT_RENEW_DAYS: i64 = 30;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -29,6 +44,8 @@ fn provider() -> Arc<CryptoProvider> {
 /// The loaded certificate and what it was loaded from.
 struct Loaded {
     key: Arc<CertifiedKey>,
+    /// The SPKI pin of the leaf certificate.
+    pin: String,
     /// SHA-256 over the two PEM files' bytes, to notice a change.
     source_hash: Vec<u8>,
 }
@@ -60,6 +77,7 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<Loaded> {
     }
     let key = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| Error::Tls(format!("private key PEM: {e}")))?;
+    let pin = spki_pin(&chain[0])?;
     let key = CertifiedKey::from_der(chain, key, &provider())
         .map_err(|e| Error::Tls(format!("certificate and key: {e}")))?;
     let mut h = Sha256::new();
@@ -67,6 +85,7 @@ fn load(cert_path: &Path, key_path: &Path) -> Result<Loaded> {
     h.update(&key_pem);
     Ok(Loaded {
         key: Arc::new(key),
+        pin,
         source_hash: h.finalize().to_vec(),
     })
 }
@@ -128,15 +147,29 @@ impl TlsConfig {
     }
 
     /// The development certificate in `<data_dir>/tls/`, generated (self-signed, for
-    /// `localhost`, `127.0.0.1` and `::1`) if absent. Its fingerprint is written to
+    /// `localhost`, `127.0.0.1` and `::1`, valid one year) if absent, and renewed with the
+    /// same key when less than 30 days are left (or its expiry was never recorded, as for
+    /// the certificates of older versions, valid until 4096). Its SPKI pin is written to
     /// `<data_dir>/cert.sha256`.
     pub fn development(data_dir: &Path) -> Result<Self> {
         let dir = data_dir.join("tls");
         let cert_path = dir.join("dev-cert.pem");
         let key_path = dir.join("dev-key.pem");
+        let expiry_path = dir.join("dev-cert.not-after");
+        let now = chrono::Utc::now().timestamp();
         if !cert_path.exists() || !key_path.exists() {
             std::fs::create_dir_all(&dir)?;
-            write_self_signed(&cert_path, &key_path)?;
+            let not_after = write_self_signed(&cert_path, &key_path)?;
+            std::fs::write(&expiry_path, format!("{not_after}\n"))?;
+        } else {
+            let recorded = std::fs::read_to_string(&expiry_path)
+                .ok()
+                .and_then(|t| t.trim().parse::<i64>().ok());
+            if recorded.is_none_or(|at| at - now < DEV_CERT_RENEW_DAYS * 86_400) {
+                let not_after = renew_self_signed(&cert_path, &key_path)?;
+                std::fs::write(&expiry_path, format!("{not_after}\n"))?;
+                tracing::info!("development certificate renewed with the same key");
+            }
         }
         let tls = Self::from_pem_files(&cert_path, &key_path)?;
         std::fs::write(
@@ -161,8 +194,23 @@ impl TlsConfig {
             .unwrap_or_default()
     }
 
-    /// Fingerprint of the certificate currently served.
+    /// The SPKI pin of the certificate currently served: what devices pin.
     pub fn fingerprint(&self) -> String {
+        self.spki_pin()
+    }
+
+    /// The SPKI pin of the certificate currently served.
+    pub fn spki_pin(&self) -> String {
+        self.resolver
+            .current
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .pin
+            .clone()
+    }
+
+    /// SHA-256 over the DER of the certificate currently served (changes on renewal).
+    pub fn leaf_fingerprint(&self) -> String {
         fingerprint(&self.cert_der())
     }
 
@@ -197,18 +245,51 @@ impl TlsConfig {
     }
 }
 
-/// Write a fresh self-signed certificate and its key as PEM (the key readable by the owner only).
-pub fn write_self_signed(cert_path: &Path, key_path: &Path) -> Result<()> {
+/// Write a fresh key and a self-signed certificate for it, valid one year, as PEM (the key
+/// readable by the owner only). Returns the certificate's expiry in Unix seconds.
+pub fn write_self_signed(cert_path: &Path, key_path: &Path) -> Result<i64> {
+    let key =
+        rcgen::KeyPair::generate().map_err(|e| Error::Tls(format!("generating a key: {e}")))?;
+    write_private(key_path, key.serialize_pem().as_bytes())?;
+    write_cert_for(cert_path, &key)
+}
+
+/// Write a new self-signed certificate, valid one year, for the key already in `key_path`:
+/// the SPKI pin stays the same. Returns the certificate's expiry in Unix seconds.
+pub fn renew_self_signed(cert_path: &Path, key_path: &Path) -> Result<i64> {
+    let pem = zeroize::Zeroizing::new(std::fs::read_to_string(key_path)?);
+    let key = rcgen::KeyPair::from_pem(&pem)
+        .map_err(|e| Error::Tls(format!("reading the development key: {e}")))?;
+    write_cert_for(cert_path, &key)
+}
+
+fn write_cert_for(cert_path: &Path, key: &rcgen::KeyPair) -> Result<i64> {
     let names = vec![
         "localhost".to_owned(),
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    let certified = rcgen::generate_simple_self_signed(names)
+    let mut params = rcgen::CertificateParams::new(names)
+        .map_err(|e| Error::Tls(format!("certificate names: {e}")))?;
+    let today = chrono::Utc::now().date_naive();
+    let day = |d: chrono::NaiveDate| {
+        use chrono::Datelike;
+        // Month and day always fit a u8.
+        rcgen::date_time_ymd(d.year(), d.month() as u8, d.day() as u8)
+    };
+    let not_after = today + chrono::Days::new(DEV_CERT_DAYS as u64);
+    params.not_before = day(today - chrono::Days::new(1));
+    params.not_after = day(not_after);
+    let cert = params
+        .self_signed(key)
         .map_err(|e| Error::Tls(format!("generating a certificate: {e}")))?;
-    write_private(key_path, certified.key_pair.serialize_pem().as_bytes())?;
-    std::fs::write(cert_path, certified.cert.pem())?;
-    Ok(())
+    // Write beside and rename, so the reloader never reads half a file.
+    let tmp = cert_path.with_extension("pem.tmp");
+    std::fs::write(&tmp, cert.pem())?;
+    std::fs::rename(&tmp, cert_path)?;
+    Ok(not_after
+        .and_hms_opt(0, 0, 0)
+        .map_or(0, |t| t.and_utc().timestamp()))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
@@ -247,6 +328,38 @@ mod tests {
             .expect("new cert");
         assert!(tls.reload_if_changed().expect("reload"));
         assert_ne!(tls.fingerprint(), first);
+    }
+
+    #[test]
+    fn the_development_certificate_lasts_a_year_and_renews_with_the_same_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let tls = TlsConfig::development(dir.path()).expect("dev cert");
+        let (pin, leaf) = (tls.spki_pin(), tls.leaf_fingerprint());
+        let expiry_path = dir.path().join("tls/dev-cert.not-after");
+        let not_after: i64 = std::fs::read_to_string(&expiry_path)
+            .expect("expiry recorded")
+            .trim()
+            .parse()
+            .expect("number");
+        let days = (not_after - chrono::Utc::now().timestamp()) / 86_400;
+        assert!((364..=365).contains(&days), "{days} days");
+
+        // A certificate from an older version (no recorded expiry) or near its end is
+        // renewed at start: a new certificate, the same key, the same pin.
+        std::fs::remove_file(&expiry_path).expect("remove");
+        let renewed = TlsConfig::development(dir.path()).expect("renewed");
+        assert_ne!(renewed.leaf_fingerprint(), leaf);
+        assert_eq!(renewed.spki_pin(), pin);
+        std::fs::write(
+            &expiry_path,
+            format!("{}\n", chrono::Utc::now().timestamp() + 86_400),
+        )
+        .expect("write");
+        let again = TlsConfig::development(dir.path()).expect("renewed again");
+        assert_eq!(again.spki_pin(), pin);
+        assert_ne!(again.leaf_fingerprint(), renewed.leaf_fingerprint());
+        let written = std::fs::read_to_string(dir.path().join("cert.sha256")).expect("read");
+        assert_eq!(written.trim(), pin);
     }
 
     #[test]

@@ -18,7 +18,8 @@ const IDENTITY_KEY: &str = "device.identity";
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ServerTrust {
-    /// Trust exactly the certificate whose DER has this SHA-256 (hex, colons optional).
+    /// Trust the server whose certificate's public key (SubjectPublicKeyInfo DER) has this
+    /// SHA-256, hex with colons optional: the SPKI pin `casebook-server` prints.
     Pin(String),
     /// Trust certificates issued by this CA (PEM).
     Ca(String),

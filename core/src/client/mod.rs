@@ -14,7 +14,7 @@ use std::time::Duration;
 use rand::{CryptoRng, RngCore};
 
 pub use identity::{DeviceIdentity, DeviceKey, ServerTrust};
-pub use tls::{client_config, fingerprint, parse_fingerprint};
+pub use tls::{client_config, fingerprint, parse_fingerprint, spki_fingerprint, spki_sha256};
 pub use transport::{Traffic, Transport};
 
 use crate::error::{Error, Result};

@@ -1,6 +1,9 @@
-//! TLS trust for the sync client: either a pinned server certificate (SHA-256 of its DER, as
-//! printed by `casebook-server` on first start) or a configured CA. Uses rustls with the ring
-//! provider; nothing here implements cryptography itself.
+//! TLS trust for the sync client: either a pinned server public key (SHA-256 of the
+//! certificate's SubjectPublicKeyInfo, the "SPKI pin" printed by `casebook-server` on start)
+//! or a configured CA. Pinning the key rather than the certificate lets the server renew its
+//! certificate with the same key without re-enrolling every device. Uses rustls with the
+//! ring provider and rustls-webpki's certificate parser; nothing here implements
+//! cryptography itself.
 
 use std::sync::Arc;
 
@@ -24,11 +27,32 @@ pub fn parse_fingerprint(text: &str) -> Result<[u8; 32]> {
 
 /// The SHA-256 fingerprint of a DER certificate, as colon-separated upper-case hex.
 pub fn fingerprint(der: &[u8]) -> String {
-    Sha256::digest(der)
+    colon_hex(&Sha256::digest(der))
+}
+
+fn colon_hex(bytes: &[u8]) -> String {
+    bytes
         .iter()
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// SHA-256 over a DER certificate's SubjectPublicKeyInfo (the whole DER `SEQUENCE`, as in
+/// HTTP public key pinning): the value a [`ServerTrust::Pin`] holds.
+///
+/// # Errors
+/// [`Error::InvalidInput`] if `der` is not an X.509 certificate webpki can parse.
+pub fn spki_sha256(der: &[u8]) -> Result<[u8; 32]> {
+    let der = CertificateDer::from(der);
+    let cert = webpki::EndEntityCert::try_from(&der)
+        .map_err(|_| Error::invalid("certificate", "not a parsable X.509 certificate"))?;
+    Ok(Sha256::digest(cert.subject_public_key_info().as_ref()).into())
+}
+
+/// [`spki_sha256`] as colon-separated upper-case hex.
+pub fn spki_fingerprint(der: &[u8]) -> Result<String> {
+    Ok(colon_hex(&spki_sha256(der)?))
 }
 
 #[derive(Debug)]
@@ -46,7 +70,9 @@ impl ServerCertVerifier for PinnedCert {
         _ocsp_response: &[u8],
         _now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        if Sha256::digest(end_entity.as_ref())[..] == self.pin[..] {
+        // The pin names the key; the handshake signature below is still checked with the
+        // key in this certificate, so only the holder of the pinned private key gets in.
+        if spki_sha256(end_entity.as_ref()).is_ok_and(|spki| spki == self.pin) {
             Ok(ServerCertVerified::assertion())
         } else {
             Err(rustls::Error::InvalidCertificate(
@@ -124,6 +150,32 @@ mod tests {
         );
         assert!(parse_fingerprint("zz").is_err());
         assert!(parse_fingerprint("AB:CD").is_err());
+    }
+
+    #[test]
+    fn the_spki_pin_follows_the_key_not_the_certificate() {
+        let names = vec!["localhost".to_owned()];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let first = rcgen::CertificateParams::new(names.clone())
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let mut params = rcgen::CertificateParams::new(names.clone()).expect("params");
+        params.not_after = rcgen::date_time_ymd(2030, 1, 1);
+        let renewed = params.self_signed(&key).expect("renewed");
+        let other = rcgen::generate_simple_self_signed(names).expect("other");
+        assert_ne!(first.der().as_ref(), renewed.der().as_ref());
+        let pin = spki_sha256(first.der()).expect("pin");
+        assert_eq!(spki_sha256(renewed.der()).expect("pin"), pin);
+        assert_ne!(spki_sha256(other.cert.der()).expect("pin"), pin);
+        assert_eq!(
+            Sha256::digest(key.public_key_der())[..],
+            pin[..],
+            "the pin is SHA-256 of the DER SubjectPublicKeyInfo"
+        );
+        assert!(spki_sha256(b"not a certificate").is_err());
+        let text = spki_fingerprint(first.der()).expect("fingerprint");
+        assert_eq!(parse_fingerprint(&text).expect("parse"), pin);
     }
 
     #[test]

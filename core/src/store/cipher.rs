@@ -135,6 +135,10 @@ fn unlock(conn: &Connection, raw_key: &str) -> Result<()> {
     conn.execute_batch(&statement)?;
     // Pin SQLCipher 4's settings so a future library with new defaults still opens the file.
     conn.execute_batch("PRAGMA cipher_compatibility = 4;")?;
+    // Wipe every buffer SQLCipher frees and lock its allocations out of swap, so decrypted
+    // pages and key material do not linger in freed memory (a process-wide setting that
+    // can only be turned on; set on every connection so no path opens one without it).
+    conn.execute_batch("PRAGMA cipher_memory_security = ON;")?;
     // The first read decrypts page 1; a wrong key fails here with SQLITE_NOTADB.
     conn.query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
         .map_err(|err| match err.sqlite_error_code() {
@@ -172,6 +176,21 @@ mod tests {
             uri,
             "file:/data/user%200/a%25b%3Fc%23d%26e%3Df/store.db?mode=ro&immutable=1"
         );
+    }
+
+    #[test]
+    fn memory_security_is_on_for_every_connection() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.db");
+        let key = || StoreKey::from_bytes(&[6; 32]);
+        let writer = open(&path, key()?)?;
+        writer.execute_batch("CREATE TABLE t (x); INSERT INTO t VALUES (1);")?;
+        let reader = open_reader(&path, &key()?)?;
+        for conn in [&writer, &reader] {
+            let on: String = conn.query_row("PRAGMA cipher_memory_security", [], |r| r.get(0))?;
+            assert_eq!(on, "1", "cipher_memory_security reads back ON");
+        }
+        Ok(())
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl Store for SqliteStore {
         if ops.is_empty() {
             return Ok(());
         }
+        let purges = ops.iter().any(|op| matches!(op, WriteOp::RemoveDoc(_)));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -114,6 +115,12 @@ impl Store for SqliteStore {
             apply_op(&tx, op)?;
         }
         tx.commit()?;
+        if purges {
+            // The removed document's pages still sit in older WAL frames, readable with the
+            // store key while the store is open: fold the WAL into the file (where
+            // `secure_delete` has zeroed the freed cells) and truncate it.
+            checkpoint_truncate(&self.conn)?;
+        }
         Ok(())
     }
 

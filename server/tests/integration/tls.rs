@@ -59,7 +59,7 @@ async fn tls_round_trip_and_certificate_reload() {
         .await
         .expect("start");
     assert_eq!(
-        casebook_server::tls::fingerprint(&server.cert_der),
+        casebook_server::tls::spki_pin(&server.cert_der).expect("pin"),
         server.cert_fingerprint
     );
     let pinned = std::fs::read_to_string(dir.path().join("cert.sha256")).expect("pin file");
@@ -123,4 +123,70 @@ async fn restart_keeps_data_and_issues_a_new_admin_code() {
     assert_eq!(second.cert_fingerprint, fingerprint);
     assert_ne!(second.admin_code, code);
     second.shutdown().await.expect("shutdown");
+}
+
+/// The device's own TLS stack (core's `ServerTrust::Pin`) against the real server: a
+/// handshake succeeds, and the server answers.
+async fn pinned_request(addr: std::net::SocketAddr, pin: &str) -> std::io::Result<String> {
+    let config = casebook_core::client::client_config(&casebook_core::client::ServerTrust::Pin(
+        pin.to_owned(),
+    ))
+    .expect("client config");
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").expect("name");
+    let mut tls = TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    let body = r#"{"device_id":"00000000000000000000000000000000"}"#;
+    let req = format!(
+        "POST /v1/challenge HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    tls.write_all(req.as_bytes()).await?;
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
+}
+
+async fn wait_for_reload(server: &casebook_server::TestServer, old_der: &[u8]) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.tls.cert_der() == old_der {
+        assert!(Instant::now() < deadline, "certificate not reloaded");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Devices pin the server's public key: a certificate renewed with the same key is still
+/// accepted by a pinned device (no re-enrolment), a certificate with another key is not.
+#[tokio::test]
+async fn a_pinned_device_accepts_a_renewed_certificate_but_not_a_new_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = casebook_server::start_for_tests(dir.path())
+        .await
+        .expect("start");
+    let pin = server.cert_fingerprint.clone();
+    let resp = pinned_request(server.addr, &pin).await.expect("pinned");
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+
+    let tls_dir = dir.path().join("tls");
+    let (cert, key) = (tls_dir.join("dev-cert.pem"), tls_dir.join("dev-key.pem"));
+    casebook_server::tls::renew_self_signed(&cert, &key).expect("renew");
+    wait_for_reload(&server, &server.cert_der).await;
+    let renewed = server.tls.cert_der();
+    assert_ne!(renewed, server.cert_der, "a new certificate is served");
+    let resp = pinned_request(server.addr, &pin)
+        .await
+        .expect("the renewed certificate keeps the pin");
+    assert!(resp.starts_with("HTTP/1.1 401"), "{resp}");
+
+    casebook_server::tls::write_self_signed(&cert, &key).expect("new key");
+    wait_for_reload(&server, &renewed).await;
+    assert!(
+        pinned_request(server.addr, &pin).await.is_err(),
+        "a certificate with another key is refused"
+    );
+    let new_pin = casebook_server::tls::spki_pin(&server.tls.cert_der()).expect("pin");
+    assert_ne!(new_pin, pin);
+    assert!(pinned_request(server.addr, &new_pin).await.is_ok());
+    server.shutdown().await.expect("graceful shutdown");
 }

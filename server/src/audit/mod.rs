@@ -2,7 +2,12 @@
 //! refused, revoked or purged what. Identifiers and counts only, never case content.
 //!
 //! Each row's `hash` is SHA-256 over the previous row's hash and a canonical encoding of the
-//! row's own fields, so changing or deleting any row breaks the chain at that row.
+//! row's own fields, so changing or deleting any row breaks the chain at that row. The chain
+//! alone cannot see a rewrite by someone holding the database key (they recompute the
+//! hashes); [`anchors`] signs its head with a separate key and checks the chain against the
+//! signed heads kept outside the data directory.
+
+pub mod anchors;
 
 use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
@@ -68,8 +73,10 @@ fn put_field(buf: &mut Vec<u8>, field: Option<&str>) {
     }
 }
 
-/// SHA-256 over `prev_hash` and the canonical encoding of the row's fields.
-fn chain_hash(prev: &[u8], row: &Row) -> [u8; 32] {
+/// SHA-256 over `prev_hash` and the canonical encoding of the row's fields (`row.hash` is
+/// not part of it). Public for verifying tools: the chain is unkeyed, so anyone can compute
+/// it; only the signed anchors ([`anchors`]) pin it.
+pub fn chain_hash(prev: &[u8], row: &Row) -> [u8; 32] {
     let mut buf = Vec::with_capacity(256);
     buf.extend_from_slice(b"casebook-audit-v1\0");
     buf.extend_from_slice(&row.id.to_be_bytes());
@@ -218,6 +225,30 @@ pub fn verify(conn: &Connection) -> Result<Verdict> {
             }
         }
     }
+}
+
+/// The newest row's id and chain hash, or `None` for an empty log.
+pub fn head(conn: &Connection) -> Result<Option<(i64, [u8; 32])>> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    row.map(|(id, hash)| {
+        let hash = <[u8; 32]>::try_from(hash.as_slice())
+            .map_err(|_| Error::Corrupt("audit hash length".into()))?;
+        Ok((id, hash))
+    })
+    .transpose()
+}
+
+/// The chain hash stored for row `id`, if that row exists.
+pub fn hash_at(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
+    Ok(conn
+        .query_row("SELECT hash FROM audit WHERE id = ?1", [id], |r| r.get(0))
+        .optional()?)
 }
 
 /// Which rows to export.
