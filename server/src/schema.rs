@@ -48,4 +48,34 @@ mod tests {
             .expect("version");
         assert_eq!(v, SCHEMA_VERSION);
     }
+
+    fn schema_of(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_to_the_fresh_schema_keeping_its_rows() {
+        let mut old = Connection::open_in_memory().expect("open");
+        old.execute_batch(MIGRATIONS[0]).expect("v1");
+        old.pragma_update(None, "user_version", 1).expect("version");
+        old.execute(
+            "INSERT INTO challenges (challenge, device_id, expires_at) VALUES (x'01', 'd', 5)",
+            [],
+        )
+        .expect("row");
+        migrate(&mut old).expect("upgrade");
+        let mut fresh = Connection::open_in_memory().expect("open");
+        migrate(&mut fresh).expect("migrate");
+        assert_eq!(schema_of(&old), schema_of(&fresh));
+        let kept: i64 = old
+            .query_row("SELECT COUNT(*) FROM challenges", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(kept, 1);
+    }
 }
