@@ -1,6 +1,8 @@
 //! Devices and sessions: one-time enrolment codes, device keys, signed challenges, short-lived
 //! session tokens, and revocation. Secrets are stored only as SHA-256 hashes.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use casebook_core::ids::{DeviceId, UserId};
@@ -19,7 +21,8 @@ use sha2::{Digest, Sha256};
 use crate::audit::{self, Event};
 use crate::directory::{self, User};
 use crate::error::{Error, Result};
-use crate::state::AppState;
+use crate::rate_limit::{self, Scope};
+use crate::state::{AppState, Settings};
 
 /// Longest accepted device label, in bytes.
 const MAX_DEVICE_NAME: usize = 200;
@@ -123,10 +126,45 @@ enum EnrolOutcome {
     Refused,
 }
 
+/// What the stored code says about a presented one.
+enum CodeState {
+    /// Valid and unused: the user it enrols.
+    Valid(String),
+    /// Never issued.
+    Unknown,
+    /// Issued for this user, but used or expired.
+    Spent { user: String, reason: &'static str },
+}
+
+fn code_state(conn: &Connection, hash: &[u8], now: i64) -> Result<CodeState> {
+    let found: Option<(String, i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT user_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?1",
+            [hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    Ok(match found {
+        None => CodeState::Unknown,
+        Some((user, _, Some(_))) => CodeState::Spent {
+            user,
+            reason: "used",
+        },
+        Some((user, expires, None)) if expires <= now => CodeState::Spent {
+            user,
+            reason: "expired",
+        },
+        Some((user, _, None)) => CodeState::Valid(user),
+    })
+}
+
 /// `POST /v1/enrol`: exchange a one-time code and a public key for a device identity.
+///
+/// A valid, unused code is always accepted, whatever failed before it and from wherever.
+/// Wrong codes are counted per address (IPv4 address, IPv6 /64) and used or expired ones per
+/// code as well; past the limit the next failures get `429` without a write.
 pub async fn enrol(state: &AppState, source: String, req: EnrolRequest) -> Result<EnrolResponse> {
     let now = state.clock.now();
-    state.limiter.check(&state.settings, &source, now)?;
     if req.device_name.len() > MAX_DEVICE_NAME || req.device_name.trim().is_empty() {
         return Err(Error::BadRequest("device name empty or too long".into()));
     }
@@ -135,106 +173,207 @@ pub async fn enrol(state: &AppState, source: String, req: EnrolRequest) -> Resul
             "public key is not a P-256 SEC1 key".into(),
         ));
     }
+    let hash = hash_secret(normalise_code(&req.code).as_bytes());
+    let address = rate_limit::address_key(&source);
+    let settings = Arc::clone(&state.settings);
+    let (check_hash, check_address) = (hash.clone(), address.clone());
+    let blocked = state
+        .db
+        .read(move |c| {
+            let window = settings.rate_window;
+            let per_address = u32::try_from(settings.max_failures_per_source).unwrap_or(u32::MAX);
+            Ok(match code_state(c, &check_hash, now)? {
+                CodeState::Valid(_) => false,
+                CodeState::Unknown => rate_limit::exceeded(
+                    c,
+                    Scope::EnrolAddress,
+                    &check_address,
+                    now,
+                    window,
+                    per_address,
+                )?,
+                CodeState::Spent { .. } => {
+                    rate_limit::exceeded(
+                        c,
+                        Scope::EnrolAddress,
+                        &check_address,
+                        now,
+                        window,
+                        per_address,
+                    )? || rate_limit::exceeded(
+                        c,
+                        Scope::EnrolCode,
+                        &hex::encode(&check_hash),
+                        now,
+                        window,
+                        settings.max_failures_per_code,
+                    )?
+                }
+            })
+        })
+        .await?;
+    if blocked {
+        return Err(Error::RateLimited);
+    }
     let server_id = state.server_id.to_string();
+    let settings = Arc::clone(&state.settings);
     let outcome = state
         .db
-        .write(move |tx| {
-            let hash = hash_secret(normalise_code(&req.code).as_bytes());
-            let found: Option<(String, i64, Option<i64>)> = tx
-                .query_row(
-                    "SELECT user_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?1",
-                    [&hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .optional()?;
-            let user = match found {
-                Some((user, expires, None)) if expires > now => user,
-                other => {
-                    let reason = match other {
-                        None => "unknown",
-                        Some((_, _, Some(_))) => "used",
-                        Some(_) => "expired",
-                    };
-                    audit::append(
-                        tx,
-                        now,
-                        Event {
-                            event: "enrol_denied",
-                            subject: other.map(|(u, _, _)| u),
-                            detail: json!({ "reason": reason }),
-                            ..Event::default()
-                        },
-                    )?;
-                    return Ok(EnrolOutcome::Refused);
-                }
-            };
-            tx.execute(
-                "UPDATE enrolment_codes SET used_at = ?1 WHERE code_hash = ?2",
-                params![now, hash],
-            )?;
-            let info = directory::user(tx, &user)?.ok_or(Error::NotFound("user"))?;
-            let device = DeviceId::random(&mut OsRng);
-            tx.execute(
-                "INSERT INTO devices (id, user_id, name, public_key, enrolled_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![
-                    device.to_string(),
-                    user,
-                    req.device_name,
-                    req.public_key,
-                    now
-                ],
-            )?;
-            audit::append(
-                tx,
-                now,
-                Event {
-                    event: "device_enrolled",
-                    actor_user: Some(user.clone()),
-                    actor_device: Some(device.to_string()),
-                    subject: Some(user.clone()),
-                    ..Event::default()
-                },
-            )?;
-            let device_id = device.to_string();
-            crate::admin::notices::device_enrolled(tx, &user, &device_id, &req.device_name, now)?;
-            let user_id: UserId = user.parse().map_err(|_| Error::Corrupt("user id".into()))?;
-            Ok(EnrolOutcome::Enrolled(EnrolResponse {
-                device_id: device,
-                user_id,
-                role: info.role.to_string(),
-                server_id,
-            }))
+        .write(move |tx| match code_state(tx, &hash, now)? {
+            CodeState::Valid(user) => {
+                tx.execute(
+                    "UPDATE enrolment_codes SET used_at = ?1 WHERE code_hash = ?2",
+                    params![now, hash],
+                )?;
+                register_device(tx, &user, &req, now, server_id).map(EnrolOutcome::Enrolled)
+            }
+            refused => {
+                enrol_failed(tx, &settings, refused, &hash, &address, now)?;
+                Ok(EnrolOutcome::Refused)
+            }
         })
         .await?;
     match outcome {
         EnrolOutcome::Enrolled(resp) => Ok(resp),
-        EnrolOutcome::Refused => {
-            state.limiter.record_failure(&source, now);
-            Err(Error::EnrolmentCodeInvalid)
-        }
+        EnrolOutcome::Refused => Err(Error::EnrolmentCodeInvalid),
     }
 }
 
-/// A device's key and whether it is revoked.
-fn device_key(conn: &Connection, device: &DeviceId) -> Result<(Vec<u8>, bool)> {
-    conn.query_row(
-        "SELECT public_key, revoked_at IS NOT NULL FROM devices WHERE id = ?1",
-        [device.to_string()],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )
-    .optional()?
-    .ok_or(Error::Unauthenticated("unknown device"))
+/// A redeemed code's user gets a new device: the row, the audit, the answer.
+fn register_device(
+    tx: &Transaction<'_>,
+    user: &str,
+    req: &EnrolRequest,
+    now: i64,
+    server_id: String,
+) -> Result<EnrolResponse> {
+    let info = directory::user(tx, user)?.ok_or(Error::NotFound("user"))?;
+    let device = DeviceId::random(&mut OsRng);
+    tx.execute(
+        "INSERT INTO devices (id, user_id, name, public_key, enrolled_at)
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![
+            device.to_string(),
+            user,
+            req.device_name,
+            req.public_key,
+            now
+        ],
+    )?;
+    audit::append(
+        tx,
+        now,
+        Event {
+            event: "device_enrolled",
+            actor_user: Some(user.to_owned()),
+            actor_device: Some(device.to_string()),
+            subject: Some(user.to_owned()),
+            ..Event::default()
+        },
+    )?;
+    let device_id = device.to_string();
+    crate::admin::notices::device_enrolled(tx, user, &device_id, &req.device_name, now)?;
+    let user_id: UserId = user.parse().map_err(|_| Error::Corrupt("user id".into()))?;
+    Ok(EnrolResponse {
+        device_id: device,
+        user_id,
+        role: info.role.to_string(),
+        server_id,
+    })
 }
 
-/// `POST /v1/challenge`: a fresh single-use challenge for an enrolled, unrevoked device.
-pub async fn challenge(state: &AppState, req: ChallengeRequest) -> Result<ChallengeResponse> {
+/// Count a refused code against its address (and the code, if it was ever issued); audit
+/// every refusal of an issued code and, for unknown codes, only the address's first failure
+/// in the window, the one reaching the limit and every power of ten (with the count).
+fn enrol_failed(
+    tx: &Transaction<'_>,
+    settings: &Settings,
+    state: CodeState,
+    hash: &[u8],
+    address: &str,
+    now: i64,
+) -> Result<()> {
+    let window = settings.rate_window;
+    let per_address = u32::try_from(settings.max_failures_per_source).unwrap_or(u32::MAX);
+    let failures = rate_limit::bump(tx, Scope::EnrolAddress, address, now, window)?;
+    let (subject, reason) = match state {
+        CodeState::Spent { user, reason } => {
+            rate_limit::bump(tx, Scope::EnrolCode, &hex::encode(hash), now, window)?;
+            (Some(user), reason)
+        }
+        CodeState::Unknown | CodeState::Valid(_) => (None, "unknown"),
+    };
+    if subject.is_some() || rate_limit::audit_due(failures, per_address) {
+        audit::append(
+            tx,
+            now,
+            Event {
+                event: "enrol_denied",
+                subject,
+                detail: json!({
+                    "reason": reason,
+                    "address": address,
+                    "failures_from_address": failures,
+                }),
+                ..Event::default()
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// A device's key and whether it is revoked; `None` for a device never enrolled.
+fn device_key(conn: &Connection, device: &DeviceId) -> Result<Option<(Vec<u8>, bool)>> {
+    Ok(conn
+        .query_row(
+            "SELECT public_key, revoked_at IS NOT NULL FROM devices WHERE id = ?1",
+            [device.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?)
+}
+
+/// `POST /v1/challenge`: a fresh single-use challenge for any well-formed device id.
+///
+/// Unknown, revoked and live devices get the same answer (a challenge never valid for an
+/// unknown device; a revoked device learns that it is revoked only after proving its key at
+/// `/v1/session`). Challenges are counted per device id and per address, and a device keeps
+/// at most [`Settings::live_challenges_per_device`] live ones (the oldest are dropped).
+pub async fn challenge(
+    state: &AppState,
+    source: String,
+    req: ChallengeRequest,
+) -> Result<ChallengeResponse> {
     let now = state.clock.now();
-    let ttl = state.settings.challenge_ttl;
-    let device = req.device_id;
-    let (_, revoked) = state.db.read(move |c| device_key(c, &device)).await?;
-    if revoked {
-        return Err(Error::DeviceRevoked);
+    let settings = Arc::clone(&state.settings);
+    let ttl = settings.challenge_ttl;
+    let device = req.device_id.to_string();
+    let address = rate_limit::address_key(&source);
+    let (check_device, check_address) = (device.clone(), address.clone());
+    let check = Arc::clone(&settings);
+    let blocked = state
+        .db
+        .read(move |c| {
+            let window = check.rate_window;
+            Ok(rate_limit::exceeded(
+                c,
+                Scope::ChallengeDevice,
+                &check_device,
+                now,
+                window,
+                check.max_challenges_per_device,
+            )? || rate_limit::exceeded(
+                c,
+                Scope::ChallengeAddress,
+                &check_address,
+                now,
+                window,
+                check.max_challenges_per_address,
+            )?)
+        })
+        .await?;
+    if blocked {
+        return Err(Error::RateLimited);
     }
     let mut challenge = vec![0u8; 32];
     OsRng.fill_bytes(&mut challenge);
@@ -242,10 +381,19 @@ pub async fn challenge(state: &AppState, req: ChallengeRequest) -> Result<Challe
     state
         .db
         .write(move |tx| {
+            let window = settings.rate_window;
+            rate_limit::bump(tx, Scope::ChallengeDevice, &device, now, window)?;
+            rate_limit::bump(tx, Scope::ChallengeAddress, &address, now, window)?;
             tx.execute("DELETE FROM challenges WHERE expires_at <= ?1", [now])?;
             tx.execute(
                 "INSERT INTO challenges (challenge, device_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![stored, device.to_string(), now + ttl],
+                params![stored, device, now + ttl],
+            )?;
+            tx.execute(
+                "DELETE FROM challenges WHERE device_id = ?1 AND rowid NOT IN (
+                     SELECT rowid FROM challenges WHERE device_id = ?1
+                     ORDER BY expires_at DESC, rowid DESC LIMIT ?2)",
+                params![device, settings.live_challenges_per_device],
             )?;
             Ok(())
         })
@@ -259,21 +407,78 @@ pub async fn challenge(state: &AppState, req: ChallengeRequest) -> Result<Challe
 enum SessionOutcome {
     Opened(String),
     Revoked,
-    Refused(&'static str),
+    Refused,
+}
+
+/// The one answer to every refused session, whatever the reason (kept in the audit row): an
+/// unknown device, a revoked one without proof and a live one with a bad signature look alike.
+const SESSION_REFUSED: &str = "challenge or signature not valid";
+
+/// Whether `req` carries the device's signature over one of its live challenges.
+fn proven(conn: &Connection, req: &SessionRequest, now: i64) -> Result<bool> {
+    let Some((key, _)) = device_key(conn, &req.device_id)? else {
+        return Ok(false);
+    };
+    let live: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM challenges
+                       WHERE challenge = ?1 AND device_id = ?2 AND expires_at > ?3)",
+        params![req.challenge, req.device_id.to_string(), now],
+        |r| r.get(0),
+    )?;
+    Ok(live && signature_valid(&key, &req.device_id, &req.challenge, &req.signature))
 }
 
 /// `POST /v1/session`: check the signature over a live challenge and open a session.
-pub async fn open_session(state: &AppState, req: SessionRequest) -> Result<SessionResponse> {
+///
+/// The signature is checked before anything else is said: only a device that proves its key
+/// learns that it is revoked. Failures are counted per claimed device and per address and
+/// aggregated in the audit (the claimed device is the row's subject, never its actor); past a
+/// limit the next failures get `429` without a write, while a valid signature still opens a
+/// session.
+pub async fn open_session(
+    state: &AppState,
+    source: String,
+    req: SessionRequest,
+) -> Result<SessionResponse> {
     let now = state.clock.now();
-    let ttl = state.settings.session_ttl;
+    let settings = Arc::clone(&state.settings);
+    let ttl = settings.session_ttl;
+    let address = rate_limit::address_key(&source);
+    let req = Arc::new(req);
+    let (check, check_req, check_address) =
+        (Arc::clone(&settings), Arc::clone(&req), address.clone());
+    let blocked = state
+        .db
+        .read(move |c| {
+            if proven(c, &check_req, now)? {
+                return Ok(false);
+            }
+            let window = check.rate_window;
+            Ok(rate_limit::exceeded(
+                c,
+                Scope::SessionDevice,
+                &check_req.device_id.to_string(),
+                now,
+                window,
+                check.max_session_failures_per_device,
+            )? || rate_limit::exceeded(
+                c,
+                Scope::SessionAddress,
+                &check_address,
+                now,
+                window,
+                check.max_session_failures_per_address,
+            )?)
+        })
+        .await?;
+    if blocked {
+        return Err(Error::RateLimited);
+    }
     let outcome = state
         .db
         .write(move |tx| {
             let device = req.device_id;
-            let (key, revoked) = device_key(tx, &device)?;
-            if revoked {
-                return Ok(SessionOutcome::Revoked);
-            }
+            let known = device_key(tx, &device)?;
             // Single use: the challenge is consumed whatever happens next.
             let expires: Option<i64> = tx
                 .query_row(
@@ -283,14 +488,21 @@ pub async fn open_session(state: &AppState, req: SessionRequest) -> Result<Sessi
                     |r| r.get(0),
                 )
                 .optional()?;
-            let refusal = match expires {
-                None => Some("unknown or already used challenge"),
-                Some(t) if t <= now => Some("challenge expired"),
-                Some(_) if !signature_valid(&key, &device, &req.challenge, &req.signature) => {
+            let refusal = match (&known, expires) {
+                (None, _) => Some("unknown device"),
+                (_, None) => Some("unknown or already used challenge"),
+                (_, Some(t)) if t <= now => Some("challenge expired"),
+                (Some((key, _)), Some(_))
+                    if !signature_valid(key, &device, &req.challenge, &req.signature) =>
+                {
                     Some("bad signature")
                 }
-                Some(_) => None,
+                _ => None,
             };
+            if let Some(reason) = refusal {
+                session_failed(tx, &settings, &device, &address, reason, now)?;
+                return Ok(SessionOutcome::Refused);
+            }
             let user: Option<String> = tx
                 .query_row(
                     "SELECT user_id FROM devices WHERE id = ?1",
@@ -298,7 +510,7 @@ pub async fn open_session(state: &AppState, req: SessionRequest) -> Result<Sessi
                     |r| r.get(0),
                 )
                 .optional()?;
-            if let Some(reason) = refusal {
+            if known.as_ref().is_some_and(|(_, revoked)| *revoked) {
                 audit::append(
                     tx,
                     now,
@@ -306,11 +518,11 @@ pub async fn open_session(state: &AppState, req: SessionRequest) -> Result<Sessi
                         event: "auth_failed",
                         actor_user: user,
                         actor_device: Some(device.to_string()),
-                        detail: json!({ "reason": reason }),
+                        detail: json!({ "reason": "device revoked", "address": address }),
                         ..Event::default()
                     },
                 )?;
-                return Ok(SessionOutcome::Refused(reason));
+                return Ok(SessionOutcome::Revoked);
             }
             let mut raw = [0u8; 32];
             OsRng.fill_bytes(&mut raw);
@@ -339,8 +551,42 @@ pub async fn open_session(state: &AppState, req: SessionRequest) -> Result<Sessi
             expires_in: u64::try_from(ttl).unwrap_or(0),
         }),
         SessionOutcome::Revoked => Err(Error::DeviceRevoked),
-        SessionOutcome::Refused(reason) => Err(Error::Unauthenticated(reason)),
+        SessionOutcome::Refused => Err(Error::Unauthenticated(SESSION_REFUSED)),
     }
+}
+
+/// Count a refused session against the claimed device and the address; one audit row per
+/// device per window (with the count so far) at the first failure, at the limit and at every
+/// power of ten. The claimed device is the subject: whoever failed did not prove to be it.
+fn session_failed(
+    tx: &Transaction<'_>,
+    settings: &Settings,
+    device: &DeviceId,
+    address: &str,
+    reason: &str,
+    now: i64,
+) -> Result<()> {
+    let window = settings.rate_window;
+    let device = device.to_string();
+    let failures = rate_limit::bump(tx, Scope::SessionDevice, &device, now, window)?;
+    rate_limit::bump(tx, Scope::SessionAddress, address, now, window)?;
+    if rate_limit::audit_due(failures, settings.max_session_failures_per_device) {
+        audit::append(
+            tx,
+            now,
+            Event {
+                event: "auth_failed",
+                subject: Some(device),
+                detail: json!({
+                    "reason": reason,
+                    "address": address,
+                    "failures_in_window": failures,
+                }),
+                ..Event::default()
+            },
+        )?;
+    }
+    Ok(())
 }
 
 fn signature_valid(key: &[u8], device: &DeviceId, challenge: &[u8], signature: &[u8]) -> bool {

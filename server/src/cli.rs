@@ -67,6 +67,10 @@ pub struct Cli {
     /// Anchor new audit rows at least this often, in seconds (default 300).
     #[arg(long, env = "CASEBOOK_AUDIT_ANCHOR_SECS")]
     pub audit_anchor_secs: Option<u64>,
+    /// Write the first administrator's one-time enrolment code to this new file (mode 600,
+    /// never overwritten) instead of printing it.
+    #[arg(long, env = "CASEBOOK_ADMIN_CODE_FILE", global = true)]
+    pub admin_code_file: Option<PathBuf>,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -148,6 +152,8 @@ pub struct Config {
     pub db_key_file: Option<PathBuf>,
     /// Audit anchoring: signing key, anchors file, how often.
     pub anchors: AnchorConfig,
+    /// Where to write the first administrator's code; `None` prints it.
+    pub admin_code_file: Option<PathBuf>,
 }
 
 impl Config {
@@ -230,6 +236,7 @@ impl Cli {
             insecure_loopback_for_tests: self.insecure_loopback_for_tests,
             db_key_file: self.db_key_file.clone().or(file.db_key_file),
             anchors,
+            admin_code_file: self.admin_code_file.clone(),
         })
     }
 }
@@ -246,19 +253,41 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 let opened = open_data_dir(&dir, Clock::System, settings)?;
                 let state = opened.state;
                 let now = state.clock.now();
-                let ttl = state.settings.enrolment_code_ttl;
+                let ttl = state.settings.admin_code_ttl;
                 state
                     .db
                     .write_blocking(|tx| admin::first_admin_code(tx, now, ttl))
             })
             .await??;
-            println!("enrolment code for administrator {admin} (valid 24 hours, single use):");
-            println!("{code}");
+            let valid = valid_for(config.settings().admin_code_ttl);
+            match &config.admin_code_file {
+                Some(path) => {
+                    admin::write_code_file(path, &code)?;
+                    println!(
+                        "enrolment code for administrator {admin} ({valid}, single use) \
+                         written to {}",
+                        path.display()
+                    );
+                }
+                None => {
+                    println!("enrolment code for administrator {admin} ({valid}, single use):");
+                    println!("{code}");
+                }
+            }
             Ok(ExitCode::SUCCESS)
         }
         Some(Command::Audit(cmd)) => {
             tokio::task::spawn_blocking(move || run_audit(&config, cmd)).await?
         }
+    }
+}
+
+/// "valid 1 hour", "valid 90 minutes": how long a code lasts, for the operator.
+fn valid_for(ttl: i64) -> String {
+    match ttl {
+        3600 => "valid 1 hour".to_owned(),
+        t if t % 3600 == 0 => format!("valid {} hours", t / 3600),
+        t => format!("valid {} minutes", t / 60),
     }
 }
 
@@ -426,8 +455,18 @@ async fn run_server(config: Config) -> Result<()> {
         hex::encode(public.as_bytes())
     );
     if let Some(code) = &opened.first_admin_code {
+        let valid = valid_for(opened.state.settings.admin_code_ttl);
         println!("  first start: created the default organisation and its administrator");
-        println!("  one-time administrator enrolment code (valid 24 hours): {code}");
+        match &config.admin_code_file {
+            Some(path) => {
+                admin::write_code_file(path, code)?;
+                println!(
+                    "  one-time administrator enrolment code ({valid}) written to {}",
+                    path.display()
+                );
+            }
+            None => println!("  one-time administrator enrolment code ({valid}): {code}"),
+        }
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_signals.cancel_on_signal(shutdown.clone()));

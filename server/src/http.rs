@@ -122,16 +122,18 @@ async fn enrol(
 
 async fn challenge(
     State(state): State<AppState>,
+    source: Source,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> Result<Json<ChallengeResponse>> {
-    auth::challenge(&state, req).await.map(Json)
+    auth::challenge(&state, source.0, req).await.map(Json)
 }
 
 async fn session(
     State(state): State<AppState>,
+    source: Source,
     ApiJson(req): ApiJson<SessionRequest>,
 ) -> Result<Json<SessionResponse>> {
-    auth::open_session(&state, req).await.map(Json)
+    auth::open_session(&state, source.0, req).await.map(Json)
 }
 
 async fn sync(

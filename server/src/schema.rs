@@ -7,6 +7,7 @@ use crate::error::Result;
 /// Migrations, in order; `MIGRATIONS[i]` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
+    include_str!("migrations/002_rate_limits.sql"),
     include_str!("migrations/003_enrolment_control.sql"),
 ];
 
@@ -47,5 +48,35 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .expect("version");
         assert_eq!(v, SCHEMA_VERSION);
+    }
+
+    fn schema_of(conn: &Connection) -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY name")
+            .expect("prepare");
+        stmt.query_map([], |r| r.get(0))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    #[test]
+    fn a_version_1_database_upgrades_to_the_fresh_schema_keeping_its_rows() {
+        let mut old = Connection::open_in_memory().expect("open");
+        old.execute_batch(MIGRATIONS[0]).expect("v1");
+        old.pragma_update(None, "user_version", 1).expect("version");
+        old.execute(
+            "INSERT INTO challenges (challenge, device_id, expires_at) VALUES (x'01', 'd', 5)",
+            [],
+        )
+        .expect("row");
+        migrate(&mut old).expect("upgrade");
+        let mut fresh = Connection::open_in_memory().expect("open");
+        migrate(&mut fresh).expect("migrate");
+        assert_eq!(schema_of(&old), schema_of(&fresh));
+        let kept: i64 = old
+            .query_row("SELECT COUNT(*) FROM challenges", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(kept, 1);
     }
 }

@@ -50,9 +50,10 @@ pub fn open_data_dir(data_dir: &Path, clock: Clock, settings: Settings) -> Resul
     let (key, key_origin) =
         crate::db::load_or_create_key(data_dir, settings.db_key_file.as_deref(), &db_path)?;
     let db = Db::open(&db_path, key)?;
+    tighten_modes(data_dir, &db_path)?;
     let state = AppState::new(db, clock, settings)?;
     let now = state.clock.now();
-    let ttl = state.settings.enrolment_code_ttl;
+    let ttl = state.settings.admin_code_ttl;
     let first = state
         .db
         .write_blocking(|tx| admin::bootstrap(tx, now, ttl))?;
@@ -72,6 +73,44 @@ fn create_private_dir(dir: &Path) -> Result<()> {
         builder.mode(0o700);
     }
     builder.create(dir)?;
+    Ok(())
+}
+
+/// A data directory made by hand or by an older version may be readable by others: make it
+/// `0700`, and the database, its WAL and shared-memory files and the default key file `0600`,
+/// on every start.
+fn tighten_modes(data_dir: &Path, db_path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let set = |path: &Path, mode: u32| -> Result<()> {
+            match std::fs::metadata(path) {
+                Ok(meta) if meta.permissions().mode() & 0o777 != mode => {
+                    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+                    tracing::info!(path = %path.display(), mode = format!("{mode:o}"), "tightened");
+                    Ok(())
+                }
+                Ok(_) => Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(e.into()),
+            }
+        };
+        set(data_dir, 0o700)?;
+        let mut files = vec![
+            db_path.to_owned(),
+            data_dir.join(crate::db::DEFAULT_KEY_FILE),
+        ];
+        for suffix in ["-wal", "-shm", "-journal"] {
+            let mut name = db_path.as_os_str().to_owned();
+            name.push(suffix);
+            files.push(PathBuf::from(name));
+        }
+        for file in &files {
+            set(file, 0o600)?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (data_dir, db_path);
     Ok(())
 }
 
@@ -321,7 +360,7 @@ pub async fn start_for_tests_with(
         Some(code) => code,
         None => {
             let now = state.clock.now();
-            let ttl = state.settings.enrolment_code_ttl;
+            let ttl = state.settings.admin_code_ttl;
             state
                 .db
                 .write(move |tx| admin::first_admin_code(tx, now, ttl))

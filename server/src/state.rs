@@ -1,11 +1,11 @@
-//! Shared server state: the database, the clock, the rate limiter and the server's settings.
+//! Shared server state: the database, the clock and the server's settings (lifetimes and
+//! limits; the limits' counters live in the database, see `rate_limit.rs`).
 
-use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
 
 use crate::db::Db;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// The source of "now" (Unix seconds). Tests use a manual clock to cross expiry times.
 #[derive(Debug, Clone)]
@@ -47,10 +47,10 @@ pub struct Settings {
     pub challenge_ttl: i64,
     /// How long a session token stays valid, in seconds.
     pub session_ttl: i64,
-    /// Failed enrolment attempts allowed per source within [`Settings::rate_window`].
+    /// Failed enrolment attempts per address (IPv4 address, IPv6 /64) within
+    /// [`Settings::rate_window`]; after that the address's wrong codes get `429`. A valid,
+    /// unused code is always accepted.
     pub max_failures_per_source: usize,
-    /// Failed enrolment attempts allowed overall within [`Settings::rate_window`].
-    pub max_failures_overall: usize,
     /// The rate-limit window, in seconds.
     pub rate_window: i64,
     /// Soft limit on the size of one sync response, in bytes of document payload.
@@ -86,6 +86,21 @@ pub struct Settings {
     pub max_connections: usize,
     /// Concurrent connections from one client address (an IPv6 /64 counts as one).
     pub max_connections_per_address: usize,
+    /// How long the first administrator's enrolment code stays valid, in seconds.
+    pub admin_code_ttl: i64,
+    /// Failed enrolments with one known (used or expired) code per window.
+    pub max_failures_per_code: u32,
+    /// Challenges issued for one device id per window.
+    pub max_challenges_per_device: u32,
+    /// Challenges issued to one address per window.
+    pub max_challenges_per_address: u32,
+    /// Live challenges kept per device id; the oldest are dropped.
+    pub live_challenges_per_device: u32,
+    /// Failed sessions claiming one device id per window, after which its failures get `429`
+    /// (a valid signature over a live challenge still opens a session).
+    pub max_session_failures_per_device: u32,
+    /// Failed sessions from one address per window.
+    pub max_session_failures_per_address: u32,
 }
 
 impl Default for Settings {
@@ -95,7 +110,6 @@ impl Default for Settings {
             challenge_ttl: 60,
             session_ttl: 15 * 60,
             max_failures_per_source: 5,
-            max_failures_overall: 100,
             rate_window: 15 * 60,
             response_budget: 8 * 1024 * 1024,
             db_key_file: None,
@@ -113,60 +127,14 @@ impl Default for Settings {
             h2_max_concurrent_streams: 16,
             max_connections: 2048,
             max_connections_per_address: 64,
+            admin_code_ttl: 3600,
+            max_failures_per_code: 5,
+            max_challenges_per_device: 30,
+            max_challenges_per_address: 1000,
+            live_challenges_per_device: 5,
+            max_session_failures_per_device: 10,
+            max_session_failures_per_address: 20,
         }
-    }
-}
-
-/// Counts failed attempts per source and overall in a sliding window.
-#[derive(Debug, Default)]
-pub struct RateLimiter {
-    failures: Mutex<Failures>,
-}
-
-#[derive(Debug, Default)]
-struct Failures {
-    per_source: HashMap<String, VecDeque<i64>>,
-    overall: VecDeque<i64>,
-}
-
-impl RateLimiter {
-    /// Refuse with [`Error::RateLimited`] if `source` (or everyone together) failed too often.
-    pub fn check(&self, settings: &Settings, source: &str, now: i64) -> Result<()> {
-        let mut f = self
-            .failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let horizon = now - settings.rate_window;
-        let prune = |q: &mut VecDeque<i64>| {
-            while q.front().is_some_and(|t| *t <= horizon) {
-                q.pop_front();
-            }
-        };
-        prune(&mut f.overall);
-        f.per_source.retain(|_, q| {
-            prune(q);
-            !q.is_empty()
-        });
-        let mine = f.per_source.get(source).map_or(0, VecDeque::len);
-        if mine >= settings.max_failures_per_source
-            || f.overall.len() >= settings.max_failures_overall
-        {
-            return Err(Error::RateLimited);
-        }
-        Ok(())
-    }
-
-    /// Record one failed attempt from `source`.
-    pub fn record_failure(&self, source: &str, now: i64) {
-        let mut f = self
-            .failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        f.per_source
-            .entry(source.to_owned())
-            .or_default()
-            .push_back(now);
-        f.overall.push_back(now);
     }
 }
 
@@ -179,8 +147,6 @@ pub struct AppState {
     pub clock: Clock,
     /// Lifetimes and limits.
     pub settings: Arc<Settings>,
-    /// Failed enrolment attempts.
-    pub limiter: Arc<RateLimiter>,
     /// This server's stable identity (devices key their sync state by it).
     pub server_id: Arc<str>,
     /// Sync requests per device (a token bucket each).
@@ -202,27 +168,8 @@ impl AppState {
             db,
             clock,
             settings: Arc::new(settings),
-            limiter: Arc::new(RateLimiter::default()),
             server_id: server_id.into(),
             sync_limiter: Arc::new(crate::sync::SyncLimiter::default()),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn limiter_blocks_per_source_then_forgets() {
-        let s = Settings::default();
-        let l = RateLimiter::default();
-        for _ in 0..s.max_failures_per_source {
-            l.check(&s, "a", 0).expect("allowed");
-            l.record_failure("a", 0);
-        }
-        assert!(matches!(l.check(&s, "a", 1), Err(Error::RateLimited)));
-        l.check(&s, "b", 1).expect("other source allowed");
-        l.check(&s, "a", s.rate_window + 1).expect("window passed");
     }
 }

@@ -1,4 +1,9 @@
-//! First start: the root organisation, its first administrator and their enrolment code.
+//! First start: the root organisation, its first administrator and their enrolment code
+//! (valid [`crate::Settings::admin_code_ttl`], one hour by default; written to a private file
+//! with `--admin-code-file` instead of being printed).
+
+use std::io::Write;
+use std::path::Path;
 
 use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
@@ -55,4 +60,52 @@ pub fn first_admin_code(tx: &Transaction<'_>, now: i64, ttl: i64) -> Result<(Str
         .ok_or(Error::NotFound("administrator"))?;
     let code = auth::issue_enrolment_code(tx, &admin, None, now, ttl)?;
     Ok((admin, code))
+}
+
+/// Write the first administrator's code to `path`: created exclusively (an existing file is
+/// never overwritten or followed) and readable only by the server's user.
+pub fn write_code_file(path: &Path, code: &str) -> Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| {
+        Error::Config(format!(
+            "cannot create the administrator code file {}: {e}",
+            path.display()
+        ))
+    })?;
+    writeln!(file, "{code}")?;
+    file.sync_all()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_code_file_is_private_and_never_overwritten() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("admin-code");
+        write_code_file(&path, "ABCDE-FGHJK").expect("write");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "ABCDE-FGHJK\n"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(write_code_file(&path, "OTHER").is_err());
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "ABCDE-FGHJK\n"
+        );
+    }
 }

@@ -9,7 +9,7 @@ mod enrolment;
 pub(crate) mod notices;
 mod types;
 
-pub use bootstrap::{bootstrap, first_admin_code};
+pub use bootstrap::{bootstrap, first_admin_code, write_code_file};
 pub use enrolment::{cancel_code, issue_code, list_codes, set_disabled};
 pub use types::*;
 
@@ -329,8 +329,20 @@ pub async fn create_case(state: &AppState, caller: Caller, req: NewCase) -> Resu
         }
         let case = req.case_id.unwrap_or_else(|| CaseId::random(&mut OsRng));
         let id = case.to_string();
-        if directory::case_org(tx, &id)?.is_some() {
-            return Err(Error::Conflict("case already registered"));
+        // An id already registered, in this organisation or any other, changes nothing and
+        // gets the same answer as a new one: otherwise any administrator could learn whether
+        // another organisation holds a case. The attempt is audited under the case's id, so
+        // its own organisation sees it.
+        if let Some(owner) = directory::case_org(tx, &id)? {
+            let ev = Event {
+                event: "case_register_ignored",
+                case_id: Some(id.clone()),
+                subject: Some(req.org_id),
+                detail: json!({ "reason": "already registered", "same_org": manages(&caller.user, &owner) }),
+                ..Event::default()
+            };
+            record(tx, caller, now, ev)?;
+            return Ok(Created { id });
         }
         tx.execute(
             "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, ?4)",

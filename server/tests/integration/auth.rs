@@ -44,7 +44,7 @@ async fn codes_are_accepted_in_lower_case_without_dashes() {
 }
 
 #[tokio::test]
-async fn failed_attempts_are_rate_limited() {
+async fn failed_attempts_are_rate_limited_but_a_valid_code_always_enrols() {
     let h = Harness::new().await;
     let user = h.create_user("guardian", &h.root_org).await;
     let good = h.code_for(&user).await;
@@ -52,11 +52,18 @@ async fn failed_attempts_are_rate_limited() {
         let r = h.enrol("WRONG-WRONG-WRONG-WRONG", &fresh_key()).await;
         assert_eq!(r.error(), "enrolment_code_invalid");
     }
-    let limited = h.enrol(&good, &fresh_key()).await;
+    // The address is slowed: its next wrong codes are refused without being looked at...
+    let limited = h.enrol("WRONG-WRONG-WRONG-WRONG", &fresh_key()).await;
     assert_eq!(limited.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(limited.error(), "rate_limited");
-    h.clock.advance(16 * 60);
+    // ...but a valid, unused code from the same address still enrols.
     assert_eq!(h.enrol(&good, &fresh_key()).await.status, StatusCode::OK);
+    // Replaying the used code is slowed too; the window passing forgives everything.
+    let replay = h.enrol(&good, &fresh_key()).await;
+    assert_eq!(replay.status, StatusCode::TOO_MANY_REQUESTS);
+    h.clock.advance(16 * 60);
+    let r = h.enrol("WRONG-WRONG-WRONG-WRONG", &fresh_key()).await;
+    assert_eq!(r.error(), "enrolment_code_invalid");
 }
 
 #[tokio::test]
@@ -188,9 +195,24 @@ async fn revoked_device_gets_device_revoked_everywhere() {
     let sync = h.sync_raw(&guardian, &req).await;
     assert_eq!(sync.status, StatusCode::FORBIDDEN);
     assert_eq!(sync.error(), "device_revoked");
+    // The challenge does not say that the device is revoked (anyone may ask for one)...
     let ch = h.challenge(&guardian.id).await;
-    assert_eq!(ch.status, StatusCode::FORBIDDEN);
-    assert_eq!(ch.error(), "device_revoked");
+    assert_eq!(ch.status, StatusCode::OK);
+    let late: ChallengeResponse = ch.json();
+    // ...nor does a session without the device's signature...
+    let forged: Signature = fresh_key().sign(&casebook_core::sync::wire::session_signing_payload(
+        &guardian.id,
+        &late.challenge,
+    ));
+    let body = json!({
+        "device_id": guardian.id,
+        "challenge": b64(&late.challenge),
+        "signature": b64(forged.to_der().as_bytes()),
+    });
+    let session = h.post("/v1/session", None, &body).await;
+    assert_eq!(session.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(session.error(), "unauthenticated");
+    // ...but the device itself, proving its key, learns it (and wipes its store).
     let body = json!({
         "device_id": guardian.id,
         "challenge": b64(&early.challenge),

@@ -458,3 +458,81 @@ fn signed_anchors_catch_a_truncated_or_rewritten_audit_chain() {
     assert_ne!(code, 0, "{text}");
     assert!(text.contains("rewritten"), "{text}");
 }
+
+#[cfg(unix)]
+#[test]
+fn the_first_administrators_code_goes_to_a_private_file_when_asked() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Stdio;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().join("data");
+    let code_file = dir.path().join("admin-code");
+    let mut child = bin()
+        .args([
+            "--insecure-loopback-for-tests",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .arg("--admin-code-file")
+        .arg(&code_file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("line");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("enrolment code") {
+            break;
+        }
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    child.wait().expect("wait");
+    let code = std::fs::read_to_string(&code_file).expect("code file");
+    let code = code.trim();
+    assert_eq!(code.len(), 23, "{code}");
+    assert!(!banner.contains(code), "the code is not printed: {banner}");
+    assert!(banner.contains("valid 1 hour"), "{banner}");
+    let mode = std::fs::metadata(&code_file)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+
+    // `admin admin-code` never overwrites an existing file.
+    let out = bin()
+        .args(["admin", "admin-code", "--data-dir"])
+        .arg(&data)
+        .arg("--admin-code-file")
+        .arg(&code_file)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    assert_eq!(
+        std::fs::read_to_string(&code_file)
+            .expect("code file")
+            .trim(),
+        code
+    );
+    let fresh = dir.path().join("second-code");
+    let out = bin()
+        .args(["admin", "admin-code", "--data-dir"])
+        .arg(&data)
+        .arg("--admin-code-file")
+        .arg(&fresh)
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let second = std::fs::read_to_string(&fresh).expect("second code");
+    assert!(!String::from_utf8_lossy(&out.stdout).contains(second.trim()));
+}

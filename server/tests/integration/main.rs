@@ -2,6 +2,7 @@
 //! real TLS server on a loopback port.
 
 mod auth;
+mod auth_limits;
 mod cli;
 mod fd_limit;
 mod fuzz;

@@ -149,3 +149,121 @@ async fn wrong_pins_bad_signatures_replays_and_used_codes_are_refused() -> Resul
     drop(transport);
     Ok(())
 }
+
+/// A client pinned to the test server that connects from `local` (any 127.0.0.x address
+/// reaches a server listening on 127.0.0.1).
+fn client_from(h: &casebook_tests::support::Harness, local: &str) -> Result<reqwest::Client> {
+    let trust = casebook_tests::support::pin(&h.server);
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(casebook_core::client::client_config(&trust)?)
+        .local_address(local.parse::<std::net::IpAddr>()?)
+        .build()?)
+}
+
+async fn audit_rows(h: &casebook_tests::support::Harness, sql: &'static str) -> Result<i64> {
+    Ok(h.server
+        .state
+        .db
+        .read(move |c| Ok(c.query_row(sql, [], |r| r.get(0))?))
+        .await?)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_from_many_addresses_do_not_lock_out_a_valid_code() -> Result<()> {
+    let h = casebook_tests::support::Harness::start().await?;
+    let user = h.admin.user("guardian", "guardian").await?;
+    let code = h.admin.code(&user).await?;
+    let key: Vec<u8> = h
+        .server
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT public_key FROM devices LIMIT 1", [], |r| r.get(0))?))
+        .await?;
+    let url = h.server.base_url();
+    // 100 wrong codes from 20 addresses: more than the old limit for everyone together.
+    let mut limited = 0;
+    for host in 2..22 {
+        let client = client_from(&h, &format!("127.0.0.{host}"))?;
+        for i in 0..6 {
+            let status = client
+                .post(format!("{url}/v1/enrol"))
+                .json(&casebook_core::sync::wire::EnrolRequest {
+                    code: format!("WRONG-WRONG-WRONG-{i:05}"),
+                    public_key: key.clone(),
+                    device_name: "attacker".into(),
+                })
+                .send()
+                .await?
+                .status();
+            match status.as_u16() {
+                401 => {}
+                429 => limited += 1,
+                other => anyhow::bail!("unexpected {other}"),
+            }
+        }
+    }
+    assert_eq!(
+        limited, 20,
+        "each address is slowed after its own 5 failures"
+    );
+    // The guardian, from an address of their own, enrols with the real client.
+    let phone = Device::enrol_at(
+        &h.server,
+        h.devices_dir.path().join("guardian.db"),
+        &code,
+        "guardian phone",
+    )
+    .await?;
+    phone.sync().await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_bad_sessions_in_a_victims_name_barely_touch_the_audit() -> Result<()> {
+    let h = casebook_tests::support::Harness::start().await?;
+    let (_, victim) = h.person("guardian", "guardian").await?;
+    let device = victim.identity.device_id;
+    let url = h.server.base_url();
+    let before = audit_rows(&h, "SELECT COUNT(*) FROM audit").await?;
+    let started = std::time::Instant::now();
+    let mut statuses = std::collections::BTreeMap::new();
+    for host in 2..6 {
+        let client = client_from(&h, &format!("127.0.0.{host}"))?;
+        for i in 0..250u32 {
+            let status = client
+                .post(format!("{url}/v1/session"))
+                .json(&SessionRequest {
+                    device_id: device,
+                    challenge: i.to_be_bytes().repeat(8),
+                    signature: vec![0x30, 0x06, 0x02, 0x01, 0x01, 0x02, 0x01, 0x01],
+                })
+                .send()
+                .await?
+                .status()
+                .as_u16();
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+    }
+    let elapsed = started.elapsed();
+    let added = audit_rows(&h, "SELECT COUNT(*) FROM audit").await? - before;
+    println!("1000 bad sessions: {statuses:?} in {elapsed:?}, {added} audit rows");
+    assert!(added <= 5, "{added} audit rows for 1,000 failures");
+    assert_eq!(statuses.keys().copied().collect::<Vec<_>>(), vec![401, 429]);
+    let victim_id = device.to_string();
+    let as_actor: i64 = h
+        .server
+        .state
+        .db
+        .read(move |c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM audit WHERE event = 'auth_failed' AND actor_device = ?1",
+                [victim_id],
+                |r| r.get(0),
+            )?)
+        })
+        .await?;
+    assert_eq!(as_actor, 0, "the victim is never the actor of a failure");
+    // The victim's own sign-in and sync still work.
+    victim.sync().await?;
+    Ok(())
+}
