@@ -45,6 +45,7 @@ pub mod server;
 mod signals;
 pub mod state;
 pub mod sync;
+pub mod sync_guard;
 pub mod tls;
 
 pub use error::{Error, Result};

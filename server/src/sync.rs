@@ -25,6 +25,11 @@ use crate::state::AppState;
 /// Handle one sync request from an authenticated device.
 pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<SyncResponse> {
     validate(&req)?;
+    // Bound device bytes before automerge sees them, off the runtime and outside the writer.
+    let (req, refused) = crate::sync_guard::screen(req).await?;
+    if crate::sync_guard::all_refused(&req, &refused) {
+        return Err(crate::sync_guard::refuse_request(state, caller, refused).await);
+    }
     if req.messages.is_empty() && req.purged.is_empty() {
         let probe_caller = caller.clone();
         let cursor = req.cursor;
@@ -46,7 +51,9 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         .db
         .write(move |tx| {
             let caller = auth::recheck(tx, &caller, now)?;
-            exchange(tx, &caller, req, now, budget)
+            let mut response = exchange(tx, &caller, req, now, budget)?;
+            crate::sync_guard::record(tx, &caller, now, &refused, &mut response)?;
+            Ok(response)
         })
         .await
 }
