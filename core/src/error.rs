@@ -35,6 +35,10 @@ pub enum Error {
     /// An automerge sync message that does not decode.
     #[error("sync message does not decode: {0}")]
     SyncMessage(#[from] automerge::sync::ReadMessageError),
+    /// Automerge bytes refused before automerge parsed them (a decompression bomb, an unknown
+    /// chunk type, or lengths that lie); see [`crate::doc::chunk_guard`].
+    #[error("automerge bytes refused: {0}")]
+    Chunk(#[from] ChunkError),
     /// A persisted sync state that does not decode.
     #[error("sync state does not decode: {0}")]
     SyncState(#[from] automerge::sync::DecodeStateError),
@@ -123,6 +127,51 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+}
+
+/// Why [`crate::doc::chunk_guard`] refused automerge bytes. Never carries the bytes themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChunkError {
+    /// A chunk does not start with automerge's magic bytes.
+    #[error("not an automerge chunk")]
+    BadMagic,
+    /// A chunk type this build does not accept (only document, change and compressed change).
+    #[error("chunk type {0} is not accepted")]
+    UnknownChunkType(u8),
+    /// A declared length or count runs past the bytes present.
+    #[error("a declared length runs past the bytes present")]
+    Truncated,
+    /// Bytes left over where the format says the data ends.
+    #[error("bytes left over after the declared data")]
+    Trailing,
+    /// Compressed data would inflate past the limit (a decompression bomb).
+    #[error("compressed data inflates past {limit} bytes")]
+    InflateLimit {
+        /// The limit, in inflated bytes.
+        limit: usize,
+    },
+    /// Compressed data that is not a valid DEFLATE stream.
+    #[error("compressed data does not inflate")]
+    BadDeflate,
+    /// The first byte is not an automerge sync message type.
+    #[error("not an automerge sync message")]
+    NotSyncMessage,
+}
+
+impl ChunkError {
+    /// A short stable name for logs and audit rows.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ChunkError::BadMagic => "chunk_bad_magic",
+            ChunkError::UnknownChunkType(_) => "chunk_unknown_type",
+            ChunkError::Truncated => "chunk_truncated",
+            ChunkError::Trailing => "chunk_trailing_bytes",
+            ChunkError::InflateLimit { .. } => "inflate_limit",
+            ChunkError::BadDeflate => "chunk_bad_deflate",
+            ChunkError::NotSyncMessage => "not_sync_message",
+        }
+    }
 }
 
 /// The core's result type.

@@ -47,6 +47,7 @@ pub mod server;
 mod signals;
 pub mod state;
 pub mod sync;
+pub mod sync_guard;
 pub mod tls;
 pub mod write_rules;
 

@@ -355,10 +355,29 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
+/// The server's peak memory for one 16 MiB decompression-bomb request, measured on a server
+/// child process (this bench re-executed with `casebook_tests::bomb::CHILD_ENV`).
+async fn bomb_peak_rss() -> Result<()> {
+    let server = std::process::Command::new(std::env::current_exe()?);
+    let out = casebook_tests::bomb::run(server, casebook_core::sync::wire::MAX_SYNC_REQUEST_BYTES)
+        .await?;
+    anyhow::ensure!(
+        (400..500).contains(&out.status),
+        "the bomb was not refused: {}",
+        out.status
+    );
+    emit("security.bomb_peak_rss_mb", out.peak_rss_mb.round(), "MB");
+    Ok(())
+}
+
 fn main() -> Result<()> {
-    tokio::runtime::Builder::new_multi_thread()
+    if let Ok(dir) = std::env::var(casebook_tests::bomb::CHILD_ENV) {
+        return casebook_tests::bomb::serve_child(std::path::Path::new(&dir));
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?
-        .block_on(run())
+        .build()?;
+    runtime.block_on(run())?;
+    runtime.block_on(bomb_peak_rss())
 }

@@ -1,4 +1,5 @@
 //! Test support shared by the cross-crate tests: a real server over real TLS, an
 //! administrator's API client, and devices running the real core.
 
+pub mod bomb;
 pub mod support;

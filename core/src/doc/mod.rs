@@ -3,6 +3,7 @@
 
 mod author;
 mod case_doc;
+pub mod chunk_guard;
 mod codec;
 mod conflicts;
 mod kind;

@@ -14,7 +14,7 @@ use super::wire::{
     DocMessage, DocRejection, DocSnapshot, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, Notice,
     PROTOCOL_VERSION, RejectReason, SyncRequest, SyncResponse,
 };
-use crate::doc::{CaseDoc, DocId};
+use crate::doc::{CaseDoc, DocId, chunk_guard};
 use crate::error::{Error, Result};
 use crate::repo::{Batch, Repo};
 use crate::store::{DirtyDoc, WriteOp};
@@ -337,6 +337,7 @@ impl Repo {
         now: DateTime<Utc>,
         batch: &mut Batch,
     ) -> Result<Option<DocMessage>> {
+        chunk_guard::check_sync_message(bytes)?;
         let message = Message::decode(bytes)?;
         for chunk in message.changes.iter() {
             crate::doc::validate_chunk(chunk)?;
@@ -448,7 +449,7 @@ fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)>
         return snapshots
             .into_iter()
             .map(|s| {
-                let parsed = CaseDoc::load(s.doc, Some(&s.data), &[]);
+                let parsed = load_snapshot(&s);
                 (s, parsed)
             })
             .collect();
@@ -459,11 +460,8 @@ fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)>
         let workers: Vec<_> = snapshots
             .chunks(chunk)
             .map(|part| {
-                let worker = scope.spawn(move || {
-                    part.iter()
-                        .map(|s| CaseDoc::load(s.doc, Some(&s.data), &[]))
-                        .collect::<Vec<_>>()
-                });
+                let worker =
+                    scope.spawn(move || part.iter().map(|s| load_snapshot(s)).collect::<Vec<_>>());
                 (part.len(), worker)
             })
             .collect();
@@ -478,6 +476,12 @@ fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)>
         }
     });
     snapshots.into_iter().zip(parsed).collect()
+}
+
+/// A snapshot from the server, its chunks bounded before automerge parses them.
+fn load_snapshot(s: &DocSnapshot) -> Result<CaseDoc> {
+    chunk_guard::check_document(&s.data)?;
+    CaseDoc::load(s.doc, Some(&s.data), &[])
 }
 
 fn read_u64(bytes: Option<Vec<u8>>) -> Result<u64> {

@@ -45,6 +45,11 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
     state
         .sync_limiter
         .take(&state.settings, &caller.device, state.clock.now())?;
+    // Bound device bytes before automerge sees them, off the runtime and outside the writer.
+    let (req, guard_refused) = crate::sync_guard::screen(req).await?;
+    if crate::sync_guard::all_refused(&req, &guard_refused) {
+        return Err(crate::sync_guard::refuse_request(state, caller, guard_refused).await);
+    }
     let SyncRequest {
         cursor,
         messages,
@@ -71,7 +76,10 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
     }
     let budget = state.settings.response_budget;
     let named: HashSet<DocId> = messages.iter().map(|m| m.doc).collect();
-    let mut refused = Vec::new();
+    let mut refused: Vec<(DocId, Option<&'static str>)> = guard_refused
+        .iter()
+        .map(|r| (r.doc, Some(r.reason)))
+        .collect();
     let mut pending = messages;
     // Cases first created offline are registered (and purges confirmed) before access is
     // decided; a case over the user's daily limit is not, and its messages are refused.

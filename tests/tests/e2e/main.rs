@@ -4,6 +4,7 @@
 mod access;
 mod at_rest;
 mod auth;
+mod bomb;
 mod cancel;
 mod connections;
 mod convergence;
