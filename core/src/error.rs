@@ -114,6 +114,10 @@ pub enum Error {
     /// too long.
     #[error("local data is locked until this device checks in with the server")]
     Locked,
+    /// The device key could not sign: the app's signer failed, was not supplied, or holds
+    /// another key. Nothing was sent.
+    #[error("the device key could not sign: {0}")]
+    Signer(String),
 }
 
 /// The core's result type.
