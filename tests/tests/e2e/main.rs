@@ -9,6 +9,7 @@ mod convergence;
 mod malformed;
 mod mobile_sync;
 mod server_kill;
+mod signer;
 
 use anyhow::Result;
 use casebook_core::doc::DocId;
