@@ -186,6 +186,10 @@ mod tests {
             CasebookError::Forbidden { .. }
         ));
         assert!(matches!(
+            CasebookError::from(CoreError::Signer("no signer".into())),
+            CasebookError::SignerFailed { reason } if reason == "no signer"
+        ));
+        assert!(matches!(
             CasebookError::from(CoreError::BadKeyLength(3)),
             CasebookError::InvalidInput { field, .. } if field == "key"
         ));

@@ -75,3 +75,42 @@ impl ChallengeSigner for AppSigner {
         self.0.key_alias()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Refuses;
+
+    impl DeviceSigner for Refuses {
+        fn key_alias(&self) -> String {
+            "alias".into()
+        }
+        fn public_key(&self) -> Result<Vec<u8>, SignerError> {
+            Err(SignerError::KeyUnavailable {
+                reason: "invalidated".into(),
+            })
+        }
+        fn sign(&self, _payload: Vec<u8>) -> Result<Vec<u8>, SignerError> {
+            Err(SignerError::from(
+                uniffi::UnexpectedUniFFICallbackError::new("text the app wrote"),
+            ))
+        }
+    }
+
+    #[test]
+    fn the_app_signers_failures_reach_the_core_as_signer_errors() {
+        let signer = AppSigner(Arc::new(Refuses));
+        assert_eq!(signer.key_alias(), "alias");
+        let unavailable = signer.public_key().expect_err("refused");
+        assert!(
+            matches!(&unavailable, casebook_core::Error::Signer(r) if r.contains("unavailable")),
+            "{unavailable:?}"
+        );
+        let thrown = signer.sign(b"payload").expect_err("threw");
+        let casebook_core::Error::Signer(reason) = thrown else {
+            panic!("{thrown:?}");
+        };
+        assert!(!reason.contains("text the app wrote"), "{reason}");
+    }
+}
