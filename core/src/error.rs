@@ -127,6 +127,10 @@ pub enum Error {
         /// Why.
         reason: String,
     },
+    /// The device key could not sign: the app's signer failed, was not supplied, or holds
+    /// another key. Nothing was sent.
+    #[error("the device key could not sign: {0}")]
+    Signer(String),
 }
 
 /// Why [`crate::doc::chunk_guard`] refused automerge bytes. Never carries the bytes themselves.

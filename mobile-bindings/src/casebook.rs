@@ -26,6 +26,7 @@ use crate::observe::{ChangeListener, ObservationHandle, Observers};
 use crate::records::{
     ChangeEvent, ChangeSource, DeviceInfo, DocKind, invalid, parse_id, parse_version,
 };
+use crate::signer::DeviceSigner;
 
 /// How long a device may go without checking in before its local data locks.
 pub const MAX_OFFLINE_HOURS: u64 = 72;
@@ -64,6 +65,8 @@ pub struct Casebook {
     /// One sync at a time: a sync holds this until it ends, so a second `sync_now` waits for
     /// the one in flight, including one whose caller gave up and which is still stopping.
     pub(crate) sync_turn: Arc<tokio::sync::Mutex<()>>,
+    /// The app's hardware-backed device key, if it supplied one (see [`crate::signer`]).
+    pub(crate) signer: Option<Arc<dyn DeviceSigner>>,
 }
 
 impl std::fmt::Debug for Casebook {
@@ -82,30 +85,22 @@ impl Casebook {
     /// `InvalidInput` on `path` (share the one `Casebook` between screens and workers).
     #[uniffi::constructor]
     pub fn open(path: String, key: Vec<u8>) -> Result<Arc<Self>> {
-        guard(|| {
-            let key = StoreKey::from_vec(key)?;
-            let path = PathBuf::from(path);
-            let canonical = canonical(&path);
-            let mut open_stores = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
-            open_stores.retain(|(_, repo)| repo.strong_count() > 0);
-            if open_stores.iter().any(|(open, _)| *open == canonical) {
-                return Err(invalid(
-                    "path",
-                    "this store is already open in this app: share that Casebook (one closed \
-                     with close_store stays open until its sync in flight ends)",
-                ));
-            }
-            let store = SqliteStore::open(&path, key.clone())?;
-            let repo = Arc::new(Mutex::new(Repo::new(store)));
-            open_stores.push((canonical, Arc::downgrade(&repo)));
-            Ok(Arc::new(Casebook {
-                path,
-                key,
-                repo: Mutex::new(Some(repo)),
-                observers: Arc::default(),
-                sync_turn: Arc::default(),
-            }))
-        })
+        Self::open_store(path, key, None)
+    }
+
+    /// Like `open`, with the app's `signer` holding the device key in the platform's
+    /// hardware (Android Keystore, Secure Enclave). A device enrolled through this
+    /// `Casebook` keeps only the key's public half and alias in its store, so a copy of the
+    /// store cannot open a session; every later `open` of the store must supply the signer to
+    /// sync (without it, `sync_now` fails with `SignerFailed`). A device enrolled earlier with
+    /// a software key keeps using it.
+    #[uniffi::constructor]
+    pub fn open_with_signer(
+        path: String,
+        key: Vec<u8>,
+        signer: Arc<dyn DeviceSigner>,
+    ) -> Result<Arc<Self>> {
+        Self::open_store(path, key, Some(signer))
     }
 
     /// Close the store. Later calls fail with `Closed`; a sync in flight finishes first.
@@ -129,6 +124,15 @@ impl Casebook {
                 role: id.role,
                 server_url: id.server_url,
             }))
+        })
+    }
+
+    /// The alias of the app signer's key this device enrolled with, or `None` when it is
+    /// not enrolled or its key is the software key kept in the store.
+    pub fn device_key_alias(&self) -> Result<Option<String>> {
+        self.with_repo(|repo| {
+            Ok(DeviceIdentity::load(repo.store())?
+                .and_then(|id| id.external_key().map(|k| k.alias.clone())))
         })
     }
 
@@ -163,6 +167,38 @@ fn max_offline() -> std::time::Duration {
 }
 
 impl Casebook {
+    fn open_store(
+        path: String,
+        key: Vec<u8>,
+        signer: Option<Arc<dyn DeviceSigner>>,
+    ) -> Result<Arc<Self>> {
+        guard(|| {
+            let key = StoreKey::from_vec(key)?;
+            let path = PathBuf::from(path);
+            let canonical = canonical(&path);
+            let mut open_stores = OPEN_STORES.lock().unwrap_or_else(PoisonError::into_inner);
+            open_stores.retain(|(_, repo)| repo.strong_count() > 0);
+            if open_stores.iter().any(|(open, _)| *open == canonical) {
+                return Err(invalid(
+                    "path",
+                    "this store is already open in this app: share that Casebook (one closed \
+                     with close_store stays open until its sync in flight ends)",
+                ));
+            }
+            let store = SqliteStore::open(&path, key.clone())?;
+            let repo = Arc::new(Mutex::new(Repo::new(store)));
+            open_stores.push((canonical, Arc::downgrade(&repo)));
+            Ok(Arc::new(Casebook {
+                path,
+                key,
+                repo: Mutex::new(Some(repo)),
+                observers: Arc::default(),
+                sync_turn: Arc::default(),
+                signer,
+            }))
+        })
+    }
+
     fn slot(&self) -> MutexGuard<'_, Option<SharedRepo>> {
         // Only an `Option` swap happens under this lock, which cannot leave it inconsistent.
         self.repo.lock().unwrap_or_else(PoisonError::into_inner)

@@ -70,6 +70,14 @@ pub enum CasebookError {
         /// Why, without case content.
         reason: String,
     },
+    /// The device key could not sign, so no session was opened: the app's signer failed or
+    /// holds another key, or this store's key is held by a signer the app did not supply
+    /// (`Casebook.open_with_signer`). Nothing was sent.
+    #[error("the device key could not sign: {reason}")]
+    SignerFailed {
+        /// Why, without case content.
+        reason: String,
+    },
     /// A bug: a Rust panic or an unexpected internal state. The `Casebook` stays usable.
     #[error("internal error: {reason}")]
     Internal {
@@ -137,6 +145,7 @@ impl From<CoreError> for CasebookError {
                 },
                 _ => CasebookError::Offline { reason },
             },
+            CoreError::Signer(reason) => CasebookError::SignerFailed { reason },
             CoreError::Storage(_)
             | CoreError::EncryptionUnavailable
             | CoreError::SchemaTooNew { .. } => CasebookError::Storage { reason },
@@ -176,6 +185,10 @@ mod tests {
         assert!(matches!(
             CasebookError::from(CoreError::NotHeld("x".into())),
             CasebookError::Forbidden { .. }
+        ));
+        assert!(matches!(
+            CasebookError::from(CoreError::Signer("no signer".into())),
+            CasebookError::SignerFailed { reason } if reason == "no signer"
         ));
         assert!(matches!(
             CasebookError::from(CoreError::BadKeyLength(3)),

@@ -27,12 +27,14 @@ pub mod error;
 pub mod observe;
 pub mod records;
 mod safety_api;
+pub mod signer;
 pub mod sync;
 mod visits_api;
 
 pub use casebook::Casebook;
 pub use error::{CasebookError, Result};
 pub use observe::{ChangeListener, ObservationHandle};
+pub use signer::{DeviceSigner, SignerError};
 pub use sync::{CancelToken, SyncProgressListener};
 
 uniffi::setup_scaffolding!();

@@ -22,6 +22,7 @@ use crate::clock::device_now;
 use crate::error::{CasebookError, Result, panicked};
 use crate::observe::Observers;
 use crate::records::{ChangeEvent, ChangeSource, DeviceInfo, SyncProgress, SyncReport, invalid};
+use crate::signer::AppSigner;
 
 /// Implemented by the app to show sync progress.
 #[uniffi::export(foreign)]
@@ -83,7 +84,9 @@ impl Casebook {
     /// Enrol this device with the server at `server_url` (`https://host:port`) using the
     /// one-time `enrolment_code`, trusting only a certificate whose public key has the SPKI
     /// pin `certificate_pin` (SHA-256 of its SubjectPublicKeyInfo, hex, colons optional, as
-    /// the server prints). The device key is created here and kept in the encrypted store.
+    /// the server prints). The device key is the app's signer's when this `Casebook` was
+    /// opened with one (it must sign a test payload first; the store keeps only its public key
+    /// and alias), else a software key created here and kept in the encrypted store.
     pub async fn enrol(
         &self,
         server_url: String,
@@ -94,15 +97,29 @@ impl Casebook {
         client::parse_fingerprint(&certificate_pin)
             .map_err(|_| invalid("certificate_pin", "expected a SHA-256 fingerprint in hex"))?;
         let repo = self.shared()?;
+        let signer = self.signer.clone().map(AppSigner);
         // Everything that touches the store runs on the runtime, never on the caller's thread.
         let identity = spawn_guarded(async move {
             if load_identity(&repo)?.is_some() {
                 return Err(invalid("enrolment_code", "this device is already enrolled"));
             }
+            let trust = ServerTrust::Pin(certificate_pin);
+            if let Some(signer) = &signer {
+                return Ok(client::enrol_with_signer(
+                    &repo,
+                    &server_url,
+                    trust,
+                    &enrolment_code,
+                    &device_name,
+                    signer,
+                    device_now(),
+                )
+                .await?);
+            }
             Ok(client::enrol(
                 &repo,
                 &server_url,
-                ServerTrust::Pin(certificate_pin),
+                trust,
                 &enrolment_code,
                 &device_name,
                 &mut OsRng,
@@ -136,6 +153,7 @@ impl Casebook {
         let flag = cancel.map_or_else(Arc::default, |c| Arc::clone(&c.flag));
         let mut on_drop = CancelOnDrop(Some(Arc::clone(&flag)));
         let turn = Arc::clone(&self.sync_turn);
+        let signer = self.signer.clone().map(AppSigner);
         // Everything that touches the store runs on the runtime, never on the caller's thread;
         // if the caller gives up, the task stops at its next wait (see `CancelOnDrop`).
         let result = spawn_guarded(async move {
@@ -151,7 +169,10 @@ impl Casebook {
                     }
                 }
             };
-            let result = client::sync_now(&repo, &identity, &device_now, &report, &flag).await;
+            let signer = signer.as_ref().map(|s| s as &dyn client::ChallengeSigner);
+            let result =
+                client::sync_now_with_signer(&repo, &identity, signer, &device_now, &report, &flag)
+                    .await;
             match &result {
                 Ok(outcome) => {
                     let r = &outcome.report;

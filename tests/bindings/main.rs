@@ -192,6 +192,7 @@ fn kotlin() -> &'static (PathBuf, std::ffi::OsString, PathBuf) {
             Command::new(&kotlinc)
                 .arg(here().join("kotlin/CasebookTest.kt"))
                 .arg(here().join("kotlin/DayTest.kt"))
+                .arg(here().join("kotlin/SignerTest.kt"))
                 .arg(here().join("kotlin/Support.kt"))
                 .arg(&readme_example)
                 .arg(&generated_kt)
@@ -303,6 +304,38 @@ fn kotlin_day_against_a_real_server() {
         "{transcript}"
     );
     assert!(transcript.contains("7 passed"), "{transcript}");
+}
+
+/// The device key held by a Kotlin `DeviceSigner` built on `java.security`
+/// (`kotlin/SignerTest.kt`) against a real server over TLS: it enrols and syncs, and a copy of
+/// its store on a phone without the private key cannot open a session.
+#[test]
+fn kotlin_signer_against_a_real_server() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let h = runtime
+        .block_on(casebook_tests::support::Harness::start())
+        .expect("server");
+    let codes = runtime
+        .block_on(async {
+            let guardian = h.admin.user("kt-guardian", "guardian").await?;
+            anyhow::Ok([
+                h.admin.code(&guardian).await?,
+                h.admin.code(&guardian).await?,
+            ])
+        })
+        .expect("codes");
+    let dir = tempfile::tempdir().expect("dir");
+    let stdout = run(
+        "kotlin signer",
+        jvm("SignerTestKt")
+            .env("CASEBOOK_URL", h.server.base_url())
+            .env("CASEBOOK_PIN", &h.server.cert_fingerprint)
+            .env("CASEBOOK_SIGNER_DIR", dir.path())
+            .env("CASEBOOK_CODE_1", &codes[0])
+            .env("CASEBOOK_CODE_2", &codes[1]),
+    );
+    assert!(stdout.contains("5 passed, 0 failed"), "{stdout}");
+    drop(h);
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! I/O; this module moves its messages.
 
 mod identity;
+mod signer;
 mod tls;
 mod transport;
 
@@ -13,7 +14,8 @@ use std::time::Duration;
 
 use rand::{CryptoRng, RngCore};
 
-pub use identity::{DeviceIdentity, DeviceKey, ServerTrust};
+pub use identity::{DeviceIdentity, DeviceKey, ExternalKey, ServerTrust};
+pub use signer::{ChallengeSigner, normalise_public_key, sign_checked};
 pub use tls::{client_config, fingerprint, parse_fingerprint, spki_fingerprint, spki_sha256};
 pub use transport::{Traffic, Transport};
 
@@ -52,14 +54,11 @@ pub async fn enrol(
     if code.trim().is_empty() {
         return Err(Error::invalid("code", "is required"));
     }
-    let transport = Transport::new(server_url, &trust)?;
     let key = DeviceKey::generate(rng);
+    let public_key = key.public_key_sec1();
+    let transport = Transport::new(server_url, &trust)?;
     let answer = transport
-        .enrol(&EnrolRequest {
-            code: code.trim().to_owned(),
-            public_key: key.public_key_sec1(),
-            device_name: device_name.to_owned(),
-        })
+        .enrol(&enrol_request(code, public_key, device_name))
         .await?;
     let identity = DeviceIdentity::new(
         &key,
@@ -70,11 +69,61 @@ pub async fn enrol(
         server_url.to_owned(),
         trust,
     );
+    save_enrolled(repo, &identity, now)?;
+    Ok(identity)
+}
+
+/// Enrol this device with a key the app's `signer` holds (Android Keystore, the Secure
+/// Enclave) under its alias: the signer must sign a test payload with the key it reports before
+/// the one-time `code` is spent, and the store keeps only the public key and the alias.
+pub async fn enrol_with_signer(
+    repo: &Mutex<Repo>,
+    server_url: &str,
+    trust: ServerTrust,
+    code: &str,
+    device_name: &str,
+    signer: &dyn ChallengeSigner,
+    now: DeviceTime,
+) -> Result<DeviceIdentity> {
+    if code.trim().is_empty() {
+        return Err(Error::invalid("code", "is required"));
+    }
+    let public_key = normalise_public_key(&signer.public_key()?)?;
+    sign_checked(signer, &public_key, b"casebook-signer-check-v1\0")?;
+    let transport = Transport::new(server_url, &trust)?;
+    let request = enrol_request(code, public_key.clone(), device_name);
+    let answer = transport.enrol(&request).await?;
+    let key = ExternalKey {
+        public_key,
+        alias: signer.key_alias(),
+    };
+    let identity = DeviceIdentity::with_external_key(
+        key,
+        answer.device_id,
+        answer.user_id,
+        answer.role,
+        answer.server_id,
+        server_url.to_owned(),
+        trust,
+    );
+    save_enrolled(repo, &identity, now)?;
+    Ok(identity)
+}
+
+fn enrol_request(code: &str, public_key: Vec<u8>, device_name: &str) -> EnrolRequest {
+    EnrolRequest {
+        code: code.trim().to_owned(),
+        public_key,
+        device_name: device_name.to_owned(),
+    }
+}
+
+/// Keep the enrolled identity and a first check-in.
+fn save_enrolled(repo: &Mutex<Repo>, identity: &DeviceIdentity, now: DeviceTime) -> Result<()> {
     let mut repo = lock(repo)?;
     let mut ops = vec![identity.save_op()?];
     ops.push(repo.checkin_op(now));
-    repo.apply(ops)?;
-    Ok(identity)
+    repo.apply(ops)
 }
 
 /// Run one sync session with the server: authenticate, exchange until nothing is left, and
@@ -90,8 +139,21 @@ pub async fn sync_now(
     progress: &(dyn Fn(SyncProgress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<SyncOutcome> {
+    sync_now_with_signer(repo, identity, None, clock, progress, cancel).await
+}
+
+/// [`sync_now`], opening the session with the app's `signer` when the app's signer holds
+/// this device's key (see [`DeviceIdentity::sign_challenge_with`]).
+pub async fn sync_now_with_signer(
+    repo: &Mutex<Repo>,
+    identity: &DeviceIdentity,
+    signer: Option<&dyn ChallengeSigner>,
+    clock: &(dyn Fn() -> DeviceTime + Sync),
+    progress: &(dyn Fn(SyncProgress) + Sync),
+    cancel: &AtomicBool,
+) -> Result<SyncOutcome> {
     let transport = Transport::new(&identity.server_url, &identity.trust)?;
-    let result = run_session(repo, identity, &transport, clock, progress, cancel).await;
+    let result = run_session(repo, identity, signer, &transport, clock, progress, cancel).await;
     if matches!(result, Err(Error::DeviceRevoked)) {
         tracing::warn!("this device was revoked; wiping its local store");
         lock(repo)?.wipe()?;
@@ -134,6 +196,7 @@ async fn unless_cancelled<T>(
 async fn run_session(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
+    signer: Option<&dyn ChallengeSigner>,
     transport: &Transport,
     clock: &(dyn Fn() -> DeviceTime + Sync),
     progress: &(dyn Fn(SyncProgress) + Sync),
@@ -147,7 +210,7 @@ async fn run_session(
         cancel,
         transport.open_session(
             identity.device_id,
-            |c| identity.sign_challenge(c),
+            |c| identity.sign_challenge_with(signer, c),
             &mut outcome.traffic,
         ),
     )

@@ -15,6 +15,7 @@ mod mobile_sync;
 mod server_kill;
 mod writer;
 mod write_rules;
+mod signer;
 
 use anyhow::Result;
 use casebook_core::doc::DocId;
