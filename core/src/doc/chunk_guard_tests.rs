@@ -166,7 +166,7 @@ fn a_compressed_change_bomb_is_refused_without_inflating_it_all() {
         &zeros_deflated(MAX_INFLATED_BYTES + (1 << 20)),
     );
     assert!(bomb.len() < 1 << 20, "{} bytes", bomb.len());
-    let err = check_sync_message(&message(&[bomb.clone()])).expect_err("bomb refused");
+    let err = check_sync_message(&message(std::slice::from_ref(&bomb))).expect_err("bomb refused");
     assert_eq!(
         err,
         ChunkError::InflateLimit {

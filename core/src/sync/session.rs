@@ -461,7 +461,7 @@ fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)>
             .chunks(chunk)
             .map(|part| {
                 let worker =
-                    scope.spawn(move || part.iter().map(|s| load_snapshot(s)).collect::<Vec<_>>());
+                    scope.spawn(move || part.iter().map(load_snapshot).collect::<Vec<_>>());
                 (part.len(), worker)
             })
             .collect();
