@@ -29,7 +29,8 @@ use crate::state::Clock;
 /// The signing key file's name inside the data directory, when no other file is configured.
 pub const DEFAULT_SIGNING_KEY_FILE: &str = "audit-signing.key";
 
-/// Anchor after this many new rows, by default.
+/// Anchor after this many new rows, by default (noticed at the next check; the running
+/// server checks the head once a second).
 pub const DEFAULT_EVERY_ROWS: u64 = 1000;
 /// Anchor new rows at least this often (seconds), by default.
 pub const DEFAULT_EVERY_SECS: u64 = 300;

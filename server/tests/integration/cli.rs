@@ -367,7 +367,9 @@ fn signed_anchors_catch_a_truncated_or_rewritten_audit_chain() {
     // default (mode 600), and the chain verifies against them.
     let anchors = dir.path().join("data.audit-anchors.jsonl");
     let lines = std::fs::read_to_string(&anchors).expect("anchors file");
-    assert!(lines.lines().count() >= 6, "{lines}");
+    // At least the anchor at start and the one at shutdown (how many fall between depends
+    // on how the 600 rows spread over the once-a-second checks).
+    assert!(lines.lines().count() >= 2, "{lines}");
     assert!(data.join("audit-signing.key").exists());
     let (code, text) = verify(&data, Some((&anchors, &public_key)));
     assert_eq!(code, 0, "{text}");
