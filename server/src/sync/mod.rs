@@ -146,10 +146,9 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             })
             .await?;
         let compute_caller = caller.clone();
-        let (computed, offers) = tokio::task::spawn_blocking(move || {
-            compute_all(&compute_caller, inputs, offer_inputs)
-        })
-        .await?;
+        let (computed, offers) =
+            tokio::task::spawn_blocking(move || compute_all(&compute_caller, inputs, offer_inputs))
+                .await?;
         let commit_caller = caller.clone();
         let named_commit = named.clone();
         let work = Attempt {

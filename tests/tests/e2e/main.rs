@@ -13,9 +13,9 @@ mod held_request;
 mod malformed;
 mod mobile_sync;
 mod server_kill;
-mod writer;
-mod write_rules;
 mod signer;
+mod write_rules;
+mod writer;
 
 use anyhow::Result;
 use casebook_core::doc::DocId;
