@@ -180,7 +180,7 @@ async fn a_second_device_is_announced_to_the_first_through_sync() -> Result<()> 
     let h = Harness::start().await?;
     let (guardian, first) = h.person("guardian", "guardian").await?;
     assert!(first.sync().await?.report.notices.is_empty());
-    let (code, _) = issue(&h, &guardian).await?;
+    let code = h.admin.code(&guardian).await?;
     let second = enrol(&h, &code, "a phone nobody expected").await?;
 
     let report = first.sync().await?.report;
@@ -276,7 +276,7 @@ async fn a_cancelled_code_is_refused() -> Result<()> {
 async fn a_code_issued_before_a_revocation_is_refused_after_it() -> Result<()> {
     let h = Harness::start().await?;
     let (guardian, phone) = h.person("guardian", "guardian").await?;
-    let (before, _) = issue(&h, &guardian).await?;
+    let before = h.admin.code(&guardian).await?;
     h.admin
         .revoke(&phone.identity.device_id.to_string())
         .await?;
@@ -284,7 +284,7 @@ async fn a_code_issued_before_a_revocation_is_refused_after_it() -> Result<()> {
         enrol(&h, &before, "thief").await.is_err(),
         "code from before"
     );
-    let (after, _) = issue(&h, &guardian).await?;
+    let after = h.admin.code(&guardian).await?;
     enrol(&h, &after, "replacement").await?.sync().await?;
     Ok(())
 }
