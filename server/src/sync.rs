@@ -27,10 +27,10 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
     validate(&req)?;
     // Bound device bytes before automerge sees them, off the runtime and outside the writer.
     let (req, refused) = crate::sync_guard::screen(req).await?;
-    if crate::sync_guard::all_refused(&req, &refused) {
+    if crate::sync_guard::is_bomb(&req, &refused) {
         return Err(crate::sync_guard::refuse_request(state, caller, refused).await);
     }
-    if req.messages.is_empty() && req.purged.is_empty() {
+    if req.messages.is_empty() && req.purged.is_empty() && refused.is_empty() {
         let probe_caller = caller.clone();
         let cursor = req.cursor;
         let now = state.clock.now();
