@@ -1,8 +1,8 @@
 //! Device bytes bounded before automerge sees them. Every message of a sync request is walked by
 //! [`casebook_core::doc::chunk_guard`] off the async runtime and outside the writer: a
 //! decompression bomb, an unknown chunk type or a lying length is taken out of the request,
-//! audited as `quarantined` and reported to the device; a request with nothing else in it is
-//! answered 4xx.
+//! audited as `quarantined` and reported to the device; a request that is a decompression
+//! bomb and nothing else is answered 413.
 
 use casebook_core::doc::DocId;
 use casebook_core::doc::chunk_guard::ChunkGuard;
@@ -50,16 +50,20 @@ fn screen_blocking(mut req: SyncRequest) -> (SyncRequest, Vec<Refused>) {
     (req, refused)
 }
 
-/// Whether the walk refused everything the request brought.
-pub fn all_refused(req: &SyncRequest, refused: &[Refused]) -> bool {
-    !refused.is_empty() && req.messages.is_empty() && req.purged.is_empty()
+/// Whether the request is a bomb and nothing else: everything it brought was refused, a
+/// decompression bomb among it. (Other refusals are answered as quarantined documents.)
+pub fn is_bomb(req: &SyncRequest, refused: &[Refused]) -> bool {
+    req.messages.is_empty()
+        && req.purged.is_empty()
+        && refused.iter().any(|r| r.reason == INFLATE_LIMIT)
 }
 
-/// A request that brought nothing but refused bytes: audit the refusals (the session checked
-/// again first); the error to answer with: 413 for a bomb, 400 for anything else.
+const INFLATE_LIMIT: &str = "inflate_limit";
+
+/// A request that is a bomb and nothing else: audit the refusals (the session checked again
+/// first); the error to answer with (413).
 pub async fn refuse_request(state: &AppState, caller: Caller, refused: Vec<Refused>) -> Error {
     let now = state.clock.now();
-    let bomb = refused.iter().any(|r| r.reason == "inflate_limit");
     let audited = state
         .db
         .write(move |tx| {
@@ -72,8 +76,7 @@ pub async fn refuse_request(state: &AppState, caller: Caller, refused: Vec<Refus
         .await;
     match audited {
         Err(e) => e,
-        Ok(()) if bomb => Error::PayloadTooLarge,
-        Ok(()) => Error::BadRequest("automerge bytes refused".into()),
+        Ok(()) => Error::PayloadTooLarge,
     }
 }
 

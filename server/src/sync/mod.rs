@@ -47,7 +47,7 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         .take(&state.settings, &caller.device, state.clock.now())?;
     // Bound device bytes before automerge sees them, off the runtime and outside the writer.
     let (req, guard_refused) = crate::sync_guard::screen(req).await?;
-    if crate::sync_guard::all_refused(&req, &guard_refused) {
+    if crate::sync_guard::is_bomb(&req, &guard_refused) {
         return Err(crate::sync_guard::refuse_request(state, caller, guard_refused).await);
     }
     let SyncRequest {
@@ -57,7 +57,7 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         ..
     } = req;
     let purged = dedupe(purged);
-    if messages.is_empty() && purged.is_empty() {
+    if messages.is_empty() && purged.is_empty() && guard_refused.is_empty() {
         let probe_caller = caller.clone();
         let now = state.clock.now();
         let idle = state
