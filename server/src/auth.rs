@@ -132,30 +132,36 @@ enum CodeState {
     Valid(String),
     /// Never issued.
     Unknown,
-    /// Issued for this user, but used or expired.
+    /// Issued for this user, but used, expired, or its issuer no longer allowed to issue it.
     Spent { user: String, reason: &'static str },
 }
 
 fn code_state(conn: &Connection, hash: &[u8], now: i64) -> Result<CodeState> {
-    let found: Option<(String, i64, Option<i64>)> = conn
+    let found: Option<(String, i64, Option<i64>, Option<String>)> = conn
         .query_row(
-            "SELECT user_id, expires_at, used_at FROM enrolment_codes WHERE code_hash = ?1",
+            "SELECT user_id, expires_at, used_at, issued_by FROM enrolment_codes
+             WHERE code_hash = ?1",
             [hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    Ok(match found {
-        None => CodeState::Unknown,
-        Some((user, _, Some(_))) => CodeState::Spent {
-            user,
-            reason: "used",
-        },
-        Some((user, expires, None)) if expires <= now => CodeState::Spent {
-            user,
-            reason: "expired",
-        },
-        Some((user, _, None)) => CodeState::Valid(user),
-    })
+    let Some((user, expires, used, issuer)) = found else {
+        return Ok(CodeState::Unknown);
+    };
+    let reason = if used.is_some() {
+        "used"
+    } else if expires <= now {
+        "expired"
+    } else if let Some(issuer) = issuer
+        && !crate::admin::issuer_still_allowed(conn, &issuer, &user)?
+    {
+        // The issuer lost the authority to enrol this user (disabled, or a supervisor taken
+        // off the team): the codes they issued go with it.
+        "issuer_not_allowed"
+    } else {
+        return Ok(CodeState::Valid(user));
+    };
+    Ok(CodeState::Spent { user, reason })
 }
 
 /// `POST /v1/enrol`: exchange a one-time code and a public key for a device identity.
@@ -337,8 +343,10 @@ fn device_key(conn: &Connection, device: &DeviceId) -> Result<Option<(Vec<u8>, b
 ///
 /// Unknown, revoked and live devices get the same answer (a challenge never valid for an
 /// unknown device; a revoked device learns that it is revoked only after proving its key at
-/// `/v1/session`). Challenges are counted per device id and per address, and a device keeps
-/// at most [`Settings::live_challenges_per_device`] live ones (the oldest are dropped).
+/// `/v1/session`). Challenges are counted per address and per device id *from that address*,
+/// and a device keeps at most [`Settings::live_challenges_per_device`] live ones per address
+/// (the oldest are dropped): the device id is known to every reader of its changes, so nothing
+/// asked from one address may use up or evict the challenges asked from another.
 pub async fn challenge(
     state: &AppState,
     source: String,
@@ -349,7 +357,8 @@ pub async fn challenge(
     let ttl = settings.challenge_ttl;
     let device = req.device_id.to_string();
     let address = rate_limit::address_key(&source);
-    let (check_device, check_address) = (device.clone(), address.clone());
+    let device_from_address = format!("{device}@{address}");
+    let (check_device, check_address) = (device_from_address.clone(), address.clone());
     let check = Arc::clone(&settings);
     let blocked = state
         .db
@@ -382,18 +391,25 @@ pub async fn challenge(
         .db
         .write(move |tx| {
             let window = settings.rate_window;
-            rate_limit::bump(tx, Scope::ChallengeDevice, &device, now, window)?;
+            rate_limit::bump(
+                tx,
+                Scope::ChallengeDevice,
+                &device_from_address,
+                now,
+                window,
+            )?;
             rate_limit::bump(tx, Scope::ChallengeAddress, &address, now, window)?;
             tx.execute("DELETE FROM challenges WHERE expires_at <= ?1", [now])?;
             tx.execute(
-                "INSERT INTO challenges (challenge, device_id, expires_at) VALUES (?1, ?2, ?3)",
-                params![stored, device, now + ttl],
+                "INSERT INTO challenges (challenge, device_id, expires_at, address)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![stored, device, now + ttl, address],
             )?;
             tx.execute(
-                "DELETE FROM challenges WHERE device_id = ?1 AND rowid NOT IN (
-                     SELECT rowid FROM challenges WHERE device_id = ?1
+                "DELETE FROM challenges WHERE device_id = ?1 AND address = ?3 AND rowid NOT IN (
+                     SELECT rowid FROM challenges WHERE device_id = ?1 AND address = ?3
                      ORDER BY expires_at DESC, rowid DESC LIMIT ?2)",
-                params![device, settings.live_challenges_per_device],
+                params![device, settings.live_challenges_per_device, address],
             )?;
             Ok(())
         })

@@ -90,11 +90,11 @@ pub struct Settings {
     pub admin_code_ttl: i64,
     /// Failed enrolments with one known (used or expired) code per window.
     pub max_failures_per_code: u32,
-    /// Challenges issued for one device id per window.
+    /// Challenges issued for one device id to one address per window.
     pub max_challenges_per_device: u32,
     /// Challenges issued to one address per window.
     pub max_challenges_per_address: u32,
-    /// Live challenges kept per device id; the oldest are dropped.
+    /// Live challenges kept per device id and address; the oldest are dropped.
     pub live_challenges_per_device: u32,
     /// Failed sessions claiming one device id per window, after which its failures get `429`
     /// (a valid signature over a live challenge still opens a session).

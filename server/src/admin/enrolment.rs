@@ -3,14 +3,14 @@
 //! codes only for the guardians, social workers and carers of their own teams; administrators
 //! are never team members. Refusals are audited before they are answered.
 
-use rusqlite::{OptionalExtension, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use super::{Caller, change, change_or_refuse, look, managed_org, manages, record, refuse};
 use crate::access::Role;
 use crate::audit::{self, Event};
 use crate::auth;
-use crate::directory;
+use crate::directory::{self, User};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -19,6 +19,52 @@ use super::types::{CodeInfo, CodeIssued, IssueCode};
 /// Roles a supervisor may issue codes for (never a supervisor or an administrator).
 fn supervisor_may_enrol(role: Role) -> bool {
     matches!(role, Role::Guardian | Role::SocialWorker | Role::Carer)
+}
+
+/// Why `issuer` may not issue an enrolment code for `target` now; `None` if they may: an
+/// administrator managing the target's organisation, or a supervisor for a guardian, social
+/// worker or carer of a team they both belong to, and never for a disabled user.
+pub(crate) fn issue_refusal(
+    conn: &Connection,
+    issuer: &User,
+    target: &User,
+) -> Result<Option<&'static str>> {
+    let refusal = match issuer.role {
+        Role::Administrator if manages(issuer, &target.org_id) => None,
+        Role::Administrator => Some("other_organisation"),
+        Role::Supervisor if target.org_id != issuer.org_id => Some("other_organisation"),
+        Role::Supervisor if !supervisor_may_enrol(target.role) => Some("role"),
+        Role::Supervisor => {
+            let shares_team: bool = conn.query_row(
+                "SELECT EXISTS(SELECT 1 FROM team_members a JOIN team_members b
+                 ON a.team_id = b.team_id WHERE a.user_id = ?1 AND b.user_id = ?2)",
+                params![issuer.id, target.id],
+                |r| r.get(0),
+            )?;
+            (!shares_team).then_some("not_in_team")
+        }
+        _ => Some("caller_role"),
+    };
+    Ok(match refusal {
+        None if auth::user_disabled(conn, &target.id)? => Some("disabled"),
+        other => other,
+    })
+}
+
+/// Whether a code that `issuer` issued for `target` may still be redeemed: the issuer is not
+/// disabled and may still issue it. A supervisor taken off the team, or disabled, loses every
+/// code they issued (checked when the code is used, so no code outlives its issuer's authority).
+pub(crate) fn issuer_still_allowed(conn: &Connection, issuer: &str, target: &str) -> Result<bool> {
+    let (Some(issuer_user), Some(target_user)) = (
+        directory::user(conn, issuer)?,
+        directory::user(conn, target)?,
+    ) else {
+        return Ok(false);
+    };
+    if auth::user_disabled(conn, issuer)? {
+        return Ok(false);
+    }
+    Ok(issue_refusal(conn, &issuer_user, &target_user)?.is_none())
 }
 
 /// Issue an enrolment code for `user`: an administrator managing their organisation, or a
@@ -37,26 +83,7 @@ pub async fn issue_code(
     }
     change_or_refuse(state, caller, move |tx, caller, now| {
         let target = directory::user(tx, &user)?.ok_or(Error::NotFound("user"))?;
-        let refusal = match caller.user.role {
-            Role::Administrator if manages(&caller.user, &target.org_id) => None,
-            Role::Administrator => Some("other_organisation"),
-            Role::Supervisor if target.org_id != caller.user.org_id => Some("other_organisation"),
-            Role::Supervisor if !supervisor_may_enrol(target.role) => Some("role"),
-            Role::Supervisor => {
-                let shares_team: bool = tx.query_row(
-                    "SELECT EXISTS(SELECT 1 FROM team_members a JOIN team_members b
-                     ON a.team_id = b.team_id WHERE a.user_id = ?1 AND b.user_id = ?2)",
-                    params![caller.user.id, target.id],
-                    |r| r.get(0),
-                )?;
-                (!shares_team).then_some("not_in_team")
-            }
-            _ => Some("caller_role"),
-        };
-        let refusal = match refusal {
-            None if auth::user_disabled(tx, &user)? => Some("disabled"),
-            other => other,
-        };
+        let refusal = issue_refusal(tx, &caller.user, &target)?;
         if let Some(reason) = refusal {
             let detail = json!({ "reason": reason, "role": target.role.as_str() });
             return refuse(

@@ -10,6 +10,7 @@ pub(crate) mod notices;
 mod types;
 
 pub use bootstrap::{bootstrap, first_admin_code, write_code_file};
+pub(crate) use enrolment::issuer_still_allowed;
 pub use enrolment::{cancel_code, issue_code, list_codes, set_disabled};
 pub use types::*;
 

@@ -435,3 +435,132 @@ async fn the_first_administrators_code_lasts_one_hour() {
         "expired after one hour"
     );
 }
+
+/// A device id is public (the automerge actor on every change its device made). Someone who
+/// knows it asks for more challenges for it than its limit, from another address, as fast as
+/// it is allowed: the device, asking from its own address, still gets a challenge, its
+/// challenge is not evicted by the flood, and it opens a session.
+#[tokio::test]
+async fn challenges_asked_from_another_address_cannot_lock_out_a_device() {
+    let h = Harness::new().await;
+    let victim = h.person("guardian").await;
+    let ask = |ip: &'static str| {
+        let app = h.app.clone();
+        let id = victim.id;
+        async move { post_from(&app, ip, "/v1/challenge", &json!({ "device_id": id })).await }
+    };
+    let mine = ask("127.0.0.2").await;
+    assert_eq!(mine.status, StatusCode::OK);
+    let mine: ChallengeResponse = mine.json();
+    let mut limited = 0;
+    for _ in 0..(h.state.settings.max_challenges_per_device + 10) {
+        if ask("127.0.0.66").await.status == StatusCode::TOO_MANY_REQUESTS {
+            limited += 1;
+        }
+    }
+    assert!(limited >= 10, "the flooding address is limited ({limited})");
+    let again = ask("127.0.0.2").await;
+    assert_eq!(again.status, StatusCode::OK, "the device's own address");
+    let sig: Signature = victim
+        .key
+        .sign(&session_signing_payload(&victim.id, &mine.challenge));
+    let session = json!({
+        "device_id": victim.id,
+        "challenge": b64(&mine.challenge),
+        "signature": b64(sig.to_der().as_bytes()),
+    });
+    let opened = post_from(&h.app, "127.0.0.2", "/v1/session", &session).await;
+    assert_eq!(
+        opened.status,
+        StatusCode::OK,
+        "the challenge asked before the flood still opens a session: {}",
+        String::from_utf8_lossy(&opened.body)
+    );
+}
+
+/// A supervisor issues codes for the guardians of their team, then is taken off the team (or
+/// disabled). The codes they issued go with their authority: none of them enrols a device
+/// afterwards, so a supervisor cannot keep a way to become a guardian of the team.
+#[tokio::test]
+async fn a_supervisors_codes_stop_working_when_the_supervisor_leaves_the_team_or_is_disabled() {
+    let h = Harness::new().await;
+    let supervisor = h.person("supervisor").await;
+    let guardian = h.create_user("guardian", &h.root_org).await;
+    let team = h
+        .admin_post(
+            "/v1/admin/teams",
+            json!({ "name": "north", "org_id": h.root_org }),
+        )
+        .await
+        .json::<Value>()["id"]
+        .as_str()
+        .expect("team id")
+        .to_owned();
+    for member in [&supervisor.user_id, &guardian] {
+        let r = h
+            .admin_post(
+                &format!("/v1/admin/teams/{team}/members"),
+                json!({ "user_id": member }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    let issue = || async {
+        let r = h
+            .post(
+                &format!("/v1/admin/users/{guardian}/enrolment-code"),
+                Some(&supervisor.token),
+                &json!({}),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+        r.json::<Value>()["code"].as_str().expect("code").to_owned()
+    };
+    let kept_after_leaving = issue().await;
+    let kept_after_disabling = issue().await;
+    let still_good = issue().await;
+    // While the supervisor is in the team, their code enrols.
+    assert_eq!(
+        h.enrol(&still_good, &fresh_key()).await.status,
+        StatusCode::OK
+    );
+
+    let removed = h
+        .raw(
+            Method::DELETE,
+            &format!("/v1/admin/teams/{team}/members/{}", supervisor.user_id),
+            Some(&h.admin.token),
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    let refused = h.enrol(&kept_after_leaving, &fresh_key()).await;
+    assert_eq!(refused.error(), "enrolment_code_invalid");
+
+    // Back in the team, then disabled: the other code is refused too.
+    let r = h
+        .admin_post(
+            &format!("/v1/admin/teams/{team}/members"),
+            json!({ "user_id": supervisor.user_id }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let disabled = h
+        .admin_post(
+            &format!("/v1/admin/users/{}/disable", supervisor.user_id),
+            json!({}),
+        )
+        .await;
+    assert!(
+        disabled.status.is_success(),
+        "{}",
+        String::from_utf8_lossy(&disabled.body)
+    );
+    let refused = h.enrol(&kept_after_disabling, &fresh_key()).await;
+    assert_eq!(refused.error(), "enrolment_code_invalid");
+}
