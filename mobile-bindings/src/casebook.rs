@@ -319,6 +319,7 @@ pub(crate) fn writer(repo: &mut Repo) -> Result<Option<Writer>> {
         Some(Writer {
             user: identity.user_id,
             role,
+            device: identity.device_id,
         })
     }))
 }

@@ -20,7 +20,11 @@ pub fn refusal(doc: &DocId, stored: Option<&[u8]>, saved: &[u8], caller: &Caller
     let (Ok(role), Ok(user)) = (caller.user.role.as_str().parse(), caller.user.id.parse()) else {
         return refuse("unknown writer");
     };
-    let writer = Writer { user, role };
+    let writer = Writer {
+        user,
+        role,
+        device: caller.device,
+    };
     let verdict = catch_unwind(AssertUnwindSafe(|| {
         let before = match stored {
             Some(bytes) => Automerge::load(bytes).map_err(|_| "stored document")?,

@@ -39,7 +39,7 @@ use super::{
 };
 use crate::doc::{CaseDoc, DocKind, Resolution};
 use crate::error::{Error, Result};
-use crate::ids::{EntryId, UserId};
+use crate::ids::{DeviceId, EntryId, UserId};
 
 /// The role a writer acts in (the server's roles, by their wire names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -108,6 +108,11 @@ pub struct Writer {
     pub user: UserId,
     /// Their role.
     pub role: WriterRole,
+    /// The device sending the changes: every new change must name it in its commit note and
+    /// carry its automerge actor (or a fork actor no other device has used), so nobody can
+    /// write under another device's actor (which would also make automerge refuse that
+    /// device's own next change as a duplicate sequence number).
+    pub device: DeviceId,
 }
 
 /// Who a record belongs to, for the table above.
@@ -295,16 +300,24 @@ struct Check<'a> {
 /// A change's actor, its first and last op counters, and the user its commit note names.
 type ChangeSpan = (automerge::ActorId, u64, u64, Option<UserId>);
 
-/// The user a commit note names.
+/// The user (and device) a commit note names.
 #[derive(Deserialize)]
 struct NoteAuthor {
     user: UserId,
+    #[serde(default)]
+    device: Option<DeviceId>,
 }
 
 fn note_user(message: Option<&str>) -> Option<UserId> {
     serde_json::from_str::<NoteAuthor>(message?)
         .ok()
         .map(|n| n.user)
+}
+
+fn note_device(message: Option<&str>) -> Option<DeviceId> {
+    serde_json::from_str::<NoteAuthor>(message?)
+        .ok()
+        .and_then(|n| n.device)
 }
 
 impl Check<'_> {
@@ -364,13 +377,44 @@ impl Check<'_> {
     /// Every new change names the writing user in its commit note.
     fn check_authors(&mut self) {
         let heads = self.before.get_heads();
+        let own_actor = automerge::ActorId::from(self.writer.device.as_bytes());
+        let mut other_actors = Vec::new();
         for change in self.after.get_changes(&heads) {
+            let hash = change.hash().to_string();
+            let record = format!("change {}", &hash[..hash.len().min(12)]);
             if note_user(change.message()) != Some(self.writer.user) {
-                let hash = change.hash().to_string();
-                self.refuse(
-                    format!("change {}", &hash[..hash.len().min(12)]),
-                    "its recorded author is not the user writing",
-                );
+                self.refuse(record, "its recorded author is not the user writing");
+                continue;
+            }
+            if note_device(change.message()) != Some(self.writer.device) {
+                self.refuse(record, "its recorded device is not the device writing");
+                continue;
+            }
+            let actor = change.actor_id();
+            if *actor == own_actor {
+                continue;
+            }
+            // A device id is 16 bytes and is its device's actor; a fork actor (a save of an
+            // older read, `doc/stale.rs`) is longer. Another device's actor is never allowed.
+            if actor.to_bytes().len() == own_actor.to_bytes().len() {
+                self.refuse(record, "it is written under another device's actor");
+                continue;
+            }
+            other_actors.push((actor.clone(), record));
+        }
+        if other_actors.is_empty() {
+            return;
+        }
+        // A fork actor must not be one another device has already used in this document.
+        let mut used_by_others = BTreeSet::new();
+        for change in self.before.get_changes(&[]) {
+            if note_device(change.message()) != Some(self.writer.device) {
+                used_by_others.insert(change.actor_id().clone());
+            }
+        }
+        for (actor, record) in other_actors {
+            if used_by_others.contains(&actor) {
+                self.refuse(record, "it is written under another device's actor");
             }
         }
     }

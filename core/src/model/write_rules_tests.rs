@@ -64,6 +64,7 @@ fn writer(author: Author, role: WriterRole) -> Writer {
     Writer {
         user: author.user,
         role,
+        device: author.device,
     }
 }
 
@@ -400,4 +401,50 @@ fn the_case_team_keeps_every_ordinary_edit() {
     assert_eq!(visits.visit_notes().expect("notes").len(), 1);
     let id = DocId::new(visits.id().case, DocKind::Visits);
     assert_eq!(visits.id(), id);
+}
+
+/// A modified app writes under another device: its change names the other device in the
+/// commit note, or carries the other device's automerge actor (which would also make automerge
+/// refuse that device's own next change as a duplicate sequence number). Both are refused; the
+/// writer's own device, and a fork actor of its own, are accepted.
+#[test]
+fn a_change_under_another_devices_name_or_actor_is_refused() {
+    let mut w = world(15);
+    let carer = person(&mut w.rng);
+    let guardian = w.guardian;
+    let (first, second, third) = (w.id(), w.id(), w.id());
+    let safety = w.doc(DocKind::Safety);
+    let as_carer = writer(carer, WriterRole::Carer);
+
+    let posing = Author {
+        user: carer.user,
+        device: guardian.device,
+    };
+    let err = safety
+        .edit_checked(&as_carer, |d| {
+            d.log_safety_check(&Edit::new(posing, at()), first, &SafetyCheck::default())
+        })
+        .expect_err("a note naming the guardian's device");
+    assert!(err.to_string().contains("recorded device"), "{err}");
+
+    let checks = safety.object(&["checks"]).expect("checks");
+    let err = safety
+        .edit_checked(&as_carer, |d| {
+            raw(d, carer, |am| {
+                am.set_actor(automerge::ActorId::from(guardian.device.as_bytes()));
+                let entry = am.put_object(&checks, second.to_string().as_str(), ObjType::Map)?;
+                am.put(&entry, "outcome", "done")?;
+                Ok(())
+            });
+            Ok(())
+        })
+        .expect_err("a change under the guardian's actor");
+    assert!(err.to_string().contains("another device's actor"), "{err}");
+    assert!(safety.safety_checks().expect("checks").is_empty());
+
+    safety
+        .edit_checked(&as_carer, |d| {
+            d.log_safety_check(&Edit::new(carer, at()), third, &SafetyCheck::default())
+        })
+        .expect("the carer's own device and actor");
 }
