@@ -54,8 +54,18 @@ fn http(trust: &ServerTrust) -> Result<reqwest::Client> {
 impl Harness {
     /// Start a server and enrol its first administrator, who creates an organisation.
     pub async fn start() -> Result<Self> {
+        Self::start_with(casebook_server::Settings::default()).await
+    }
+
+    /// [`Harness::start`] with chosen server settings.
+    pub async fn start_with(settings: casebook_server::Settings) -> Result<Self> {
         let data_dir = tempfile::tempdir()?;
-        let server = casebook_server::start_for_tests(data_dir.path()).await?;
+        let server = casebook_server::start_for_tests_with(
+            data_dir.path(),
+            casebook_server::Clock::System,
+            settings,
+        )
+        .await?;
         let devices_dir = tempfile::tempdir()?;
         let admin_device = Device::enrol_at(
             &server,
