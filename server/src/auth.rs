@@ -627,39 +627,22 @@ pub struct Caller {
     pub session: Vec<u8>,
 }
 
-/// Resolve a bearer token: unknown or expired is `unauthenticated`, a revoked device is
-/// `device_revoked`.
+/// Resolve a bearer token: unknown or expired is `unauthenticated`, a revoked device (or a
+/// disabled user) is `device_revoked`.
 pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> {
     let session = hash_secret(token.as_bytes());
-    let row: Option<(String, i64, bool, String)> = conn
+    let device: Option<String> = conn
         .query_row(
-            "SELECT d.id, s.expires_at, d.revoked_at IS NOT NULL, d.user_id
-             FROM sessions s JOIN devices d ON d.id = s.device_id WHERE s.token_hash = ?1",
+            "SELECT device_id FROM sessions WHERE token_hash = ?1",
             [&session],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| r.get(0),
         )
         .optional()?;
-    let Some((device, expires, revoked, user)) = row else {
-        return Err(Error::Unauthenticated("unknown session"));
-    };
-    if revoked {
-        return Err(Error::DeviceRevoked);
-    }
-    if expires <= now {
-        return Err(Error::Unauthenticated("session expired"));
-    }
-    if user_disabled(conn, &user)? {
-        return Err(Error::DeviceRevoked);
-    }
-    let user = directory::user(conn, &user)?.ok_or(Error::Unauthenticated("unknown user"))?;
     let device = device
+        .ok_or(Error::Unauthenticated("unknown session"))?
         .parse()
         .map_err(|_| Error::Corrupt("device id".into()))?;
-    Ok(Caller {
-        device,
-        user,
-        session,
-    })
+    live_caller(conn, device, session, now)
 }
 
 /// Check the caller's session again inside the transaction that is about to read or write
@@ -669,12 +652,18 @@ pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> 
 /// Every service that acts for a [`Caller`] calls this first, in its own transaction: the
 /// check made when the request's headers arrived is not enough.
 pub fn recheck(conn: &Connection, caller: &Caller, now: i64) -> Result<Caller> {
+    live_caller(conn, caller.device, caller.session.clone(), now)
+}
+
+/// The caller behind `session` on `device`, if the session is live: not expired, the device
+/// not revoked, its user not disabled.
+fn live_caller(conn: &Connection, device: DeviceId, session: Vec<u8>, now: i64) -> Result<Caller> {
     let row: Option<(i64, bool, String)> = conn
         .query_row(
             "SELECT s.expires_at, d.revoked_at IS NOT NULL, d.user_id
              FROM sessions s JOIN devices d ON d.id = s.device_id
              WHERE s.token_hash = ?1 AND s.device_id = ?2",
-            params![caller.session, caller.device.to_string()],
+            params![session, device.to_string()],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )
         .optional()?;
@@ -692,9 +681,9 @@ pub fn recheck(conn: &Connection, caller: &Caller, now: i64) -> Result<Caller> {
     }
     let user = directory::user(conn, &user)?.ok_or(Error::Unauthenticated("unknown user"))?;
     Ok(Caller {
-        device: caller.device,
+        device,
         user,
-        session: caller.session.clone(),
+        session,
     })
 }
 

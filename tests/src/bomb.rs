@@ -21,7 +21,8 @@ use crate::support::{Admin, Device};
 pub const CHILD_ENV: &str = "CASEBOOK_BOMB_SERVER_DIR";
 
 /// Run a real server (the library's `serve`, as `main` runs it) on `dir` until killed,
-/// printing `READY <addr> <fingerprint> <admin code>` once it listens.
+/// printing `READY <addr> <fingerprint> <admin code>` once it listens. The bomb's server
+/// child and the server-kill tests' child both run this.
 pub fn serve_child(dir: &Path) -> Result<()> {
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {

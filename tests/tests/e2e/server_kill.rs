@@ -24,31 +24,7 @@ fn server_process_for_kill_tests() -> Result<()> {
     let Ok(dir) = std::env::var(CHILD_ENV) else {
         return Ok(());
     };
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        let dir = Path::new(&dir);
-        let opened = casebook_server::open_data_dir(
-            dir,
-            casebook_server::Clock::System,
-            casebook_server::Settings::default(),
-        )?;
-        let tls = casebook_server::TlsConfig::development(dir)?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        println!(
-            "READY {} {} {}",
-            listener.local_addr()?,
-            tls.fingerprint(),
-            opened.first_admin_code.as_deref().unwrap_or("-")
-        );
-        casebook_server::serve(
-            listener,
-            Some(tls),
-            opened.state,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await?;
-        anyhow::Ok(())
-    })
+    casebook_tests::bomb::serve_child(Path::new(&dir))
 }
 
 struct ServerProcess {
