@@ -55,5 +55,6 @@ pub mod model;
 pub mod repo;
 pub mod store;
 pub mod sync;
+pub mod view;
 
 pub use error::{Error, Result};

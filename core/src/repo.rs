@@ -1,8 +1,7 @@
 //! The repository: a device's cases, loaded from and persisted to a [`Store`]. Every edit is
-//! appended durably as one incremental chunk before the call returns, and documents are
-//! compacted as chunks pile up, in the course of normal use.
-
-use std::collections::HashMap;
+//! appended durably as one incremental chunk before the call returns, together with the
+//! document's materialized view rows ([`crate::view`]), and documents are compacted as chunks
+//! pile up, in the course of normal use.
 
 use automerge::ChangeHash;
 use chrono::{DateTime, Utc};
@@ -14,11 +13,23 @@ use crate::ids::CaseId;
 use crate::model::{Profile, new_case};
 use crate::store::{CaseSummary, Store, WriteOp};
 
+mod cache;
+mod view;
+
+pub use cache::{CACHE_BYTES, MEMORY_PER_STORED_BYTE};
+use cache::DocCache;
+
 /// Compact a document once this many chunks have been appended since its snapshot.
 pub const COMPACT_AFTER_CHUNKS: usize = 64;
 
-/// Keep at most this many documents loaded in memory.
-pub const CACHE_DOCS: usize = 256;
+/// Compact a document once the chunks appended since its snapshot add up to more than this
+/// share of the snapshot (one half; one quarter for changes from a sync), and at least
+/// [`COMPACT_MIN_BYTES`]: loading a snapshot is much cheaper than replaying many chunks, so a
+/// document of long notes stays quick to open cold.
+pub const COMPACT_CHUNK_SHARE: usize = 2;
+
+/// Chunks smaller than this in total never trigger a compaction by size.
+pub const COMPACT_MIN_BYTES: usize = 64 * 1024;
 
 #[derive(Debug)]
 pub(crate) struct Loaded {
@@ -29,6 +40,44 @@ pub(crate) struct Loaded {
     pub(crate) last_chunk: u64,
     /// Chunks appended since the last snapshot.
     pub(crate) chunks: usize,
+    /// Bytes of those chunks.
+    pub(crate) chunk_bytes: usize,
+    /// Bytes of the snapshot.
+    pub(crate) snapshot_bytes: usize,
+    /// Estimated memory this document takes (see [`MEMORY_PER_STORED_BYTE`]).
+    pub(crate) bytes: usize,
+    /// When it was last used (the cache's clock).
+    pub(crate) used: u64,
+}
+
+impl Loaded {
+    fn new(doc: CaseDoc, persisted: Vec<ChangeHash>, snapshot_bytes: usize) -> Self {
+        Loaded {
+            doc,
+            persisted,
+            last_chunk: 0,
+            chunks: 0,
+            chunk_bytes: 0,
+            snapshot_bytes,
+            bytes: cache::estimate(snapshot_bytes),
+            used: 0,
+        }
+    }
+
+    /// Whether appending `more` bytes (from this device when `local`) should fold the
+    /// document into a new snapshot.
+    fn should_compact(&self, more: usize, local: bool) -> bool {
+        let share = if local {
+            COMPACT_CHUNK_SHARE
+        } else {
+            COMPACT_CHUNK_SHARE * 2
+        };
+        let chunk_bytes = self.chunk_bytes.saturating_add(more);
+        self.chunks + 1 >= COMPACT_AFTER_CHUNKS
+            || (self.chunks >= 1
+                && chunk_bytes >= COMPACT_MIN_BYTES
+                && chunk_bytes.saturating_mul(share) >= self.snapshot_bytes)
+    }
 }
 
 /// Writes gathered to be committed in one transaction.
@@ -43,13 +92,18 @@ pub(crate) struct Batch {
 struct Staged {
     doc: DocId,
     heads: Vec<ChangeHash>,
-    compact: bool,
+    /// The new snapshot's size, if the document was compacted.
+    compacted: Option<usize>,
+    /// Bytes of the appended chunk.
+    chunk: usize,
 }
 
 /// A device's cases over a [`Store`].
 pub struct Repo {
     pub(crate) store: Box<dyn Store>,
-    pub(crate) cache: HashMap<DocId, Loaded>,
+    pub(crate) cache: DocCache,
+    /// Whether the view's version has been checked (and the view rebuilt if it was old).
+    view_checked: bool,
 }
 
 impl std::fmt::Debug for Repo {
@@ -61,12 +115,26 @@ impl std::fmt::Debug for Repo {
 }
 
 impl Repo {
-    /// A repository over `store`.
+    /// A repository over `store`. The view is checked (and rebuilt if old) on first read;
+    /// [`Repo::open`] does it at once.
     pub fn new(store: impl Store + 'static) -> Self {
         Self {
             store: Box::new(store),
-            cache: HashMap::new(),
+            cache: DocCache::default(),
+            view_checked: false,
         }
+    }
+
+    /// Set the memory budget for loaded documents, in estimated bytes (default
+    /// [`CACHE_BYTES`]). Takes effect after the current call.
+    pub fn set_cache_budget(&mut self, bytes: usize) {
+        self.cache.set_budget(bytes);
+        self.cache.trim();
+    }
+
+    /// How many documents are loaded, and their estimated memory in bytes.
+    pub fn cache_usage(&self) -> (usize, usize) {
+        (self.cache.len(), self.cache.bytes())
     }
 
     /// The underlying store.
@@ -93,18 +161,26 @@ impl Repo {
         for mut doc in docs {
             let bytes = doc.save();
             let persisted = doc.heads();
+            ops.push(view::whole_view_op(&mut doc));
+            let chunk = bytes.len();
             ops.push(WriteOp::AppendChunk {
                 doc: doc.id(),
                 bytes,
                 local: true,
             });
-            loaded.push(doc_entry(doc, persisted, 1));
+            let mut entry = Loaded::new(doc, persisted, 0);
+            entry.last_chunk = 1;
+            entry.chunks = 1;
+            entry.chunk_bytes = chunk;
+            entry.bytes = cache::estimate(chunk);
+            loaded.push(entry);
         }
         ops.push(WriteOp::PutSummary(summary(case, Some(profile), edit.at)));
         self.store.apply(ops)?;
         for entry in loaded {
             self.cache.insert(entry.doc.id(), entry);
         }
+        self.cache.trim();
         Ok(case)
     }
 
@@ -129,10 +205,12 @@ impl Repo {
         Ok(kinds)
     }
 
-    /// Read a document.
+    /// Read a document (loading it: screens read the view instead, [`Repo::view`]).
     pub fn read<R>(&mut self, doc: DocId, f: impl FnOnce(&mut CaseDoc) -> Result<R>) -> Result<R> {
         let loaded = self.loaded(doc)?;
-        f(&mut loaded.doc)
+        let value = f(&mut loaded.doc);
+        self.cache.trim();
+        value
     }
 
     /// Edit a document and persist the change durably before returning. If persisting fails
@@ -174,15 +252,24 @@ impl Repo {
         if bytes.is_empty() {
             return Ok(false);
         }
+        let chunk = bytes.len();
+        let compact = loaded.should_compact(chunk, local);
         batch.ops.push(WriteOp::AppendChunk { doc, bytes, local });
-        let compact = loaded.chunks + 1 >= COMPACT_AFTER_CHUNKS;
+        let mut compacted = None;
         if compact {
+            let snapshot = loaded.doc.save();
+            compacted = Some(snapshot.len());
             batch.ops.push(WriteOp::Compact {
                 doc,
-                snapshot: loaded.doc.save(),
+                snapshot,
                 upto: loaded.last_chunk,
             });
         }
+        batch.ops.push(view::view_op(
+            self.store.as_ref(),
+            &mut loaded.doc,
+            &loaded.persisted,
+        )?);
         let heads = loaded.doc.heads();
         let profile = (doc.kind == DocKind::Profile)
             .then(|| loaded.doc.profile().ok())
@@ -190,7 +277,8 @@ impl Repo {
         batch.staged.push(Staged {
             doc,
             heads,
-            compact,
+            compacted,
+            chunk,
         });
         self.stage_summary(doc, profile.as_ref(), at, batch)?;
         Ok(true)
@@ -209,6 +297,7 @@ impl Repo {
         let profile = (id.kind == DocKind::Profile)
             .then(|| doc.profile().ok())
             .flatten();
+        batch.ops.push(view::whole_view_op(doc));
         batch.ops.push(WriteOp::AppendChunk {
             doc: id,
             bytes,
@@ -259,9 +348,22 @@ impl Repo {
             if let Some(loaded) = self.cache.get_mut(&staged.doc) {
                 loaded.persisted = staged.heads;
                 loaded.last_chunk += 1;
-                loaded.chunks = if staged.compact { 1 } else { loaded.chunks + 1 };
+                match staged.compacted {
+                    // The snapshot folds in every chunk up to the one before this one.
+                    Some(snapshot) => {
+                        loaded.snapshot_bytes = snapshot;
+                        loaded.chunks = 1;
+                        loaded.chunk_bytes = staged.chunk;
+                    }
+                    None => {
+                        loaded.chunks += 1;
+                        loaded.chunk_bytes += staged.chunk;
+                    }
+                }
+                loaded.bytes = cache::estimate(loaded.snapshot_bytes + loaded.chunk_bytes);
             }
         }
+        self.cache.trim();
         Ok(())
     }
 
@@ -274,18 +376,15 @@ impl Repo {
                 .ok_or_else(|| Error::NotHeld(doc.to_string()))?;
             let mut loaded = CaseDoc::load(doc, stored.snapshot.as_deref(), &stored.chunks)?;
             let persisted = loaded.heads();
-            if self.cache.len() >= CACHE_DOCS {
-                self.cache.clear();
-            }
-            self.cache.insert(
-                doc,
-                Loaded {
-                    doc: loaded,
-                    persisted,
-                    last_chunk: stored.last_chunk,
-                    chunks: stored.chunks.len(),
-                },
-            );
+            let snapshot_bytes = stored.snapshot.as_ref().map_or(0, Vec::len);
+            let mut entry = Loaded::new(loaded, persisted, snapshot_bytes);
+            entry.last_chunk = stored.last_chunk;
+            entry.chunks = stored.chunks.len();
+            entry.chunk_bytes = stored.chunks.iter().map(Vec::len).sum();
+            entry.bytes = cache::estimate(snapshot_bytes + entry.chunk_bytes);
+            // Nothing is evicted here: the caller may be in the middle of a batch that
+            // holds other documents. The cache is trimmed once the call is done.
+            self.cache.insert(doc, entry);
         }
         self.cache
             .get_mut(&doc)
@@ -295,7 +394,7 @@ impl Repo {
     /// Put a document received whole into the cache, to be persisted by the caller.
     pub(crate) fn adopt(&mut self, doc: CaseDoc) {
         let id = doc.id();
-        self.cache.insert(id, doc_entry(doc, Vec::new(), 0));
+        self.cache.insert(id, Loaded::new(doc, Vec::new(), 0));
     }
 
     /// Every open conflict in the documents this device holds for `case`.
@@ -330,16 +429,6 @@ impl Repo {
     pub fn wipe(&mut self) -> Result<()> {
         self.cache.clear();
         self.store.wipe()
-    }
-}
-
-/// A cache entry for a document whose store copy ends at chunk `last_chunk` (0: not stored).
-fn doc_entry(doc: CaseDoc, persisted: Vec<ChangeHash>, last_chunk: u64) -> Loaded {
-    Loaded {
-        doc,
-        persisted,
-        last_chunk,
-        chunks: usize::try_from(last_chunk).unwrap_or(usize::MAX),
     }
 }
 

@@ -16,7 +16,7 @@ use super::kind::{DocId, DocKind};
 use super::stale::StaleBase;
 use super::version::Version;
 use crate::error::{Error, Result};
-use crate::ids::EntryId;
+use crate::ids::{EntryId, UserId};
 
 /// A record kept in a document: a serde type with the names of its free-text fields.
 pub trait Record: Serialize + DeserializeOwned {
@@ -343,6 +343,28 @@ impl CaseDoc {
                 }
             })
             .collect()
+    }
+
+    /// The user whose change created each of `objs` (from that change's commit note), or
+    /// `None` where it is not known (the root, a change from outside Casebook). One pass
+    /// over the changes' metadata, whatever the number of objects.
+    pub(crate) fn object_authors(&mut self, objs: &[ObjId]) -> Vec<Option<UserId>> {
+        let mut found = vec![None; objs.len()];
+        if objs.is_empty() {
+            return found;
+        }
+        for meta in self.doc.get_changes_meta(&[]) {
+            for (index, obj) in objs.iter().enumerate() {
+                if let ObjId::Id(counter, actor, _) = obj
+                    && found[index].is_none()
+                    && *actor == *meta.actor
+                    && (meta.start_op..=meta.max_op).contains(counter)
+                {
+                    found[index] = CommitNote::parse(meta.message.as_deref()).map(|n| n.user);
+                }
+            }
+        }
+        found
     }
 
     pub(crate) fn malformed(&self, path: &str, reason: &str) -> Error {

@@ -8,6 +8,7 @@ use super::{CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
 use crate::doc::DocId;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
+use crate::view::{DocView, RowKind, ViewChange};
 
 /// A store in memory. Nothing survives the value; [`Store::apply`] is all-or-nothing.
 #[derive(Default, Clone)]
@@ -31,6 +32,13 @@ struct State {
     sync_states: BTreeMap<(String, DocId), Vec<u8>>,
     summaries: BTreeMap<CaseId, CaseSummary>,
     meta: BTreeMap<String, Vec<u8>>,
+    views: BTreeMap<DocId, View>,
+}
+
+#[derive(Default, Clone)]
+struct View {
+    version: String,
+    rows: BTreeMap<(RowKind, String), String>,
 }
 
 #[derive(Default, Clone)]
@@ -88,6 +96,7 @@ impl State {
             WriteOp::RemoveDoc(doc) => {
                 self.docs.remove(&doc);
                 self.sync_states.retain(|(_, d), _| *d != doc);
+                self.views.remove(&doc);
             }
             WriteOp::PutSummary(summary) => {
                 self.summaries.insert(summary.case, summary);
@@ -101,8 +110,25 @@ impl State {
             WriteOp::PutMeta { key, value } => {
                 self.meta.insert(key, value);
             }
+            WriteOp::PutView(change) => self.put_view(change),
         }
         Ok(())
+    }
+}
+
+impl State {
+    fn put_view(&mut self, change: ViewChange) {
+        let view = self.views.entry(change.doc).or_default();
+        if change.whole {
+            view.rows.clear();
+        }
+        view.version = change.version;
+        for row in change.rows {
+            view.rows.insert((row.kind, row.record), row.body);
+        }
+        for key in change.removed {
+            view.rows.remove(&key);
+        }
     }
 }
 
@@ -144,6 +170,26 @@ impl Store for MemoryStore {
             .sync_states
             .get(&(peer.to_owned(), *doc))
             .cloned())
+    }
+
+    fn view(&self, doc: &DocId, kind: RowKind, record: Option<&str>) -> Result<Option<DocView>> {
+        Ok(self.state.views.get(doc).map(|view| DocView {
+            version: view.version.clone(),
+            rows: view
+                .rows
+                .iter()
+                .filter(|((k, r), _)| *k == kind && record.is_none_or(|want| want == r))
+                .map(|((kind, record), body)| crate::view::ViewRow {
+                    kind: *kind,
+                    record: record.clone(),
+                    body: body.clone(),
+                })
+                .collect(),
+        }))
+    }
+
+    fn view_version(&self, doc: &DocId) -> Result<Option<String>> {
+        Ok(self.state.views.get(doc).map(|v| v.version.clone()))
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {

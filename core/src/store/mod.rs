@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::doc::DocId;
 use crate::error::Result;
 use crate::ids::CaseId;
+use crate::view::{DocView, RowKind, ViewChange};
 
 mod cipher;
 mod key;
@@ -103,7 +104,8 @@ pub enum WriteOp {
         /// The last chunk sequence the server has.
         upto: u64,
     },
-    /// Remove a document, its chunks and its sync states (access ended, purge). A later
+    /// Remove a document, its chunks, its sync states and its view rows (access ended,
+    /// purge). A later
     /// append starts a new document, numbered from 1.
     RemoveDoc(DocId),
     /// Insert or replace a case's summary line.
@@ -119,6 +121,9 @@ pub enum WriteOp {
         /// `automerge::sync::State::encode()` output.
         state: Vec<u8>,
     },
+    /// Change a document's view rows (see [`crate::view`]) and record the version they show.
+    /// [`WriteOp::RemoveDoc`] and [`Store::wipe`] drop a document's rows with it.
+    PutView(ViewChange),
     /// Set a small named setting (cursor, last check-in, device identity).
     PutMeta {
         /// The setting's name.
@@ -154,6 +159,11 @@ pub trait Store: Send {
     }
     /// The sync state stored for `doc` with `peer`.
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>>;
+    /// The view rows of `doc` of `kind` (only the one of `record`, if given), ordered by
+    /// record id, with the version they show; `None` if no rows are kept for `doc`.
+    fn view(&self, doc: &DocId, kind: RowKind, record: Option<&str>) -> Result<Option<DocView>>;
+    /// The version of `doc` its view rows show, if rows are kept for it.
+    fn view_version(&self, doc: &DocId) -> Result<Option<String>>;
     /// A named setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
     /// Commit `ops` atomically and durably: after this returns, a crash loses none of them;

@@ -10,6 +10,7 @@ use crate::error::{Error, Result};
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/001_initial.sql"),
     include_str!("migrations/002_indexes.sql"),
+    include_str!("migrations/003_view.sql"),
 ];
 
 /// The schema version this build writes.

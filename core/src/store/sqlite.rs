@@ -13,6 +13,7 @@ use super::{cipher, schema};
 use crate::doc::DocId;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
+use crate::view::{DocView, RowKind, ViewChange, ViewRow};
 
 /// The encrypted SQLite store. One connection, one writer; every [`Store::apply`] is one
 /// immediate transaction, durable when it returns.
@@ -97,6 +98,14 @@ impl Store for SqliteStore {
 
     fn sync_state(&self, peer: &str, doc: &DocId) -> Result<Option<Vec<u8>>> {
         sync_state(&self.conn, peer, doc)
+    }
+
+    fn view(&self, doc: &DocId, kind: RowKind, record: Option<&str>) -> Result<Option<DocView>> {
+        view(&self.conn, doc, kind, record)
+    }
+
+    fn view_version(&self, doc: &DocId) -> Result<Option<String>> {
+        view_version(&self.conn, doc)
     }
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -267,6 +276,49 @@ fn meta(conn: &Connection, key: &str) -> Result<Option<Vec<u8>>> {
         .optional()?)
 }
 
+fn view_version(conn: &Connection, doc: &DocId) -> Result<Option<String>> {
+    Ok(conn
+        .prepare_cached("SELECT version FROM view_docs WHERE doc_id = ?1")?
+        .query_row([doc.to_string()], |row| row.get(0))
+        .optional()?)
+}
+
+fn view(
+    conn: &Connection,
+    doc: &DocId,
+    kind: RowKind,
+    record: Option<&str>,
+) -> Result<Option<DocView>> {
+    let Some(version) = view_version(conn, doc)? else {
+        return Ok(None);
+    };
+    let id = doc.to_string();
+    let map = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+    let rows = match record {
+        Some(record) => conn
+            .prepare_cached(
+                "SELECT record_id, body FROM view_rows \
+                 WHERE doc_id = ?1 AND kind = ?2 AND record_id = ?3",
+            )?
+            .query_map((&id, kind.as_str(), record), map)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+        None => conn
+            .prepare_cached(
+                "SELECT record_id, body FROM view_rows \
+                 WHERE doc_id = ?1 AND kind = ?2 ORDER BY record_id",
+            )?
+            .query_map((&id, kind.as_str()), map)?
+            .collect::<rusqlite::Result<Vec<_>>>()?,
+    };
+    Ok(Some(DocView {
+        version,
+        rows: rows
+            .into_iter()
+            .map(|(record, body)| ViewRow { kind, record, body })
+            .collect(),
+    }))
+}
+
 /// The highest chunk number ever given to `doc` (0 if it has none or is not stored).
 fn last_chunk(conn: &Connection, doc: &str) -> Result<u64> {
     let last = conn
@@ -302,6 +354,7 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> Result<()> {
             .execute((peer, doc.to_string(), state))?;
             Ok(())
         }
+        WriteOp::PutView(change) => put_view(tx, &change),
         WriteOp::PutMeta { key, value } => {
             tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
@@ -363,6 +416,37 @@ fn remove_doc(tx: &Transaction<'_>, doc: &DocId) -> Result<()> {
         .execute([&id])?;
     tx.prepare_cached("DELETE FROM docs WHERE doc_id = ?1")?
         .execute([&id])?;
+    tx.prepare_cached("DELETE FROM view_rows WHERE doc_id = ?1")?
+        .execute([&id])?;
+    tx.prepare_cached("DELETE FROM view_docs WHERE doc_id = ?1")?
+        .execute([&id])?;
+    Ok(())
+}
+
+fn put_view(tx: &Transaction<'_>, change: &ViewChange) -> Result<()> {
+    let id = change.doc.to_string();
+    if change.whole {
+        tx.prepare_cached("DELETE FROM view_rows WHERE doc_id = ?1")?
+            .execute([&id])?;
+    }
+    tx.prepare_cached(
+        "INSERT INTO view_docs (doc_id, version) VALUES (?1, ?2) \
+         ON CONFLICT (doc_id) DO UPDATE SET version = excluded.version",
+    )?
+    .execute((&id, &change.version))?;
+    let mut put = tx.prepare_cached(
+        "INSERT INTO view_rows (doc_id, kind, record_id, body) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (doc_id, kind, record_id) DO UPDATE SET body = excluded.body",
+    )?;
+    for row in &change.rows {
+        put.execute((&id, row.kind.as_str(), &row.record, &row.body))?;
+    }
+    let mut remove = tx.prepare_cached(
+        "DELETE FROM view_rows WHERE doc_id = ?1 AND kind = ?2 AND record_id = ?3",
+    )?;
+    for (kind, record) in &change.removed {
+        remove.execute((&id, kind.as_str(), record))?;
+    }
     Ok(())
 }
 
@@ -390,6 +474,8 @@ fn delete_everything(tx: &Transaction<'_>) -> Result<()> {
          DELETE FROM docs;
          DELETE FROM sync_states;
          DELETE FROM case_summaries;
+         DELETE FROM view_rows;
+         DELETE FROM view_docs;
          DELETE FROM meta;",
     )?;
     Ok(())

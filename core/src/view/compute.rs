@@ -1,0 +1,264 @@
+//! Computing a document's view rows: all of them ([`rows`]), or only those of the records a
+//! change touched ([`update`]).
+
+use std::collections::BTreeSet;
+
+use automerge::{ChangeHash, ObjId, ReadDoc, Value};
+
+use super::touched::touched;
+use super::{EXCERPT_CHARS, RowKind, ViewChange, ViewRow, VisitSummary};
+use crate::doc::{CaseDoc, DocKind, Version};
+use crate::error::Result;
+use crate::ids::{EntryId, UserId};
+use crate::model::{
+    InterpreterMode, MissingEpisode, PersonOfConcern, Placement, PlanStep, SafetyCheck, VisitNote,
+};
+
+/// A collection of entries in a document, and the kinds of row each entry gives.
+struct Collection {
+    key: &'static str,
+    kinds: &'static [RowKind],
+}
+
+fn collections(kind: DocKind) -> &'static [Collection] {
+    match kind {
+        DocKind::Profile => &[],
+        DocKind::Location => &[Collection {
+            key: "history",
+            kinds: &[RowKind::PlacementHistory],
+        }],
+        DocKind::Visits => &[Collection {
+            key: "notes",
+            kinds: &[RowKind::VisitNote, RowKind::VisitSummary],
+        }],
+        DocKind::Safety => &[
+            Collection {
+                key: "plan_steps",
+                kinds: &[RowKind::PlanStep],
+            },
+            Collection {
+                key: "checks",
+                kinds: &[RowKind::SafetyCheck],
+            },
+            Collection {
+                key: "missing_episodes",
+                kinds: &[RowKind::MissingEpisode],
+            },
+        ],
+        DocKind::Associates => &[Collection {
+            key: "persons",
+            kinds: &[RowKind::Person],
+        }],
+    }
+}
+
+/// Root keys that hold no row (identity, and the log of conflict resolutions, whose choices
+/// are written to the fields themselves).
+const NO_ROWS: &[&str] = &["case", "kind", "resolutions"];
+
+/// Every row of `doc`'s view.
+pub fn rows(doc: &mut CaseDoc) -> Result<Vec<ViewRow>> {
+    let mut rows = single_rows(doc)?;
+    for collection in collections(doc.kind()) {
+        let ids = entry_ids(doc, collection.key)?;
+        let objs: Vec<ObjId> = ids.iter().map(|(_, obj)| obj.clone()).collect();
+        let authors = authors_of(doc, collection, &objs);
+        for ((id, _), author) in ids.into_iter().zip(authors) {
+            rows.extend(entry_rows(doc, collection, id, author)?);
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+/// The change to `doc`'s rows since the document was at `before` (its heads when its rows
+/// were last computed; empty if they never were). Only records the new changes touched are
+/// recomputed; where the changes cannot be placed (an object no longer in the document, a
+/// key Casebook does not write), every row is.
+pub fn update(doc: &mut CaseDoc, before: &[ChangeHash]) -> Result<ViewChange> {
+    let version = Version::new(doc.heads()).to_string();
+    let whole = |doc: &mut CaseDoc, version: String| -> Result<ViewChange> {
+        Ok(ViewChange {
+            doc: doc.id(),
+            version,
+            rows: rows(doc)?,
+            removed: Vec::new(),
+            whole: true,
+        })
+    };
+    if before.is_empty() || doc.kind() == DocKind::Profile {
+        return whole(doc, version);
+    }
+    let Some(touched) = touched(doc.automerge_mut(), before) else {
+        return whole(doc, version);
+    };
+    let mut singles = false;
+    let mut records: BTreeSet<(usize, String)> = BTreeSet::new();
+    let kind = doc.kind();
+    for (top, record) in touched {
+        if NO_ROWS.contains(&top.as_str()) {
+            continue;
+        }
+        if let Some(index) = collections(kind).iter().position(|c| c.key == top) {
+            match record {
+                Some(record) => {
+                    records.insert((index, record));
+                }
+                None => return whole(doc, version),
+            }
+        } else if single_key(kind) == Some(top.as_str()) {
+            singles = true;
+        } else {
+            return whole(doc, version);
+        }
+    }
+    let mut change = ViewChange {
+        doc: doc.id(),
+        version,
+        rows: if singles {
+            single_rows(doc)?
+        } else {
+            Vec::new()
+        },
+        removed: Vec::new(),
+        whole: false,
+    };
+    for (index, record) in records {
+        let collection = &collections(kind)[index];
+        let parent = doc.object(&[collection.key])?;
+        let found = match doc.automerge().get(&parent, record.as_str())? {
+            Some((Value::Object(_), obj)) => Some(obj),
+            _ => None,
+        };
+        let (Some(obj), Ok(id)) = (found, record.parse::<EntryId>()) else {
+            change
+                .removed
+                .extend(collection.kinds.iter().map(|k| (*k, record.clone())));
+            continue;
+        };
+        let author = authors_of(doc, collection, &[obj]).pop().flatten();
+        change.rows.extend(entry_rows(doc, collection, id, author)?);
+    }
+    Ok(change)
+}
+
+/// The root key of the document's single record, if it has one besides its collections.
+fn single_key(kind: DocKind) -> Option<&'static str> {
+    match kind {
+        DocKind::Location => Some("current"),
+        DocKind::Safety => Some("feel_safe"),
+        DocKind::Profile | DocKind::Visits | DocKind::Associates => None,
+    }
+}
+
+/// The rows of the document's single records (the profile, the current placement, what
+/// helps the child feel safe).
+fn single_rows(doc: &CaseDoc) -> Result<Vec<ViewRow>> {
+    Ok(match doc.kind() {
+        DocKind::Profile => vec![ViewRow::new(RowKind::Profile, "", &doc.profile()?)?],
+        DocKind::Location => vec![ViewRow::new(
+            RowKind::Placement,
+            "",
+            &doc.current_placement()?,
+        )?],
+        DocKind::Safety => vec![ViewRow::new(RowKind::FeelSafe, "", &doc.feel_safe()?)?],
+        DocKind::Visits | DocKind::Associates => Vec::new(),
+    })
+}
+
+/// The entries of a collection: their ids and objects.
+fn entry_ids(doc: &CaseDoc, collection: &str) -> Result<Vec<(EntryId, ObjId)>> {
+    let parent = doc.object(&[collection])?;
+    let am = doc.automerge();
+    let mut out = Vec::new();
+    for key in am.keys(&parent) {
+        let id: EntryId = key
+            .parse()
+            .map_err(|_| doc.malformed(collection, "entry key is not an id"))?;
+        match am.get(&parent, key.as_str())? {
+            Some((Value::Object(_), obj)) => out.push((id, obj)),
+            _ => return Err(doc.malformed(collection, "an entry is not an object")),
+        }
+    }
+    Ok(out)
+}
+
+/// Who created each entry object, for collections whose rows name an author.
+fn authors_of(doc: &mut CaseDoc, collection: &Collection, objs: &[ObjId]) -> Vec<Option<UserId>> {
+    if collection.kinds.contains(&RowKind::VisitSummary) {
+        doc.object_authors(objs)
+    } else {
+        vec![None; objs.len()]
+    }
+}
+
+/// The rows of one entry.
+fn entry_rows(
+    doc: &CaseDoc,
+    collection: &Collection,
+    id: EntryId,
+    author: Option<UserId>,
+) -> Result<Vec<ViewRow>> {
+    let record = id.to_string();
+    let path = [collection.key];
+    Ok(match collection.key {
+        "history" => vec![ViewRow::new(
+            RowKind::PlacementHistory,
+            record,
+            &doc.entry::<Placement>(&path, id)?,
+        )?],
+        "notes" => {
+            let note = doc.entry::<VisitNote>(&path, id)?;
+            vec![
+                ViewRow::new(
+                    RowKind::VisitSummary,
+                    record.clone(),
+                    &summarise(&note, author),
+                )?,
+                ViewRow::new(RowKind::VisitNote, record, &note)?,
+            ]
+        }
+        "plan_steps" => vec![ViewRow::new(
+            RowKind::PlanStep,
+            record,
+            &doc.entry::<PlanStep>(&path, id)?,
+        )?],
+        "checks" => vec![ViewRow::new(
+            RowKind::SafetyCheck,
+            record,
+            &doc.entry::<SafetyCheck>(&path, id)?,
+        )?],
+        "missing_episodes" => vec![ViewRow::new(
+            RowKind::MissingEpisode,
+            record,
+            &doc.entry::<MissingEpisode>(&path, id)?,
+        )?],
+        "persons" => vec![ViewRow::new(
+            RowKind::Person,
+            record,
+            &doc.entry::<PersonOfConcern>(&path, id)?,
+        )?],
+        _ => Vec::new(),
+    })
+}
+
+/// A note's summary line.
+pub(crate) fn summarise(note: &VisitNote, author: Option<UserId>) -> VisitSummary {
+    let text = if note.observations.trim().is_empty() {
+        &note.wishes_and_feelings
+    } else {
+        &note.observations
+    };
+    let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    VisitSummary {
+        visited_at: note.visited_at,
+        author,
+        status: note.review.status,
+        interpreter: note.interpreter.mode != InterpreterMode::None,
+        interpreter_mode: note.interpreter.mode,
+        place: note.place.clone(),
+        excerpt: text.chars().take(EXCERPT_CHARS).collect(),
+        actions: count(note.actions.len()),
+        actions_done: count(note.actions.values().filter(|a| a.done).count()),
+    }
+}
