@@ -16,8 +16,8 @@ use crate::store::{CaseSummary, Store, WriteOp};
 mod cache;
 mod view;
 
-pub use cache::{CACHE_BYTES, MEMORY_PER_STORED_BYTE};
 use cache::DocCache;
+pub use cache::{CACHE_BYTES, MEMORY_PER_STORED_BYTE};
 
 /// Compact a document once this many chunks have been appended since its snapshot.
 pub const COMPACT_AFTER_CHUNKS: usize = 64;

@@ -62,10 +62,9 @@ impl DocCache {
     pub(crate) fn get_mut(&mut self, doc: &DocId) -> Option<&mut Loaded> {
         self.clock += 1;
         let clock = self.clock;
-        self.entries.get_mut(doc).map(|entry| {
-            entry.used = clock;
-            entry
-        })
+        let entry = self.entries.get_mut(doc)?;
+        entry.used = clock;
+        Some(entry)
     }
 
     pub(crate) fn insert(&mut self, doc: DocId, mut entry: Loaded) {

@@ -316,6 +316,117 @@ macro_rules! store_suite {
             }
 
             #[test]
+            fn view_rows_are_replaced_patched_and_dropped_with_their_document() -> Result<()> {
+                use $crate::view::{RowKind, ViewChange, ViewRow};
+                let (mut store, _guard) = $ctor;
+                let (a, b) = (doc(1, Visits), doc(2, Visits));
+                let row = |kind, record: &str, body: &str| ViewRow {
+                    kind,
+                    record: record.into(),
+                    body: body.into(),
+                };
+                let whole = |doc, version: &str, rows: Vec<ViewRow>| {
+                    WriteOp::PutView(ViewChange {
+                        doc,
+                        version: version.into(),
+                        rows,
+                        removed: vec![],
+                        whole: true,
+                    })
+                };
+                assert_eq!(store.view(&a, RowKind::VisitNote, None)?, None);
+                assert_eq!(store.view_version(&a)?, None);
+                store.apply(vec![
+                    append(a, b"1", true),
+                    append(b, b"1", true),
+                    whole(
+                        a,
+                        "v1",
+                        vec![
+                            row(RowKind::VisitNote, "n2", "\"two\""),
+                            row(RowKind::VisitNote, "n1", "\"one\""),
+                            row(RowKind::VisitSummary, "n1", "\"s1\""),
+                        ],
+                    ),
+                    whole(b, "w1", vec![row(RowKind::VisitNote, "m1", "\"m\"")]),
+                ])?;
+                let notes = store.view(&a, RowKind::VisitNote, None)?.expect("rows");
+                assert_eq!(notes.version, "v1");
+                assert_eq!(
+                    notes.rows,
+                    vec![
+                        row(RowKind::VisitNote, "n1", "\"one\""),
+                        row(RowKind::VisitNote, "n2", "\"two\"")
+                    ],
+                    "one kind, ordered by record"
+                );
+                let one = store
+                    .view(&a, RowKind::VisitNote, Some("n2"))?
+                    .expect("row");
+                assert_eq!(one.rows, vec![row(RowKind::VisitNote, "n2", "\"two\"")]);
+                assert!(
+                    store
+                        .view(&a, RowKind::PlanStep, None)?
+                        .expect("doc has rows")
+                        .rows
+                        .is_empty()
+                );
+
+                // A patch replaces and removes single rows and moves the version.
+                store.apply(vec![WriteOp::PutView(ViewChange {
+                    doc: a,
+                    version: "v2".into(),
+                    rows: vec![row(RowKind::VisitNote, "n1", "\"uno\"")],
+                    removed: vec![(RowKind::VisitNote, "n2".into())],
+                    whole: false,
+                })])?;
+                let notes = store.view(&a, RowKind::VisitNote, None)?.expect("rows");
+                assert_eq!(notes.version, "v2");
+                assert_eq!(notes.rows, vec![row(RowKind::VisitNote, "n1", "\"uno\"")]);
+                assert_eq!(
+                    store
+                        .view(&a, RowKind::VisitSummary, None)?
+                        .expect("rows")
+                        .rows
+                        .len(),
+                    1,
+                    "rows not named are kept"
+                );
+
+                // A whole change replaces every row of the document, and only its own.
+                store.apply(vec![whole(
+                    a,
+                    "v3",
+                    vec![row(RowKind::VisitNote, "n3", "3")],
+                )])?;
+                assert_eq!(
+                    store
+                        .view(&a, RowKind::VisitSummary, None)?
+                        .expect("rows")
+                        .rows,
+                    vec![]
+                );
+                assert_eq!(store.view_version(&a)?, Some("v3".into()));
+                assert_eq!(
+                    store
+                        .view(&b, RowKind::VisitNote, None)?
+                        .expect("rows")
+                        .rows
+                        .len(),
+                    1
+                );
+
+                // Removing a document drops its rows; a wipe drops everyone's.
+                store.apply(vec![WriteOp::RemoveDoc(a)])?;
+                assert_eq!(store.view(&a, RowKind::VisitNote, None)?, None);
+                assert_eq!(store.view_version(&a)?, None);
+                assert!(store.view(&b, RowKind::VisitNote, None)?.is_some());
+                store.wipe()?;
+                assert_eq!(store.view(&b, RowKind::VisitNote, None)?, None);
+                Ok(())
+            }
+
+            #[test]
             fn a_failed_batch_changes_nothing() -> Result<()> {
                 let (mut store, _guard) = $ctor;
                 let a = doc(1, Profile);

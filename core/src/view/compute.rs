@@ -262,3 +262,113 @@ pub(crate) fn summarise(note: &VisitNote, author: Option<UserId>) -> VisitSummar
         actions_done: count(note.actions.values().filter(|a| a.done).count()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use automerge::ReadDoc;
+    use automerge::transaction::Transactable;
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::doc::{Author, DocId, Edit};
+    use crate::ids::{CaseId, DeviceId};
+    use crate::model::new_case;
+
+    fn edit() -> Edit {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+            .single()
+            .unwrap_or_default();
+        Edit::new(
+            Author {
+                user: UserId::from_bytes([1; 16]),
+                device: DeviceId::from_bytes([2; 16]),
+            },
+            at,
+        )
+    }
+
+    fn visits_with_notes(n: u8) -> (CaseDoc, Vec<EntryId>) {
+        let case = CaseId::from_bytes([5; 16]);
+        let mut docs = new_case(
+            case,
+            &edit(),
+            &crate::model::Profile {
+                case_reference: "R".into(),
+                ..Default::default()
+            },
+        )
+        .expect("case");
+        let index = DocKind::ALL
+            .iter()
+            .position(|k| *k == DocKind::Visits)
+            .expect("visits");
+        let mut doc = docs.swap_remove(index);
+        assert_eq!(doc.id(), DocId::new(case, DocKind::Visits));
+        let ids: Vec<EntryId> = (0..n).map(|i| EntryId::from_bytes([i; 16])).collect();
+        for id in &ids {
+            doc.add_visit_note(&edit(), *id, &VisitNote::default())
+                .expect("note");
+        }
+        (doc, ids)
+    }
+
+    #[test]
+    fn an_edit_of_one_note_recomputes_that_note_only() {
+        let (mut doc, ids) = visits_with_notes(5);
+        let before = doc.heads();
+        let mut note = doc.visit_note(ids[2]).expect("note");
+        note.observations = "changed".into();
+        doc.update_visit_note(&edit(), ids[2], &note)
+            .expect("update");
+        let change = update(&mut doc, &before).expect("update");
+        assert!(!change.whole);
+        let records: BTreeSet<_> = change.rows.iter().map(|r| r.record.clone()).collect();
+        assert_eq!(records, BTreeSet::from([ids[2].to_string()]));
+        assert_eq!(change.rows.len(), 2, "the note and its summary");
+        assert_eq!(change.version, Version::new(doc.heads()).to_string());
+
+        // A note added is one record too.
+        let before = doc.heads();
+        let added = EntryId::from_bytes([9; 16]);
+        doc.add_visit_note(&edit(), added, &VisitNote::default())
+            .expect("note");
+        let change = update(&mut doc, &before).expect("update");
+        assert!(!change.whole);
+        assert!(change.rows.iter().all(|r| r.record == added.to_string()));
+    }
+
+    #[test]
+    fn a_note_deleted_by_a_peer_removes_its_rows() {
+        let (mut doc, ids) = visits_with_notes(2);
+        let before = doc.heads();
+        let notes = doc.object(&["notes"]).expect("notes");
+        let am = doc.automerge_mut();
+        am.delete(&notes, ids[0].to_string().as_str())
+            .expect("delete");
+        am.commit();
+        assert!(
+            am.get(&notes, ids[0].to_string().as_str())
+                .expect("get")
+                .is_none()
+        );
+        let change = update(&mut doc, &before).expect("update");
+        assert!(!change.whole);
+        assert_eq!(
+            change.removed,
+            vec![
+                (RowKind::VisitNote, ids[0].to_string()),
+                (RowKind::VisitSummary, ids[0].to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn without_a_base_every_row_is_computed() {
+        let (mut doc, _) = visits_with_notes(3);
+        let change = update(&mut doc, &[]).expect("update");
+        assert!(change.whole);
+        assert_eq!(change.rows.len(), 6);
+        assert_eq!(change.rows, rows(&mut doc).expect("rows"));
+    }
+}
