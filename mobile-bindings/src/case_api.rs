@@ -1,12 +1,14 @@
 //! Exported calls on cases as a whole: the case list, creating a case, the profile, the
 //! placement, and conflicts.
 
+use casebook_core::doc::Version;
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model as core;
+use casebook_core::view::{DocView, RowKind};
 use chrono::Utc;
 use rand::rngs::OsRng;
 
-use crate::casebook::{Casebook, author};
+use crate::casebook::{Casebook, author, doc_id};
 use crate::error::Result;
 use crate::records::{
     CaseSummary, Conflict, DocKind, Placement, PlacementEntry, Profile, ReadAt, invalid,
@@ -39,12 +41,12 @@ impl Casebook {
         self.with_unlocked(|repo| Ok(repo.held_kinds(case)?.into_iter().map(Into::into).collect()))
     }
 
-    /// The child's profile (with the `version` it was read at).
+    /// The child's profile (with the `version` it was read at). Read from the view: loads
+    /// no document.
     pub fn profile(&self, case_id: String) -> Result<Profile> {
-        self.read(&case_id, DocKind::Profile, |d| {
-            let version = d.version();
-            Ok(Profile::from(d.profile()?).read_at(&version))
-        })
+        let (version, view) = self.view_rows(&case_id, DocKind::Profile, RowKind::Profile, None)?;
+        let profile: core::Profile = view.single("profile")?;
+        Ok(Profile::from(profile).read_at(&version))
     }
 
     /// Save the profile: only what was changed since it was read (its `version`) is
@@ -57,12 +59,12 @@ impl Casebook {
         })
     }
 
-    /// The current placement (with the `version` it was read at).
+    /// The current placement (with the `version` it was read at). Read from the view.
     pub fn current_placement(&self, case_id: String) -> Result<Placement> {
-        self.read(&case_id, DocKind::Location, |d| {
-            let version = d.version();
-            Ok(Placement::from(d.current_placement()?).read_at(&version))
-        })
+        let (version, view) =
+            self.view_rows(&case_id, DocKind::Location, RowKind::Placement, None)?;
+        let placement: core::Placement = view.single("placement")?;
+        Ok(Placement::from(placement).read_at(&version))
     }
 
     /// Save the current placement: only what was changed since it was read is written.
@@ -91,17 +93,18 @@ impl Casebook {
         Ok(id.to_string())
     }
 
-    /// Past placements.
+    /// Past placements. Read from the view.
     pub fn placement_history(&self, case_id: String) -> Result<Vec<PlacementEntry>> {
-        self.read(&case_id, DocKind::Location, |d| {
-            Ok(d.placement_history()?
-                .into_iter()
-                .map(|(id, p)| PlacementEntry {
-                    id: id.to_string(),
-                    placement: p.into(),
-                })
-                .collect())
-        })
+        let (_, view) =
+            self.view_rows(&case_id, DocKind::Location, RowKind::PlacementHistory, None)?;
+        Ok(view
+            .records::<core::Placement>()?
+            .into_iter()
+            .map(|(id, p)| PlacementEntry {
+                id,
+                placement: p.into(),
+            })
+            .collect())
     }
 
     /// Every open conflict in the case's documents held here.
@@ -125,6 +128,24 @@ impl Casebook {
         let id = EntryId::random(&mut OsRng);
         self.edit(&case_id, kind, |d, e| {
             d.resolve_conflict(e, &path, chosen, id)
+        })
+    }
+}
+
+impl Casebook {
+    /// The view's rows of `row` in the case's `kind` document (only `record`'s, if given),
+    /// with the document version they show. Loads no document.
+    pub(crate) fn view_rows(
+        &self,
+        case_id: &str,
+        kind: DocKind,
+        row: RowKind,
+        record: Option<&str>,
+    ) -> Result<(Version, DocView)> {
+        let doc = doc_id(case_id, kind)?;
+        self.with_unlocked(|repo| {
+            let view = repo.view(doc, row, record)?;
+            Ok((view.version()?, view))
         })
     }
 }

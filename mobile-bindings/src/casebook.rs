@@ -186,7 +186,7 @@ impl Casebook {
                 ));
             }
             let store = SqliteStore::open(&path, key.clone())?;
-            let repo = Arc::new(Mutex::new(Repo::new(store)));
+            let repo = Arc::new(Mutex::new(Repo::open(store)?));
             open_stores.push((canonical, Arc::downgrade(&repo)));
             Ok(Arc::new(Casebook {
                 path,
@@ -243,17 +243,6 @@ impl Casebook {
             }
             f(repo)
         })
-    }
-
-    /// Read one document of a case.
-    pub(crate) fn read<R>(
-        &self,
-        case_id: &str,
-        kind: DocKind,
-        f: impl FnOnce(&mut CaseDoc) -> casebook_core::Result<R>,
-    ) -> Result<R> {
-        let doc = doc_id(case_id, kind)?;
-        self.with_unlocked(|repo| Ok(repo.read(doc, f)?))
     }
 
     /// Edit one document of a case as this device's author at the system time, persist it,

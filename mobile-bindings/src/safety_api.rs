@@ -6,6 +6,7 @@ use std::time::SystemTime;
 
 use casebook_core::ids::EntryId;
 use casebook_core::model as core;
+use casebook_core::view::RowKind;
 use rand::rngs::OsRng;
 
 use crate::casebook::Casebook;
@@ -38,18 +39,18 @@ impl Casebook {
         })
     }
 
-    /// Every plan step (each with the `version` it was read at).
+    /// Every plan step (each with the `version` it was read at). Read from the view.
     pub fn plan_steps(&self, case_id: String) -> Result<Vec<PlanStepEntry>> {
-        self.read(&case_id, DocKind::Safety, |d| {
-            let version = d.version();
-            Ok(d.plan_steps()?
-                .into_iter()
-                .map(|(id, step)| PlanStepEntry {
-                    id: id.to_string(),
-                    step: PlanStep::from(step).read_at(&version),
-                })
-                .collect())
-        })
+        let (version, view) =
+            self.view_rows(&case_id, DocKind::Safety, RowKind::PlanStep, None)?;
+        Ok(view
+            .records::<core::PlanStep>()?
+            .into_iter()
+            .map(|(id, step)| PlanStepEntry {
+                id,
+                step: PlanStep::from(step).read_at(&version),
+            })
+            .collect())
     }
 
     /// Log a carer's safety check. Returns its id.
@@ -62,17 +63,17 @@ impl Casebook {
         Ok(id.to_string())
     }
 
-    /// Every safety check.
+    /// Every safety check. Read from the view.
     pub fn safety_checks(&self, case_id: String) -> Result<Vec<SafetyCheckEntry>> {
-        self.read(&case_id, DocKind::Safety, |d| {
-            Ok(d.safety_checks()?
-                .into_iter()
-                .map(|(id, check)| SafetyCheckEntry {
-                    id: id.to_string(),
-                    check: check.into(),
-                })
-                .collect())
-        })
+        let (_, view) = self.view_rows(&case_id, DocKind::Safety, RowKind::SafetyCheck, None)?;
+        Ok(view
+            .records::<core::SafetyCheck>()?
+            .into_iter()
+            .map(|(id, check)| SafetyCheckEntry {
+                id,
+                check: check.into(),
+            })
+            .collect())
     }
 
     /// Start a missing-from-care episode (`missing_since` is required). Returns its id.
@@ -119,32 +120,31 @@ impl Casebook {
         })
     }
 
-    /// Every missing episode.
+    /// Every missing episode. Read from the view.
     pub fn missing_episodes(&self, case_id: String) -> Result<Vec<MissingEpisodeEntry>> {
-        self.read(&case_id, DocKind::Safety, |d| {
-            let version = d.version();
-            Ok(d.missing_episodes()?
-                .into_iter()
-                .map(|(id, episode)| MissingEpisodeEntry {
-                    id: id.to_string(),
-                    is_open: episode.is_open(),
-                    episode: MissingEpisode::from(episode).read_at(&version),
-                })
-                .collect())
-        })
+        let (version, view) =
+            self.view_rows(&case_id, DocKind::Safety, RowKind::MissingEpisode, None)?;
+        Ok(view
+            .records::<core::MissingEpisode>()?
+            .into_iter()
+            .map(|(id, episode)| MissingEpisodeEntry {
+                id,
+                is_open: episode.is_open(),
+                episode: MissingEpisode::from(episode).read_at(&version),
+            })
+            .collect())
     }
 
-    /// What the child says helps them feel safe (with the `version` it was read at).
+    /// What the child says helps them feel safe (with the `version` it was read at). Read
+    /// from the view.
     pub fn feel_safe(&self, case_id: String) -> Result<FeelSafe> {
-        self.read(&case_id, DocKind::Safety, |d| {
-            let version = d.version();
-            let text = d.feel_safe()?;
-            Ok(FeelSafe {
-                text,
-                version: String::new(),
-            }
-            .read_at(&version))
-        })
+        let (version, view) = self.view_rows(&case_id, DocKind::Safety, RowKind::FeelSafe, None)?;
+        let text: String = view.single("feel safe")?;
+        Ok(FeelSafe {
+            text,
+            version: String::new(),
+        }
+        .read_at(&version))
     }
 
     /// Save what helps the child feel safe: by diff from the version read, so words a carer
@@ -181,17 +181,18 @@ impl Casebook {
         })
     }
 
-    /// Every person of concern (each with the `version` it was read at).
+    /// Every person of concern (each with the `version` it was read at). Read from the
+    /// view.
     pub fn persons(&self, case_id: String) -> Result<Vec<PersonEntry>> {
-        self.read(&case_id, DocKind::Associates, |d| {
-            let version = d.version();
-            Ok(d.persons()?
-                .into_iter()
-                .map(|(id, person)| PersonEntry {
-                    id: id.to_string(),
-                    person: PersonOfConcern::from(person).read_at(&version),
-                })
-                .collect())
-        })
+        let (version, view) =
+            self.view_rows(&case_id, DocKind::Associates, RowKind::Person, None)?;
+        Ok(view
+            .records::<core::PersonOfConcern>()?
+            .into_iter()
+            .map(|(id, person)| PersonEntry {
+                id,
+                person: PersonOfConcern::from(person).read_at(&version),
+            })
+            .collect())
     }
 }

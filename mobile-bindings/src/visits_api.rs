@@ -3,11 +3,14 @@
 
 use casebook_core::ids::EntryId;
 use casebook_core::model as core;
+use casebook_core::view::{RowKind, VisitSummary};
 use rand::rngs::OsRng;
 
 use crate::casebook::Casebook;
 use crate::error::{CasebookError, Result};
-use crate::records::{Action, DocKind, ReadAt, ReviewStatus, VisitNote, VisitNoteEntry, parse_id};
+use crate::records::{
+    Action, DocKind, ReadAt, ReviewStatus, VisitNote, VisitNoteEntry, VisitNoteSummary, parse_id,
+};
 
 #[uniffi::export]
 impl Casebook {
@@ -21,27 +24,45 @@ impl Casebook {
         Ok(id.to_string())
     }
 
-    /// One visit note (with the `version` it was read at).
+    /// One visit note (with the `version` it was read at). Read from the view: loads no
+    /// document.
     pub fn visit_note(&self, case_id: String, note_id: String) -> Result<VisitNote> {
         let id: EntryId = parse_id("note_id", &note_id)?;
-        self.read(&case_id, DocKind::Visits, |d| {
-            let version = d.version();
-            Ok(VisitNote::from(d.visit_note(id)?).read_at(&version))
-        })
+        let (version, view) = self.view_rows(
+            &case_id,
+            DocKind::Visits,
+            RowKind::VisitNote,
+            Some(&id.to_string()),
+        )?;
+        let note: core::VisitNote = view.single("visit note")?;
+        Ok(VisitNote::from(note).read_at(&version))
     }
 
-    /// Every visit note of the case (each with the `version` it was read at).
+    /// Every visit note of the case, whole (each with the `version` it was read at). A list
+    /// screen wants `visit_note_summaries`, which reads far less.
     pub fn visit_notes(&self, case_id: String) -> Result<Vec<VisitNoteEntry>> {
-        self.read(&case_id, DocKind::Visits, |d| {
-            let version = d.version();
-            Ok(d.visit_notes()?
-                .into_iter()
-                .map(|(id, note)| VisitNoteEntry {
-                    id: id.to_string(),
-                    note: VisitNote::from(note).read_at(&version),
-                })
-                .collect())
-        })
+        let (version, view) =
+            self.view_rows(&case_id, DocKind::Visits, RowKind::VisitNote, None)?;
+        Ok(view
+            .records::<core::VisitNote>()?
+            .into_iter()
+            .map(|(id, note)| VisitNoteEntry {
+                id,
+                note: VisitNote::from(note).read_at(&version),
+            })
+            .collect())
+    }
+
+    /// The summary line of every visit note of the case (author, date, review status,
+    /// interpreter, the first 200 characters), ordered by note id. Loads no document.
+    pub fn visit_note_summaries(&self, case_id: String) -> Result<Vec<VisitNoteSummary>> {
+        let (version, view) =
+            self.view_rows(&case_id, DocKind::Visits, RowKind::VisitSummary, None)?;
+        Ok(view
+            .records::<VisitSummary>()?
+            .into_iter()
+            .map(|(id, summary)| VisitNoteSummary::new(id, summary, &version))
+            .collect())
     }
 
     /// Save a visit note: only what was changed since it was read (its `version`) is

@@ -160,6 +160,15 @@ impl DocView {
     pub fn first<T: DeserializeOwned>(&self) -> Result<Option<T>> {
         self.rows.first().map(ViewRow::decode).transpose()
     }
+
+    /// The single row decoded as `T`; [`Error::NoSuchEntry`] naming `what` if there is none
+    /// (a record asked for by an id the document does not have).
+    pub fn single<T: DeserializeOwned>(&self, what: &'static str) -> Result<T> {
+        self.first()?.ok_or_else(|| Error::NoSuchEntry {
+            kind: what,
+            id: self.rows.first().map(|r| r.record.clone()).unwrap_or_default(),
+        })
+    }
 }
 
 /// A change to one document's rows, committed with the change to the document.

@@ -31,7 +31,7 @@ pub use safety::{
 };
 pub use visits::{
     Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
-    VisitNoteEntry,
+    VisitNoteEntry, VisitNoteSummary,
 };
 
 use std::str::FromStr;

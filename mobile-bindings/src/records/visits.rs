@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::SystemTime;
 
+use casebook_core::doc::Version;
 use casebook_core::ids::EntryId;
 use casebook_core::model as core;
 
@@ -147,6 +148,55 @@ pub struct VisitNoteEntry {
     pub id: String,
     /// The note.
     pub note: VisitNote,
+}
+
+/// The line shown for a visit note in a list, read without loading the note: who wrote
+/// it, when, where it stands in review, whether an interpreter took part, and its first
+/// 200 characters. Open the note itself with `visit_note(case_id, id)`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct VisitNoteSummary {
+    /// The note's id.
+    pub id: String,
+    /// When the visit happened.
+    pub visited_at: Option<SystemTime>,
+    /// The user who wrote the note, when known.
+    pub author: Option<String>,
+    /// Where the note stands in review.
+    pub status: ReviewStatus,
+    /// Whether an interpreter took part.
+    pub interpreter: bool,
+    /// How the interpreter took part.
+    pub interpreter_mode: InterpreterMode,
+    /// Where the visit was.
+    pub place: String,
+    /// The first 200 characters of the observations (or, when there are none, of the
+    /// child's wishes and feelings).
+    pub excerpt: String,
+    /// How many agreed actions the note has.
+    pub actions: u32,
+    /// How many of them are done.
+    pub actions_done: u32,
+    /// The version of the visits document this was read at.
+    pub version: String,
+}
+
+impl VisitNoteSummary {
+    /// The summary of note `id`, read at `version`.
+    pub(crate) fn new(id: String, s: casebook_core::view::VisitSummary, version: &Version) -> Self {
+        VisitNoteSummary {
+            id,
+            visited_at: system(s.visited_at),
+            author: s.author.map(|u| u.to_string()),
+            status: s.status.into(),
+            interpreter: s.interpreter,
+            interpreter_mode: s.interpreter_mode.into(),
+            place: s.place,
+            excerpt: s.excerpt,
+            actions: s.actions,
+            actions_done: s.actions_done,
+            version: version.to_string(),
+        }
+    }
 }
 
 impl From<core::Action> for Action {
