@@ -41,8 +41,7 @@ impl Casebook {
 
     /// Every plan step (each with the `version` it was read at). Read from the view.
     pub fn plan_steps(&self, case_id: String) -> Result<Vec<PlanStepEntry>> {
-        let (version, view) =
-            self.view_rows(&case_id, DocKind::Safety, RowKind::PlanStep, None)?;
+        let (version, view) = self.view_rows(&case_id, DocKind::Safety, RowKind::PlanStep, None)?;
         Ok(view
             .records::<core::PlanStep>()?
             .into_iter()

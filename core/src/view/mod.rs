@@ -166,7 +166,11 @@ impl DocView {
     pub fn single<T: DeserializeOwned>(&self, what: &'static str) -> Result<T> {
         self.first()?.ok_or_else(|| Error::NoSuchEntry {
             kind: what,
-            id: self.rows.first().map(|r| r.record.clone()).unwrap_or_default(),
+            id: self
+                .rows
+                .first()
+                .map(|r| r.record.clone())
+                .unwrap_or_default(),
         })
     }
 }

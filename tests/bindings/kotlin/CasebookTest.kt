@@ -79,6 +79,10 @@ fun main() {
         check(note.actions[actionId]?.dueOn == "2026-03-01") { "${note.actions}" }
         check(note.review.status == ReviewStatus.SUBMITTED && note.review.reviewer == null) { "${note.review}" }
         check(book.visitNotes(caseId).single().id == noteId) { "notes" }
+        val summary = book.visitNoteSummaries(caseId).single()
+        check(summary.id == noteId && summary.interpreter && summary.interpreterMode == InterpreterMode.IN_PERSON) { "$summary" }
+        check(summary.status == ReviewStatus.SUBMITTED && summary.actions == 1u && summary.actionsDone == 0u) { "$summary" }
+        check(summary.excerpt == "Settled, smiled when talking about football." && summary.version == note.version) { "$summary" }
     }
 
     test("a bad date is InvalidInput naming the field") {

@@ -62,6 +62,20 @@ class BindingsTest(unittest.TestCase):
                                     vetting=VettingStatus.VETTED, child_consented=True),
             wishes_and_feelings="I like my school.", review=Review(status=ReviewStatus.DRAFT)))
         self.assertEqual(self.book.visit_note(self.case, note).interpreter.language, "Tigrinya")
+        long_text = "She talked about school. " * 20
+        second = self.book.add_visit_note(self.case, VisitNote(
+            place="park", interpreter=Interpreter(mode=InterpreterMode.NONE),
+            observations=long_text, review=Review(status=ReviewStatus.SUBMITTED)))
+        summaries = {s.id: s for s in self.book.visit_note_summaries(self.case)}
+        self.assertEqual(set(summaries), {note, second})
+        self.assertTrue(summaries[note].interpreter)
+        self.assertEqual(summaries[note].excerpt, "I like my school.")
+        self.assertFalse(summaries[second].interpreter)
+        self.assertEqual(summaries[second].status, ReviewStatus.SUBMITTED)
+        self.assertEqual(summaries[second].excerpt, long_text[:200])
+        self.assertIsNotNone(summaries[second].author)
+        self.assertEqual(summaries[second].version,
+                         self.book.visit_note(self.case, second).version)
         step = self.book.add_plan_step(self.case, PlanStep(
             description="Curfew 9pm", responsible=Responsible.CARERS, status=StepStatus.ACTIVE))
         self.book.log_safety_check(self.case, SafetyCheck(
