@@ -8,11 +8,13 @@ mod bootstrap;
 mod enrolment;
 pub(crate) mod notices;
 mod types;
+mod unteamed;
 
 pub use bootstrap::{bootstrap, first_admin_code, write_code_file};
 pub(crate) use enrolment::issuer_still_allowed;
 pub use enrolment::{cancel_code, issue_code, list_codes, set_disabled};
 pub use types::*;
+pub use unteamed::{UnteamedCase, list_unteamed};
 
 use casebook_core::ids::CaseId;
 use rand::rngs::OsRng;
