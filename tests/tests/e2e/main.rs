@@ -12,6 +12,7 @@ mod enrolment;
 mod held_request;
 mod malformed;
 mod mobile_sync;
+mod names;
 mod server_kill;
 mod signer;
 mod write_rules;
