@@ -47,5 +47,7 @@ for language in kotlin swift python; do
     "$bindgen" generate "${config[@]}" --no-format --language "$language" \
         --out-dir "$out/$language" "$lib"
 done
+# Records print their fields in Python as in Kotlin (see the appended file).
+cat "$root/mobile-bindings/python/records_repr.py" >> "$out/python/casebook_mobile.py"
 cp "$lib" "$out/lib/"
 echo "bindings written to $out"

@@ -52,6 +52,7 @@ pub mod doc;
 pub mod error;
 pub mod ids;
 pub mod model;
+pub mod names;
 pub mod repo;
 pub mod store;
 pub mod sync;

@@ -140,7 +140,9 @@ impl Casebook {
     /// user may no longer see. A successful sync also lifts the check-in lock. A revoked
     /// device's store is wiped and this fails with `DeviceRevoked`. If a sync of this store
     /// is already running, this one starts when it ends. Listeners hear of what a sync
-    /// changed even when it fails or is cancelled part-way. Security notices the sync
+    /// changed: a `Sync` event naming the case and kind of each document it updated,
+    /// received or purged (a purged one is no longer held), or, when the sync fails or is
+    /// cancelled part-way after applying something, one `Sync` event naming no case. Security notices the sync
     /// delivers (another device enrolled for this user) are in the report's `notices` and
     /// reach every change listener as a `Notice` event.
     pub async fn sync_now(
@@ -176,9 +178,7 @@ impl Casebook {
             match &result {
                 Ok(outcome) => {
                     let r = &outcome.report;
-                    if r.docs_updated + r.docs_received > 0 || !r.purged.is_empty() {
-                        notify_sync(&observers, ChangeSource::Sync);
-                    }
+                    notify_changed(&observers, &r.changed);
                     for notice in &r.notices {
                         observers.notify(&ChangeEvent {
                             source: ChangeSource::Notice,
@@ -213,6 +213,20 @@ fn load_identity(repo: &SharedRepo) -> Result<Option<DeviceIdentity>> {
     Ok(DeviceIdentity::load(repo.store())?)
 }
 
+/// One `Sync` event per document the sync changed (updated, received or purged), naming its
+/// case and kind.
+fn notify_changed(observers: &Observers, changed: &[casebook_core::doc::DocId]) {
+    for doc in changed {
+        observers.notify(&ChangeEvent {
+            source: ChangeSource::Sync,
+            case_id: Some(doc.case.to_string()),
+            kind: Some(doc.kind.into()),
+            notice: None,
+        });
+    }
+}
+
+/// One event with no case: reload everything (a wipe, or a sync that failed part-way).
 fn notify_sync(observers: &Observers, source: ChangeSource) {
     observers.notify(&ChangeEvent {
         source,

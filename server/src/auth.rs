@@ -24,9 +24,6 @@ use crate::error::{Error, Result};
 use crate::rate_limit::{self, Scope};
 use crate::state::{AppState, Settings};
 
-/// Longest accepted device label, in bytes.
-const MAX_DEVICE_NAME: usize = 200;
-
 /// Characters of an enrolment code (Crockford base32: no I, L, O, U).
 const CODE_ALPHABET: &[u8] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 
@@ -171,9 +168,7 @@ fn code_state(conn: &Connection, hash: &[u8], now: i64) -> Result<CodeState> {
 /// code as well; past the limit the next failures get `429` without a write.
 pub async fn enrol(state: &AppState, source: String, req: EnrolRequest) -> Result<EnrolResponse> {
     let now = state.clock.now();
-    if req.device_name.len() > MAX_DEVICE_NAME || req.device_name.trim().is_empty() {
-        return Err(Error::BadRequest("device name empty or too long".into()));
-    }
+    crate::names::check("device_name", &req.device_name)?;
     if VerifyingKey::from_sec1_bytes(&req.public_key).is_err() {
         return Err(Error::BadRequest(
             "public key is not a P-256 SEC1 key".into(),

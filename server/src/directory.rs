@@ -165,8 +165,9 @@ pub fn cases_registered_since(conn: &Connection, user: &str, since: i64) -> Resu
 }
 
 /// Register a case a device created offline: in the creator's organisation, with the creator
-/// assigned (or, for a supervisor, in their team), unless the user already registered
-/// `per_day` cases in the last 24 hours.
+/// assigned and in the creator's team when they are in exactly one (a supervisor's: their
+/// first team; a case left without a team is audited `case_without_team`), unless the user
+/// already registered `per_day` cases in the last 24 hours.
 pub fn register_offline_case(
     tx: &Transaction<'_>,
     case: &CaseId,
@@ -188,7 +189,7 @@ pub fn register_offline_case(
             None => return Ok(Registration::NotAllowed),
         }
     } else {
-        None
+        only_team(tx, &user.id)?
     };
     tx.execute(
         "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -213,5 +214,37 @@ pub fn register_offline_case(
             ..audit::Event::default()
         },
     )?;
+    if team.is_none() {
+        // Administrators and supervisors find it in `GET /v1/admin/cases/unteamed`.
+        audit::append(
+            tx,
+            now,
+            audit::Event {
+                event: "case_without_team",
+                actor_user: Some(user.id.clone()),
+                actor_device: Some(device.to_owned()),
+                case_id: Some(case.to_string()),
+                subject: Some(user.org_id.clone()),
+                detail: serde_json::json!({ "creator_teams": team_count(tx, &user.id)? }),
+                ..audit::Event::default()
+            },
+        )?;
+    }
     Ok(Registration::Registered)
+}
+
+/// The user's team if they are in exactly one.
+pub fn only_team(conn: &Connection, user: &str) -> Result<Option<String>> {
+    if team_count(conn, user)? != 1 {
+        return Ok(None);
+    }
+    first_team(conn, user)
+}
+
+fn team_count(conn: &Connection, user: &str) -> Result<u32> {
+    Ok(conn.query_row(
+        "SELECT COUNT(*) FROM team_members WHERE user_id = ?1",
+        [user],
+        |r| r.get(0),
+    )?)
 }

@@ -330,6 +330,13 @@ async fn export_audit(
     admin::export_audit(&state, caller, lookup).await.map(Json)
 }
 
+async fn list_unteamed(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<admin::UnteamedCase>>> {
+    admin::list_unteamed(&state, caller).await.map(Json)
+}
+
 async fn not_found() -> Error {
     Error::NotFound("no such endpoint")
 }
@@ -357,6 +364,7 @@ pub fn router(state: AppState) -> Router {
         .route("/teams/{team}/members", post(add_member))
         .route("/teams/{team}/members/{user}", delete(remove_member))
         .route("/cases", post(create_case))
+        .route("/cases/unteamed", get(list_unteamed))
         .route("/cases/{case}/assignments", post(assign))
         .route("/cases/{case}/assignments/{user}", delete(unassign))
         .route("/cases/{case}/placements", post(link_placement))

@@ -41,6 +41,7 @@ pub mod db;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod names;
 pub mod rate_limit;
 pub mod schema;
 pub mod server;

@@ -7,7 +7,8 @@
 //!
 //! - compiles `kotlin/CasebookTest.kt` with the generated Kotlin against JNA and
 //!   kotlinx-coroutines and runs it on the JVM;
-//! - runs `python/test_bindings.py` against the generated Python;
+//! - runs `python/test_bindings.py` against the generated Python (with
+//!   `mobile-bindings/python/records_repr.py` appended, as the generation script does);
 //! - checks the Swift file was produced, compiles the C header with the C compiler, and
 //!   links `c/abi.c` against the cdylib to call through the C ABI.
 //!
@@ -43,6 +44,11 @@ fn generated() -> &'static (PathBuf, PathBuf) {
             metadata_no_deps: true,
         })
         .expect("generate bindings in library mode");
+        // As scripts/generate-bindings.sh does: records print their fields in Python.
+        let python = out.join("casebook_mobile.py");
+        let mut module = std::fs::read_to_string(&python).expect("generated Python");
+        module.push_str(include_str!("../../mobile-bindings/python/records_repr.py"));
+        std::fs::write(&python, module).expect("patch the generated Python");
         // Kotlin (JNA) and Python load the library by name from this directory.
         let copy = out.join(library.file_name().expect("library file name"));
         std::fs::copy(&library, &copy).expect("copy the cdylib next to the bindings");
@@ -303,7 +309,7 @@ fn kotlin_day_against_a_real_server() {
         status.success() && transcript.contains(" 0 failed"),
         "{transcript}"
     );
-    assert!(transcript.contains("7 passed"), "{transcript}");
+    assert!(transcript.contains("8 passed"), "{transcript}");
 }
 
 /// The device key held by a Kotlin `DeviceSigner` built on `java.security`
@@ -426,11 +432,14 @@ fn python_day_against_a_real_server() {
         .block_on(async {
             let guardian = h.admin.user("py-guardian", "guardian").await?;
             let twin = h.admin.user("py-twin", "guardian").await?;
+            let pair = h.admin.user("py-pair", "guardian").await?;
             anyhow::Ok([
                 h.admin.code(&guardian).await?,
                 h.admin.code(&guardian).await?,
                 h.admin.code(&twin).await?,
                 h.admin.code(&twin).await?,
+                h.admin.code(&pair).await?,
+                h.admin.code(&pair).await?,
             ])
         })
         .expect("codes");
@@ -446,7 +455,9 @@ fn python_day_against_a_real_server() {
             .env("CASEBOOK_CODE_1", &codes[0])
             .env("CASEBOOK_CODE_2", &codes[1])
             .env("CASEBOOK_CODE_3", &codes[2])
-            .env("CASEBOOK_CODE_4", &codes[3]),
+            .env("CASEBOOK_CODE_4", &codes[3])
+            .env("CASEBOOK_CODE_5", &codes[4])
+            .env("CASEBOOK_CODE_6", &codes[5]),
     );
     drop(h);
 }

@@ -17,6 +17,12 @@ use super::signer::{ChallengeSigner, sign_checked, signer_error};
 
 const IDENTITY_KEY: &str = "device.identity";
 
+/// Check the name this device will be shown as (to its user's other devices and to
+/// administrators) before an enrolment spends its code: see [`crate::names`].
+pub(crate) fn check_device_name(name: &str) -> Result<()> {
+    crate::names::check_display_name(name).map_err(|e| Error::invalid("device_name", e.to_string()))
+}
+
 /// How the device decides to trust the server's TLS certificate.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -54,6 +54,7 @@ pub async fn enrol(
     if code.trim().is_empty() {
         return Err(Error::invalid("code", "is required"));
     }
+    identity::check_device_name(device_name)?;
     let key = DeviceKey::generate(rng);
     let public_key = key.public_key_sec1();
     let transport = Transport::new(server_url, &trust)?;
@@ -88,6 +89,7 @@ pub async fn enrol_with_signer(
     if code.trim().is_empty() {
         return Err(Error::invalid("code", "is required"));
     }
+    identity::check_device_name(device_name)?;
     let public_key = normalise_public_key(&signer.public_key()?)?;
     sign_checked(signer, &public_key, b"casebook-signer-check-v1\0")?;
     let transport = Transport::new(server_url, &trust)?;

@@ -96,6 +96,7 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
     if profile.case_reference.trim().is_empty() {
         return Err(Error::invalid("case_reference", "is required"));
     }
+    profile.validate(edit.at)?;
     DocKind::ALL
         .into_iter()
         .map(|kind| {

@@ -1,11 +1,15 @@
 //! The `profile` document: who the child is, their status, and the dates that drive their
 //! plans. Its fields live at the document root.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::{CaseDoc, DocKind, Edit, Record};
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+/// How far back a child's date of birth may lie, in years: support for care leavers runs to
+/// 25, so an older date for someone treated as a child is a typing error.
+pub const MAX_CHILD_AGE_YEARS: u32 = 25;
 
 /// How the child's age is known. Where it is in doubt the child is treated as a child until a
 /// full age assessment shows otherwise (statutory guidance, "Definitions").
@@ -192,6 +196,27 @@ impl Record for Profile {
 }
 
 impl Profile {
+    /// Check the profile's dates against `now` (the caller's clock): a date of birth may not
+    /// lie in the future, nor, while the person is treated as a child (see
+    /// [`AgeStatus::treat_as_child`]), more than [`MAX_CHILD_AGE_YEARS`] years back.
+    pub fn validate(&self, now: DateTime<Utc>) -> Result<()> {
+        let Some(born) = self.date_of_birth else {
+            return Ok(());
+        };
+        let today = now.date_naive();
+        if born > today {
+            return Err(Error::invalid("date_of_birth", "is in the future"));
+        }
+        let earliest = today.checked_sub_months(Months::new(12 * MAX_CHILD_AGE_YEARS));
+        if self.age_status.treat_as_child() && earliest.is_some_and(|e| born < e) {
+            return Err(Error::invalid(
+                "date_of_birth",
+                format!("is more than {MAX_CHILD_AGE_YEARS} years ago for a child"),
+            ));
+        }
+        Ok(())
+    }
+
     /// The name shown in case lists.
     pub fn display_name(&self) -> String {
         format!("{} {}", self.given_name, self.family_name)
@@ -208,8 +233,118 @@ impl CaseDoc {
     }
 
     /// Update the profile, touching only the fields that differ.
+    /// A date of birth or age status that changes is checked ([`Profile::validate`]) at the
+    /// edit's time; one left as it was is not, so a case that outlived the check stays
+    /// editable.
     pub fn set_profile(&mut self, edit: &Edit, profile: &Profile) -> Result<()> {
         self.expect_kind(DocKind::Profile)?;
+        let before = self.profile()?;
+        if before.date_of_birth != profile.date_of_birth || before.age_status != profile.age_status
+        {
+            profile.validate(edit.at)?;
+        }
         self.write_at(edit, &[], profile)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::doc::Author;
+    use crate::ids::{CaseId, DeviceId, UserId};
+    use crate::model::new_case;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 30, 12, 0, 0)
+            .single()
+            .expect("time")
+    }
+
+    fn date(y: i32, m: u32, d: u32) -> Option<NaiveDate> {
+        NaiveDate::from_ymd_opt(y, m, d)
+    }
+
+    fn edit() -> Edit {
+        let mut rng = rand::rngs::OsRng;
+        let author = Author {
+            user: UserId::random(&mut rng),
+            device: DeviceId::random(&mut rng),
+        };
+        Edit::new(author, now())
+    }
+
+    fn born(on: Option<NaiveDate>) -> Profile {
+        Profile {
+            case_reference: "LA-1".into(),
+            date_of_birth: on,
+            ..Profile::default()
+        }
+    }
+
+    fn refused(result: Result<()>) -> String {
+        match result {
+            Err(Error::InvalidInput { field, reason }) => {
+                assert_eq!(field, "date_of_birth");
+                reason
+            }
+            other => panic!("expected a refused date of birth, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_date_of_birth_in_the_future_is_refused() {
+        let reason = refused(born(date(2026, 12, 1)).validate(now()));
+        assert!(reason.contains("future"), "{reason}");
+        assert!(born(date(2026, 11, 30)).validate(now()).is_ok(), "today");
+        assert!(born(None).validate(now()).is_ok(), "unknown");
+    }
+
+    #[test]
+    fn a_child_born_more_than_25_years_ago_is_refused_an_assessed_adult_is_not() {
+        let reason = refused(born(date(2001, 11, 29)).validate(now()));
+        assert!(reason.contains("25 years"), "{reason}");
+        assert!(
+            born(date(2001, 11, 30)).validate(now()).is_ok(),
+            "exactly 25"
+        );
+        for status in [
+            AgeStatus::Documented,
+            AgeStatus::Claimed,
+            AgeStatus::DisputedTreatAsChild,
+        ] {
+            let p = Profile {
+                age_status: status,
+                ..born(date(1990, 1, 1))
+            };
+            refused(p.validate(now()));
+        }
+        let adult = Profile {
+            age_status: AgeStatus::AssessedAdult,
+            ..born(date(1990, 1, 1))
+        };
+        assert!(adult.validate(now()).is_ok());
+    }
+
+    #[test]
+    fn creating_a_case_or_saving_a_profile_checks_the_date_of_birth() {
+        let e = edit();
+        let case = CaseId::random(&mut rand::rngs::OsRng);
+        refused(new_case(case, &e, &born(date(2030, 1, 1))).map(|_| ()));
+        let mut docs = new_case(case, &e, &born(date(2012, 5, 1))).expect("a case");
+        let profile = docs
+            .iter_mut()
+            .find(|d| d.id().kind == DocKind::Profile)
+            .expect("profile document");
+        refused(profile.set_profile(&e, &born(date(2030, 1, 1))));
+        refused(profile.set_profile(&e, &born(date(1980, 1, 1))));
+        assert_eq!(
+            profile.profile().expect("read").date_of_birth,
+            date(2012, 5, 1)
+        );
+        profile
+            .set_profile(&e, &born(date(2011, 5, 1)))
+            .expect("a plausible date");
     }
 }

@@ -48,6 +48,8 @@ pub struct SyncSession {
     unconfirmed: VecDeque<DocId>,
     /// Extra round trips allowed for the deferred documents.
     extra_rounds: u32,
+    /// The documents already in the report's `changed`.
+    changed_seen: HashSet<DocId>,
 }
 
 /// What a finished session did.
@@ -71,6 +73,10 @@ pub struct SyncReport {
     /// The server sends each once: show them to the user.
     #[serde(default)]
     pub notices: Vec<Notice>,
+    /// Every document this session changed here, once each, in the order first changed:
+    /// updated by a message, received whole, or purged (those are also in `purged`).
+    #[serde(default)]
+    pub changed: Vec<DocId>,
 }
 
 /// What to do after a response.
@@ -92,6 +98,13 @@ pub struct SyncProgress {
 }
 
 impl SyncSession {
+    /// Record `doc` in the report's `changed`, once.
+    fn note_changed(&mut self, doc: DocId) {
+        if self.changed_seen.insert(doc) {
+            self.report.changed.push(doc);
+        }
+    }
+
     /// Progress so far.
     pub fn progress(&self) -> SyncProgress {
         SyncProgress {
@@ -130,6 +143,7 @@ impl Repo {
             outbox: VecDeque::new(),
             unconfirmed: VecDeque::new(),
             extra_rounds: 0,
+            changed_seen: HashSet::new(),
         };
         let mut messages = Vec::new();
         for dirty in self.store.dirty()? {
@@ -217,6 +231,7 @@ impl Repo {
             self.store.apply(ops)?;
             session.states.remove(&doc);
             session.report.purged.push(doc);
+            session.note_changed(doc);
             purged.push(doc);
         }
 
@@ -226,7 +241,10 @@ impl Repo {
             match parsed
                 .and_then(|doc| self.take_snapshot(doc, snapshot.data, now.wall, &mut batch))
             {
-                Ok(()) => session.report.docs_received += 1,
+                Ok(()) => {
+                    session.report.docs_received += 1;
+                    session.note_changed(snapshot.doc);
+                }
                 Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
             }
         }
@@ -378,6 +396,7 @@ impl Repo {
             *loaded.doc.automerge_mut() = candidate.automerge().clone();
             self.stage(doc, false, now, batch)?;
             session.report.docs_updated += 1;
+            session.note_changed(doc);
         } else if !was_held {
             // Nothing arrived yet: hold no empty placeholder for a document we do not have.
             self.cache.remove(&doc);

@@ -240,15 +240,16 @@ pub enum ChangeSource {
     Notice,
 }
 
-/// A change notification. `case_id` and `kind` name the document changed by a local edit;
-/// after a sync or a wipe they are empty and the app should reload what it shows.
+/// A change notification. `case_id` and `kind` name the document changed by a local edit or
+/// by a sync (one event per document; a purged document is no longer held). They are empty
+/// after a wipe, or a sync that failed part-way, and the app should reload what it shows.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ChangeEvent {
     /// What caused it.
     pub source: ChangeSource,
-    /// The case, for local edits.
+    /// The case, for local edits and syncs.
     pub case_id: Option<String>,
-    /// The document, for local edits.
+    /// The document, for local edits and syncs.
     pub kind: Option<DocKind>,
     /// The security notice, for `Notice` events.
     #[uniffi(default)]

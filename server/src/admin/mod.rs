@@ -8,11 +8,13 @@ mod bootstrap;
 mod enrolment;
 pub(crate) mod notices;
 mod types;
+mod unteamed;
 
 pub use bootstrap::{bootstrap, first_admin_code, write_code_file};
 pub(crate) use enrolment::issuer_still_allowed;
 pub use enrolment::{cancel_code, issue_code, list_codes, set_disabled};
 pub use types::*;
+pub use unteamed::{UnteamedCase, list_unteamed};
 
 use casebook_core::ids::CaseId;
 use rand::rngs::OsRng;
@@ -24,16 +26,8 @@ use crate::audit::{self, Event};
 use crate::auth::{self, Caller};
 use crate::directory::{self, User, random_id};
 use crate::error::{Error, Result};
+use crate::names;
 use crate::state::AppState;
-
-const MAX_NAME: usize = 200;
-
-fn check_name(name: &str) -> Result<()> {
-    if name.trim().is_empty() || name.len() > MAX_NAME {
-        return Err(Error::BadRequest("name empty or too long".into()));
-    }
-    Ok(())
-}
 
 fn manages(admin: &User, org: &str) -> bool {
     admin.role == Role::Administrator && (admin.org_is_root || admin.org_id == org)
@@ -149,9 +143,9 @@ pub async fn create_org(state: &AppState, caller: Caller, req: NewOrg) -> Result
             "only root administrators create organisations",
         ));
     }
-    check_name(&req.name)?;
+    names::check("name", &req.name)?;
     for a in &req.authorities {
-        check_name(a)?;
+        names::check("authority", a)?;
     }
     change(state, caller, move |tx, caller, now| {
         let id = random_id();
@@ -186,7 +180,7 @@ pub async fn create_org(state: &AppState, caller: Caller, req: NewOrg) -> Result
 /// Create a user in an organisation the caller manages.
 pub async fn create_user(state: &AppState, caller: Caller, req: NewUser) -> Result<Created> {
     require_admin(&caller)?;
-    check_name(&req.name)?;
+    names::check("name", &req.name)?;
     let role: Role = req
         .role
         .parse()
@@ -229,7 +223,7 @@ pub async fn create_user(state: &AppState, caller: Caller, req: NewUser) -> Resu
 /// Create a team.
 pub async fn create_team(state: &AppState, caller: Caller, req: NewTeam) -> Result<Created> {
     require_admin(&caller)?;
-    check_name(&req.name)?;
+    names::check("name", &req.name)?;
     change(state, caller, move |tx, caller, now| {
         if !manages(&caller.user, &req.org_id) {
             return Err(Error::NotFound("organisation"));

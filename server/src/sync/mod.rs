@@ -83,19 +83,24 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
     let mut pending = messages;
     // Cases first created offline are registered (and purges confirmed) before access is
     // decided; a case over the user's daily limit is not, and its messages are refused.
-    // Only a message that decodes can register a case; one that does not, for a case the
-    // server does not know, is quarantined without registering it.
-    let (returned, decodable) = tokio::task::spawn_blocking(move || {
-        let decodable = decodable_cases(&pending);
-        (pending, decodable)
-    })
-    .await?;
-    pending = returned;
+    // Only a message that decodes, changes and all, can register a case; one that does not,
+    // for a case the server does not know, is quarantined without registering it.
     let named_cases = distinct_cases(&pending);
     let unregistered = state
         .db
         .read(move |c| unregistered_cases(c, &named_cases))
         .await?;
+    let (returned, decodable) = if unregistered.is_empty() {
+        (pending, HashSet::new())
+    } else {
+        let unknown: HashSet<CaseId> = unregistered.iter().copied().collect();
+        tokio::task::spawn_blocking(move || {
+            let decodable = decodable_cases(&pending, &unknown);
+            (pending, decodable)
+        })
+        .await?
+    };
+    pending = returned;
     pending.retain(|m| {
         if unregistered.contains(&m.doc.case) && !decodable.contains(&m.doc.case) {
             refused.push((m.doc, Some("message_decode")));
@@ -229,15 +234,35 @@ fn distinct_cases(messages: &[DocMessage]) -> Vec<CaseId> {
         .collect()
 }
 
-/// The cases named by at least one message that decodes.
-fn decodable_cases(messages: &[DocMessage]) -> HashSet<CaseId> {
+/// The cases of `among` named by at least one message that decodes, changes and all.
+fn decodable_cases(messages: &[DocMessage], among: &HashSet<CaseId>) -> HashSet<CaseId> {
     let mut out = HashSet::new();
     for m in messages {
-        if !out.contains(&m.doc.case) && compute::decode_message(&m.data).is_ok() {
-            out.insert(m.doc.case);
+        let case = m.doc.case;
+        if among.contains(&case) && !out.contains(&case) && decodes_whole(&m.data) {
+            out.insert(case);
         }
     }
     out
+}
+
+/// Whether a message for a document the server does not hold decodes, and its changes load
+/// into an empty document as the exchange would load them (automerge's frame decoder does not
+/// look inside the changes). Panics in automerge count as not decoding.
+fn decodes_whole(data: &[u8]) -> bool {
+    let Ok(message) = compute::decode_message(data) else {
+        return false;
+    };
+    if message.changes.is_empty() {
+        return true;
+    }
+    let joined: Vec<u8> = message.changes.iter().flatten().copied().collect();
+    std::panic::catch_unwind(|| {
+        automerge::Automerge::new()
+            .load_incremental(&joined)
+            .is_ok()
+    })
+    .unwrap_or(false)
 }
 
 fn unregistered_cases(conn: &Connection, cases: &[CaseId]) -> Result<Vec<CaseId>> {

@@ -6,6 +6,8 @@ mod auth_limits;
 mod cli;
 mod fd_limit;
 mod fuzz;
+mod names;
+mod registration;
 mod support;
 mod sync;
 mod tls;

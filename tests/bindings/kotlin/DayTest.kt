@@ -1,7 +1,8 @@
 // A realistic day through the generated Kotlin bindings, against a real casebook-server over
 // TLS (started by tests/bindings/main.rs, which also plays the administrator). A guardian's
 // phone enrols, records an interpreter-assisted visit offline and syncs; a supervisor sees the
-// note and signs it off; a carer logs a safety check and holds only the safety document; a
+// note and signs it off; a carer logs a safety check and holds only the safety document; the
+// supervisor's listener hears which case and document a sync changed; a
 // sync given up half-way (by its cancel token, or by cancelling its coroutine) loses nothing;
 // a revoked phone is wiped. Prints "N passed, N failed"; exits non-zero on any failure.
 
@@ -64,6 +65,12 @@ private class AfterFirstRound(val action: () -> Unit) : SyncProgressListener {
 private class Progress : SyncProgressListener {
     val calls = AtomicInteger()
     override fun onProgress(progress: SyncProgress) { calls.incrementAndGet() }
+}
+
+/// Every change event, in order.
+private class Events : ChangeListener {
+    val list = java.util.concurrent.CopyOnWriteArrayList<ChangeEvent>()
+    override fun onChange(event: ChangeEvent) { list.add(event) }
 }
 
 fun main() {
@@ -144,6 +151,21 @@ fun main() {
         runBlocking { carer.syncNow(null, null) }
         runBlocking { supervisor.syncNow(null, null) }
         check(supervisor.safetyChecks(caseId).size == 1) { "supervisor sees ${supervisor.safetyChecks(caseId)}" }
+    }
+
+    test("a sync's change events name the case and the kind of each document it changed") {
+        val events = Events()
+        val handle = supervisor.observe(events)
+        carer.logSafetyCheck(caseId, SafetyCheck(checkedAt = Instant.now(), outcome = CheckOutcome.OK, note = "Smoke alarm tested"))
+        runBlocking { carer.syncNow(null, null) }
+        runBlocking { supervisor.syncNow(null, null) }
+        val seen = events.list.filter { it.source == ChangeSource.SYNC }.map { it.caseId to it.kind }
+        check(seen == listOf(caseId to DocKind.SAFETY)) { "events: ${events.list}" }
+        // A sync that brings nothing tells nothing.
+        events.list.clear()
+        runBlocking { supervisor.syncNow(null, null) }
+        check(events.list.isEmpty()) { "events: ${events.list}" }
+        handle.stop()
     }
 
     test("a sync cancelled by its token after one round trip is Cancelled and loses nothing") {

@@ -114,6 +114,48 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(recorder.events[0].source, ChangeSource.LOCAL)
         self.assertEqual(recorder.events[0].kind, DocKind.SAFETY)
 
+    def test_records_print_their_fields_as_kotlin_data_classes_do(self):
+        p = profile("BRI-10")
+        # Kotlin: Profile(caseReference=BRI-10, givenName=Amina, ...); Python, snake_case.
+        text = repr(p)
+        self.assertTrue(text.startswith("Profile(case_reference=BRI-10, given_name=Amina, "), text)
+        self.assertIn("nrm=Nrm(referred_on=None", text)
+        self.assertEqual(text, str(p))
+        # A record read back from the store prints its fields too, free text included (as
+        # Kotlin's toString does: a repr is for a developer's console, never for logs).
+        self.book.set_feel_safe(self.case, FeelSafe(text="music and my brother"))
+        self.assertIn("music and my brother", repr(self.book.feel_safe(self.case)))
+        self.assertIn("reference=BRI-9", repr(self.book.list_cases()))
+        # Every record class of the module prints its fields.
+        import dataclasses
+        import casebook_mobile
+        records = [c for c in vars(casebook_mobile).values()
+                   if isinstance(c, type) and dataclasses.is_dataclass(c)]
+        self.assertGreater(len(records), 20)
+        for cls in records:
+            self.assertIs(cls.__repr__, cls.__str__, cls.__name__)
+
+    def test_a_date_of_birth_in_the_future_or_too_long_ago_is_refused(self):
+        future = (now() + datetime.timedelta(days=2)).date().isoformat()
+        too_old = (now() - datetime.timedelta(days=366 * 26)).date().isoformat()
+        for born in (future, too_old):
+            p = profile("BRI-11")
+            p.date_of_birth = born
+            with self.assertRaises(CasebookError.InvalidInput) as raised:
+                self.book.create_case(p)
+            self.assertEqual(raised.exception.field, "date_of_birth")
+            saved = self.book.profile(self.case)
+            saved.date_of_birth = born
+            with self.assertRaises(CasebookError.InvalidInput) as raised:
+                self.book.set_profile(self.case, saved)
+            self.assertEqual(raised.exception.field, "date_of_birth")
+        self.assertEqual([c.reference for c in self.book.list_cases()], ["BRI-9"])
+        # An adult by assessment may be older; a plausible child's date is kept.
+        saved = self.book.profile(self.case)
+        saved.date_of_birth = "2012-03-04"
+        self.book.set_profile(self.case, saved)
+        self.assertEqual(self.book.profile(self.case).date_of_birth, "2012-03-04")
+
     def test_async_sync_needs_enrolment(self):
         with self.assertRaises(CasebookError.NotEnrolled):
             asyncio.run(self.book.sync_now(None, CancelToken()))

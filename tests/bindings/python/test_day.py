@@ -1,9 +1,10 @@
 """The generated Python bindings against a real casebook-server over TLS, briefly: a guardian's
 phone enrols, records a visit offline and syncs; a second sync is a no-op; a wrong certificate
 pin is UntrustedServer and a wrong enrolment code is InvalidInput naming it; a second device
-enrolled for a user is announced to the first one's listener at its next sync. Run by
+enrolled for a user is announced to the first one's listener at its next sync; a sync's change
+events name the case and kind of each document it changed. Run by
 tests/bindings/main.rs, which starts the server and passes its address, certificate pin and
-four enrolment codes in the environment.
+six enrolment codes in the environment.
 """
 
 import asyncio
@@ -86,6 +87,47 @@ class DayTest(unittest.TestCase):
         # Delivered once; the new device itself is told nothing.
         self.assertEqual(asyncio.run(first.sync_now(None, None)).notices, [])
         self.assertEqual(asyncio.run(second.sync_now(None, None)).notices, [])
+        handle.stop()
+
+    def test_a_sync_names_the_cases_and_kinds_it_changed(self):
+        # Two phones of one guardian: what one syncs, the other's listener hears by case and kind.
+        first = self.open("pair-1")
+        asyncio.run(first.enrol(URL, os.environ["CASEBOOK_CODE_5"], PIN, "pair phone 1"))
+        second = self.open("pair-2")
+        asyncio.run(second.enrol(URL, os.environ["CASEBOOK_CODE_6"], PIN, "pair phone 2"))
+        asyncio.run(second.sync_now(None, None))
+        case_id = first.create_case(Profile(
+            case_reference="PY-PAIR-1", given_name="Hoa", age_status=AgeStatus.CLAIMED,
+            legal_basis=LegalBasis.SECTION20,
+            nrm=Nrm(reasonable_grounds=NrmDecision.PENDING, conclusive_grounds=NrmDecision.PENDING),
+            immigration=Immigration(outcome=ImmigrationOutcome.NOT_RECORDED),
+        ))
+        asyncio.run(first.sync_now(None, None))
+        recorder = Recorder()
+        handle = second.observe(recorder)
+        asyncio.run(second.sync_now(None, None))
+        seen = [(e.case_id, e.kind) for e in recorder.events if e.source == ChangeSource.SYNC]
+        self.assertEqual(sorted(seen, key=str), sorted(
+            [(case_id, k) for k in (DocKind.PROFILE, DocKind.LOCATION, DocKind.VISITS,
+                                    DocKind.SAFETY, DocKind.ASSOCIATES)], key=str))
+        # A visit note changes the visits document only.
+        first.add_visit_note(case_id, VisitNote(
+            visited_at=datetime.datetime.now(datetime.timezone.utc), place="school",
+            attendees=[], interpreter=Interpreter(mode=InterpreterMode.NONE, name="", agency="",
+                                                  language="", vetting=VettingStatus.NOT_CHECKED,
+                                                  child_consented=None),
+            wishes_and_feelings="", observations="", actions={},
+            review=Review(status=ReviewStatus.DRAFT, reviewer=None, reviewed_at=None, comment=""),
+        ))
+        asyncio.run(first.sync_now(None, None))
+        recorder.events.clear()
+        asyncio.run(second.sync_now(None, None))
+        self.assertEqual([(e.source, e.case_id, e.kind) for e in recorder.events],
+                         [(ChangeSource.SYNC, case_id, DocKind.VISITS)])
+        # Nothing new: no event.
+        recorder.events.clear()
+        asyncio.run(second.sync_now(None, None))
+        self.assertEqual(recorder.events, [])
         handle.stop()
 
     def test_a_wrong_pin_is_refused(self):
