@@ -6,6 +6,7 @@ mod at_rest;
 mod auth;
 mod bomb;
 mod cancel;
+mod completeness;
 mod connections;
 mod convergence;
 mod enrolment;
