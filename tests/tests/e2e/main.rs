@@ -7,6 +7,7 @@ mod auth;
 mod bomb;
 mod cancel;
 mod completeness;
+mod completeness_prop;
 mod connections;
 mod convergence;
 mod enrolment;
