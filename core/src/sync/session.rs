@@ -120,6 +120,43 @@ fn worth_sending(message: &Message) -> bool {
     !message.changes.is_empty() || !message.need.is_empty()
 }
 
+/// Whether the exchange for one document is over: the server's last message announced heads
+/// that are exactly ours, so it holds every change we hold and we hold every change it held
+/// when it answered (samod's test: every head the peer announced is present here, and the
+/// shared heads equal our own).
+fn settled(state: &State, ours: &[ChangeHash]) -> bool {
+    state
+        .their_heads
+        .as_ref()
+        .is_some_and(|theirs| theirs.len() == ours.len() && theirs.iter().all(|h| ours.contains(h)))
+}
+
+/// The reply to the server's message for one document, or `None` when the document is
+/// settled and there is nothing worth a round trip.
+///
+/// automerge's `have` is a Bloom filter with about 1% false positives, so one exchange is not
+/// proof that the other side got everything (automerge issues 489, 702, 703). The server
+/// keeps no queue of changes whose dependencies are missing and no `sent_hashes` between
+/// requests (it stores only the shared heads), so when a false positive made us leave a change
+/// out, it asks again by `need`; our in-session state must then not suppress the resend as
+/// "already sent". A document whose heads differ from the server's is therefore never left
+/// with no message: its reply is generated afresh (sent hashes forgotten) and sent even when
+/// it carries nothing but our heads, so the server answers with what it still lacks or holds.
+fn reply_until_settled(doc: &mut AutoCommit, state: &mut State) -> Option<Message> {
+    let reply = doc.sync().generate_sync_message(state);
+    if reply.as_ref().is_some_and(worth_sending) {
+        return reply;
+    }
+    let ours = doc.get_heads();
+    if settled(state, &ours) {
+        return None;
+    }
+    state.sent_hashes.clear();
+    state.last_sent_heads.clear();
+    state.in_flight = false;
+    doc.sync().generate_sync_message(state).or(reply)
+}
+
 impl Repo {
     /// The server sequence this device has caught up to with `peer`.
     pub fn sync_cursor(&self) -> Result<u64> {
@@ -386,10 +423,7 @@ impl Repo {
             }
         };
         let changed = candidate.heads() != before;
-        let reply = candidate
-            .automerge_mut()
-            .sync()
-            .generate_sync_message(&mut state);
+        let reply = reply_until_settled(candidate.automerge_mut(), &mut state);
         session.states.insert(doc, state);
         if changed {
             let loaded = self.loaded(doc)?;
@@ -401,7 +435,7 @@ impl Repo {
             // Nothing arrived yet: hold no empty placeholder for a document we do not have.
             self.cache.remove(&doc);
         }
-        Ok(reply.filter(worth_sending).map(|m| DocMessage {
+        Ok(reply.map(|m| DocMessage {
             doc,
             data: m.encode(),
         }))

@@ -7,6 +7,8 @@ mod auth;
 mod bomb;
 mod cancel;
 mod change_events;
+mod completeness;
+mod completeness_prop;
 mod connections;
 mod convergence;
 mod enrolment;
