@@ -131,6 +131,18 @@ pub enum Error {
     /// another key. Nothing was sent.
     #[error("the device key could not sign: {0}")]
     Signer(String),
+    /// One document's sync message alone is larger than a sync request may be
+    /// ([`crate::sync::wire::SYNC_REQUEST_BUDGET_BYTES`]): it cannot be sent. The other
+    /// documents still sync; this one keeps its local edits and stays unsynced.
+    #[error(
+        "document {doc} has {bytes} bytes of changes to send, more than one sync request may carry"
+    )]
+    DocumentTooLarge {
+        /// Which document (its id, never content).
+        doc: String,
+        /// The encoded size of its message.
+        bytes: usize,
+    },
 }
 
 /// Why [`crate::doc::chunk_guard`] refused automerge bytes. Never carries the bytes themselves.

@@ -3,6 +3,7 @@
 //! I/O; this module moves its messages.
 
 mod identity;
+mod retry;
 mod signer;
 mod tls;
 mod transport;
@@ -15,9 +16,10 @@ use std::time::Duration;
 use rand::{CryptoRng, RngCore};
 
 pub use identity::{DeviceIdentity, DeviceKey, ExternalKey, ServerTrust};
+pub use retry::{Backoff, RetryPolicy};
 pub use signer::{ChallengeSigner, normalise_public_key, sign_checked};
 pub use tls::{client_config, fingerprint, parse_fingerprint, spki_fingerprint, spki_sha256};
-pub use transport::{Traffic, Transport};
+pub use transport::{POOL_IDLE_TIMEOUT, Traffic, Transport};
 
 use crate::error::{Error, Result};
 use crate::repo::Repo;
@@ -31,8 +33,30 @@ pub struct SyncOutcome {
     pub report: SyncReport,
     /// Bytes moved, including authentication.
     pub traffic: Traffic,
-    /// HTTP requests made, including authentication.
+    /// HTTP requests made, including authentication (a retried request counts once).
     pub requests: u32,
+    /// Attempts that failed on the way and were made again on a fresh connection.
+    pub retries: u32,
+}
+
+/// How [`sync_now_with_options`] runs a session.
+#[derive(Clone, Copy)]
+pub struct SyncOptions<'a> {
+    /// The app's signer, when it holds this device's key.
+    pub signer: Option<&'a dyn ChallengeSigner>,
+    /// How a round trip that fails on the way is retried.
+    pub retry: RetryPolicy,
+    /// Randomness for the back-off's jitter.
+    pub jitter_seed: u64,
+}
+
+impl std::fmt::Debug for SyncOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncOptions")
+            .field("signer", &self.signer.is_some())
+            .field("retry", &self.retry)
+            .finish_non_exhaustive()
+    }
 }
 
 fn lock(repo: &Mutex<Repo>) -> Result<std::sync::MutexGuard<'_, Repo>> {
@@ -154,8 +178,39 @@ pub async fn sync_now_with_signer(
     progress: &(dyn Fn(SyncProgress) + Sync),
     cancel: &AtomicBool,
 ) -> Result<SyncOutcome> {
+    let options = SyncOptions {
+        signer,
+        retry: RetryPolicy::default(),
+        jitter_seed: rand::random(),
+    };
+    sync_now_with_options(repo, identity, clock, progress, cancel, options).await
+}
+
+/// [`sync_now`] with every option: the signer, and how failed round trips are retried (a
+/// round trip that fails on a dead or reset connection, a connect error, a timeout or a
+/// 502/503/504 is sent again on a fresh connection after a jittered, doubling wait; a 429
+/// is waited out if its `Retry-After` is short). [`Error::Network`] means every attempt
+/// failed.
+pub async fn sync_now_with_options(
+    repo: &Mutex<Repo>,
+    identity: &DeviceIdentity,
+    clock: &(dyn Fn() -> DeviceTime + Sync),
+    progress: &(dyn Fn(SyncProgress) + Sync),
+    cancel: &AtomicBool,
+    options: SyncOptions<'_>,
+) -> Result<SyncOutcome> {
     let transport = Transport::new(&identity.server_url, &identity.trust)?;
-    let result = run_session(repo, identity, signer, &transport, clock, progress, cancel).await;
+    let mut backoff = Backoff::new(options.retry, options.jitter_seed);
+    let result = run_session(
+        repo,
+        identity,
+        options.signer,
+        &transport,
+        &mut backoff,
+        (clock, progress),
+        cancel,
+    )
+    .await;
     if matches!(result, Err(Error::DeviceRevoked)) {
         tracing::warn!("this device was revoked; wiping its local store");
         lock(repo)?.wipe()?;
@@ -195,13 +250,19 @@ async fn unless_cancelled<T>(
     or_cancelled(cancel, round_trip).await?
 }
 
+/// The clock and the progress listener of a sync.
+type Callbacks<'a> = (
+    &'a (dyn Fn() -> DeviceTime + Sync),
+    &'a (dyn Fn(SyncProgress) + Sync),
+);
+
 async fn run_session(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
     signer: Option<&dyn ChallengeSigner>,
     transport: &Transport,
-    clock: &(dyn Fn() -> DeviceTime + Sync),
-    progress: &(dyn Fn(SyncProgress) + Sync),
+    backoff: &mut Backoff,
+    (clock, progress): Callbacks<'_>,
     cancel: &AtomicBool,
 ) -> Result<SyncOutcome> {
     if cancel.load(Ordering::Relaxed) {
@@ -210,10 +271,11 @@ async fn run_session(
     let mut outcome = SyncOutcome::default();
     let session_token = unless_cancelled(
         cancel,
-        transport.open_session(
+        transport.open_session_retrying(
             identity.device_id,
             |c| identity.sign_challenge_with(signer, c),
             &mut outcome.traffic,
+            backoff,
         ),
     )
     .await?;
@@ -225,12 +287,22 @@ async fn run_session(
         }
         let response = unless_cancelled(
             cancel,
-            transport.sync(&session_token.token, &request, &mut outcome.traffic),
+            transport.sync_retrying(
+                &session_token.token,
+                &request,
+                &mut outcome.traffic,
+                backoff,
+            ),
         )
         .await?;
         outcome.requests += 1;
+        outcome.retries = backoff.retries;
         let step = lock(repo)?.receive_sync(&mut session, response, clock())?;
-        progress(session.progress());
+        progress(SyncProgress {
+            bytes_sent: outcome.traffic.sent,
+            bytes_received: outcome.traffic.received,
+            ..session.progress()
+        });
         match step {
             SyncStep::Send(next) => request = next,
             SyncStep::Done(report) => {

@@ -1,12 +1,14 @@
 //! HTTPS transport to the sync server: JSON over rustls with the device's trust setting.
 //! The only module of the core that touches the network.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::identity::ServerTrust;
+use super::retry::{Backoff, Failure};
 use super::tls::client_config;
 use crate::error::{Error, Result};
 use crate::sync::wire::{
@@ -18,7 +20,23 @@ use crate::sync::wire::{
 #[derive(Debug, Clone)]
 pub struct Transport {
     base: String,
-    http: reqwest::Client,
+    /// The pooled client; replaced by a fresh one (new connections) after a transient failure.
+    http: Arc<Mutex<reqwest::Client>>,
+    tls: rustls::ClientConfig,
+}
+
+/// A pooled connection idle this long is closed by the client before a server or a middlebox
+/// (which often close at 30 s or more) does it under a request.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(20);
+
+fn http_client(tls: rustls::ClientConfig) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(Duration::from_secs(120))
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .build()
+        .map_err(|e| Error::Network(e.to_string()))
 }
 
 /// Bytes moved by a request, for measurements and progress.
@@ -36,16 +54,26 @@ impl Transport {
         if !base_url.starts_with("https://") {
             return Err(Error::invalid("server url", "must start with https://"));
         }
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(client_config(trust)?)
-            .connect_timeout(Duration::from_secs(15))
-            .timeout(Duration::from_secs(120))
-            .build()
-            .map_err(|e| Error::Network(e.to_string()))?;
+        let tls = client_config(trust)?;
         Ok(Self {
             base: base_url.trim_end_matches('/').to_owned(),
-            http,
+            http: Arc::new(Mutex::new(http_client(tls.clone())?)),
+            tls,
         })
+    }
+
+    fn client(&self) -> reqwest::Client {
+        self.http
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drop the pooled connections: the next request opens a fresh one.
+    fn reconnect(&self) -> Result<()> {
+        let fresh = http_client(self.tls.clone())?;
+        *self.http.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+        Ok(())
     }
 
     async fn post<Req: Serialize, Resp: DeserializeOwned>(
@@ -55,29 +83,75 @@ impl Transport {
         token: Option<&str>,
         traffic: &mut Traffic,
     ) -> Result<Resp> {
+        self.post_once(path, body, token, traffic)
+            .await
+            .map_err(Failure::into_error)
+    }
+
+    /// [`Transport::post`], retried on a fresh connection after a transient failure, as
+    /// `backoff` says.
+    async fn post_retrying<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+        token: Option<&str>,
+        traffic: &mut Traffic,
+        backoff: &mut Backoff,
+    ) -> Result<Resp> {
+        let mut attempt = 1;
+        loop {
+            let failure = match self.post_once(path, body, token, traffic).await {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => failure,
+            };
+            let Some(wait) = backoff.delay(attempt, &failure) else {
+                return Err(failure.into_error());
+            };
+            tracing::info!(path, attempt, ?wait, error = %failure_text(&failure), "retrying on a fresh connection");
+            backoff.retries += 1;
+            attempt += 1;
+            self.reconnect()?;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn post_once<Req: Serialize, Resp: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+        token: Option<&str>,
+        traffic: &mut Traffic,
+    ) -> std::result::Result<Resp, Failure> {
         let bytes = serde_json::to_vec(body).map_err(|e| Error::Protocol(e.to_string()))?;
         traffic.sent += bytes.len() as u64;
         let mut request = self
-            .http
+            .client()
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
             .body(bytes);
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
-        let response = request.send().await.map_err(network)?;
+        let response = request.send().await.map_err(transient)?;
         let status = response.status();
-        let body = response.bytes().await.map_err(network)?;
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let body = response.bytes().await.map_err(transient)?;
         traffic.received += body.len() as u64;
         if status.is_success() {
-            return serde_json::from_slice(&body)
-                .map_err(|_| Error::Protocol(format!("unreadable answer from {path}")));
+            return serde_json::from_slice(&body).map_err(|_| {
+                Failure::Fatal(Error::Protocol(format!("unreadable answer from {path}")))
+            });
         }
         let error: ErrorBody = serde_json::from_slice(&body).unwrap_or(ErrorBody {
             error: "unknown".into(),
             message: format!("HTTP {status}"),
         });
-        Err(match error.error.as_str() {
+        let error = match error.error.as_str() {
             ERROR_DEVICE_REVOKED => Error::DeviceRevoked,
             "unauthenticated" => Error::Unauthenticated,
             "forbidden" => Error::Forbidden(error.message),
@@ -86,6 +160,19 @@ impl Transport {
                 code: error.error,
                 message: error.message,
             },
+        };
+        Err(match status.as_u16() {
+            // Overloaded, or a proxy in front of the server lost it: worth another try.
+            408 | 502 | 503 | 504 => Failure::Transient {
+                error,
+                after: retry_after,
+            },
+            // Too many requests: only worth waiting for if the server says how long.
+            429 if retry_after.is_some() => Failure::Transient {
+                error,
+                after: retry_after,
+            },
+            _ => Failure::Fatal(error),
         })
     }
 
@@ -124,6 +211,45 @@ impl Transport {
         .await
     }
 
+    /// [`Transport::open_session`], opened again from a new challenge (on a fresh
+    /// connection) after a transient failure of either step, as `backoff` says.
+    pub async fn open_session_retrying(
+        &self,
+        device: crate::ids::DeviceId,
+        sign: impl Fn(&[u8]) -> Result<Vec<u8>>,
+        traffic: &mut Traffic,
+        backoff: &mut Backoff,
+    ) -> Result<SessionResponse> {
+        let challenge_request = ChallengeRequest { device_id: device };
+        let mut attempt = 1;
+        loop {
+            let result = async {
+                let challenge: ChallengeResponse = self
+                    .post_once("/v1/challenge", &challenge_request, None, traffic)
+                    .await?;
+                let signature = sign(&challenge.challenge)?;
+                let request = SessionRequest {
+                    device_id: device,
+                    challenge: challenge.challenge,
+                    signature,
+                };
+                self.post_once("/v1/session", &request, None, traffic).await
+            }
+            .await;
+            let failure = match result {
+                Ok(session) => return Ok(session),
+                Err(failure) => failure,
+            };
+            let Some(wait) = backoff.delay(attempt, &failure) else {
+                return Err(failure.into_error());
+            };
+            backoff.retries += 1;
+            attempt += 1;
+            self.reconnect()?;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
     /// One sync round trip.
     pub async fn sync(
         &self,
@@ -132,6 +258,34 @@ impl Transport {
         traffic: &mut Traffic,
     ) -> Result<SyncResponse> {
         self.post("/v1/sync", request, Some(token), traffic).await
+    }
+
+    /// One sync round trip, sent again on a fresh connection after a transient failure as
+    /// `backoff` says (sync requests are idempotent).
+    pub async fn sync_retrying(
+        &self,
+        token: &str,
+        request: &SyncRequest,
+        traffic: &mut Traffic,
+        backoff: &mut Backoff,
+    ) -> Result<SyncResponse> {
+        self.post_retrying("/v1/sync", request, Some(token), traffic, backoff)
+            .await
+    }
+}
+
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Fatal(error) | Failure::Transient { error, .. } => error.to_string(),
+    }
+}
+
+/// A request that failed on the way: trust failures are final, anything else (connect error,
+/// reset or closed connection, timeout, cut-off body) is worth another try.
+fn transient(e: reqwest::Error) -> Failure {
+    match network(e) {
+        Error::UntrustedServer => Failure::Fatal(Error::UntrustedServer),
+        error => Failure::Transient { error, after: None },
     }
 }
 

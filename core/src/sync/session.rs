@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::checkin::DeviceTime;
 use super::wire::{
     DocMessage, DocRejection, DocSnapshot, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, Notice,
-    PROTOCOL_VERSION, RejectReason, SyncRequest, SyncResponse,
+    PROTOCOL_VERSION, RejectReason, SYNC_REQUEST_BUDGET_BYTES, SyncRequest, SyncResponse,
+    encoded_message_len,
 };
 use crate::doc::{CaseDoc, DocId, chunk_guard};
 use crate::error::{Error, Result};
@@ -50,6 +51,13 @@ pub struct SyncSession {
     extra_rounds: u32,
     /// The documents already in the report's `changed`.
     changed_seen: HashSet<DocId>,
+    /// Changed documents the server has acknowledged whole in this session, already marked
+    /// synced (each step of a stepped push survives a crash).
+    acked: HashSet<DocId>,
+    /// Acknowledged by the last response, to be marked synced once it is committed.
+    newly_acked: Vec<DocId>,
+    /// JSON bytes a request's messages may take ([`SYNC_REQUEST_BUDGET_BYTES`]).
+    budget: usize,
 }
 
 /// What a finished session did.
@@ -77,6 +85,11 @@ pub struct SyncReport {
     /// updated by a message, received whole, or purged (those are also in `purged`).
     #[serde(default)]
     pub changed: Vec<DocId>,
+    /// Documents whose changes alone are larger than one sync request may carry
+    /// ([`crate::Error::DocumentTooLarge`]): not sent, their local edits kept, the other
+    /// documents synced.
+    #[serde(default)]
+    pub too_large: Vec<DocId>,
 }
 
 /// What to do after a response.
@@ -89,12 +102,25 @@ pub enum SyncStep {
 }
 
 /// How far a session has got, for progress displays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncProgress {
     /// Round trips so far.
     pub rounds: u32,
-    /// Documents updated or received so far.
+    /// Documents updated or received so far (counted as they arrive, including the last
+    /// round's).
     pub docs_done: usize,
+    /// Changed documents of this device the server has acknowledged so far.
+    #[serde(default)]
+    pub docs_sent: usize,
+    /// Changed documents this device has to send: known when the session starts.
+    #[serde(default)]
+    pub docs_to_send: usize,
+    /// Request bytes sent so far (filled in by the driver that moves them).
+    #[serde(default)]
+    pub bytes_sent: u64,
+    /// Response bytes received so far (filled in by the driver that moves them).
+    #[serde(default)]
+    pub bytes_received: u64,
 }
 
 impl SyncSession {
@@ -110,7 +136,17 @@ impl SyncSession {
         SyncProgress {
             rounds: self.rounds,
             docs_done: self.report.docs_updated + self.report.docs_received,
+            docs_sent: self.acked.len(),
+            docs_to_send: self.dirty.len(),
+            bytes_sent: 0,
+            bytes_received: 0,
         }
+    }
+
+    /// Limit the JSON bytes of a request's messages to `budget` instead of
+    /// [`SYNC_REQUEST_BUDGET_BYTES`] from the next request on (tests use a small one).
+    pub fn set_budget(&mut self, budget: usize) {
+        self.budget = budget;
     }
 }
 
@@ -181,8 +217,10 @@ impl Repo {
             unconfirmed: VecDeque::new(),
             extra_rounds: 0,
             changed_seen: HashSet::new(),
+            acked: HashSet::new(),
+            newly_acked: Vec::new(),
+            budget: SYNC_REQUEST_BUDGET_BYTES,
         };
-        let mut messages = Vec::new();
         for dirty in self.store.dirty()? {
             if let Some(mark) = self.store.meta(&quarantine_key(&dirty.doc))?
                 && read_u64(Some(mark))? == dirty.last_local_chunk
@@ -190,15 +228,17 @@ impl Repo {
                 continue;
             }
             session.dirty.push(dirty);
-            if messages.len() >= MAX_SYNC_MESSAGES {
-                session.deferred.push_back(dirty.doc);
-            } else if let Some(message) = self.generate(&mut session, dirty.doc)? {
-                messages.push(message);
-            }
+            session.deferred.push_back(dirty.doc);
         }
-        session.extra_rounds =
-            u32::try_from(session.deferred.len().div_ceil(MAX_SYNC_MESSAGES)).unwrap_or(u32::MAX);
-        session.report.docs_pushed = messages.len();
+        session.extra_rounds = u32::try_from(
+            session
+                .deferred
+                .len()
+                .saturating_sub(MAX_SYNC_MESSAGES)
+                .div_ceil(MAX_SYNC_MESSAGES),
+        )
+        .unwrap_or(u32::MAX);
+        let messages = self.next_messages(&mut session)?;
         let request = SyncRequest {
             v: PROTOCOL_VERSION,
             cursor,
@@ -295,6 +335,7 @@ impl Repo {
             }
         }
         self.commit(batch)?;
+        self.mark_acked(session)?;
 
         for rejection in response.rejected {
             session.skip.insert(rejection.doc);
@@ -328,43 +369,69 @@ impl Repo {
     }
 
     /// The messages for the next request: queued replies first, then changed documents not
-    /// yet sent, at most [`MAX_SYNC_MESSAGES`] and one per document.
+    /// yet sent, at most [`MAX_SYNC_MESSAGES`], one per document, and together at most the
+    /// session's byte budget of JSON (what does not fit waits for the next request of the
+    /// session: a stepped push). A message larger than the whole budget is not sent at all.
     fn next_messages(&mut self, session: &mut SyncSession) -> Result<Vec<DocMessage>> {
         let (skip, purged) = (&session.skip, &session.report.purged);
         session
             .outbox
             .retain(|m| !skip.contains(&m.doc) && !purged.contains(&m.doc));
-        let mut messages = Vec::new();
-        let mut named = HashSet::new();
+        let mut step = Step::default();
         let mut held = VecDeque::new();
-        while messages.len() < MAX_SYNC_MESSAGES {
+        while step.messages.len() < MAX_SYNC_MESSAGES && !step.full {
             let Some(message) = session.outbox.pop_front() else {
                 break;
             };
-            if named.insert(message.doc) {
-                messages.push(message);
-            } else {
+            if step.named.contains(&message.doc) {
+                held.push_back(message);
+            } else if let Some(message) = step.add(session, message) {
                 held.push_back(message);
             }
         }
         held.append(&mut session.outbox);
         session.outbox = held;
-        while messages.len() < MAX_SYNC_MESSAGES {
+        while step.messages.len() < MAX_SYNC_MESSAGES && !step.full {
             let Some(doc) = session.deferred.pop_front() else {
                 break;
             };
             if session.skip.contains(&doc)
                 || session.report.purged.contains(&doc)
-                || !named.insert(doc)
+                || step.named.contains(&doc)
             {
                 continue;
             }
             if let Some(message) = self.generate(session, doc)? {
                 session.report.docs_pushed += 1;
-                messages.push(message);
+                if let Some(message) = step.add(session, message) {
+                    // Generated, so it must be sent: first thing in the next request.
+                    session.outbox.push_front(message);
+                }
             }
         }
-        Ok(messages)
+        if step.full {
+            session.extra_rounds = session.extra_rounds.saturating_add(1);
+        }
+        Ok(step.messages)
+    }
+
+    /// Mark synced the changed documents the last response showed the server holds whole,
+    /// so a stepped push that is cut off later does not send them again.
+    fn mark_acked(&mut self, session: &mut SyncSession) -> Result<()> {
+        let ops: Vec<WriteOp> = std::mem::take(&mut session.newly_acked)
+            .into_iter()
+            .filter_map(|doc| {
+                let dirty = session.dirty.iter().find(|d| d.doc == doc)?;
+                session.acked.insert(doc).then_some(WriteOp::MarkSynced {
+                    doc,
+                    upto: dirty.last_local_chunk,
+                })
+            })
+            .collect();
+        if ops.is_empty() {
+            return Ok(());
+        }
+        self.store.apply(ops)
     }
 
     fn take_snapshot(
@@ -423,6 +490,12 @@ impl Repo {
             }
         };
         let changed = candidate.heads() != before;
+        if session.dirty.iter().any(|d| d.doc == doc)
+            && !session.acked.contains(&doc)
+            && server_holds_all(&mut candidate, &state)
+        {
+            session.newly_acked.push(doc);
+        }
         let reply = reply_until_settled(candidate.automerge_mut(), &mut state);
         session.states.insert(doc, state);
         if changed {
@@ -469,6 +542,7 @@ impl Repo {
             .dirty
             .iter()
             .filter(|d| !session.report.quarantined.contains(&d.doc))
+            .filter(|d| !session.report.too_large.contains(&d.doc))
             .filter(|d| {
                 !session
                     .report
@@ -487,8 +561,63 @@ impl Repo {
         });
         ops.push(self.checkin_op(now));
         self.store.apply(ops)?;
-        Ok(std::mem::take(&mut session.report))
+        // A copy, so the session's progress still counts what the last round brought.
+        Ok(session.report.clone())
     }
+}
+
+/// The messages of one request being filled.
+#[derive(Default)]
+struct Step {
+    messages: Vec<DocMessage>,
+    named: HashSet<DocId>,
+    bytes: usize,
+    /// A message did not fit: this request is full.
+    full: bool,
+}
+
+impl Step {
+    /// Add `message` if it fits; give it back if it must wait for the next request. A
+    /// message larger than the whole budget is dropped and its document reported too large.
+    fn add(&mut self, session: &mut SyncSession, message: DocMessage) -> Option<DocMessage> {
+        let len = encoded_message_len(message.data.len());
+        if len > session.budget {
+            let error = Error::DocumentTooLarge {
+                doc: message.doc.to_string(),
+                bytes: len,
+            };
+            tracing::warn!(%error, "a document is too large to sync");
+            session.skip.insert(message.doc);
+            if !session.report.too_large.contains(&message.doc) {
+                session.report.too_large.push(message.doc);
+            }
+            return None;
+        }
+        if self.bytes + len > session.budget {
+            self.full = true;
+            return Some(message);
+        }
+        self.bytes += len;
+        self.named.insert(message.doc);
+        self.messages.push(message);
+        None
+    }
+}
+
+/// Whether the peer, by the heads its last message announced, holds every change of `doc`.
+fn server_holds_all(doc: &mut CaseDoc, state: &State) -> bool {
+    let Some(theirs) = state.their_heads.as_deref() else {
+        return false;
+    };
+    let mut ours = doc.heads();
+    let mut sorted = theirs.to_vec();
+    ours.sort();
+    sorted.sort();
+    if ours == sorted {
+        return true;
+    }
+    let am = doc.automerge_mut();
+    theirs.iter().all(|h| am.get_change_by_hash(h).is_some()) && am.get_changes(theirs).is_empty()
 }
 
 /// Parse whole documents on every core: parsing dominates a fresh device's first sync, and

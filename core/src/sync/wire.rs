@@ -13,6 +13,27 @@ pub const PROTOCOL_VERSION: u32 = 1;
 /// Largest sync request body a server accepts, in bytes.
 pub const MAX_SYNC_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 
+/// Largest encoded JSON body a device puts in one sync request, in bytes: a quarter under
+/// [`MAX_SYNC_REQUEST_BYTES`], so headers, JSON framing and a rounding error never reach the
+/// server's limit. A device with more to send splits it over several requests of the same
+/// session ("stepped push"); a single document's message larger than this is the only
+/// message that cannot be sent.
+pub const SYNC_REQUEST_BUDGET_BYTES: usize = MAX_SYNC_REQUEST_BYTES / 4 * 3;
+
+/// JSON bytes a [`DocMessage`] (or [`DocSnapshot`]) whose payload is `data_len` bytes takes
+/// in a request or response: base64 inflation (4 characters per 3 bytes, padded) plus the
+/// object's keys, the document id and separators (bounded generously).
+pub const fn encoded_message_len(data_len: usize) -> usize {
+    data_len.div_ceil(3) * 4 + MESSAGE_FRAMING_BYTES
+}
+
+/// Upper bound on the JSON around one message's payload: `{"doc":"<id>","data":""},`.
+pub const MESSAGE_FRAMING_BYTES: usize = 160;
+
+/// JSON bytes of a request's fields other than its messages (version, cursor, purge
+/// confirmations at their cap), bounded generously.
+pub const REQUEST_FRAMING_BYTES: usize = 64 * 1024;
+
 /// Largest single document a server stores or sends, in bytes of its compacted save.
 pub const MAX_DOC_BYTES: usize = 8 * 1024 * 1024;
 
@@ -284,6 +305,34 @@ mod tests {
             serde_json::from_slice::<SyncRequest>(&json).expect("decode"),
             req
         );
+    }
+
+    #[test]
+    fn encoded_message_len_bounds_the_real_json() {
+        let doc = DocId::new(CaseId::from_bytes([7; 16]), DocKind::Visits);
+        for len in [0, 1, 2, 3, 4, 1000, 65_537] {
+            let message = DocMessage {
+                doc,
+                data: vec![0xAB; len],
+            };
+            let json = serde_json::to_vec(&message).expect("encode");
+            // One more byte for the comma between messages.
+            assert!(
+                json.len() < encoded_message_len(len),
+                "{len}: {}",
+                json.len()
+            );
+            assert!(encoded_message_len(len) - json.len() <= MESSAGE_FRAMING_BYTES);
+        }
+        let full_purge = SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: u64::MAX,
+            messages: vec![],
+            purged: vec![doc; MAX_SYNC_PURGED],
+        };
+        let json = serde_json::to_vec(&full_purge).expect("encode");
+        assert!(json.len() < REQUEST_FRAMING_BYTES, "{}", json.len());
+        const { assert!(SYNC_REQUEST_BUDGET_BYTES + REQUEST_FRAMING_BYTES < MAX_SYNC_REQUEST_BYTES) };
     }
 
     #[test]

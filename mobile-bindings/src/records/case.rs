@@ -116,8 +116,9 @@ pub struct Rejection {
     pub case_id: String,
     /// Which document.
     pub kind: DocKind,
-    /// `forbidden`, `read_only`, `quarantined` (or `other` for a reason this build does
-    /// not know).
+    /// `forbidden`, `read_only`, `quarantined`, `too_large` (its changes alone are more than
+    /// one sync request may carry: kept here, not sent), or `other` for a reason this build
+    /// does not know.
     pub reason: String,
 }
 
@@ -197,6 +198,11 @@ impl From<core_sync::SyncReport> for SyncReport {
                     }
                     .to_owned(),
                 })
+                .chain(r.too_large.iter().map(|doc| Rejection {
+                    case_id: doc.case.to_string(),
+                    kind: doc.kind.into(),
+                    reason: "too_large".to_owned(),
+                }))
                 .collect(),
             quarantined: r.quarantined.iter().map(ToString::to_string).collect(),
             notices: r.notices.into_iter().map(Into::into).collect(),
@@ -209,8 +215,20 @@ impl From<core_sync::SyncReport> for SyncReport {
 pub struct SyncProgress {
     /// Round trips so far.
     pub rounds: u32,
-    /// Documents updated or received so far.
+    /// Documents updated or received so far (counted as they arrive).
     pub docs_done: u64,
+    /// This device's changed documents the server has acknowledged so far.
+    #[uniffi(default)]
+    pub docs_sent: u64,
+    /// This device's changed documents to send in this sync (known from the start).
+    #[uniffi(default)]
+    pub docs_to_send: u64,
+    /// Bytes sent so far.
+    #[uniffi(default)]
+    pub bytes_sent: u64,
+    /// Bytes received so far.
+    #[uniffi(default)]
+    pub bytes_received: u64,
 }
 
 impl From<core_sync::SyncProgress> for SyncProgress {
@@ -218,6 +236,10 @@ impl From<core_sync::SyncProgress> for SyncProgress {
         SyncProgress {
             rounds: p.rounds,
             docs_done: count(p.docs_done),
+            docs_sent: count(p.docs_sent),
+            docs_to_send: count(p.docs_to_send),
+            bytes_sent: p.bytes_sent,
+            bytes_received: p.bytes_received,
         }
     }
 }
