@@ -248,10 +248,16 @@ impl Repo {
         let Some(loaded) = self.cache.get_mut(&doc) else {
             return Ok(false);
         };
-        let bytes = loaded.doc.save_after(&loaded.persisted);
-        if bytes.is_empty() {
+        // The new changes, once: their bytes are the chunk, their operations say which
+        // view rows to recompute.
+        let changes = loaded.doc.changes_after(&loaded.persisted);
+        if changes.is_empty() {
             return Ok(false);
         }
+        let bytes: Vec<u8> = changes
+            .iter()
+            .flat_map(|c| c.raw_bytes().iter().copied())
+            .collect();
         let chunk = bytes.len();
         let compact = loaded.should_compact(chunk, local);
         batch.ops.push(WriteOp::AppendChunk { doc, bytes, local });
@@ -269,6 +275,7 @@ impl Repo {
             self.store.as_ref(),
             &mut loaded.doc,
             &loaded.persisted,
+            &changes,
         )?);
         let heads = loaded.doc.heads();
         let profile = (doc.kind == DocKind::Profile)

@@ -19,7 +19,7 @@ pub const CACHE_BYTES: usize = 64 * 1024 * 1024;
 /// keeps a document's operations in memory in a form larger than its compressed save. The
 /// field bench measures the real ratio on documents of long notes
 /// (`field.loaded_memory_per_stored_byte`); this stays above it.
-pub const MEMORY_PER_STORED_BYTE: usize = 6;
+pub const MEMORY_PER_STORED_BYTE: usize = 8;
 
 /// What a document of `stored` bytes is taken to use in memory.
 pub(crate) fn estimate(stored: usize) -> usize {
