@@ -208,6 +208,14 @@ fn dataset() -> PathBuf {
     path
 }
 
+/// This process's resident memory, from `/proc/self/statm` (0 where there is none).
+fn resident_bytes() -> usize {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<usize>().ok())
+        .map_or(0, |pages| pages * 4096)
+}
+
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -271,6 +279,30 @@ fn main() {
         assert_eq!(listed, 100 * NOTES);
     }
     emit("field.list_notes_100_cases_ms", median(samples), "ms");
+
+    // Memory taken by loaded documents of long notes, per byte stored: what the document
+    // cache's byte budget assumes (`repo::MEMORY_PER_STORED_BYTE`).
+    {
+        let mut repo = Repo::open(SqliteStore::open(&path, key()).expect("open")).expect("repo");
+        repo.set_cache_budget(usize::MAX);
+        let cases = repo.cases().expect("cases");
+        let before = resident_bytes();
+        let mut stored = 0usize;
+        for summary in cases.iter().take(20) {
+            let doc = DocId::new(summary.case, DocKind::Visits);
+            let on_disk = repo.store().load(&doc).expect("load").expect("stored");
+            stored += on_disk.snapshot.as_ref().map_or(0, Vec::len)
+                + on_disk.chunks.iter().map(Vec::len).sum::<usize>();
+            drop(on_disk);
+            repo.read(doc, |d| Ok(d.heads().len())).expect("load");
+        }
+        let grown = resident_bytes().saturating_sub(before);
+        emit(
+            "field.loaded_memory_per_stored_byte",
+            grown as f64 / stored as f64,
+            "ratio",
+        );
+    }
 
     // Append a 10,000-character note to a visits document of 100 such notes, durably,
     // through the repository (as an app records a visit).

@@ -248,10 +248,16 @@ impl Repo {
         let Some(loaded) = self.cache.get_mut(&doc) else {
             return Ok(false);
         };
-        let bytes = loaded.doc.save_after(&loaded.persisted);
-        if bytes.is_empty() {
+        // The new changes, once: their bytes are the chunk, their operations say which
+        // view rows to recompute.
+        let changes = loaded.doc.changes_after(&loaded.persisted);
+        if changes.is_empty() {
             return Ok(false);
         }
+        let bytes: Vec<u8> = changes
+            .iter()
+            .flat_map(|c| c.raw_bytes().iter().copied())
+            .collect();
         let chunk = bytes.len();
         let compact = loaded.should_compact(chunk, local);
         batch.ops.push(WriteOp::AppendChunk { doc, bytes, local });
@@ -269,6 +275,7 @@ impl Repo {
             self.store.as_ref(),
             &mut loaded.doc,
             &loaded.persisted,
+            &changes,
         )?);
         let heads = loaded.doc.heads();
         let profile = (doc.kind == DocKind::Profile)
@@ -428,6 +435,8 @@ impl Repo {
     /// Erase everything on this device (remote wipe).
     pub fn wipe(&mut self) -> Result<()> {
         self.cache.clear();
+        // The view version went with everything else: record it again on the next read.
+        self.view_checked = false;
         self.store.wipe()
     }
 }
@@ -446,5 +455,52 @@ pub(crate) fn summary(case: CaseId, profile: Option<&Profile>, at: DateTime<Utc>
             display_name: String::new(),
             updated_at: at,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::{Author, DocId, DocKind, Edit};
+    use crate::ids::{CaseId, DeviceId, UserId};
+    use crate::model::new_case;
+
+    fn loaded(snapshot_bytes: usize, chunks: usize, chunk_bytes: usize) -> Loaded {
+        let edit = Edit::new(
+            Author {
+                user: UserId::from_bytes([1; 16]),
+                device: DeviceId::from_bytes([2; 16]),
+            },
+            DateTime::<Utc>::UNIX_EPOCH,
+        );
+        let profile = Profile {
+            case_reference: "R".into(),
+            ..Profile::default()
+        };
+        let case = CaseId::from_bytes([3; 16]);
+        let doc = new_case(case, &edit, &profile)
+            .expect("case")
+            .into_iter()
+            .find(|d| d.id() == DocId::new(case, DocKind::Visits))
+            .expect("visits");
+        let mut entry = Loaded::new(doc, Vec::new(), snapshot_bytes);
+        entry.chunks = chunks;
+        entry.chunk_bytes = chunk_bytes;
+        entry
+    }
+
+    #[test]
+    fn compaction_follows_chunk_bytes_and_sooner_after_a_sync() {
+        let mib = 1024 * 1024;
+        // Small chunks never compact by size, however small the snapshot.
+        assert!(!loaded(1000, 3, 1000).should_compact(1000, true));
+        // Chunks of half the snapshot compact a local edit; a quarter is enough for a sync.
+        assert!(!loaded(mib, 10, mib / 4).should_compact(1, true));
+        assert!(loaded(mib, 10, mib / 2).should_compact(1, true));
+        assert!(loaded(mib, 10, mib / 4).should_compact(1, false));
+        assert!(!loaded(mib, 10, mib / 8).should_compact(1, false));
+        // A first chunk is never folded alone; the 64-chunk rule still holds.
+        assert!(!loaded(0, 0, 0).should_compact(mib, true));
+        assert!(loaded(mib, COMPACT_AFTER_CHUNKS - 1, 10).should_compact(10, true));
     }
 }

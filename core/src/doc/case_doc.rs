@@ -152,6 +152,12 @@ impl CaseDoc {
         self.doc.save_after(heads)
     }
 
+    /// The changes made after `heads` (what [`CaseDoc::save_after`] encodes: automerge
+    /// rebuilds them from the whole document, so a caller needing both asks once).
+    pub(crate) fn changes_after(&mut self, heads: &[ChangeHash]) -> Vec<automerge::Change> {
+        self.doc.get_changes(heads)
+    }
+
     /// Merge changes from a peer (incremental chunks, changes or a whole save). Changes whose
     /// dependencies have not arrived yet wait inside automerge until they do. Bytes that do not
     /// decode, or that would make this another case's document, leave it untouched.

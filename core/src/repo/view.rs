@@ -15,10 +15,12 @@ const REBUILD_BATCH: usize = 32;
 
 /// The write that brings `doc`'s rows up to date, given `persisted`, the heads the store
 /// holds for it (and its rows show, unless they were never written or did not read).
+/// `changes` are the document's changes after `persisted`.
 pub(super) fn view_op(
     store: &dyn Store,
     doc: &mut CaseDoc,
     persisted: &[ChangeHash],
+    changes: &[automerge::Change],
 ) -> Result<WriteOp> {
     let current = store.view_version(&doc.id())?;
     let base: &[ChangeHash] = match current {
@@ -31,19 +33,25 @@ pub(super) fn view_op(
         }
         _ => &[],
     };
-    Ok(WriteOp::PutView(change_or_unread(doc, base)))
+    let change = if base.is_empty() {
+        view::update(doc, base)
+    } else {
+        view::update_with(doc, base, changes)
+    };
+    Ok(WriteOp::PutView(change_or_unread(doc, change)))
 }
 
 /// The write that sets all of `doc`'s rows.
 pub(super) fn whole_view_op(doc: &mut CaseDoc) -> WriteOp {
-    WriteOp::PutView(change_or_unread(doc, &[]))
+    let change = view::update(doc, &[]);
+    WriteOp::PutView(change_or_unread(doc, change))
 }
 
 /// The view change, or, if the document's records do not read (a malformed record from a
 /// peer), an empty view with no version, so screens read the document and meet the error
 /// there; a change is never refused because its view could not be computed.
-fn change_or_unread(doc: &mut CaseDoc, base: &[ChangeHash]) -> ViewChange {
-    match view::update(doc, base) {
+fn change_or_unread(doc: &CaseDoc, change: Result<ViewChange>) -> ViewChange {
+    match change {
         Ok(change) => change,
         Err(error) => {
             tracing::warn!(doc = %doc.id(), %error, "a document's view rows could not be computed");

@@ -293,7 +293,13 @@ fn view(
         return Ok(None);
     };
     let id = doc.to_string();
-    let map = |row: &rusqlite::Row<'_>| Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?));
+    let map = |row: &rusqlite::Row<'_>| {
+        let body = match row.get_ref(1)? {
+            rusqlite::types::ValueRef::Blob(bytes) => Body::Stored(bytes.to_vec()),
+            value => Body::Text(value.as_str()?.to_owned()),
+        };
+        Ok((row.get::<_, String>(0)?, body))
+    };
     let rows = match record {
         Some(record) => conn
             .prepare_cached(
@@ -314,9 +320,64 @@ fn view(
         version,
         rows: rows
             .into_iter()
-            .map(|(record, body)| ViewRow { kind, record, body })
-            .collect(),
+            .map(|(record, body)| {
+                Ok(ViewRow {
+                    kind,
+                    record,
+                    body: body.decode()?,
+                })
+            })
+            .collect::<Result<_>>()?,
     }))
+}
+
+/// Bodies at least this long are stored deflated.
+const DEFLATE_FROM: usize = 512;
+
+/// A view row's body as read.
+enum Body {
+    /// Tagged bytes (see `encode_body`).
+    Stored(Vec<u8>),
+    /// Plain text (a store written before bodies were tagged).
+    Text(String),
+}
+
+impl Body {
+    fn decode(self) -> Result<String> {
+        use std::io::Read;
+        let bytes = match self {
+            Body::Text(text) => return Ok(text),
+            Body::Stored(bytes) => bytes,
+        };
+        let unreadable = || malformed("view_rows.body", "not a stored body");
+        match bytes.split_first() {
+            Some((0, json)) => String::from_utf8(json.to_vec()).map_err(|_| unreadable()),
+            Some((1, deflated)) => {
+                let mut json = String::new();
+                flate2::read::DeflateDecoder::new(deflated)
+                    .read_to_string(&mut json)
+                    .map_err(|_| unreadable())?;
+                Ok(json)
+            }
+            _ => Err(unreadable()),
+        }
+    }
+}
+
+/// A body as stored: tag 0 then the JSON, or (long ones) tag 1 then the JSON deflated.
+fn encode_body(json: &str) -> Result<Vec<u8>> {
+    use std::io::Write;
+    if json.len() < DEFLATE_FROM {
+        let mut out = Vec::with_capacity(json.len() + 1);
+        out.push(0);
+        out.extend_from_slice(json.as_bytes());
+        return Ok(out);
+    }
+    let mut encoder = flate2::write::DeflateEncoder::new(vec![1u8], flate2::Compression::fast());
+    encoder
+        .write_all(json.as_bytes())
+        .and_then(|()| encoder.finish())
+        .map_err(|e| Error::invalid("view row", e.to_string()))
 }
 
 /// The highest chunk number ever given to `doc` (0 if it has none or is not stored).
@@ -439,7 +500,7 @@ fn put_view(tx: &Transaction<'_>, change: &ViewChange) -> Result<()> {
          ON CONFLICT (doc_id, kind, record_id) DO UPDATE SET body = excluded.body",
     )?;
     for row in &change.rows {
-        put.execute((&id, row.kind.as_str(), &row.record, &row.body))?;
+        put.execute((&id, row.kind.as_str(), &row.record, encode_body(&row.body)?))?;
     }
     let mut remove = tx.prepare_cached(
         "DELETE FROM view_rows WHERE doc_id = ?1 AND kind = ?2 AND record_id = ?3",
@@ -637,6 +698,58 @@ mod tests {
             schema::tests::schema_sql(&upgraded.conn)?,
             schema::tests::schema_sql(&fresh.conn)?
         );
+        Ok(())
+    }
+
+    #[test]
+    fn long_view_bodies_are_stored_deflated_and_read_back_whole() -> Result<()> {
+        use crate::view::{RowKind, ViewChange, ViewRow};
+        let (mut store, _dir) = temp_store();
+        let a = doc(1, DocKind::Visits);
+        let long = format!("\"{}\"", "the child said she felt safe ".repeat(400));
+        let rows = vec![
+            ViewRow {
+                kind: RowKind::VisitNote,
+                record: "long".into(),
+                body: long.clone(),
+            },
+            ViewRow {
+                kind: RowKind::VisitNote,
+                record: "short".into(),
+                body: "\"hi\"".into(),
+            },
+        ];
+        store.apply(vec![WriteOp::PutView(ViewChange {
+            doc: a,
+            version: "v".into(),
+            rows: rows.clone(),
+            removed: vec![],
+            whole: true,
+        })])?;
+        let stored: i64 = store.conn.query_row(
+            "SELECT length(body) FROM view_rows WHERE record_id = 'long'",
+            [],
+            |row| row.get(0),
+        )?;
+        assert!(
+            usize::try_from(stored).unwrap_or(usize::MAX) < long.len() / 4,
+            "{stored}"
+        );
+        assert_eq!(
+            store
+                .view(&a, RowKind::VisitNote, None)?
+                .expect("rows")
+                .rows,
+            rows
+        );
+        store.conn.execute(
+            "UPDATE view_rows SET body = x'07' WHERE record_id = 'short'",
+            [],
+        )?;
+        let err = store
+            .view(&a, RowKind::VisitNote, None)
+            .expect_err("bad tag");
+        assert!(matches!(err, Error::Malformed { .. }), "{err:?}");
         Ok(())
     }
 

@@ -76,6 +76,21 @@ pub fn rows(doc: &mut CaseDoc) -> Result<Vec<ViewRow>> {
 /// recomputed; where the changes cannot be placed (an object no longer in the document, a
 /// key Casebook does not write), every row is.
 pub fn update(doc: &mut CaseDoc, before: &[ChangeHash]) -> Result<ViewChange> {
+    let changes = if before.is_empty() {
+        Vec::new()
+    } else {
+        doc.changes_after(before)
+    };
+    update_with(doc, before, &changes)
+}
+
+/// [`update`], given `changes`, the changes made after `before` (as the repository has them
+/// already from writing them).
+pub(crate) fn update_with(
+    doc: &mut CaseDoc,
+    before: &[ChangeHash],
+    changes: &[automerge::Change],
+) -> Result<ViewChange> {
     let version = Version::new(doc.heads()).to_string();
     let whole = |doc: &mut CaseDoc, version: String| -> Result<ViewChange> {
         Ok(ViewChange {
@@ -89,7 +104,7 @@ pub fn update(doc: &mut CaseDoc, before: &[ChangeHash]) -> Result<ViewChange> {
     if before.is_empty() || doc.kind() == DocKind::Profile {
         return whole(doc, version);
     }
-    let Some(touched) = touched(doc.automerge_mut(), before) else {
+    let Some(touched) = touched(doc.automerge(), changes) else {
         return whole(doc, version);
     };
     let mut singles = false;

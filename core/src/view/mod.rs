@@ -21,6 +21,7 @@ use crate::model::{InterpreterMode, ReviewStatus};
 mod compute;
 mod touched;
 
+pub(crate) use compute::update_with;
 pub use compute::{rows, update};
 
 /// The format of the rows this build writes. Bump it whenever what a row holds changes: a

@@ -5,18 +5,18 @@
 use std::collections::{BTreeSet, HashMap};
 
 use automerge::legacy::{Key, ObjectId};
-use automerge::{ActorId, AutoCommit, ChangeHash, ObjId, Prop, ReadDoc};
+use automerge::{ActorId, AutoCommit, Change, ObjId, Prop, ReadDoc};
 
-/// The `(root key, record key)` pairs the changes after `before` touched (`None` as the
+/// The `(root key, record key)` pairs `changes` (made to `doc`) touched (`None` as the
 /// record when the root key itself, or a field of its single record, changed). `None` when
 /// an operation's object cannot be placed (it is no longer in the document).
 pub(super) fn touched(
-    doc: &mut AutoCommit,
-    before: &[ChangeHash],
+    doc: &AutoCommit,
+    changes: &[Change],
 ) -> Option<BTreeSet<(String, Option<String>)>> {
     let mut root_keys = BTreeSet::new();
     let mut objects: HashMap<(u64, ActorId), BTreeSet<String>> = HashMap::new();
-    for change in doc.get_changes(before) {
+    for change in changes {
         for op in change.decode().operations {
             let key = match op.key {
                 Key::Map(key) => Some(key.to_string()),

@@ -64,7 +64,7 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(self.book.visit_note(self.case, note).interpreter.language, "Tigrinya")
         long_text = "She talked about school. " * 20
         second = self.book.add_visit_note(self.case, VisitNote(
-            place="park", interpreter=Interpreter(mode=InterpreterMode.NONE),
+            place="park", interpreter=Interpreter(mode=InterpreterMode.NONE, vetting=VettingStatus.NOT_CHECKED),
             observations=long_text, review=Review(status=ReviewStatus.SUBMITTED)))
         summaries = {s.id: s for s in self.book.visit_note_summaries(self.case)}
         self.assertEqual(set(summaries), {note, second})

@@ -11,11 +11,12 @@ CREATE TABLE view_docs (
 
 -- One row per record: its JSON, keyed by document, row kind and entry id ('' for a
 -- document's single record). Bodies can be long (a note of 10,000 characters), so this is a
--- rowid table with the key as its index.
+-- rowid table with the key as its index. A body is one tag byte then the JSON: 0 as is, 1
+-- deflated (long bodies, so the view does not double the store's size).
 CREATE TABLE view_rows (
     doc_id    TEXT NOT NULL,
     kind      TEXT NOT NULL,
     record_id TEXT NOT NULL,
-    body      TEXT NOT NULL,
+    body      BLOB NOT NULL,
     PRIMARY KEY (doc_id, kind, record_id)
 ) STRICT;
