@@ -1,6 +1,12 @@
 //! The device's side of a sync session, as a state machine with no I/O: [`Repo::start_sync`]
 //! gives the first request, [`Repo::receive_sync`] takes each response and gives the next
 //! request or the end of the session. The caller moves the bytes.
+//!
+//! A session that ends in [`SyncStep::Done`] is complete (`docs/protocol.md`, "Completeness"):
+//! the device holds every change the server held, for every document its user may read, when
+//! the server answered the last round, and the server holds every change the device held when
+//! the session started (except what it refused). A document is not left while the heads the
+//! server last announced for it differ from ours (`settled`).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -78,7 +84,9 @@ pub struct SyncReport {
 pub enum SyncStep {
     /// Send this request and pass the answer to [`Repo::receive_sync`].
     Send(SyncRequest),
-    /// The session is over; the cursor and sync states are persisted.
+    /// The session is over; the cursor and sync states are persisted. Every document the
+    /// server spoke of is settled: the device holds what the server held when it answered
+    /// the last round, and the server holds what the device sent (see the module docs).
     Done(SyncReport),
 }
 
