@@ -1,6 +1,12 @@
 //! The device's side of a sync session, as a state machine with no I/O: [`Repo::start_sync`]
 //! gives the first request, [`Repo::receive_sync`] takes each response and gives the next
 //! request or the end of the session. The caller moves the bytes.
+//!
+//! A session that ends in [`SyncStep::Done`] is complete (`docs/protocol.md`, "Completeness"):
+//! the device holds every change the server held, for every document its user may read, when
+//! the server answered the last round, and the server holds every change the device held when
+//! the session started (except what it refused). A document is not left while the heads the
+//! server last announced for it differ from ours (`settled`).
 
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
@@ -97,7 +103,9 @@ pub struct SyncReport {
 pub enum SyncStep {
     /// Send this request and pass the answer to [`Repo::receive_sync`].
     Send(SyncRequest),
-    /// The session is over; the cursor and sync states are persisted.
+    /// The session is over; the cursor and sync states are persisted. Every document the
+    /// server spoke of is settled: the device holds what the server held when it answered
+    /// the last round, and the server holds what the device sent (see the module docs).
     Done(SyncReport),
 }
 
@@ -672,5 +680,105 @@ fn read_u64(bytes: Option<Vec<u8>>) -> Result<u64> {
         Some(bytes) => <[u8; 8]>::try_from(bytes.as_slice())
             .map(u64::from_be_bytes)
             .map_err(|_| Error::Protocol("stored counter is not 8 bytes".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use automerge::sync::BloomFilter;
+    use automerge::transaction::Transactable;
+    use automerge::{Automerge, ROOT, ReadDoc};
+
+    use super::*;
+
+    /// The server's side of one request, as `casebook-server` does it: the document and the
+    /// sync state are loaded from what it stored (its shared heads only, no queue of changes
+    /// waiting for their dependencies), and saved again.
+    fn server_round(stored: &mut Vec<u8>, state: &mut Vec<u8>, message: Message) -> Message {
+        let mut doc = Automerge::load(stored).expect("stored document");
+        let mut sync = State::decode(state).expect("stored state");
+        let before = doc.get_heads();
+        doc.receive_sync_message(&mut sync, message)
+            .expect("receive");
+        if doc.get_heads() != before {
+            *stored = doc.save();
+        }
+        let reply = doc
+            .generate_sync_message(&mut sync)
+            .expect("always answers");
+        *state = sync.encode();
+        reply
+    }
+
+    /// A device with changes S1 then S2, where the server's Bloom filter falsely claims S1.
+    fn forced_false_positive() -> (AutoCommit, Vec<u8>, ChangeHash) {
+        let mut base = AutoCommit::new();
+        for i in 0..8 {
+            base.put(ROOT, format!("k{i}"), i).expect("put");
+            base.commit();
+        }
+        let stored = base.save();
+        let bloom = BloomFilter::from_hashes(
+            base.get_changes(&[])
+                .iter()
+                .map(|c| c.hash())
+                .collect::<Vec<_>>()
+                .into_iter(),
+        );
+        for attempt in 0..100_000 {
+            let mut device = AutoCommit::load(&stored).expect("load");
+            device.put(ROOT, "sign_off", attempt).expect("put");
+            let s1 = device.commit().expect("S1");
+            device.put(ROOT, "sentence", attempt).expect("put");
+            let s2 = device.commit().expect("S2");
+            if bloom.contains_hash(&s1) && !bloom.contains_hash(&s2) {
+                return (device, stored, s2);
+            }
+        }
+        panic!("no false positive found");
+    }
+
+    /// Run the exchange from a fresh server state until the device has nothing to send;
+    /// `reply` is the device's rule for its answers.
+    fn push(
+        reply: impl Fn(&mut AutoCommit, &mut State) -> Option<Message>,
+    ) -> (Vec<u8>, ChangeHash) {
+        let (mut device, mut stored, s2) = forced_false_positive();
+        let mut server_state = State::new().encode();
+        let mut state = State::new();
+        let mut next = device.sync().generate_sync_message(&mut state);
+        let mut rounds = 0;
+        while let Some(message) = next {
+            rounds += 1;
+            assert!(rounds < 20, "the exchange did not settle");
+            let answer = server_round(&mut stored, &mut server_state, message);
+            device
+                .sync()
+                .receive_sync_message(&mut state, answer)
+                .expect("receive");
+            next = reply(&mut device, &mut state);
+        }
+        (stored, s2)
+    }
+
+    #[test]
+    fn a_document_is_not_left_while_the_server_lacks_a_change_a_false_positive_held_back() {
+        // The cause: with automerge's reply alone (dropped when it is only an acknowledgement)
+        // the exchange ends with S2 on the device only.
+        let (stored, s2) = push(|doc, state| {
+            doc.sync()
+                .generate_sync_message(state)
+                .filter(worth_sending)
+        });
+        let server = Automerge::load(&stored).expect("load");
+        assert!(
+            server.get_change_by_hash(&s2).is_none(),
+            "the cause is gone?"
+        );
+
+        // The fix: the device answers until the heads are the same on both sides.
+        let (stored, s2) = push(reply_until_settled);
+        let server = Automerge::load(&stored).expect("load");
+        assert!(server.get_change_by_hash(&s2).is_some());
     }
 }
