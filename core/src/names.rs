@@ -81,7 +81,10 @@ pub fn check_display_name(name: &str) -> Result<(), NameError> {
 
 /// The bidirectional formatting characters (Unicode Standard Annex 9, table 4) and marks.
 fn is_bidi_control(c: char) -> bool {
-    matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
 }
 
 /// The other format characters (general category `Cf`, Unicode 15.1) and the line and

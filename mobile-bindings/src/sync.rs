@@ -142,9 +142,9 @@ impl Casebook {
     /// is already running, this one starts when it ends. Listeners hear of what a sync
     /// changed: a `Sync` event naming the case and kind of each document it updated,
     /// received or purged (a purged one is no longer held), or, when the sync fails or is
-    /// cancelled part-way after applying something, one `Sync` event naming no case. Security notices the sync
-    /// delivers (another device enrolled for this user) are in the report's `notices` and
-    /// reach every change listener as a `Notice` event.
+    /// cancelled part-way after applying something, one `Sync` event naming no case.
+    /// Security notices the sync delivers (another device enrolled for this user) are in the
+    /// report's `notices` and reach every change listener as a `Notice` event.
     pub async fn sync_now(
         &self,
         progress: Option<Arc<dyn SyncProgressListener>>,

@@ -156,6 +156,14 @@ class BindingsTest(unittest.TestCase):
         self.book.set_profile(self.case, saved)
         self.assertEqual(self.book.profile(self.case).date_of_birth, "2012-03-04")
 
+    def test_a_device_name_with_a_bidirectional_override_is_refused_before_enrolling(self):
+        # No server listens here: the device refuses the name before it sends anything.
+        for name in ("phone\u202e", "phone\u2066x\u2069", "phone\n2"):
+            with self.assertRaises(CasebookError.InvalidInput) as raised:
+                asyncio.run(self.book.enrol("https://127.0.0.1:9", "ABCD-EFGH", "ab" * 32, name))
+            self.assertEqual(raised.exception.field, "device_name")
+        self.assertFalse(self.book.is_enrolled())
+
     def test_async_sync_needs_enrolment(self):
         with self.assertRaises(CasebookError.NotEnrolled):
             asyncio.run(self.book.sync_now(None, CancelToken()))
