@@ -11,7 +11,7 @@ use casebook_core::client::{RetryPolicy, SyncOptions, SyncOutcome, Transport};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model::{Profile, VisitNote};
-use casebook_core::sync::wire::MAX_SYNC_REQUEST_BYTES;
+use casebook_core::sync::wire::{MAX_SYNC_REQUEST_BYTES, REQUEST_FRAMING_BYTES};
 use casebook_core::sync::{SyncProgress, SyncReport, SyncStep};
 use casebook_tests::proxy::Relay;
 use casebook_tests::support::{Device, Harness};
@@ -83,9 +83,9 @@ pub fn notes_held(device: &Device, cases: &[CaseId]) -> Result<usize> {
     Ok(total)
 }
 
-/// Sync `device` by hand through the core's session, recording the JSON size of every
-/// request.
-async fn sync_measuring(device: &Device) -> Result<(SyncReport, Vec<usize>)> {
+/// Sync `device` by hand through the core's session, its requests' messages limited to
+/// `budget` bytes, recording the JSON size of every request.
+async fn sync_measuring(device: &Device, budget: usize) -> Result<(SyncReport, Vec<usize>)> {
     let transport = Transport::new(&device.identity.server_url, &device.identity.trust)?;
     let mut traffic = Default::default();
     let token = transport
@@ -97,6 +97,7 @@ async fn sync_measuring(device: &Device) -> Result<(SyncReport, Vec<usize>)> {
         .await?
         .token;
     let (mut session, mut request) = device.lock().start_sync(&device.identity.server_id)?;
+    session.set_budget(budget);
     let mut sizes = Vec::new();
     loop {
         sizes.push(serde_json::to_vec(&request)?.len());
@@ -120,23 +121,35 @@ fn settings() -> casebook_server::Settings {
 
 /// Issue 9: 900 offline notes of 10,000 characters across 100 cases (more than one request
 /// may carry) are pushed in steps, each under the server's limit; a second device of the
-/// same guardian then pulls every note.
+/// same guardian then pulls every note. The steps here are of 2 MiB (the protocol's are
+/// 12 MiB, see `SYNC_REQUEST_BUDGET_BYTES` and `cargo bench --bench field`), so that no
+/// round trip of an unoptimised server takes longer than the device's 120 s timeout; even
+/// so the test takes about 15 minutes in a debug build, so it runs in release builds only
+/// (`cargo test --release -p casebook-tests --test e2e nine_hundred`).
 #[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "about 15 minutes unoptimised: run with --release (or --ignored)"
+)]
 async fn nine_hundred_long_offline_notes_are_pushed_in_steps() -> Result<()> {
     let h = Harness::start_with(settings()).await?;
     let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
     let cases = offline_backlog(&guardian, 100, 900, 10_000)?;
 
-    let (report, sizes) = sync_measuring(&guardian).await?;
+    let (report, sizes) = sync_measuring(&guardian, MAX_SYNC_REQUEST_BYTES / 8).await?;
     let total: usize = sizes.iter().sum();
     assert!(
         total > MAX_SYNC_REQUEST_BYTES,
         "the backlog ({total} bytes) is more than one request may carry"
     );
-    assert!(sizes.len() > 2, "pushed in steps: {sizes:?}");
+    assert!(sizes.len() > 8, "pushed in steps: {sizes:?}");
     for size in &sizes {
-        assert!(*size < MAX_SYNC_REQUEST_BYTES, "{size} bytes: {sizes:?}");
+        assert!(
+            *size <= MAX_SYNC_REQUEST_BYTES / 8 + REQUEST_FRAMING_BYTES,
+            "{size} bytes: {sizes:?}"
+        );
     }
+    eprintln!("pushed {total} bytes in {} requests", sizes.len());
     assert!(report.rejected.is_empty(), "{report:?}");
     assert!(report.too_large.is_empty(), "{report:?}");
     assert!(guardian.lock().store().dirty()?.is_empty(), "all pushed");
