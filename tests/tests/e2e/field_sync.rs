@@ -18,21 +18,20 @@ use casebook_tests::support::{Device, Harness};
 use chrono::Utc;
 use rand::Rng;
 
-/// A note of a one-hour visit with an interpreter: `chars` characters of words.
+/// A note of a one-hour visit with an interpreter: `chars` characters.
 pub fn long_note(random: &mut impl Rng, chars: usize) -> String {
-    const SYLLABLES: [&str; 12] = [
-        "em ", "muốn ", "gặp ", "chị ", "gái ", "school ", "foster ", "carer ", "said ",
-        "worried ", "phone ", "the ",
-    ];
-    let mut text = String::with_capacity(chars + 16);
-    while text.chars().count() < chars {
-        text.push_str(SYLLABLES[random.gen_range(0..SYLLABLES.len())]);
-        if random.gen_ratio(1, 9) {
-            text.push_str(&random.gen_range(0..10_000u32).to_string());
-            text.push_str(". ");
-        }
+    // Written in Chinese (one of the languages interpreters most often work in for these
+    // children): ideographs barely compress, so 900 such notes are more than one request
+    // may carry even after automerge deflates them (about 16 KiB a note).
+    let mut text = String::with_capacity(chars * 3);
+    for i in 0..chars {
+        text.push(if i % 40 == 39 {
+            '。'
+        } else {
+            char::from_u32(random.gen_range(0x4E00..0x9FA5)).unwrap_or('人')
+        });
     }
-    text.chars().take(chars).collect()
+    text
 }
 
 /// `cases` cases created offline on `device`, with `notes` notes of `chars` characters
