@@ -2,4 +2,5 @@
 //! administrator's API client, and devices running the real core.
 
 pub mod bomb;
+pub mod proxy;
 pub mod support;

@@ -463,6 +463,24 @@ impl Device {
         self.lock().edit(doc, edit.at, |d| f(d, &edit))
     }
 
+    /// The key of this device's store (to open it from another process).
+    pub fn store_key(&self) -> [u8; 32] {
+        self.key
+    }
+
+    /// Open an enrolled device's store at `path` with `key` (as after an app restart, or in
+    /// another process), its identity read from the store.
+    pub fn open_at(path: PathBuf, key: [u8; 32]) -> Result<Self> {
+        let repo = Repo::new(SqliteStore::open(&path, StoreKey::from_bytes(&key)?)?);
+        let identity = DeviceIdentity::load(repo.store())?.context("the store is not enrolled")?;
+        Ok(Self {
+            repo: Mutex::new(repo),
+            identity,
+            path,
+            key,
+        })
+    }
+
     /// Reopen this device's store from disk (as after an app restart).
     pub fn reopen(&self) -> Result<Repo> {
         Ok(Repo::new(SqliteStore::open(

@@ -48,6 +48,23 @@ pub struct SyncOptions<'a> {
     pub retry: RetryPolicy,
     /// Randomness for the back-off's jitter.
     pub jitter_seed: u64,
+    /// JSON bytes one request's messages may take
+    /// ([`crate::sync::wire::SYNC_REQUEST_BUDGET_BYTES`]; tests use less to push in more
+    /// steps).
+    pub request_budget: usize,
+}
+
+impl Default for SyncOptions<'_> {
+    /// No signer, the default retries, jitter seeded with 0 (pass real randomness), the
+    /// protocol's request budget.
+    fn default() -> Self {
+        Self {
+            signer: None,
+            retry: RetryPolicy::default(),
+            jitter_seed: 0,
+            request_budget: crate::sync::wire::SYNC_REQUEST_BUDGET_BYTES,
+        }
+    }
 }
 
 impl std::fmt::Debug for SyncOptions<'_> {
@@ -180,8 +197,8 @@ pub async fn sync_now_with_signer(
 ) -> Result<SyncOutcome> {
     let options = SyncOptions {
         signer,
-        retry: RetryPolicy::default(),
         jitter_seed: rand::random(),
+        ..SyncOptions::default()
     };
     sync_now_with_options(repo, identity, clock, progress, cancel, options).await
 }
@@ -204,7 +221,7 @@ pub async fn sync_now_with_options(
     let result = run_session(
         repo,
         identity,
-        options.signer,
+        &options,
         &transport,
         &mut backoff,
         (clock, progress),
@@ -259,7 +276,7 @@ type Callbacks<'a> = (
 async fn run_session(
     repo: &Mutex<Repo>,
     identity: &DeviceIdentity,
-    signer: Option<&dyn ChallengeSigner>,
+    options: &SyncOptions<'_>,
     transport: &Transport,
     backoff: &mut Backoff,
     (clock, progress): Callbacks<'_>,
@@ -273,7 +290,7 @@ async fn run_session(
         cancel,
         transport.open_session_retrying(
             identity.device_id,
-            |c| identity.sign_challenge_with(signer, c),
+            |c| identity.sign_challenge_with(options.signer, c),
             &mut outcome.traffic,
             backoff,
         ),
@@ -281,6 +298,7 @@ async fn run_session(
     .await?;
     outcome.requests += 2;
     let (mut session, mut request) = lock(repo)?.start_sync(&identity.server_id)?;
+    session.set_budget(options.request_budget);
     loop {
         if cancel.load(Ordering::Relaxed) {
             return Err(Error::Cancelled);
