@@ -2,7 +2,7 @@
 //!
 //! Page 1 opens with the banner, the category, the child's name and key facts beside the
 //! photo (top right), then full-width sections in the order a call handler needs them: last
-//! seen, risks, who to call at the local authority, description, people of concern, places,
+//! seen, risks, description, people of concern, who to call at the local authority, places,
 //! phones and accounts. Every page carries a footer with the protective marking, when and by
 //! whom the pack was generated, and "Page n of m"; later pages repeat the child's name.
 
@@ -143,14 +143,6 @@ pub(crate) fn compose(fonts: &Fonts, pack: &PolicePack, photo_size: Option<(u32,
     c.kv("Medical needs", &pack.medical_needs, BODY);
     c.kv("Vulnerabilities", &pack.vulnerabilities, BODY);
 
-    c.heading("Who to call at the local authority", NAVY);
-    if pack.local_authority_contacts.is_empty() {
-        c.paragraph("No contact recorded", MUTED, MARGIN, CONTENT_W);
-    }
-    for contact in &pack.local_authority_contacts {
-        c.la_contact(contact);
-    }
-
     c.heading("Description", NAVY);
     c.kv("Physical description", &pack.physical_description, BODY);
     c.kv("Distinguishing marks", &pack.distinguishing_marks, BODY);
@@ -161,6 +153,14 @@ pub(crate) fn compose(fonts: &Fonts, pack: &PolicePack, photo_size: Option<(u32,
     }
     for person in &pack.people_of_concern {
         c.person(person);
+    }
+
+    c.heading("Who to call at the local authority", NAVY);
+    if pack.local_authority_contacts.is_empty() {
+        c.paragraph("No contact recorded", MUTED, MARGIN, CONTENT_W);
+    }
+    for contact in &pack.local_authority_contacts {
+        c.la_contact(contact);
     }
 
     c.heading("Places the child may go", NAVY);
@@ -235,8 +235,8 @@ impl Composer<'_> {
 
     fn heading(&mut self, title: &str, color: Rgb) {
         let style = Style::new(12.5, true, color);
-        // Keep the heading with at least two lines of what follows.
-        self.ensure(style.line_height() + 8.0 + 2.0 * BODY.line_height());
+        // Keep the heading with what follows (a sub-heading and a first row at least).
+        self.ensure(style.line_height() + 12.0 + 4.0 * BODY.line_height());
         self.y += 6.0;
         let y = self.y;
         self.text_line(title, style, MARGIN, y);
@@ -319,7 +319,7 @@ impl Composer<'_> {
         let count = self.pages.len();
         let generated_by = non_empty(&pack.generated_by).unwrap_or("unknown");
         let left = format!(
-            "OFFICIAL-SENSITIVE: personal data of a child. Generated {} by {}. Nothing from visit notes or the placement's records is included.",
+            "OFFICIAL-SENSITIVE: personal data of a child. Generated {} by {}.",
             when(pack.generated_at),
             generated_by
         );
@@ -374,10 +374,10 @@ fn last_seen_when(pack: &PolicePack) -> String {
         return when(t);
     }
     let (d, h, m) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
-    let ago = if d > 0 {
-        format!("{d} d {h} h")
-    } else {
-        format!("{h} h {m} min")
+    let ago = match (d, h) {
+        (0, 0) => format!("{m} min"),
+        (0, _) => format!("{h} h {m} min"),
+        _ => format!("{d} d {h} h"),
     };
     format!("{}: {ago} before this pack was generated", when(t))
 }

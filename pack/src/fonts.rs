@@ -104,8 +104,10 @@ impl Fonts {
         let mut current: Option<FontId> = None;
         for (i, c) in text.char_indices() {
             let neutral = !c.is_alphanumeric();
+            // Punctuation continues the current run, except after right-to-left text, where
+            // it would be shaped into the right-to-left run and land on the wrong side.
             let font = match current {
-                Some(f) if neutral && self.covers(f, c) => f,
+                Some(f) if neutral && f % BOLD_OFFSET != ARABIC_SCRIPT && self.covers(f, c) => f,
                 _ => self.pick(c, bold),
             };
             match current {
@@ -208,6 +210,11 @@ mod tests {
                 "{text} has no missing glyph"
             );
         }
+        let comma = fonts.shape("محمد,", false);
+        assert_eq!(
+            comma.iter().map(|r| r.font).collect::<Vec<_>>(),
+            vec![ARABIC_SCRIPT, LATIN]
+        );
         let mixed = fonts.shape("ሰላም-Ana", true);
         assert_eq!(
             mixed.iter().map(|r| r.font).collect::<Vec<_>>(),
