@@ -35,8 +35,8 @@
 //! character by coverage. Text is shaped with rustybuzz, so Arabic letters join and run right
 //! to left. There is no full Unicode bidirectional algorithm: within a line, consecutive
 //! Arabic-script words are placed right to left, and everything else left to right, with the
-//! line aligned left. Scripts none of the fonts cover (e.g. Chinese, Tigrinya is covered by
-//! Ge'ez) show as empty boxes. The photo must be JPEG or PNG, at most [`MAX_PHOTO_BYTES`]
+//! line aligned left. Scripts none of the fonts cover (e.g. Chinese; Tigrinya and Amharic are
+//! covered, in Ge'ez) show as empty boxes. The photo must be JPEG or PNG, at most [`MAX_PHOTO_BYTES`]
 //! bytes and [`MAX_PHOTO_PIXELS`] pixels.
 
 mod compose;
