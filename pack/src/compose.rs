@@ -17,8 +17,15 @@ pub(crate) const PAGE_W: f32 = 595.28;
 pub(crate) const PAGE_H: f32 = 841.89;
 const MARGIN: f32 = 36.0;
 const CONTENT_W: f32 = PAGE_W - 2.0 * MARGIN;
-const FOOTER_TOP: f32 = PAGE_H - 40.0;
-const CONTENT_BOTTOM: f32 = FOOTER_TOP - 8.0;
+/// Below the footer's last line.
+const BOTTOM_MARGIN: f32 = 22.0;
+/// Between the body's last line and the footer's rule.
+const FOOTER_GAP: f32 = 8.0;
+/// Between the footer's rule and its first line.
+const FOOTER_PAD: f32 = 4.0;
+/// Who generated the pack is cut to this many characters in the footer, so the footer (whose
+/// height is taken from the page) stays a few lines.
+const MAX_GENERATED_BY: usize = 200;
 /// The photo's box, top right of page 1; the photo is scaled to fit it, keeping its shape.
 const PHOTO_W: f32 = 150.0;
 const PHOTO_H: f32 = 190.0;
@@ -30,6 +37,7 @@ const BODY_BOLD: Style = Style::new(10.0, true, BLACK);
 const LABEL: Style = Style::new(9.0, true, GREY);
 const MUTED: Style = Style::new(10.0, false, GREY);
 const FOOTER: Style = Style::new(7.5, false, GREY);
+const PAGE_NUMBER: Style = Style::new(8.0, true, BLACK);
 
 /// The pages of a pack, each a list of drawing operations.
 pub(crate) type Pages = Vec<Vec<Op>>;
@@ -38,19 +46,29 @@ struct Composer<'a> {
     fonts: &'a Fonts,
     pages: Pages,
     y: f32,
+    /// Body text ends above this line, which leaves room for the footer as it is wrapped.
+    content_bottom: f32,
+    footer: Footer,
     /// On page 1, text above this line must leave room for the photo.
     photo_bottom: f32,
+    /// While the key facts are laid out: they stay in the column beside the photo, even
+    /// where a tall row runs below it, so the table keeps one width.
+    key_facts: bool,
     continued: String,
 }
 
 /// Lays out the whole pack. `photo_size` is the photo's pixel size, if there is one.
 pub(crate) fn compose(fonts: &Fonts, pack: &PolicePack, photo_size: Option<(u32, u32)>) -> Pages {
     let name = non_empty(&pack.name).unwrap_or("Name not recorded");
+    let footer = Footer::new(fonts, pack);
     let mut c = Composer {
         fonts,
         pages: vec![Vec::new()],
         y: MARGIN,
+        content_bottom: footer.top - FOOTER_GAP,
+        footer,
         photo_bottom: MARGIN,
+        key_facts: true,
         continued: format!(
             "Police pack: {} (continued)",
             clean(name).replace('\n', " ")
@@ -92,7 +110,7 @@ pub(crate) fn compose(fonts: &Fonts, pack: &PolicePack, photo_size: Option<(u32,
     if let Some(category) = pack.category {
         let style = Style::new(11.0, true, WHITE);
         let lines = wrap(fonts, category.label(), style, c.width() - 12.0);
-        let h = lines.len() as f32 * style.line_height() + 8.0;
+        let h = lines.iter().map(|l| l.height(style)).sum::<f32>() + 8.0;
         c.rect(MARGIN, c.y, c.width(), h, RED);
         c.lines_at(&lines, style, MARGIN + 6.0, c.y + 4.0);
         c.y += h + 8.0;
@@ -130,6 +148,7 @@ pub(crate) fn compose(fonts: &Fonts, pack: &PolicePack, photo_size: Option<(u32,
         BODY_BOLD,
     );
     c.y = c.y.max(c.photo_bottom) + 12.0;
+    c.key_facts = false;
 
     c.heading("Last seen", NAVY);
     c.kv("When", &last_seen_when(pack), BODY_BOLD);
@@ -169,7 +188,7 @@ pub(crate) fn compose(fonts: &Fonts, pack: &PolicePack, photo_size: Option<(u32,
     c.heading("Phones and social-media accounts", NAVY);
     c.bullets(&pack.phones_and_accounts, BODY, "None recorded");
 
-    c.footers(pack);
+    c.footers();
     c.pages
 }
 
@@ -181,7 +200,7 @@ impl Composer<'_> {
 
     /// The width available at the current height (narrower beside the photo on page 1).
     fn width(&self) -> f32 {
-        if self.pages.len() == 1 && self.y < self.photo_bottom {
+        if self.pages.len() == 1 && (self.key_facts || self.y < self.photo_bottom) {
             CONTENT_W - PHOTO_W - GUTTER
         } else {
             CONTENT_W
@@ -194,13 +213,12 @@ impl Composer<'_> {
         let continued = self.continued.clone();
         let lines = wrap(self.fonts, &continued, LABEL, CONTENT_W);
         let y = self.y;
-        self.lines_at(&lines, LABEL, MARGIN, y);
-        self.y += lines.len() as f32 * LABEL.line_height() + 10.0;
+        self.y += self.lines_at(&lines, LABEL, MARGIN, y) + 10.0;
     }
 
     /// Starts a new page unless `h` more points fit on this one.
     fn ensure(&mut self, h: f32) {
-        if self.y + h > CONTENT_BOTTOM {
+        if self.y + h > self.content_bottom {
             self.new_page();
         }
     }
@@ -214,22 +232,25 @@ impl Composer<'_> {
         self.lines_at(&lines, style, x, top);
     }
 
-    /// Draws lines from `top` without moving the cursor or breaking pages.
-    fn lines_at(&mut self, lines: &[Line], style: Style, x: f32, top: f32) {
-        for (i, line) in lines.iter().enumerate() {
-            let baseline = top + i as f32 * style.line_height() + style.ascent();
-            let ops: Vec<Op> = line.ops(x, baseline, style).collect();
+    /// Draws lines from `top` without moving the cursor or breaking pages; returns their
+    /// height.
+    fn lines_at(&mut self, lines: &[Line], style: Style, x: f32, top: f32) -> f32 {
+        let mut y = top;
+        for line in lines {
+            let (above, _) = line.extra(style);
+            let ops: Vec<Op> = line.ops(x, y + above + style.ascent(), style).collect();
             self.page().extend(ops);
+            y += line.height(style);
         }
+        y - top
     }
 
     /// Flowing text at the cursor, breaking pages between lines.
     fn paragraph(&mut self, text: &str, style: Style, x: f32, width: f32) {
         for line in wrap(self.fonts, text, style, width) {
-            self.ensure(style.line_height());
+            self.ensure(line.height(style));
             let y = self.y;
-            self.lines_at(std::slice::from_ref(&line), style, x, y);
-            self.y += style.line_height();
+            self.y += self.lines_at(std::slice::from_ref(&line), style, x, y);
         }
     }
 
@@ -259,15 +280,19 @@ impl Composer<'_> {
         self.ensure(style.line_height().min(rows as f32 * style.line_height()) + 4.0);
         self.y += 2.0;
         for i in 0..rows {
-            self.ensure(style.line_height());
+            let (label, value) = (labels.get(i), values.get(i));
+            let h = value
+                .map_or(style.line_height(), |v| v.height(style))
+                .max(label.map_or(0.0, |l| l.height(LABEL) + 1.0));
+            self.ensure(h);
             let y = self.y;
-            if let Some(l) = labels.get(i) {
+            if let Some(l) = label {
                 self.lines_at(std::slice::from_ref(l), LABEL, MARGIN, y + 1.0);
             }
-            if let Some(v) = values.get(i) {
+            if let Some(v) = value {
                 self.lines_at(std::slice::from_ref(v), style, MARGIN + LABEL_W, y);
             }
-            self.y += style.line_height();
+            self.y += h;
         }
         self.y += 2.0;
         let y = self.y;
@@ -282,13 +307,13 @@ impl Composer<'_> {
         for item in items {
             let lines = wrap(self.fonts, item, style, CONTENT_W - 14.0);
             for (i, line) in lines.iter().enumerate() {
-                self.ensure(style.line_height());
+                self.ensure(line.height(style));
                 let y = self.y;
                 if i == 0 {
-                    self.text_line("•", style, MARGIN + 2.0, y);
+                    // On the line's baseline, below any extra room the line needs above.
+                    self.text_line("•", style, MARGIN + 2.0, y + line.extra(style).0);
                 }
-                self.lines_at(std::slice::from_ref(line), style, MARGIN + 14.0, y);
-                self.y += style.line_height();
+                self.y += self.lines_at(std::slice::from_ref(line), style, MARGIN + 14.0, y);
             }
             self.y += 2.0;
         }
@@ -315,42 +340,70 @@ impl Composer<'_> {
         self.kv("Out of hours", &contact.out_of_hours, BODY_BOLD);
     }
 
-    fn footers(&mut self, pack: &PolicePack) {
+    /// Draws the footer on every page, now that the page count is known.
+    fn footers(&mut self) {
         let count = self.pages.len();
-        let generated_by = non_empty(&pack.generated_by).unwrap_or("unknown");
-        let left = format!(
-            "OFFICIAL-SENSITIVE: personal data of a child. Generated {} by {}.",
-            when(pack.generated_at),
-            generated_by
-        );
-        let lines = wrap(self.fonts, &left, FOOTER, CONTENT_W - 70.0);
         for n in 0..count {
             let mut ops = vec![Op::Rect {
                 x: MARGIN,
-                y: FOOTER_TOP,
+                y: self.footer.top,
                 w: CONTENT_W,
                 h: 0.5,
                 color: RULE,
             }];
-            for (i, line) in lines.iter().take(2).enumerate() {
-                let baseline = FOOTER_TOP + 4.0 + i as f32 * FOOTER.line_height() + FOOTER.ascent();
+            let mut y = self.footer.top + FOOTER_PAD;
+            let mut first_baseline = None;
+            for line in &self.footer.lines {
+                let baseline = y + line.extra(FOOTER).0 + FOOTER.ascent();
+                first_baseline.get_or_insert(baseline);
                 ops.extend(line.ops(MARGIN, baseline, FOOTER));
+                y += line.height(FOOTER);
             }
             let label = wrap(
                 self.fonts,
                 &format!("Page {} of {count}", n + 1),
-                Style::new(8.0, true, BLACK),
+                PAGE_NUMBER,
                 f32::INFINITY,
             );
             if let Some(l) = label.first() {
-                let baseline = FOOTER_TOP + 4.0 + FOOTER.ascent();
-                ops.extend(l.ops(
-                    MARGIN + CONTENT_W - l.width,
-                    baseline,
-                    Style::new(8.0, true, BLACK),
-                ));
+                let baseline =
+                    first_baseline.unwrap_or(self.footer.top + FOOTER_PAD + FOOTER.ascent());
+                ops.extend(l.ops(MARGIN + CONTENT_W - l.width, baseline, PAGE_NUMBER));
             }
             self.pages[n].extend(ops);
+        }
+    }
+}
+
+/// The footer's marking, wrapped beside the page number, and where its rule goes: computed
+/// before the body, so the body stops above the footer's real height.
+struct Footer {
+    top: f32,
+    lines: Vec<Line>,
+}
+
+impl Footer {
+    fn new(fonts: &Fonts, pack: &PolicePack) -> Self {
+        let by = non_empty(&pack.generated_by).unwrap_or("unknown");
+        let mut by: String = clean(by).replace('\n', " ");
+        if let Some((cut, _)) = by.char_indices().nth(MAX_GENERATED_BY) {
+            by.truncate(cut);
+            by.push('…');
+        }
+        let left = format!(
+            "OFFICIAL-SENSITIVE: personal data of a child. Generated {} by {by}.",
+            when(pack.generated_at),
+        );
+        // Room for the widest page number a pack can have, and a gap before it.
+        let number_w = wrap(fonts, "Page 8888 of 8888", PAGE_NUMBER, f32::INFINITY)
+            .first()
+            .map_or(0.0, |l| l.width);
+        let lines = wrap(fonts, &left, FOOTER, CONTENT_W - number_w - 12.0);
+        let text_h = lines.iter().map(|l| l.height(FOOTER)).sum::<f32>();
+        let h = FOOTER_PAD + text_h.max(PAGE_NUMBER.line_height());
+        Footer {
+            top: PAGE_H - BOTTOM_MARGIN - h,
+            lines,
         }
     }
 }

@@ -23,6 +23,10 @@ pub(crate) struct LoadedFont {
     pub(crate) pdf: Font,
     face: Face<'static>,
     upem: f32,
+    /// How far the font's glyphs reach above and below the baseline, in em, as krilla writes
+    /// them into the PDF (the OS/2 typographic metrics): what a reader's text box spans.
+    pub(crate) ascent: f32,
+    pub(crate) descent: f32,
 }
 
 /// Index into [`Fonts::all`].
@@ -67,7 +71,16 @@ impl Fonts {
             let face = Face::from_slice(data, 0)
                 .ok_or_else(|| PackError::Pdf("an embedded font could not be parsed".into()))?;
             let upem = face.units_per_em() as f32;
-            Ok(LoadedFont { pdf, face, upem })
+            let ascent = f32::from(face.typographic_ascender().unwrap_or(face.ascender())) / upem;
+            let descent =
+                -f32::from(face.typographic_descender().unwrap_or(face.descender())) / upem;
+            Ok(LoadedFont {
+                pdf,
+                face,
+                upem,
+                ascent,
+                descent,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
         Ok(Fonts { all })

@@ -72,9 +72,27 @@ pub(crate) enum Op {
 pub(crate) struct Line {
     pub(crate) runs: Vec<(f32, Shaped)>,
     pub(crate) width: f32,
+    /// The tallest ascent and deepest descent of the line's fonts, in em.
+    pub(crate) ascent: f32,
+    pub(crate) descent: f32,
 }
 
 impl Line {
+    /// The room this line needs above and below a plain line of `style` (one of
+    /// [`Style::line_height`], baseline [`Style::ascent`] below its top), so that the boxes of
+    /// its fonts (Arabic's are tall) stay clear of the lines around it.
+    pub(crate) fn extra(&self, style: Style) -> (f32, f32) {
+        let above = (self.ascent * style.size - style.ascent()).max(0.0);
+        let below = (self.descent * style.size - (style.line_height() - style.ascent())).max(0.0);
+        (above, below)
+    }
+
+    /// From this line's top to the next line's top.
+    pub(crate) fn height(&self, style: Style) -> f32 {
+        let (above, below) = self.extra(style);
+        above + style.line_height() + below
+    }
+
     /// Draw operations for this line starting at `x` with the given baseline.
     pub(crate) fn ops(&self, x: f32, baseline: f32, style: Style) -> impl Iterator<Item = Op> + '_ {
         self.runs.iter().map(move |(dx, run)| Op::Text {
@@ -134,14 +152,15 @@ pub(crate) fn wrap(fonts: &Fonts, text: &str, style: Style, max_width: f32) -> V
                 width + space + w.width
             };
             if needed > max_width && !current.is_empty() {
-                lines.push(finish_line(std::mem::take(&mut current), space, style.size));
+                let words = std::mem::take(&mut current);
+                lines.push(finish_line(fonts, words, space, style.size));
                 width = w.width;
             } else {
                 width = needed;
             }
             current.push(w);
         }
-        lines.push(finish_line(current, space, style.size));
+        lines.push(finish_line(fonts, current, space, style.size));
     }
     lines
 }
@@ -174,7 +193,7 @@ fn break_word(fonts: &Fonts, text: &str, style: Style, max_width: f32) -> Vec<Wo
     pieces
 }
 
-fn finish_line(mut words: Vec<Word>, space: f32, size: f32) -> Line {
+fn finish_line(fonts: &Fonts, mut words: Vec<Word>, space: f32, size: f32) -> Line {
     // Consecutive right-to-left words read right to left.
     let mut i = 0;
     while i < words.len() {
@@ -195,6 +214,9 @@ fn finish_line(mut words: Vec<Word>, space: f32, size: f32) -> Line {
             x += space;
         }
         for run in w.runs {
+            let font = fonts.get(run.font);
+            line.ascent = line.ascent.max(font.ascent);
+            line.descent = line.descent.max(font.descent);
             let advance = run.advance * size;
             line.runs.push((x, run));
             x += advance;

@@ -429,3 +429,138 @@ fn a_photo_that_is_not_an_image_or_too_big_is_refused_naming_the_field() {
         "a broken JPEG is refused"
     );
 }
+
+// ---- the footer band ------------------------------------------------------------------------
+
+/// The footer's words on a page of `pages`: the protective marking line(s), then "Page n of m".
+fn footer_words(pack: &PolicePack, page: usize, pages: usize) -> Vec<String> {
+    let by = if pack.generated_by.trim().is_empty() {
+        "unknown"
+    } else {
+        pack.generated_by.trim()
+    };
+    let when = pack
+        .generated_at
+        .format("%a %-d %b %Y, %H:%M (UTC%:z)")
+        .to_string();
+    format!(
+        "OFFICIAL-SENSITIVE: personal data of a child. Generated {when} by {by}. \
+         Page {page} of {pages}"
+    )
+    .split_whitespace()
+    .map(|w| w.replace('\'', "&apos;"))
+    .collect()
+}
+
+fn overlap(a: &Word, b: &Word) -> bool {
+    // A tenth of a point of slack: boxes that only touch do not overlap.
+    const E: f32 = 0.1;
+    a.x_min + E < b.x_max && b.x_min + E < a.x_max && a.y_min + E < b.y_max && b.y_min + E < a.y_max
+}
+
+/// Reads the PDF back and checks the footer band of every page: the footer is all there, says
+/// "Page n of m" with the real page count, every body word is above the footer's top, and no
+/// two words on a page overlap.
+fn assert_body_clear_of_the_footer(name: &str, pack: &PolicePack) -> usize {
+    let pdf = write_pdf(name, &render_police_pack(pack).expect("render"));
+    let (pages, words) = boxes(&pdf);
+    assert_eq!(pages.len() as u32, page_count(&pdf));
+    for page in 1..=pages.len() {
+        let on_page: Vec<&Word> = words.iter().filter(|w| w.page == page).collect();
+        let marking = on_page
+            .iter()
+            .find(|w| w.text == "OFFICIAL-SENSITIVE:")
+            .unwrap_or_else(|| panic!("{name}: no footer on page {page}"));
+        let footer_top = marking.y_min;
+        // Footer words are the ones at or below the marking's top whose text is in the footer;
+        // exactly the footer's words must be found there.
+        let mut expected = footer_words(pack, page, pages.len());
+        let (footer, body): (Vec<&Word>, Vec<&Word>) = on_page
+            .iter()
+            .partition(|w| w.y_min >= footer_top - 0.5 && expected.contains(&w.text));
+        let mut found: Vec<String> = footer.iter().map(|w| w.text.clone()).collect();
+        expected.sort();
+        found.sort();
+        assert_eq!(
+            found,
+            expected,
+            "{name}: page {page}'s footer is not exactly the marking and \"Page {page} of {}\"",
+            pages.len()
+        );
+        for w in &body {
+            assert!(
+                w.y_max <= footer_top - 2.0,
+                "{name}: body word {:?} on page {page} reaches y = {} (footer top at {footer_top})",
+                w.text,
+                w.y_max
+            );
+        }
+        for (i, a) in on_page.iter().enumerate() {
+            for b in &on_page[i + 1..] {
+                assert!(
+                    !overlap(a, b),
+                    "{name}: on page {page}, {:?} ({}, {})-({}, {}) overlaps {:?} ({}, {})-({}, {})",
+                    a.text,
+                    a.x_min,
+                    a.y_min,
+                    a.x_max,
+                    a.y_max,
+                    b.text,
+                    b.x_min,
+                    b.y_min,
+                    b.x_max,
+                    b.y_max
+                );
+            }
+        }
+    }
+    pages.len()
+}
+
+#[test]
+fn body_text_stays_above_the_footer_and_no_words_overlap() {
+    assert_body_clear_of_the_footer("footer-sample.pdf", &sample_pack());
+
+    // Local-authority contacts, one more at a time, until the list runs from page 1 onto
+    // page 2, so one of these packs fills page 1 right down to the footer. Without people of
+    // concern and with a short description the list starts
+    // on page 1; a few more risks shift where page 1 ends.
+    for extra_risks in 0..4 {
+        let mut pack = sample_pack();
+        pack.people_of_concern.clear();
+        pack.physical_description = "Slim build, about 152 cm tall".into();
+        pack.risks
+            .extend((1..=extra_risks).map(|i| format!("Further risk number {i}")));
+        let mut straddles = false;
+        for n in 1..=12 {
+            pack.local_authority_contacts = (1..=n)
+                .map(|i| LaContact {
+                    who: format!("Contact {i}, social worker, Children in Care team"),
+                    numbers: vec![format!("01632 96{i:04}")],
+                    out_of_hours: "01632 960999 (emergency duty team)".into(),
+                })
+                .collect();
+            let name = format!("footer-contacts-{extra_risks}-{n}.pdf");
+            let pages = assert_body_clear_of_the_footer(&name, &pack);
+            let page_one = text_of(&out_dir().join(&name), Some((1, 1)));
+            assert!(
+                page_one.contains("Contact 1,"),
+                "{name}: the list starts on page 1"
+            );
+            if pages >= 2 && !page_one.contains(&format!("Contact {n},")) {
+                straddles = true;
+                break;
+            }
+        }
+        assert!(straddles, "the contact list never ran onto page 2");
+    }
+
+    // A footer long enough to wrap to three lines keeps every word, clear of the body.
+    let mut pack = sample_pack();
+    pack.generated_by = "A. Carer, foster carer for the Children in Care team of the county \
+                         council, on the carer's phone (a shared device that is kept in the \
+                         office at the children's home on Station Road, Anytown)"
+        .into();
+    pack.places_may_go = (1..=40).map(|i| format!("Place number {i}")).collect();
+    assert_body_clear_of_the_footer("footer-long.pdf", &pack);
+}
