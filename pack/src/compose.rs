@@ -38,9 +38,13 @@ const LABEL: Style = Style::new(9.0, true, GREY);
 const MUTED: Style = Style::new(10.0, false, GREY);
 const FOOTER: Style = Style::new(7.5, false, GREY);
 const PAGE_NUMBER: Style = Style::new(8.0, true, BLACK);
+const SUBHEADING: Style = Style::new(11.0, true, BLACK);
 
 /// The pages of a pack, each a list of drawing operations.
 pub(crate) type Pages = Vec<Vec<Op>>;
+
+/// One row of a key/value table: a label line, a value line, and the row's height.
+type Row = (Option<Line>, Option<Line>, f32);
 
 struct Composer<'a> {
     fonts: &'a Fonts,
@@ -270,21 +274,11 @@ impl Composer<'_> {
     /// One row of the two-column key/value table. An empty value shows "Not recorded".
     fn kv(&mut self, label: &str, value: &str, style: Style) {
         let width = self.width();
-        let (value, style) = match non_empty(value) {
-            Some(v) => (v, style),
-            None => ("Not recorded", MUTED),
-        };
-        let labels = wrap(self.fonts, label, LABEL, LABEL_W - 6.0);
-        let values = wrap(self.fonts, value, style, width - LABEL_W);
-        let rows = labels.len().max(values.len());
-        self.ensure(style.line_height().min(rows as f32 * style.line_height()) + 4.0);
+        let (rows, style) = self.kv_rows(label, value, style, width);
+        self.ensure(style.line_height() + 4.0);
         self.y += 2.0;
-        for i in 0..rows {
-            let (label, value) = (labels.get(i), values.get(i));
-            let h = value
-                .map_or(style.line_height(), |v| v.height(style))
-                .max(label.map_or(0.0, |l| l.height(LABEL) + 1.0));
-            self.ensure(h);
+        for (label, value, h) in &rows {
+            self.ensure(*h);
             let y = self.y;
             if let Some(l) = label {
                 self.lines_at(std::slice::from_ref(l), LABEL, MARGIN, y + 1.0);
@@ -297,6 +291,50 @@ impl Composer<'_> {
         self.y += 2.0;
         let y = self.y;
         self.rect(MARGIN, y, width, 0.5, RULE);
+    }
+
+    /// A key/value row's lines, label and value side by side, with each line pair's height;
+    /// and the value's style ("Not recorded" is muted).
+    fn kv_rows(&self, label: &str, value: &str, style: Style, width: f32) -> (Vec<Row>, Style) {
+        let (value, style) = match non_empty(value) {
+            Some(v) => (v, style),
+            None => ("Not recorded", MUTED),
+        };
+        let mut labels = wrap(self.fonts, label, LABEL, LABEL_W - 6.0).into_iter();
+        let mut values = wrap(self.fonts, value, style, width - LABEL_W).into_iter();
+        let mut rows = Vec::new();
+        loop {
+            let (label, value) = (labels.next(), values.next());
+            if label.is_none() && value.is_none() {
+                break;
+            }
+            let h = value
+                .as_ref()
+                .map_or(style.line_height(), |v| v.height(style))
+                .max(label.as_ref().map_or(0.0, |l| l.height(LABEL) + 1.0));
+            rows.push((label, value, h));
+        }
+        (rows, style)
+    }
+
+    /// The height [`Self::kv`] takes at full width.
+    fn kv_height(&self, label: &str, value: &str, style: Style) -> f32 {
+        let (rows, _) = self.kv_rows(label, value, style, CONTENT_W);
+        rows.iter().map(|r| r.2).sum::<f32>() + 4.0
+    }
+
+    /// The height [`Self::subheading`] takes.
+    fn subheading_height(&self, text: &str) -> f32 {
+        let lines = wrap(self.fonts, text, SUBHEADING, CONTENT_W);
+        4.0 + lines.iter().map(|l| l.height(SUBHEADING)).sum::<f32>()
+    }
+
+    /// Starts a new page unless a block `h` high fits on this one; a block taller than a
+    /// page is left to break where it must.
+    fn keep_together(&mut self, h: f32) {
+        if h < (self.content_bottom - MARGIN) * 0.8 {
+            self.ensure(h);
+        }
     }
 
     fn bullets(&mut self, items: &[String], style: Style, empty: &str) {
@@ -321,23 +359,44 @@ impl Composer<'_> {
     }
 
     fn subheading(&mut self, text: &str) {
-        let style = Style::new(11.0, true, BLACK);
-        self.ensure(style.line_height() + 2.0 * BODY.line_height());
+        self.ensure(SUBHEADING.line_height() + 2.0 * BODY.line_height());
         self.y += 4.0;
-        self.paragraph(text, style, MARGIN, CONTENT_W);
+        self.paragraph(text, SUBHEADING, MARGIN, CONTENT_W);
+    }
+
+    /// A sub-heading and its rows, kept on one page where they fit on one.
+    fn block(&mut self, title: &str, rows: &[(&str, String, Style)]) {
+        let h = self.subheading_height(title)
+            + rows
+                .iter()
+                .map(|(l, v, s)| self.kv_height(l, v, *s))
+                .sum::<f32>();
+        self.keep_together(h);
+        self.subheading(title);
+        for (label, value, style) in rows {
+            self.kv(label, value, *style);
+        }
     }
 
     fn person(&mut self, person: &PersonOfConcern) {
-        self.subheading(non_empty(&person.name).unwrap_or("Name not recorded"));
-        self.kv("Also known as", &person.aliases.join(", "), BODY);
-        self.kv("Phone numbers", &person.phones.join("\n"), BODY_BOLD);
-        self.kv("Vehicles", &person.vehicles.join("\n"), BODY);
+        self.block(
+            non_empty(&person.name).unwrap_or("Name not recorded"),
+            &[
+                ("Also known as", person.aliases.join(", "), BODY),
+                ("Phone numbers", person.phones.join("\n"), BODY_BOLD),
+                ("Vehicles", person.vehicles.join("\n"), BODY),
+            ],
+        );
     }
 
     fn la_contact(&mut self, contact: &LaContact) {
-        self.subheading(non_empty(&contact.who).unwrap_or("Contact"));
-        self.kv("Office hours", &contact.numbers.join("\n"), BODY_BOLD);
-        self.kv("Out of hours", &contact.out_of_hours, BODY_BOLD);
+        self.block(
+            non_empty(&contact.who).unwrap_or("Contact"),
+            &[
+                ("Office hours", contact.numbers.join("\n"), BODY_BOLD),
+                ("Out of hours", contact.out_of_hours.clone(), BODY_BOLD),
+            ],
+        );
     }
 
     /// Draws the footer on every page, now that the page count is known.
