@@ -5,6 +5,9 @@
 //! seen, risks, description, people of concern, who to call at the local authority, places,
 //! phones and accounts. Every page carries a footer with the protective marking, when and by
 //! whom the pack was generated, and "Page n of m"; later pages repeat the child's name.
+//!
+//! The footer is wrapped first and the body stops above its real height, however many lines
+//! it takes. A person of concern or a contact is kept on one page where it fits on one.
 
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate};
 
