@@ -53,14 +53,19 @@ async fn a_sync_cancelled_after_its_first_round_trip_loses_nothing() -> Result<(
     );
     assert_eq!(rounds.load(Ordering::Relaxed), 1, "stopped after one round");
 
-    // What the first round brought is kept, on disk, next to the guardian's own note.
+    // What the first round brought is kept, on disk, next to the guardian's own note. The
+    // first round usually brings the supervisor's note, but a Bloom-filter false positive
+    // on the server's side (about 1 in 100) legitimately leaves it for round 2, which this
+    // sync never reached: a cancelled sync promises no completeness (docs/protocol.md).
     let both = {
         let mut want = vec![from_supervisor, from_guardian];
         want.sort();
         want
     };
-    assert_eq!(notes_on(&t.guardian, visits)?, both);
-    assert_eq!(note_ids(&mut t.guardian.reopen()?, visits)?, both);
+    let after_cancel = notes_on(&t.guardian, visits)?;
+    assert!(after_cancel.contains(&from_guardian), "{after_cancel:?}");
+    assert!(after_cancel.iter().all(|n| both.contains(n)), "{after_cancel:?}");
+    assert_eq!(note_ids(&mut t.guardian.reopen()?, visits)?, after_cancel);
 
     // The next sync finishes, and the supervisor receives the guardian's note.
     let finished = t.guardian.sync().await?;
