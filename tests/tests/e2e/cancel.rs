@@ -64,7 +64,10 @@ async fn a_sync_cancelled_after_its_first_round_trip_loses_nothing() -> Result<(
     };
     let after_cancel = notes_on(&t.guardian, visits)?;
     assert!(after_cancel.contains(&from_guardian), "{after_cancel:?}");
-    assert!(after_cancel.iter().all(|n| both.contains(n)), "{after_cancel:?}");
+    assert!(
+        after_cancel.iter().all(|n| both.contains(n)),
+        "{after_cancel:?}"
+    );
     assert_eq!(note_ids(&mut t.guardian.reopen()?, visits)?, after_cancel);
 
     // The next sync finishes, and the supervisor receives the guardian's note.

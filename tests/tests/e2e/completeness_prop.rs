@@ -11,8 +11,7 @@
 //! so thousands of scenarios fit in CI. Each scenario is one new case on fresh repositories;
 //! afterwards the case is taken away from the team and its documents deleted on the server, so
 //! later scenarios do not pay for earlier ones. `CASEBOOK_COMPLETENESS_CASES` sets how many
-//! scenarios run ([`DEFAULT_CASES`] by default; a scenario costs about half a second of CPU in
-//! a debug build) and `CASEBOOK_COMPLETENESS_SEED` the first seed; a failure names its seed.
+//! scenarios run ([`DEFAULT_CASES`] by default, over [`SHARDS`] tests) and `CASEBOOK_COMPLETENESS_SEED` the first seed; a failure names its seed.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -34,9 +33,10 @@ use rand::{Rng, SeedableRng};
 
 const DEVICES: usize = 5;
 const STEPS: usize = 8;
-/// Scenarios in a default (CI) run: what a debug build does in about two minutes of CPU.
+/// Scenarios in a default (CI) run, split over [`SHARDS`] tests (automerge, its codecs and
+/// SQLCipher are built optimised even in debug builds: see the root Cargo.toml).
 /// The code before the fix failed at the 82nd scenario of the default seed.
-const DEFAULT_CASES: u64 = 300;
+const DEFAULT_CASES: u64 = 2_000;
 
 /// An enrolled device: its session on the server, and the repository of the scenario.
 struct Peer {
@@ -325,10 +325,39 @@ fn env_u64(name: &str, default: u64) -> Result<u64> {
     }
 }
 
+/// The scenarios are split into [`SHARDS`] tests over disjoint seeds, each with its own
+/// server, so the test runner spreads them over the machine's cores.
+const SHARDS: u64 = 4;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_successful_sync_is_complete_over_random_edits_and_cut_syncs() -> Result<()> {
-    let cases = env_u64("CASEBOOK_COMPLETENESS_CASES", DEFAULT_CASES)?;
-    let first = env_u64("CASEBOOK_COMPLETENESS_SEED", 0x5EED_0009)?;
+    shard(0).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_successful_sync_is_complete_shard_2() -> Result<()> {
+    shard(1).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_successful_sync_is_complete_shard_3() -> Result<()> {
+    shard(2).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_successful_sync_is_complete_shard_4() -> Result<()> {
+    shard(3).await
+}
+
+/// Run this shard's part of `CASEBOOK_COMPLETENESS_CASES` scenarios (shard `n` takes every
+/// scenario whose index is `n` modulo [`SHARDS`]; together the shards run them all).
+async fn shard(n: u64) -> Result<()> {
+    let total = env_u64("CASEBOOK_COMPLETENESS_CASES", DEFAULT_CASES)?;
+    let base = env_u64("CASEBOOK_COMPLETENESS_SEED", 0x5EED_0009)?;
+    let seeds: Vec<u64> = (base + n..base + total)
+        .step_by(usize::try_from(SHARDS)?)
+        .collect();
+    let cases = seeds.len();
     let settings = casebook_server::Settings {
         sync_burst: u32::MAX,
         sync_per_minute: u32::MAX,
@@ -354,12 +383,12 @@ async fn every_successful_sync_is_complete_over_random_edits_and_cut_syncs() -> 
     let members: Vec<&str> = ids.iter().map(String::as_str).collect();
     h.admin.team("property team", &members).await?;
     let started = Instant::now();
-    for seed in first..first + cases {
+    for (index, seed) in seeds.into_iter().enumerate() {
         match scenario(&h, &mut peers, seed).await {
             Ok(case) => retire(&h, case).await?,
             Err(e) => bail!("scenario with seed {seed} failed: {e:#}"),
         }
-        let done = seed - first + 1;
+        let done = index + 1;
         if done % 250 == 0 {
             eprintln!(
                 "{done} scenarios in {:.1} s",
@@ -368,7 +397,7 @@ async fn every_successful_sync_is_complete_over_random_edits_and_cut_syncs() -> 
         }
     }
     eprintln!(
-        "{cases} scenarios of {DEVICES} devices in {:.1} s",
+        "shard {n}: {cases} scenarios of {DEVICES} devices in {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
