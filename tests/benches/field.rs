@@ -414,6 +414,8 @@ mod fresh {
                 "new phone",
             )
             .await?;
+            // As the app opens its store (`Repo::open`): the empty store's view is current.
+            device.lock().ensure_view()?;
             let started = Instant::now();
             let outcome = device.sync().await?;
             let elapsed = started.elapsed().as_secs_f64();
@@ -437,7 +439,7 @@ mod fresh {
                 anyhow::ensure!(notes.len() == NOTES, "{} notes synced", notes.len());
             }
             eprintln!(
-                "fresh phone: {} requests, {:.0} MiB received",
+                "fresh phone: {} requests, {:.0} MiB received, {elapsed:.0} s, VmHWM {peak} kB",
                 outcome.requests,
                 outcome.traffic.received as f64 / (1024.0 * 1024.0)
             );
