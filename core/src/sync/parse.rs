@@ -1,17 +1,18 @@
 //! Parsing the documents a sync response brings, on every core but in groups bounded by
-//! bytes. automerge's load of a document of long notes takes, while it runs, some 200 times
-//! the document's stored size (about 40 MB for 100 notes of 10,000 characters stored in
-//! 200 KB), and a whole response (up to the server's 8 MiB budget) parsed at once held all
-//! of its documents loaded together: a fresh phone peaked at 353 MB, and still at 318 MB with
-//! groups of 2 MiB. Each group is staged and dropped before the next is parsed.
+//! bytes. automerge's load of a document of long notes allocates, while it runs, far more
+//! than the document's stored size (a fresh phone's resident memory swings by some 150 MB
+//! around each load of a 200 KB document of 100 notes of 10,000 characters), and a whole
+//! response (up to the server's 8 MiB budget) was parsed at once on every core, all of its
+//! documents then held loaded together. Each group is staged and dropped before the next is
+//! parsed, and a group holds at most one such document.
 
 use super::wire::DocSnapshot;
 use crate::doc::{CaseDoc, chunk_guard};
 use crate::error::{Error, Result};
 
-/// Stored bytes of documents parsed together (a larger document is parsed alone): two or
-/// three documents of 100 long notes, or hundreds of small ones.
-pub const PARSE_GROUP_BYTES: usize = 512 * 1024;
+/// Stored bytes of documents parsed together (a larger document is parsed alone): one
+/// document of 100 long notes, or many small ones.
+pub const PARSE_GROUP_BYTES: usize = 256 * 1024;
 
 /// Split `snapshots` into groups, in order, of at most `budget` stored bytes each (a
 /// document larger than `budget` forms a group of its own).
