@@ -16,10 +16,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::checkin::DeviceTime;
+use super::parse;
 use super::wire::{
-    DocMessage, DocRejection, DocSnapshot, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, Notice,
-    PROTOCOL_VERSION, RejectReason, SYNC_REQUEST_BUDGET_BYTES, SyncRequest, SyncResponse,
-    encoded_message_len,
+    DocMessage, DocRejection, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, Notice, PROTOCOL_VERSION,
+    RejectReason, SYNC_REQUEST_BUDGET_BYTES, SyncRequest, SyncResponse, encoded_message_len,
 };
 use crate::doc::{CaseDoc, DocId, chunk_guard};
 use crate::error::{Error, Result};
@@ -322,15 +322,18 @@ impl Repo {
 
         // Everything the response brings is committed in one transaction.
         let mut batch = Batch::default();
-        for (snapshot, parsed) in parse_all(response.snapshots) {
-            match parsed
-                .and_then(|doc| self.take_snapshot(doc, snapshot.data, now.wall, &mut batch))
-            {
-                Ok(()) => {
-                    session.report.docs_received += 1;
-                    session.note_changed(snapshot.doc);
+        // Parsed a group at a time (bounded by bytes), each document dropped once staged.
+        for group in parse::groups(response.snapshots, parse::PARSE_GROUP_BYTES) {
+            for (snapshot, parsed) in parse::parse_all(group) {
+                match parsed
+                    .and_then(|doc| self.take_snapshot(doc, snapshot.data, now.wall, &mut batch))
+                {
+                    Ok(()) => {
+                        session.report.docs_received += 1;
+                        session.note_changed(snapshot.doc);
+                    }
+                    Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
                 }
-                Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
             }
         }
 
@@ -626,52 +629,6 @@ fn server_holds_all(doc: &mut CaseDoc, state: &State) -> bool {
     }
     let am = doc.automerge_mut();
     theirs.iter().all(|h| am.get_change_by_hash(h).is_some()) && am.get_changes(theirs).is_empty()
-}
-
-/// Parse whole documents on every core: parsing dominates a fresh device's first sync, and
-/// documents are independent. Each result stays with its snapshot, so one bad document is
-/// quarantined alone.
-fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .clamp(1, 8);
-    if snapshots.len() < 2 || threads == 1 {
-        return snapshots
-            .into_iter()
-            .map(|s| {
-                let parsed = load_snapshot(&s);
-                (s, parsed)
-            })
-            .collect();
-    }
-    let chunk = snapshots.len().div_ceil(threads);
-    let mut parsed: Vec<Result<CaseDoc>> = Vec::with_capacity(snapshots.len());
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = snapshots
-            .chunks(chunk)
-            .map(|part| {
-                let worker =
-                    scope.spawn(move || part.iter().map(load_snapshot).collect::<Vec<_>>());
-                (part.len(), worker)
-            })
-            .collect();
-        for (len, worker) in workers {
-            match worker.join() {
-                Ok(results) => parsed.extend(results),
-                // Keep results aligned with their snapshots: the whole part counts as unparsed.
-                Err(_) => parsed.extend(
-                    (0..len).map(|_| Err(Error::Protocol("a document parser panicked".into()))),
-                ),
-            }
-        }
-    });
-    snapshots.into_iter().zip(parsed).collect()
-}
-
-/// A snapshot from the server, its chunks bounded before automerge parses them.
-fn load_snapshot(s: &DocSnapshot) -> Result<CaseDoc> {
-    chunk_guard::check_document(&s.data)?;
-    CaseDoc::load(s.doc, Some(&s.data), &[])
 }
 
 fn read_u64(bytes: Option<Vec<u8>>) -> Result<u64> {
