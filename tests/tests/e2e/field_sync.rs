@@ -123,12 +123,12 @@ fn settings() -> casebook_server::Settings {
 /// same guardian then pulls every note. The steps here are of 2 MiB (the protocol's are
 /// 12 MiB, see `SYNC_REQUEST_BUDGET_BYTES` and `cargo bench --bench field`), so that no
 /// round trip of an unoptimised server takes longer than the device's 120 s timeout; even
-/// so the test takes about 15 minutes in a debug build, so it runs in release builds only
+/// so the test takes about 9 minutes in a debug build (automerge optimised), so it runs in release builds only
 /// (`cargo test --release -p casebook-tests --test e2e nine_hundred`).
 #[tokio::test(flavor = "multi_thread")]
 #[cfg_attr(
     debug_assertions,
-    ignore = "about 15 minutes unoptimised: run with --release (or --ignored)"
+    ignore = "about 9 minutes in a debug build: run with --release (or --ignored)"
 )]
 async fn nine_hundred_long_offline_notes_are_pushed_in_steps() -> Result<()> {
     let h = Harness::start_with(settings()).await?;
