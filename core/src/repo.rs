@@ -250,7 +250,16 @@ impl Repo {
         };
         // The new changes, once: their bytes are the chunk, their operations say which
         // view rows to recompute.
-        let changes = loaded.doc.changes_after(&loaded.persisted);
+        // A checked edit has them already (`CaseDoc::edit_checked`); otherwise automerge
+        // rebuilds them from the document.
+        let (changes, touched) = match loaded.doc.take_checked_changes(&loaded.persisted) {
+            Some(checked) => (checked.changes, checked.touched),
+            None => {
+                let changes = loaded.doc.changes_after(&loaded.persisted);
+                let touched = crate::view::touched::touched(loaded.doc.automerge(), &changes);
+                (changes, touched)
+            }
+        };
         if changes.is_empty() {
             return Ok(false);
         }
@@ -275,7 +284,7 @@ impl Repo {
             self.store.as_ref(),
             &mut loaded.doc,
             &loaded.persisted,
-            &changes,
+            touched,
         )?);
         let heads = loaded.doc.heads();
         let profile = (doc.kind == DocKind::Profile)

@@ -5,7 +5,7 @@
 
 mod common;
 
-use casebook_core::doc::{DocId, DocKind, Version};
+use casebook_core::doc::{CaseDoc, DocId, DocKind, Version};
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model::*;
 use casebook_core::repo::Repo;
@@ -440,8 +440,20 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
     let e = edit(who, i64::try_from(seed % 1000).unwrap_or(0));
     let token = format!("t{seed}");
     let doc = |kind| DocId::new(case, kind);
+    // Every other edit is made as the app makes it: checked against the write rules (a
+    // supervisor signs off, the guardian does the rest), which hands the repository the
+    // changes it checked instead of their being rebuilt.
+    let writer = seed.is_multiple_of(2).then_some(Writer {
+        user: e.author.user,
+        role: if action == 2 {
+            WriterRole::Supervisor
+        } else {
+            WriterRole::Guardian
+        },
+        device: e.author.device,
+    });
     let result = match action {
-        0 => repo.edit(doc(DocKind::Visits), e.at, |d| {
+        0 => edit_as(repo, doc(DocKind::Visits), e.at, writer.as_ref(), |d| {
             d.add_visit_note(
                 &e,
                 EntryId::random(&mut r),
@@ -451,7 +463,7 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
                 },
             )
         }),
-        1 | 2 => repo.edit(doc(DocKind::Visits), e.at, |d| {
+        1 | 2 => edit_as(repo, doc(DocKind::Visits), e.at, writer.as_ref(), |d| {
             let notes = d.visit_notes()?;
             if notes.is_empty() {
                 return Ok(());
@@ -465,7 +477,7 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
                 d.review_visit_note(&e, id, ReviewStatus::SignedOff, &token)
             }
         }),
-        3 => repo.edit(doc(DocKind::Safety), e.at, |d| {
+        3 => edit_as(repo, doc(DocKind::Safety), e.at, writer.as_ref(), |d| {
             d.add_plan_step(
                 &e,
                 EntryId::random(&mut r),
@@ -475,7 +487,7 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
                 },
             )
         }),
-        4 => repo.edit(doc(DocKind::Safety), e.at, |d| {
+        4 => edit_as(repo, doc(DocKind::Safety), e.at, writer.as_ref(), |d| {
             d.log_safety_check(
                 &e,
                 EntryId::random(&mut r),
@@ -486,7 +498,7 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
             )?;
             d.set_feel_safe(&e, &token)
         }),
-        5 => repo.edit(doc(DocKind::Safety), e.at, |d| {
+        5 => edit_as(repo, doc(DocKind::Safety), e.at, writer.as_ref(), |d| {
             d.start_missing_episode(
                 &e,
                 EntryId::random(&mut r),
@@ -497,7 +509,7 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
                 },
             )
         }),
-        6 => repo.edit(doc(DocKind::Associates), e.at, |d| {
+        6 => edit_as(repo, doc(DocKind::Associates), e.at, writer.as_ref(), |d| {
             d.add_person(
                 &e,
                 EntryId::random(&mut r),
@@ -507,18 +519,18 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
                 },
             )
         }),
-        7 => repo.edit(doc(DocKind::Profile), e.at, |d| {
+        7 => edit_as(repo, doc(DocKind::Profile), e.at, writer.as_ref(), |d| {
             let mut p = d.profile()?;
             p.nationality = token.clone();
             p.given_name = token.clone();
             d.set_profile(&e, &p)
         }),
-        8 => repo.edit(doc(DocKind::Location), e.at, |d| {
+        8 => edit_as(repo, doc(DocKind::Location), e.at, writer.as_ref(), |d| {
             let mut p = d.current_placement()?;
             p.address = token.clone();
             d.set_current_placement(&e, &p)
         }),
-        _ => repo.edit(doc(DocKind::Location), e.at, |d| {
+        _ => edit_as(repo, doc(DocKind::Location), e.at, writer.as_ref(), |d| {
             let next = Placement {
                 address: token.clone(),
                 ..Placement::default()
@@ -528,6 +540,20 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
         }),
     };
     result.expect("edit");
+}
+
+/// `f` on `doc`, checked against the write rules for `writer` when there is one.
+fn edit_as(
+    repo: &mut Repo,
+    doc: DocId,
+    at: chrono::DateTime<chrono::Utc>,
+    writer: Option<&Writer>,
+    f: impl FnOnce(&mut CaseDoc) -> casebook_core::Result<()>,
+) -> casebook_core::Result<()> {
+    repo.edit(doc, at, |d| match writer {
+        Some(writer) => d.edit_checked(writer, f),
+        None => f(d),
+    })
 }
 
 proptest! {

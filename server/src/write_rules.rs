@@ -1,6 +1,6 @@
 //! The server's side of the write rules per record (`casebook_core::model::check_write`):
-//! before a device's changes are stored, the new save (the stored document with the changes
-//! applied: a trial copy) is compared with the stored document, and the changes are refused
+//! before a device's changes are stored, the document with the changes applied (a trial
+//! copy) is compared with the stored document, and the changes are refused
 //! if the caller's role may not make them. The sync handler then stores nothing for that
 //! document and audits `denied` with reason `write_rule`.
 
@@ -13,9 +13,15 @@ use serde_json::{Value, json};
 
 use crate::auth::Caller;
 
-/// The audit detail of a refusal if `saved` (the trial result) holds changes the caller may
-/// not make to `doc` as `stored`; `None` if they are all allowed.
-pub fn refusal(doc: &DocId, stored: Option<&[u8]>, saved: &[u8], caller: &Caller) -> Option<Value> {
+/// The audit detail of a refusal if `after` (the stored document `before` with a device's
+/// changes applied) holds changes the caller may not make to `doc`; `None` if they are all
+/// allowed.
+pub fn refusal(
+    doc: &DocId,
+    before: &Automerge,
+    after: &Automerge,
+    caller: &Caller,
+) -> Option<Value> {
     let refuse = |why: &str| Some(json!({ "reason": "write_rule", "violations": [why] }));
     let (Ok(role), Ok(user)) = (caller.user.role.as_str().parse(), caller.user.id.parse()) else {
         return refuse("unknown writer");
@@ -26,20 +32,14 @@ pub fn refusal(doc: &DocId, stored: Option<&[u8]>, saved: &[u8], caller: &Caller
         device: caller.device,
     };
     let verdict = catch_unwind(AssertUnwindSafe(|| {
-        let before = match stored {
-            Some(bytes) => Automerge::load(bytes).map_err(|_| "stored document")?,
-            None => Automerge::new(),
-        };
-        let after = Automerge::load(saved).map_err(|_| "trial document")?;
-        Ok::<_, &str>(check_write(doc.kind, &before, &after, &writer))
+        check_write(doc.kind, before, after, &writer)
     }));
     match verdict {
-        Ok(Ok(Ok(()))) => None,
-        Ok(Ok(Err(violations))) => {
+        Ok(Ok(())) => None,
+        Ok(Err(violations)) => {
             let listed: Vec<String> = violations.iter().map(ToString::to_string).collect();
             Some(json!({ "reason": "write_rule", "violations": listed }))
         }
-        Ok(Err(why)) => refuse(why),
         Err(_) => refuse("panic"),
     }
 }

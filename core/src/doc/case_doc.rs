@@ -17,6 +17,7 @@ use super::stale::StaleBase;
 use super::version::Version;
 use crate::error::{Error, Result};
 use crate::ids::{EntryId, UserId};
+use crate::view::touched::Touched;
 
 /// A record kept in a document: a serde type with the names of its free-text fields.
 pub trait Record: Serialize + DeserializeOwned {
@@ -37,6 +38,23 @@ pub struct CaseDoc {
     pub(super) actor: Option<ActorId>,
     /// While a save of a record read at this version commits (recorded in its note).
     pub(super) saving_from: Option<Version>,
+    /// The changes of the last checked edit ([`CaseDoc::edit_checked`]), kept for the
+    /// repository's write of them.
+    pub(crate) checked: Option<CheckedChanges>,
+}
+
+/// The changes a checked edit made, found while checking them against the write rules, so
+/// that writing them does not rebuild them from the whole document a second time.
+#[derive(Debug)]
+pub(crate) struct CheckedChanges {
+    /// The document's heads before the edit.
+    pub(crate) from: Vec<ChangeHash>,
+    /// Its heads after.
+    pub(crate) to: Vec<ChangeHash>,
+    /// The changes between them.
+    pub(crate) changes: Vec<automerge::Change>,
+    /// What they touched (see [`crate::view::touched`]).
+    pub(crate) touched: Option<Touched>,
 }
 
 impl CaseDoc {
@@ -93,6 +111,7 @@ impl CaseDoc {
             stale: None,
             actor: None,
             saving_from: None,
+            checked: None,
         }
     }
 
@@ -150,6 +169,13 @@ impl CaseDoc {
     /// The changes made after `heads`, as bytes for `load_incremental`.
     pub fn save_after(&mut self, heads: &[ChangeHash]) -> Vec<u8> {
         self.doc.save_after(heads)
+    }
+
+    /// The changes of the last checked edit if they are exactly those made after `heads`
+    /// (nothing else changed the document since), taken so they are used once.
+    pub(crate) fn take_checked_changes(&mut self, heads: &[ChangeHash]) -> Option<CheckedChanges> {
+        let checked = self.checked.take()?;
+        (checked.from == heads && checked.to == self.doc.get_heads()).then_some(checked)
     }
 
     /// The changes made after `heads` (what [`CaseDoc::save_after`] encodes: automerge

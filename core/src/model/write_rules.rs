@@ -37,9 +37,10 @@ use serde_json::{Map, Value as Json};
 use super::{
     MissingEpisode, PersonOfConcern, Placement, PlanStep, Profile, SafetyCheck, VisitNote,
 };
-use crate::doc::{CaseDoc, DocKind, Resolution};
+use crate::doc::{CaseDoc, CheckedChanges, DocKind, Resolution};
 use crate::error::{Error, Result};
 use crate::ids::{DeviceId, EntryId, UserId};
+use crate::view::touched::{Touched, touched};
 
 /// The role a writer acts in (the server's roles, by their wire names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -273,18 +274,37 @@ pub fn check_write(
     after: &Automerge,
     writer: &Writer,
 ) -> std::result::Result<(), Vec<Violation>> {
+    run_check(kind, before, after, writer).verdict
+}
+
+/// What a check found: the verdict, and the new changes with what they touched (found on the
+/// way, and reused by the repository's write).
+struct Checked {
+    verdict: std::result::Result<(), Vec<Violation>>,
+    changes: Vec<automerge::Change>,
+    touched: Option<Touched>,
+}
+
+fn run_check(kind: DocKind, before: &Automerge, after: &Automerge, writer: &Writer) -> Checked {
     let mut check = Check {
         before,
         after,
         writer,
         violations: Vec::new(),
         creators: None,
+        touched: None,
+        changes: Vec::new(),
     };
     check.run(kind);
-    if check.violations.is_empty() {
+    let verdict = if check.violations.is_empty() {
         Ok(())
     } else {
         Err(check.violations)
+    };
+    Checked {
+        verdict,
+        changes: check.changes,
+        touched: check.touched,
     }
 }
 
@@ -295,6 +315,12 @@ struct Check<'a> {
     violations: Vec<Violation>,
     /// (actor, first op, last op, author) of every change of `before`, read when needed.
     creators: Option<Vec<ChangeSpan>>,
+    /// The `(root key, entry key)` pairs the new changes' operations touched (see
+    /// [`crate::view::touched`]); `None` when they could not all be placed, and then every
+    /// entry is compared.
+    touched: Option<Touched>,
+    /// The changes `after` holds beyond `before`.
+    changes: Vec<automerge::Change>,
 }
 
 /// A change's actor, its first and last op counters, and the user its commit note names.
@@ -379,7 +405,9 @@ impl Check<'_> {
         let heads = self.before.get_heads();
         let own_actor = automerge::ActorId::from(self.writer.device.as_bytes());
         let mut other_actors = Vec::new();
-        for change in self.after.get_changes(&heads) {
+        let changes = self.after.get_changes(&heads);
+        self.touched = touched(self.after, &changes);
+        for change in &changes {
             let hash = change.hash().to_string();
             let record = format!("change {}", &hash[..hash.len().min(12)]);
             if note_user(change.message()) != Some(self.writer.user) {
@@ -402,6 +430,7 @@ impl Check<'_> {
             }
             other_actors.push((actor.clone(), record));
         }
+        self.changes = changes;
         if other_actors.is_empty() {
             return;
         }
@@ -515,6 +544,9 @@ impl Check<'_> {
         }
         let parent = old_parent;
         for key in self.before.keys(&parent) {
+            if !self.may_have_changed(part.key, &key) {
+                continue;
+            }
             let record = format!("{} {key}", part.name);
             let old = values(self.before, &parent, &key);
             let new = values(self.after, &parent, &key);
@@ -555,6 +587,19 @@ impl Check<'_> {
             }
             self.decide(record.clone(), part.class, WriteAction::Add, false);
             self.check_reads(part, &parent, &key, record);
+        }
+    }
+
+    /// Whether entry `key` of the collection `collection` may differ between `before` and
+    /// `after`: an entry no new operation touched is as it was, and comparing it (a long
+    /// note's whole text, twice) is skipped.
+    fn may_have_changed(&self, collection: &str, key: &str) -> bool {
+        match &self.touched {
+            None => true,
+            Some(touched) => {
+                touched.contains(&(collection.to_owned(), Some(key.to_owned())))
+                    || touched.contains(&(collection.to_owned(), None))
+            }
         }
     }
 
@@ -711,16 +756,25 @@ impl CaseDoc {
         let mut trial = self.trial();
         let value = f(&mut trial)?;
         let kind = self.kind();
-        let verdict = check_write(
+        let from = self.heads();
+        let checked = run_check(
             kind,
             self.automerge_mut().document(),
             trial.automerge_mut().document(),
             writer,
         );
-        if let Err(violations) = verdict {
+        if let Err(violations) = checked.verdict {
             return Err(Error::not_permitted(&violations));
         }
-        self.automerge_mut().merge(trial.automerge_mut())?;
+        self.checked = Some(CheckedChanges {
+            from,
+            to: trial.heads(),
+            changes: checked.changes,
+            touched: checked.touched,
+        });
+        // The trial is this document plus the allowed changes: it becomes the document
+        // (merging its changes back would apply every operation a second time).
+        std::mem::swap(self.automerge_mut(), trial.automerge_mut());
         Ok(value)
     }
 }

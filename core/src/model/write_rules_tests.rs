@@ -448,3 +448,90 @@ fn a_change_under_another_devices_name_or_actor_is_refused() {
         })
         .expect("the carer's own device and actor");
 }
+
+/// The rules compare only the entries the new changes' operations touched: a forbidden edit
+/// deep inside one entry among many (a raw splice into a plan step's text, next to an allowed
+/// new check) is still found and named, and the checked changes handed to the repository are
+/// exactly the edit's.
+#[test]
+fn a_forbidden_edit_hidden_among_many_entries_is_found_and_named() {
+    let mut w = world(21);
+    let guardian = w.guardian;
+    let carer = person(&mut w.rng);
+    let steps: Vec<EntryId> = (0..30).map(|_| w.id()).collect();
+    let check = w.id();
+    let safety = w.doc(DocKind::Safety);
+    for (n, step) in steps.iter().enumerate() {
+        let plan = PlanStep {
+            description: format!("step {n}"),
+            ..PlanStep::default()
+        };
+        safety
+            .add_plan_step(&Edit::new(guardian, at()), *step, &plan)
+            .expect("step");
+    }
+    let hidden = steps[17];
+    let text = safety
+        .object(&["plan_steps", &hidden.to_string(), "description"])
+        .expect("description text");
+    let as_carer = writer(carer, WriterRole::Carer);
+    let err = safety
+        .edit_checked(&as_carer, |d| {
+            d.log_safety_check(&Edit::new(carer, at()), check, &SafetyCheck::default())?;
+            raw(d, carer, |am| Ok(am.splice_text(&text, 0, 0, "not ")?));
+            Ok(())
+        })
+        .expect_err("a carer's splice into a plan step");
+    assert!(
+        matches!(&err, Error::NotPermitted { record, .. } if record == &format!("plan step {hidden}")),
+        "{err:?}"
+    );
+    assert!(safety.checked.is_none(), "a refused edit hands nothing on");
+
+    let before = safety.heads();
+    safety
+        .edit_checked(&as_carer, |d| {
+            d.log_safety_check(&Edit::new(carer, at()), check, &SafetyCheck::default())
+        })
+        .expect("the carer's own check");
+    let after = safety.heads();
+    let expected: Vec<_> = safety
+        .changes_after(&before)
+        .iter()
+        .map(automerge::Change::hash)
+        .collect();
+    let checked = safety.take_checked_changes(&before).expect("handed on");
+    assert_eq!(checked.to, after);
+    let handed: Vec<_> = checked
+        .changes
+        .iter()
+        .map(automerge::Change::hash)
+        .collect();
+    assert_eq!(handed, expected);
+    assert_eq!(
+        checked.touched,
+        Some(BTreeSet::from([(
+            "checks".to_owned(),
+            Some(check.to_string())
+        )]))
+    );
+    // Changes handed on are used once, and not after the document changed again.
+    assert!(safety.take_checked_changes(&before).is_none());
+    safety
+        .edit_checked(&as_carer, |d| {
+            d.update_entry(
+                &Edit::new(carer, at()),
+                &["checks"],
+                check,
+                &SafetyCheck {
+                    note: "again".into(),
+                    ..SafetyCheck::default()
+                },
+            )
+        })
+        .expect("edit");
+    safety
+        .set_feel_safe(&Edit::new(guardian, at()), "football")
+        .expect("an unchecked edit after it");
+    assert!(safety.take_checked_changes(&after).is_none());
+}

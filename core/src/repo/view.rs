@@ -8,6 +8,7 @@ use super::Repo;
 use crate::doc::{CaseDoc, DocId, Version};
 use crate::error::Result;
 use crate::store::{Store, WriteOp};
+use crate::view::touched::Touched;
 use crate::view::{self, DocView, RowKind, VIEW_VERSION, VIEW_VERSION_KEY, ViewChange};
 
 /// How many documents a rebuild writes per transaction.
@@ -15,12 +16,12 @@ const REBUILD_BATCH: usize = 32;
 
 /// The write that brings `doc`'s rows up to date, given `persisted`, the heads the store
 /// holds for it (and its rows show, unless they were never written or did not read).
-/// `changes` are the document's changes after `persisted`.
+/// `touched` is what the document's changes after `persisted` touched.
 pub(super) fn view_op(
     store: &dyn Store,
     doc: &mut CaseDoc,
     persisted: &[ChangeHash],
-    changes: &[automerge::Change],
+    touched: Option<Touched>,
 ) -> Result<WriteOp> {
     let current = store.view_version(&doc.id())?;
     let base: &[ChangeHash] = match current {
@@ -36,7 +37,7 @@ pub(super) fn view_op(
     let change = if base.is_empty() {
         view::update(doc, base)
     } else {
-        view::update_with(doc, base, changes)
+        view::update_with(doc, base, touched)
     };
     Ok(WriteOp::PutView(change_or_unread(doc, change)))
 }

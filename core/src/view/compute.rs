@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use automerge::{ChangeHash, ObjId, ReadDoc, Value};
 
-use super::touched::touched;
+use super::touched::{Touched, touched};
 use super::{EXCERPT_CHARS, RowKind, ViewChange, ViewRow, VisitSummary};
 use crate::doc::{CaseDoc, DocKind, Version};
 use crate::error::Result;
@@ -81,15 +81,16 @@ pub fn update(doc: &mut CaseDoc, before: &[ChangeHash]) -> Result<ViewChange> {
     } else {
         doc.changes_after(before)
     };
-    update_with(doc, before, &changes)
+    let touched = touched(doc.automerge(), &changes);
+    update_with(doc, before, touched)
 }
 
-/// [`update`], given `changes`, the changes made after `before` (as the repository has them
-/// already from writing them).
+/// [`update`], given what the changes made after `before` touched (as the repository has
+/// them already from writing them; `None` when they could not all be placed).
 pub(crate) fn update_with(
     doc: &mut CaseDoc,
     before: &[ChangeHash],
-    changes: &[automerge::Change],
+    touched: Option<Touched>,
 ) -> Result<ViewChange> {
     let version = Version::new(doc.heads()).to_string();
     let whole = |doc: &mut CaseDoc, version: String| -> Result<ViewChange> {
@@ -104,7 +105,7 @@ pub(crate) fn update_with(
     if before.is_empty() || doc.kind() == DocKind::Profile {
         return whole(doc, version);
     }
-    let Some(touched) = touched(doc.automerge(), changes) else {
+    let Some(touched) = touched else {
         return whole(doc, version);
     };
     let mut singles = false;

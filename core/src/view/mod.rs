@@ -19,7 +19,7 @@ use crate::ids::UserId;
 use crate::model::{InterpreterMode, ReviewStatus};
 
 mod compute;
-mod touched;
+pub(crate) mod touched;
 
 pub(crate) use compute::update_with;
 pub use compute::{rows, update};

@@ -5,15 +5,16 @@
 use std::collections::{BTreeSet, HashMap};
 
 use automerge::legacy::{Key, ObjectId};
-use automerge::{ActorId, AutoCommit, Change, ObjId, Prop, ReadDoc};
+use automerge::{ActorId, Change, ObjId, Prop, ReadDoc};
+
+/// The `(root key, record key)` pairs a set of changes touched (see [`touched`]).
+pub(crate) type Touched = BTreeSet<(String, Option<String>)>;
 
 /// The `(root key, record key)` pairs `changes` (made to `doc`) touched (`None` as the
 /// record when the root key itself, or a field of its single record, changed). `None` when
-/// an operation's object cannot be placed (it is no longer in the document).
-pub(super) fn touched(
-    doc: &AutoCommit,
-    changes: &[Change],
-) -> Option<BTreeSet<(String, Option<String>)>> {
+/// an operation's object cannot be placed (it is no longer in the document). The write rules
+/// use it too: a record no operation touched cannot have changed.
+pub(crate) fn touched(doc: &impl ReadDoc, changes: &[Change]) -> Option<Touched> {
     let mut root_keys = BTreeSet::new();
     let mut objects: HashMap<(u64, ActorId), BTreeSet<String>> = HashMap::new();
     for change in changes {
@@ -33,8 +34,7 @@ pub(super) fn touched(
             }
         }
     }
-    let mut touched: BTreeSet<(String, Option<String>)> =
-        root_keys.into_iter().map(|key| (key, None)).collect();
+    let mut touched: Touched = root_keys.into_iter().map(|key| (key, None)).collect();
     for ((counter, actor), keys) in objects {
         let obj = ObjId::Id(counter, actor, usize::MAX);
         let mut path: Vec<String> = Vec::new();

@@ -79,20 +79,21 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
         _ => State::new(),
     };
     state.read_only = read_only;
+    let check = |before: &Automerge, after: &Automerge| {
+        crate::write_rules::refusal(doc, before, after, caller)
+    };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        apply(input.stored.as_deref(), &mut state, message)
+        apply(
+            input.stored.as_deref(),
+            &mut state,
+            message,
+            (!read_only).then_some(&check),
+        )
     }));
-    let mut result = match outcome {
+    let result = match outcome {
         Ok(result) => result,
         Err(_) => Err("panic"),
     };
-    if let Ok(applied) = &mut result
-        && !read_only
-        && let Some(saved) = &applied.saved
-    {
-        applied.write_refusal =
-            crate::write_rules::refusal(doc, input.stored.as_deref(), saved, caller);
-    }
     state.read_only = false;
     Received::Done {
         read_only,
@@ -101,11 +102,17 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
     }
 }
 
-/// Load (or start) the document, receive the message, save if changed, and answer.
+/// The write rules' verdict on a document as stored and after a device's changes: the audit
+/// detail of a refusal, `None` if allowed.
+type WriteCheck<'a> = dyn Fn(&Automerge, &Automerge) -> Option<serde_json::Value> + 'a;
+
+/// Load (or start) the document, receive the message, save if changed (checking the new
+/// changes with `check`, when given), and answer.
 fn apply(
     stored: Option<&[u8]>,
     state: &mut State,
     message: Message,
+    check: Option<&WriteCheck<'_>>,
 ) -> Result<Applied, &'static str> {
     let mut doc = match stored {
         Some(bytes) => Automerge::load(bytes).map_err(|_| "stored_doc_load")?,
@@ -113,9 +120,16 @@ fn apply(
     };
     let before = doc.get_heads();
     let chunks = message.changes.len();
+    // The document as stored, for the write rules to compare with (a clone shares nothing
+    // with `doc` and costs far less than loading the save again).
+    let stored_doc = (check.is_some() && !message.changes.is_empty()).then(|| doc.clone());
     doc.receive_sync_message(state, message)
         .map_err(|_| "apply")?;
     let saved = (doc.get_heads() != before).then(|| doc.save());
+    let write_refusal = match (&saved, stored_doc, check) {
+        (Some(_), Some(stored_doc), Some(check)) => check(&stored_doc, &doc),
+        _ => None,
+    };
     let reply = doc.generate_sync_message(state).map(|m| {
         let carries_changes = !m.changes.is_empty();
         (m.encode(), carries_changes)
@@ -124,7 +138,7 @@ fn apply(
         saved,
         chunks,
         reply,
-        write_refusal: None,
+        write_refusal,
     })
 }
 
