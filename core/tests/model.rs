@@ -395,3 +395,46 @@ proptest::proptest! {
         let _ = automerge::sync::Message::decode(&bytes);
     }
 }
+
+/// A document stored as chunks without a snapshot (a whole document as a peer sent it, then
+/// later changes) loads the same as its save, whichever order its chunks come in; a corrupt
+/// first chunk is refused rather than skipped.
+#[test]
+fn a_document_stored_as_chunks_alone_loads_whole() {
+    let (mut docs, _) = case_on_two_devices();
+    let safety = docs
+        .iter_mut()
+        .find(|d| d.kind() == DocKind::Safety)
+        .expect("safety");
+    let id = safety.id();
+    let whole = safety.save();
+    let heads = safety.heads();
+    safety
+        .set_feel_safe(&edit(1, 1), "football on Saturdays")
+        .expect("edit");
+    let middle = safety.heads();
+    safety
+        .set_feel_safe(&edit(1, 2), "football on Saturdays with Tuan")
+        .expect("edit");
+    let first = safety.save_after(&heads);
+    let second = safety.save_after(&middle);
+    let expected = safety.feel_safe().expect("text");
+
+    for chunks in [
+        vec![whole.clone(), first.clone()],
+        vec![safety.save()],
+        // The later change before the rest: it waits for what it depends on.
+        vec![
+            second.clone(),
+            whole.clone(),
+            first[..first.len() - second.len()].to_vec(),
+        ],
+    ] {
+        let mut loaded = CaseDoc::load(id, None, &chunks).expect("load from chunks");
+        assert_eq!(loaded.feel_safe().expect("text"), expected);
+        assert_eq!(loaded.heads(), safety.heads());
+    }
+    let mut corrupt = whole.clone();
+    corrupt.truncate(whole.len() / 2);
+    assert!(CaseDoc::load(id, None, &[corrupt, first]).is_err());
+}

@@ -79,9 +79,23 @@ impl CaseDoc {
     /// Load from a snapshot and incremental chunks (any of which may be missing or a full
     /// save). Corrupt bytes and documents of another case or kind are errors, never panics.
     pub fn load(id: DocId, snapshot: Option<&[u8]>, chunks: &[Vec<u8>]) -> Result<Self> {
+        let mut chunks = chunks.iter().peekable();
         let mut doc = match snapshot {
             Some(bytes) => AutoCommit::load_with_options(bytes, strict())?,
-            None => AutoCommit::new(),
+            // Without a snapshot the first chunk is often a whole document as a peer sent
+            // it: loaded strictly once, not checked by a load and then loaded again.
+            None => match chunks.peek() {
+                Some(first) => match AutoCommit::load_with_options(first, strict()) {
+                    Ok(doc) => {
+                        chunks.next();
+                        doc
+                    }
+                    // Changes waiting for others: checked and queued as any later chunk.
+                    Err(AutomergeError::MissingDeps) => AutoCommit::new(),
+                    Err(e) => return Err(e.into()),
+                },
+                None => AutoCommit::new(),
+            },
         };
         for chunk in chunks {
             validate_chunk(chunk)?;
