@@ -164,7 +164,7 @@ fn typical_edits() -> Vec<(DocKind, &'static str, RecordClass, Op)> {
             RecordClass::CarerLog,
             |d, e, id| {
                 let episode = MissingEpisode {
-                    missing_since: Some(Utc::now()),
+                    missing_since: Some(at()),
                     ..MissingEpisode::default()
                 };
                 d.start_missing_episode(e, id, &episode)
