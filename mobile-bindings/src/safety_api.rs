@@ -175,8 +175,7 @@ impl Casebook {
     /// When the child arrived at this placement, as recorded in the safety document (what
     /// the first-48-hours flag counts from). Read from the view.
     pub fn placement_started_at(&self, case_id: String) -> Result<Option<SystemTime>> {
-        let (_, view) =
-            self.view_rows(&case_id, DocKind::Safety, RowKind::PlacementStart, None)?;
+        let (_, view) = self.view_rows(&case_id, DocKind::Safety, RowKind::PlacementStart, None)?;
         let started: Option<Option<chrono::DateTime<chrono::Utc>>> = view.first()?;
         Ok(system(started.flatten()))
     }

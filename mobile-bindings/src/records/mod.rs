@@ -29,8 +29,7 @@ pub use profile::{
 };
 pub use safety::{
     CheckOutcome, EpisodeCategory, FeelSafe, MissingEpisode, MissingEpisodeEntry, PlanStep,
-    PlanStepEntry, Responsible, ReturnInterviewOutcome, SafetyCheck, SafetyCheckEntry,
-    StepStatus,
+    PlanStepEntry, Responsible, ReturnInterviewOutcome, SafetyCheck, SafetyCheckEntry, StepStatus,
 };
 pub use visits::{
     Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,

@@ -327,10 +327,7 @@ impl TryFrom<MissingEpisode> for core::MissingEpisode {
             )?,
             return_interview_offered_by: e.return_interview_offered_by,
             return_interview_outcome: e.return_interview_outcome.into(),
-            return_interview_done_at: utc(
-                "return_interview_done_at",
-                e.return_interview_done_at,
-            )?,
+            return_interview_done_at: utc("return_interview_done_at", e.return_interview_done_at)?,
             return_interview: e.return_interview,
         })
     }
