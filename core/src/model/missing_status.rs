@@ -1,9 +1,11 @@
 //! What follows from a case's missing episodes, computed offline and never stored: when each
-//! return interview is due (72 hours after the return, statutory guidance §44 and the 2014
-//! missing-children guidance), whether it is overdue at `now`, and three risk flags (an
-//! episode in the child's first 48 hours in the placement, one while the first weeks'
-//! 24-hour supervision step is in force, a repeat episode: the third or more in 90 days).
-//! Pure: the caller passes the records and the clock. Due times are shown in Europe/London.
+//! return interview is due (72 hours after the return: the DfE's statutory guidance on
+//! children who run away or go missing from home or care, 2014), whether it is overdue at
+//! `now`, and three risk flags (an episode in the child's first 48 hours in the placement,
+//! §23 of the trafficked children guidance; one while the first weeks' 24-hour supervision
+//! step, §43, is in force; a repeat episode: the third or more in 90 days). Pure: the caller
+//! passes the records and the clock. Due times are shown in Europe/London
+//! (`docs/missing-from-care.md`).
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
