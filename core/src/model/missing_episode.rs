@@ -130,6 +130,17 @@ impl MissingEpisode {
     /// noticed missing; a return before the child went missing or before the last sighting;
     /// a return interview offered, held or declined before the return (or with no return).
     pub fn validate(&self, now: DateTime<Utc>) -> Result<()> {
+        self.validate_update(now, None)
+    }
+
+    /// [`MissingEpisode::validate`] for a save over `stored`: a time left as stored is not
+    /// checked against `now` again (another device, its clock ahead of this one's, may have
+    /// written it), only the times this save changes are.
+    pub fn validate_update(
+        &self,
+        now: DateTime<Utc>,
+        stored: Option<&MissingEpisode>,
+    ) -> Result<()> {
         let Some(since) = self.missing_since else {
             return Err(Error::invalid(
                 "missing_since",
@@ -147,8 +158,10 @@ impl MissingEpisode {
                 "is before the child was last seen",
             ));
         }
-        for (field, time) in self.times() {
-            if time.is_some_and(|t| t > latest) {
+        let before = stored.map(MissingEpisode::times);
+        for (index, (field, time)) in self.times().into_iter().enumerate() {
+            let unchanged = before.as_ref().is_some_and(|b| b[index].1 == time);
+            if !unchanged && time.is_some_and(|t| t > latest) {
                 return Err(Error::invalid(field, "is in the future"));
             }
         }
@@ -237,7 +250,8 @@ impl CaseDoc {
         episode: &MissingEpisode,
     ) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
-        episode.validate(edit.at)?;
+        let stored: MissingEpisode = self.entry(EPISODES, id)?;
+        episode.validate_update(edit.at, Some(&stored))?;
         self.update_entry_sparse(edit, EPISODES, id, episode)
     }
 

@@ -209,6 +209,7 @@ fn times_in_the_future_beyond_the_clock_skew_are_refused() {
         e.guardian_told_at = Some(now + CLOCK_SKEW + TimeDelta::minutes(1));
     });
     refused("missing_since", t(1, 0), |e| {
+        e.missing_since = Some(t(2, 11));
         e.last_seen_at = None;
         e.reported_to_police_at = None;
         e.social_worker_told_at = None;
@@ -254,4 +255,34 @@ fn ending_before_the_start_is_refused_and_writes_nothing() {
         .expect("end");
     let (_, ended) = doc.missing_episodes().expect("read").remove(0);
     assert!(!ended.is_open());
+}
+
+#[test]
+fn a_time_another_device_wrote_ahead_of_this_clock_does_not_block_a_save() {
+    // The carer's phone runs 30 minutes fast and starts the episode; the guardian's phone,
+    // on time, then records when it was told. Only the time it changes is checked.
+    let mut doc = safety();
+    let id = EntryId::from_bytes([9; 16]);
+    let fast = t(2, 40);
+    let mut started = episode();
+    started.missing_since = Some(t(2, 35));
+    started.reported_to_police_at = None;
+    started.social_worker_told_at = None;
+    started.guardian_told_at = None;
+    doc.start_missing_episode(&edit_at(fast), id, &started)
+        .expect("start");
+    let on_time = t(2, 12);
+    let mut told = started.clone();
+    told.guardian_told_at = Some(t(2, 36));
+    let err = doc
+        .update_missing_episode(&edit_at(on_time), id, &told)
+        .expect_err("the time this save writes is still checked");
+    assert!(
+        matches!(&err, Error::InvalidInput { field, .. } if field == "guardian_told_at"),
+        "{err:?}"
+    );
+    told.guardian_told_at = None;
+    told.police_reference = "CAD 0240".into();
+    doc.update_missing_episode(&edit_at(on_time), id, &told)
+        .expect("missing_since was written by the other device");
 }
