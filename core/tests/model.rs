@@ -292,6 +292,7 @@ fn safety_missing_episode_lifecycle_and_history() {
                 responsible: Responsible::Carers,
                 if_missing: true,
                 status: StepStatus::Active,
+                supervision_until: None,
             },
         )
         .expect("step");

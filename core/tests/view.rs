@@ -87,6 +87,7 @@ fn full_case(repo: &mut Repo) -> CaseId {
                 ..MissingEpisode::default()
             },
         )?;
+        d.set_placement_started_at(&edit(1, 2), Some(at(-60 * 24)))?;
         d.set_feel_safe(&edit(1, 2), "Her key worker")
     })
     .expect("safety");
@@ -309,7 +310,46 @@ rebuild_tests!(
     an_old_view_is_rebuilt_missing_episodes => RowKind::MissingEpisode,
     an_old_view_is_rebuilt_feel_safe => RowKind::FeelSafe,
     an_old_view_is_rebuilt_persons => RowKind::Person,
+    an_old_view_is_rebuilt_placement_start => RowKind::PlacementStart,
 );
+
+#[test]
+fn an_episode_row_carries_what_the_list_shows_and_follows_the_return() {
+    let mut repo = Repo::open(MemoryStore::new()).expect("repo");
+    let case = full_case(&mut repo);
+    let safety = DocId::new(case, DocKind::Safety);
+    let rows = |repo: &mut Repo| {
+        repo.view(safety, RowKind::MissingEpisode, None)
+            .expect("rows")
+            .records::<view::EpisodeRow>()
+            .expect("episode rows")
+    };
+    let before = rows(&mut repo);
+    let (id, row) = before.first().expect("one episode").clone();
+    assert!(row.open);
+    assert_eq!(row.episode.category, EpisodeCategory::Missing);
+    assert_eq!(row.episode.missing_since, Some(at(2)));
+    assert_eq!(row.return_interview_due, None);
+    let id: EntryId = id.parse().expect("id");
+    repo.edit(safety, at(9), |d| {
+        d.end_missing_episode(&edit(1, 9), id, at(8))
+    })
+    .expect("end");
+    let (_, row) = rows(&mut repo).remove(0);
+    assert!(!row.open);
+    assert_eq!(row.episode.returned_at, Some(at(8)));
+    assert_eq!(
+        row.return_interview_due,
+        Some(at(8) + chrono::TimeDelta::hours(72))
+    );
+    let start: Option<chrono::DateTime<chrono::Utc>> = repo
+        .view(safety, RowKind::PlacementStart, None)
+        .expect("row")
+        .single("placement start")
+        .expect("placement start row");
+    assert_eq!(start, Some(at(-60 * 24)));
+    assert_view_matches(&mut repo, case, "after the return");
+}
 
 #[test]
 fn a_store_from_before_the_view_gets_one_at_open() {
@@ -499,15 +539,26 @@ fn random_edit(repo: &mut Repo, case: CaseId, who: u8, action: u8, seed: u64) {
             d.set_feel_safe(&e, &token)
         }),
         5 => edit_as(repo, doc(DocKind::Safety), e.at, writer.as_ref(), |d| {
-            d.start_missing_episode(
-                &e,
-                EntryId::random(&mut r),
-                &MissingEpisode {
-                    missing_since: Some(e.at),
-                    circumstances: token.clone(),
-                    ..MissingEpisode::default()
-                },
-            )
+            // End an open episode this replica holds (the row's `open` and due time
+            // change), else start one; and move the placement start (its own row).
+            d.set_placement_started_at(&e, Some(e.at - chrono::TimeDelta::days(1)))?;
+            let open = d
+                .missing_episodes()?
+                .into_iter()
+                .find(|(_, m)| m.is_open() && m.missing_since.is_some_and(|since| since <= e.at));
+            match open {
+                Some((id, _)) => d.end_missing_episode(&e, id, e.at),
+                None => d.start_missing_episode(
+                    &e,
+                    EntryId::random(&mut r),
+                    &MissingEpisode {
+                        missing_since: Some(e.at),
+                        circumstances: token.clone(),
+                        clothing: token.clone(),
+                        ..MissingEpisode::default()
+                    },
+                ),
+            }
         }),
         6 => edit_as(repo, doc(DocKind::Associates), e.at, writer.as_ref(), |d| {
             d.add_person(

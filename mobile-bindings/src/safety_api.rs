@@ -6,21 +6,22 @@ use std::time::SystemTime;
 
 use casebook_core::ids::EntryId;
 use casebook_core::model as core;
-use casebook_core::view::RowKind;
+use casebook_core::view::{EpisodeRow, RowKind};
 use rand::rngs::OsRng;
 
 use crate::casebook::Casebook;
 use crate::error::Result;
 use crate::records::{
-    DocKind, FeelSafe, MissingEpisode, MissingEpisodeEntry, PersonEntry, PersonOfConcern, PlanStep,
-    PlanStepEntry, ReadAt, SafetyCheck, SafetyCheckEntry, instant, parse_id,
+    DocKind, FeelSafe, MissingEpisode, MissingEpisodeEntry, MissingEpisodeStatus, PersonEntry,
+    PersonOfConcern, PlanStep, PlanStepEntry, ReadAt, SafetyCheck, SafetyCheckEntry, instant,
+    parse_id, system, utc,
 };
 
 #[uniffi::export]
 impl Casebook {
     /// Add a protection plan step. Returns its id.
     pub fn add_plan_step(&self, case_id: String, step: PlanStep) -> Result<String> {
-        let step = core::PlanStep::from(step);
+        let step = core::PlanStep::try_from(step)?;
         let id = EntryId::random(&mut OsRng);
         self.edit(&case_id, DocKind::Safety, |d, e| {
             d.add_plan_step(e, id, &step)
@@ -33,7 +34,7 @@ impl Casebook {
     pub fn update_plan_step(&self, case_id: String, step_id: String, step: PlanStep) -> Result<()> {
         let id: EntryId = parse_id("step_id", &step_id)?;
         let version = step.version.clone();
-        let step = core::PlanStep::from(step);
+        let step = core::PlanStep::try_from(step)?;
         self.save(&case_id, DocKind::Safety, &version, |d, e| {
             d.update_plan_step(e, id, &step)
         })
@@ -119,19 +120,77 @@ impl Casebook {
         })
     }
 
-    /// Every missing episode. Read from the view.
+    /// Every missing episode, with whether it is open and when its return interview is
+    /// due. Read from the view.
     pub fn missing_episodes(&self, case_id: String) -> Result<Vec<MissingEpisodeEntry>> {
         let (version, view) =
             self.view_rows(&case_id, DocKind::Safety, RowKind::MissingEpisode, None)?;
         Ok(view
-            .records::<core::MissingEpisode>()?
+            .records::<EpisodeRow>()?
             .into_iter()
-            .map(|(id, episode)| MissingEpisodeEntry {
+            .map(|(id, row)| MissingEpisodeEntry {
                 id,
-                is_open: episode.is_open(),
-                episode: MissingEpisode::from(episode).read_at(&version),
+                is_open: row.open,
+                return_interview_due: system(row.return_interview_due),
+                episode: MissingEpisode::from(row.episode).read_at(&version),
             })
             .collect())
+    }
+
+    /// Every missing episode's status at `now`: its risk flags (first 48 hours in the
+    /// placement, during the 24-hour supervision step, third or more absence in 90 days),
+    /// when the return interview is due (also as Europe/London text) and whether it is
+    /// overdue. Computed offline from the view's episodes, plan steps and placement start;
+    /// nothing is stored.
+    pub fn missing_episode_status(
+        &self,
+        case_id: String,
+        now: SystemTime,
+    ) -> Result<Vec<MissingEpisodeStatus>> {
+        let now = instant("now", now)?;
+        let doc = crate::casebook::doc_id(&case_id, DocKind::Safety)?;
+        let (episodes, steps, started) = self.with_unlocked(|repo| {
+            let episodes = repo.view(doc, RowKind::MissingEpisode, None)?;
+            let steps = repo.view(doc, RowKind::PlanStep, None)?;
+            let started = repo.view(doc, RowKind::PlacementStart, None)?;
+            Ok((
+                episodes.records::<EpisodeRow>()?,
+                steps.records::<core::PlanStep>()?,
+                started.first::<Option<chrono::DateTime<chrono::Utc>>>()?,
+            ))
+        })?;
+        let episodes = episodes
+            .into_iter()
+            .map(|(id, row)| Ok((parse_id::<EntryId>("episode_id", &id)?, row.episode)))
+            .collect::<Result<Vec<_>>>()?;
+        let steps: Vec<core::PlanStep> = steps.into_iter().map(|(_, s)| s).collect();
+        Ok(
+            core::episode_statuses(&episodes, &steps, started.flatten(), now)
+                .into_iter()
+                .map(MissingEpisodeStatus::from)
+                .collect(),
+        )
+    }
+
+    /// When the child arrived at this placement, as recorded in the safety document (what
+    /// the first-48-hours flag counts from). Read from the view.
+    pub fn placement_started_at(&self, case_id: String) -> Result<Option<SystemTime>> {
+        let (_, view) = self.view_rows(&case_id, DocKind::Safety, RowKind::PlacementStart, None)?;
+        let started: Option<Option<chrono::DateTime<chrono::Utc>>> = view.first()?;
+        Ok(system(started.flatten()))
+    }
+
+    /// Record when the child arrived at this placement (`None` clears it). The case team
+    /// sets it; a carer's device is refused by the write rules.
+    pub fn set_placement_started_at(
+        &self,
+        case_id: String,
+        started: Option<SystemTime>,
+    ) -> Result<()> {
+        let started = utc("placement_started_at", started)?;
+        self.edit(&case_id, DocKind::Safety, |d, e| {
+            d.set_placement_started_at(e, started)
+        })
     }
 
     /// What the child says helps them feel safe (with the `version` it was read at). Read

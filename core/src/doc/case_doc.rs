@@ -355,6 +355,30 @@ impl CaseDoc {
         self.write_at(edit, &path, record)
     }
 
+    /// [`CaseDoc::update_entry`], except that a field the stored entry lacks (one added to
+    /// the record type after the entry was written) is written only when `record` gives it a
+    /// value other than its default: two devices saving one older entry offline then do not
+    /// both create the field, which would show as a conflict of two equal values.
+    pub(crate) fn update_entry_sparse<T: Record + Default>(
+        &mut self,
+        edit: &Edit,
+        collection: &[&str],
+        id: EntryId,
+        record: &T,
+    ) -> Result<()> {
+        self.entry::<T>(collection, id)?;
+        let key = id.to_string();
+        let mut path = collection.to_vec();
+        path.push(&key);
+        let obj = self.object(&path)?;
+        let stored: Vec<String> = self.doc.keys(&obj).collect();
+        let defaults = to_fields(&T::default())?;
+        let mut fields = to_fields(record)?;
+        fields.retain(|k, v| stored.contains(k) || defaults.get(k) != Some(v));
+        let what = format!("update {}", T::NAME);
+        self.write_fields(edit, &path, &fields, T::TEXT_FIELDS, &what)
+    }
+
     /// Every entry of a collection, ordered by id. An entry that does not read as `T` is an
     /// error naming it, so a bad entry is visible rather than silently skipped.
     pub(crate) fn entries<T: Record>(&self, collection: &[&str]) -> Result<Vec<(EntryId, T)>> {

@@ -4,6 +4,8 @@
 
 mod associates;
 mod location;
+mod missing_episode;
+mod missing_status;
 mod profile;
 mod safety;
 mod visits;
@@ -11,11 +13,18 @@ mod write_rules;
 
 pub use associates::PersonOfConcern;
 pub use location::{Placement, PlacementType};
+pub use missing_episode::{CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInterviewOutcome};
+pub use missing_status::{
+    EpisodeStatus, FIRST_HOURS, REPEAT_COUNT, REPEAT_WINDOW, RETURN_INTERVIEW_WITHIN, RiskFlags,
+    episode_statuses, london_time, return_interview_due,
+};
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,
 };
-pub use safety::{CheckOutcome, MissingEpisode, PlanStep, Responsible, SafetyCheck, StepStatus};
+pub use safety::{
+    CheckOutcome, PLACEMENT_STARTED_AT, PlanStep, Responsible, SafetyCheck, StepStatus,
+};
 pub use visits::{
     Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
 };
@@ -64,6 +73,7 @@ impl CaseDoc {
                 self.plan_steps()?;
                 self.safety_checks()?;
                 self.missing_episodes()?;
+                self.placement_started_at()?;
                 self.feel_safe().map(drop)
             }
             DocKind::Associates => self.persons().map(drop),

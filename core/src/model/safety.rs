@@ -1,5 +1,6 @@
 //! The `safety` document: the protection plan's steps, the carers' log of safety checks, and
-//! missing-from-care episodes (statutory guidance, paragraphs 39-44). Carers linked to the
+//! missing-from-care episodes (statutory guidance, paragraphs 39-44; the episode itself is in
+//! `missing_episode.rs`), and when the child arrived at the placement. Carers linked to the
 //! child's placement share this document, and only this one.
 
 use chrono::{DateTime, Utc};
@@ -46,6 +47,11 @@ pub struct PlanStep {
     pub if_missing: bool,
     /// Whether it is in force.
     pub status: StepStatus,
+    /// Set on the first weeks' 24-hour supervision step: it is in force until this time
+    /// (while `status` is active). An episode that starts before it (and after the
+    /// placement started) is flagged. To end supervision early while keeping the flag on
+    /// earlier episodes, bring this time forward rather than retiring the step.
+    pub supervision_until: Option<DateTime<Utc>>,
 }
 
 impl Record for PlanStep {
@@ -82,40 +88,6 @@ impl Record for SafetyCheck {
     const TEXT_FIELDS: &'static [&'static str] = &["note"];
 }
 
-/// A missing-from-care episode, from noticing the child is missing to the return interview.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct MissingEpisode {
-    /// When the child was noticed missing.
-    pub missing_since: Option<DateTime<Utc>>,
-    /// When last seen, and with whom (free text).
-    pub last_seen: String,
-    /// When reported to the police.
-    pub reported_to_police_at: Option<DateTime<Utc>>,
-    /// The police reference.
-    pub police_reference: String,
-    /// Circumstances and actions taken.
-    pub circumstances: String,
-    /// When the child returned or was found.
-    pub returned_at: Option<DateTime<Utc>>,
-    /// When a return interview was offered.
-    pub return_interview_offered_at: Option<DateTime<Utc>>,
-    /// What the child said at the return interview.
-    pub return_interview: String,
-}
-
-impl Record for MissingEpisode {
-    const NAME: &'static str = "missing episode";
-    const TEXT_FIELDS: &'static [&'static str] =
-        &["circumstances", "return_interview", "last_seen"];
-}
-
-impl MissingEpisode {
-    /// Whether the child is still missing.
-    pub fn is_open(&self) -> bool {
-        self.returned_at.is_none()
-    }
-}
-
 impl CaseDoc {
     /// Add a protection plan step under the fresh `id`.
     pub fn add_plan_step(&mut self, edit: &Edit, id: EntryId, step: &PlanStep) -> Result<()> {
@@ -126,7 +98,7 @@ impl CaseDoc {
     /// Update a plan step.
     pub fn update_plan_step(&mut self, edit: &Edit, id: EntryId, step: &PlanStep) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
-        self.update_entry(edit, &["plan_steps"], id, step)
+        self.update_entry_sparse(edit, &["plan_steps"], id, step)
     }
 
     /// Every plan step.
@@ -155,61 +127,6 @@ impl CaseDoc {
         self.entries(&["checks"])
     }
 
-    /// Start a missing episode under the fresh `id`. Starting one while another is open is
-    /// allowed (two carers may report the same absence offline); both stay visible.
-    pub fn start_missing_episode(
-        &mut self,
-        edit: &Edit,
-        id: EntryId,
-        episode: &MissingEpisode,
-    ) -> Result<()> {
-        self.expect_kind(DocKind::Safety)?;
-        if episode.missing_since.is_none() {
-            return Err(Error::invalid(
-                "missing_since",
-                "when the child was noticed missing is required",
-            ));
-        }
-        self.add_entry(edit, &["missing_episodes"], id, episode)
-    }
-
-    /// Update a missing episode (police report, return, return interview).
-    pub fn update_missing_episode(
-        &mut self,
-        edit: &Edit,
-        id: EntryId,
-        episode: &MissingEpisode,
-    ) -> Result<()> {
-        self.expect_kind(DocKind::Safety)?;
-        self.update_entry(edit, &["missing_episodes"], id, episode)
-    }
-
-    /// End a missing episode: the child returned or was found at `returned_at`.
-    pub fn end_missing_episode(
-        &mut self,
-        edit: &Edit,
-        id: EntryId,
-        returned_at: DateTime<Utc>,
-    ) -> Result<()> {
-        let mut episode: MissingEpisode = self.entry(&["missing_episodes"], id)?;
-        if let Some(since) = episode.missing_since
-            && returned_at < since
-        {
-            return Err(Error::invalid(
-                "returned_at",
-                "is before the child went missing",
-            ));
-        }
-        episode.returned_at = Some(returned_at);
-        self.update_missing_episode(edit, id, &episode)
-    }
-
-    /// Every missing episode.
-    pub fn missing_episodes(&self) -> Result<Vec<(EntryId, MissingEpisode)>> {
-        self.expect_kind(DocKind::Safety)?;
-        self.entries(&["missing_episodes"])
-    }
-
     /// What the child says helps them feel safe (paragraph 40).
     pub fn feel_safe(&self) -> Result<String> {
         self.expect_kind(DocKind::Safety)?;
@@ -223,4 +140,40 @@ impl CaseDoc {
         let fields = serde_json::Map::from_iter([("feel_safe".to_owned(), text.into())]);
         self.write_fields(edit, &[], &fields, &["feel_safe"], "update feel_safe")
     }
+
+    /// When the child arrived at this placement (a root field of `safety`, so that the
+    /// carers, who never receive `location`, hold it): the start of the first 48 hours the
+    /// risk flags look at. `None` until the case team records it.
+    pub fn placement_started_at(&self) -> Result<Option<DateTime<Utc>>> {
+        self.expect_kind(DocKind::Safety)?;
+        let value =
+            match automerge::ReadDoc::get(self.automerge(), automerge::ROOT, PLACEMENT_STARTED_AT)?
+            {
+                None => return Ok(None),
+                Some((automerge::Value::Scalar(s), _)) => crate::doc::scalar_to_json(&s),
+                Some(_) => return Err(self.malformed(PLACEMENT_STARTED_AT, "expected a time")),
+            };
+        serde_json::from_value(value)
+            .map_err(|_| self.malformed(PLACEMENT_STARTED_AT, "expected a time"))
+    }
+
+    /// Record when the child arrived at this placement (`None` clears it). Refused as
+    /// `InvalidInput` if more than [`super::CLOCK_SKEW`] after the edit's time.
+    pub fn set_placement_started_at(
+        &mut self,
+        edit: &Edit,
+        started: Option<DateTime<Utc>>,
+    ) -> Result<()> {
+        self.expect_kind(DocKind::Safety)?;
+        if started.is_some_and(|t| t > edit.at + super::CLOCK_SKEW) {
+            return Err(Error::invalid(PLACEMENT_STARTED_AT, "is in the future"));
+        }
+        let value = serde_json::to_value(started)
+            .map_err(|e| Error::invalid(PLACEMENT_STARTED_AT, e.to_string()))?;
+        let fields = serde_json::Map::from_iter([(PLACEMENT_STARTED_AT.to_owned(), value)]);
+        self.write_fields(edit, &[], &fields, &[], "update placement_started_at")
+    }
 }
+
+/// The safety document's root key holding when the placement started.
+pub const PLACEMENT_STARTED_AT: &str = "placement_started_at";

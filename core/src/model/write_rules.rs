@@ -14,7 +14,7 @@
 //! | current placement, history (location)           | add, change                         | -                         | nothing       |
 //! | visit notes (visits)                            | add, change                         | -                         | nothing       |
 //! | persons of concern (associates)                 | add, change                         | -                         | nothing       |
-//! | plan steps, `feel_safe` (safety)                | add, change                         | nothing                   | nothing       |
+//! | plan steps, `feel_safe`, `placement_started_at` | add, change                         | nothing                   | nothing       |
 //! | safety checks, missing episodes (safety)        | add, change                         | add; change their own     | nothing       |
 //! | resolutions (all)                               | add                                 | add                       | nothing       |
 //!
@@ -241,6 +241,13 @@ fn parts(kind: DocKind) -> Vec<Part> {
             ),
             part("feel_safe", "feel_safe", false, RecordClass::Plan, is_text),
             part(
+                super::PLACEMENT_STARTED_AT,
+                "placement start",
+                false,
+                RecordClass::Plan,
+                reads_as::<Option<chrono::DateTime<chrono::Utc>>>,
+            ),
+            part(
                 "checks",
                 "safety check",
                 true,
@@ -456,12 +463,13 @@ impl Check<'_> {
             let new = values(self.after, &ROOT, &key);
             let old_objects: Vec<&ObjId> = old.iter().filter_map(object_id).collect();
             let fixed = key == "case" || key == "kind";
+            let scalar_record = parts.iter().any(|p| !p.entries && p.key == key);
             let intact = if !old_objects.is_empty() {
                 new.len() == old.len()
                     && old_objects
                         .iter()
                         .all(|id| new.iter().filter_map(object_id).any(|n| n == *id))
-            } else if fixed || kind != DocKind::Profile {
+            } else if fixed || (kind != DocKind::Profile && !scalar_record) {
                 snapshot_key(self.before, &ROOT, &key) == snapshot_key(self.after, &ROOT, &key)
             } else {
                 true
@@ -523,8 +531,15 @@ impl Check<'_> {
             return;
         }
         self.decide(part.name.to_owned(), part.class, WriteAction::Change, false);
+        // A single record is an object, or (the placement start) a scalar that must be
+        // written anew rather than replace an object.
+        let was_object = matches!(
+            self.before.get(ROOT, part.key),
+            Ok(Some((Value::Object(_), _)))
+        );
         let readable = match self.after.get(ROOT, part.key) {
             Ok(Some((Value::Object(_), id))) => (part.reads)(plain(self.after, &id)),
+            Ok(Some((Value::Scalar(s), _))) => !was_object && (part.reads)(scalar_json(&s)),
             _ => false,
         };
         if !readable {

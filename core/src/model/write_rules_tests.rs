@@ -154,6 +154,12 @@ fn typical_edits() -> Vec<(DocKind, &'static str, RecordClass, Op)> {
         ),
         (
             DocKind::Safety,
+            "set placement start",
+            RecordClass::Plan,
+            |d, e, _| d.set_placement_started_at(e, Some(at())),
+        ),
+        (
+            DocKind::Safety,
             "log check",
             RecordClass::CarerLog,
             |d, e, id| d.log_safety_check(e, id, &SafetyCheck::default()),
@@ -164,7 +170,7 @@ fn typical_edits() -> Vec<(DocKind, &'static str, RecordClass, Op)> {
             RecordClass::CarerLog,
             |d, e, id| {
                 let episode = MissingEpisode {
-                    missing_since: Some(Utc::now()),
+                    missing_since: Some(at()),
                     ..MissingEpisode::default()
                 };
                 d.start_missing_episode(e, id, &episode)
@@ -186,7 +192,10 @@ fn every_role_and_kind_typical_edits_follow_the_table() {
             let result = doc.edit_checked(&writer(someone, role), |d| op(d, &edit, id));
             // Changing a profile, feel_safe or the current placement is a change; the rest
             // are additions.
-            let action = if matches!(what, "change profile" | "set feel_safe" | "move placement") {
+            let action = if matches!(
+                what,
+                "change profile" | "set feel_safe" | "set placement start" | "move placement"
+            ) {
                 WriteAction::Change
             } else {
                 WriteAction::Add
@@ -534,4 +543,51 @@ fn a_forbidden_edit_hidden_among_many_entries_is_found_and_named() {
         .set_feel_safe(&Edit::new(guardian, at()), "football")
         .expect("an unchecked edit after it");
     assert!(safety.take_checked_changes(&after).is_none());
+}
+
+#[test]
+fn the_case_team_sets_and_changes_the_placement_start_a_carer_does_not() {
+    let mut w = world(21);
+    let guardian = w.guardian;
+    let carer = person(&mut w.rng);
+    let safety = w.doc(DocKind::Safety);
+    let as_guardian = writer(guardian, WriterRole::Guardian);
+    let edit = Edit::new(guardian, at());
+    let earlier = at() - chrono::TimeDelta::days(2);
+    safety
+        .edit_checked(&as_guardian, |d| {
+            d.set_placement_started_at(&edit, Some(at()))
+        })
+        .expect("set");
+    // Changing the scalar again is a change of the record, not of the skeleton.
+    safety
+        .edit_checked(&as_guardian, |d| {
+            d.set_placement_started_at(&edit, Some(earlier))
+        })
+        .expect("changed");
+    assert_eq!(safety.placement_started_at().expect("read"), Some(earlier));
+    let before = safety.save();
+    let err = safety
+        .edit_checked(&writer(carer, WriterRole::Carer), |d| {
+            d.set_placement_started_at(&Edit::new(carer, at()), None)
+        })
+        .expect_err("a carer may not");
+    assert!(matches!(err, Error::NotPermitted { .. }), "{err:?}");
+    assert_eq!(safety.save(), before);
+    // A value that is not a time is refused, as is an object in its place.
+    for bad in [0, 1] {
+        let err = safety
+            .edit_checked(&as_guardian, |d| {
+                d.edit(&edit, "raw", |am| {
+                    if bad == 0 {
+                        am.put(ROOT, "placement_started_at", "next Tuesday")?;
+                    } else {
+                        am.put_object(ROOT, "placement_started_at", ObjType::Map)?;
+                    }
+                    Ok(())
+                })
+            })
+            .expect_err("not a time");
+        assert!(matches!(err, Error::NotPermitted { .. }), "{err:?}");
+    }
 }

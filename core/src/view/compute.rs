@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use automerge::{ChangeHash, ObjId, ReadDoc, Value};
 
 use super::touched::{Touched, touched};
-use super::{EXCERPT_CHARS, RowKind, ViewChange, ViewRow, VisitSummary};
+use super::{EXCERPT_CHARS, EpisodeRow, RowKind, ViewChange, ViewRow, VisitSummary};
 use crate::doc::{CaseDoc, DocKind, Version};
 use crate::error::Result;
 use crate::ids::{EntryId, UserId};
@@ -122,7 +122,7 @@ pub(crate) fn update_with(
                 }
                 None => return whole(doc, version),
             }
-        } else if single_key(kind) == Some(top.as_str()) {
+        } else if single_keys(kind).contains(&top.as_str()) {
             singles = true;
         } else {
             return whole(doc, version);
@@ -158,17 +158,17 @@ pub(crate) fn update_with(
     Ok(change)
 }
 
-/// The root key of the document's single record, if it has one besides its collections.
-fn single_key(kind: DocKind) -> Option<&'static str> {
+/// The root keys of the document's single records, besides its collections.
+fn single_keys(kind: DocKind) -> &'static [&'static str] {
     match kind {
-        DocKind::Location => Some("current"),
-        DocKind::Safety => Some("feel_safe"),
-        DocKind::Profile | DocKind::Visits | DocKind::Associates => None,
+        DocKind::Location => &["current"],
+        DocKind::Safety => &["feel_safe", crate::model::PLACEMENT_STARTED_AT],
+        DocKind::Profile | DocKind::Visits | DocKind::Associates => &[],
     }
 }
 
 /// The rows of the document's single records (the profile, the current placement, what
-/// helps the child feel safe).
+/// helps the child feel safe, when the placement started).
 fn single_rows(doc: &CaseDoc) -> Result<Vec<ViewRow>> {
     Ok(match doc.kind() {
         DocKind::Profile => vec![ViewRow::new(RowKind::Profile, "", &doc.profile()?)?],
@@ -177,7 +177,10 @@ fn single_rows(doc: &CaseDoc) -> Result<Vec<ViewRow>> {
             "",
             &doc.current_placement()?,
         )?],
-        DocKind::Safety => vec![ViewRow::new(RowKind::FeelSafe, "", &doc.feel_safe()?)?],
+        DocKind::Safety => vec![
+            ViewRow::new(RowKind::FeelSafe, "", &doc.feel_safe()?)?,
+            ViewRow::new(RowKind::PlacementStart, "", &doc.placement_started_at()?)?,
+        ],
         DocKind::Visits | DocKind::Associates => Vec::new(),
     })
 }
@@ -247,7 +250,7 @@ fn entry_rows(
         "missing_episodes" => vec![ViewRow::new(
             RowKind::MissingEpisode,
             record,
-            &doc.entry::<MissingEpisode>(&path, id)?,
+            &EpisodeRow::from(doc.entry::<MissingEpisode>(&path, id)?),
         )?],
         "persons" => vec![ViewRow::new(
             RowKind::Person,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::doc::{DocId, Version};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::model::{InterpreterMode, ReviewStatus};
+use crate::model::{InterpreterMode, MissingEpisode, ReviewStatus};
 
 mod compute;
 pub(crate) mod touched;
@@ -26,7 +26,9 @@ pub use compute::{rows, update};
 
 /// The format of the rows this build writes. Bump it whenever what a row holds changes: a
 /// store whose view is of another version is rebuilt from its documents when opened.
-pub const VIEW_VERSION: u32 = 1;
+/// Version 2: missing episode rows are [`EpisodeRow`]s, and the safety document has a
+/// [`RowKind::PlacementStart`] row.
+pub const VIEW_VERSION: u32 = 2;
 
 /// The setting (in the store's meta) holding the view version the rows were written with.
 pub const VIEW_VERSION_KEY: &str = "view.version";
@@ -52,17 +54,20 @@ pub enum RowKind {
     PlanStep,
     /// A safety check.
     SafetyCheck,
-    /// A missing episode.
+    /// A missing episode, as an [`EpisodeRow`].
     MissingEpisode,
     /// What helps the child feel safe (a JSON string; record id empty).
     FeelSafe,
     /// A person of concern.
     Person,
+    /// When the child arrived at the placement (safety document; record id empty; a JSON
+    /// time or `null`).
+    PlacementStart,
 }
 
 impl RowKind {
     /// Every kind.
-    pub const ALL: [RowKind; 10] = [
+    pub const ALL: [RowKind; 11] = [
         RowKind::Profile,
         RowKind::Placement,
         RowKind::PlacementHistory,
@@ -73,6 +78,7 @@ impl RowKind {
         RowKind::MissingEpisode,
         RowKind::FeelSafe,
         RowKind::Person,
+        RowKind::PlacementStart,
     ];
 
     /// The stored name.
@@ -88,6 +94,7 @@ impl RowKind {
             RowKind::MissingEpisode => "missing_episode",
             RowKind::FeelSafe => "feel_safe",
             RowKind::Person => "person",
+            RowKind::PlacementStart => "placement_start",
         }
     }
 
@@ -213,4 +220,29 @@ pub struct VisitSummary {
     pub actions: u32,
     /// How many of them are done.
     pub actions_done: u32,
+}
+
+/// A missing episode's row: the whole episode (its fields at the top level, so the row also
+/// decodes as a [`MissingEpisode`]) and what a list shows without computing it.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct EpisodeRow {
+    /// The episode (category, times, who was told, the return interview).
+    #[serde(flatten)]
+    pub episode: MissingEpisode,
+    /// Whether the child is still missing.
+    pub open: bool,
+    /// When the return interview is due (72 hours after the return; `None` while missing).
+    /// Whether it is overdue depends on the time it is read: see
+    /// [`MissingEpisode::return_interview_overdue`].
+    pub return_interview_due: Option<DateTime<Utc>>,
+}
+
+impl From<MissingEpisode> for EpisodeRow {
+    fn from(episode: MissingEpisode) -> Self {
+        EpisodeRow {
+            open: episode.is_open(),
+            return_interview_due: episode.return_interview_due(),
+            episode,
+        }
+    }
 }

@@ -11,6 +11,7 @@
 mod associates;
 mod case;
 mod location;
+mod missing;
 mod profile;
 mod safety;
 mod visits;
@@ -21,13 +22,14 @@ pub use case::{
     Rejection, SecurityNotice, SyncProgress, SyncReport,
 };
 pub use location::{Placement, PlacementEntry, PlacementType};
+pub use missing::{MissingEpisodeStatus, RiskFlags};
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,
 };
 pub use safety::{
-    CheckOutcome, FeelSafe, MissingEpisode, MissingEpisodeEntry, PlanStep, PlanStepEntry,
-    Responsible, SafetyCheck, SafetyCheckEntry, StepStatus,
+    CheckOutcome, EpisodeCategory, FeelSafe, MissingEpisode, MissingEpisodeEntry, PlanStep,
+    PlanStepEntry, Responsible, ReturnInterviewOutcome, SafetyCheck, SafetyCheckEntry, StepStatus,
 };
 pub use visits::{
     Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,

@@ -35,6 +35,30 @@ mirror_enum!(
 );
 
 mirror_enum!(
+    /// The two categories English local authorities return to the DfE.
+    EpisodeCategory <=> core::EpisodeCategory {
+        /// Missing: whereabouts not known.
+        #[default]
+        Missing,
+        /// Away from placement without authorisation: whereabouts known or thought known.
+        AwayFromPlacement,
+    }
+);
+
+mirror_enum!(
+    /// Where the return interview stands.
+    ReturnInterviewOutcome <=> core::ReturnInterviewOutcome {
+        /// Not yet held (nor declined).
+        #[default]
+        NotYet,
+        /// Held.
+        Done,
+        /// Declined by the child.
+        Declined,
+    }
+);
+
+mirror_enum!(
     /// The outcome of a safety check.
     CheckOutcome <=> core::CheckOutcome {
         /// All well.
@@ -57,6 +81,10 @@ pub struct PlanStep {
     pub if_missing: bool,
     /// Whether it is in force.
     pub status: StepStatus,
+    /// Set on the first weeks' 24-hour supervision step: in force until this instant (while
+    /// active). Episodes that start before it are flagged.
+    #[uniffi(default = None)]
+    pub supervision_until: Option<SystemTime>,
     /// The version of its document this was read at: reads fill it in; keep it when you
     /// save, so the save writes only what was changed since and keeps what others wrote
     /// meanwhile. Empty for a record made from scratch (the save then writes every field
@@ -100,29 +128,65 @@ pub struct SafetyCheckEntry {
 }
 
 /// A missing-from-care episode, from noticing the child is missing to the return interview.
+/// Starting or saving one that is clearly wrong (an end before the start, a time in the
+/// future) fails with `InvalidInput` naming the field.
 #[derive(Debug, Clone, PartialEq, Eq, Default, uniffi::Record)]
 pub struct MissingEpisode {
+    /// Missing, or away from placement without authorisation (required: the app asks).
+    pub category: EpisodeCategory,
     /// When the child was noticed missing (required to start an episode).
     #[uniffi(default = None)]
     pub missing_since: Option<SystemTime>,
-    /// When last seen, and with whom.
+    /// When the child was last seen.
+    #[uniffi(default = None)]
+    pub last_seen_at: Option<SystemTime>,
+    /// Where the child was last seen.
     #[uniffi(default = "")]
     pub last_seen: String,
+    /// Who the child was last seen with.
+    #[uniffi(default = "")]
+    pub last_seen_with: String,
+    /// What the child was wearing.
+    #[uniffi(default = "")]
+    pub clothing: String,
+    /// Circumstances and actions taken.
+    #[uniffi(default = "")]
+    pub circumstances: String,
     /// When reported to the police.
     #[uniffi(default = None)]
     pub reported_to_police_at: Option<SystemTime>,
     /// The police reference.
     #[uniffi(default = "")]
     pub police_reference: String,
-    /// Circumstances and actions taken.
+    /// When the social worker or the out-of-hours team was told.
+    #[uniffi(default = None)]
+    pub social_worker_told_at: Option<SystemTime>,
+    /// Who at the local authority was told.
     #[uniffi(default = "")]
-    pub circumstances: String,
+    pub social_worker_told: String,
+    /// When the guardian was told.
+    #[uniffi(default = None)]
+    pub guardian_told_at: Option<SystemTime>,
     /// When the child returned or was found.
     #[uniffi(default = None)]
     pub returned_at: Option<SystemTime>,
+    /// Where the child was found or returned to.
+    #[uniffi(default = "")]
+    pub found_where: String,
+    /// Who found or brought back the child.
+    #[uniffi(default = "")]
+    pub found_by: String,
     /// When a return interview was offered.
     #[uniffi(default = None)]
     pub return_interview_offered_at: Option<SystemTime>,
+    /// Who offered it.
+    #[uniffi(default = "")]
+    pub return_interview_offered_by: String,
+    /// Whether it was held or declined (`NOT_YET` until it is).
+    pub return_interview_outcome: ReturnInterviewOutcome,
+    /// When it was held.
+    #[uniffi(default = None)]
+    pub return_interview_done_at: Option<SystemTime>,
     /// What the child said at the return interview.
     #[uniffi(default = "")]
     pub return_interview: String,
@@ -143,6 +207,8 @@ pub struct MissingEpisodeEntry {
     pub episode: MissingEpisode,
     /// Whether the child is still missing.
     pub is_open: bool,
+    /// When the return interview is due (72 hours after the return; `None` while missing).
+    pub return_interview_due: Option<SystemTime>,
 }
 
 /// What the child says helps them feel safe (free text, shared with carers).
@@ -163,19 +229,23 @@ impl From<core::PlanStep> for PlanStep {
             responsible: s.responsible.into(),
             if_missing: s.if_missing,
             status: s.status.into(),
+            supervision_until: system(s.supervision_until),
             version: String::new(),
         }
     }
 }
 
-impl From<PlanStep> for core::PlanStep {
-    fn from(s: PlanStep) -> Self {
-        core::PlanStep {
+impl TryFrom<PlanStep> for core::PlanStep {
+    type Error = CasebookError;
+
+    fn try_from(s: PlanStep) -> Result<Self, CasebookError> {
+        Ok(core::PlanStep {
             description: s.description,
             responsible: s.responsible.into(),
             if_missing: s.if_missing,
             status: s.status.into(),
-        }
+            supervision_until: utc("supervision_until", s.supervision_until)?,
+        })
     }
 }
 
@@ -206,13 +276,25 @@ impl TryFrom<SafetyCheck> for core::SafetyCheck {
 impl From<core::MissingEpisode> for MissingEpisode {
     fn from(e: core::MissingEpisode) -> Self {
         MissingEpisode {
+            category: e.category.into(),
             missing_since: system(e.missing_since),
+            last_seen_at: system(e.last_seen_at),
             last_seen: e.last_seen,
+            last_seen_with: e.last_seen_with,
+            clothing: e.clothing,
+            circumstances: e.circumstances,
             reported_to_police_at: system(e.reported_to_police_at),
             police_reference: e.police_reference,
-            circumstances: e.circumstances,
+            social_worker_told_at: system(e.social_worker_told_at),
+            social_worker_told: e.social_worker_told,
+            guardian_told_at: system(e.guardian_told_at),
             returned_at: system(e.returned_at),
+            found_where: e.found_where,
+            found_by: e.found_by,
             return_interview_offered_at: system(e.return_interview_offered_at),
+            return_interview_offered_by: e.return_interview_offered_by,
+            return_interview_outcome: e.return_interview_outcome.into(),
+            return_interview_done_at: system(e.return_interview_done_at),
             return_interview: e.return_interview,
             version: String::new(),
         }
@@ -224,16 +306,28 @@ impl TryFrom<MissingEpisode> for core::MissingEpisode {
 
     fn try_from(e: MissingEpisode) -> Result<Self, CasebookError> {
         Ok(core::MissingEpisode {
+            category: e.category.into(),
             missing_since: utc("missing_since", e.missing_since)?,
+            last_seen_at: utc("last_seen_at", e.last_seen_at)?,
             last_seen: e.last_seen,
+            last_seen_with: e.last_seen_with,
+            clothing: e.clothing,
+            circumstances: e.circumstances,
             reported_to_police_at: utc("reported_to_police_at", e.reported_to_police_at)?,
             police_reference: e.police_reference,
-            circumstances: e.circumstances,
+            social_worker_told_at: utc("social_worker_told_at", e.social_worker_told_at)?,
+            social_worker_told: e.social_worker_told,
+            guardian_told_at: utc("guardian_told_at", e.guardian_told_at)?,
             returned_at: utc("returned_at", e.returned_at)?,
+            found_where: e.found_where,
+            found_by: e.found_by,
             return_interview_offered_at: utc(
                 "return_interview_offered_at",
                 e.return_interview_offered_at,
             )?,
+            return_interview_offered_by: e.return_interview_offered_by,
+            return_interview_outcome: e.return_interview_outcome.into(),
+            return_interview_done_at: utc("return_interview_done_at", e.return_interview_done_at)?,
             return_interview: e.return_interview,
         })
     }

@@ -115,17 +115,71 @@ fun main() {
 
     test("start and end a missing episode") {
         val episodeId = book.startMissingEpisode(caseId, MissingEpisode(
+            category = EpisodeCategory.MISSING,
             missingSince = Instant.now().minusSeconds(7200),
             lastSeen = "bus stop, alone",
+            returnInterviewOutcome = ReturnInterviewOutcome.NOT_YET,
         ))
         check(book.missingEpisodes(caseId).single().isOpen) { "should be open" }
         book.endMissingEpisode(caseId, episodeId, Instant.now())
         val episode = book.missingEpisodes(caseId).single()
         check(!episode.isOpen && episode.episode.returnedAt != null) { "$episode" }
         val e = expectThrows<CasebookException.InvalidInput> {
-            book.startMissingEpisode(caseId, MissingEpisode(lastSeen = "unknown"))
+            book.startMissingEpisode(caseId, MissingEpisode(
+                category = EpisodeCategory.MISSING,
+                lastSeen = "unknown",
+                returnInterviewOutcome = ReturnInterviewOutcome.NOT_YET,
+            ))
         }
         check(e.field == "missing_since") { "field ${e.field}" }
+    }
+
+    test("an episode in the first 48 hours: flags, the 72-hour return interview, bad input") {
+        val case = caseId // already holds the ended episode of the test before
+        val before = book.missingEpisodes(case).size
+        val h = 3600L
+        val placed = Instant.now().minusSeconds(10 * 24 * h).truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+        book.setPlacementStartedAt(case, placed)
+        check(book.placementStartedAt(case) == placed) { "placement start ${book.placementStartedAt(case)}" }
+        book.addPlanStep(case, PlanStep(
+            description = "24-hour supervision outside the home, first 8 weeks",
+            responsible = Responsible.CARERS,
+            status = StepStatus.ACTIVE,
+            supervisionUntil = placed.plusSeconds(56 * 24 * h),
+        ))
+        val id = book.startMissingEpisode(case, MissingEpisode(
+            category = EpisodeCategory.MISSING,
+            missingSince = placed.plusSeconds(26 * h),
+            lastSeenAt = placed.plusSeconds(25 * h),
+            lastSeen = "Corner shop",
+            lastSeenWith = "Two older boys",
+            clothing = "Grey tracksuit, black cap",
+            reportedToPoliceAt = placed.plusSeconds(26 * h + 900),
+            policeReference = "CAD 0211",
+            socialWorkerToldAt = placed.plusSeconds(27 * h),
+            socialWorkerTold = "Out-of-hours team",
+            returnInterviewOutcome = ReturnInterviewOutcome.NOT_YET,
+        ))
+        book.endMissingEpisode(case, id, placed.plusSeconds(30 * h))
+        val status = book.missingEpisodeStatus(case, Instant.now()).single { it.id == id }
+        check(status.flags == RiskFlags(true, true, false)) { "$status" }
+        check(status.returnInterviewDue == placed.plusSeconds(102 * h)) { "$status" }
+        check(status.returnInterviewOverdue && !status.isOpen) { "$status" }
+        val london = status.returnInterviewDueLondon ?: ""
+        check(london.endsWith(" GMT") || london.endsWith(" BST")) { london }
+        val entry = book.missingEpisodes(case).single { it.id == id }
+        check(entry.returnInterviewDue == status.returnInterviewDue) { "$entry" }
+        check(entry.episode.clothing == "Grey tracksuit, black cap") { "$entry" }
+        val bad = expectThrows<CasebookException.InvalidInput> {
+            book.startMissingEpisode(case, MissingEpisode(
+                category = EpisodeCategory.AWAY_FROM_PLACEMENT,
+                missingSince = placed.plusSeconds(50 * h),
+                returnedAt = placed.plusSeconds(49 * h),
+                returnInterviewOutcome = ReturnInterviewOutcome.NOT_YET,
+            ))
+        }
+        check(bad.field == "returned_at") { "field ${bad.field}" }
+        check(book.missingEpisodes(case).size == before + 1) { "a refused episode was stored" }
     }
 
     test("placement, move, person of concern") {

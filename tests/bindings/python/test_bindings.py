@@ -12,9 +12,10 @@ import unittest
 
 from casebook_mobile import (
     AgeStatus, Casebook, CasebookError, CancelToken, ChangeListener, ChangeSource,
-    CheckOutcome, DocKind, FeelSafe, Immigration, ImmigrationOutcome, Interpreter, InterpreterMode,
-    LegalBasis, MissingEpisode, Nrm, NrmDecision, PlanStep, Profile, Responsible, Review,
-    ReviewStatus, SafetyCheck, StepStatus, VettingStatus, VisitNote, library_version,
+    CheckOutcome, DocKind, EpisodeCategory, FeelSafe, Immigration, ImmigrationOutcome,
+    Interpreter, InterpreterMode, LegalBasis, MissingEpisode, Nrm, NrmDecision, PlanStep, Profile,
+    Responsible, ReturnInterviewOutcome, Review, ReviewStatus, RiskFlags, SafetyCheck, StepStatus,
+    VettingStatus, VisitNote, library_version,
 )
 
 KEY = bytes(range(32))
@@ -82,11 +83,77 @@ class BindingsTest(unittest.TestCase):
             checked_at=now(), step=step, outcome=CheckOutcome.CONCERN, note="Late home"))
         self.assertEqual(len(self.book.safety_checks(self.case)), 1)
         episode = self.book.start_missing_episode(
-            self.case, MissingEpisode(missing_since=now() - datetime.timedelta(hours=3)))
+            self.case, MissingEpisode(category=EpisodeCategory.MISSING,
+                                      missing_since=now() - datetime.timedelta(hours=3),
+                                      return_interview_outcome=ReturnInterviewOutcome.NOT_YET))
         self.book.end_missing_episode(self.case, episode, now())
         self.assertFalse(self.book.missing_episodes(self.case)[0].is_open)
         self.assertEqual([c.reference for c in self.book.list_cases()], ["BRI-9"])
         self.assertEqual(self.book.conflicts(self.case), [])
+
+    def test_missing_episodes_flags_and_the_return_interview_due(self):
+        hours = lambda h: datetime.timedelta(hours=h)
+        placed = now().replace(microsecond=0) - datetime.timedelta(days=10)
+        self.book.set_placement_started_at(self.case, placed)
+        self.assertEqual(self.book.placement_started_at(self.case), placed)
+        self.book.add_plan_step(self.case, PlanStep(
+            description="24-hour supervision outside the home, first 8 weeks",
+            responsible=Responsible.CARERS, status=StepStatus.ACTIVE,
+            supervision_until=placed + datetime.timedelta(weeks=8)))
+
+        def episode(since, **fields):
+            return MissingEpisode(category=EpisodeCategory.MISSING, missing_since=since,
+                                  return_interview_outcome=ReturnInterviewOutcome.NOT_YET,
+                                  **fields)
+
+        first = self.book.start_missing_episode(self.case, episode(
+            placed + hours(30), last_seen_at=placed + hours(29), last_seen="Bus station",
+            last_seen_with="A man in a grey car", clothing="Blue coat, white trainers",
+            reported_to_police_at=placed + hours(30.5), police_reference="CAD 1234"))
+        self.book.end_missing_episode(self.case, first, placed + hours(40))
+        second = self.book.start_missing_episode(self.case, episode(
+            placed + datetime.timedelta(days=4),
+            returned_at=placed + datetime.timedelta(days=4, hours=2)))
+        third = self.book.start_missing_episode(self.case, MissingEpisode(
+            category=EpisodeCategory.AWAY_FROM_PLACEMENT,
+            missing_since=placed + datetime.timedelta(days=9),
+            return_interview_outcome=ReturnInterviewOutcome.NOT_YET))
+
+        status = {s.id: s for s in self.book.missing_episode_status(self.case, now())}
+        self.assertEqual(status[first].flags, RiskFlags(
+            first_48_hours=True, during_supervision=True, repeat=False))
+        self.assertEqual(status[second].flags, RiskFlags(
+            first_48_hours=False, during_supervision=True, repeat=False))
+        self.assertTrue(status[third].flags.repeat)
+        self.assertEqual(status[third].absences_in_90_days, 3)
+        self.assertTrue(status[third].is_open)
+        self.assertIsNone(status[third].return_interview_due)
+        due = placed + hours(40 + 72)
+        self.assertEqual(status[first].return_interview_due, due)
+        self.assertTrue(status[first].return_interview_overdue)
+        self.assertRegex(status[first].return_interview_due_london, r" (GMT|BST)$")
+
+        episodes = {e.id: e for e in self.book.missing_episodes(self.case)}
+        self.assertEqual(episodes[first].return_interview_due, due)
+        self.assertEqual(episodes[first].episode.clothing, "Blue coat, white trainers")
+        self.assertEqual(episodes[third].episode.category, EpisodeCategory.AWAY_FROM_PLACEMENT)
+        held = episodes[first].episode
+        held.return_interview_outcome = ReturnInterviewOutcome.DONE
+        held.return_interview_done_at = placed + hours(60)
+        held.return_interview = "Said she was taken to a car wash"
+        self.book.update_missing_episode(self.case, first, held)
+        status = {s.id: s for s in self.book.missing_episode_status(self.case, now())}
+        self.assertFalse(status[first].return_interview_overdue)
+
+        # Clearly wrong input names the field and writes nothing.
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.start_missing_episode(self.case, episode(
+                placed + hours(5), returned_at=placed + hours(4)))
+        self.assertEqual(raised.exception.field, "returned_at")
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.start_missing_episode(self.case, episode(now() + hours(2)))
+        self.assertEqual(raised.exception.field, "missing_since")
+        self.assertEqual(len(self.book.missing_episodes(self.case)), 3)
 
     def test_typed_errors(self):
         with self.assertRaises(CasebookError.InvalidInput) as raised:

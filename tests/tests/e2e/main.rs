@@ -16,6 +16,7 @@ mod enrolment;
 mod field_sync;
 mod held_request;
 mod malformed;
+mod missing_episode;
 mod mobile_sync;
 mod names;
 mod server_kill;
