@@ -4,6 +4,7 @@
 
 mod associates;
 mod location;
+mod photo;
 mod profile;
 mod safety;
 mod visits;
@@ -11,6 +12,10 @@ mod write_rules;
 
 pub use associates::PersonOfConcern;
 pub use location::{Placement, PlacementType};
+pub use photo::{
+    MAX_PHOTO_BYTES, PHOTO_KEY, PHOTO_MEDIA_TYPES, PhotoRef, is_attachment_id, photo_ref,
+    referenced_attachment, validate_photo,
+};
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,
@@ -64,6 +69,7 @@ impl CaseDoc {
                 self.plan_steps()?;
                 self.safety_checks()?;
                 self.missing_episodes()?;
+                self.photo_ref()?;
                 self.feel_safe().map(drop)
             }
             DocKind::Associates => self.persons().map(drop),
@@ -117,6 +123,10 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
                 DocKind::Safety => {
                     let mut root = empty_maps(&["plan_steps", "checks", "missing_episodes"]);
                     root.insert("feel_safe".into(), Json::String(String::new()));
+                    root.insert(
+                        PHOTO_KEY.into(),
+                        Json::Object(to_fields(&PhotoRef::default())?),
+                    );
                     CaseDoc::create(id, edit, &root, &["feel_safe"])
                 }
                 DocKind::Associates => CaseDoc::create(id, edit, &empty_maps(&["persons"]), &[]),
