@@ -14,6 +14,7 @@ use crate::model::{Profile, new_case};
 use crate::store::{CaseSummary, Store, WriteOp};
 
 mod cache;
+mod photo;
 mod view;
 
 use cache::DocCache;
@@ -277,6 +278,7 @@ impl Repo {
             &loaded.persisted,
             &changes,
         )?);
+        photo::stage_ref(self.store.as_ref(), &loaded.doc, batch)?;
         let heads = loaded.doc.heads();
         let profile = (doc.kind == DocKind::Profile)
             .then(|| loaded.doc.profile().ok())
@@ -310,6 +312,7 @@ impl Repo {
             bytes,
             local: false,
         });
+        photo::stage_ref(self.store.as_ref(), doc, batch)?;
         self.stage_summary(id, profile.as_ref(), at, batch)
     }
 
