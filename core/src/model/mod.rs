@@ -14,7 +14,7 @@ pub use associates::PersonOfConcern;
 pub use location::{Placement, PlacementType};
 pub use photo::{
     MAX_PHOTO_BYTES, PHOTO_KEY, PHOTO_MEDIA_TYPES, PhotoRef, is_attachment_id, photo_ref,
-    referenced_attachment, validate_photo,
+    referenced_photo, validate_photo,
 };
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,

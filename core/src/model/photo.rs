@@ -118,20 +118,33 @@ pub fn photo_ref(case: CaseId, bytes: &[u8], media_type: &str) -> PhotoRef {
     }
 }
 
-/// The attachment id the photo reference of an automerge `safety` document names, if any
-/// (the server reads it from the document it stored).
-pub fn referenced_attachment(doc: &impl ReadDoc) -> Option<String> {
+/// The photo reference of an automerge `safety` document, if it names a well-formed one
+/// (the server reads it from the document it stored, without the typed model).
+pub fn referenced_photo(doc: &impl ReadDoc) -> Option<PhotoRef> {
     let (value, obj) = doc.get(ROOT, PHOTO_KEY).ok().flatten()?;
     if !matches!(value, Value::Object(ObjType::Map)) {
         return None;
     }
-    match doc.get(&obj, "attachment_id").ok().flatten()? {
-        (Value::Scalar(s), _) => match s.as_ref() {
-            automerge::ScalarValue::Str(id) if is_attachment_id(id) => Some(id.to_string()),
-            _ => None,
-        },
+    let scalar = |key: &str| match doc.get(&obj, key).ok().flatten() {
+        Some((Value::Scalar(s), _)) => Some(s.into_owned()),
         _ => None,
-    }
+    };
+    let text = |key: &str| match scalar(key)? {
+        automerge::ScalarValue::Str(s) => Some(s.to_string()),
+        _ => None,
+    };
+    let size = match scalar("size")? {
+        automerge::ScalarValue::Uint(n) => n,
+        automerge::ScalarValue::Int(n) => u64::try_from(n).ok()?,
+        _ => return None,
+    };
+    let photo = PhotoRef {
+        attachment_id: text("attachment_id")?,
+        sha256: text("sha256")?,
+        size,
+        media_type: text("media_type")?,
+    };
+    photo.is_well_formed().then_some(photo)
 }
 
 impl CaseDoc {
@@ -214,5 +227,36 @@ mod tests {
         assert_eq!(a.sha256, b.sha256);
         assert!(a.matches(PNG));
         assert!(!a.matches(&PNG[1..]));
+    }
+
+    #[test]
+    fn the_server_reads_the_reference_the_device_wrote() {
+        use crate::doc::Author;
+        use crate::ids::{DeviceId, UserId};
+        let edit = Edit::new(
+            Author {
+                user: UserId::from_bytes([1; 16]),
+                device: DeviceId::from_bytes([2; 16]),
+            },
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        );
+        let case = CaseId::from_bytes([3; 16]);
+        let profile = crate::model::Profile {
+            case_reference: "R".into(),
+            ..crate::model::Profile::default()
+        };
+        let mut safety = crate::model::new_case(case, &edit, &profile)
+            .expect("case")
+            .into_iter()
+            .find(|d| d.kind() == DocKind::Safety)
+            .expect("safety");
+        assert_eq!(referenced_photo(safety.automerge()), None);
+        let photo = photo_ref(case, PNG, "image/png");
+        safety.set_photo_ref(&edit, Some(&photo)).expect("set");
+        assert_eq!(referenced_photo(safety.automerge()), Some(photo.clone()));
+        assert_eq!(safety.photo_ref().expect("read"), Some(photo));
+        safety.set_photo_ref(&edit, None).expect("clear");
+        assert_eq!(referenced_photo(safety.automerge()), None);
+        assert_eq!(safety.photo_ref().expect("read"), None);
     }
 }

@@ -36,8 +36,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use super::{
-    MissingEpisode, PersonOfConcern, PhotoRef, Placement, PlanStep, Profile, SafetyCheck,
-    VisitNote,
+    MissingEpisode, PersonOfConcern, PhotoRef, Placement, PlanStep, Profile, SafetyCheck, VisitNote,
 };
 use crate::doc::{CaseDoc, DocKind, Resolution};
 use crate::error::{Error, Result};
@@ -155,9 +154,7 @@ pub fn allowed(role: WriterRole, class: RecordClass, action: WriteAction, own: b
         (C::CaseRecord | C::Plan, A::Add | A::Change) => role.is_case_team(),
         (C::CarerLog, A::Add) => role.is_case_team() || role == WriterRole::Carer,
         (C::CarerLog, A::Change) => role.is_case_team() || (role == WriterRole::Carer && own),
-        (C::MissingPerson, A::Add | A::Change) => {
-            role.is_case_team() || role == WriterRole::Carer
-        }
+        (C::MissingPerson, A::Add | A::Change) => role.is_case_team() || role == WriterRole::Carer,
         (C::Resolution, A::Add) => role != WriterRole::Administrator,
     }
 }

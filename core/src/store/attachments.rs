@@ -135,23 +135,31 @@ pub(super) fn mark_uploaded(tx: &Transaction<'_>, id: &str) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn set_ref(tx: &Transaction<'_>, doc: &DocId, reference: Option<&PhotoRef>) -> Result<()> {
+pub(super) fn set_ref(
+    tx: &Transaction<'_>,
+    doc: &DocId,
+    reference: Option<&PhotoRef>,
+) -> Result<()> {
     let id = doc.to_string();
     match reference {
         Some(photo) => {
-            let size = i64::try_from(photo.size)
-                .map_err(|_| Error::invalid("size", "out of range"))?;
+            let size =
+                i64::try_from(photo.size).map_err(|_| Error::invalid("size", "out of range"))?;
             tx.prepare_cached(
                 "INSERT INTO attachment_refs (doc_id, attachment_id, sha256, size, media_type) \
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (doc_id) DO UPDATE SET \
                  attachment_id = excluded.attachment_id, sha256 = excluded.sha256, \
                  size = excluded.size, media_type = excluded.media_type",
             )?
-            .execute((&id, &photo.attachment_id, &photo.sha256, size, &photo.media_type))?;
-            tx.prepare_cached(
-                "DELETE FROM attachments WHERE doc_id = ?1 AND attachment_id != ?2",
-            )?
-            .execute((&id, &photo.attachment_id))?;
+            .execute((
+                &id,
+                &photo.attachment_id,
+                &photo.sha256,
+                size,
+                &photo.media_type,
+            ))?;
+            tx.prepare_cached("DELETE FROM attachments WHERE doc_id = ?1 AND attachment_id != ?2")?
+                .execute((&id, &photo.attachment_id))?;
         }
         None => remove_doc(tx, &id)?,
     }

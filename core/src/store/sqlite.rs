@@ -133,12 +133,9 @@ impl Store for SqliteStore {
         if ops.is_empty() {
             return Ok(());
         }
-        let purges = ops.iter().any(|op| {
-            matches!(
-                op,
-                WriteOp::RemoveDoc(_) | WriteOp::SetAttachmentRef { .. }
-            )
-        });
+        let purges = ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::RemoveDoc(_) | WriteOp::SetAttachmentRef { .. }));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;

@@ -465,10 +465,7 @@ macro_rules! store_suite {
                 let held = store.attachment(&photo(1).attachment_id)?.expect("held");
                 assert_eq!((held.doc, held.bytes.clone()), (a, vec![1u8]));
                 assert!(held.pending_upload);
-                assert_eq!(
-                    store.pending_uploads()?,
-                    vec![(a, photo(1).attachment_id)]
-                );
+                assert_eq!(store.pending_uploads()?, vec![(a, photo(1).attachment_id)]);
                 // b refers to an image this store does not hold yet.
                 assert_eq!(store.missing_attachments()?, vec![(b, photo(2))]);
                 store.apply(vec![
