@@ -62,6 +62,8 @@ pub(super) struct Applied {
     /// The audit detail if the new save holds changes the caller's role may not make
     /// ([`crate::write_rules`]); such a save is not stored.
     pub write_refusal: Option<serde_json::Value>,
+    /// The photo reference the new save holds (read only when the document changed).
+    pub photo: Option<casebook_core::model::PhotoRef>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -116,6 +118,9 @@ fn apply(
     doc.receive_sync_message(state, message)
         .map_err(|_| "apply")?;
     let saved = (doc.get_heads() != before).then(|| doc.save());
+    let photo = saved
+        .as_ref()
+        .and_then(|_| casebook_core::model::referenced_photo(&doc));
     let reply = doc.generate_sync_message(state).map(|m| {
         let carries_changes = !m.changes.is_empty();
         (m.encode(), carries_changes)
@@ -125,6 +130,7 @@ fn apply(
         chunks,
         reply,
         write_refusal: None,
+        photo,
     })
 }
 

@@ -18,6 +18,7 @@ mod held_request;
 mod malformed;
 mod mobile_sync;
 mod names;
+mod photo;
 mod server_kill;
 mod signer;
 mod write_rules;
