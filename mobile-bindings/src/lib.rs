@@ -26,6 +26,7 @@ mod clock;
 pub mod error;
 pub mod observe;
 pub mod records;
+mod photo_api;
 mod safety_api;
 pub mod signer;
 pub mod sync;
