@@ -215,6 +215,28 @@ async fn a_photo_set_offline_by_the_carer_reaches_the_guardian_and_no_stranger()
         matches!(pushed, Err(casebook_core::Error::Forbidden(_))),
         "{pushed:?}"
     );
+    // The carer herself may upload only the image the stored document refers to, and only
+    // an image at that.
+    let (carer_transport, carer_token) = open_session(&t.carer).await?;
+    for (data, status) in [
+        (canary_png(1024), 409),
+        (b"%PDF-1.7 not a photo".to_vec(), 400),
+    ] {
+        let mut forged = upload.clone();
+        forged.data = data;
+        let refused = carer_transport
+            .upload_attachment(
+                &carer_token,
+                &forged,
+                &mut Default::default(),
+                &mut Backoff::new(RetryPolicy::default(), 1),
+            )
+            .await;
+        assert!(
+            matches!(&refused, Err(casebook_core::Error::Server { status: s, .. }) if *s == status),
+            "{refused:?}"
+        );
+    }
     let audit = t.h.admin.audit_for_case(&t.case.to_string()).await?;
     let events = |name: &str, user: &str| {
         audit
@@ -224,6 +246,7 @@ async fn a_photo_set_offline_by_the_carer_reaches_the_guardian_and_no_stranger()
     };
     assert_eq!(events("denied", &stranger_id), 2, "{audit:#?}");
     assert_eq!(events("attachment_write", &t.carer_id), 1);
+    assert_eq!(events("attachment_refused", &t.carer_id), 1);
     assert_eq!(events("attachment_read", &t.guardian_id), 1);
     assert_eq!(events("attachment_read", &t.supervisor_id), 1);
     Ok(())
