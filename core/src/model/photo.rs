@@ -259,4 +259,59 @@ mod tests {
         assert_eq!(referenced_photo(safety.automerge()), None);
         assert_eq!(safety.photo_ref().expect("read"), None);
     }
+
+    #[test]
+    fn a_carer_sets_the_first_photo_of_a_case_opened_before_photos_existed() {
+        use crate::doc::{Author, DocId};
+        use crate::ids::{DeviceId, UserId};
+        use crate::model::{Writer, WriterRole};
+        use serde_json::{Map, Value as Json};
+        let author = Author {
+            user: UserId::from_bytes([1; 16]),
+            device: DeviceId::from_bytes([2; 16]),
+        };
+        let edit = Edit::new(author, chrono::DateTime::<chrono::Utc>::UNIX_EPOCH);
+        let case = CaseId::from_bytes([3; 16]);
+        // The safety skeleton as earlier builds created it: no `missing_person_photo`.
+        let mut root: Map<String, Json> = ["plan_steps", "checks", "missing_episodes"]
+            .iter()
+            .map(|k| ((*k).to_owned(), Json::Object(Map::new())))
+            .collect();
+        root.insert("feel_safe".into(), Json::String(String::new()));
+        let mut safety = CaseDoc::create(
+            DocId::new(case, DocKind::Safety),
+            &edit,
+            &root,
+            &["feel_safe"],
+        )
+        .expect("old skeleton");
+        assert_eq!(safety.photo_ref().expect("read"), None);
+        let carer = Writer {
+            user: UserId::from_bytes([4; 16]),
+            role: WriterRole::Carer,
+            device: DeviceId::from_bytes([5; 16]),
+        };
+        let carer_edit = Edit::new(
+            Author {
+                user: carer.user,
+                device: carer.device,
+            },
+            edit.at,
+        );
+        let photo = photo_ref(case, PNG, "image/png");
+        safety
+            .edit_checked(&carer, |d| d.set_photo_ref(&carer_edit, Some(&photo)))
+            .expect("a carer may set the first photo");
+        assert_eq!(safety.photo_ref().expect("read"), Some(photo));
+        // A reference that is not well formed is refused by the write rules.
+        let bad = PhotoRef {
+            attachment_id: "not-an-id".into(),
+            ..photo_ref(case, PNG, "image/png")
+        };
+        let refused = safety.edit_checked(&carer, |d| d.set_photo_ref(&carer_edit, Some(&bad)));
+        assert!(
+            matches!(refused, Err(Error::NotPermitted { .. })),
+            "{refused:?}"
+        );
+    }
 }
