@@ -14,6 +14,7 @@ use crate::model::{Profile, new_case};
 use crate::store::{CaseSummary, Store, WriteOp};
 
 mod cache;
+mod photo;
 mod view;
 
 use cache::DocCache;
@@ -286,6 +287,7 @@ impl Repo {
             &loaded.persisted,
             touched,
         )?);
+        photo::stage_ref(self.store.as_ref(), &loaded.doc, batch)?;
         let heads = loaded.doc.heads();
         let profile = (doc.kind == DocKind::Profile)
             .then(|| loaded.doc.profile().ok())
@@ -319,6 +321,7 @@ impl Repo {
             bytes,
             local: false,
         });
+        photo::stage_ref(self.store.as_ref(), doc, batch)?;
         self.stage_summary(id, profile.as_ref(), at, batch)
     }
 

@@ -177,3 +177,43 @@ fn the_signed_payload_is_pinned() {
 fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[test]
+fn attachment_messages_are_pinned() {
+    let png = vec![0x89, 0x50, 0x4e, 0x47];
+    pin(
+        "attachment_upload",
+        &AttachmentUpload {
+            v: PROTOCOL_VERSION,
+            doc: doc(DocKind::Safety),
+            attachment_id: "0123456789abcdef0123456789abcdef".into(),
+            media_type: "image/png".into(),
+            data: png.clone(),
+        },
+    );
+    pin(
+        "attachment_stored",
+        &AttachmentStored {
+            v: PROTOCOL_VERSION,
+            attachment_id: "0123456789abcdef0123456789abcdef".into(),
+        },
+    );
+    pin(
+        "attachment_fetch",
+        &AttachmentFetch {
+            v: PROTOCOL_VERSION,
+            doc: doc(DocKind::Safety),
+            attachment_id: "0123456789abcdef0123456789abcdef".into(),
+        },
+    );
+    pin(
+        "attachment_data",
+        &AttachmentData {
+            v: PROTOCOL_VERSION,
+            doc: doc(DocKind::Safety),
+            attachment_id: "0123456789abcdef0123456789abcdef".into(),
+            media_type: "image/png".into(),
+            data: png,
+        },
+    );
+}

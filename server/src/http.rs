@@ -10,8 +10,9 @@ use axum::http::request::Parts;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use casebook_core::sync::wire::{
-    ChallengeRequest, ChallengeResponse, EnrolRequest, EnrolResponse, MAX_SYNC_REQUEST_BYTES,
-    SessionRequest, SessionResponse, SyncRequest, SyncResponse,
+    AttachmentData, AttachmentFetch, AttachmentStored, AttachmentUpload, ChallengeRequest,
+    ChallengeResponse, EnrolRequest, EnrolResponse, MAX_ATTACHMENT_REQUEST_BYTES,
+    MAX_SYNC_REQUEST_BYTES, SessionRequest, SessionResponse, SyncRequest, SyncResponse,
 };
 use serde::de::DeserializeOwned;
 
@@ -142,6 +143,26 @@ async fn sync(
     ApiJson(req): ApiJson<SyncRequest>,
 ) -> Result<Json<SyncResponse>> {
     crate::sync::sync(&state, caller, req).await.map(Json)
+}
+
+async fn upload_attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AttachmentUpload>,
+) -> Result<Json<AttachmentStored>> {
+    crate::attachments::upload(&state, caller, req)
+        .await
+        .map(Json)
+}
+
+async fn fetch_attachment(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AttachmentFetch>,
+) -> Result<Json<AttachmentData>> {
+    crate::attachments::fetch(&state, caller, req)
+        .await
+        .map(Json)
 }
 
 async fn create_org(
@@ -383,6 +404,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/sync",
             post(sync).layer(DefaultBodyLimit::max(MAX_SYNC_REQUEST_BYTES)),
         )
+        .route(
+            "/v1/attachments/upload",
+            post(upload_attachment).layer(DefaultBodyLimit::max(MAX_ATTACHMENT_REQUEST_BYTES)),
+        )
+        .route("/v1/attachments/fetch", post(fetch_attachment).layer(small))
         .nest("/v1/admin", admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

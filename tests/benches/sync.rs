@@ -4,7 +4,9 @@
 //! A guardian's device holds 200 cases (1,000 documents; 20 notes of about 1 KB in each
 //! visits document). Measured: a no-op sync, a fresh supervisor device pulling everything,
 //! and 200 concurrent devices doing no-op syncs: saturated (back to back, for throughput) and
-//! paced (each device once a second, for latency).
+//! paced (each device once a second, for latency). Then a photo (`PHOTO_BYTES`) is attached
+//! to every case and the no-op and 200-device figures are measured again (`*_with_photos_*`):
+//! a photo travels outside the documents and must not slow a sync that has nothing to do.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,6 +28,8 @@ const NOTES: usize = 20;
 const DEVICES: usize = 200;
 const NOOPS_PER_DEVICE: usize = 10;
 const PACED_SYNCS: usize = 10;
+/// The size of the photo attached to every case in the `*_with_photos_*` figures.
+const PHOTO_BYTES: usize = 1024 * 1024;
 
 const WORDS: &[&str] = &[
     "the",
@@ -154,6 +158,40 @@ async fn token(device: &Device, transport: &Transport) -> Result<String> {
         )
         .await?
         .token)
+}
+
+/// A PNG header and `PHOTO_BYTES` of random (incompressible) bytes.
+fn photo(rng: &mut StdRng) -> Vec<u8> {
+    let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 13];
+    bytes.extend_from_slice(b"IHDR");
+    bytes.extend_from_slice(&[0, 0, 4, 0, 0, 0, 3, 0, 8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    let mut filler = vec![0u8; PHOTO_BYTES - bytes.len()];
+    rng.fill(filler.as_mut_slice());
+    bytes.extend_from_slice(&filler);
+    bytes
+}
+
+/// [`exchange`] plus what the sync driver does about photos when nothing changed: read the
+/// lists of images to upload and to fetch (both empty).
+async fn exchange_with_photos(
+    device: &Device,
+    transport: &Transport,
+    token: &str,
+) -> Result<(u32, Traffic, Duration)> {
+    let started = Instant::now();
+    let (rounds, traffic, _) = exchange(device, transport, token).await?;
+    let (uploads, missing) = {
+        let repo = device.lock();
+        (
+            repo.pending_attachment_uploads()?,
+            repo.missing_attachments()?,
+        )
+    };
+    anyhow::ensure!(
+        uploads.is_empty() && missing.is_empty(),
+        "a no-op sync with photos to move"
+    );
+    Ok((rounds, traffic, started.elapsed()))
 }
 
 type Simulated = Arc<(Device, Transport, String)>;
@@ -360,6 +398,89 @@ async fn run() -> Result<()> {
         "sync.server_200_devices_paced_rps",
         latencies.len() as f64 / wall,
         "requests_per_s",
+    );
+
+    // A photo attached to every case (set on the guardian's phone, uploaded at its sync,
+    // fetched by each carer), then the same figures again.
+    let edit = Edit::new(guardian.identity.author(), Utc::now());
+    for case in &cases {
+        let image = photo(&mut rng);
+        guardian.lock().set_profile_photo(&edit, *case, &image)?;
+    }
+    let started = Instant::now();
+    let pushed = guardian.sync().await?;
+    anyhow::ensure!(
+        pushed.attachments.sent == u32::try_from(CASES)?,
+        "photos uploaded: {:?}",
+        pushed.attachments
+    );
+    emit(
+        "sync.upload_200_photos_ms",
+        started.elapsed().as_secs_f64() * 1e3,
+        "ms",
+    );
+    let transport = Transport::new(&guardian.identity.server_url, &guardian.identity.trust)?;
+    let session = token(&guardian, &transport).await?;
+    exchange_with_photos(&guardian, &transport, &session).await?;
+    let mut samples = Vec::new();
+    let mut last = (0, Traffic::default());
+    for _ in 0..20 {
+        let (rounds, traffic, elapsed) =
+            exchange_with_photos(&guardian, &transport, &session).await?;
+        samples.push(elapsed.as_secs_f64() * 1e3);
+        last = (rounds, traffic);
+    }
+    samples.sort_by(f64::total_cmp);
+    emit(
+        "sync.noop_1000_docs_with_photos_round_trips",
+        f64::from(last.0),
+        "round_trips",
+    );
+    emit(
+        "sync.noop_1000_docs_with_photos_bytes",
+        (last.1.sent + last.1.received) as f64,
+        "bytes",
+    );
+    emit(
+        "sync.noop_1000_docs_with_photos_ms",
+        samples[samples.len() / 2],
+        "ms",
+    );
+    let started = Instant::now();
+    let outcome = guardian.sync().await?;
+    emit(
+        "sync.noop_1000_docs_with_photos_with_new_session_ms",
+        started.elapsed().as_secs_f64() * 1e3,
+        "ms",
+    );
+    emit(
+        "sync.noop_1000_docs_with_photos_with_new_session_bytes",
+        (outcome.traffic.sent + outcome.traffic.received) as f64,
+        "bytes",
+    );
+    anyhow::ensure!(outcome.attachments == Default::default() && outcome.requests == 3);
+
+    let mut with_photos = Vec::new();
+    for d in devices {
+        let (device, _, _) =
+            Arc::try_unwrap(d).map_err(|_| anyhow::anyhow!("a device is still in use"))?;
+        let pulled = device.sync().await?;
+        anyhow::ensure!(pulled.attachments.received == 1, "{:?}", pulled.attachments);
+        let transport = Transport::new(&device.identity.server_url, &device.identity.trust)?;
+        let session = token(&device, &transport).await?;
+        with_photos.push(Arc::new((device, transport, session)));
+    }
+    let (latencies, wall) = load(&with_photos, NOOPS_PER_DEVICE, None).await?;
+    emit(
+        "sync.server_200_devices_with_photos_noop_rps",
+        latencies.len() as f64 / wall,
+        "requests_per_s",
+    );
+    let (latencies, _) = load(&with_photos, PACED_SYNCS, Some(Duration::from_secs(1))).await?;
+    emit(
+        "sync.server_200_devices_with_photos_p99_ms",
+        percentile(&latencies, 99),
+        "ms",
     );
     Ok(())
 }

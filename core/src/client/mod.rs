@@ -2,6 +2,7 @@
 //! against a server over TLS. The protocol logic itself lives in [`crate::sync`] and does no
 //! I/O; this module moves its messages.
 
+mod attachments;
 mod identity;
 mod retry;
 mod signer;
@@ -15,6 +16,7 @@ use std::time::Duration;
 
 use rand::{CryptoRng, RngCore};
 
+pub use attachments::AttachmentCounts;
 pub use identity::{DeviceIdentity, DeviceKey, ExternalKey, ServerTrust};
 pub use retry::{Backoff, RetryPolicy};
 pub use signer::{ChallengeSigner, normalise_public_key, sign_checked};
@@ -37,6 +39,8 @@ pub struct SyncOutcome {
     pub requests: u32,
     /// Attempts that failed on the way and were made again on a fresh connection.
     pub retries: u32,
+    /// Attachments moved after the session (none when nothing changed).
+    pub attachments: AttachmentCounts,
 }
 
 /// How [`sync_now_with_options`] runs a session.
@@ -325,6 +329,18 @@ async fn run_session(
             SyncStep::Send(next) => request = next,
             SyncStep::Done(report) => {
                 outcome.report = report;
+                let (moved, requests) = attachments::transfer(
+                    repo,
+                    transport,
+                    &session_token.token,
+                    &mut outcome.traffic,
+                    backoff,
+                    cancel,
+                )
+                .await?;
+                outcome.attachments = moved;
+                outcome.requests += requests;
+                outcome.retries = backoff.retries;
                 return Ok(outcome);
             }
         }

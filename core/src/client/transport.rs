@@ -12,8 +12,9 @@ use super::retry::{Backoff, Failure};
 use super::tls::client_config;
 use crate::error::{Error, Result};
 use crate::sync::wire::{
-    ChallengeRequest, ChallengeResponse, ERROR_DEVICE_REVOKED, EnrolRequest, EnrolResponse,
-    ErrorBody, SessionRequest, SessionResponse, SyncRequest, SyncResponse,
+    AttachmentData, AttachmentFetch, AttachmentStored, AttachmentUpload, ChallengeRequest,
+    ChallengeResponse, ERROR_DEVICE_REVOKED, EnrolRequest, EnrolResponse, ErrorBody,
+    SessionRequest, SessionResponse, SyncRequest, SyncResponse,
 };
 
 /// A connection to one sync server.
@@ -271,6 +272,45 @@ impl Transport {
     ) -> Result<SyncResponse> {
         self.post_retrying("/v1/sync", request, Some(token), traffic, backoff)
             .await
+    }
+}
+
+impl Transport {
+    /// Upload an image a document refers to (retried like a sync round trip: the server
+    /// keeps one copy however often it arrives).
+    pub async fn upload_attachment(
+        &self,
+        token: &str,
+        upload: &AttachmentUpload,
+        traffic: &mut Traffic,
+        backoff: &mut Backoff,
+    ) -> Result<AttachmentStored> {
+        self.post_retrying(
+            "/v1/attachments/upload",
+            upload,
+            Some(token),
+            traffic,
+            backoff,
+        )
+        .await
+    }
+
+    /// Fetch an image a document held here refers to.
+    pub async fn fetch_attachment(
+        &self,
+        token: &str,
+        fetch: &AttachmentFetch,
+        traffic: &mut Traffic,
+        backoff: &mut Backoff,
+    ) -> Result<AttachmentData> {
+        self.post_retrying(
+            "/v1/attachments/fetch",
+            fetch,
+            Some(token),
+            traffic,
+            backoff,
+        )
+        .await
     }
 }
 

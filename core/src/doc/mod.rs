@@ -14,6 +14,7 @@ pub use author::{Author, ChangeRecord, Edit};
 pub use case_doc::{CaseDoc, Record};
 pub(crate) use case_doc::{CheckedChanges, to_fields, validate_chunk};
 pub(crate) use codec::scalar_to_json;
+pub(crate) use codec::{create_map, update_map};
 pub use conflicts::{Conflict, ConflictValue, Resolution};
 pub use kind::{DocId, DocKind, ParseDocIdError};
 pub use version::{ParseVersionError, Version};

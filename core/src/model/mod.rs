@@ -6,6 +6,7 @@ mod associates;
 mod location;
 mod missing_episode;
 mod missing_status;
+mod photo;
 mod profile;
 mod safety;
 mod visits;
@@ -17,6 +18,10 @@ pub use missing_episode::{CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInt
 pub use missing_status::{
     EpisodeStatus, FIRST_HOURS, REPEAT_COUNT, REPEAT_WINDOW, RETURN_INTERVIEW_WITHIN, RiskFlags,
     episode_statuses, london_time, return_interview_due,
+};
+pub use photo::{
+    MAX_PHOTO_BYTES, PHOTO_KEY, PHOTO_MEDIA_TYPES, PhotoRef, is_attachment_id, photo_ref,
+    referenced_photo, validate_photo,
 };
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
@@ -74,6 +79,7 @@ impl CaseDoc {
                 self.safety_checks()?;
                 self.missing_episodes()?;
                 self.placement_started_at()?;
+                self.photo_ref()?;
                 self.feel_safe().map(drop)
             }
             DocKind::Associates => self.persons().map(drop),
@@ -127,6 +133,10 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
                 DocKind::Safety => {
                     let mut root = empty_maps(&["plan_steps", "checks", "missing_episodes"]);
                     root.insert("feel_safe".into(), Json::String(String::new()));
+                    root.insert(
+                        PHOTO_KEY.into(),
+                        Json::Object(to_fields(&PhotoRef::default())?),
+                    );
                     CaseDoc::create(id, edit, &root, &["feel_safe"])
                 }
                 DocKind::Associates => CaseDoc::create(id, edit, &empty_maps(&["persons"]), &[]),

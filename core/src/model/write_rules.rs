@@ -16,6 +16,7 @@
 //! | persons of concern (associates)                 | add, change                         | -                         | nothing       |
 //! | plan steps, `feel_safe`, `placement_started_at` | add, change                         | nothing                   | nothing       |
 //! | safety checks, missing episodes (safety)        | add, change                         | add; change their own     | nothing       |
+//! | missing-person photo reference (safety)         | add, change                         | add, change               | nothing       |
 //! | resolutions (all)                               | add                                 | add                       | nothing       |
 //!
 //! "-": the role never receives the document (the server's access matrix). Nobody removes or
@@ -35,7 +36,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use super::{
-    MissingEpisode, PersonOfConcern, Placement, PlanStep, Profile, SafetyCheck, VisitNote,
+    MissingEpisode, PersonOfConcern, PhotoRef, Placement, PlanStep, Profile, SafetyCheck, VisitNote,
 };
 use crate::doc::{CaseDoc, CheckedChanges, DocKind, Resolution};
 use crate::error::{Error, Result};
@@ -129,6 +130,8 @@ pub enum RecordClass {
     CarerLog,
     /// Conflict resolutions: append-only.
     Resolution,
+    /// The missing-person photo's reference: kept current by the carers and the case team.
+    MissingPerson,
 }
 
 /// What a change does to a record.
@@ -152,6 +155,7 @@ pub fn allowed(role: WriterRole, class: RecordClass, action: WriteAction, own: b
         (C::CaseRecord | C::Plan, A::Add | A::Change) => role.is_case_team(),
         (C::CarerLog, A::Add) => role.is_case_team() || role == WriterRole::Carer,
         (C::CarerLog, A::Change) => role.is_case_team() || (role == WriterRole::Carer && own),
+        (C::MissingPerson, A::Add | A::Change) => role.is_case_team() || role == WriterRole::Carer,
         (C::Resolution, A::Add) => role != WriterRole::Administrator,
     }
 }
@@ -182,6 +186,12 @@ struct Part {
 
 fn reads_as<T: DeserializeOwned>(json: Json) -> bool {
     serde_json::from_value::<T>(json).is_ok()
+}
+
+/// A photo reference that is well formed, or cleared (no attachment).
+fn reads_as_photo(json: Json) -> bool {
+    serde_json::from_value::<PhotoRef>(json)
+        .is_ok_and(|p| p.attachment_id.is_empty() || p.is_well_formed())
 }
 
 fn is_text(json: Json) -> bool {
@@ -260,6 +270,13 @@ fn parts(kind: DocKind) -> Vec<Part> {
                 true,
                 RecordClass::CarerLog,
                 reads_as::<MissingEpisode>,
+            ),
+            part(
+                super::PHOTO_KEY,
+                "missing-person photo",
+                false,
+                RecordClass::MissingPerson,
+                reads_as_photo,
             ),
         ],
         DocKind::Associates => vec![part(

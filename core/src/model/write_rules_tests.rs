@@ -82,6 +82,7 @@ fn the_decision_table_for_every_role_class_and_action() {
             C::Plan,
             C::CarerLog,
             C::Resolution,
+            C::MissingPerson,
         ] {
             for action in [A::Add, A::Change, A::Remove] {
                 for own in [false, true] {
@@ -92,6 +93,7 @@ fn the_decision_table_for_every_role_class_and_action() {
                         (C::CarerLog, A::Change) => team || (role == R::Carer && own),
                         (C::Resolution, A::Add) => role != R::Administrator,
                         (C::Resolution, A::Change) => false,
+                        (C::MissingPerson, _) => team || role == R::Carer,
                     };
                     assert_eq!(
                         allowed(role, class, action, own),

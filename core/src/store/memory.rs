@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use super::{CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
+use super::{Attachment, CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
 use crate::doc::DocId;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
+use crate::model::PhotoRef;
 use crate::view::{DocView, RowKind, ViewChange};
 
 /// A store in memory. Nothing survives the value; [`Store::apply`] is all-or-nothing.
@@ -33,6 +34,8 @@ struct State {
     summaries: BTreeMap<CaseId, CaseSummary>,
     meta: BTreeMap<String, Vec<u8>>,
     views: BTreeMap<DocId, View>,
+    attachments: BTreeMap<String, Attachment>,
+    attachment_refs: BTreeMap<DocId, PhotoRef>,
 }
 
 #[derive(Default, Clone)]
@@ -97,6 +100,25 @@ impl State {
                 self.docs.remove(&doc);
                 self.sync_states.retain(|(_, d), _| *d != doc);
                 self.views.remove(&doc);
+                self.attachments.retain(|_, a| a.doc != doc);
+                self.attachment_refs.remove(&doc);
+            }
+            WriteOp::PutAttachment(attachment) => {
+                self.attachments.insert(attachment.id.clone(), attachment);
+            }
+            WriteOp::MarkAttachmentUploaded(id) => {
+                if let Some(attachment) = self.attachments.get_mut(&id) {
+                    attachment.pending_upload = false;
+                }
+            }
+            WriteOp::SetAttachmentRef { doc, reference } => {
+                let keep = reference.as_ref().map(|r| r.attachment_id.clone());
+                self.attachments
+                    .retain(|id, a| a.doc != doc || keep.as_ref() == Some(id));
+                match reference {
+                    Some(photo) => self.attachment_refs.insert(doc, photo),
+                    None => self.attachment_refs.remove(&doc),
+                };
             }
             WriteOp::PutSummary(summary) => {
                 self.summaries.insert(summary.case, summary);
@@ -194,6 +216,34 @@ impl Store for MemoryStore {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.state.meta.get(key).cloned())
+    }
+
+    fn attachment(&self, id: &str) -> Result<Option<Attachment>> {
+        Ok(self.state.attachments.get(id).cloned())
+    }
+
+    fn attachment_ref(&self, doc: &DocId) -> Result<Option<PhotoRef>> {
+        Ok(self.state.attachment_refs.get(doc).cloned())
+    }
+
+    fn pending_uploads(&self) -> Result<Vec<(DocId, String)>> {
+        Ok(self
+            .state
+            .attachments
+            .values()
+            .filter(|a| a.pending_upload)
+            .map(|a| (a.doc, a.id.clone()))
+            .collect())
+    }
+
+    fn missing_attachments(&self) -> Result<Vec<(DocId, PhotoRef)>> {
+        Ok(self
+            .state
+            .attachment_refs
+            .iter()
+            .filter(|(_, r)| !self.state.attachments.contains_key(&r.attachment_id))
+            .map(|(doc, r)| (*doc, r.clone()))
+            .collect())
     }
 
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::doc::DocId;
 use crate::error::Result;
 use crate::ids::CaseId;
+use crate::model::PhotoRef;
 use crate::view::{DocView, RowKind, ViewChange};
 
+mod attachments;
 mod cipher;
 mod key;
 mod memory;
@@ -124,6 +126,20 @@ pub enum WriteOp {
     /// Change a document's view rows (see [`crate::view`]) and record the version they show.
     /// [`WriteOp::RemoveDoc`] and [`Store::wipe`] drop a document's rows with it.
     PutView(ViewChange),
+    /// Store an attachment (an image referred to by a document). Replaces one with the same
+    /// id.
+    PutAttachment(Attachment),
+    /// Record that an attachment has reached the server.
+    MarkAttachmentUploaded(String),
+    /// Record the attachment `doc` refers to now (`None`: none), and delete every attachment
+    /// of `doc` it does not name: a replaced photo leaves no copy. [`WriteOp::RemoveDoc`] and
+    /// [`Store::wipe`] drop a document's attachments and reference with it.
+    SetAttachmentRef {
+        /// The document.
+        doc: DocId,
+        /// Its current reference.
+        reference: Option<PhotoRef>,
+    },
     /// Set a small named setting (cursor, last check-in, device identity).
     PutMeta {
         /// The setting's name.
@@ -131,6 +147,35 @@ pub enum WriteOp {
         /// Its value.
         value: Vec<u8>,
     },
+}
+
+/// An image kept beside a document (see [`WriteOp::PutAttachment`]).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Attachment {
+    /// Its id (32 lowercase hex characters).
+    pub id: String,
+    /// The document that refers to it.
+    pub doc: DocId,
+    /// `image/png` or `image/jpeg`.
+    pub media_type: String,
+    /// SHA-256 of `bytes`, lowercase hex.
+    pub sha256: String,
+    /// The image.
+    pub bytes: Vec<u8>,
+    /// Whether it still has to be uploaded to the server.
+    pub pending_upload: bool,
+}
+
+impl std::fmt::Debug for Attachment {
+    // The image is case data: never in logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attachment")
+            .field("id", &self.id)
+            .field("doc", &self.doc)
+            .field("bytes", &self.bytes.len())
+            .field("pending_upload", &self.pending_upload)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A document whose local edits have not all reached the server.
@@ -166,6 +211,15 @@ pub trait Store: Send {
     fn view_version(&self, doc: &DocId) -> Result<Option<String>>;
     /// A named setting.
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>>;
+    /// The attachment `id`, if held.
+    fn attachment(&self, id: &str) -> Result<Option<Attachment>>;
+    /// The attachment `doc` refers to now, as last recorded with
+    /// [`WriteOp::SetAttachmentRef`].
+    fn attachment_ref(&self, doc: &DocId) -> Result<Option<PhotoRef>>;
+    /// Attachments still to be uploaded: (document, attachment id), ordered by id.
+    fn pending_uploads(&self) -> Result<Vec<(DocId, String)>>;
+    /// References whose attachment is not held, ordered by document.
+    fn missing_attachments(&self) -> Result<Vec<(DocId, PhotoRef)>>;
     /// Commit `ops` atomically and durably: after this returns, a crash loses none of them;
     /// if it fails, none of them happened.
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()>;

@@ -8,11 +8,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::key::StoreKey;
-use super::{CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
-use super::{cipher, schema};
+use super::{Attachment, CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
+use super::{attachments, cipher, schema};
 use crate::doc::DocId;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
+use crate::model::PhotoRef;
 use crate::view::{DocView, RowKind, ViewChange, ViewRow};
 
 /// The encrypted SQLite store. One connection, one writer; every [`Store::apply`] is one
@@ -112,11 +113,29 @@ impl Store for SqliteStore {
         meta(&self.conn, key)
     }
 
+    fn attachment(&self, id: &str) -> Result<Option<Attachment>> {
+        attachments::attachment(&self.conn, id)
+    }
+
+    fn attachment_ref(&self, doc: &DocId) -> Result<Option<PhotoRef>> {
+        attachments::attachment_ref(&self.conn, doc)
+    }
+
+    fn pending_uploads(&self) -> Result<Vec<(DocId, String)>> {
+        attachments::pending_uploads(&self.conn)
+    }
+
+    fn missing_attachments(&self) -> Result<Vec<(DocId, PhotoRef)>> {
+        attachments::missing_attachments(&self.conn)
+    }
+
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
         if ops.is_empty() {
             return Ok(());
         }
-        let purges = ops.iter().any(|op| matches!(op, WriteOp::RemoveDoc(_)));
+        let purges = ops
+            .iter()
+            .any(|op| matches!(op, WriteOp::RemoveDoc(_) | WriteOp::SetAttachmentRef { .. }));
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -125,9 +144,9 @@ impl Store for SqliteStore {
         }
         tx.commit()?;
         if purges {
-            // The removed document's pages still sit in older WAL frames, readable with the
-            // store key while the store is open: fold the WAL into the file (where
-            // `secure_delete` has zeroed the freed cells) and truncate it.
+            // The removed document's (or replaced image's) pages still sit in older WAL
+            // frames, readable with the store key while the store is open: fold the WAL into
+            // the file (where `secure_delete` has zeroed the freed cells) and truncate it.
             checkpoint_truncate(&self.conn)?;
         }
         Ok(())
@@ -416,6 +435,11 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> Result<()> {
             Ok(())
         }
         WriteOp::PutView(change) => put_view(tx, &change),
+        WriteOp::PutAttachment(attachment) => attachments::put(tx, &attachment),
+        WriteOp::MarkAttachmentUploaded(id) => attachments::mark_uploaded(tx, &id),
+        WriteOp::SetAttachmentRef { doc, reference } => {
+            attachments::set_ref(tx, &doc, reference.as_ref())
+        }
         WriteOp::PutMeta { key, value } => {
             tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES (?1, ?2) \
@@ -481,7 +505,7 @@ fn remove_doc(tx: &Transaction<'_>, doc: &DocId) -> Result<()> {
         .execute([&id])?;
     tx.prepare_cached("DELETE FROM view_docs WHERE doc_id = ?1")?
         .execute([&id])?;
-    Ok(())
+    attachments::remove_doc(tx, &id)
 }
 
 fn put_view(tx: &Transaction<'_>, change: &ViewChange) -> Result<()> {
@@ -537,6 +561,8 @@ fn delete_everything(tx: &Transaction<'_>) -> Result<()> {
          DELETE FROM case_summaries;
          DELETE FROM view_rows;
          DELETE FROM view_docs;
+         DELETE FROM attachments;
+         DELETE FROM attachment_refs;
          DELETE FROM meta;",
     )?;
     Ok(())

@@ -427,6 +427,90 @@ macro_rules! store_suite {
             }
 
             #[test]
+            fn attachments_follow_their_document_reference() -> Result<()> {
+                use $crate::doc::DocKind::Safety;
+                use $crate::store::Attachment;
+                let (mut store, _guard) = $ctor;
+                let (a, b) = (doc(1, Safety), doc(2, Safety));
+                let photo = |n: u8| $crate::model::PhotoRef {
+                    attachment_id: format!("{n:032x}"),
+                    sha256: format!("{n:064x}"),
+                    size: u64::from(n),
+                    media_type: "image/png".into(),
+                };
+                let image = |doc, n: u8, pending| {
+                    WriteOp::PutAttachment(Attachment {
+                        id: format!("{n:032x}"),
+                        doc,
+                        media_type: "image/png".into(),
+                        sha256: format!("{n:064x}"),
+                        bytes: vec![n; usize::from(n)],
+                        pending_upload: pending,
+                    })
+                };
+                assert_eq!(store.attachment(&format!("{:032x}", 1))?, None);
+                assert_eq!(store.attachment_ref(&a)?, None);
+                store.apply(vec![
+                    WriteOp::SetAttachmentRef {
+                        doc: a,
+                        reference: Some(photo(1)),
+                    },
+                    image(a, 1, true),
+                    WriteOp::SetAttachmentRef {
+                        doc: b,
+                        reference: Some(photo(2)),
+                    },
+                ])?;
+                assert_eq!(store.attachment_ref(&a)?, Some(photo(1)));
+                let held = store.attachment(&photo(1).attachment_id)?.expect("held");
+                assert_eq!((held.doc, held.bytes.clone()), (a, vec![1u8]));
+                assert!(held.pending_upload);
+                assert_eq!(store.pending_uploads()?, vec![(a, photo(1).attachment_id)]);
+                // b refers to an image this store does not hold yet.
+                assert_eq!(store.missing_attachments()?, vec![(b, photo(2))]);
+                store.apply(vec![
+                    WriteOp::MarkAttachmentUploaded(photo(1).attachment_id),
+                    image(b, 2, false),
+                ])?;
+                assert!(store.pending_uploads()?.is_empty());
+                assert!(store.missing_attachments()?.is_empty());
+
+                // Replacing a's photo deletes the old image in the same batch.
+                store.apply(vec![
+                    WriteOp::SetAttachmentRef {
+                        doc: a,
+                        reference: Some(photo(3)),
+                    },
+                    image(a, 3, true),
+                ])?;
+                assert_eq!(store.attachment(&photo(1).attachment_id)?, None);
+                assert!(store.attachment(&photo(3).attachment_id)?.is_some());
+                // Clearing the reference deletes the image too.
+                store.apply(vec![WriteOp::SetAttachmentRef {
+                    doc: a,
+                    reference: None,
+                }])?;
+                assert_eq!(store.attachment(&photo(3).attachment_id)?, None);
+                assert_eq!(store.attachment_ref(&a)?, None);
+                // A purge takes the document's images and reference with it.
+                store.apply(vec![WriteOp::RemoveDoc(b)])?;
+                assert_eq!(store.attachment(&photo(2).attachment_id)?, None);
+                assert_eq!(store.attachment_ref(&b)?, None);
+                // And a wipe everything.
+                store.apply(vec![
+                    WriteOp::SetAttachmentRef {
+                        doc: a,
+                        reference: Some(photo(4)),
+                    },
+                    image(a, 4, false),
+                ])?;
+                store.wipe()?;
+                assert_eq!(store.attachment(&photo(4).attachment_id)?, None);
+                assert!(store.missing_attachments()?.is_empty());
+                Ok(())
+            }
+
+            #[test]
             fn a_failed_batch_changes_nothing() -> Result<()> {
                 let (mut store, _guard) = $ctor;
                 let a = doc(1, Profile);

@@ -191,6 +191,83 @@ pub struct Notice {
     pub at: i64,
 }
 
+/// Largest body of an attachment request (`/v1/attachments/*`), in bytes: a photo of
+/// [`crate::model::MAX_PHOTO_BYTES`] in base64 plus the JSON around it.
+pub const MAX_ATTACHMENT_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// `POST /v1/attachments/upload`: an image a document refers to, taken on this device. The
+/// server keeps it only if the document it stored refers to exactly these bytes.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentUpload {
+    /// Always [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// The document that refers to it (its access is the attachment's).
+    pub doc: DocId,
+    /// The attachment's id (32 lowercase hex characters).
+    pub attachment_id: String,
+    /// `image/png` or `image/jpeg`.
+    pub media_type: String,
+    /// The image.
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+}
+
+/// `POST /v1/attachments/fetch`: ask for an image a document the device holds refers to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentFetch {
+    /// Always [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// The document that refers to it.
+    pub doc: DocId,
+    /// The attachment's id.
+    pub attachment_id: String,
+}
+
+/// The answer to an [`AttachmentFetch`] (and the shape of an upload's image).
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentData {
+    /// Always [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// The document that refers to it.
+    pub doc: DocId,
+    /// The attachment's id.
+    pub attachment_id: String,
+    /// `image/png` or `image/jpeg`.
+    pub media_type: String,
+    /// The image.
+    #[serde(with = "b64")]
+    pub data: Vec<u8>,
+}
+
+/// The answer to an [`AttachmentUpload`]: the server holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentStored {
+    /// Always [`PROTOCOL_VERSION`].
+    pub v: u32,
+    /// The attachment's id.
+    pub attachment_id: String,
+}
+
+macro_rules! debug_without_bytes {
+    ($($ty:ident),*) => {$(
+        // The image is case data: never in logs.
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    .field("doc", &self.doc)
+                    .field("attachment_id", &self.attachment_id)
+                    .field("bytes", &self.data.len())
+                    .finish_non_exhaustive()
+            }
+        }
+    )*};
+}
+debug_without_bytes!(AttachmentUpload, AttachmentData);
+
 /// `POST /v1/enrol`: a new device registers its public key with a one-time code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

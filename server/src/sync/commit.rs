@@ -335,6 +335,7 @@ impl Exchange<'_, '_> {
                     saved
                 ],
             )?;
+            crate::attachments::record_ref(self.tx, &doc, applied.photo.as_ref())?;
             self.audit(
                 "write",
                 &doc,

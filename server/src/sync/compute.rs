@@ -62,6 +62,8 @@ pub(super) struct Applied {
     /// The audit detail if the new save holds changes the caller's role may not make
     /// ([`crate::write_rules`]); such a save is not stored.
     pub write_refusal: Option<serde_json::Value>,
+    /// The photo reference the new save holds (read only when the document changed).
+    pub photo: Option<casebook_core::model::PhotoRef>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -130,6 +132,9 @@ fn apply(
         (Some(_), Some(stored_doc), Some(check)) => check(&stored_doc, &doc),
         _ => None,
     };
+    let photo = saved
+        .as_ref()
+        .and_then(|_| casebook_core::model::referenced_photo(&doc));
     let reply = doc.generate_sync_message(state).map(|m| {
         let carries_changes = !m.changes.is_empty();
         (m.encode(), carries_changes)
@@ -139,6 +144,7 @@ fn apply(
         chunks,
         reply,
         write_refusal,
+        photo,
     })
 }
 

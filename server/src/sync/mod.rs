@@ -180,7 +180,11 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             })
             .await?;
         match committed {
-            Committed::Done(response) => return Ok(response),
+            Committed::Done(response) => {
+                // A replaced photo's image goes once the stored document no longer names it.
+                crate::attachments::collect_after_sync(state, named.into_iter().collect()).await?;
+                return Ok(response);
+            }
             Committed::Retry(kept, conflicts) => {
                 tracing::debug!(
                     docs = conflicts.len(),

@@ -180,6 +180,26 @@ fun main() {
         }
         check(bad.field == "returned_at") { "field ${bad.field}" }
         check(book.missingEpisodes(case).size == before + 1) { "a refused episode was stored" }
+    test("set, replace and remove the missing-person photo; bad images refused") {
+        fun png(filler: String) = byteArrayOf(
+            0x89.toByte(), 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
+            0, 0, 0, 13, 0x49, 0x48, 0x44, 0x52,
+            0, 0, 0, 2, 0, 0, 0, 1, 8, 6, 0, 0, 0, 0, 0, 0, 0,
+        ) + filler.toByteArray()
+        check(book.profilePhoto(caseId) == null) { "no photo yet" }
+        val first = png("first photo")
+        book.setProfilePhoto(caseId, first)
+        check(book.profilePhoto(caseId)?.contentEquals(first) == true) { "first photo" }
+        val second = png("second photo")
+        book.setProfilePhoto(caseId, second)
+        check(book.profilePhoto(caseId)?.contentEquals(second) == true) { "replaced" }
+        for (bad in listOf("%PDF-1.7".toByteArray(), png("x") + ByteArray(5 * 1024 * 1024))) {
+            val e = expectThrows<CasebookException.InvalidInput> { book.setProfilePhoto(caseId, bad) }
+            check(e.field == "photo") { "field ${e.field}" }
+        }
+        check(book.profilePhoto(caseId)?.contentEquals(second) == true) { "a refused photo was stored" }
+        book.removeProfilePhoto(caseId)
+        check(book.profilePhoto(caseId) == null) { "removed" }
     }
 
     test("placement, move, person of concern") {

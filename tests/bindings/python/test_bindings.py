@@ -154,6 +154,25 @@ class BindingsTest(unittest.TestCase):
             self.book.start_missing_episode(self.case, episode(now() + hours(2)))
         self.assertEqual(raised.exception.field, "missing_since")
         self.assertEqual(len(self.book.missing_episodes(self.case)), 3)
+    def test_profile_photo_set_replaced_removed_and_bad_images_refused(self):
+        def png(filler):
+            return (b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\x0dIHDR"
+                    + b"\x00\x00\x00\x02\x00\x00\x00\x01\x08\x06\x00\x00\x00"
+                    + b"\x00\x00\x00\x00" + filler)
+        self.assertIsNone(self.book.profile_photo(self.case))
+        first = png(b"first photo")
+        self.book.set_profile_photo(self.case, first)
+        self.assertEqual(self.book.profile_photo(self.case), first)
+        second = png(b"second photo")
+        self.book.set_profile_photo(self.case, second)
+        self.assertEqual(self.book.profile_photo(self.case), second)
+        for bad in [b"%PDF-1.7", png(b"x" * (5 * 1024 * 1024))]:
+            with self.assertRaises(CasebookError.InvalidInput) as raised:
+                self.book.set_profile_photo(self.case, bad)
+            self.assertEqual(raised.exception.field, "photo")
+        self.assertEqual(self.book.profile_photo(self.case), second)
+        self.book.remove_profile_photo(self.case)
+        self.assertIsNone(self.book.profile_photo(self.case))
 
     def test_typed_errors(self):
         with self.assertRaises(CasebookError.InvalidInput) as raised:

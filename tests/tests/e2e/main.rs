@@ -19,6 +19,7 @@ mod malformed;
 mod missing_episode;
 mod mobile_sync;
 mod names;
+mod photo;
 mod server_kill;
 mod signer;
 mod write_rules;
