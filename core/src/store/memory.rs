@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
+use crate::alert::StoredAlert;
 use crate::doc::DocId;
 use crate::error::{Error, Result};
-use crate::ids::CaseId;
+use crate::ids::{AlertId, CaseId};
 use crate::view::{DocView, RowKind, ViewChange};
 
 /// A store in memory. Nothing survives the value; [`Store::apply`] is all-or-nothing.
@@ -33,6 +34,7 @@ struct State {
     summaries: BTreeMap<CaseId, CaseSummary>,
     meta: BTreeMap<String, Vec<u8>>,
     views: BTreeMap<DocId, View>,
+    alerts: BTreeMap<AlertId, StoredAlert>,
 }
 
 #[derive(Default, Clone)]
@@ -111,6 +113,35 @@ impl State {
                 self.meta.insert(key, value);
             }
             WriteOp::PutView(change) => self.put_view(change),
+            WriteOp::PutAlert(alert) => {
+                let pending = self
+                    .alerts
+                    .get(&alert.id)
+                    .and_then(|a| a.pending_ack_at)
+                    .filter(|_| alert.acknowledged_at.is_none());
+                self.alerts.insert(
+                    alert.id,
+                    StoredAlert {
+                        alert,
+                        pending_ack_at: pending,
+                    },
+                );
+            }
+            WriteOp::AcknowledgeAlert { id, at } => {
+                let stored = self.alerts.get_mut(&id).ok_or(Error::NoSuchEntry {
+                    kind: "alert",
+                    id: id.to_string(),
+                })?;
+                if !stored.is_acknowledged() {
+                    stored.pending_ack_at = Some(at);
+                }
+            }
+            WriteOp::AcknowledgementSent(id) => {
+                if let Some(stored) = self.alerts.get_mut(&id) {
+                    stored.pending_ack_at = None;
+                }
+            }
+            WriteOp::RemoveAlerts(case) => self.alerts.retain(|_, a| a.alert.case != case),
         }
         Ok(())
     }
@@ -194,6 +225,10 @@ impl Store for MemoryStore {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         Ok(self.state.meta.get(key).cloned())
+    }
+
+    fn alerts(&self) -> Result<Vec<StoredAlert>> {
+        Ok(self.state.alerts.values().cloned().collect())
     }
 
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {

@@ -9,7 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::key::StoreKey;
 use super::{CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
-use super::{cipher, schema};
+use super::{cipher, schema, sqlite_alerts};
+use crate::alert::StoredAlert;
 use crate::doc::DocId;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
@@ -110,6 +111,10 @@ impl Store for SqliteStore {
 
     fn meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
         meta(&self.conn, key)
+    }
+
+    fn alerts(&self) -> Result<Vec<StoredAlert>> {
+        sqlite_alerts::alerts(&self.conn)
     }
 
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
@@ -424,6 +429,10 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> Result<()> {
             .execute((key, value))?;
             Ok(())
         }
+        op @ (WriteOp::PutAlert(_)
+        | WriteOp::AcknowledgeAlert { .. }
+        | WriteOp::AcknowledgementSent(_)
+        | WriteOp::RemoveAlerts(_)) => sqlite_alerts::apply(tx, op),
     }
 }
 
@@ -537,6 +546,7 @@ fn delete_everything(tx: &Transaction<'_>) -> Result<()> {
          DELETE FROM case_summaries;
          DELETE FROM view_rows;
          DELETE FROM view_docs;
+         DELETE FROM alerts;
          DELETE FROM meta;",
     )?;
     Ok(())

@@ -31,6 +31,7 @@ pub(super) fn empty_response(cursor: u64) -> SyncResponse {
         rejected: Vec::new(),
         more: false,
         notices: Vec::new(),
+        alerts: Vec::new(),
     }
 }
 
