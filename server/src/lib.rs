@@ -32,6 +32,7 @@
 //! `docs/protocol.md` describes the endpoints and the sync exchange.
 
 pub mod access;
+pub mod alerts;
 pub mod admin;
 pub mod audit;
 pub mod auth;

@@ -62,6 +62,9 @@ pub(super) struct Applied {
     /// The audit detail if the new save holds changes the caller's role may not make
     /// ([`crate::write_rules`]); such a save is not stored.
     pub write_refusal: Option<serde_json::Value>,
+    /// What happened to missing episodes if the new save is stored (`safety` only), read
+    /// from the stored document before and the new save ([`crate::alerts`]).
+    pub episode_events: Vec<crate::alerts::EpisodeEvent>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -92,6 +95,10 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
     {
         applied.write_refusal =
             crate::write_rules::refusal(doc, input.stored.as_deref(), saved, caller);
+        if applied.write_refusal.is_none() {
+            applied.episode_events =
+                crate::alerts::episode_events(doc, input.stored.as_deref(), saved);
+        }
     }
     state.read_only = false;
     Received::Done {
@@ -125,6 +132,7 @@ fn apply(
         chunks,
         reply,
         write_refusal: None,
+        episode_events: Vec::new(),
     })
 }
 
