@@ -127,12 +127,17 @@ pub fn raise(
             .prepare_cached(
                 "SELECT 1 FROM alerts WHERE case_id = ?1 AND episode_id = ?2 AND kind = ?3",
             )?
-            .exists(params![case, event.episode.to_string(), event.kind.as_str()])?;
+            .exists(params![
+                case,
+                event.episode.to_string(),
+                event.kind.as_str()
+            ])?;
         if exists {
             continue;
         }
         let id = directory::random_id();
-        let seq = i64::try_from(db::next_seq(tx)?).map_err(|_| Error::Corrupt("sequence".into()))?;
+        let seq =
+            i64::try_from(db::next_seq(tx)?).map_err(|_| Error::Corrupt("sequence".into()))?;
         tx.execute(
             "INSERT INTO alerts (id, case_id, episode_id, kind, at, raised_at, raised_by, seq)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",

@@ -32,8 +32,8 @@
 //! `docs/protocol.md` describes the endpoints and the sync exchange.
 
 pub mod access;
-pub mod alerts;
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod cli;

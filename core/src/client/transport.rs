@@ -270,8 +270,14 @@ impl Transport {
         traffic: &mut Traffic,
         backoff: &mut Backoff,
     ) -> Result<AcknowledgeResponse> {
-        self.post_retrying("/v1/alerts/acknowledge", request, Some(token), traffic, backoff)
-            .await
+        self.post_retrying(
+            "/v1/alerts/acknowledge",
+            request,
+            Some(token),
+            traffic,
+            backoff,
+        )
+        .await
     }
 
     /// One sync round trip, sent again on a fresh connection after a transient failure as
