@@ -103,6 +103,12 @@ id_type!(
     EntryId,
     "entry"
 );
+id_type!(
+    /// An alert to the people on a case (a missing episode started or ended), raised by the
+    /// server.
+    AlertId,
+    "alert"
+);
 
 #[cfg(test)]
 mod tests {

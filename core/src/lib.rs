@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+pub mod alert;
 pub mod client;
 pub mod doc;
 pub mod error;

@@ -13,6 +13,7 @@ use crate::ids::CaseId;
 use crate::model::{Profile, new_case};
 use crate::store::{CaseSummary, Store, WriteOp};
 
+mod alerts;
 mod cache;
 mod photo;
 mod view;
@@ -429,6 +430,10 @@ impl Repo {
     pub(crate) fn purge_ops(&mut self, doc: DocId) -> Result<Vec<WriteOp>> {
         self.cache.remove(&doc);
         let mut ops = vec![WriteOp::RemoveDoc(doc)];
+        if doc.kind == DocKind::Safety {
+            // Alerts about the case came with access to its `safety` document.
+            ops.push(WriteOp::RemoveAlerts(doc.case));
+        }
         let others_held = DocKind::ALL
             .into_iter()
             .filter(|k| *k != doc.kind)

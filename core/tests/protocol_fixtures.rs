@@ -5,8 +5,9 @@
 
 use std::path::PathBuf;
 
+use casebook_core::alert::{AcknowledgeRequest, AcknowledgeResponse, Alert, AlertKind};
 use casebook_core::doc::{DocId, DocKind};
-use casebook_core::ids::{CaseId, DeviceId, UserId};
+use casebook_core::ids::{AlertId, CaseId, DeviceId, EntryId, UserId};
 use casebook_core::sync::wire::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -77,6 +78,7 @@ fn sync_messages_are_pinned() {
             }],
             more: false,
             notices: vec![],
+            alerts: vec![],
         },
     );
     pin(
@@ -95,6 +97,7 @@ fn sync_messages_are_pinned() {
                 device_name: "Second phone".into(),
                 at: 1_750_000_000,
             }],
+            alerts: vec![],
         },
     );
 }
@@ -161,6 +164,53 @@ fn enrolment_and_session_messages_are_pinned() {
         &ErrorBody {
             error: ERROR_DEVICE_REVOKED.into(),
             message: "this device has been revoked".into(),
+        },
+    );
+}
+
+/// Alerts ride in the sync answer (absent when there are none) and are acknowledged through
+/// `POST /v1/alerts/acknowledge`; `docs/protocol.md`, "Alerts".
+#[test]
+fn alert_messages_are_pinned() {
+    let missing = Alert {
+        id: AlertId::from_bytes([0x55; 16]),
+        case: CaseId::from_bytes([0x11; 16]),
+        episode: EntryId::from_bytes([0x66; 16]),
+        kind: AlertKind::Missing,
+        at: Some(1_750_000_000),
+        raised_at: 1_750_003_600,
+        acknowledged_by: None,
+        acknowledged_at: None,
+    };
+    let acknowledged = Alert {
+        acknowledged_by: Some(UserId::from_bytes([0x33; 16])),
+        acknowledged_at: Some(1_750_004_000),
+        ..missing.clone()
+    };
+    pin(
+        "sync_response_alert",
+        &SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: 4712,
+            messages: vec![],
+            snapshots: vec![],
+            purge: vec![],
+            rejected: vec![],
+            more: false,
+            notices: vec![],
+            alerts: vec![missing],
+        },
+    );
+    pin(
+        "alert_acknowledge_request",
+        &AcknowledgeRequest {
+            alerts: vec![AlertId::from_bytes([0x55; 16])],
+        },
+    );
+    pin(
+        "alert_acknowledge_response",
+        &AcknowledgeResponse {
+            alerts: vec![acknowledged],
         },
     );
 }

@@ -51,6 +51,7 @@ impl FakeServer {
             rejected: vec![],
             more: false,
             notices: vec![],
+            alerts: vec![],
         }
     }
 }

@@ -21,6 +21,7 @@ fn response(cursor: u64) -> SyncResponse {
         rejected: vec![],
         more: false,
         notices: vec![],
+        alerts: vec![],
     }
 }
 

@@ -291,6 +291,7 @@ impl Casebook {
             case_id: Some(case.to_string()),
             kind: Some(kind),
             notice: None,
+            alert: None,
         });
     }
 }

@@ -20,6 +20,7 @@
 // `unsafe` code; the workspace denies `unsafe_code`, and this crate writes none of its own.
 #![allow(unsafe_code)]
 
+mod alerts_api;
 mod case_api;
 pub mod casebook;
 mod clock;

@@ -127,6 +127,7 @@ mod tests {
             case_id: None,
             kind: None,
             notice: None,
+            alert: None,
         };
         observers.notify(&event);
         handle.stop();

@@ -179,12 +179,33 @@ impl Casebook {
                 Ok(outcome) => {
                     let r = &outcome.report;
                     notify_changed(&observers, &r.changed);
+                    if !r.alerts.is_empty() {
+                        let delivered: std::collections::HashSet<_> =
+                            r.alerts.iter().map(|a| a.id.to_string()).collect();
+                        let alerts = repo
+                            .lock()
+                            .map_err(|_| CasebookError::Internal {
+                                reason: "the store lock was poisoned; retry".into(),
+                            })
+                            .and_then(|repo| crate::alerts_api::listed(&repo));
+                        match alerts {
+                            Ok(alerts) => crate::alerts_api::notify_alerts(
+                                &observers,
+                                alerts
+                                    .into_iter()
+                                    .filter(|a| delivered.contains(&a.id))
+                                    .collect(),
+                            ),
+                            Err(e) => tracing::warn!(%e, "could not list the alerts delivered"),
+                        }
+                    }
                     for notice in &r.notices {
                         observers.notify(&ChangeEvent {
                             source: ChangeSource::Notice,
                             case_id: None,
                             kind: None,
                             notice: Some(notice.clone().into()),
+                            alert: None,
                         });
                     }
                 }
@@ -222,6 +243,7 @@ fn notify_changed(observers: &Observers, changed: &[casebook_core::doc::DocId]) 
             case_id: Some(doc.case.to_string()),
             kind: Some(doc.kind.into()),
             notice: None,
+            alert: None,
         });
     }
 }
@@ -233,6 +255,7 @@ fn notify_sync(observers: &Observers, source: ChangeSource) {
         case_id: None,
         kind: None,
         notice: None,
+        alert: None,
     });
 }
 

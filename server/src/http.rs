@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::http::request::Parts;
 use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
+use casebook_core::alert::{AcknowledgeRequest, AcknowledgeResponse};
 use casebook_core::sync::wire::{
     AttachmentData, AttachmentFetch, AttachmentStored, AttachmentUpload, ChallengeRequest,
     ChallengeResponse, EnrolRequest, EnrolResponse, MAX_ATTACHMENT_REQUEST_BYTES,
@@ -358,6 +359,16 @@ async fn list_unteamed(
     admin::list_unteamed(&state, caller).await.map(Json)
 }
 
+async fn acknowledge_alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(req): ApiJson<AcknowledgeRequest>,
+) -> Result<Json<AcknowledgeResponse>> {
+    crate::alerts::acknowledge(&state, caller, req)
+        .await
+        .map(Json)
+}
+
 async fn not_found() -> Error {
     Error::NotFound("no such endpoint")
 }
@@ -400,6 +411,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/enrol", post(enrol).layer(small))
         .route("/v1/challenge", post(challenge).layer(small))
         .route("/v1/session", post(session).layer(small))
+        .route(
+            "/v1/alerts/acknowledge",
+            post(acknowledge_alerts).layer(small),
+        )
         .route(
             "/v1/sync",
             post(sync).layer(DefaultBodyLimit::max(MAX_SYNC_REQUEST_BYTES)),

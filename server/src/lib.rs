@@ -33,6 +33,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod alerts;
 pub mod attachments;
 pub mod audit;
 pub mod auth;

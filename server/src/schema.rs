@@ -11,6 +11,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_enrolment_control.sql"),
     include_str!("migrations/004_challenge_address.sql"),
     include_str!("migrations/005_attachments.sql"),
+    include_str!("migrations/006_alerts.sql"),
 ];
 
 /// The schema version this build writes.

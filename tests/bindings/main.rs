@@ -199,6 +199,7 @@ fn kotlin() -> &'static (PathBuf, std::ffi::OsString, PathBuf) {
                 .arg(here().join("kotlin/CasebookTest.kt"))
                 .arg(here().join("kotlin/DayTest.kt"))
                 .arg(here().join("kotlin/SignerTest.kt"))
+                .arg(here().join("kotlin/AlertsTest.kt"))
                 .arg(here().join("kotlin/Support.kt"))
                 .arg(&readme_example)
                 .arg(&generated_kt)
@@ -501,5 +502,94 @@ fn swift_and_c_header_are_generated_and_the_c_abi_links() {
     assert_eq!(
         stdout.trim(),
         format!("contract=30 version={}", casebook_mobile::library_version())
+    );
+}
+
+/// Alerts to the team through the Kotlin bindings' listener (`kotlin/AlertsTest.kt`) against
+/// a real server over TLS: this test is the administrator (people, codes, the new case put in
+/// the team with the carer linked) and checks afterwards that the audit has the supervisor's
+/// acknowledgement.
+#[test]
+fn kotlin_alerts_against_a_real_server() {
+    use std::io::{BufRead, BufReader};
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let h = runtime
+        .block_on(casebook_tests::support::Harness::start())
+        .expect("server");
+    let admin = &h.admin;
+    let dir = tempfile::tempdir().expect("dir");
+    let (supervisor, carer, team, codes) = runtime
+        .block_on(async {
+            let guardian = admin.user("guardian", "guardian").await?;
+            let supervisor = admin.user("supervisor", "supervisor").await?;
+            let carer = admin.user("carer", "carer").await?;
+            let team = admin.team("alerts team", &[&supervisor, &guardian]).await?;
+            let codes = [
+                admin.code(&guardian).await?,
+                admin.code(&supervisor).await?,
+                admin.code(&carer).await?,
+            ];
+            anyhow::Ok((supervisor, carer, team, codes))
+        })
+        .expect("set up people");
+    let mut child = jvm("AlertsTestKt")
+        .env("CASEBOOK_URL", h.server.base_url())
+        .env("CASEBOOK_PIN", &h.server.cert_fingerprint)
+        .env("CASEBOOK_ALERTS_DIR", dir.path())
+        .env("CASEBOOK_CODE_GUARDIAN", &codes[0])
+        .env("CASEBOOK_CODE_SUPERVISOR", &codes[1])
+        .env("CASEBOOK_CODE_CARER", &codes[2])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the JVM");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut transcript = String::new();
+    let mut case = None;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.expect("read");
+        transcript.push_str(&line);
+        transcript.push('\n');
+        let Some(request) = line.strip_prefix("REQUEST ") else {
+            continue;
+        };
+        let parts: Vec<&str> = request.split_whitespace().collect();
+        let [n, "case", arg] = parts[..] else {
+            panic!("bad request line {line}");
+        };
+        case = Some(arg.to_owned());
+        runtime
+            .block_on(async {
+                admin.set_team(arg, &team).await?;
+                admin.link_carer(arg, &carer).await
+            })
+            .unwrap_or_else(|e| panic!("administrator failed: {e}"));
+        std::fs::write(dir.path().join(format!("done-{n}")), b"").expect("signal");
+    }
+    let status = child.wait().expect("wait");
+    assert!(
+        status.success() && transcript.contains("4 passed, 0 failed"),
+        "{transcript}"
+    );
+    let case = case.expect("the Kotlin program created a case");
+    assert!(
+        transcript.contains(&format!("ACKNOWLEDGED {case}")),
+        "{transcript}"
+    );
+    let audit = runtime
+        .block_on(admin.audit_for_case(&case))
+        .expect("audit");
+    let acknowledged: Vec<_> = audit
+        .iter()
+        .filter(|row| row["event"] == "alert_acknowledged")
+        .collect();
+    assert_eq!(acknowledged.len(), 1, "{audit:?}");
+    assert_eq!(acknowledged[0]["actor_user"], supervisor.as_str());
+    assert_eq!(
+        audit
+            .iter()
+            .filter(|row| row["event"] == "alert_created")
+            .count(),
+        2,
+        "missing, then ended: {audit:?}"
     );
 }

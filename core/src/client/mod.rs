@@ -23,6 +23,7 @@ pub use signer::{ChallengeSigner, normalise_public_key, sign_checked};
 pub use tls::{client_config, fingerprint, parse_fingerprint, spki_fingerprint, spki_sha256};
 pub use transport::{POOL_IDLE_TIMEOUT, Traffic, Transport};
 
+use crate::alert::AcknowledgeRequest;
 use crate::error::{Error, Result};
 use crate::repo::Repo;
 use crate::sync::wire::EnrolRequest;
@@ -301,6 +302,26 @@ async fn run_session(
     )
     .await?;
     outcome.requests += 2;
+    // Acknowledgements made on this device go first, so this sync's answers already carry
+    // them back (to this device and, from their next sync, to the other recipients').
+    let acknowledged = lock(repo)?.pending_acknowledgements()?;
+    if !acknowledged.is_empty() {
+        let request = AcknowledgeRequest {
+            alerts: acknowledged.clone(),
+        };
+        let answer = unless_cancelled(
+            cancel,
+            transport.acknowledge_alerts_retrying(
+                &session_token.token,
+                &request,
+                &mut outcome.traffic,
+                backoff,
+            ),
+        )
+        .await?;
+        outcome.requests += 1;
+        lock(repo)?.acknowledgements_sent(&acknowledged, answer)?;
+    }
     let (mut session, mut request) = lock(repo)?.start_sync(&identity.server_id)?;
     session.set_budget(options.request_budget);
     loop {

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::identity::ServerTrust;
 use super::retry::{Backoff, Failure};
 use super::tls::client_config;
+use crate::alert::{AcknowledgeRequest, AcknowledgeResponse};
 use crate::error::{Error, Result};
 use crate::sync::wire::{
     AttachmentData, AttachmentFetch, AttachmentStored, AttachmentUpload, ChallengeRequest,
@@ -259,6 +260,25 @@ impl Transport {
         traffic: &mut Traffic,
     ) -> Result<SyncResponse> {
         self.post("/v1/sync", request, Some(token), traffic).await
+    }
+
+    /// Acknowledge alerts (`POST /v1/alerts/acknowledge`), sent again on a fresh connection
+    /// after a transient failure (acknowledging is idempotent).
+    pub async fn acknowledge_alerts_retrying(
+        &self,
+        token: &str,
+        request: &AcknowledgeRequest,
+        traffic: &mut Traffic,
+        backoff: &mut Backoff,
+    ) -> Result<AcknowledgeResponse> {
+        self.post_retrying(
+            "/v1/alerts/acknowledge",
+            request,
+            Some(token),
+            traffic,
+            backoff,
+        )
+        .await
     }
 
     /// One sync round trip, sent again on a fresh connection after a transient failure as

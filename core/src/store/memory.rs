@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::{Attachment, CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
+use crate::alert::StoredAlert;
 use crate::doc::DocId;
 use crate::error::{Error, Result};
-use crate::ids::CaseId;
+use crate::ids::{AlertId, CaseId};
 use crate::model::PhotoRef;
 use crate::view::{DocView, RowKind, ViewChange};
 
@@ -36,6 +37,7 @@ struct State {
     views: BTreeMap<DocId, View>,
     attachments: BTreeMap<String, Attachment>,
     attachment_refs: BTreeMap<DocId, PhotoRef>,
+    alerts: BTreeMap<AlertId, StoredAlert>,
 }
 
 #[derive(Default, Clone)]
@@ -133,6 +135,35 @@ impl State {
                 self.meta.insert(key, value);
             }
             WriteOp::PutView(change) => self.put_view(change),
+            WriteOp::PutAlert(alert) => {
+                let pending = self
+                    .alerts
+                    .get(&alert.id)
+                    .and_then(|a| a.pending_ack_at)
+                    .filter(|_| alert.acknowledged_at.is_none());
+                self.alerts.insert(
+                    alert.id,
+                    StoredAlert {
+                        alert,
+                        pending_ack_at: pending,
+                    },
+                );
+            }
+            WriteOp::AcknowledgeAlert { id, at } => {
+                let stored = self.alerts.get_mut(&id).ok_or(Error::NoSuchEntry {
+                    kind: "alert",
+                    id: id.to_string(),
+                })?;
+                if !stored.is_acknowledged() {
+                    stored.pending_ack_at = Some(at);
+                }
+            }
+            WriteOp::AcknowledgementSent(id) => {
+                if let Some(stored) = self.alerts.get_mut(&id) {
+                    stored.pending_ack_at = None;
+                }
+            }
+            WriteOp::RemoveAlerts(case) => self.alerts.retain(|_, a| a.alert.case != case),
         }
         Ok(())
     }
@@ -244,6 +275,10 @@ impl Store for MemoryStore {
             .filter(|(_, r)| !self.state.attachments.contains_key(&r.attachment_id))
             .map(|(doc, r)| (*doc, r.clone()))
             .collect())
+    }
+
+    fn alerts(&self) -> Result<Vec<StoredAlert>> {
+        Ok(self.state.alerts.values().cloned().collect())
     }
 
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {

@@ -9,9 +9,10 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::alert::{Alert, StoredAlert};
 use crate::doc::DocId;
 use crate::error::Result;
-use crate::ids::CaseId;
+use crate::ids::{AlertId, CaseId};
 use crate::model::PhotoRef;
 use crate::view::{DocView, RowKind, ViewChange};
 
@@ -21,6 +22,7 @@ mod key;
 mod memory;
 mod schema;
 mod sqlite;
+mod sqlite_alerts;
 #[cfg(test)]
 mod suite;
 
@@ -147,6 +149,22 @@ pub enum WriteOp {
         /// Its value.
         value: Vec<u8>,
     },
+    /// Insert or update an alert as the server sent it. An acknowledgement made here and not
+    /// yet sent is kept, unless the server's record is acknowledged.
+    PutAlert(Alert),
+    /// This device's user acknowledged an alert at `at` (device clock, Unix seconds): kept
+    /// until sent. Nothing changes if it is acknowledged already; fails the batch with
+    /// [`Error::NoSuchEntry`](crate::Error::NoSuchEntry) for an alert not stored.
+    AcknowledgeAlert {
+        /// The alert.
+        id: AlertId,
+        /// When.
+        at: i64,
+    },
+    /// The acknowledgement of an alert reached the server: forget the pending one.
+    AcknowledgementSent(AlertId),
+    /// Remove every alert about a case (its `safety` document was purged).
+    RemoveAlerts(CaseId),
 }
 
 /// An image kept beside a document (see [`WriteOp::PutAttachment`]).
@@ -220,6 +238,8 @@ pub trait Store: Send {
     fn pending_uploads(&self) -> Result<Vec<(DocId, String)>>;
     /// References whose attachment is not held, ordered by document.
     fn missing_attachments(&self) -> Result<Vec<(DocId, PhotoRef)>>;
+    /// Every alert stored, in no particular order (see [`crate::alert::sort_for_listing`]).
+    fn alerts(&self) -> Result<Vec<StoredAlert>>;
     /// Commit `ops` atomically and durably: after this returns, a crash loses none of them;
     /// if it fails, none of them happened.
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()>;

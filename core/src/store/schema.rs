@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/002_indexes.sql"),
     include_str!("migrations/003_view.sql"),
     include_str!("migrations/004_attachments.sql"),
+    include_str!("migrations/005_alerts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -9,7 +9,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use super::key::StoreKey;
 use super::{Attachment, CaseSummary, DirtyDoc, Store, StoredDoc, WriteOp};
-use super::{attachments, cipher, schema};
+use super::{attachments, cipher, schema, sqlite_alerts};
+use crate::alert::StoredAlert;
 use crate::doc::DocId;
 use crate::error::{Error, Result};
 use crate::ids::CaseId;
@@ -127,6 +128,10 @@ impl Store for SqliteStore {
 
     fn missing_attachments(&self) -> Result<Vec<(DocId, PhotoRef)>> {
         attachments::missing_attachments(&self.conn)
+    }
+
+    fn alerts(&self) -> Result<Vec<StoredAlert>> {
+        sqlite_alerts::alerts(&self.conn)
     }
 
     fn apply(&mut self, ops: Vec<WriteOp>) -> Result<()> {
@@ -448,6 +453,10 @@ fn apply_op(tx: &Transaction<'_>, op: WriteOp) -> Result<()> {
             .execute((key, value))?;
             Ok(())
         }
+        op @ (WriteOp::PutAlert(_)
+        | WriteOp::AcknowledgeAlert { .. }
+        | WriteOp::AcknowledgementSent(_)
+        | WriteOp::RemoveAlerts(_)) => sqlite_alerts::apply(tx, op),
     }
 }
 
@@ -563,6 +572,7 @@ fn delete_everything(tx: &Transaction<'_>) -> Result<()> {
          DELETE FROM view_docs;
          DELETE FROM attachments;
          DELETE FROM attachment_refs;
+         DELETE FROM alerts;
          DELETE FROM meta;",
     )?;
     Ok(())

@@ -553,8 +553,86 @@ macro_rules! store_suite {
                 assert_eq!(store.load(&a)?.expect("stored").last_chunk, 2);
                 Ok(())
             }
+
+            #[test]
+            fn alerts_are_stored_acknowledged_and_removed_with_their_case() -> Result<()> {
+                use $crate::store::suite::alert;
+                let (mut store, _guard) = $ctor;
+                assert!(store.alerts()?.is_empty());
+                let (a, b, other_case) = (alert(1, 1), alert(2, 1), alert(3, 2));
+                store.apply(vec![
+                    WriteOp::PutAlert(a.clone()),
+                    WriteOp::PutAlert(b.clone()),
+                    WriteOp::PutAlert(other_case.clone()),
+                ])?;
+                let mut got = store.alerts()?;
+                got.sort_by_key(|s| s.alert.id);
+                assert_eq!(got.len(), 3);
+                assert_eq!(got[0].alert, a);
+                assert_eq!(got[0].pending_ack_at, None);
+
+                // Acknowledged here: pending, and kept when the server resends it
+                // unacknowledged; acknowledging twice keeps the first time.
+                store.apply(vec![WriteOp::AcknowledgeAlert { id: a.id, at: 500 }])?;
+                store.apply(vec![WriteOp::AcknowledgeAlert { id: a.id, at: 900 }])?;
+                store.apply(vec![WriteOp::PutAlert(a.clone())])?;
+                let pending = |store: &dyn Store, id| -> Result<Option<i64>> {
+                    Ok(store
+                        .alerts()?
+                        .into_iter()
+                        .find(|s| s.alert.id == id)
+                        .and_then(|s| s.pending_ack_at))
+                };
+                assert_eq!(pending(&store, a.id)?, Some(500));
+                // The server's acknowledgement replaces the pending one.
+                let mut acknowledged = a.clone();
+                acknowledged.acknowledged_by = Some($crate::ids::UserId::from_bytes([9; 16]));
+                acknowledged.acknowledged_at = Some(600);
+                store.apply(vec![WriteOp::PutAlert(acknowledged.clone())])?;
+                assert_eq!(pending(&store, a.id)?, None);
+                let stored = store.alerts()?;
+                assert!(stored.iter().any(|s| s.alert == acknowledged));
+
+                // Sent: the pending acknowledgement is forgotten.
+                store.apply(vec![WriteOp::AcknowledgeAlert { id: b.id, at: 700 }])?;
+                assert_eq!(pending(&store, b.id)?, Some(700));
+                store.apply(vec![WriteOp::AcknowledgementSent(b.id)])?;
+                assert_eq!(pending(&store, b.id)?, None);
+
+                // An unknown alert fails the batch.
+                let unknown = alert(4, 1).id;
+                let err = store
+                    .apply(vec![
+                        WriteOp::AcknowledgementSent(a.id),
+                        WriteOp::AcknowledgeAlert { id: unknown, at: 1 },
+                    ])
+                    .expect_err("no such alert");
+                assert!(matches!(err, Error::NoSuchEntry { .. }), "{err:?}");
+
+                // A purged case takes its alerts with it; a wipe takes the rest.
+                store.apply(vec![WriteOp::RemoveAlerts(a.case)])?;
+                let left: Vec<_> = store.alerts()?.into_iter().map(|s| s.alert).collect();
+                assert_eq!(left, vec![other_case]);
+                store.wipe()?;
+                assert!(store.alerts()?.is_empty());
+                Ok(())
+            }
         }
     };
 }
 
 pub(crate) use store_suite;
+
+/// An unacknowledged alert numbered `n` about case `case`.
+pub(crate) fn alert(n: u8, case: u8) -> crate::alert::Alert {
+    crate::alert::Alert {
+        id: crate::ids::AlertId::from_bytes([n; 16]),
+        case: CaseId::from_bytes([case; 16]),
+        episode: crate::ids::EntryId::from_bytes([n; 16]),
+        kind: crate::alert::AlertKind::Missing,
+        at: Some(1_700_000_000),
+        raised_at: 1_700_000_000 + i64::from(n),
+        acknowledged_by: None,
+        acknowledged_at: None,
+    }
+}

@@ -96,6 +96,10 @@ pub struct SyncReport {
     /// documents synced.
     #[serde(default)]
     pub too_large: Vec<DocId>,
+    /// Alerts the server delivered in this session, new or changed (acknowledged), each as it
+    /// now stands; they are stored ([`Repo::alerts`]).
+    #[serde(default)]
+    pub alerts: Vec<crate::alert::Alert>,
 }
 
 /// What to do after a response.
@@ -310,6 +314,11 @@ impl Repo {
         }
 
         session.report.notices.extend(response.notices);
+        if !response.alerts.is_empty() {
+            let ops = response.alerts.iter().cloned().map(WriteOp::PutAlert);
+            self.store.apply(ops.collect())?;
+            session.report.alerts.extend(response.alerts);
+        }
         let mut purged = Vec::new();
         for doc in response.purge {
             let ops = self.purge_ops(doc)?;

@@ -161,6 +161,10 @@ pub struct SyncResponse {
     /// once. Absent from the JSON when empty, so answers without notices are unchanged.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notices: Vec<Notice>,
+    /// Alerts for this device's user it has not received yet, new or changed since the
+    /// request's cursor (see [`crate::alert`]). Absent from the JSON when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub alerts: Vec<crate::alert::Alert>,
 }
 
 /// What a [`Notice`] tells the device's user.

@@ -260,6 +260,9 @@ pub enum ChangeSource {
     /// A sync delivered a security notice (in the event's `notice`); nothing in the store
     /// changed.
     Notice,
+    /// An alert to the team arrived with a sync, new or changed (acknowledged), or was
+    /// acknowledged on this device: in the event's `alert` (and `case_id`).
+    Alert,
 }
 
 /// A change notification. `case_id` and `kind` name the document changed by a local edit or
@@ -276,4 +279,7 @@ pub struct ChangeEvent {
     /// The security notice, for `Notice` events.
     #[uniffi(default)]
     pub notice: Option<SecurityNotice>,
+    /// The alert, for `Alert` events.
+    #[uniffi(default)]
+    pub alert: Option<super::TeamAlert>,
 }

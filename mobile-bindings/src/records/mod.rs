@@ -8,6 +8,7 @@
 //! - calendar dates are ISO 8601 text, `YYYY-MM-DD`;
 //! - instants are uniffi timestamps (`java.time.Instant`, `Date`, `datetime`).
 
+mod alerts;
 mod associates;
 mod case;
 mod location;
@@ -16,6 +17,7 @@ mod profile;
 mod safety;
 mod visits;
 
+pub use alerts::{AlertKind, TeamAlert};
 pub use associates::{PersonEntry, PersonOfConcern};
 pub use case::{
     CaseSummary, ChangeEvent, ChangeSource, Conflict, ConflictValue, DeviceInfo, DocKind,

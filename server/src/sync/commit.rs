@@ -31,6 +31,7 @@ pub(super) fn empty_response(cursor: u64) -> SyncResponse {
         rejected: Vec::new(),
         more: false,
         notices: Vec::new(),
+        alerts: Vec::new(),
     }
 }
 
@@ -345,6 +346,13 @@ impl Exchange<'_, '_> {
                     "doc_bytes": saved.len(),
                 }),
             )?;
+            crate::alerts::raise(
+                self.tx,
+                self.caller,
+                &doc,
+                &applied.episode_events,
+                self.now,
+            )?;
         }
         if let Some((reply, carries_changes)) = applied.reply {
             self.push_encoded(doc, reply, carries_changes)?;
@@ -470,5 +478,7 @@ pub(super) fn commit(
         db::current_seq(tx)?
     };
     ex.response.notices = crate::admin::notices::deliver(tx, caller, now)?;
+    ex.response.alerts =
+        crate::alerts::deliver(tx, &perms, &caller.user.id, cursor, ex.response.cursor)?;
     Ok(Committed::Done(ex.response))
 }

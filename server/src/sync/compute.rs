@@ -64,6 +64,9 @@ pub(super) struct Applied {
     pub write_refusal: Option<serde_json::Value>,
     /// The photo reference the new save holds (read only when the document changed).
     pub photo: Option<casebook_core::model::PhotoRef>,
+    /// What happened to missing episodes if the new save is stored (`safety` only), read
+    /// from the stored document before and the new save ([`crate::alerts`]).
+    pub episode_events: Vec<crate::alerts::EpisodeEvent>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -96,6 +99,13 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
         Ok(result) => result,
         Err(_) => Err("panic"),
     };
+    if let Ok(applied) = &mut result
+        && !read_only
+        && applied.write_refusal.is_none()
+        && let Some(saved) = &applied.saved
+    {
+        applied.episode_events = crate::alerts::episode_events(doc, input.stored.as_deref(), saved);
+    }
     state.read_only = false;
     Received::Done {
         read_only,
@@ -145,6 +155,7 @@ fn apply(
         reply,
         write_refusal,
         photo,
+        episode_events: Vec::new(),
     })
 }
 

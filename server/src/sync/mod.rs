@@ -358,7 +358,9 @@ fn idle_answer(conn: &Connection, caller: &Caller, cursor: u64) -> Result<Option
     {
         return Ok(None);
     }
-    Ok(Some(empty_response(db::current_seq(conn)?)))
+    let mut answer = empty_response(db::current_seq(conn)?);
+    answer.alerts = crate::alerts::deliver(conn, &perms, &caller.user.id, cursor, answer.cursor)?;
+    Ok(Some(answer))
 }
 
 /// A document to offer as read: its `seq`, save and the device's sync state.

@@ -183,6 +183,16 @@ class BindingsTest(unittest.TestCase):
             Casebook.open(self.path, bytes(32))
         self.book = Casebook.open(self.path, KEY)
 
+    def test_alerts_start_empty_and_an_unknown_one_cannot_be_acknowledged(self):
+        self.assertEqual(self.book.alerts(), [])
+        with self.assertRaises(CasebookError.InvalidInput) as bad_id:
+            self.book.acknowledge_alert("not-an-id")
+        self.assertEqual(bad_id.exception.field, "alert_id")
+        with self.assertRaises(CasebookError.InvalidInput) as unknown:
+            self.book.acknowledge_alert("ab" * 16)
+        self.assertEqual(unknown.exception.field, "alert")
+        self.assertEqual(self.book.alerts(), [])
+
     def test_panic_is_internal_and_store_stays_usable(self):
         with self.assertRaises(CasebookError.Internal):
             self.book.debug_panic()

@@ -2,6 +2,7 @@
 //! the real core on encrypted stores.
 
 mod access;
+mod alerts;
 mod at_rest;
 mod auth;
 mod bomb;
