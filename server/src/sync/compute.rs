@@ -95,7 +95,7 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
             (!read_only).then_some(&check),
         )
     }));
-    let result = match outcome {
+    let mut result = match outcome {
         Ok(result) => result,
         Err(_) => Err("panic"),
     };
