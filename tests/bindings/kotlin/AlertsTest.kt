@@ -84,6 +84,8 @@ fun main() {
 
     test("a carer's episode started offline at 02:10 reaches the supervisor's and the guardian's listeners") {
         carer.startMissingEpisode(caseId, MissingEpisode(
+            category = EpisodeCategory.MISSING,
+            returnInterviewOutcome = ReturnInterviewOutcome.NOT_YET,
             missingSince = at0210,
             circumstances = "CANARY did not come back from the shop",
         ))

@@ -180,6 +180,8 @@ fun main() {
         }
         check(bad.field == "returned_at") { "field ${bad.field}" }
         check(book.missingEpisodes(case).size == before + 1) { "a refused episode was stored" }
+    }
+
     test("set, replace and remove the missing-person photo; bad images refused") {
         fun png(filler: String) = byteArrayOf(
             0x89.toByte(), 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a,
