@@ -14,6 +14,7 @@ use crate::model::{Profile, new_case};
 use crate::store::{CaseSummary, Store, WriteOp};
 
 mod cache;
+mod missing_profile;
 mod view;
 
 use cache::DocCache;

@@ -13,6 +13,7 @@ mod version;
 pub use author::{Author, ChangeRecord, Edit};
 pub use case_doc::{CaseDoc, Record};
 pub(crate) use case_doc::{to_fields, validate_chunk};
+pub(crate) use codec::create_map;
 pub use conflicts::{Conflict, ConflictValue, Resolution};
 pub use kind::{DocId, DocKind, ParseDocIdError};
 pub use version::{ParseVersionError, Version};

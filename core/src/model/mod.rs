@@ -4,6 +4,7 @@
 
 mod associates;
 mod location;
+mod missing_profile;
 mod profile;
 mod safety;
 mod visits;
@@ -11,6 +12,7 @@ mod write_rules;
 
 pub use associates::PersonOfConcern;
 pub use location::{Placement, PlacementType};
+pub use missing_profile::{MissingPersonProfile, PROFILE_KEY, SHARED_KEY, SharedPerson};
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,
@@ -64,6 +66,8 @@ impl CaseDoc {
                 self.plan_steps()?;
                 self.safety_checks()?;
                 self.missing_episodes()?;
+                self.missing_person_profile()?;
+                self.shared_persons()?;
                 self.feel_safe().map(drop)
             }
             DocKind::Associates => self.persons().map(drop),
@@ -115,9 +119,20 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
                 }
                 DocKind::Visits => CaseDoc::create(id, edit, &empty_maps(&["notes"]), &[]),
                 DocKind::Safety => {
-                    let mut root = empty_maps(&["plan_steps", "checks", "missing_episodes"]);
+                    let mut root = empty_maps(&[
+                        "plan_steps",
+                        "checks",
+                        "missing_episodes",
+                        SHARED_KEY,
+                    ]);
                     root.insert("feel_safe".into(), Json::String(String::new()));
-                    CaseDoc::create(id, edit, &root, &["feel_safe"])
+                    root.insert(
+                        PROFILE_KEY.into(),
+                        Json::Object(to_fields(&MissingPersonProfile::default())?),
+                    );
+                    let mut text = vec!["feel_safe"];
+                    text.extend(MissingPersonProfile::TEXT_FIELDS);
+                    CaseDoc::create(id, edit, &root, &text)
                 }
                 DocKind::Associates => CaseDoc::create(id, edit, &empty_maps(&["persons"]), &[]),
             }

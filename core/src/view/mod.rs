@@ -1,5 +1,6 @@
 //! The materialized view: the rows the screens read (the profile card, the placement, visit
-//! notes and their summaries, plan steps, safety checks, missing episodes, persons), kept in
+//! notes and their summaries, plan steps, safety checks, missing episodes, persons, the
+//! missing-person profile and the persons shared into it), kept in
 //! the store beside the documents and updated in the same transaction as every change, so a
 //! screen reads rows and never waits for automerge to load a document.
 //!
@@ -26,7 +27,7 @@ pub use compute::{rows, update};
 
 /// The format of the rows this build writes. Bump it whenever what a row holds changes: a
 /// store whose view is of another version is rebuilt from its documents when opened.
-pub const VIEW_VERSION: u32 = 1;
+pub const VIEW_VERSION: u32 = 2;
 
 /// The setting (in the store's meta) holding the view version the rows were written with.
 pub const VIEW_VERSION_KEY: &str = "view.version";
@@ -58,11 +59,15 @@ pub enum RowKind {
     FeelSafe,
     /// A person of concern.
     Person,
+    /// The missing-person profile (safety document; record id empty).
+    MissingPersonProfile,
+    /// A person shared into the missing-person profile (by their `associates` id).
+    SharedPerson,
 }
 
 impl RowKind {
     /// Every kind.
-    pub const ALL: [RowKind; 10] = [
+    pub const ALL: [RowKind; 12] = [
         RowKind::Profile,
         RowKind::Placement,
         RowKind::PlacementHistory,
@@ -73,6 +78,8 @@ impl RowKind {
         RowKind::MissingEpisode,
         RowKind::FeelSafe,
         RowKind::Person,
+        RowKind::MissingPersonProfile,
+        RowKind::SharedPerson,
     ];
 
     /// The stored name.
@@ -88,6 +95,8 @@ impl RowKind {
             RowKind::MissingEpisode => "missing_episode",
             RowKind::FeelSafe => "feel_safe",
             RowKind::Person => "person",
+            RowKind::MissingPersonProfile => "missing_person_profile",
+            RowKind::SharedPerson => "shared_person",
         }
     }
 
