@@ -214,3 +214,7 @@ impl CaseDoc {
         self.entries(&[SHARED_KEY])
     }
 }
+
+#[cfg(test)]
+#[path = "missing_profile_tests.rs"]
+mod tests;
