@@ -344,6 +344,9 @@ impl Exchange<'_, '_> {
                     "doc_bytes": saved.len(),
                 }),
             )?;
+            for share in &applied.shares {
+                self.audit(share.event, &doc, json!({ "person": share.person }))?;
+            }
         }
         if let Some((reply, carries_changes)) = applied.reply {
             self.push_encoded(doc, reply, carries_changes)?;

@@ -62,6 +62,9 @@ pub(super) struct Applied {
     /// The audit detail if the new save holds changes the caller's role may not make
     /// ([`crate::write_rules`]); such a save is not stored.
     pub write_refusal: Option<serde_json::Value>,
+    /// Persons shared into or unshared from the missing-person profile by the new save
+    /// ([`crate::shared_persons`]), audited when it is stored.
+    pub shares: Vec<crate::shared_persons::ShareChange>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -92,6 +95,9 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
     {
         applied.write_refusal =
             crate::write_rules::refusal(doc, input.stored.as_deref(), saved, caller);
+        if applied.write_refusal.is_none() {
+            applied.shares = crate::shared_persons::changes(doc, input.stored.as_deref(), saved);
+        }
     }
     state.read_only = false;
     Received::Done {
@@ -125,6 +131,7 @@ fn apply(
         chunks,
         reply,
         write_refusal: None,
+        shares: Vec::new(),
     })
 }
 
