@@ -25,6 +25,7 @@ pub mod casebook;
 mod clock;
 pub mod error;
 pub mod observe;
+mod profile_api;
 pub mod records;
 mod safety_api;
 pub mod signer;

@@ -11,6 +11,7 @@
 mod associates;
 mod case;
 mod location;
+mod missing_profile;
 mod profile;
 mod safety;
 mod visits;
@@ -21,6 +22,7 @@ pub use case::{
     Rejection, SecurityNotice, SyncProgress, SyncReport,
 };
 pub use location::{Placement, PlacementEntry, PlacementType};
+pub use missing_profile::{MissingPersonProfile, SharedPerson};
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,
