@@ -94,8 +94,11 @@ impl Casebook {
         let safety = doc_id(&case_id, DocKind::Safety)?;
         let (profile, shared, episodes, child, by) = self.with_unlocked(|repo| {
             let profile = repo.missing_person_profile(case)?;
-            let shared: Vec<core::SharedPerson> =
-                repo.shared_persons(case)?.into_iter().map(|(_, p)| p).collect();
+            let shared: Vec<core::SharedPerson> = repo
+                .shared_persons(case)?
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
             let episodes = repo
                 .view(safety, RowKind::MissingEpisode, None)?
                 .records::<core::MissingEpisode>()?;

@@ -86,7 +86,8 @@ pub fn police_pack(records: CaseRecords<'_>, photo: Option<Vec<u8>>) -> PolicePa
         let noticed = episode.missing_since.map(|t| {
             format!(
                 "Noticed missing {}.",
-                t.with_timezone(local).format("%a %-d %b %Y, %H:%M (UTC%:z)")
+                t.with_timezone(local)
+                    .format("%a %-d %b %Y, %H:%M (UTC%:z)")
             )
         });
         pack.circumstances = [noticed.unwrap_or_default(), episode.circumstances.clone()]

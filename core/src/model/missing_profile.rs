@@ -145,8 +145,14 @@ impl CaseDoc {
         }
         let fields = to_fields(profile)?;
         self.edit(edit, "add missing-person profile", |d| {
-            crate::doc::create_map(d, &ROOT, PROFILE_KEY, &fields, MissingPersonProfile::TEXT_FIELDS)
-                .map(drop)
+            crate::doc::create_map(
+                d,
+                &ROOT,
+                PROFILE_KEY,
+                &fields,
+                MissingPersonProfile::TEXT_FIELDS,
+            )
+            .map(drop)
         })
     }
 
@@ -202,7 +208,10 @@ impl CaseDoc {
             return Ok(false);
         }
         let parent = self.object(&[SHARED_KEY])?;
-        Ok(self.automerge().get(&parent, id.to_string().as_str())?.is_some())
+        Ok(self
+            .automerge()
+            .get(&parent, id.to_string().as_str())?
+            .is_some())
     }
 
     /// Every person shared into the profile, by their `associates` id.

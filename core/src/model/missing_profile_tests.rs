@@ -135,7 +135,10 @@ fn a_share_copies_name_aliases_phones_and_vehicles_only_and_unshare_removes_it()
     changed.phone_numbers.push("07700 900456".into());
     doc.edit_checked(&writer, |d| d.share_person(&edit, id, &changed))
         .expect("share again");
-    assert_eq!(doc.shared_persons().expect("read")[0].1.phone_numbers.len(), 2);
+    assert_eq!(
+        doc.shared_persons().expect("read")[0].1.phone_numbers.len(),
+        2
+    );
     doc.edit_checked(&writer, |d| d.unshare_person(&edit, id))
         .expect("the guardian unshares");
     assert!(doc.shared_persons().expect("read").is_empty());
@@ -155,7 +158,9 @@ fn a_carer_may_keep_the_profile_but_never_share_or_unshare() {
     let carer_edit = Edit::new(carer, at());
     let as_carer = as_role(carer, WriterRole::Carer);
     let err = doc
-        .edit_checked(&as_carer, |d| d.share_person(&carer_edit, id, &canary_person()))
+        .edit_checked(&as_carer, |d| {
+            d.share_person(&carer_edit, id, &canary_person())
+        })
         .expect_err("a carer may not share");
     assert!(matches!(err, Error::NotPermitted { .. }), "{err:?}");
     assert!(doc.shared_persons().expect("read").is_empty());
@@ -278,7 +283,8 @@ fn the_view_has_the_profile_and_the_shared_persons() {
     let id = EntryId::random(&mut rng);
     doc.set_missing_person_profile(&edit, &sample_profile())
         .expect("set");
-    doc.share_person(&edit, id, &canary_person()).expect("share");
+    doc.share_person(&edit, id, &canary_person())
+        .expect("share");
     let change = crate::view::update(&mut doc, &before).expect("view");
     let kinds: Vec<_> = change.rows.iter().map(|r| r.kind).collect();
     assert!(kinds.contains(&crate::view::RowKind::MissingPersonProfile));

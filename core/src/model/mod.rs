@@ -119,12 +119,8 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
                 }
                 DocKind::Visits => CaseDoc::create(id, edit, &empty_maps(&["notes"]), &[]),
                 DocKind::Safety => {
-                    let mut root = empty_maps(&[
-                        "plan_steps",
-                        "checks",
-                        "missing_episodes",
-                        SHARED_KEY,
-                    ]);
+                    let mut root =
+                        empty_maps(&["plan_steps", "checks", "missing_episodes", SHARED_KEY]);
                     root.insert("feel_safe".into(), Json::String(String::new()));
                     root.insert(
                         PROFILE_KEY.into(),

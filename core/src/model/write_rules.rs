@@ -159,9 +159,7 @@ pub fn allowed(role: WriterRole, class: RecordClass, action: WriteAction, own: b
     use WriteAction as A;
     match (class, action) {
         (C::SharedPerson, _) => role.is_case_team(),
-        (C::MissingProfile, A::Add | A::Change) => {
-            role.is_case_team() || role == WriterRole::Carer
-        }
+        (C::MissingProfile, A::Add | A::Change) => role.is_case_team() || role == WriterRole::Carer,
         (_, A::Remove) | (C::Skeleton, _) | (C::Resolution, A::Change) => false,
         (C::CaseRecord | C::Plan, A::Add | A::Change) => role.is_case_team(),
         (C::CarerLog, A::Add) => role.is_case_team() || role == WriterRole::Carer,

@@ -26,10 +26,14 @@ impl Repo {
         let record = self.read(DocId::new(case, DocKind::Associates), |d| {
             d.entry(&["persons"], person)
         })?;
-        self.edit(DocId::new(case, DocKind::Safety), edit.at, |d| match writer {
-            Some(w) => d.edit_checked(w, |d| d.share_person(edit, person, &record)),
-            None => d.share_person(edit, person, &record),
-        })
+        self.edit(
+            DocId::new(case, DocKind::Safety),
+            edit.at,
+            |d| match writer {
+                Some(w) => d.edit_checked(w, |d| d.share_person(edit, person, &record)),
+                None => d.share_person(edit, person, &record),
+            },
+        )
     }
 
     /// Remove the person `person` from the case's missing-person profile (checked against
@@ -41,10 +45,14 @@ impl Repo {
         edit: &Edit,
         writer: Option<&Writer>,
     ) -> Result<()> {
-        self.edit(DocId::new(case, DocKind::Safety), edit.at, |d| match writer {
-            Some(w) => d.edit_checked(w, |d| d.unshare_person(edit, person)),
-            None => d.unshare_person(edit, person),
-        })
+        self.edit(
+            DocId::new(case, DocKind::Safety),
+            edit.at,
+            |d| match writer {
+                Some(w) => d.edit_checked(w, |d| d.unshare_person(edit, person)),
+                None => d.unshare_person(edit, person),
+            },
+        )
     }
 
     /// The case's missing-person profile, read from the view.
@@ -60,7 +68,11 @@ impl Repo {
     /// The persons shared into the case's missing-person profile (by their `associates`
     /// id), read from the view.
     pub fn shared_persons(&mut self, case: CaseId) -> Result<Vec<(EntryId, SharedPerson)>> {
-        let view = self.view(DocId::new(case, DocKind::Safety), RowKind::SharedPerson, None)?;
+        let view = self.view(
+            DocId::new(case, DocKind::Safety),
+            RowKind::SharedPerson,
+            None,
+        )?;
         view.records::<SharedPerson>()?
             .into_iter()
             .map(|(id, person)| {

@@ -11,8 +11,8 @@ use crate::doc::{CaseDoc, DocKind, Version};
 use crate::error::Result;
 use crate::ids::{EntryId, UserId};
 use crate::model::{
-    InterpreterMode, MissingEpisode, PROFILE_KEY, PersonOfConcern, Placement, PlanStep,
-    SHARED_KEY, SafetyCheck, SharedPerson, VisitNote,
+    InterpreterMode, MissingEpisode, PROFILE_KEY, PersonOfConcern, Placement, PlanStep, SHARED_KEY,
+    SafetyCheck, SharedPerson, VisitNote,
 };
 
 /// A collection of entries in a document, and the kinds of row each entry gives.

@@ -19,6 +19,7 @@ mod malformed;
 mod mobile_sync;
 mod names;
 mod server_kill;
+mod shared_persons;
 mod signer;
 mod write_rules;
 mod writer;
