@@ -4,6 +4,7 @@
 //! is audited by the server from the document it stored; a carer cannot share.
 
 use anyhow::Result;
+use automerge::sync::SyncDoc;
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::EntryId;
 use casebook_core::model::{MissingPersonProfile, PersonOfConcern, Writer};
@@ -35,11 +36,7 @@ fn payload_text(responses: &[SyncResponse]) -> String {
                 automerge::sync::Message::decode(&m.data).expect("server sent a valid message");
             let mut doc = automerge::AutoCommit::new();
             let mut state = automerge::sync::State::new();
-            let _ = automerge::sync::SyncDoc::receive_sync_message(
-                &mut automerge::sync::SyncDoc::sync(&mut doc),
-                &mut state,
-                message,
-            );
+            let _ = doc.sync().receive_sync_message(&mut state, message);
             out.push_str(&format!("{:?}", automerge::AutoSerde::from(&doc)));
         }
         for s in &response.snapshots {
