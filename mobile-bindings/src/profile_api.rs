@@ -109,8 +109,8 @@ impl Casebook {
                 None
             };
             let by = DeviceIdentity::load(repo.store())?
-                .map(|i| format!("{} device", i.role.replace('_', " ")))
-                .unwrap_or_default();
+                .map(|i| format!("{}'s device", i.role.replace('_', " ")))
+                .unwrap_or_else(|| "a device not yet enrolled".to_owned());
             Ok((profile, shared, episodes, child, by))
         })?;
         let episode = match episode_id {

@@ -1,7 +1,9 @@
 //! From the case's records to a [`PolicePack`]: the `safety` document's missing-person
 //! profile, the persons shared into it and one missing episode, with the child's name and
-//! date of birth from the `profile` document when the device holds it (a carer's does not:
-//! the missing-person profile's own name is used then). Nothing from `visits`, `location` or
+//! date of birth from the `profile` document when the device holds it and the missing-person
+//! profile has none (a carer's device does not hold it; and the profile's name is written as
+//! the police should record it, so a Vietnamese family name comes first, where the case
+//! profile's given-then-family display name would put it last). Nothing from `visits`, `location` or
 //! `associates` is an input, so none of it can reach the pack.
 
 use casebook_core::model::{MissingEpisode, MissingPersonProfile, Profile, SharedPerson};
@@ -47,7 +49,7 @@ pub fn police_pack(records: CaseRecords<'_>, photo: Option<Vec<u8>>) -> PolicePa
     let mut risks = Vec::new();
     if !p.previous_missing_episodes.trim().is_empty() {
         risks.push(format!(
-            "Earlier missing episodes: {}",
+            "Missing before (not counted above): {}",
             p.previous_missing_episodes.trim()
         ));
     }
@@ -103,8 +105,9 @@ pub fn police_pack(records: CaseRecords<'_>, photo: Option<Vec<u8>>) -> PolicePa
     pack
 }
 
-/// The name, other names, date of birth and age note: the case profile's where held and
-/// filled in, else the missing-person profile's.
+/// The name, other names, date of birth and age note: the missing-person profile's, filled
+/// in from the case profile where held (its display name becomes another name when the
+/// profile has one of its own).
 fn child_name(
     p: &MissingPersonProfile,
     child: Option<&Profile>,
@@ -117,10 +120,20 @@ fn child_name(
             p.age_note.clone(),
         );
     };
-    let name = child.display_name();
-    let mut known_as: Vec<String> = child.aliases.clone();
-    if !p.name.trim().is_empty() && p.name != name && !known_as.contains(&p.name) {
-        known_as.push(p.name.clone());
+    let display = child.display_name();
+    let mut known_as: Vec<String> = Vec::new();
+    let name = if p.name.trim().is_empty() {
+        display
+    } else {
+        if display != p.name {
+            known_as.push(display);
+        }
+        p.name.clone()
+    };
+    for alias in &child.aliases {
+        if !known_as.contains(alias) && *alias != name {
+            known_as.push(alias.clone());
+        }
     }
     let mut age_note = p.age_note.clone();
     if age_note.trim().is_empty() {
@@ -134,7 +147,7 @@ fn child_name(
                 format!("Age disputed: treat as a child{claimed}")
             }
             AgeStatus::Claimed if child.date_of_birth.is_none() => {
-                format!("Age claimed, not documented{claimed}")
+                format!("Age as the child gives it, not documented{claimed}")
             }
             _ => String::new(),
         };
@@ -236,7 +249,8 @@ mod tests {
         assert_eq!(pack.local_authority_contacts.len(), 1);
         assert!(pack.risks[0].contains("hotel in Kent"));
 
-        // The case profile's name wins where held; the profile's becomes a known-as.
+        // The profile's name, written as the police should record it, wins; the case
+        // profile's display name (given name first) becomes another name.
         let child = Profile {
             given_name: "Hương".into(),
             family_name: "Nguyễn".into(),
@@ -255,8 +269,22 @@ mod tests {
             },
             None,
         );
-        assert_eq!(pack.name, "Hương Nguyễn");
-        assert!(pack.known_as.contains(&"Nguyễn Thị Hương".to_owned()));
+        assert_eq!(pack.name, "Nguyễn Thị Hương");
+        assert!(pack.known_as.contains(&"Hương Nguyễn".to_owned()));
+        let unnamed = MissingPersonProfile::default();
+        let pack_unnamed = police_pack(
+            CaseRecords {
+                profile: &unnamed,
+                shared: &[],
+                episode: None,
+                earlier_episodes: 0,
+                child: Some(&child),
+                generated_at: at,
+                generated_by: "guardian",
+            },
+            None,
+        );
+        assert_eq!(pack_unnamed.name, "Hương Nguyễn");
         assert_eq!(pack.category, None);
         assert_eq!(pack.local_authority_contacts.len(), 2);
     }
