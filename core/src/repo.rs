@@ -15,6 +15,7 @@ use crate::store::{CaseSummary, Store, WriteOp};
 
 mod alerts;
 mod cache;
+mod missing_profile;
 mod photo;
 mod view;
 

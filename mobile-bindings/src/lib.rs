@@ -27,6 +27,7 @@ mod clock;
 pub mod error;
 pub mod observe;
 mod photo_api;
+mod profile_api;
 pub mod records;
 mod safety_api;
 pub mod signer;

@@ -42,12 +42,14 @@
 mod compose;
 mod error;
 mod fonts;
+mod from_case;
 mod layout;
 mod model;
 mod photo;
 mod render;
 
 pub use error::{PackError, Result};
+pub use from_case::{CaseRecords, police_pack};
 pub use model::{LaContact, LastSeen, MissingCategory, PersonOfConcern, PolicePack};
 pub use photo::{MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS};
 

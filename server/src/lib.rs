@@ -47,6 +47,7 @@ pub mod names;
 pub mod rate_limit;
 pub mod schema;
 pub mod server;
+pub mod shared_persons;
 mod signals;
 pub mod state;
 pub mod sync;

@@ -5,6 +5,7 @@
 mod associates;
 mod location;
 mod missing_episode;
+mod missing_profile;
 mod missing_status;
 mod photo;
 mod profile;
@@ -15,6 +16,7 @@ mod write_rules;
 pub use associates::PersonOfConcern;
 pub use location::{Placement, PlacementType};
 pub use missing_episode::{CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInterviewOutcome};
+pub use missing_profile::{MissingPersonProfile, PROFILE_KEY, SHARED_KEY, SharedPerson};
 pub use missing_status::{
     EpisodeStatus, FIRST_HOURS, REPEAT_COUNT, REPEAT_WINDOW, RETURN_INTERVIEW_WITHIN, RiskFlags,
     episode_statuses, london_time, return_interview_due,
@@ -80,6 +82,8 @@ impl CaseDoc {
                 self.missing_episodes()?;
                 self.placement_started_at()?;
                 self.photo_ref()?;
+                self.missing_person_profile()?;
+                self.shared_persons()?;
                 self.feel_safe().map(drop)
             }
             DocKind::Associates => self.persons().map(drop),
@@ -131,13 +135,20 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
                 }
                 DocKind::Visits => CaseDoc::create(id, edit, &empty_maps(&["notes"]), &[]),
                 DocKind::Safety => {
-                    let mut root = empty_maps(&["plan_steps", "checks", "missing_episodes"]);
+                    let mut root =
+                        empty_maps(&["plan_steps", "checks", "missing_episodes", SHARED_KEY]);
                     root.insert("feel_safe".into(), Json::String(String::new()));
                     root.insert(
                         PHOTO_KEY.into(),
                         Json::Object(to_fields(&PhotoRef::default())?),
                     );
-                    CaseDoc::create(id, edit, &root, &["feel_safe"])
+                    root.insert(
+                        PROFILE_KEY.into(),
+                        Json::Object(to_fields(&MissingPersonProfile::default())?),
+                    );
+                    let mut text = vec!["feel_safe"];
+                    text.extend(MissingPersonProfile::TEXT_FIELDS);
+                    CaseDoc::create(id, edit, &root, &text)
                 }
                 DocKind::Associates => CaseDoc::create(id, edit, &empty_maps(&["persons"]), &[]),
             }

@@ -17,11 +17,16 @@
 //! | plan steps, `feel_safe`, `placement_started_at` | add, change                         | nothing                   | nothing       |
 //! | safety checks, missing episodes (safety)        | add, change                         | add; change their own     | nothing       |
 //! | missing-person photo reference (safety)         | add, change                         | add, change               | nothing       |
+//! | missing-person profile (safety)                 | add, change                         | add, change               | nothing       |
+//! | shared persons (safety)                         | add, change, remove                 | nothing                   | nothing       |
 //! | resolutions (all)                               | add                                 | add                       | nothing       |
 //!
 //! "-": the role never receives the document (the server's access matrix). Nobody removes or
-//! replaces an entry (records are retired, never deleted: a plan step has a status), nobody
-//! adds a top-level field or creates a collection again, and every added or changed record
+//! replaces an entry (records are retired, never deleted: a plan step has a status) except a
+//! shared person, whom the case team unshares from the missing-person profile; nobody
+//! adds a top-level field (except the missing-person profile and the shared persons in a
+//! `safety` document created before they were in its skeleton) or creates a collection
+//! again, and every added or changed record
 //! must still read as its type. A carer creates no document. Every new change must carry a
 //! commit note naming the writing user, so "their own" (the user whose change created the
 //! entry) is trustworthy for everything the server stored under these rules.
@@ -36,7 +41,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value as Json};
 
 use super::{
-    MissingEpisode, PersonOfConcern, PhotoRef, Placement, PlanStep, Profile, SafetyCheck, VisitNote,
+    MissingEpisode, MissingPersonProfile, PROFILE_KEY, PersonOfConcern, PhotoRef, Placement,
+    PlanStep, Profile, SHARED_KEY, SafetyCheck, SharedPerson, VisitNote,
 };
 use crate::doc::{CaseDoc, CheckedChanges, DocKind, Resolution};
 use crate::error::{Error, Result};
@@ -132,6 +138,11 @@ pub enum RecordClass {
     Resolution,
     /// The missing-person photo's reference: kept current by the carers and the case team.
     MissingPerson,
+    /// The missing-person profile: kept by the carers and the case team.
+    MissingProfile,
+    /// Persons of concern shared into the missing-person profile: the case team's choice
+    /// (they read `associates`), shared and unshared.
+    SharedPerson,
 }
 
 /// What a change does to a record.
@@ -151,6 +162,8 @@ pub fn allowed(role: WriterRole, class: RecordClass, action: WriteAction, own: b
     use RecordClass as C;
     use WriteAction as A;
     match (class, action) {
+        (C::SharedPerson, _) => role.is_case_team(),
+        (C::MissingProfile, A::Add | A::Change) => role.is_case_team() || role == WriterRole::Carer,
         (_, A::Remove) | (C::Skeleton, _) | (C::Resolution, A::Change) => false,
         (C::CaseRecord | C::Plan, A::Add | A::Change) => role.is_case_team(),
         (C::CarerLog, A::Add) => role.is_case_team() || role == WriterRole::Carer,
@@ -277,6 +290,20 @@ fn parts(kind: DocKind) -> Vec<Part> {
                 false,
                 RecordClass::MissingPerson,
                 reads_as_photo,
+            ),
+            part(
+                PROFILE_KEY,
+                "missing-person profile",
+                false,
+                RecordClass::MissingProfile,
+                reads_as::<MissingPersonProfile>,
+            ),
+            part(
+                SHARED_KEY,
+                "shared person",
+                true,
+                RecordClass::SharedPerson,
+                reads_as::<SharedPerson>,
             ),
         ],
         DocKind::Associates => vec![part(
@@ -481,8 +508,12 @@ impl Check<'_> {
             let old_objects: Vec<&ObjId> = old.iter().filter_map(object_id).collect();
             let fixed = key == "case" || key == "kind";
             let scalar_record = parts.iter().any(|p| !p.entries && p.key == key);
+            // Two devices that each added the missing-person profile to a document created
+            // before it was in the skeleton leave both objects, a conflict at its key (shown
+            // as such); only that late record may gain a competing object.
+            let late = kind == DocKind::Safety && key == PROFILE_KEY;
             let intact = if !old_objects.is_empty() {
-                new.len() == old.len()
+                (new.len() == old.len() || (late && new.len() > old.len()))
                     && old_objects
                         .iter()
                         .all(|id| new.iter().filter_map(object_id).any(|n| n == *id))
@@ -565,10 +596,24 @@ impl Check<'_> {
     }
 
     fn check_entries(&mut self, part: &Part) {
-        let (Some(old_parent), Some(new_parent)) = (
-            single_object(self.before, &ROOT, part.key),
-            single_object(self.after, &ROOT, part.key),
-        ) else {
+        let old = single_object(self.before, &ROOT, part.key);
+        let new = single_object(self.after, &ROOT, part.key);
+        if let (None, Some(new_parent)) = (&old, &new)
+            && values(self.before, &ROOT, part.key).is_empty()
+        {
+            // A collection added to a document created before it was in the skeleton (the
+            // skeleton check allows only the known ones): every entry in it is new.
+            for key in self.after.keys(new_parent) {
+                let record = format!("{} {key}", part.name);
+                if key.parse::<EntryId>().is_err() {
+                    self.refuse(record.clone(), "an entry key must be a fresh id");
+                }
+                self.decide(record.clone(), part.class, WriteAction::Add, false);
+                self.check_reads(part, new_parent, &key, record);
+            }
+            return;
+        }
+        let (Some(old_parent), Some(new_parent)) = (old, new) else {
             return; // A missing or replaced collection is a skeleton violation already.
         };
         if old_parent != new_parent {

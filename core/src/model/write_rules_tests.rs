@@ -83,11 +83,15 @@ fn the_decision_table_for_every_role_class_and_action() {
             C::CarerLog,
             C::Resolution,
             C::MissingPerson,
+            C::MissingProfile,
+            C::SharedPerson,
         ] {
             for action in [A::Add, A::Change, A::Remove] {
                 for own in [false, true] {
                     let expected = match (class, action) {
+                        (C::SharedPerson, _) => team,
                         (_, A::Remove) | (C::Skeleton, _) => false,
+                        (C::MissingProfile, _) => team || role == R::Carer,
                         (C::CaseRecord | C::Plan, _) => team,
                         (C::CarerLog, A::Add) => team || role == R::Carer,
                         (C::CarerLog, A::Change) => team || (role == R::Carer && own),

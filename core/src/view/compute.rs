@@ -11,7 +11,8 @@ use crate::doc::{CaseDoc, DocKind, Version};
 use crate::error::Result;
 use crate::ids::{EntryId, UserId};
 use crate::model::{
-    InterpreterMode, MissingEpisode, PersonOfConcern, Placement, PlanStep, SafetyCheck, VisitNote,
+    InterpreterMode, MissingEpisode, PROFILE_KEY, PersonOfConcern, Placement, PlanStep, SHARED_KEY,
+    SafetyCheck, SharedPerson, VisitNote,
 };
 
 /// A collection of entries in a document, and the kinds of row each entry gives.
@@ -43,6 +44,10 @@ fn collections(kind: DocKind) -> &'static [Collection] {
             Collection {
                 key: "missing_episodes",
                 kinds: &[RowKind::MissingEpisode],
+            },
+            Collection {
+                key: SHARED_KEY,
+                kinds: &[RowKind::SharedPerson],
             },
         ],
         DocKind::Associates => &[Collection {
@@ -122,7 +127,9 @@ pub(crate) fn update_with(
                 }
                 None => return whole(doc, version),
             }
-        } else if single_keys(kind).contains(&top.as_str()) {
+        } else if single_keys(kind).contains(&top.as_str())
+            || (kind == DocKind::Safety && top == PROFILE_KEY)
+        {
             singles = true;
         } else {
             return whole(doc, version);
@@ -180,15 +187,24 @@ fn single_rows(doc: &CaseDoc) -> Result<Vec<ViewRow>> {
         DocKind::Safety => vec![
             ViewRow::new(RowKind::FeelSafe, "", &doc.feel_safe()?)?,
             ViewRow::new(RowKind::PlacementStart, "", &doc.placement_started_at()?)?,
+            ViewRow::new(
+                RowKind::MissingPersonProfile,
+                "",
+                &doc.missing_person_profile()?,
+            )?,
         ],
         DocKind::Visits | DocKind::Associates => Vec::new(),
     })
 }
 
-/// The entries of a collection: their ids and objects.
+/// The entries of a collection: their ids and objects (none if the document has no such
+/// collection: the shared persons of a case created before they were in the skeleton).
 fn entry_ids(doc: &CaseDoc, collection: &str) -> Result<Vec<(EntryId, ObjId)>> {
-    let parent = doc.object(&[collection])?;
     let am = doc.automerge();
+    if collection == SHARED_KEY && am.get(automerge::ROOT, collection)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let parent = doc.object(&[collection])?;
     let mut out = Vec::new();
     for key in am.keys(&parent) {
         let id: EntryId = key
@@ -256,6 +272,11 @@ fn entry_rows(
             RowKind::Person,
             record,
             &doc.entry::<PersonOfConcern>(&path, id)?,
+        )?],
+        SHARED_KEY => vec![ViewRow::new(
+            RowKind::SharedPerson,
+            record,
+            &doc.entry::<SharedPerson>(&path, id)?,
         )?],
         _ => Vec::new(),
     })

@@ -1,5 +1,6 @@
 //! The materialized view: the rows the screens read (the profile card, the placement, visit
-//! notes and their summaries, plan steps, safety checks, missing episodes, persons), kept in
+//! notes and their summaries, plan steps, safety checks, missing episodes, persons, the
+//! missing-person profile and the persons shared into it), kept in
 //! the store beside the documents and updated in the same transaction as every change, so a
 //! screen reads rows and never waits for automerge to load a document.
 //!
@@ -26,8 +27,9 @@ pub use compute::{rows, update};
 
 /// The format of the rows this build writes. Bump it whenever what a row holds changes: a
 /// store whose view is of another version is rebuilt from its documents when opened.
-/// Version 2: missing episode rows are [`EpisodeRow`]s, and the safety document has a
-/// [`RowKind::PlacementStart`] row.
+/// Version 2: missing episode rows are [`EpisodeRow`]s, and the safety document has
+/// [`RowKind::PlacementStart`], [`RowKind::MissingPersonProfile`] and
+/// [`RowKind::SharedPerson`] rows.
 pub const VIEW_VERSION: u32 = 2;
 
 /// The setting (in the store's meta) holding the view version the rows were written with.
@@ -63,11 +65,15 @@ pub enum RowKind {
     /// When the child arrived at the placement (safety document; record id empty; a JSON
     /// time or `null`).
     PlacementStart,
+    /// The missing-person profile (safety document; record id empty).
+    MissingPersonProfile,
+    /// A person shared into the missing-person profile (by their `associates` id).
+    SharedPerson,
 }
 
 impl RowKind {
     /// Every kind.
-    pub const ALL: [RowKind; 11] = [
+    pub const ALL: [RowKind; 13] = [
         RowKind::Profile,
         RowKind::Placement,
         RowKind::PlacementHistory,
@@ -79,6 +85,8 @@ impl RowKind {
         RowKind::FeelSafe,
         RowKind::Person,
         RowKind::PlacementStart,
+        RowKind::MissingPersonProfile,
+        RowKind::SharedPerson,
     ];
 
     /// The stored name.
@@ -95,6 +103,8 @@ impl RowKind {
             RowKind::FeelSafe => "feel_safe",
             RowKind::Person => "person",
             RowKind::PlacementStart => "placement_start",
+            RowKind::MissingPersonProfile => "missing_person_profile",
+            RowKind::SharedPerson => "shared_person",
         }
     }
 

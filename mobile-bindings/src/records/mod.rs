@@ -13,6 +13,7 @@ mod associates;
 mod case;
 mod location;
 mod missing;
+mod missing_profile;
 mod profile;
 mod safety;
 mod visits;
@@ -25,6 +26,7 @@ pub use case::{
 };
 pub use location::{Placement, PlacementEntry, PlacementType};
 pub use missing::{MissingEpisodeStatus, RiskFlags};
+pub use missing_profile::{MissingPersonProfile, SharedPerson};
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,

@@ -353,6 +353,9 @@ impl Exchange<'_, '_> {
                 &applied.episode_events,
                 self.now,
             )?;
+            for share in &applied.shares {
+                self.audit(share.event, &doc, json!({ "person": share.person }))?;
+            }
         }
         if let Some((reply, carries_changes)) = applied.reply {
             self.push_encoded(doc, reply, carries_changes)?;

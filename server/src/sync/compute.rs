@@ -67,6 +67,9 @@ pub(super) struct Applied {
     /// What happened to missing episodes if the new save is stored (`safety` only), read
     /// from the stored document before and the new save ([`crate::alerts`]).
     pub episode_events: Vec<crate::alerts::EpisodeEvent>,
+    /// Persons shared into or unshared from the missing-person profile by the new save
+    /// ([`crate::shared_persons`]), audited when it is stored.
+    pub shares: Vec<crate::shared_persons::ShareChange>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -105,6 +108,7 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
         && let Some(saved) = &applied.saved
     {
         applied.episode_events = crate::alerts::episode_events(doc, input.stored.as_deref(), saved);
+        applied.shares = crate::shared_persons::changes(doc, input.stored.as_deref(), saved);
     }
     state.read_only = false;
     Received::Done {
@@ -156,6 +160,7 @@ fn apply(
         write_refusal,
         photo,
         episode_events: Vec::new(),
+        shares: Vec::new(),
     })
 }
 

@@ -236,6 +236,28 @@ fun main() {
         check(second.count.get() == 1) { "closed handle still notified: ${second.count.get()}" }
     }
 
+    test("missing-person profile, a person shared into it, the police pack as bytes") {
+        val profile = book.missingPersonProfile(caseId)
+        book.setMissingPersonProfile(caseId, profile.copy(
+            name = "Nguyễn Thị Hương",
+            languages = listOf("Vietnamese"),
+            interpreterNeeded = true,
+            memorisedEmergencyNumber = "07700 900999",
+        ))
+        val saved = book.missingPersonProfile(caseId)
+        check(saved.name == "Nguyễn Thị Hương" && saved.interpreterNeeded) { "$saved" }
+        val personId = book.addPerson(caseId, PersonOfConcern(
+            name = "Ëndrit Hoxha", phoneNumbers = listOf("07700 900123"), notes = "not shared"))
+        book.sharePersonIntoProfile(caseId, personId)
+        val shared = book.sharedPersons(caseId)
+        check(shared.single().personId == personId) { "$shared" }
+        check(shared.single().phoneNumbers == listOf("07700 900123")) { "$shared" }
+        val pdf = book.policePackPdf(caseId, null)
+        check(pdf.size > 1000 && String(pdf.copyOfRange(0, 5)) == "%PDF-") { "pdf" }
+        book.unsharePersonFromProfile(caseId, personId)
+        check(book.sharedPersons(caseId).isEmpty()) { "unshared" }
+    }
+
     test("a Rust panic is a typed Internal exception and the store stays usable") {
         expectThrows<CasebookException.Internal> { book.debugPanic() }
         check(book.listCases().size == 1) { "list after panic" }

@@ -13,9 +13,9 @@ import unittest
 from casebook_mobile import (
     AgeStatus, Casebook, CasebookError, CancelToken, ChangeListener, ChangeSource,
     CheckOutcome, DocKind, EpisodeCategory, FeelSafe, Immigration, ImmigrationOutcome,
-    Interpreter, InterpreterMode, LegalBasis, MissingEpisode, Nrm, NrmDecision, PlanStep, Profile,
-    Responsible, ReturnInterviewOutcome, Review, ReviewStatus, RiskFlags, SafetyCheck, StepStatus,
-    VettingStatus, VisitNote, library_version,
+    Interpreter, InterpreterMode, LegalBasis, MissingEpisode, MissingPersonProfile, Nrm,
+    NrmDecision, PersonOfConcern, PlanStep, Profile, Responsible, ReturnInterviewOutcome, Review,
+    ReviewStatus, RiskFlags, SafetyCheck, StepStatus, VettingStatus, VisitNote, library_version,
 )
 
 KEY = bytes(range(32))
@@ -259,6 +259,41 @@ class BindingsTest(unittest.TestCase):
                 asyncio.run(self.book.enrol("https://127.0.0.1:9", "ABCD-EFGH", "ab" * 32, name))
             self.assertEqual(raised.exception.field, "device_name")
         self.assertFalse(self.book.is_enrolled())
+
+    def test_missing_person_profile_sharing_and_the_police_pack(self):
+        profile = self.book.missing_person_profile(self.case)
+        self.assertEqual(profile.name, "")
+        profile.name = "Nguyễn Thị Hương"
+        profile.languages = ["Vietnamese"]
+        profile.interpreter_needed = True
+        profile.date_of_birth = "2010-04-02"
+        self.book.set_missing_person_profile(self.case, profile)
+        saved = self.book.missing_person_profile(self.case)
+        self.assertEqual(saved.name, "Nguyễn Thị Hương")
+        self.assertTrue(saved.interpreter_needed)
+        saved.date_of_birth = "2-4-2010"
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.set_missing_person_profile(self.case, saved)
+        self.assertEqual(raised.exception.field, "date_of_birth")
+
+        person = self.book.add_person(self.case, PersonOfConcern(
+            name="Ëndrit Hoxha", phone_numbers=["07700 900123"], notes="CANARY notes"))
+        self.book.share_person_into_profile(self.case, person)
+        shared = self.book.shared_persons(self.case)
+        self.assertEqual([p.person_id for p in shared], [person])
+        self.assertEqual(shared[0].phone_numbers, ["07700 900123"])
+        self.assertIsNotNone(shared[0].shared_at)
+
+        pdf = self.book.police_pack_pdf(self.case, None)
+        self.assertTrue(pdf.startswith(b"%PDF-"))
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.police_pack_pdf(self.case, "00" * 16)
+        self.assertEqual(raised.exception.field, "episode_id")
+
+        self.book.unshare_person_from_profile(self.case, person)
+        self.assertEqual(self.book.shared_persons(self.case), [])
+        with self.assertRaises(CasebookError.InvalidInput):
+            self.book.unshare_person_from_profile(self.case, person)
 
     def test_async_sync_needs_enrolment(self):
         with self.assertRaises(CasebookError.NotEnrolled):

@@ -22,6 +22,7 @@ mod mobile_sync;
 mod names;
 mod photo;
 mod server_kill;
+mod shared_persons;
 mod signer;
 mod write_rules;
 mod writer;
