@@ -92,27 +92,39 @@ impl Casebook {
             .map(|id| parse_id("episode_id", &id))
             .transpose()?;
         let safety = doc_id(&case_id, DocKind::Safety)?;
-        let (profile, shared, episodes, child, by) = self.with_unlocked(|repo| {
-            let profile = repo.missing_person_profile(case)?;
-            let shared: Vec<core::SharedPerson> = repo
-                .shared_persons(case)?
-                .into_iter()
-                .map(|(_, p)| p)
-                .collect();
-            let episodes = repo
-                .view(safety, RowKind::MissingEpisode, None)?
-                .records::<core::MissingEpisode>()?;
-            let child = if repo.holds(doc_id(&case_id, DocKind::Profile)?)? {
-                repo.view(doc_id(&case_id, DocKind::Profile)?, RowKind::Profile, None)?
-                    .first::<core::Profile>()?
-            } else {
-                None
-            };
-            let by = DeviceIdentity::load(repo.store())?
-                .map(|i| format!("{}'s device", i.role.replace('_', " ")))
-                .unwrap_or_else(|| "a device not yet enrolled".to_owned());
-            Ok((profile, shared, episodes, child, by))
-        })?;
+        let (profile, shared, episodes, child, by, steps, placed, photo) =
+            self.with_unlocked(|repo| {
+                let profile = repo.missing_person_profile(case)?;
+                let shared: Vec<core::SharedPerson> = repo
+                    .shared_persons(case)?
+                    .into_iter()
+                    .map(|(_, p)| p)
+                    .collect();
+                let episodes = repo
+                    .view(safety, RowKind::MissingEpisode, None)?
+                    .records::<core::MissingEpisode>()?;
+                let steps: Vec<core::PlanStep> = repo
+                    .view(safety, RowKind::PlanStep, None)?
+                    .records::<core::PlanStep>()?
+                    .into_iter()
+                    .map(|(_, s)| s)
+                    .collect();
+                let placed = repo
+                    .view(safety, RowKind::PlacementStart, None)?
+                    .first::<Option<chrono::DateTime<chrono::Utc>>>()?
+                    .flatten();
+                let photo = repo.profile_photo(case)?;
+                let child = if repo.holds(doc_id(&case_id, DocKind::Profile)?)? {
+                    repo.view(doc_id(&case_id, DocKind::Profile)?, RowKind::Profile, None)?
+                        .first::<core::Profile>()?
+                } else {
+                    None
+                };
+                let by = DeviceIdentity::load(repo.store())?
+                    .map(|i| format!("{}'s device", i.role.replace('_', " ")))
+                    .unwrap_or_else(|| "a device not yet enrolled".to_owned());
+                Ok((profile, shared, episodes, child, by, steps, placed, photo))
+            })?;
         let episode = match episode_id {
             Some(id) => Some(
                 episodes
@@ -137,17 +149,34 @@ impl Casebook {
                 None => true,
             })
             .count();
+        let flags = match episode {
+            Some(this) => {
+                let keyed = episodes
+                    .iter()
+                    .filter_map(|(key, e)| Some((key.parse::<EntryId>().ok()?, e.clone())))
+                    .collect::<Vec<_>>();
+                let this_id = episodes
+                    .iter()
+                    .find(|(_, e)| std::ptr::eq(e, this))
+                    .and_then(|(key, _)| key.parse::<EntryId>().ok());
+                core::episode_statuses(&keyed, &steps, placed, chrono::Utc::now())
+                    .into_iter()
+                    .find(|s| Some(s.id) == this_id)
+                    .map(|s| s.flags)
+                    .unwrap_or_default()
+            }
+            None => core::RiskFlags::default(),
+        };
         let records = CaseRecords {
             profile: &profile,
             shared: &shared,
             episode,
             earlier_episodes: u32::try_from(earlier).unwrap_or(u32::MAX),
+            flags,
             child: child.as_ref(),
             generated_at: chrono::Local::now().fixed_offset(),
             generated_by: &by,
         };
-        // lead: wire profile_photo (`Repo::profile_photo(case)` from the attach branch).
-        let photo = None;
         render_police_pack(&police_pack(records, photo)).map_err(|e| match e {
             casebook_pack::PackError::InvalidInput { field, reason } => {
                 CasebookError::InvalidInput { field, reason }

@@ -10,13 +10,16 @@ use std::time::{Duration, SystemTime};
 
 use casebook_mobile::Casebook;
 use casebook_mobile::records::{
-    MissingEpisode, MissingPersonProfile, PersonOfConcern, Profile, VisitNote,
+    EpisodeCategory, MissingEpisode, MissingPersonProfile, PersonOfConcern, Profile, VisitNote,
 };
 
 const VISIT_CANARY: &str = "CANARY-visit-note-lives-at-12-Elm-Road";
 const ASSOCIATES_CANARY: &str = "CANARY-associates-notes-car-wash";
 const NAMES: [&str; 4] = ["Nguyễn Thị Hương", "Ëndrit Hoxha", "محمد", "ሰላም"];
 const SHARED_PHONE: &str = "07700 900123";
+
+/// A real JPEG photograph (the pack crate's test fixture).
+const PHOTO: &[u8] = include_bytes!("../../pack/tests/fixtures/photo.jpg");
 
 fn out_dir() -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -116,13 +119,21 @@ fn the_pack_from_the_bindings_has_the_profile_and_shared_person_and_no_canary() 
     assert_eq!(again.name, profile.name);
     assert_eq!(again.out_of_hours_number, profile.out_of_hours_number);
 
+    // The photo kept on file (§39), set on this device: it is on the pack.
+    book.set_profile_photo(case.clone(), PHOTO.to_vec())
+        .expect("photo");
+
     let since = SystemTime::now() - Duration::from_secs(40 * 60);
     let episode = book
         .start_missing_episode(
             case.clone(),
             MissingEpisode {
                 missing_since: Some(since),
-                last_seen: "Hull Paragon bus station, with two older boys".into(),
+                category: EpisodeCategory::AwayFromPlacement,
+                last_seen_at: Some(since - Duration::from_secs(30 * 60)),
+                last_seen: "Hull Paragon bus station".into(),
+                last_seen_with: "Two older boys".into(),
+                clothing: "Grey tracksuit, black cap".into(),
                 police_reference: "HUM-2611-0042".into(),
                 circumstances: "Did not come back from college".into(),
                 ..MissingEpisode::default()
@@ -146,6 +157,23 @@ fn the_pack_from_the_bindings_has_the_profile_and_shared_person_and_no_canary() 
     }
     assert!(text.contains(SHARED_PHONE), "{text}");
     assert!(text.contains("HUM-2611-0042"), "{text}");
+    // The episode's own fields and its DfE category.
+    for wanted in [
+        "Grey tracksuit, black cap",
+        "Two older boys",
+        "AWAY FROM PLACEMENT WITHOUT AUTHORISATION",
+    ] {
+        assert!(text.contains(wanted), "{wanted} not found in:\n{text}");
+    }
+    assert!(!text.contains("No photo on file"), "{text}");
+    let images = String::from_utf8(poppler("pdfimages", &["-list", file_arg])).expect("utf-8");
+    assert!(
+        images
+            .lines()
+            .skip(2)
+            .any(|l| l.split_whitespace().nth(2) == Some("image")),
+        "no image in the pack: {images}"
+    );
     assert!(!text.contains("CANARY"), "{text}");
     assert!(
         !text.contains("07700 900777"),

@@ -6,7 +6,9 @@
 //! profile's given-then-family display name would put it last). Nothing from `visits`, `location` or
 //! `associates` is an input, so none of it can reach the pack.
 
-use casebook_core::model::{MissingEpisode, MissingPersonProfile, Profile, SharedPerson};
+use casebook_core::model::{
+    EpisodeCategory, MissingEpisode, MissingPersonProfile, Profile, RiskFlags, SharedPerson,
+};
 use chrono::{DateTime, FixedOffset};
 
 use crate::model::{LaContact, LastSeen, MissingCategory, PersonOfConcern, PolicePack};
@@ -22,6 +24,9 @@ pub struct CaseRecords<'a> {
     pub episode: Option<&'a MissingEpisode>,
     /// How many other episodes are recorded before it.
     pub earlier_episodes: u32,
+    /// The episode's risk flags, computed by the core from the records
+    /// ([`casebook_core::model::episode_statuses`]).
+    pub flags: RiskFlags,
     /// The case profile, where this device holds it (the case team's devices).
     pub child: Option<&'a Profile>,
     /// When the pack is generated, in the reader's local time.
@@ -77,13 +82,12 @@ pub fn police_pack(records: CaseRecords<'_>, photo: Option<Vec<u8>>) -> PolicePa
         ..PolicePack::default()
     };
     if let Some(episode) = records.episode {
-        // lead: map the episode helper's new fields here (clothing, last seen when / where /
-        // with whom, category, who was told): this branch's episode has only the fields below.
         pack.police_reference.clone_from(&episode.police_reference);
+        pack.clothing.clone_from(&episode.clothing);
         pack.last_seen = LastSeen {
-            when: None,
+            when: episode.last_seen_at.map(|t| t.with_timezone(local)),
             place: episode.last_seen.clone(),
-            with_whom: String::new(),
+            with_whom: episode.last_seen_with.clone(),
         };
         let noticed = episode.missing_since.map(|t| {
             format!(
@@ -98,9 +102,25 @@ pub fn police_pack(records: CaseRecords<'_>, photo: Option<Vec<u8>>) -> PolicePa
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-        if episode.is_open() {
-            pack.category = Some(MissingCategory::Missing);
+        pack.category = Some(match episode.category {
+            EpisodeCategory::Missing => MissingCategory::Missing,
+            EpisodeCategory::AwayFromPlacement => {
+                MissingCategory::AwayFromPlacementWithoutAuthorisation
+            }
+        });
+        let flags = records.flags;
+        let mut raised = Vec::new();
+        if flags.first_48_hours {
+            raised.push("Went missing within 48 hours of arriving at this placement.".to_owned());
         }
+        if flags.during_supervision {
+            raised.push("Went missing while under the plan's 24-hour supervision step.".to_owned());
+        }
+        if flags.repeat {
+            raised.push("Repeat: the third or more absence in 90 days.".to_owned());
+        }
+        raised.append(&mut pack.risks);
+        pack.risks = raised;
     }
     pack
 }
@@ -233,6 +253,7 @@ mod tests {
                 shared: &shared,
                 episode: Some(&episode),
                 earlier_episodes: 2,
+                flags: RiskFlags::default(),
                 child: None,
                 generated_at: at,
                 generated_by: "carer",
@@ -263,6 +284,7 @@ mod tests {
                 shared: &shared,
                 episode: None,
                 earlier_episodes: 0,
+                flags: RiskFlags::default(),
                 child: Some(&child),
                 generated_at: at,
                 generated_by: "guardian",
@@ -278,6 +300,7 @@ mod tests {
                 shared: &[],
                 episode: None,
                 earlier_episodes: 0,
+                flags: RiskFlags::default(),
                 child: Some(&child),
                 generated_at: at,
                 generated_by: "guardian",
@@ -287,5 +310,59 @@ mod tests {
         assert_eq!(pack_unnamed.name, "Hương Nguyễn");
         assert_eq!(pack.category, None);
         assert_eq!(pack.local_authority_contacts.len(), 2);
+    }
+
+    /// The episode's own fields reach the pack (what they wore, when, where and with whom last
+    /// seen, the DfE category), and the flags the core computed come first among the risks.
+    #[test]
+    fn the_episode_fields_category_and_flags_reach_the_pack() {
+        let profile = MissingPersonProfile {
+            previous_missing_episodes: "Once from school".into(),
+            ..MissingPersonProfile::default()
+        };
+        let episode = MissingEpisode {
+            category: EpisodeCategory::AwayFromPlacement,
+            missing_since: Utc.with_ymd_and_hms(2026, 7, 1, 2, 10, 0).single(),
+            last_seen_at: Utc.with_ymd_and_hms(2026, 7, 1, 0, 45, 0).single(),
+            last_seen: "Corner shop, Anlaby Road".into(),
+            last_seen_with: "Two older boys in a silver car".into(),
+            clothing: "Grey tracksuit, black cap".into(),
+            ..MissingEpisode::default()
+        };
+        let at = DateTime::parse_from_rfc3339("2026-07-01T03:30:00+01:00").expect("time");
+        let pack = police_pack(
+            CaseRecords {
+                profile: &profile,
+                shared: &[],
+                episode: Some(&episode),
+                earlier_episodes: 3,
+                flags: RiskFlags {
+                    first_48_hours: true,
+                    during_supervision: false,
+                    repeat: true,
+                },
+                child: None,
+                generated_at: at,
+                generated_by: "carer",
+            },
+            None,
+        );
+        assert_eq!(pack.clothing, "Grey tracksuit, black cap");
+        assert_eq!(pack.last_seen.place, "Corner shop, Anlaby Road");
+        assert_eq!(pack.last_seen.with_whom, "Two older boys in a silver car");
+        let when = pack.last_seen.when.expect("last seen time");
+        assert_eq!(when.format("%H:%M %:z").to_string(), "01:45 +01:00");
+        assert_eq!(
+            pack.category,
+            Some(MissingCategory::AwayFromPlacementWithoutAuthorisation)
+        );
+        assert_eq!(pack.risks.len(), 3, "{:?}", pack.risks);
+        assert!(pack.risks[0].contains("48 hours"), "{:?}", pack.risks);
+        assert!(pack.risks[1].contains("third or more"), "{:?}", pack.risks);
+        assert!(
+            pack.risks[2].contains("Once from school"),
+            "{:?}",
+            pack.risks
+        );
     }
 }
