@@ -44,7 +44,7 @@ pub(super) enum Received {
         /// The message carried changes the user may not write.
         read_only: bool,
         /// What applying it gave, or why it failed (`panic` for a caught panic).
-        result: Result<Applied, &'static str>,
+        result: Result<Box<Applied>, &'static str>,
         /// The device's sync state afterwards (with `read_only` cleared).
         state: Box<State>,
     },
@@ -113,7 +113,7 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
     state.read_only = false;
     Received::Done {
         read_only,
-        result,
+        result: result.map(Box::new),
         state: Box::new(state),
     }
 }
