@@ -10,6 +10,8 @@
 //! (an autosave, even after the app restarted) continues from this device's last save from
 //! that read, found in the document's history, and its words are not applied twice.
 
+use std::collections::HashSet;
+
 use automerge::{ActorId, ChangeHash};
 use rand::RngCore;
 use serde_json::{Map, Value as Json};
@@ -123,16 +125,30 @@ impl CaseDoc {
 
     /// `read` plus this device's saves of records read at `read`, from the history: each
     /// such save was made on top of the ones before it.
+    ///
+    /// A save continues the chain when each of its dependencies is either part of the read
+    /// version's history or an earlier save of the chain. (automerge lists the writing actor's
+    /// previous change among a change's dependencies even when another dependency already
+    /// descends from it, so "every dependency is a head" would miss such a save and apply its
+    /// words a second time.)
     fn saved_from(&mut self, read: &Version, device: DeviceId) -> Version {
         let read_text = read.to_string();
         let mut heads: Vec<ChangeHash> = read.heads().to_vec();
-        for change in self.automerge_mut().get_changes(read.heads()) {
+        let since_read = self.automerge_mut().get_changes(read.heads());
+        let later: HashSet<ChangeHash> = since_read.iter().map(|c| c.hash()).collect();
+        let mut chained: HashSet<ChangeHash> = HashSet::new();
+        for change in since_read {
             let ours = CommitNote::parse(change.message()).is_some_and(|note| {
                 note.device == device && note.read_at.as_deref() == Some(read_text.as_str())
             });
-            if ours && change.deps().iter().all(|dep| heads.contains(dep)) {
+            let continues = change
+                .deps()
+                .iter()
+                .all(|dep| !later.contains(dep) || chained.contains(dep));
+            if ours && continues {
                 heads.retain(|head| !change.deps().contains(head));
                 heads.push(change.hash());
+                chained.insert(change.hash());
             }
         }
         Version::new(heads)
@@ -239,6 +255,50 @@ mod tests {
     fn sync(from: &mut CaseDoc, to: &mut CaseDoc) {
         let bytes = from.save();
         to.merge_bytes(&bytes).expect("merge");
+    }
+
+    /// The guardian's own note, then a supervisor's change made on top of it arrives; the
+    /// guardian opens the note and saves the screen twice. The second save must continue from
+    /// the first (automerge lists the guardian's earlier note among the first save's
+    /// dependencies beside the supervisor's change, which descends from it).
+    #[test]
+    fn a_screen_opened_after_another_persons_change_saved_twice_applies_each_word_once() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let guardian = edit(&mut rng, 1);
+        let profile = model::Profile {
+            case_reference: "HUL-2".into(),
+            ..model::Profile::default()
+        };
+        let mut phone = model::new_case(CaseId::random(&mut rng), &guardian, &profile)
+            .expect("new case")
+            .into_iter()
+            .find(|d| d.kind() == DocKind::Visits)
+            .expect("visits document");
+        let note = EntryId::random(&mut rng);
+        phone
+            .add_visit_note(&guardian, note, &VisitNote::default())
+            .expect("add note");
+        let mut office = CaseDoc::load(phone.id(), Some(&phone.save()), &[]).expect("load");
+        office
+            .add_visit_note(
+                &edit(&mut rng, 2),
+                EntryId::random(&mut rng),
+                &VisitNote::default(),
+            )
+            .expect("supervisor's note");
+        sync(&mut office, &mut phone);
+
+        let mut screen = Screen::open(&mut phone, note);
+        screen.shown.observations = " first".into();
+        screen.save(&mut phone, &mut rng, &guardian).expect("save");
+        screen.shown.observations = " first second".into();
+        screen
+            .save(&mut phone, &mut rng, &guardian)
+            .expect("save again");
+        assert_eq!(
+            phone.visit_note(note).expect("read").observations,
+            " first second"
+        );
     }
 
     #[test]
