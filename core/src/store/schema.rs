@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_view.sql"),
     include_str!("migrations/004_attachments.sql"),
     include_str!("migrations/005_alerts.sql"),
+    include_str!("migrations/008_snapshots.sql"),
 ];
 
 /// The schema version this build writes.
@@ -92,6 +93,43 @@ pub(super) mod tests {
             assert_eq!(version(&upgraded)?, VERSION);
             assert_eq!(schema_sql(&upgraded)?, fresh_sql, "upgrade from {start}");
         }
+        Ok(())
+    }
+
+    /// A store written before snapshots had a table of their own keeps every snapshot, and the
+    /// `docs` row no longer holds one (an appended chunk would rewrite it).
+    #[test]
+    fn snapshots_move_out_of_the_docs_row_intact() -> Result<()> {
+        let before = i64::try_from(
+            MIGRATIONS
+                .iter()
+                .position(|sql| sql.contains("CREATE TABLE doc_snapshots"))
+                .expect("the snapshots migration"),
+        )
+        .expect("small");
+        let mut conn = migrated(&[before])?;
+        conn.execute(
+            "INSERT INTO docs (doc_id, snapshot, last_chunk) VALUES ('a', x'0102', 3), ('b', NULL, 1)",
+            [],
+        )?;
+        let tx = conn.transaction()?;
+        migrate(&tx)?;
+        tx.commit()?;
+        let moved: Vec<(String, Vec<u8>)> = conn
+            .prepare("SELECT doc_id, snapshot FROM doc_snapshots ORDER BY doc_id")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        assert_eq!(moved, vec![("a".to_owned(), vec![1, 2])]);
+        let counters: Vec<(String, i64)> = conn
+            .prepare("SELECT doc_id, last_chunk FROM docs ORDER BY doc_id")?
+            .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+            .collect::<rusqlite::Result<_>>()?;
+        assert_eq!(counters, vec![("a".to_owned(), 3), ("b".to_owned(), 1)]);
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('docs')")?
+            .query_map([], |row| row.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        assert!(!columns.iter().any(|c| c == "snapshot"), "{columns:?}");
         Ok(())
     }
 

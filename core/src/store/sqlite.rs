@@ -177,7 +177,10 @@ impl Store for SqliteStore {
 fn load(conn: &Connection, doc: &DocId) -> Result<Option<StoredDoc>> {
     let id = doc.to_string();
     let row = conn
-        .prepare_cached("SELECT snapshot, last_chunk FROM docs WHERE doc_id = ?1")?
+        .prepare_cached(
+            "SELECT s.snapshot, d.last_chunk FROM docs d \
+             LEFT JOIN doc_snapshots s ON s.doc_id = d.doc_id WHERE d.doc_id = ?1",
+        )?
         .query_row([&id], |row| {
             Ok((row.get::<_, Option<Vec<u8>>>(0)?, row.get::<_, i64>(1)?))
         })
@@ -482,8 +485,11 @@ fn compact(tx: &Transaction<'_>, doc: &DocId, snapshot: &[u8], upto: u64) -> Res
     if upto > last_chunk(tx, &id)? {
         return Err(Error::invalid("upto", "beyond the document's last chunk"));
     }
+    tx.prepare_cached("INSERT INTO docs (doc_id) VALUES (?1) ON CONFLICT (doc_id) DO NOTHING")?
+        .execute([&id])?;
+    // In a table of its own: updating the document's counters never rewrites it.
     tx.prepare_cached(
-        "INSERT INTO docs (doc_id, snapshot) VALUES (?1, ?2) \
+        "INSERT INTO doc_snapshots (doc_id, snapshot) VALUES (?1, ?2) \
          ON CONFLICT (doc_id) DO UPDATE SET snapshot = excluded.snapshot",
     )?
     .execute((&id, snapshot))?;
@@ -507,6 +513,8 @@ fn remove_doc(tx: &Transaction<'_>, doc: &DocId) -> Result<()> {
     tx.prepare_cached("DELETE FROM chunks WHERE doc_id = ?1")?
         .execute([&id])?;
     tx.prepare_cached("DELETE FROM sync_states WHERE doc_id = ?1")?
+        .execute([&id])?;
+    tx.prepare_cached("DELETE FROM doc_snapshots WHERE doc_id = ?1")?
         .execute([&id])?;
     tx.prepare_cached("DELETE FROM docs WHERE doc_id = ?1")?
         .execute([&id])?;
@@ -565,6 +573,7 @@ fn put_summary(tx: &Transaction<'_>, summary: &CaseSummary) -> Result<()> {
 fn delete_everything(tx: &Transaction<'_>) -> Result<()> {
     tx.execute_batch(
         "DELETE FROM chunks;
+         DELETE FROM doc_snapshots;
          DELETE FROM docs;
          DELETE FROM sync_states;
          DELETE FROM case_summaries;
