@@ -47,7 +47,7 @@ use super::{
 use crate::doc::{CaseDoc, CheckedChanges, DocKind, Resolution};
 use crate::error::{Error, Result};
 use crate::ids::{DeviceId, EntryId, UserId};
-use crate::view::touched::{Touched, touched};
+use crate::view::touched::{Touched, touched, touched_by_patches};
 
 /// The role a writer acts in (the server's roles, by their wire names).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -325,7 +325,7 @@ pub fn check_write(
     after: &Automerge,
     writer: &Writer,
 ) -> std::result::Result<(), Vec<Violation>> {
-    run_check(kind, before, after, writer).verdict
+    run_check(kind, before, after, writer, None).verdict
 }
 
 /// What a check found: the verdict, and the new changes with what they touched (found on the
@@ -336,13 +336,22 @@ struct Checked {
     touched: Option<Touched>,
 }
 
-fn run_check(kind: DocKind, before: &Automerge, after: &Automerge, writer: &Writer) -> Checked {
+/// `known_touched`: what the new changes touched when the caller already knows it (a local
+/// edit's recorded diff); otherwise it is placed from the changes' operations.
+fn run_check(
+    kind: DocKind,
+    before: &Automerge,
+    after: &Automerge,
+    writer: &Writer,
+    known_touched: Option<Touched>,
+) -> Checked {
     let mut check = Check {
         before,
         after,
         writer,
         violations: Vec::new(),
         creators: None,
+        known_touched,
         touched: None,
         changes: Vec::new(),
     };
@@ -370,6 +379,8 @@ struct Check<'a> {
     /// [`crate::view::touched`]); `None` when they could not all be placed, and then every
     /// entry is compared.
     touched: Option<Touched>,
+    /// What the new changes touched, when the caller already knew it (see [`run_check`]).
+    known_touched: Option<Touched>,
     /// The changes `after` holds beyond `before`.
     changes: Vec<automerge::Change>,
 }
@@ -457,7 +468,10 @@ impl Check<'_> {
         let own_actor = automerge::ActorId::from(self.writer.device.as_bytes());
         let mut other_actors = Vec::new();
         let changes = self.after.get_changes(&heads);
-        self.touched = touched(self.after, &changes);
+        self.touched = match self.known_touched.take() {
+            Some(known) => Some(known),
+            None => touched(self.after, &changes),
+        };
         for change in &changes {
             let hash = change.hash().to_string();
             let record = format!("change {}", &hash[..hash.len().min(12)]);
@@ -831,7 +845,12 @@ impl CaseDoc {
         f: impl FnOnce(&mut CaseDoc) -> Result<R>,
     ) -> Result<R> {
         let mut trial = self.trial();
+        // automerge records what the edit makes visible as it runs: placing that is cheaper
+        // than decoding every operation of the new changes (one per character of a note).
+        trial.automerge_mut().update_diff_cursor();
         let value = f(&mut trial)?;
+        let patches = trial.automerge_mut().diff_incremental();
+        trial.automerge_mut().reset_diff_cursor();
         let kind = self.kind();
         let from = self.heads();
         let checked = run_check(
@@ -839,6 +858,7 @@ impl CaseDoc {
             self.automerge_mut().document(),
             trial.automerge_mut().document(),
             writer,
+            Some(touched_by_patches(&patches)),
         );
         if let Err(violations) = checked.verdict {
             return Err(Error::not_permitted(&violations));

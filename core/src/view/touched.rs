@@ -5,7 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use automerge::legacy::{Key, ObjectId};
-use automerge::{ActorId, Change, ObjId, Prop, ReadDoc};
+use automerge::{ActorId, Change, ObjId, Patch, PatchAction, Prop, ReadDoc};
 
 /// The `(root key, record key)` pairs a set of changes touched (see [`touched`]).
 pub(crate) type Touched = BTreeSet<(String, Option<String>)>;
@@ -61,4 +61,42 @@ pub(crate) fn touched(doc: &impl ReadDoc, changes: &[Change]) -> Option<Touched>
         }
     }
     Some(touched)
+}
+
+/// The `(root key, record key)` pairs that `patches` (a local edit's diff, recorded by
+/// automerge as the edit ran) changed, placed as [`touched`] places operations. Cheaper than
+/// decoding the edit's changes: a long note's text is one patch, not one operation per
+/// character. Patches show what became visible, which is all that a view row or a record
+/// compared by the write rules can show; the server, which checks what a device sends, places
+/// the operations themselves.
+pub(crate) fn touched_by_patches(patches: &[Patch]) -> Touched {
+    let mut touched = Touched::new();
+    for patch in patches {
+        let key = match &patch.action {
+            PatchAction::PutMap { key, .. } | PatchAction::DeleteMap { key } => Some(key.clone()),
+            PatchAction::Increment { prop, .. } | PatchAction::Conflict { prop } => match prop {
+                Prop::Map(key) => Some(key.clone()),
+                Prop::Seq(_) => None,
+            },
+            _ => None,
+        };
+        let step = |prop: &Prop| match prop {
+            Prop::Map(key) => key.clone(),
+            Prop::Seq(_) => String::new(),
+        };
+        match patch.path.as_slice() {
+            [] => {
+                if let Some(key) = key {
+                    touched.insert((key, None));
+                }
+            }
+            [(_, top)] => {
+                touched.insert((step(top), key));
+            }
+            [(_, top), (_, record), ..] => {
+                touched.insert((step(top), Some(step(record))));
+            }
+        }
+    }
+    touched
 }
