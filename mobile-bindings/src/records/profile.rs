@@ -146,9 +146,10 @@ pub struct Nrm {
     #[uniffi(default = None)]
     pub conclusive_grounds_on: Option<String>,
     /// Who decides: the Home Office or the local panel (a panel decision needs social
-    /// care, police and health among its members).
-    #[uniffi(default)]
-    pub route: NrmRoute,
+    /// care, police and health among its members). Reads always fill it in; `None` (a
+    /// record made from scratch) means `NotRecorded`.
+    #[uniffi(default = None)]
+    pub route: Option<NrmRoute>,
     /// The reasons given for the reasonable grounds decision.
     #[uniffi(default = "")]
     pub reasonable_grounds_reasons: String,
@@ -183,7 +184,7 @@ impl From<core::Nrm> for Nrm {
             reasonable_grounds_on: show_date(n.reasonable_grounds_on),
             conclusive_grounds: n.conclusive_grounds.into(),
             conclusive_grounds_on: show_date(n.conclusive_grounds_on),
-            route: n.route.into(),
+            route: Some(n.route.into()),
             reasonable_grounds_reasons: n.reasonable_grounds_reasons,
             reasonable_grounds_recorded_by: n.reasonable_grounds_recorded_by,
             reasonable_grounds_panel: n
@@ -221,7 +222,7 @@ impl TryFrom<Nrm> for core::Nrm {
                 "nrm.conclusive_grounds_on",
                 n.conclusive_grounds_on,
             )?,
-            route: n.route.into(),
+            route: n.route.unwrap_or_default().into(),
             reasonable_grounds_reasons: n.reasonable_grounds_reasons,
             reasonable_grounds_recorded_by: n.reasonable_grounds_recorded_by,
             reasonable_grounds_panel: panel(
@@ -495,12 +496,35 @@ mod tests {
             nrm: Nrm {
                 reasonable_grounds: NrmDecision::Positive,
                 reasonable_grounds_on: Some("2026-01-02".into()),
+                route: Some(NrmRoute::LocalPanel),
+                reasonable_grounds_panel: vec![PanelMember {
+                    name: "C. Nurse".into(),
+                    agency: "health".into(),
+                }],
                 ..Nrm::default()
             },
             ..Profile::default()
         };
         let core = core::Profile::try_from(app.clone()).expect("valid");
         assert_eq!(Profile::from(core), app);
+    }
+
+    #[test]
+    fn an_unknown_agency_names_its_field() {
+        let app = Nrm {
+            conclusive_grounds_panel: vec![PanelMember {
+                name: "D. Officer".into(),
+                agency: "Police".into(),
+            }],
+            ..Nrm::default()
+        };
+        match core::Nrm::try_from(app) {
+            Err(CasebookError::InvalidInput { field, reason }) => {
+                assert_eq!(field, "nrm.conclusive_grounds_panel.agency");
+                assert!(reason.contains("social_care"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
