@@ -6,6 +6,7 @@ use axum::http::{Method, StatusCode};
 use casebook_core::doc::{Author, CaseDoc, DocId, DocKind, Edit};
 use casebook_core::ids::EntryId;
 use casebook_core::model::{DeadlineKind, MissingEpisode, NrmDecision, NrmRoute, Profile};
+use casebook_core::sync::wire::SessionResponse;
 use casebook_server::deadlines::DeadlinesResponse;
 use chrono::{NaiveDate, TimeZone, Utc};
 use serde_json::json;
@@ -167,19 +168,6 @@ async fn a_supervisor_lists_the_deadlines_of_their_teams_cases_soonest_first() {
     assert_eq!(ri.deadline.record, format!("missing_episodes/{episode}"));
     assert!(!String::from_utf8_lossy(&r.body).contains("CANARY"));
 
-    // Time passes: the return interview becomes overdue.
-    h.clock.advance(3 * 24 * 3600);
-    let later: DeadlinesResponse = h
-        .raw(
-            Method::GET,
-            "/v1/deadlines",
-            Some(&supervisor.token),
-            vec![],
-        )
-        .await
-        .json();
-    assert!(later.deadlines[1].deadline.overdue);
-
     // A guardian is refused; no token is unauthenticated.
     let refused = h
         .raw(Method::GET, "/v1/deadlines", Some(&guardian.token), vec![])
@@ -187,4 +175,13 @@ async fn a_supervisor_lists_the_deadlines_of_their_teams_cases_soonest_first() {
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     let anonymous = h.raw(Method::GET, "/v1/deadlines", None, vec![]).await;
     assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+
+    // Time passes: the return interview becomes overdue.
+    h.clock.advance(2 * 24 * 3600);
+    let session: SessionResponse = h.open_session(&supervisor.id, &supervisor.key).await.json();
+    let later: DeadlinesResponse = h
+        .raw(Method::GET, "/v1/deadlines", Some(&session.token), vec![])
+        .await
+        .json();
+    assert!(later.deadlines[1].deadline.overdue);
 }
