@@ -25,6 +25,7 @@ mod case_api;
 pub mod casebook;
 mod clock;
 pub mod error;
+mod nrm_api;
 pub mod observe;
 mod photo_api;
 mod profile_api;

@@ -369,6 +369,13 @@ async fn acknowledge_alerts(
         .map(Json)
 }
 
+async fn deadlines(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<crate::deadlines::DeadlinesResponse>> {
+    crate::deadlines::list(&state, caller).await.map(Json)
+}
+
 async fn not_found() -> Error {
     Error::NotFound("no such endpoint")
 }
@@ -424,6 +431,7 @@ pub fn router(state: AppState) -> Router {
             post(upload_attachment).layer(DefaultBodyLimit::max(MAX_ATTACHMENT_REQUEST_BYTES)),
         )
         .route("/v1/attachments/fetch", post(fetch_attachment).layer(small))
+        .route("/v1/deadlines", get(deadlines))
         .nest("/v1/admin", admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -40,6 +40,7 @@ pub mod auth;
 pub mod cli;
 pub mod conn_limits;
 pub mod db;
+pub mod deadlines;
 pub mod directory;
 pub mod error;
 pub mod http;

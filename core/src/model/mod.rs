@@ -3,17 +3,21 @@
 //! opens the case, so no nested object is ever created by two devices under one key.
 
 mod associates;
+mod deadlines;
 mod location;
 mod missing_episode;
 mod missing_profile;
 mod missing_status;
+mod nrm;
 mod photo;
 mod profile;
 mod safety;
 mod visits;
+mod working_days;
 mod write_rules;
 
 pub use associates::PersonOfConcern;
+pub use deadlines::{Deadline, DeadlineKind, case_deadlines};
 pub use location::{Placement, PlacementType};
 pub use missing_episode::{CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInterviewOutcome};
 pub use missing_profile::{MissingPersonProfile, PROFILE_KEY, SHARED_KEY, SharedPerson};
@@ -21,6 +25,7 @@ pub use missing_status::{
     EpisodeStatus, FIRST_HOURS, REPEAT_COUNT, REPEAT_WINDOW, RETURN_INTERVIEW_WITHIN, RiskFlags,
     episode_statuses, london_time, return_interview_due,
 };
+pub use nrm::{Agency, NrmRoute, PanelMember, UnknownAgency};
 pub use photo::{
     MAX_PHOTO_BYTES, PHOTO_KEY, PHOTO_MEDIA_TYPES, PhotoRef, is_attachment_id, photo_ref,
     referenced_photo, validate_photo,
@@ -34,6 +39,10 @@ pub use safety::{
 };
 pub use visits::{
     Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
+};
+pub use working_days::{
+    add_working_days, bank_holidays, bank_holidays_cover_until, check_bank_holiday_coverage,
+    is_working_day,
 };
 pub use write_rules::{
     RecordClass, Violation, WriteAction, Writer, WriterRole, allowed, check_write,
@@ -117,6 +126,7 @@ pub fn new_case(case: CaseId, edit: &Edit, profile: &Profile) -> Result<Vec<Case
         return Err(Error::invalid("case_reference", "is required"));
     }
     profile.validate(edit.at)?;
+    profile.nrm.validate(edit.at)?;
     DocKind::ALL
         .into_iter()
         .map(|kind| {

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Months, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::nrm::{NrmRoute, PanelMember};
 use crate::doc::{CaseDoc, DocKind, Edit, Record};
 use crate::error::{Error, Result};
 
@@ -64,14 +65,18 @@ pub enum NrmDecision {
     Negative,
 }
 
-/// The NRM referral and its decisions.
+/// The NRM referral and its decisions (checked by [`Nrm::validate`]; the route, panels and
+/// rules are in `nrm.rs`). Fields added after the first release read as empty in older
+/// documents.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Nrm {
     /// When the referral was made.
     pub referred_on: Option<NaiveDate>,
-    /// Who referred (agency).
+    /// The first responder who referred (agency, and person if known).
     pub referred_by: String,
-    /// Who decides: the Home Office competent authority or a local pilot panel.
+    /// Who decides, as text (kept from the first release; [`Nrm::route`] is the checked
+    /// field).
     pub decision_maker: String,
     /// Reasonable grounds decision.
     pub reasonable_grounds: NrmDecision,
@@ -81,6 +86,20 @@ pub struct Nrm {
     pub conclusive_grounds: NrmDecision,
     /// Date of the conclusive grounds decision.
     pub conclusive_grounds_on: Option<NaiveDate>,
+    /// Who decides: the Home Office or the local safeguarding partners' panel.
+    pub route: NrmRoute,
+    /// The reasons given for the reasonable grounds decision.
+    pub reasonable_grounds_reasons: String,
+    /// Who recorded the reasonable grounds decision.
+    pub reasonable_grounds_recorded_by: String,
+    /// The panel that made the reasonable grounds decision (local panel route).
+    pub reasonable_grounds_panel: Vec<PanelMember>,
+    /// The reasons given for the conclusive grounds decision.
+    pub conclusive_grounds_reasons: String,
+    /// Who recorded the conclusive grounds decision.
+    pub conclusive_grounds_recorded_by: String,
+    /// The panel that made the conclusive grounds decision (local panel route).
+    pub conclusive_grounds_panel: Vec<PanelMember>,
 }
 
 /// Where an asylum or immigration claim stands (statutory guidance, paragraph 58).
@@ -119,6 +138,13 @@ pub struct Immigration {
     pub leave_expires_on: Option<NaiveDate>,
     /// The child's legal representative (regulated solicitor or OISC adviser).
     pub legal_representative: String,
+    /// When a decision on a pending claim or appeal is expected (as the Home Office or the
+    /// legal representative gave it), if known.
+    #[serde(default)]
+    pub decision_due_on: Option<NaiveDate>,
+    /// When an application to extend leave was made (before the leave ended).
+    #[serde(default)]
+    pub extension_applied_on: Option<NaiveDate>,
 }
 
 /// Dates of the child's plans (next review due).
@@ -188,6 +214,14 @@ pub struct Profile {
     pub independent_visitor: IndependentVisitor,
     /// Reference to the photograph kept on file for use if the child goes missing.
     pub photo_reference: Option<String>,
+    /// The date of birth the local authority accepts where the age is in doubt (a working
+    /// date, or the one an age assessment found); deadlines tied to the child's age (16,
+    /// 17½, 18) count from it when set, else from `date_of_birth`.
+    #[serde(default)]
+    pub accepted_date_of_birth: Option<NaiveDate>,
+    /// The personal adviser appointed for the move to adulthood (due at 18), by name.
+    #[serde(default)]
+    pub personal_adviser: String,
 }
 
 impl Record for Profile {
@@ -200,10 +234,13 @@ impl Profile {
     /// lie in the future, nor, while the person is treated as a child (see
     /// [`AgeStatus::treat_as_child`]), more than [`MAX_CHILD_AGE_YEARS`] years back.
     pub fn validate(&self, now: DateTime<Utc>) -> Result<()> {
+        let today = now.date_naive();
+        if self.accepted_date_of_birth.is_some_and(|d| d > today) {
+            return Err(Error::invalid("accepted_date_of_birth", "is in the future"));
+        }
         let Some(born) = self.date_of_birth else {
             return Ok(());
         };
-        let today = now.date_naive();
         if born > today {
             return Err(Error::invalid("date_of_birth", "is in the future"));
         }
@@ -234,14 +271,19 @@ impl CaseDoc {
 
     /// Update the profile, touching only the fields that differ.
     /// A date of birth or age status that changes is checked ([`Profile::validate`]) at the
-    /// edit's time; one left as it was is not, so a case that outlived the check stays
-    /// editable.
+    /// edit's time, and so is an NRM record that changes ([`Nrm::validate`]); one left as it
+    /// was is not, so a case that outlived the check stays editable.
     pub fn set_profile(&mut self, edit: &Edit, profile: &Profile) -> Result<()> {
         self.expect_kind(DocKind::Profile)?;
         let before = self.profile()?;
-        if before.date_of_birth != profile.date_of_birth || before.age_status != profile.age_status
+        if before.date_of_birth != profile.date_of_birth
+            || before.age_status != profile.age_status
+            || before.accepted_date_of_birth != profile.accepted_date_of_birth
         {
             profile.validate(edit.at)?;
+        }
+        if before.nrm != profile.nrm {
+            profile.nrm.validate(edit.at)?;
         }
         self.write_at(edit, &[], profile)
     }

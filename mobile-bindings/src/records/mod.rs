@@ -11,6 +11,7 @@
 mod alerts;
 mod associates;
 mod case;
+mod deadlines;
 mod location;
 mod missing;
 mod missing_profile;
@@ -24,12 +25,13 @@ pub use case::{
     CaseSummary, ChangeEvent, ChangeSource, Conflict, ConflictValue, DeviceInfo, DocKind,
     Rejection, SecurityNotice, SyncProgress, SyncReport,
 };
+pub use deadlines::{Deadline, DeadlineKind};
 pub use location::{Placement, PlacementEntry, PlacementType};
 pub use missing::{MissingEpisodeStatus, RiskFlags};
 pub use missing_profile::{MissingPersonProfile, SharedPerson};
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
-    PlanDates, Profile,
+    NrmRoute, PanelMember, PlanDates, Profile,
 };
 pub use safety::{
     CheckOutcome, EpisodeCategory, FeelSafe, MissingEpisode, MissingEpisodeEntry, PlanStep,
@@ -101,6 +103,7 @@ macro_rules! read_at {
 }
 read_at!(
     Profile,
+    Nrm,
     Placement,
     PlanStep,
     MissingEpisode,

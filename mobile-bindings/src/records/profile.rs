@@ -1,4 +1,5 @@
-//! The child's profile: identity, status, NRM and immigration, plan dates.
+//! The child's profile: identity, status, NRM (with the local panel's members) and
+//! immigration, plan dates.
 
 use casebook_core::model as core;
 
@@ -51,6 +52,57 @@ mirror_enum!(
 );
 
 mirror_enum!(
+    /// Who decides on the child's status.
+    NrmRoute <=> core::NrmRoute {
+        /// Not yet recorded.
+        #[default]
+        NotRecorded,
+        /// The Home Office (the National Referral Mechanism).
+        HomeOffice,
+        /// The local safeguarding partners' panel of the local decision-making pilot.
+        LocalPanel,
+    }
+);
+
+/// A member of the panel that made a decision.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PanelMember {
+    /// The member's name.
+    pub name: String,
+    /// The agency they sit for: `social_care`, `police`, `health`, `education`,
+    /// `home_office` or `other` (anything else is refused as `InvalidInput`).
+    pub agency: String,
+}
+
+impl From<core::PanelMember> for PanelMember {
+    fn from(m: core::PanelMember) -> Self {
+        PanelMember {
+            name: m.name,
+            agency: m.agency.as_str().to_owned(),
+        }
+    }
+}
+
+fn panel(field: &str, members: Vec<PanelMember>) -> Result<Vec<core::PanelMember>, CasebookError> {
+    members
+        .into_iter()
+        .map(|m| {
+            let agency =
+                m.agency
+                    .parse::<core::Agency>()
+                    .map_err(|e| CasebookError::InvalidInput {
+                        field: format!("{field}.agency"),
+                        reason: e.to_string(),
+                    })?;
+            Ok(core::PanelMember {
+                name: m.name,
+                agency,
+            })
+        })
+        .collect()
+}
+
+mirror_enum!(
     /// Where an asylum or immigration claim stands.
     ImmigrationOutcome <=> core::ImmigrationOutcome {
         /// No claim made, or not recorded.
@@ -93,6 +145,98 @@ pub struct Nrm {
     /// Date of the conclusive grounds decision.
     #[uniffi(default = None)]
     pub conclusive_grounds_on: Option<String>,
+    /// Who decides: the Home Office or the local panel (a panel decision needs social
+    /// care, police and health among its members). Reads always fill it in; `None` (a
+    /// record made from scratch) means `NotRecorded`.
+    #[uniffi(default = None)]
+    pub route: Option<NrmRoute>,
+    /// The reasons given for the reasonable grounds decision.
+    #[uniffi(default = "")]
+    pub reasonable_grounds_reasons: String,
+    /// Who recorded the reasonable grounds decision.
+    #[uniffi(default = "")]
+    pub reasonable_grounds_recorded_by: String,
+    /// The panel that made the reasonable grounds decision.
+    #[uniffi(default = [])]
+    pub reasonable_grounds_panel: Vec<PanelMember>,
+    /// The reasons given for the conclusive grounds decision.
+    #[uniffi(default = "")]
+    pub conclusive_grounds_reasons: String,
+    /// Who recorded the conclusive grounds decision.
+    #[uniffi(default = "")]
+    pub conclusive_grounds_recorded_by: String,
+    /// The panel that made the conclusive grounds decision.
+    #[uniffi(default = [])]
+    pub conclusive_grounds_panel: Vec<PanelMember>,
+    /// The version of the profile document this was read at by `nrm` (keep it when you
+    /// save with `set_nrm`); unused inside a `Profile`, which carries its own.
+    #[uniffi(default = "")]
+    pub version: String,
+}
+
+impl From<core::Nrm> for Nrm {
+    fn from(n: core::Nrm) -> Self {
+        Nrm {
+            referred_on: show_date(n.referred_on),
+            referred_by: n.referred_by,
+            decision_maker: n.decision_maker,
+            reasonable_grounds: n.reasonable_grounds.into(),
+            reasonable_grounds_on: show_date(n.reasonable_grounds_on),
+            conclusive_grounds: n.conclusive_grounds.into(),
+            conclusive_grounds_on: show_date(n.conclusive_grounds_on),
+            route: Some(n.route.into()),
+            reasonable_grounds_reasons: n.reasonable_grounds_reasons,
+            reasonable_grounds_recorded_by: n.reasonable_grounds_recorded_by,
+            reasonable_grounds_panel: n
+                .reasonable_grounds_panel
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            conclusive_grounds_reasons: n.conclusive_grounds_reasons,
+            conclusive_grounds_recorded_by: n.conclusive_grounds_recorded_by,
+            conclusive_grounds_panel: n
+                .conclusive_grounds_panel
+                .into_iter()
+                .map(Into::into)
+                .collect(),
+            version: String::new(),
+        }
+    }
+}
+
+impl TryFrom<Nrm> for core::Nrm {
+    type Error = CasebookError;
+
+    fn try_from(n: Nrm) -> Result<Self, CasebookError> {
+        Ok(core::Nrm {
+            referred_on: parse_opt_date("nrm.referred_on", n.referred_on)?,
+            referred_by: n.referred_by,
+            decision_maker: n.decision_maker,
+            reasonable_grounds: n.reasonable_grounds.into(),
+            reasonable_grounds_on: parse_opt_date(
+                "nrm.reasonable_grounds_on",
+                n.reasonable_grounds_on,
+            )?,
+            conclusive_grounds: n.conclusive_grounds.into(),
+            conclusive_grounds_on: parse_opt_date(
+                "nrm.conclusive_grounds_on",
+                n.conclusive_grounds_on,
+            )?,
+            route: n.route.unwrap_or_default().into(),
+            reasonable_grounds_reasons: n.reasonable_grounds_reasons,
+            reasonable_grounds_recorded_by: n.reasonable_grounds_recorded_by,
+            reasonable_grounds_panel: panel(
+                "nrm.reasonable_grounds_panel",
+                n.reasonable_grounds_panel,
+            )?,
+            conclusive_grounds_reasons: n.conclusive_grounds_reasons,
+            conclusive_grounds_recorded_by: n.conclusive_grounds_recorded_by,
+            conclusive_grounds_panel: panel(
+                "nrm.conclusive_grounds_panel",
+                n.conclusive_grounds_panel,
+            )?,
+        })
+    }
 }
 
 /// Immigration and asylum status. Dates are `YYYY-MM-DD`.
@@ -115,6 +259,12 @@ pub struct Immigration {
     /// The child's legal representative.
     #[uniffi(default = "")]
     pub legal_representative: String,
+    /// When a decision on a pending claim or appeal is expected, if known.
+    #[uniffi(default = None)]
+    pub decision_due_on: Option<String>,
+    /// When an application to extend leave was made.
+    #[uniffi(default = None)]
+    pub extension_applied_on: Option<String>,
 }
 
 /// Next review dates of the child's plans (`YYYY-MM-DD`).
@@ -206,6 +356,13 @@ pub struct Profile {
     /// Reference to the photograph kept on file.
     #[uniffi(default = None)]
     pub photo_reference: Option<String>,
+    /// The date of birth the local authority accepts where the age is in doubt
+    /// (`YYYY-MM-DD`); age deadlines count from it when set.
+    #[uniffi(default = None)]
+    pub accepted_date_of_birth: Option<String>,
+    /// The personal adviser appointed for the move to adulthood, by name.
+    #[uniffi(default = "")]
+    pub personal_adviser: String,
     /// The version of its document this was read at: reads fill it in; keep it when you
     /// save, so the save writes only what was changed since and keeps what others wrote
     /// meanwhile. Empty for a record made from scratch (the save then writes every field
@@ -232,15 +389,7 @@ impl From<core::Profile> for Profile {
             legal_basis: p.legal_basis.into(),
             allocated_guardian: p.allocated_guardian,
             allocated_social_worker: p.allocated_social_worker,
-            nrm: Nrm {
-                referred_on: show_date(p.nrm.referred_on),
-                referred_by: p.nrm.referred_by,
-                decision_maker: p.nrm.decision_maker,
-                reasonable_grounds: p.nrm.reasonable_grounds.into(),
-                reasonable_grounds_on: show_date(p.nrm.reasonable_grounds_on),
-                conclusive_grounds: p.nrm.conclusive_grounds.into(),
-                conclusive_grounds_on: show_date(p.nrm.conclusive_grounds_on),
-            },
+            nrm: p.nrm.into(),
             immigration: Immigration {
                 asylum_claimed: p.immigration.asylum_claimed,
                 claimed_on: show_date(p.immigration.claimed_on),
@@ -248,6 +397,8 @@ impl From<core::Profile> for Profile {
                 decided_on: show_date(p.immigration.decided_on),
                 leave_expires_on: show_date(p.immigration.leave_expires_on),
                 legal_representative: p.immigration.legal_representative,
+                decision_due_on: show_date(p.immigration.decision_due_on),
+                extension_applied_on: show_date(p.immigration.extension_applied_on),
             },
             plans: PlanDates {
                 care_plan: show_date(p.plans.care_plan),
@@ -261,6 +412,8 @@ impl From<core::Profile> for Profile {
                 declined_reason: p.independent_visitor.declined_reason,
             },
             photo_reference: p.photo_reference,
+            accepted_date_of_birth: show_date(p.accepted_date_of_birth),
+            personal_adviser: p.personal_adviser,
             version: String::new(),
         }
     }
@@ -286,21 +439,7 @@ impl TryFrom<Profile> for core::Profile {
             legal_basis: p.legal_basis.into(),
             allocated_guardian: p.allocated_guardian,
             allocated_social_worker: p.allocated_social_worker,
-            nrm: core::Nrm {
-                referred_on: parse_opt_date("nrm.referred_on", p.nrm.referred_on)?,
-                referred_by: p.nrm.referred_by,
-                decision_maker: p.nrm.decision_maker,
-                reasonable_grounds: p.nrm.reasonable_grounds.into(),
-                reasonable_grounds_on: parse_opt_date(
-                    "nrm.reasonable_grounds_on",
-                    p.nrm.reasonable_grounds_on,
-                )?,
-                conclusive_grounds: p.nrm.conclusive_grounds.into(),
-                conclusive_grounds_on: parse_opt_date(
-                    "nrm.conclusive_grounds_on",
-                    p.nrm.conclusive_grounds_on,
-                )?,
-            },
+            nrm: p.nrm.try_into()?,
             immigration: core::Immigration {
                 asylum_claimed: p.immigration.asylum_claimed,
                 claimed_on: parse_opt_date("immigration.claimed_on", p.immigration.claimed_on)?,
@@ -311,6 +450,14 @@ impl TryFrom<Profile> for core::Profile {
                     p.immigration.leave_expires_on,
                 )?,
                 legal_representative: p.immigration.legal_representative,
+                decision_due_on: parse_opt_date(
+                    "immigration.decision_due_on",
+                    p.immigration.decision_due_on,
+                )?,
+                extension_applied_on: parse_opt_date(
+                    "immigration.extension_applied_on",
+                    p.immigration.extension_applied_on,
+                )?,
             },
             plans: core::PlanDates {
                 care_plan: parse_opt_date("plans.care_plan", p.plans.care_plan)?,
@@ -327,6 +474,11 @@ impl TryFrom<Profile> for core::Profile {
                 declined_reason: p.independent_visitor.declined_reason,
             },
             photo_reference: p.photo_reference,
+            accepted_date_of_birth: parse_opt_date(
+                "accepted_date_of_birth",
+                p.accepted_date_of_birth,
+            )?,
+            personal_adviser: p.personal_adviser,
         })
     }
 }
@@ -344,12 +496,35 @@ mod tests {
             nrm: Nrm {
                 reasonable_grounds: NrmDecision::Positive,
                 reasonable_grounds_on: Some("2026-01-02".into()),
+                route: Some(NrmRoute::LocalPanel),
+                reasonable_grounds_panel: vec![PanelMember {
+                    name: "C. Nurse".into(),
+                    agency: "health".into(),
+                }],
                 ..Nrm::default()
             },
             ..Profile::default()
         };
         let core = core::Profile::try_from(app.clone()).expect("valid");
         assert_eq!(Profile::from(core), app);
+    }
+
+    #[test]
+    fn an_unknown_agency_names_its_field() {
+        let app = Nrm {
+            conclusive_grounds_panel: vec![PanelMember {
+                name: "D. Officer".into(),
+                agency: "Police".into(),
+            }],
+            ..Nrm::default()
+        };
+        match core::Nrm::try_from(app) {
+            Err(CasebookError::InvalidInput { field, reason }) => {
+                assert_eq!(field, "nrm.conclusive_grounds_panel.agency");
+                assert!(reason.contains("social_care"), "{reason}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]

@@ -4,6 +4,7 @@
 mod auth;
 mod auth_limits;
 mod cli;
+mod deadlines;
 mod fd_limit;
 mod fuzz;
 mod names;

@@ -258,6 +258,47 @@ fun main() {
         check(book.sharedPersons(caseId).isEmpty()) { "unshared" }
     }
 
+    test("NRM: a panel decision without health is refused; the case's deadline list") {
+        val read = book.nrm(caseId)
+        check(read.version.isNotEmpty()) { "read with a version" }
+        val twoAgencies = listOf(PanelMember("A. Worker", "social_care"), PanelMember("B. Officer", "police"))
+        val full = twoAgencies + PanelMember("C. Nurse", "health")
+        val decided = read.copy(
+            referredOn = "2026-11-02",
+            referredBy = "Hull children's social care",
+            route = NrmRoute.LOCAL_PANEL,
+            reasonableGrounds = NrmDecision.POSITIVE,
+            reasonableGroundsOn = "2026-11-06",
+            reasonableGroundsReasons = "Indicators of criminal exploitation",
+            reasonableGroundsRecordedBy = "Panel chair",
+            reasonableGroundsPanel = twoAgencies,
+        )
+        val noHealth = expectThrows<CasebookException.InvalidInput> { book.setNrm(caseId, decided) }
+        check(noHealth.field == "nrm.reasonable_grounds_panel" && noHealth.reason.endsWith("missing: health")) {
+            "${noHealth.field}: ${noHealth.reason}"
+        }
+        check(book.nrm(caseId).route == NrmRoute.NOT_RECORDED) { "nothing written" }
+        val unknown = expectThrows<CasebookException.InvalidInput> {
+            book.setNrm(caseId, decided.copy(reasonableGroundsPanel = full + PanelMember("D. Officer", "probation")))
+        }
+        check(unknown.field == "nrm.reasonable_grounds_panel.agency") { unknown.field }
+        val early = expectThrows<CasebookException.InvalidInput> {
+            book.setNrm(caseId, decided.copy(reasonableGroundsOn = "2026-10-30", reasonableGroundsPanel = full))
+        }
+        check(early.field == "nrm.reasonable_grounds_on") { early.field }
+        book.setNrm(caseId, decided.copy(reasonableGroundsPanel = full))
+        val saved = book.nrm(caseId)
+        check(saved.route == NrmRoute.LOCAL_PANEL && saved.reasonableGroundsPanel == full) { "$saved" }
+        check(book.profile(caseId).nrm.reasonableGroundsPanel == full) { "the profile carries it" }
+        val list = book.deadlines(caseId, Instant.parse("2026-11-30T12:00:00Z"))
+        check(list.map { it.dueOn } == list.map { it.dueOn }.sorted()) { "soonest first: $list" }
+        val fromProfile = list.filter { it.doc == DocKind.PROFILE }
+        check(fromProfile.map { it.kind } == listOf(DeadlineKind.CONCLUSIVE_GROUNDS_FROM)) { "$list" }
+        check(fromProfile[0].dueOn == "2026-12-06" && !fromProfile[0].overdue && fromProfile[0].record == "nrm") {
+            "${fromProfile[0]}"
+        }
+    }
+
     test("a Rust panic is a typed Internal exception and the store stays usable") {
         expectThrows<CasebookException.Internal> { book.debugPanic() }
         check(book.listCases().size == 1) { "list after panic" }

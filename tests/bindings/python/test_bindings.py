@@ -12,9 +12,9 @@ import unittest
 
 from casebook_mobile import (
     AgeStatus, Casebook, CasebookError, CancelToken, ChangeListener, ChangeSource,
-    CheckOutcome, DocKind, EpisodeCategory, FeelSafe, Immigration, ImmigrationOutcome,
+    CheckOutcome, DeadlineKind, DocKind, EpisodeCategory, FeelSafe, Immigration, ImmigrationOutcome,
     Interpreter, InterpreterMode, LegalBasis, MissingEpisode, MissingPersonProfile, Nrm,
-    NrmDecision, PersonOfConcern, PlanStep, Profile, Responsible, ReturnInterviewOutcome, Review,
+    NrmDecision, NrmRoute, PanelMember, PersonOfConcern, PlanStep, Profile, Responsible, ReturnInterviewOutcome, Review,
     ReviewStatus, RiskFlags, SafetyCheck, StepStatus, VettingStatus, VisitNote, library_version,
 )
 
@@ -251,6 +251,66 @@ class BindingsTest(unittest.TestCase):
         saved.date_of_birth = "2012-03-04"
         self.book.set_profile(self.case, saved)
         self.assertEqual(self.book.profile(self.case).date_of_birth, "2012-03-04")
+
+    def test_nrm_panel_decisions_are_checked_and_deadlines_listed(self):
+        nrm = self.book.nrm(self.case)
+        self.assertTrue(nrm.version)
+        nrm.referred_on = "2026-11-02"
+        nrm.referred_by = "Bristol children's social care"
+        nrm.route = NrmRoute.LOCAL_PANEL
+        nrm.reasonable_grounds = NrmDecision.POSITIVE
+        nrm.reasonable_grounds_on = "2026-11-06"
+        nrm.reasonable_grounds_reasons = "Indicators of labour exploitation"
+        nrm.reasonable_grounds_recorded_by = "Panel chair"
+        nrm.reasonable_grounds_panel = [
+            PanelMember(name="A. Worker", agency="social_care"),
+            PanelMember(name="B. Officer", agency="police"),
+        ]
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.set_nrm(self.case, nrm)
+        self.assertEqual(raised.exception.field, "nrm.reasonable_grounds_panel")
+        self.assertTrue(raised.exception.reason.endswith("missing: health"))
+        self.assertEqual(self.book.nrm(self.case).route, NrmRoute.NOT_RECORDED)
+        nrm.reasonable_grounds_panel.append(PanelMember(name="C. Nurse", agency="nursing"))
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.set_nrm(self.case, nrm)
+        self.assertEqual(raised.exception.field, "nrm.reasonable_grounds_panel.agency")
+        nrm.reasonable_grounds_panel[-1] = PanelMember(name="C. Nurse", agency="health")
+        nrm.conclusive_grounds = NrmDecision.POSITIVE
+        nrm.conclusive_grounds_on = "2026-11-05"
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.set_nrm(self.case, nrm)
+        self.assertEqual(raised.exception.field, "nrm.conclusive_grounds_on")
+        nrm.conclusive_grounds = NrmDecision.PENDING
+        nrm.conclusive_grounds_on = None
+        self.book.set_nrm(self.case, nrm)
+        saved = self.book.nrm(self.case)
+        self.assertEqual(saved.reasonable_grounds_panel, nrm.reasonable_grounds_panel)
+        self.assertEqual(saved.route, NrmRoute.LOCAL_PANEL)
+        # A profile save from a read keeps the decision; its plan date joins the list.
+        p = self.book.profile(self.case)
+        p.plans.care_plan = "2026-11-25"
+        self.book.set_profile(self.case, p)
+        self.assertEqual(self.book.nrm(self.case).reasonable_grounds_panel,
+                         nrm.reasonable_grounds_panel)
+        at = datetime.datetime(2026, 11, 30, 12, tzinfo=datetime.timezone.utc)
+        listed = [(d.kind, d.due_on, d.overdue, d.record)
+                  for d in self.book.deadlines(self.case, at)]
+        self.assertEqual(listed, [
+            (DeadlineKind.CARE_PLAN_REVIEW, "2026-11-25", True, "plans/care_plan"),
+            (DeadlineKind.CONCLUSIVE_GROUNDS_FROM, "2026-12-06", False, "nrm"),
+        ])
+        # A referral on 23 December 2025, still pending: 5 working days skip Christmas,
+        # Boxing Day and New Year's Day.
+        other = self.book.create_case(profile("BRI-12"))
+        n = self.book.nrm(other)
+        n.referred_on = "2025-12-23"
+        n.route = NrmRoute.HOME_OFFICE
+        self.book.set_nrm(other, n)
+        at = datetime.datetime(2026, 1, 5, 9, tzinfo=datetime.timezone.utc)
+        (rg,) = self.book.deadlines(other, at)
+        self.assertEqual((rg.kind, rg.due_on, rg.overdue, rg.doc),
+                         (DeadlineKind.REASONABLE_GROUNDS, "2026-01-02", True, DocKind.PROFILE))
 
     def test_a_device_name_with_a_bidirectional_override_is_refused_before_enrolling(self):
         # No server listens here: the device refuses the name before it sends anything.

@@ -1,0 +1,255 @@
+//! One case's deadlines, computed offline from its records and never stored: the NRM
+//! decisions (reasonable grounds 5 working days after the referral; conclusive grounds not
+//! before 30 days after reasonable grounds), return interviews (72 hours after a return,
+//! `missing_status.rs`), plan reviews, the asylum decision and leave (apply before leave ends;
+//! the review of UASC leave at 17½, statutory guidance §58), the pathway plan from 16, a
+//! personal adviser at 18 (§66) and the 18th birthday itself. Pure: the caller passes the
+//! records and the clock; the device and the server compute the same list.
+
+use chrono::{DateTime, Months, NaiveDate, TimeDelta, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::missing_episode::{MissingEpisode, ReturnInterviewOutcome};
+use super::profile::{AgeStatus, ImmigrationOutcome, NrmDecision, Profile};
+use super::working_days::add_working_days;
+use crate::doc::DocKind;
+use crate::error::Result;
+use crate::ids::EntryId;
+
+/// Working days from the referral to the reasonable grounds decision.
+pub const REASONABLE_GROUNDS_WORKING_DAYS: u32 = 5;
+
+/// The least time between the reasonable and the conclusive grounds decisions.
+pub const CONCLUSIVE_GROUNDS_AFTER: TimeDelta = TimeDelta::days(30);
+
+/// What falls due.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineKind {
+    /// The reasonable grounds decision: 5 working days after the referral.
+    ReasonableGrounds,
+    /// The conclusive grounds decision may be made from this day (30 days after reasonable
+    /// grounds); never overdue.
+    ConclusiveGroundsFrom,
+    /// A return interview: 72 hours after the child returned.
+    ReturnInterview,
+    /// The care plan's next review.
+    CarePlanReview,
+    /// The health plan's next review.
+    HealthPlanReview,
+    /// The personal education plan's next review.
+    EducationPlanReview,
+    /// The pathway plan's next review.
+    PathwayPlanReview,
+    /// A decision expected on a pending asylum claim or appeal.
+    AsylumDecision,
+    /// Apply to extend leave before it ends.
+    ApplyBeforeLeaveEnds,
+    /// The Home Office reviews UASC leave at 17½; never overdue.
+    UascLeaveReview,
+    /// A pathway plan is due from the 16th birthday (none recorded yet).
+    PathwayPlan,
+    /// A personal adviser is due at 18 (none recorded yet).
+    PersonalAdviser,
+    /// The 18th birthday; never overdue, listed until it has passed.
+    EighteenthBirthday,
+}
+
+/// One deadline of a case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deadline {
+    /// What falls due.
+    pub kind: DeadlineKind,
+    /// The day it falls due (in England).
+    pub due_on: NaiveDate,
+    /// The instant it falls due, where the rule counts hours (return interviews).
+    pub due_at: Option<DateTime<Utc>>,
+    /// Whether it has passed undone at `now`.
+    pub overdue: bool,
+    /// The document of the record it comes from.
+    pub doc: DocKind,
+    /// The record within it: a field path (`nrm`, `plans/care_plan`) or an entry
+    /// (`missing_episodes/<id>`).
+    pub record: String,
+}
+
+impl Deadline {
+    /// Soonest first: by day; within a day, timed deadlines first (a day-only one is due by
+    /// the day's end), then by time and kind.
+    fn sort_key(&self) -> (NaiveDate, bool, Option<DateTime<Utc>>, DeadlineKind, &str) {
+        (
+            self.due_on,
+            self.due_at.is_none(),
+            self.due_at,
+            self.kind,
+            &self.record,
+        )
+    }
+
+    fn on(kind: DeadlineKind, due_on: NaiveDate, today: NaiveDate, record: &str) -> Self {
+        let overdue = match kind {
+            DeadlineKind::ConclusiveGroundsFrom
+            | DeadlineKind::UascLeaveReview
+            | DeadlineKind::EighteenthBirthday => false,
+            _ => today > due_on,
+        };
+        Deadline {
+            kind,
+            due_on,
+            due_at: None,
+            overdue,
+            doc: DocKind::Profile,
+            record: record.to_owned(),
+        }
+    }
+}
+
+/// The case's deadlines at `now`, soonest first (see `Deadline::sort_key`). `profile` is `None` on a
+/// device that does not hold it (a carer's); `episodes` are the safety document's missing
+/// episodes. Fails only if a working-day deadline lies beyond the shipped bank holidays.
+pub fn case_deadlines(
+    profile: Option<&Profile>,
+    episodes: &[(EntryId, MissingEpisode)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Deadline>> {
+    let today = now.with_timezone(&chrono_tz::Europe::London).date_naive();
+    let mut out = Vec::new();
+    if let Some(profile) = profile {
+        profile_deadlines(profile, today, &mut out)?;
+    }
+    for (id, episode) in episodes {
+        if episode.return_interview_outcome != ReturnInterviewOutcome::NotYet {
+            continue;
+        }
+        let Some(due) = episode.return_interview_due() else {
+            continue;
+        };
+        out.push(Deadline {
+            kind: DeadlineKind::ReturnInterview,
+            due_on: due.with_timezone(&chrono_tz::Europe::London).date_naive(),
+            due_at: Some(due),
+            overdue: episode.return_interview_overdue(now),
+            doc: DocKind::Safety,
+            record: format!("missing_episodes/{id}"),
+        });
+    }
+    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    Ok(out)
+}
+
+fn profile_deadlines(p: &Profile, today: NaiveDate, out: &mut Vec<Deadline>) -> Result<()> {
+    use DeadlineKind as K;
+    let nrm = &p.nrm;
+    if let (Some(referred), NrmDecision::Pending) = (nrm.referred_on, nrm.reasonable_grounds) {
+        let due = add_working_days(referred, REASONABLE_GROUNDS_WORKING_DAYS)?;
+        out.push(Deadline::on(K::ReasonableGrounds, due, today, "nrm"));
+    }
+    if let (NrmDecision::Positive, Some(rg), NrmDecision::Pending) = (
+        nrm.reasonable_grounds,
+        nrm.reasonable_grounds_on,
+        nrm.conclusive_grounds,
+    ) {
+        let from = rg + CONCLUSIVE_GROUNDS_AFTER;
+        out.push(Deadline::on(K::ConclusiveGroundsFrom, from, today, "nrm"));
+    }
+    for (kind, date, record) in [
+        (K::CarePlanReview, p.plans.care_plan, "plans/care_plan"),
+        (
+            K::HealthPlanReview,
+            p.plans.health_plan,
+            "plans/health_plan",
+        ),
+        (
+            K::EducationPlanReview,
+            p.plans.education_plan,
+            "plans/education_plan",
+        ),
+        (
+            K::PathwayPlanReview,
+            p.plans.pathway_plan,
+            "plans/pathway_plan",
+        ),
+    ] {
+        if let Some(date) = date {
+            out.push(Deadline::on(kind, date, today, record));
+        }
+    }
+    let im = &p.immigration;
+    if matches!(
+        im.outcome,
+        ImmigrationOutcome::Pending | ImmigrationOutcome::Appealing
+    ) && let Some(due) = im.decision_due_on
+    {
+        out.push(Deadline::on(K::AsylumDecision, due, today, "immigration"));
+    }
+    let has_leave = matches!(
+        im.outcome,
+        ImmigrationOutcome::UascLeave
+            | ImmigrationOutcome::RefugeeStatus
+            | ImmigrationOutcome::HumanitarianProtection
+    );
+    if has_leave
+        && im.extension_applied_on.is_none()
+        && let Some(ends) = im.leave_expires_on
+    {
+        out.push(Deadline::on(
+            K::ApplyBeforeLeaveEnds,
+            ends,
+            today,
+            "immigration",
+        ));
+    }
+    let born = p.accepted_date_of_birth.or(p.date_of_birth);
+    let Some(born) = born.filter(|_| p.age_status != AgeStatus::AssessedAdult) else {
+        return Ok(());
+    };
+    let birth_record = if p.accepted_date_of_birth.is_some() {
+        "accepted_date_of_birth"
+    } else {
+        "date_of_birth"
+    };
+    let at = |months: u32| born.checked_add_months(Months::new(months));
+    if im.outcome == ImmigrationOutcome::UascLeave
+        && let Some(review) = at(17 * 12 + 6).filter(|d| *d >= today)
+    {
+        out.push(Deadline::on(
+            K::UascLeaveReview,
+            review,
+            today,
+            "immigration",
+        ));
+    }
+    if p.plans.pathway_plan.is_none()
+        && let Some(sixteen) = at(16 * 12)
+    {
+        out.push(Deadline::on(
+            K::PathwayPlan,
+            sixteen,
+            today,
+            "plans/pathway_plan",
+        ));
+    }
+    if let Some(eighteen) = at(18 * 12) {
+        if p.personal_adviser.trim().is_empty() {
+            out.push(Deadline::on(
+                K::PersonalAdviser,
+                eighteen,
+                today,
+                "personal_adviser",
+            ));
+        }
+        if eighteen >= today {
+            out.push(Deadline::on(
+                K::EighteenthBirthday,
+                eighteen,
+                today,
+                birth_record,
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[path = "deadlines_tests.rs"]
+mod tests;
