@@ -294,11 +294,11 @@ fn episodes_read_from_the_automerge_document_match_the_case_docs() {
     let mut doc = safety();
     let first = EntryId::from_bytes([3; 16]);
     let second = EntryId::from_bytes([4; 16]);
-    let edit = edit_at(t(3, 0));
+    let edit = edit_at(t(23, 0));
     doc.start_missing_episode(&edit, first, &episode())
         .expect("first");
     let mut ended = episode();
-    ended.returned_at = Some(t(2, 50));
+    ended.returned_at = Some(t(9, 50));
     doc.start_missing_episode(&edit, second, &ended)
         .expect("second");
     let saved = doc.save();
