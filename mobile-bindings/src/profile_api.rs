@@ -6,7 +6,7 @@ use casebook_core::client::DeviceIdentity;
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model as core;
 use casebook_core::view::RowKind;
-use casebook_pack::{CaseRecords, police_pack, render_police_pack};
+use casebook_pack::{Generated, SafetyRecords, render_police_pack};
 use chrono::Utc;
 
 use crate::casebook::{Casebook, author, doc_id, writer};
@@ -92,98 +92,68 @@ impl Casebook {
             .map(|id| parse_id("episode_id", &id))
             .transpose()?;
         let safety = doc_id(&case_id, DocKind::Safety)?;
-        let (profile, shared, episodes, child, by, steps, placed, photo) =
-            self.with_unlocked(|repo| {
-                let profile = repo.missing_person_profile(case)?;
-                let shared: Vec<core::SharedPerson> = repo
-                    .shared_persons(case)?
-                    .into_iter()
-                    .map(|(_, p)| p)
-                    .collect();
-                let episodes = repo
-                    .view(safety, RowKind::MissingEpisode, None)?
-                    .records::<core::MissingEpisode>()?;
-                let steps: Vec<core::PlanStep> = repo
-                    .view(safety, RowKind::PlanStep, None)?
-                    .records::<core::PlanStep>()?
-                    .into_iter()
-                    .map(|(_, s)| s)
-                    .collect();
-                let placed = repo
-                    .view(safety, RowKind::PlacementStart, None)?
-                    .first::<Option<chrono::DateTime<chrono::Utc>>>()?
-                    .flatten();
-                let photo = repo.profile_photo(case)?;
-                let child = if repo.holds(doc_id(&case_id, DocKind::Profile)?)? {
-                    repo.view(doc_id(&case_id, DocKind::Profile)?, RowKind::Profile, None)?
-                        .first::<core::Profile>()?
-                } else {
-                    None
-                };
-                let by = DeviceIdentity::load(repo.store())?
-                    .map(|i| format!("{}'s device", i.role.replace('_', " ")))
-                    .unwrap_or_else(|| "a device not yet enrolled".to_owned());
-                Ok((profile, shared, episodes, child, by, steps, placed, photo))
-            })?;
-        let episode = match episode_id {
-            Some(id) => Some(
-                episodes
-                    .iter()
-                    .find(|(key, _)| *key == id.to_string())
-                    .map(|(_, e)| e)
-                    .ok_or_else(|| CasebookError::InvalidInput {
-                        field: "episode_id".into(),
-                        reason: "no such episode".into(),
-                    })?,
-            ),
-            None => episodes
-                .iter()
-                .map(|(_, e)| e)
-                .filter(|e| e.is_open())
-                .max_by_key(|e| e.missing_since),
+        let (records, child, by, photo) = self.with_unlocked(|repo| {
+            let profile = repo.missing_person_profile(case)?;
+            let shared: Vec<core::SharedPerson> = repo
+                .shared_persons(case)?
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect();
+            let episodes = repo
+                .view(safety, RowKind::MissingEpisode, None)?
+                .records::<core::MissingEpisode>()?
+                .into_iter()
+                .filter_map(|(key, e)| Some((key.parse::<EntryId>().ok()?, e)))
+                .collect();
+            let plan_steps: Vec<core::PlanStep> = repo
+                .view(safety, RowKind::PlanStep, None)?
+                .records::<core::PlanStep>()?
+                .into_iter()
+                .map(|(_, s)| s)
+                .collect();
+            let placement_started_at = repo
+                .view(safety, RowKind::PlacementStart, None)?
+                .first::<Option<chrono::DateTime<chrono::Utc>>>()?
+                .flatten();
+            let photo = repo.profile_photo(case)?;
+            let child = if repo.holds(doc_id(&case_id, DocKind::Profile)?)? {
+                repo.view(doc_id(&case_id, DocKind::Profile)?, RowKind::Profile, None)?
+                    .first::<core::Profile>()?
+            } else {
+                None
+            };
+            let by = DeviceIdentity::load(repo.store())?
+                .map(|i| format!("{}'s device", i.role.replace('_', " ")))
+                .unwrap_or_else(|| "a device not yet enrolled".to_owned());
+            let records = SafetyRecords {
+                profile,
+                shared,
+                episodes,
+                plan_steps,
+                placement_started_at,
+            };
+            Ok((records, child, by, photo))
+        })?;
+        let generated = Generated {
+            at: chrono::Local::now().fixed_offset(),
+            by: &by,
         };
-        let earlier = episodes
-            .iter()
-            .filter(|(_, e)| match episode {
-                Some(this) => !std::ptr::eq(e, this) && e.missing_since < this.missing_since,
-                None => true,
-            })
-            .count();
-        let flags = match episode {
-            Some(this) => {
-                let keyed = episodes
-                    .iter()
-                    .filter_map(|(key, e)| Some((key.parse::<EntryId>().ok()?, e.clone())))
-                    .collect::<Vec<_>>();
-                let this_id = episodes
-                    .iter()
-                    .find(|(_, e)| std::ptr::eq(e, this))
-                    .and_then(|(key, _)| key.parse::<EntryId>().ok());
-                core::episode_statuses(&keyed, &steps, placed, chrono::Utc::now())
-                    .into_iter()
-                    .find(|s| Some(s.id) == this_id)
-                    .map(|s| s.flags)
-                    .unwrap_or_default()
-            }
-            None => core::RiskFlags::default(),
-        };
-        let records = CaseRecords {
-            profile: &profile,
-            shared: &shared,
-            episode,
-            earlier_episodes: u32::try_from(earlier).unwrap_or(u32::MAX),
-            flags,
-            child: child.as_ref(),
-            generated_at: chrono::Local::now().fixed_offset(),
-            generated_by: &by,
-        };
-        render_police_pack(&police_pack(records, photo)).map_err(|e| match e {
-            casebook_pack::PackError::InvalidInput { field, reason } => {
-                CasebookError::InvalidInput { field, reason }
-            }
-            other => CasebookError::Internal {
-                reason: other.to_string(),
-            },
-        })
+        let pack = records
+            .police_pack(episode_id, child.as_ref(), generated, photo)
+            .map_err(pack_error)?;
+        render_police_pack(&pack).map_err(pack_error)
+    }
+}
+
+/// A pack error as the bindings' error: a rule broken names its field, anything else is
+/// internal.
+fn pack_error(e: casebook_pack::PackError) -> CasebookError {
+    match e {
+        casebook_pack::PackError::InvalidInput { field, reason } => {
+            CasebookError::InvalidInput { field, reason }
+        }
+        other => CasebookError::Internal {
+            reason: other.to_string(),
+        },
     }
 }

@@ -43,6 +43,7 @@ mod compose;
 mod error;
 mod fonts;
 mod from_case;
+mod from_safety;
 mod layout;
 mod model;
 mod photo;
@@ -50,6 +51,7 @@ mod render;
 
 pub use error::{PackError, Result};
 pub use from_case::{CaseRecords, police_pack};
+pub use from_safety::{Generated, SafetyRecords};
 pub use model::{LaContact, LastSeen, MissingCategory, PersonOfConcern, PolicePack};
 pub use photo::{MAX_PHOTO_BYTES, MAX_PHOTO_PIXELS};
 

@@ -20,12 +20,13 @@
 use std::collections::{HashMap, HashSet};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use automerge::Automerge;
 use casebook_core::alert::{
     AcknowledgeRequest, AcknowledgeResponse, Alert, AlertKind, MAX_ACKNOWLEDGE,
 };
-use casebook_core::doc::{CaseDoc, DocId, DocKind};
+use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{AlertId, EntryId};
-use casebook_core::model::MissingEpisode;
+use casebook_core::model::{MissingEpisode, missing_episodes_in};
 use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::json;
 
@@ -47,19 +48,36 @@ pub struct EpisodeEvent {
     pub at: Option<i64>,
 }
 
-/// The episodes of a saved `safety` document (`None` if it does not load or its episodes do
-/// not read: no alert is raised from a document the server cannot read).
-fn episodes(doc: &DocId, bytes: &[u8]) -> Option<HashMap<EntryId, MissingEpisode>> {
-    let read = catch_unwind(AssertUnwindSafe(|| {
-        let loaded = CaseDoc::load(*doc, Some(bytes), &[]).ok()?;
-        loaded.missing_episodes().ok()
-    }));
+/// The episodes of a `safety` document held in memory (`None` if its episodes do not read:
+/// no alert is raised from a document the server cannot read).
+fn episodes(doc: &DocId, loaded: &Automerge) -> Option<HashMap<EntryId, MissingEpisode>> {
+    let read = catch_unwind(AssertUnwindSafe(|| missing_episodes_in(*doc, loaded).ok()));
     read.ok().flatten().map(|list| list.into_iter().collect())
 }
 
 /// What happened to the missing episodes of `doc` between `before` (the stored save, if any)
-/// and `after` (the save about to be stored). Pure; only `safety` documents have episodes.
+/// and `after` (the save about to be stored), from the saves' bytes: loads both, then
+/// [`episode_events_in`]. Bytes that do not load raise nothing.
 pub fn episode_events(doc: &DocId, before: Option<&[u8]>, after: &[u8]) -> Vec<EpisodeEvent> {
+    if doc.kind != DocKind::Safety {
+        return Vec::new();
+    }
+    let load = |bytes: &[u8]| catch_unwind(|| Automerge::load(bytes).ok()).ok().flatten();
+    let Some(after) = load(after) else {
+        return Vec::new();
+    };
+    let before = before.and_then(load);
+    episode_events_in(doc, before.as_ref(), &after)
+}
+
+/// What happened to the missing episodes of `doc` between `before` (the document as stored,
+/// if any) and `after` (as about to be stored), both already in memory: the sync exchange
+/// holds them, so nothing is loaded again. Pure; only `safety` documents have episodes.
+pub fn episode_events_in(
+    doc: &DocId,
+    before: Option<&Automerge>,
+    after: &Automerge,
+) -> Vec<EpisodeEvent> {
     if doc.kind != DocKind::Safety {
         return Vec::new();
     }
@@ -332,7 +350,7 @@ fn acknowledge_in(
 
 #[cfg(test)]
 mod tests {
-    use casebook_core::doc::{Author, Edit};
+    use casebook_core::doc::{Author, CaseDoc, Edit};
     use casebook_core::ids::{CaseId, DeviceId, UserId};
     use casebook_core::model::{Profile, new_case};
     use chrono::{TimeZone, Utc};
@@ -406,5 +424,32 @@ mod tests {
         let visits = DocId::new(id.case, DocKind::Visits);
         assert!(episode_events(&visits, None, &open).is_empty());
         assert!(episode_events(&id, None, b"not automerge").is_empty());
+    }
+    /// The sync exchange hands the documents it holds: the same events as from the saves.
+    #[test]
+    fn the_documents_in_memory_give_the_same_events_as_their_saves() {
+        let (mut doc, edit) = safety_doc();
+        let id = doc.id();
+        let empty = doc.save();
+        let episode = EntryId::from_bytes([9; 16]);
+        doc.start_missing_episode(
+            &edit,
+            episode,
+            &MissingEpisode {
+                missing_since: Some(edit.at),
+                ..MissingEpisode::default()
+            },
+        )
+        .expect("start");
+        let open = doc.save();
+        let load = |b: &[u8]| automerge::Automerge::load(b).expect("load");
+        let (before, after) = (load(&empty), load(&open));
+        let events = episode_events_in(&id, Some(&before), &after);
+        assert_eq!(events.len(), 1);
+        assert_eq!(events, episode_events(&id, Some(&empty), &open));
+        assert_eq!(episode_events_in(&id, None, &after), events);
+        assert!(episode_events_in(&id, Some(&after), &after).is_empty());
+        let visits = DocId::new(id.case, DocKind::Visits);
+        assert!(episode_events_in(&visits, None, &after).is_empty());
     }
 }

@@ -376,6 +376,29 @@ async fn deadlines(
     crate::deadlines::list(&state, caller).await.map(Json)
 }
 
+async fn police_pack(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(case): ApiPath<String>,
+    ApiJson(req): ApiJson<crate::police_pack::PackRequest>,
+) -> Result<axum::response::Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let pdf = crate::police_pack::for_device(&state, caller, &case, &req).await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pdf"),
+            (header::CACHE_CONTROL, "no-store"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"police-pack.pdf\"",
+            ),
+        ],
+        pdf,
+    )
+        .into_response())
+}
+
 async fn not_found() -> Error {
     Error::NotFound("no such endpoint")
 }
@@ -432,6 +455,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/attachments/fetch", post(fetch_attachment).layer(small))
         .route("/v1/deadlines", get(deadlines))
+        .route(
+            "/v1/cases/{case}/police-pack",
+            post(police_pack).layer(small),
+        )
         .nest("/v1/admin", admin)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -45,6 +45,7 @@ pub mod directory;
 pub mod error;
 pub mod http;
 pub mod names;
+pub mod police_pack;
 pub mod rate_limit;
 pub mod schema;
 pub mod server;

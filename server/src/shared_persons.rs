@@ -31,12 +31,28 @@ pub fn changes(doc: &DocId, stored: Option<&[u8]>, saved: &[u8]) -> Vec<ShareCha
     if doc.kind != DocKind::Safety {
         return Vec::new();
     }
-    let found = catch_unwind(AssertUnwindSafe(|| {
+    let loaded = catch_unwind(AssertUnwindSafe(|| {
         let before = match stored {
-            Some(bytes) => keys(&Automerge::load(bytes).ok()?),
-            None => BTreeSet::new(),
+            Some(bytes) => Some(Automerge::load(bytes).ok()?),
+            None => None,
         };
-        let after = keys(&Automerge::load(saved).ok()?);
+        Some((before, Automerge::load(saved).ok()?))
+    }));
+    match loaded.ok().flatten() {
+        Some((before, after)) => changes_in(doc, before.as_ref(), &after),
+        None => Vec::new(),
+    }
+}
+
+/// The shares and unshares that turn `stored` into `saved`, both documents already in memory
+/// (the sync exchange holds them, so nothing is loaded again); none for another kind.
+pub fn changes_in(doc: &DocId, stored: Option<&Automerge>, saved: &Automerge) -> Vec<ShareChange> {
+    if doc.kind != DocKind::Safety {
+        return Vec::new();
+    }
+    let found = catch_unwind(AssertUnwindSafe(|| {
+        let before = stored.map(keys).unwrap_or_default();
+        let after = keys(saved);
         let shared = after.difference(&before).map(|p| ShareChange {
             event: SHARED,
             person: p.clone(),
@@ -45,9 +61,9 @@ pub fn changes(doc: &DocId, stored: Option<&[u8]>, saved: &[u8]) -> Vec<ShareCha
             event: UNSHARED,
             person: p.clone(),
         });
-        Some(shared.chain(unshared).collect::<Vec<_>>())
+        shared.chain(unshared).collect::<Vec<_>>()
     }));
-    found.ok().flatten().unwrap_or_default()
+    found.unwrap_or_default()
 }
 
 /// The keys of the `shared_persons` collection (of every competing collection, if two
@@ -108,5 +124,12 @@ mod tests {
         assert_eq!(changes(&id, Some(&shared), &unshared), expect(UNSHARED));
         assert!(changes(&id, Some(&shared), &shared).is_empty());
         assert_eq!(changes(&id, None, &shared), expect(SHARED));
+        // The same from the documents in memory, as the sync exchange hands them.
+        let load = |b: &[u8]| Automerge::load(b).expect("load");
+        let (empty, shared, unshared) = (load(&empty), load(&shared), load(&unshared));
+        assert_eq!(changes_in(&id, Some(&empty), &shared), expect(SHARED));
+        assert_eq!(changes_in(&id, Some(&shared), &unshared), expect(UNSHARED));
+        assert_eq!(changes_in(&id, None, &shared), expect(SHARED));
+        assert!(changes_in(&id, Some(&shared), &shared).is_empty());
     }
 }

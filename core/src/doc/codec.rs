@@ -173,7 +173,7 @@ pub(crate) fn scalar_to_json(value: &ScalarValue) -> Json {
 /// Read any object as JSON (maps as objects, lists as arrays, text as strings). Where a key
 /// holds conflicting values this reads automerge's deterministic winner; the conflicts module
 /// reports all of them.
-pub(crate) fn read(doc: &AutoCommit, obj: &ObjId) -> Result<Json> {
+pub(crate) fn read(doc: &impl ReadDoc, obj: &ObjId) -> Result<Json> {
     match doc.object_type(obj)? {
         ObjType::Text => Ok(Json::String(doc.text(obj)?)),
         ObjType::List => {
@@ -194,7 +194,7 @@ pub(crate) fn read(doc: &AutoCommit, obj: &ObjId) -> Result<Json> {
     }
 }
 
-fn read_value(doc: &AutoCommit, value: Option<(Value<'_>, ObjId)>) -> Result<Json> {
+fn read_value(doc: &impl ReadDoc, value: Option<(Value<'_>, ObjId)>) -> Result<Json> {
     match value {
         None => Ok(Json::Null),
         Some((Value::Scalar(s), _)) => Ok(scalar_to_json(&s)),

@@ -13,6 +13,7 @@ mod version;
 pub use author::{Author, ChangeRecord, Edit};
 pub use case_doc::{CaseDoc, Record};
 pub(crate) use case_doc::{CheckedChanges, to_fields, validate_chunk};
+pub(crate) use codec::read as read_object;
 pub(crate) use codec::scalar_to_json;
 pub(crate) use codec::{create_map, update_map};
 pub use conflicts::{Conflict, ConflictValue, Resolution};

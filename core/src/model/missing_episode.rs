@@ -7,7 +7,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::doc::{CaseDoc, DocKind, Edit, Record};
+use crate::doc::{CaseDoc, DocId, DocKind, Edit, Record};
 use crate::error::{Error, Result};
 use crate::ids::EntryId;
 
@@ -223,6 +223,51 @@ impl MissingEpisode {
 }
 
 const EPISODES: &[&str] = &["missing_episodes"];
+
+/// Every missing episode of `doc`, the automerge form of the `safety` document `id`, read
+/// without loading it into a [`CaseDoc`] (the server's sync exchange reads the document it
+/// already holds in memory). As [`CaseDoc::missing_episodes`]: an error for a document of
+/// another case or kind, or an episode that does not read.
+pub fn missing_episodes_in(
+    id: DocId,
+    doc: &impl automerge::ReadDoc,
+) -> Result<Vec<(EntryId, MissingEpisode)>> {
+    use automerge::{ROOT, Value};
+    let malformed = |path: &str, reason: &str| Error::Malformed {
+        doc: id.to_string(),
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if id.kind != DocKind::Safety {
+        return Err(malformed("/", "not a safety document"));
+    }
+    let root_str = |key: &str| match doc.get(ROOT, key) {
+        Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
+        _ => None,
+    };
+    if root_str("case") != Some(id.case.to_string())
+        || root_str("kind").as_deref() != Some(DocKind::Safety.as_str())
+    {
+        return Err(malformed("/", "document belongs to another case or kind"));
+    }
+    let collection = EPISODES[0];
+    let Some((Value::Object(_), parent)) = doc.get(ROOT, collection)? else {
+        return Err(malformed(collection, "expected an object"));
+    };
+    let mut out = Vec::new();
+    for key in doc.keys(&parent) {
+        let entry: EntryId = key
+            .parse()
+            .map_err(|_| malformed(collection, "entry key is not an id"))?;
+        let Some((Value::Object(_), obj)) = doc.get(&parent, key.as_str())? else {
+            return Err(malformed(collection, "expected an object"));
+        };
+        let episode = serde_json::from_value(crate::doc::read_object(doc, &obj)?)
+            .map_err(|_| malformed(collection, "an episode does not read"))?;
+        out.push((entry, episode));
+    }
+    Ok(out)
+}
 
 impl CaseDoc {
     /// Start a missing episode under the fresh `id`. Starting one while another is open is

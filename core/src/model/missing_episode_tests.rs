@@ -286,3 +286,29 @@ fn a_time_another_device_wrote_ahead_of_this_clock_does_not_block_a_save() {
     doc.update_missing_episode(&edit_at(on_time), id, &told)
         .expect("missing_since was written by the other device");
 }
+
+/// The server reads episodes from the automerge document it holds, without a `CaseDoc`:
+/// the same episodes as the document's own reader, and nothing from another case's document.
+#[test]
+fn episodes_read_from_the_automerge_document_match_the_case_docs() {
+    let mut doc = safety();
+    let first = EntryId::from_bytes([3; 16]);
+    let second = EntryId::from_bytes([4; 16]);
+    let edit = edit_at(t(23, 0));
+    doc.start_missing_episode(&edit, first, &episode())
+        .expect("first");
+    let mut ended = episode();
+    ended.returned_at = Some(t(9, 50));
+    doc.start_missing_episode(&edit, second, &ended)
+        .expect("second");
+    let saved = doc.save();
+    let loaded = automerge::Automerge::load(&saved).expect("load");
+    let read = missing_episodes_in(doc.id(), &loaded).expect("episodes");
+    assert_eq!(read, doc.missing_episodes().expect("episodes"));
+    assert_eq!(read.len(), 2);
+    let other = DocId::new(CaseId::from_bytes([8; 16]), DocKind::Safety);
+    assert!(missing_episodes_in(other, &loaded).is_err());
+    let visits = DocId::new(doc.id().case, DocKind::Visits);
+    assert!(missing_episodes_in(visits, &loaded).is_err());
+    assert!(missing_episodes_in(doc.id(), &automerge::Automerge::new()).is_err());
+}

@@ -19,7 +19,9 @@ mod write_rules;
 pub use associates::PersonOfConcern;
 pub use deadlines::{Deadline, DeadlineKind, case_deadlines};
 pub use location::{Placement, PlacementType};
-pub use missing_episode::{CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInterviewOutcome};
+pub use missing_episode::{
+    CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInterviewOutcome, missing_episodes_in,
+};
 pub use missing_profile::{MissingPersonProfile, PROFILE_KEY, SHARED_KEY, SharedPerson};
 pub use missing_status::{
     EpisodeStatus, FIRST_HOURS, REPEAT_COUNT, REPEAT_WINDOW, RETURN_INTERVIEW_WITHIN, RiskFlags,

@@ -92,24 +92,17 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
     };
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         apply(
+            doc,
             input.stored.as_deref(),
             &mut state,
             message,
             (!read_only).then_some(&check),
         )
     }));
-    let mut result = match outcome {
+    let result = match outcome {
         Ok(result) => result,
         Err(_) => Err("panic"),
     };
-    if let Ok(applied) = &mut result
-        && !read_only
-        && applied.write_refusal.is_none()
-        && let Some(saved) = &applied.saved
-    {
-        applied.episode_events = crate::alerts::episode_events(doc, input.stored.as_deref(), saved);
-        applied.shares = crate::shared_persons::changes(doc, input.stored.as_deref(), saved);
-    }
     state.read_only = false;
     Received::Done {
         read_only,
@@ -123,8 +116,11 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
 type WriteCheck<'a> = dyn Fn(&Automerge, &Automerge) -> Option<serde_json::Value> + 'a;
 
 /// Load (or start) the document, receive the message, save if changed (checking the new
-/// changes with `check`, when given), and answer.
+/// changes with `check`, when given), and answer. A new save that may be stored (checked and
+/// allowed) also gives what it did to missing episodes and shared persons, read from the
+/// document as stored and as changed, both already in memory.
 fn apply(
+    id: &DocId,
     stored: Option<&[u8]>,
     state: &mut State,
     message: Message,
@@ -142,13 +138,20 @@ fn apply(
     doc.receive_sync_message(state, message)
         .map_err(|_| "apply")?;
     let saved = (doc.get_heads() != before).then(|| doc.save());
-    let write_refusal = match (&saved, stored_doc, check) {
-        (Some(_), Some(stored_doc), Some(check)) => check(&stored_doc, &doc),
+    let write_refusal = match (&saved, &stored_doc, check) {
+        (Some(_), Some(stored_doc), Some(check)) => check(stored_doc, &doc),
         _ => None,
     };
     let photo = saved
         .as_ref()
         .and_then(|_| casebook_core::model::referenced_photo(&doc));
+    let (episode_events, shares) = match (&saved, &stored_doc) {
+        (Some(_), Some(before)) if write_refusal.is_none() => (
+            crate::alerts::episode_events_in(id, stored.is_some().then_some(before), &doc),
+            crate::shared_persons::changes_in(id, stored.is_some().then_some(before), &doc),
+        ),
+        _ => (Vec::new(), Vec::new()),
+    };
     let reply = doc.generate_sync_message(state).map(|m| {
         let carries_changes = !m.changes.is_empty();
         (m.encode(), carries_changes)
@@ -159,8 +162,8 @@ fn apply(
         reply,
         write_refusal,
         photo,
-        episode_events: Vec::new(),
-        shares: Vec::new(),
+        episode_events,
+        shares,
     })
 }
 

@@ -97,7 +97,8 @@ async fn an_episode_started_offline_alerts_the_guardian_and_the_supervisor_once(
     // 02:10, no signal: the carer starts an episode.
     let safety = DocId::new(t.case, DocKind::Safety);
     let episode = EntryId::random(&mut rand::rngs::OsRng);
-    let at_0210 = Utc::now()
+    // Yesterday's 02:10: the return at 09:10 must be in the past whenever the test runs.
+    let at_0210 = (Utc::now() - Duration::days(1))
         .date_naive()
         .and_time(NaiveTime::from_hms_opt(2, 10, 0).context("time")?)
         .and_utc();

@@ -21,6 +21,7 @@ mod missing_episode;
 mod mobile_sync;
 mod names;
 mod photo;
+mod police_pack_server;
 mod server_kill;
 mod shared_persons;
 mod signer;
