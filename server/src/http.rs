@@ -425,6 +425,8 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/attachments/fetch", post(fetch_attachment).layer(small))
         .nest("/v1/admin", admin)
+        .route("/console", get(crate::console::to_home))
+        .nest("/console", crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
