@@ -62,11 +62,15 @@
     const sig = new Uint8Array(
       await crypto.subtle.sign({ name: 'ECDSA', hash: 'SHA-256' }, entry.key, payload),
     );
-    await post('/console/api/session', {
+    const opened = await post('/console/api/session', {
       device_id: entry.device_id,
       challenge,
       signature: b64(sig),
     });
+    // The forms of this page now carry the new session's token.
+    for (const field of document.querySelectorAll('input[name=csrf]')) {
+      field.value = opened.csrf;
+    }
   }
 
   async function enrol(code, name) {

@@ -57,43 +57,53 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// The console's routes, to be nested at `/console`.
+/// The console's routes, all under `/console/`, to be merged into the server's router.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(admin_pages::home))
-        .route("/signin", get(session::signin_page))
-        .route("/signout", post(session::signout))
-        .route("/api/enrol", post(session::enrol))
-        .route("/api/challenge", post(session::challenge))
-        .route("/api/session", post(session::open))
-        .route("/assets/{name}", get(assets::asset))
+        .route("/console", get(to_home))
+        .route("/console/", get(admin_pages::home))
+        .route("/console/signin", get(session::signin_page))
+        .route("/console/signout", post(session::signout))
+        .route("/console/api/enrol", post(session::enrol))
+        .route("/console/api/challenge", post(session::challenge))
+        .route("/console/api/session", post(session::open))
+        .route("/console/assets/{name}", get(assets::asset))
         .route(
-            "/orgs",
+            "/console/orgs",
             get(admin_pages::orgs).post(admin_pages::create_org),
         )
         .route(
-            "/users",
+            "/console/users",
             get(admin_pages::users).post(admin_pages::create_user),
         )
-        .route("/users/{user}", get(admin_pages::user))
-        .route("/users/{user}/codes", post(admin_pages::issue_code))
-        .route("/devices/{device}/revoke", post(admin_pages::revoke))
+        .route("/console/users/{user}", get(admin_pages::user))
+        .route("/console/users/{user}/codes", post(admin_pages::issue_code))
         .route(
-            "/teams",
+            "/console/devices/{device}/revoke",
+            post(admin_pages::revoke),
+        )
+        .route(
+            "/console/teams",
             get(case_pages::teams).post(case_pages::create_team),
         )
-        .route("/teams/{team}", get(case_pages::team))
-        .route("/teams/{team}/members", post(case_pages::team_member))
+        .route("/console/teams/{team}", get(case_pages::team))
         .route(
-            "/cases",
+            "/console/teams/{team}/members",
+            post(case_pages::team_member),
+        )
+        .route(
+            "/console/cases",
             get(case_pages::cases).post(case_pages::create_case),
         )
-        .route("/cases/{case}", get(case_pages::case))
-        .route("/cases/{case}/links", post(case_pages::case_link))
-        .route("/cases/{case}/team", post(case_pages::case_team))
-        .route("/audit", get(audit_pages::trail))
-        .route("/audit/verify", get(audit_pages::verify))
-        .fallback(page::not_found)
+        .route("/console/cases/{case}", get(case_pages::case))
+        .route("/console/cases/{case}/links", post(case_pages::case_link))
+        .route("/console/cases/{case}/team", post(case_pages::case_team))
+        .route("/console/audit", get(audit_pages::trail))
+        .route("/console/audit/verify", get(audit_pages::verify))
+        .route(
+            "/console/{*rest}",
+            get(page::not_found).post(page::not_found),
+        )
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::map_response(security_headers))
 }

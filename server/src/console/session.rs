@@ -202,6 +202,8 @@ pub(super) async fn challenge(
 #[derive(Debug, Serialize)]
 pub(super) struct Opened {
     expires_in: u64,
+    /// The new session's CSRF token: the page's forms carry it from now on.
+    csrf: String,
 }
 
 /// `POST /console/api/session`: the signed challenge (WebCrypto's 64-byte r‖s, or DER) opens
@@ -213,9 +215,9 @@ pub(super) async fn open(
     headers: HeaderMap,
     ApiJson(mut req): ApiJson<SessionRequest>,
 ) -> Result<Response> {
-    if req.signature.len() == 64 {
-        let sig = Signature::from_slice(&req.signature)
-            .map_err(|_| Error::Unauthenticated("challenge or signature not valid"))?;
+    if Signature::from_der(&req.signature).is_err()
+        && let Ok(sig) = Signature::from_slice(&req.signature)
+    {
         req.signature = sig.to_der().as_bytes().to_vec();
     }
     let opened = auth::open_session(&state, source.0, req).await?;
@@ -225,6 +227,7 @@ pub(super) async fn open(
     let max_age = i64::try_from(opened.expires_in).unwrap_or(0);
     let mut response = Json(Opened {
         expires_in: opened.expires_in,
+        csrf: csrf_token(&opened.token),
     })
     .into_response();
     response
