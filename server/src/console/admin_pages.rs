@@ -5,7 +5,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
@@ -430,10 +430,12 @@ pub(super) struct CodeForm {
 }
 
 /// The address this browser reached the server at, as `https://host[:port]`.
-fn server_address(headers: &HeaderMap) -> String {
+fn server_address(headers: &HeaderMap, uri: &Uri) -> String {
+    // HTTP/1.1 sends `Host`; HTTP/2 sends the authority in the URI.
     let host = headers
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
+        .or_else(|| uri.authority().map(|a| a.as_str()))
         .filter(|h| {
             h.bytes()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'-' | b'[' | b']'))
@@ -447,6 +449,7 @@ pub(super) async fn issue_code(
     State(state): State<AppState>,
     b: Browser,
     headers: HeaderMap,
+    uri: Uri,
     Path(id): Path<String>,
     Form(f): Form<CodeForm>,
 ) -> Response {
@@ -470,7 +473,7 @@ pub(super) async fn issue_code(
     match admin::issue_code(&state, b.caller.clone(), id.clone(), req).await {
         Ok(issued) => {
             let pin = state.cert_pin.get().map(String::as_str);
-            let link = super::enrol_link(&server_address(&headers), pin, &issued.code);
+            let link = super::enrol_link(&server_address(&headers, &uri), pin, &issued.code);
             let svg = match super::qr_svg(&link) {
                 Ok(svg) => svg,
                 Err(e) => return page::error_page(Some(b.chrome(&state)), &e),

@@ -154,6 +154,31 @@ impl Browser {
         Ok(())
     }
 
+    /// Click the submit button `css` and wait until the next page has loaded (even when it
+    /// is the same address again).
+    pub async fn submit(&self, css: &str) -> Result<()> {
+        self.client
+            .execute("window.casebookOldPage = true;", vec![])
+            .await?;
+        self.click(css).await?;
+        for _ in 0..100 {
+            let fresh = self
+                .client
+                .execute(
+                    "return window.casebookOldPage === undefined && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .map(|v| v.as_bool() == Some(true))
+                .unwrap_or(false);
+            if fresh {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("no new page after clicking {css}")
+    }
+
     /// The text of `css`.
     pub async fn text(&self, css: &str) -> Result<String> {
         Ok(self.find(css).await?.text().await?)

@@ -19,14 +19,14 @@ async fn new_user(
     b.fill("#user-name", name).await?;
     b.choose("#user-role", role).await?;
     b.choose("#user-org", org).await?;
-    b.click("#create-user").await?;
+    b.submit("#create-user").await?;
     created_id(b, "/console/users/").await
 }
 
 /// Issue a code on the person's page; returns (code, enrol link).
 async fn issue(b: &super::browser::Browser, base: &str, user: &str) -> Result<(String, String)> {
     b.goto(&format!("{base}/console/users/{user}")).await?;
-    b.click("#issue-code").await?;
+    b.submit("#issue-code").await?;
     let code = b.text("#issued-code").await?;
     let link = b.text("#enrol-link").await?;
     Ok((code, link))
@@ -52,7 +52,7 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     // An organisation for the local authority.
     b.goto(&format!("{base}/console/orgs")).await?;
     b.fill("#org-name", "Hull City Council").await?;
-    b.click("form[action='/console/orgs'] button").await?;
+    b.submit("form[action='/console/orgs'] button").await?;
     b.wait_text("Hull City Council").await?;
     let org: String = server
         .state
@@ -71,7 +71,7 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     let users_before = count(&server, "SELECT COUNT(*) FROM users").await?;
     b.goto(&format!("{base}/console/users")).await?;
     b.choose("#user-role", "guardian").await?;
-    b.click("#create-user").await?;
+    b.submit("#create-user").await?;
     assert_eq!(b.text("#user-name-error").await?, "Enter a name.");
     b.fill("#user-name", "Wanda Wizard").await?;
     b.client
@@ -81,7 +81,7 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
         )
         .await?;
     b.choose("#user-role", "wizard").await?;
-    b.click("#create-user").await?;
+    b.submit("#create-user").await?;
     assert_eq!(
         b.text("#user-role-error").await?,
         "Choose one of the roles."
@@ -110,11 +110,11 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     b.goto(&format!("{base}/console/teams")).await?;
     b.fill("#team-name", "Hull guardianship").await?;
     b.choose("#team-org", &org).await?;
-    b.click("#create-team").await?;
+    b.submit("#create-team").await?;
     let team = created_id(&b, "/console/teams/").await?;
     for member in [&sam, &gita, &grace, &carla] {
         b.choose("#member", member).await?;
-        b.click("#add-member").await?;
+        b.submit("#add-member").await?;
         b.wait_path(&format!("/console/teams/{team}")).await?;
     }
     assert_eq!(
@@ -127,16 +127,16 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     // A case in the team: Gita assigned, Carla linked as the carer.
     b.goto(&format!("{base}/console/cases")).await?;
     b.choose("#case-org", &org).await?;
-    b.click("#create-case").await?;
+    b.submit("#create-case").await?;
     let case = created_id(&b, "/console/cases/").await?;
     b.choose("#case-team", &team).await?;
-    b.click("#set-team").await?;
+    b.submit("#set-team").await?;
     b.wait_path(&format!("/console/cases/{case}")).await?;
     b.choose("#assign-user", &gita).await?;
-    b.click("#assign").await?;
+    b.submit("#assign").await?;
     b.wait_path(&format!("/console/cases/{case}")).await?;
     b.choose("#carer-user", &carla).await?;
-    b.click("#link-carer").await?;
+    b.submit("#link-carer").await?;
     b.wait_text("Unlink").await?;
     b.screenshot("07-case").await?;
     let linked: (String, i64, i64) = {
@@ -160,7 +160,10 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
 
     // Codes, shown as text and as a QR code of the enrolment link.
     let (gita_code, gita_link) = issue(&b, &base, &gita).await?;
-    assert!(gita_link.starts_with("casebook://enrol?server=https%3A%2F%2F127.0.0.1%3A"));
+    assert!(
+        gita_link.starts_with("casebook://enrol?server=https%3A%2F%2F127.0.0.1%3A"),
+        "{gita_link}"
+    );
     assert!(
         gita_link.contains(&format!(
             "&pin={}",
@@ -196,7 +199,7 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     b.goto(&format!("{base}/console/users/{carla}")).await?;
     b.wait_text("Carla's phone").await?;
     b.screenshot("09-devices").await?;
-    b.click(&format!(
+    b.submit(&format!(
         "form[action='/console/devices/{carla_device}/revoke'] button"
     ))
     .await?;
