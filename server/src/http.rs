@@ -460,6 +460,7 @@ pub fn router(state: AppState) -> Router {
             post(police_pack).layer(small),
         )
         .nest("/v1/admin", admin)
+        .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -39,6 +39,7 @@ pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod conn_limits;
+pub mod console;
 pub mod db;
 pub mod deadlines;
 pub mod directory;

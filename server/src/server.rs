@@ -131,6 +131,7 @@ pub async fn serve(
     let settings = Arc::clone(&state.settings);
     let tracker = TaskTracker::new();
     if let Some(tls) = &tls {
+        let _ = state.cert_pin.set(tls.fingerprint());
         tracker.spawn(tls.clone().watch(CERT_POLL_INTERVAL, shutdown.clone()));
     }
     let acceptor = tls.map(|t| TlsAcceptor::from(t.server_config()));

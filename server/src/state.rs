@@ -151,6 +151,9 @@ pub struct AppState {
     pub server_id: Arc<str>,
     /// Sync requests per device (a token bucket each).
     pub sync_limiter: Arc<crate::sync::SyncLimiter>,
+    /// The SPKI pin of the certificate being served (set by `serve` over TLS), for the
+    /// console's enrolment QR codes.
+    pub cert_pin: Arc<std::sync::OnceLock<String>>,
 }
 
 impl AppState {
@@ -170,6 +173,7 @@ impl AppState {
             settings: Arc::new(settings),
             server_id: server_id.into(),
             sync_limiter: Arc::new(crate::sync::SyncLimiter::default()),
+            cert_pin: Arc::default(),
         })
     }
 }

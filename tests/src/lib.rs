@@ -2,5 +2,6 @@
 //! administrator's API client, and devices running the real core.
 
 pub mod bomb;
+pub mod console;
 pub mod proxy;
 pub mod support;

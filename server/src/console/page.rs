@@ -1,0 +1,171 @@
+//! What every console page shares: the chrome (who is signed in, the CSRF token, whether to
+//! renew the session), rendering a template into an answer, error pages, and the two guards
+//! every change passes (administrators only, a valid CSRF token), both audited when refused.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::json;
+
+use super::session::{Browser, audit_refusal};
+use crate::access::Role;
+use crate::error::Error;
+use crate::state::AppState;
+
+/// Who is signed in, as every page's header shows it.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    /// The user's display name.
+    pub name: String,
+    /// Their role.
+    pub role: &'static str,
+    /// Whether they are an administrator (the administrator pages are linked).
+    pub is_admin: bool,
+    /// Whether their organisation is the root one (organisations are linked).
+    pub is_root: bool,
+    /// This session's CSRF token, put in every form.
+    pub csrf: String,
+    /// The session is in its second half: the script renews it with a fresh challenge.
+    pub renew: bool,
+}
+
+/// Render `t` with `status`; a template failure is a plain 500.
+pub fn render<T: Template>(status: StatusCode, t: &T) -> Response {
+    match t.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "console template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal server error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/error.html")]
+struct ErrorPage {
+    chrome: Option<Chrome>,
+    title: &'static str,
+    message: String,
+}
+
+/// The error page for `e` (internal detail is logged, never shown).
+pub fn error_page(chrome: Option<Chrome>, e: &Error) -> Response {
+    let (_, status) = e.code_and_status();
+    let title = match status {
+        StatusCode::FORBIDDEN => "Not allowed",
+        StatusCode::NOT_FOUND => "Not found",
+        StatusCode::BAD_REQUEST => "Not accepted",
+        StatusCode::CONFLICT => "Conflict",
+        StatusCode::TOO_MANY_REQUESTS => "Too many attempts",
+        _ => "Something went wrong",
+    };
+    let message = if status.is_server_error() {
+        tracing::error!(error = %e, "console: internal error");
+        "The server could not complete this request.".to_owned()
+    } else {
+        e.to_string()
+    };
+    render(
+        status,
+        &ErrorPage {
+            chrome,
+            title,
+            message,
+        },
+    )
+}
+
+/// Fallback for unknown console paths.
+pub async fn not_found() -> Response {
+    error_page(None, &Error::NotFound("no such page"))
+}
+
+/// Administrators only: anyone else gets 403, and the refusal is audited
+/// (`console_denied`, with the page).
+pub async fn require_admin(state: &AppState, b: &Browser, page: &str) -> Result<(), Response> {
+    if b.caller.user.role == Role::Administrator {
+        return Ok(());
+    }
+    let detail = json!({ "page": page, "reason": "administrators only" });
+    if let Err(e) = audit_refusal(state, b, "console_denied", detail).await {
+        return Err(error_page(Some(b.chrome(state)), &e));
+    }
+    Err(error_page(
+        Some(b.chrome(state)),
+        &Error::Forbidden("administrators only"),
+    ))
+}
+
+/// A form's CSRF token must be this session's: otherwise 403, audited (`console_csrf_refused`).
+pub async fn check_csrf(
+    state: &AppState,
+    b: &Browser,
+    given: &str,
+    form: &str,
+) -> Result<(), Response> {
+    if b.csrf_ok(given) {
+        return Ok(());
+    }
+    let detail =
+        json!({ "form": form, "token": if given.is_empty() { "missing" } else { "wrong" } });
+    if let Err(e) = audit_refusal(state, b, "console_csrf_refused", detail).await {
+        return Err(error_page(Some(b.chrome(state)), &e));
+    }
+    Err(error_page(
+        Some(b.chrome(state)),
+        &Error::Forbidden("the form's security token is missing or wrong; reload the page"),
+    ))
+}
+
+/// Both guards of a change: administrator, then CSRF.
+pub async fn admin_change(
+    state: &AppState,
+    b: &Browser,
+    given: &str,
+    form: &str,
+) -> Result<(), Response> {
+    require_admin(state, b, form).await?;
+    check_csrf(state, b, given, form).await
+}
+
+/// Unix seconds as `2026-11-30 23:40 UTC`.
+pub fn time(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| at.to_string())
+}
+
+/// A human message for a field from a domain error (`name must not be empty` → the part after
+/// the field name).
+pub fn field_message(e: &Error) -> String {
+    match e {
+        Error::BadRequest(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// One page of a list: which page, and whether there are more.
+#[derive(Debug, Clone, Default)]
+pub struct Paging {
+    /// From 0.
+    pub page: u32,
+    /// A next page exists.
+    pub more: bool,
+    /// The search text.
+    pub q: String,
+}
+
+impl Paging {
+    /// Rows per page.
+    pub const SIZE: u32 = 50;
+
+    /// The previous page's number, if any.
+    pub fn prev(&self) -> Option<u32> {
+        self.page.checked_sub(1)
+    }
+
+    /// The next page's number, if any.
+    pub fn next(&self) -> Option<u32> {
+        self.more.then_some(self.page + 1)
+    }
+}
