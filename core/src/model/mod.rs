@@ -3,6 +3,7 @@
 //! opens the case, so no nested object is ever created by two devices under one key.
 
 mod associates;
+mod interpreter_check;
 mod location;
 mod missing_episode;
 mod missing_profile;
@@ -14,6 +15,11 @@ mod visits;
 mod write_rules;
 
 pub use associates::PersonOfConcern;
+pub use interpreter_check::{
+    AssociateKeys, InterpreterKeys, LinkField, NameKey, PhoneKey, PossibleLink,
+    check_interpreter_decision, decision_covers, fold_agency, fold_words, interpreter_links,
+    links_to_persons, normalise_phone,
+};
 pub use location::{Placement, PlacementType};
 pub use missing_episode::{CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInterviewOutcome};
 pub use missing_profile::{MissingPersonProfile, PROFILE_KEY, SHARED_KEY, SharedPerson};
@@ -33,7 +39,8 @@ pub use safety::{
     CheckOutcome, PLACEMENT_STARTED_AT, PlanStep, Responsible, SafetyCheck, StepStatus,
 };
 pub use visits::{
-    Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
+    Action, Interpreter, InterpreterDecision, InterpreterMode, LinkDecision, Review, ReviewStatus,
+    VettingStatus, VisitNote,
 };
 pub use write_rules::{
     RecordClass, Violation, WriteAction, Writer, WriterRole, allowed, check_write,
