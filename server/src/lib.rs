@@ -43,6 +43,7 @@ pub mod db;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod interpreter_links;
 pub mod names;
 pub mod rate_limit;
 pub mod schema;

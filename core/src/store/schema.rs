@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_view.sql"),
     include_str!("migrations/004_attachments.sql"),
     include_str!("migrations/005_alerts.sql"),
+    include_str!("migrations/006_alert_links.sql"),
 ];
 
 /// The schema version this build writes.

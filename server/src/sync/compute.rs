@@ -70,6 +70,9 @@ pub(super) struct Applied {
     /// Persons shared into or unshared from the missing-person profile by the new save
     /// ([`crate::shared_persons`]), audited when it is stored.
     pub shares: Vec<crate::shared_persons::ShareChange>,
+    /// The interpreter link check's index update (`associates`) or interpreters to check
+    /// (`visits`) if the new save is stored ([`crate::interpreter_links`]).
+    pub links: crate::interpreter_links::LinkInput,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -109,6 +112,7 @@ pub(super) fn receive(input: &Input, data: &[u8], doc: &DocId, caller: &Caller) 
     {
         applied.episode_events = crate::alerts::episode_events(doc, input.stored.as_deref(), saved);
         applied.shares = crate::shared_persons::changes(doc, input.stored.as_deref(), saved);
+        applied.links = crate::interpreter_links::input(doc, input.stored.as_deref(), saved);
     }
     state.read_only = false;
     Received::Done {
@@ -161,6 +165,7 @@ fn apply(
         photo,
         episode_events: Vec::new(),
         shares: Vec::new(),
+        links: crate::interpreter_links::LinkInput::default(),
     })
 }
 
