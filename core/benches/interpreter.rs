@@ -4,8 +4,11 @@
 //! - `casework.interpreter_check_500_associates_us`: one interpreter (name, phone, agency)
 //!   checked against 500 persons of concern (each with two aliases, two phone numbers and an
 //!   organisation) whose folded forms are kept, median of 200 runs.
-//! - `casework.interpreter_keys_500_associates_us`: folding those 500 persons (done once per
-//!   change of the `associates` document), median of 20 runs.
+//! - `casework.interpreter_keys_500_associates_us`: folding those 500 persons whole (as the
+//!   server does once per change of the `associates` document), median of 20 runs.
+//! - `casework.interpreter_check_device_500_associates_us`: the device's whole check
+//!   (`links_to_persons`: folding the persons, parsing only the numbers that could match, and
+//!   the check), median of 50 runs.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -13,6 +16,7 @@ use std::time::Instant;
 use casebook_core::ids::EntryId;
 use casebook_core::model::{
     AssociateKeys, Interpreter, InterpreterMode, PersonOfConcern, interpreter_links,
+    links_to_persons,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -99,6 +103,19 @@ fn main() {
     assert!(found > 0, "the generated persons include a Nguyễn … Hùng");
     emit(
         "casework.interpreter_check_500_associates_us",
+        median(samples),
+        "us",
+    );
+
+    let mut samples = Vec::new();
+    for _ in 0..50 {
+        let started = Instant::now();
+        let links = links_to_persons(black_box(&interpreter), &persons);
+        samples.push(started.elapsed().as_secs_f64() * 1e6);
+        assert_eq!(links.len(), found);
+    }
+    emit(
+        "casework.interpreter_check_device_500_associates_us",
         median(samples),
         "us",
     );

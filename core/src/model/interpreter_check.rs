@@ -145,6 +145,11 @@ pub struct AssociateKeys {
 impl AssociateKeys {
     /// The keys of `person`.
     pub fn new(id: EntryId, person: &PersonOfConcern) -> Self {
+        Self::with_phones(id, person, |_| true)
+    }
+
+    /// The keys of `person`, parsing only the phone numbers `wanted` (given their digits).
+    fn with_phones(id: EntryId, person: &PersonOfConcern, wanted: impl Fn(&str) -> bool) -> Self {
         let names = std::iter::once(&person.name)
             .chain(&person.aliases)
             .map(|n| NameKey::new(n))
@@ -153,6 +158,7 @@ impl AssociateKeys {
         let phones = person
             .phone_numbers
             .iter()
+            .filter(|p| wanted(&digits(p)))
             .filter_map(|p| PhoneKey::new(p))
             .collect();
         let folded = fold_agency(&person.organisation);
@@ -272,12 +278,24 @@ pub fn interpreter_links(
     out
 }
 
-/// [`interpreter_links`] against the persons of a case's `associates` document.
+/// [`interpreter_links`] against the persons of a case's `associates` document, folding
+/// them on the way. Parsing a phone number is the costly part, so only the persons' numbers
+/// ending in the same last six digits as the interpreter's are parsed (a number's E.164
+/// form ends with the digits it was written with).
 pub fn links_to_persons(
     interpreter: &Interpreter,
     persons: &[(EntryId, PersonOfConcern)],
 ) -> Vec<PossibleLink> {
-    let keys = AssociateKeys::all(persons);
+    let tail: Option<String> = PhoneKey::new(&interpreter.phone).map(|p| {
+        let d = digits(&p.normal);
+        d[d.len().saturating_sub(MIN_RAW_DIGITS)..].to_owned()
+    });
+    let keys: Vec<AssociateKeys> = persons
+        .iter()
+        .map(|(id, p)| {
+            AssociateKeys::with_phones(*id, p, |d| tail.as_deref().is_some_and(|t| d.ends_with(t)))
+        })
+        .collect();
     interpreter_links(interpreter, &keys, |id| {
         persons
             .iter()
@@ -356,6 +374,11 @@ pub fn fold_words(name: &str) -> Vec<String> {
     words
 }
 
+/// The ASCII digits of `s`.
+fn digits(s: &str) -> String {
+    s.chars().filter(char::is_ascii_digit).collect()
+}
+
 /// An agency's folded words joined by single spaces.
 pub fn fold_agency(agency: &str) -> String {
     fold_words(agency).join(" ")
@@ -364,7 +387,7 @@ pub fn fold_agency(agency: &str) -> String {
 /// A phone number in E.164 (region GB when it has no country code), or `#` and its digits
 /// when it does not parse; `None` when it holds fewer than six digits.
 pub fn normalise_phone(raw: &str) -> Option<String> {
-    let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
+    let digits = digits(raw);
     if digits.len() < MIN_RAW_DIGITS {
         return None;
     }
