@@ -217,3 +217,85 @@ fn old_documents_without_the_new_fields_read_with_defaults() {
     .expect("old person");
     assert_eq!(person.organisation, "");
 }
+
+#[test]
+fn the_decision_is_stamped_with_who_decided_and_when_by_the_save() {
+    use chrono::{TimeZone, Utc};
+
+    use crate::doc::{Author, DocKind, Edit};
+    use crate::ids::{CaseId, DeviceId, UserId};
+    use crate::model::{Profile, new_case};
+
+    let author = |n: u8| Author {
+        user: UserId::from_bytes([n; 16]),
+        device: DeviceId::from_bytes([n + 1; 16]),
+    };
+    let at = |h: u32| {
+        Utc.with_ymd_and_hms(2026, 12, 1, h, 0, 0)
+            .single()
+            .expect("time")
+    };
+    let profile = Profile {
+        case_reference: "HUL-26".into(),
+        ..Profile::default()
+    };
+    let mut visits = new_case(
+        CaseId::from_bytes([1; 16]),
+        &Edit::new(author(1), at(9)),
+        &profile,
+    )
+    .expect("case")
+    .into_iter()
+    .find(|d| d.kind() == DocKind::Visits)
+    .expect("visits");
+    let id = EntryId::from_bytes([2; 16]);
+    let note = VisitNote {
+        interpreter: interpreter("Hung Nguyen", "07700 900123", ""),
+        interpreter_decision: InterpreterDecision {
+            outcome: LinkDecision::Proceed,
+            reason: "checked".into(),
+            interpreter_name: "Hung Nguyen".into(),
+            interpreter_phone: "07700 900123".into(),
+            // Whatever the caller claims, the edit says who and when.
+            decided_by: Some(UserId::from_bytes([9; 16])),
+            decided_at: None,
+        },
+        ..VisitNote::default()
+    };
+    visits
+        .add_visit_note(&Edit::new(author(1), at(10)), id, &note)
+        .expect("add");
+    let saved = visits.visit_note(id).expect("read").interpreter_decision;
+    assert_eq!(saved.decided_by, Some(author(1).user));
+    assert_eq!(saved.decided_at, Some(at(10)));
+    // Someone else saves the note with the decision unchanged: it stays the first person's.
+    let mut later = visits.visit_note(id).expect("read");
+    later.observations = "More.".into();
+    visits
+        .update_visit_note(&Edit::new(author(3), at(11)), id, &later)
+        .expect("update");
+    let kept = visits.visit_note(id).expect("read").interpreter_decision;
+    assert_eq!(
+        (kept.decided_by, kept.decided_at),
+        (Some(author(1).user), Some(at(10)))
+    );
+    // A changed decision is theirs.
+    later.interpreter_decision.reason = "checked again with the agency".into();
+    visits
+        .update_visit_note(&Edit::new(author(3), at(12)), id, &later)
+        .expect("update");
+    let changed = visits.visit_note(id).expect("read").interpreter_decision;
+    assert_eq!(
+        (changed.decided_by, changed.decided_at),
+        (Some(author(3).user), Some(at(12)))
+    );
+    // A note without a decision records none.
+    let plain = EntryId::from_bytes([4; 16]);
+    visits
+        .add_visit_note(&Edit::new(author(1), at(13)), plain, &VisitNote::default())
+        .expect("add");
+    assert_eq!(
+        visits.visit_note(plain).expect("read").interpreter_decision,
+        InterpreterDecision::default()
+    );
+}
