@@ -25,6 +25,10 @@ pub enum AlertKind {
     Missing,
     /// A missing-from-care episode ended (the child returned or was found).
     Ended,
+    /// An interpreter recorded on another case of the organisation may be linked to a
+    /// person of concern of this case (statutory guidance, paragraph 26): the alert names
+    /// the other case's reference only.
+    InterpreterLink,
     /// A kind this build does not know (sent by a newer server).
     #[serde(other)]
     Unknown,
@@ -36,6 +40,7 @@ impl AlertKind {
         match self {
             AlertKind::Missing => "missing",
             AlertKind::Ended => "ended",
+            AlertKind::InterpreterLink => "interpreter_link",
             AlertKind::Unknown => "unknown",
         }
     }
@@ -45,6 +50,7 @@ impl AlertKind {
         match name {
             "missing" => AlertKind::Missing,
             "ended" => AlertKind::Ended,
+            "interpreter_link" => AlertKind::InterpreterLink,
             _ => AlertKind::Unknown,
         }
     }
@@ -59,7 +65,8 @@ pub struct Alert {
     pub id: AlertId,
     /// The case it is about.
     pub case: CaseId,
-    /// The missing episode's entry id in the case's `safety` document.
+    /// The missing episode's entry id in the case's `safety` document (for an
+    /// `interpreter_link` alert, an opaque id of the other case's note and the person).
     pub episode: EntryId,
     /// What happened.
     pub kind: AlertKind,
@@ -74,6 +81,10 @@ pub struct Alert {
     /// When it was acknowledged (server time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged_at: Option<i64>,
+    /// For an `interpreter_link` alert: the reference of the other case, where the
+    /// interpreter was recorded (nothing else of that case is sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linked_case_reference: Option<String>,
 }
 
 /// `POST /v1/alerts/acknowledge`: the device's user acknowledges these alerts. Idempotent: an
@@ -139,6 +150,7 @@ mod tests {
                 raised_at,
                 acknowledged_by: acknowledged.then(|| UserId::from_bytes([3; 16])),
                 acknowledged_at: acknowledged.then_some(raised_at + 5),
+                linked_case_reference: None,
             },
             pending_ack_at: None,
         }

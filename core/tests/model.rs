@@ -84,6 +84,7 @@ fn concurrent_text_edits_to_one_note_both_survive() {
             language: "Vietnamese (northern)".into(),
             vetting: VettingStatus::Vetted,
             child_consented: Some(true),
+            ..Interpreter::default()
         },
         ..VisitNote::default()
     };

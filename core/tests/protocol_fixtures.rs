@@ -181,6 +181,7 @@ fn alert_messages_are_pinned() {
         raised_at: 1_750_003_600,
         acknowledged_by: None,
         acknowledged_at: None,
+        linked_case_reference: None,
     };
     let acknowledged = Alert {
         acknowledged_by: Some(UserId::from_bytes([0x33; 16])),

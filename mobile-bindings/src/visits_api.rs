@@ -6,17 +6,68 @@ use casebook_core::model as core;
 use casebook_core::view::{RowKind, VisitSummary};
 use rand::rngs::OsRng;
 
-use crate::casebook::Casebook;
+use crate::casebook::{Casebook, doc_id};
 use crate::error::{CasebookError, Result};
 use crate::records::{
-    Action, DocKind, ReadAt, ReviewStatus, VisitNote, VisitNoteEntry, VisitNoteSummary, parse_id,
+    Action, DocKind, Interpreter, InterpreterLink, ReadAt, ReviewStatus, VisitNote, VisitNoteEntry,
+    VisitNoteSummary, parse_id,
 };
+
+impl Casebook {
+    /// The case's persons of concern as the core reads them (none when this device does not
+    /// hold the case's `associates` document).
+    fn core_persons(&self, case_id: &str) -> Result<Vec<(EntryId, core::PersonOfConcern)>> {
+        let doc = doc_id(case_id, DocKind::Associates)?;
+        let view = self.with_unlocked(|repo| match repo.view(doc, RowKind::Person, None) {
+            Ok(view) => Ok(Some(view)),
+            Err(casebook_core::Error::NotHeld(_)) => Ok(None),
+            Err(other) => Err(other.into()),
+        })?;
+        let Some(view) = view else {
+            return Ok(Vec::new());
+        };
+        view.records::<core::PersonOfConcern>()?
+            .into_iter()
+            .map(|(id, person)| Ok((parse_id::<EntryId>("person_id", &id)?, person)))
+            .collect()
+    }
+
+    /// Refuse `note` when its interpreter has possible links to the case's persons of
+    /// concern and it holds no decision on them.
+    fn check_interpreter(&self, case_id: &str, note: &core::VisitNote) -> Result<()> {
+        let links = core::links_to_persons(&note.interpreter, &self.core_persons(case_id)?);
+        Ok(core::check_interpreter_decision(note, &links)?)
+    }
+}
 
 #[uniffi::export]
 impl Casebook {
-    /// Record a visit note. Returns its id.
+    /// The possible links between `interpreter` and the case's persons of concern (names
+    /// and aliases regardless of case, accents, word order and middle names; phone numbers
+    /// in E.164; agency against their organisation). Works offline. Call it before saving a
+    /// visit note: a note whose interpreter has links is saved only with an
+    /// `interpreter_decision` (use another interpreter, or proceed with a reason).
+    pub fn interpreter_links(
+        &self,
+        case_id: String,
+        interpreter: Interpreter,
+    ) -> Result<Vec<InterpreterLink>> {
+        let interpreter = core::Interpreter::from(interpreter);
+        Ok(
+            core::links_to_persons(&interpreter, &self.core_persons(&case_id)?)
+                .into_iter()
+                .map(InterpreterLink::from)
+                .collect(),
+        )
+    }
+
+    /// Record a visit note. Returns its id. A note whose interpreter has possible links to
+    /// the case's persons of concern (`interpreter_links`) and no `interpreter_decision` on
+    /// them is refused (`InvalidInput` on `interpreter_decision`); the decision is saved
+    /// with this device's user and the time.
     pub fn add_visit_note(&self, case_id: String, note: VisitNote) -> Result<String> {
         let note = core::VisitNote::try_from(note)?;
+        self.check_interpreter(&case_id, &note)?;
         let id = EntryId::random(&mut OsRng);
         self.edit(&case_id, DocKind::Visits, |d, e| {
             d.add_visit_note(e, id, &note)
@@ -77,6 +128,7 @@ impl Casebook {
         let id: EntryId = parse_id("note_id", &note_id)?;
         let version = note.version.clone();
         let note = core::VisitNote::try_from(note)?;
+        self.check_interpreter(&case_id, &note)?;
         self.save(&case_id, DocKind::Visits, &version, |d, e| {
             d.update_visit_note(e, id, &note)
         })

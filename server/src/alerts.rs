@@ -199,7 +199,7 @@ pub fn raise(
 }
 
 const ALERT_COLUMNS: &str = "a.id, a.case_id, a.episode_id, a.kind, a.at, a.raised_at, \
-                             a.acknowledged_by, a.acknowledged_at";
+                             a.acknowledged_by, a.acknowledged_at, a.linked_reference";
 
 /// One alert row ([`ALERT_COLUMNS`]) as sent.
 fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Alert>> {
@@ -207,6 +207,7 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Alert>> {
         (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     let by: Option<String> = r.get(6)?;
     let (at, raised_at, acknowledged_at) = (r.get(4)?, r.get(5)?, r.get(7)?);
+    let linked_case_reference: Option<String> = r.get(8)?;
     let corrupt = |_| Error::Corrupt("alert row".into());
     Ok((|| {
         Ok(Alert {
@@ -218,6 +219,7 @@ fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Alert>> {
             raised_at,
             acknowledged_by: by.map(|b| b.parse()).transpose().map_err(corrupt)?,
             acknowledged_at,
+            linked_case_reference,
         })
     })())
 }

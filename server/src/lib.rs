@@ -45,6 +45,7 @@ pub mod deadlines;
 pub mod directory;
 pub mod error;
 pub mod http;
+pub mod interpreter_links;
 pub mod names;
 pub mod police_pack;
 pub mod rate_limit;

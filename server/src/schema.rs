@@ -12,6 +12,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/004_challenge_address.sql"),
     include_str!("migrations/005_attachments.sql"),
     include_str!("migrations/006_alerts.sql"),
+    include_str!("migrations/007_interpreter_links.sql"),
 ];
 
 /// The schema version this build writes.

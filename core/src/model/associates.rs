@@ -24,6 +24,10 @@ pub struct PersonOfConcern {
     pub places: Vec<String>,
     /// Further notes.
     pub notes: String,
+    /// An organisation linked to them (a business, an agency), compared with an
+    /// interpreter's agency by the link check.
+    #[serde(default)]
+    pub organisation: String,
 }
 
 impl Record for PersonOfConcern {

@@ -66,6 +66,7 @@ fn canary_person() -> PersonOfConcern {
         vehicles: vec!["Silver Audi A4 YX17 ABC".into()],
         places: vec!["CANARY-place-car-wash".into()],
         notes: "CANARY-notes-moves-children".into(),
+        organisation: String::new(),
     }
 }
 

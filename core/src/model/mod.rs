@@ -4,6 +4,7 @@
 
 mod associates;
 mod deadlines;
+mod interpreter_check;
 mod location;
 mod missing_episode;
 mod missing_profile;
@@ -18,6 +19,11 @@ mod write_rules;
 
 pub use associates::PersonOfConcern;
 pub use deadlines::{Deadline, DeadlineKind, case_deadlines};
+pub use interpreter_check::{
+    AssociateKeys, InterpreterKeys, LinkField, NameKey, PhoneKey, PossibleLink,
+    check_interpreter_decision, decision_covers, fold_agency, fold_words, interpreter_links,
+    links_to_persons, normalise_phone,
+};
 pub use location::{Placement, PlacementType};
 pub use missing_episode::{
     CLOCK_SKEW, EpisodeCategory, MissingEpisode, ReturnInterviewOutcome, missing_episodes_in,
@@ -40,7 +46,8 @@ pub use safety::{
     CheckOutcome, PLACEMENT_STARTED_AT, PlanStep, Responsible, SafetyCheck, StepStatus,
 };
 pub use visits::{
-    Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
+    Action, Interpreter, InterpreterDecision, InterpreterMode, LinkDecision, Review, ReviewStatus,
+    VettingStatus, VisitNote, interpreters_in,
 };
 pub use working_days::{
     add_working_days, bank_holidays, bank_holidays_cover_until, check_bank_holiday_coverage,

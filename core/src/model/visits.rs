@@ -47,12 +47,65 @@ pub struct Interpreter {
     pub name: String,
     /// Their agency.
     pub agency: String,
+    /// Their phone number, as given (compared in E.164 by the link check).
+    #[serde(default)]
+    pub phone: String,
     /// Language and dialect interpreted.
     pub language: String,
     /// Vetting status.
     pub vetting: VettingStatus,
     /// Whether the child agreed to this interpreter.
     pub child_consented: Option<bool>,
+}
+
+/// What the user decided on an interpreter the link check warned about
+/// ([`crate::model::interpreter_links`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkDecision {
+    /// No decision.
+    #[default]
+    Undecided,
+    /// Use another interpreter.
+    OtherInterpreter,
+    /// Go ahead with this interpreter, for the reason given.
+    Proceed,
+}
+
+/// The decision on a link-check warning, with the interpreter it was made on and who made
+/// it, when (stamped from the edit that saved it).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct InterpreterDecision {
+    /// The decision.
+    pub outcome: LinkDecision,
+    /// Why (required to proceed).
+    pub reason: String,
+    /// The interpreter's name the decision was made on.
+    pub interpreter_name: String,
+    /// The interpreter's phone number the decision was made on.
+    pub interpreter_phone: String,
+    /// Who decided.
+    pub decided_by: Option<UserId>,
+    /// When.
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+impl InterpreterDecision {
+    /// Whether the decision itself (not who or when) differs from `other`.
+    fn differs(&self, other: &InterpreterDecision) -> bool {
+        (
+            self.outcome,
+            &self.reason,
+            &self.interpreter_name,
+            &self.interpreter_phone,
+        ) != (
+            other.outcome,
+            &other.reason,
+            &other.interpreter_name,
+            &other.interpreter_phone,
+        )
+    }
 }
 
 /// Where a note stands in supervisor review.
@@ -120,6 +173,35 @@ pub struct VisitNote {
     pub actions: BTreeMap<EntryId, Action>,
     /// Supervisor review.
     pub review: Review,
+    /// The decision on the interpreter link check's warning, if there was one.
+    #[serde(default)]
+    pub interpreter_decision: InterpreterDecision,
+}
+
+/// `note` with its interpreter decision stamped by `edit` when it is new or changed from
+/// `stored` (who decided and when come from the edit, never from the caller).
+fn stamp_decision(
+    edit: &Edit,
+    note: &VisitNote,
+    stored: Option<&InterpreterDecision>,
+) -> VisitNote {
+    let mut note = note.clone();
+    let decision = &mut note.interpreter_decision;
+    match stored {
+        Some(stored) if !decision.differs(stored) => {
+            decision.decided_by = stored.decided_by;
+            decision.decided_at = stored.decided_at;
+        }
+        _ if decision.outcome == LinkDecision::Undecided && stored.is_none() => {
+            decision.decided_by = None;
+            decision.decided_at = None;
+        }
+        _ => {
+            decision.decided_by = Some(edit.author.user);
+            decision.decided_at = Some(edit.at);
+        }
+    }
+    note
 }
 
 impl Record for VisitNote {
@@ -136,7 +218,8 @@ impl CaseDoc {
     /// Record a new visit note under the fresh `id`.
     pub fn add_visit_note(&mut self, edit: &Edit, id: EntryId, note: &VisitNote) -> Result<()> {
         self.expect_kind(DocKind::Visits)?;
-        self.add_entry(edit, &["notes"], id, note)
+        let note = stamp_decision(edit, note, None);
+        self.add_entry(edit, &["notes"], id, &note)
     }
 
     /// One visit note.
@@ -163,7 +246,8 @@ impl CaseDoc {
         {
             return Err(Error::invalid("actions", "add new actions with add_action"));
         }
-        self.update_entry(edit, &["notes"], id, note)
+        let note = stamp_decision(edit, note, Some(&current.interpreter_decision));
+        self.update_entry_sparse(edit, &["notes"], id, &note)
     }
 
     /// Add an agreed action to a note under the fresh `action_id`.
@@ -196,4 +280,52 @@ impl CaseDoc {
         };
         self.update_entry(edit, &["notes"], id, &note)
     }
+}
+
+/// The interpreter of every note of a `visits` document held as a plain automerge document
+/// (the server's copy), read without the notes' text: what the server's interpreter link
+/// check compares, with no second load of a document of years of long notes.
+pub fn interpreters_in(
+    id: crate::doc::DocId,
+    doc: &impl automerge::ReadDoc,
+) -> Result<Vec<(EntryId, Interpreter)>> {
+    use automerge::{ROOT, Value};
+    let malformed = |path: &str, reason: &str| Error::Malformed {
+        doc: id.to_string(),
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    if id.kind != DocKind::Visits {
+        return Err(malformed("/", "not a visits document"));
+    }
+    let root_str = |key: &str| match doc.get(ROOT, key) {
+        Ok(Some((Value::Scalar(s), _))) => s.as_str().map(str::to_owned),
+        _ => None,
+    };
+    if root_str("case") != Some(id.case.to_string())
+        || root_str("kind").as_deref() != Some(DocKind::Visits.as_str())
+    {
+        return Err(malformed("/", "document belongs to another case or kind"));
+    }
+    let Some((Value::Object(_), notes)) = doc.get(ROOT, "notes")? else {
+        return Err(malformed("notes", "expected an object"));
+    };
+    let mut out = Vec::new();
+    for key in doc.keys(&notes) {
+        let entry: EntryId = key
+            .parse()
+            .map_err(|_| malformed("notes", "entry key is not an id"))?;
+        let Some((Value::Object(_), note)) = doc.get(&notes, key.as_str())? else {
+            return Err(malformed("notes", "expected an object"));
+        };
+        let interpreter = match doc.get(&note, "interpreter")? {
+            Some((Value::Object(_), obj)) => {
+                serde_json::from_value(crate::doc::read_object(doc, &obj)?)
+                    .map_err(|_| malformed("notes", "an interpreter does not read"))?
+            }
+            _ => Interpreter::default(),
+        };
+        out.push((entry, interpreter));
+    }
+    Ok(out)
 }

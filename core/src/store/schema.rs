@@ -13,7 +13,8 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/003_view.sql"),
     include_str!("migrations/004_attachments.sql"),
     include_str!("migrations/005_alerts.sql"),
-    include_str!("migrations/008_snapshots.sql"),
+    include_str!("migrations/006_alert_links.sql"),
+    include_str!("migrations/007_snapshots.sql"),
 ];
 
 /// The schema version this build writes.

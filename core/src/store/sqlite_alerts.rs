@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub(super) fn alerts(conn: &Connection) -> Result<Vec<StoredAlert>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, case_id, episode_id, kind, at, raised_at, acknowledged_by, acknowledged_at, \
-         pending_ack_at FROM alerts ORDER BY id",
+         pending_ack_at, linked_reference FROM alerts ORDER BY id",
     )?;
     let rows = stmt.query_map([], read_row)?;
     let mut out = Vec::new();
@@ -32,6 +32,7 @@ type RawRow = (
     Option<String>,
     Option<i64>,
     Option<i64>,
+    Option<String>,
 );
 
 fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
@@ -45,11 +46,12 @@ fn read_row(r: &Row<'_>) -> rusqlite::Result<RawRow> {
         r.get(6)?,
         r.get(7)?,
         r.get(8)?,
+        r.get(9)?,
     ))
 }
 
 fn decode(row: RawRow) -> Result<StoredAlert> {
-    let (id, case, episode, kind, at, raised_at, by, acknowledged_at, pending) = row;
+    let (id, case, episode, kind, at, raised_at, by, acknowledged_at, pending, linked) = row;
     let bad = |column: &str| Error::Malformed {
         doc: "store".into(),
         path: format!("alerts.{column}"),
@@ -68,6 +70,7 @@ fn decode(row: RawRow) -> Result<StoredAlert> {
                 .transpose()
                 .map_err(|_| bad("acknowledged_by"))?,
             acknowledged_at,
+            linked_case_reference: linked,
         },
         pending_ack_at: pending,
     })
@@ -79,11 +82,13 @@ pub(super) fn apply(tx: &Transaction<'_>, op: WriteOp) -> Result<()> {
         WriteOp::PutAlert(a) => {
             tx.prepare_cached(
                 "INSERT INTO alerts (id, case_id, episode_id, kind, at, raised_at, \
-                 acknowledged_by, acknowledged_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
+                 acknowledged_by, acknowledged_at, linked_reference) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
                  ON CONFLICT (id) DO UPDATE SET case_id = excluded.case_id, \
                  episode_id = excluded.episode_id, kind = excluded.kind, at = excluded.at, \
                  raised_at = excluded.raised_at, acknowledged_by = excluded.acknowledged_by, \
-                 acknowledged_at = excluded.acknowledged_at, pending_ack_at = CASE \
+                 acknowledged_at = excluded.acknowledged_at, \
+                 linked_reference = excluded.linked_reference, pending_ack_at = CASE \
                  WHEN excluded.acknowledged_at IS NULL THEN pending_ack_at ELSE NULL END",
             )?
             .execute((
@@ -95,6 +100,7 @@ pub(super) fn apply(tx: &Transaction<'_>, op: WriteOp) -> Result<()> {
                 a.raised_at,
                 a.acknowledged_by.map(|u| u.to_string()),
                 a.acknowledged_at,
+                a.linked_case_reference,
             ))?;
         }
         WriteOp::AcknowledgeAlert { id, at } => {

@@ -634,5 +634,6 @@ pub(crate) fn alert(n: u8, case: u8) -> crate::alert::Alert {
         raised_at: 1_700_000_000 + i64::from(n),
         acknowledged_by: None,
         acknowledged_at: None,
+        linked_case_reference: n.is_multiple_of(2).then(|| format!("HUL-2026-{n:03}")),
     }
 }

@@ -15,6 +15,9 @@ pub enum AlertKind {
     Missing,
     /// The missing episode ended (the child returned or was found).
     Ended,
+    /// An interpreter recorded on another case of the organisation may be linked to a
+    /// person of concern of this case; `linked_case_reference` names that case.
+    InterpreterLink,
     /// A kind this build does not know.
     Other,
 }
@@ -24,6 +27,7 @@ impl From<CoreKind> for AlertKind {
         match kind {
             CoreKind::Missing => AlertKind::Missing,
             CoreKind::Ended => AlertKind::Ended,
+            CoreKind::InterpreterLink => AlertKind::InterpreterLink,
             _ => AlertKind::Other,
         }
     }
@@ -54,6 +58,9 @@ pub struct TeamAlert {
     pub acknowledged_at: Option<SystemTime>,
     /// This device's user acknowledged it and the next sync sends that.
     pub acknowledgement_pending: bool,
+    /// For an `InterpreterLink` alert: the reference of the other case, where the
+    /// interpreter was recorded (nothing else of it is sent).
+    pub linked_case_reference: Option<String>,
 }
 
 fn time(secs: i64) -> SystemTime {
@@ -80,6 +87,7 @@ impl TeamAlert {
             acknowledged_by: a.acknowledged_by.map(|u| u.to_string()),
             acknowledged_at: a.acknowledged_at.map(time),
             acknowledgement_pending: stored.pending_ack_at.is_some(),
+            linked_case_reference: a.linked_case_reference,
         }
     }
 }

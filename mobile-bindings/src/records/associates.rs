@@ -25,6 +25,10 @@ pub struct PersonOfConcern {
     /// Further notes.
     #[uniffi(default = "")]
     pub notes: String,
+    /// An organisation linked to them (a business, an agency); an interpreter from it is
+    /// warned about.
+    #[uniffi(default = "")]
+    pub organisation: String,
     /// The version of its document this was read at: reads fill it in; keep it when you
     /// save, so the save writes only what was changed since and keeps what others wrote
     /// meanwhile. Empty for a record made from scratch (the save then writes every field
@@ -52,6 +56,7 @@ impl From<core::PersonOfConcern> for PersonOfConcern {
             vehicles: p.vehicles,
             places: p.places,
             notes: p.notes,
+            organisation: p.organisation,
             version: String::new(),
         }
     }
@@ -67,6 +72,7 @@ impl From<PersonOfConcern> for core::PersonOfConcern {
             vehicles: p.vehicles,
             places: p.places,
             notes: p.notes,
+            organisation: p.organisation,
         }
     }
 }

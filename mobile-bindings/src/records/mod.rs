@@ -38,8 +38,8 @@ pub use safety::{
     PlanStepEntry, Responsible, ReturnInterviewOutcome, SafetyCheck, SafetyCheckEntry, StepStatus,
 };
 pub use visits::{
-    Action, Interpreter, InterpreterMode, Review, ReviewStatus, VettingStatus, VisitNote,
-    VisitNoteEntry, VisitNoteSummary,
+    Action, Interpreter, InterpreterDecision, InterpreterLink, InterpreterMode, LinkDecision,
+    LinkField, Review, ReviewStatus, VettingStatus, VisitNote, VisitNoteEntry, VisitNoteSummary,
 };
 
 use std::str::FromStr;

@@ -65,6 +65,9 @@ pub struct Interpreter {
     /// Their agency.
     #[uniffi(default = "")]
     pub agency: String,
+    /// Their phone number (checked against the persons of concern in E.164).
+    #[uniffi(default = "")]
+    pub phone: String,
     /// Language and dialect interpreted.
     #[uniffi(default = "")]
     pub language: String,
@@ -73,6 +76,116 @@ pub struct Interpreter {
     /// Whether the child agreed to this interpreter.
     #[uniffi(default = None)]
     pub child_consented: Option<bool>,
+}
+
+mirror_enum!(
+    /// What the user decided on an interpreter the link check warned about.
+    LinkDecision <=> core::LinkDecision {
+        /// No decision.
+        #[default]
+        Undecided,
+        /// Use another interpreter.
+        OtherInterpreter,
+        /// Go ahead with this interpreter, for the reason given.
+        Proceed,
+    }
+);
+
+mirror_enum!(
+    /// Which of a person of concern's fields the interpreter matched.
+    LinkField <=> core::LinkField {
+        /// The person's name.
+        #[default]
+        Name,
+        /// One of their other names.
+        Alias,
+        /// One of their phone numbers.
+        Phone,
+        /// The organisation they are linked to.
+        Organisation,
+    }
+);
+
+/// The decision on the interpreter link check's warning (`interpreter_links`), saved on the
+/// note. Who decided and when are filled in by the save (this device's user, now).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct InterpreterDecision {
+    /// The decision.
+    pub outcome: LinkDecision,
+    /// Why (required to proceed).
+    #[uniffi(default = "")]
+    pub reason: String,
+    /// The interpreter's name the decision was made on (empty: the note's interpreter).
+    #[uniffi(default = "")]
+    pub interpreter_name: String,
+    /// The interpreter's phone number the decision was made on (with `interpreter_name`
+    /// empty: the note's interpreter).
+    #[uniffi(default = "")]
+    pub interpreter_phone: String,
+    /// Who decided (user id); set by the save.
+    #[uniffi(default = None)]
+    pub decided_by: Option<String>,
+    /// When; set by the save.
+    #[uniffi(default = None)]
+    pub decided_at: Option<SystemTime>,
+}
+
+/// A possible link between an interpreter and one of the case's persons of concern.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct InterpreterLink {
+    /// The person of concern (`persons`).
+    pub person_id: String,
+    /// Their name as recorded.
+    pub person_name: String,
+    /// Which of their fields matched.
+    pub field: LinkField,
+    /// Their value that matched.
+    pub matched: String,
+    /// The interpreter's value that matched it.
+    pub interpreter_value: String,
+    /// Why they match, in words.
+    pub reason: String,
+}
+
+impl From<core::PossibleLink> for InterpreterLink {
+    fn from(l: core::PossibleLink) -> Self {
+        InterpreterLink {
+            person_id: l.person.to_string(),
+            person_name: l.person_name,
+            field: l.field.into(),
+            matched: l.matched,
+            interpreter_value: l.interpreter_value,
+            reason: l.reason,
+        }
+    }
+}
+
+impl From<core::Interpreter> for Interpreter {
+    fn from(i: core::Interpreter) -> Self {
+        Interpreter {
+            mode: i.mode.into(),
+            name: i.name,
+            agency: i.agency,
+            phone: i.phone,
+            language: i.language,
+            vetting: i.vetting.into(),
+            child_consented: i.child_consented,
+        }
+    }
+}
+
+impl From<Interpreter> for core::Interpreter {
+    fn from(i: Interpreter) -> Self {
+        core::Interpreter {
+            mode: i.mode.into(),
+            name: i.name,
+            agency: i.agency,
+            phone: i.phone,
+            language: i.language,
+            vetting: i.vetting.into(),
+            child_consented: i.child_consented,
+        }
+    }
 }
 
 /// Supervisor review of a note (set with `review_visit_note`).
@@ -133,6 +246,10 @@ pub struct VisitNote {
     pub actions: HashMap<String, Action>,
     /// Supervisor review.
     pub review: Review,
+    /// The decision on the interpreter link check's warning; needed to save a note whose
+    /// interpreter has possible links (`interpreter_links`).
+    #[uniffi(default = None)]
+    pub interpreter_decision: Option<InterpreterDecision>,
     /// The version of its document this was read at: reads fill it in; keep it when you
     /// save, so the save writes only what was changed since and keeps what others wrote
     /// meanwhile. Empty for a record made from scratch (the save then writes every field
@@ -229,14 +346,7 @@ impl From<core::VisitNote> for VisitNote {
             visited_at: system(n.visited_at),
             place: n.place,
             attendees: n.attendees,
-            interpreter: Interpreter {
-                mode: n.interpreter.mode.into(),
-                name: n.interpreter.name,
-                agency: n.interpreter.agency,
-                language: n.interpreter.language,
-                vetting: n.interpreter.vetting.into(),
-                child_consented: n.interpreter.child_consented,
-            },
+            interpreter: n.interpreter.into(),
             wishes_and_feelings: n.wishes_and_feelings,
             observations: n.observations,
             actions: n
@@ -250,6 +360,18 @@ impl From<core::VisitNote> for VisitNote {
                 reviewed_at: system(n.review.reviewed_at),
                 comment: n.review.comment,
             },
+            interpreter_decision: (n.interpreter_decision != core::InterpreterDecision::default())
+                .then(|| {
+                    let d = n.interpreter_decision;
+                    InterpreterDecision {
+                        outcome: d.outcome.into(),
+                        reason: d.reason,
+                        interpreter_name: d.interpreter_name,
+                        interpreter_phone: d.interpreter_phone,
+                        decided_by: d.decided_by.map(|u| u.to_string()),
+                        decided_at: system(d.decided_at),
+                    }
+                }),
             version: String::new(),
         }
     }
@@ -259,18 +381,35 @@ impl TryFrom<VisitNote> for core::VisitNote {
     type Error = CasebookError;
 
     fn try_from(n: VisitNote) -> Result<Self, CasebookError> {
+        let interpreter = core::Interpreter::from(n.interpreter);
+        let interpreter_decision = match n.interpreter_decision {
+            None => core::InterpreterDecision::default(),
+            Some(d) => {
+                let on_note = d.interpreter_name.is_empty() && d.interpreter_phone.is_empty();
+                core::InterpreterDecision {
+                    outcome: d.outcome.into(),
+                    reason: d.reason,
+                    interpreter_name: if on_note {
+                        interpreter.name.clone()
+                    } else {
+                        d.interpreter_name
+                    },
+                    interpreter_phone: if on_note {
+                        interpreter.phone.clone()
+                    } else {
+                        d.interpreter_phone
+                    },
+                    // Who and when are stamped by the save.
+                    decided_by: None,
+                    decided_at: None,
+                }
+            }
+        };
         Ok(core::VisitNote {
             visited_at: utc("visited_at", n.visited_at)?,
             place: n.place,
             attendees: n.attendees,
-            interpreter: core::Interpreter {
-                mode: n.interpreter.mode.into(),
-                name: n.interpreter.name,
-                agency: n.interpreter.agency,
-                language: n.interpreter.language,
-                vetting: n.interpreter.vetting.into(),
-                child_consented: n.interpreter.child_consented,
-            },
+            interpreter,
             wishes_and_feelings: n.wishes_and_feelings,
             observations: n.observations,
             actions: n
@@ -284,6 +423,7 @@ impl TryFrom<VisitNote> for core::VisitNote {
                 reviewed_at: utc("review.reviewed_at", n.review.reviewed_at)?,
                 comment: n.review.comment,
             },
+            interpreter_decision,
         })
     }
 }

@@ -353,6 +353,7 @@ impl Exchange<'_, '_> {
                 &applied.episode_events,
                 self.now,
             )?;
+            crate::interpreter_links::record(self.tx, self.caller, &doc, &applied.links, self.now)?;
             for share in &applied.shares {
                 self.audit(share.event, &doc, json!({ "person": share.person }))?;
             }

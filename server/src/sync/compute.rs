@@ -70,6 +70,9 @@ pub(super) struct Applied {
     /// Persons shared into or unshared from the missing-person profile by the new save
     /// ([`crate::shared_persons`]), audited when it is stored.
     pub shares: Vec<crate::shared_persons::ShareChange>,
+    /// The interpreter link check's index update (`associates`) or interpreters to check
+    /// (`visits`) if the new save is stored ([`crate::interpreter_links`]).
+    pub links: crate::interpreter_links::LinkInput,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -145,12 +148,20 @@ fn apply(
     let photo = saved
         .as_ref()
         .and_then(|_| casebook_core::model::referenced_photo(&doc));
-    let (episode_events, shares) = match (&saved, &stored_doc) {
-        (Some(_), Some(before)) if write_refusal.is_none() => (
-            crate::alerts::episode_events_in(id, stored.is_some().then_some(before), &doc),
-            crate::shared_persons::changes_in(id, stored.is_some().then_some(before), &doc),
+    let (episode_events, shares, links) = match (&saved, &stored_doc) {
+        (Some(saved), Some(before)) if write_refusal.is_none() => {
+            let before = stored.is_some().then_some(before);
+            (
+                crate::alerts::episode_events_in(id, before, &doc),
+                crate::shared_persons::changes_in(id, before, &doc),
+                crate::interpreter_links::input_in(id, before, &doc, saved),
+            )
+        }
+        _ => (
+            Vec::new(),
+            Vec::new(),
+            crate::interpreter_links::LinkInput::default(),
         ),
-        _ => (Vec::new(), Vec::new()),
     };
     let reply = doc.generate_sync_message(state).map(|m| {
         let carries_changes = !m.changes.is_empty();
@@ -164,6 +175,7 @@ fn apply(
         photo,
         episode_events,
         shares,
+        links,
     })
 }
 

@@ -299,6 +299,32 @@ fun main() {
         }
     }
 
+    test("interpreter link check: Hung Nguyen warned offline, saved only with a decision") {
+        // A book of its own, so the other tests still see one case.
+        val other = Casebook.open(dir.resolve("interpreter.db").toString(), key)
+        val linked = other.createCase(profile("HUL-INT"))
+        other.addPerson(linked, PersonOfConcern(
+            name = "Nguyễn Văn Hùng", phoneNumbers = listOf("+44 7700 900123")))
+        val hung = Interpreter(
+            mode = InterpreterMode.IN_PERSON, name = "Hung Nguyen", phone = "07700 900123",
+            language = "Vietnamese", vetting = VettingStatus.NOT_CHECKED)
+        val links = other.interpreterLinks(linked, hung)
+        check(links.map { it.field } == listOf(LinkField.NAME, LinkField.PHONE)) { "$links" }
+        check(links.all { it.personName == "Nguyễn Văn Hùng" && it.reason.isNotEmpty() }) { "$links" }
+        val mai = hung.copy(name = "Mai Tran", phone = "07700 900456")
+        check(other.interpreterLinks(linked, mai).isEmpty()) { "Mai Tran warned" }
+        val note = VisitNote(interpreter = hung, review = Review(status = ReviewStatus.DRAFT))
+        val refused = expectThrows<CasebookException.InvalidInput> { other.addVisitNote(linked, note) }
+        check(refused.field == "interpreter_decision") { "field ${refused.field}" }
+        val noteId = other.addVisitNote(linked, note.copy(interpreterDecision = InterpreterDecision(
+            outcome = LinkDecision.PROCEED, reason = "checked with the agency; not the same person")))
+        val decision = other.visitNote(linked, noteId).interpreterDecision
+        check(decision?.outcome == LinkDecision.PROCEED && decision.interpreterName == "Hung Nguyen") { "$decision" }
+        check(decision?.decidedAt != null && decision.decidedBy != null) { "who and when: $decision" }
+        other.addVisitNote(linked, note.copy(interpreter = mai))
+        other.closeStore()
+    }
+
     test("a Rust panic is a typed Internal exception and the store stays usable") {
         expectThrows<CasebookException.Internal> { book.debugPanic() }
         check(book.listCases().size == 1) { "list after panic" }

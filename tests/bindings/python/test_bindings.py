@@ -13,8 +13,9 @@ import unittest
 from casebook_mobile import (
     AgeStatus, Casebook, CasebookError, CancelToken, ChangeListener, ChangeSource,
     CheckOutcome, DeadlineKind, DocKind, EpisodeCategory, FeelSafe, Immigration, ImmigrationOutcome,
-    Interpreter, InterpreterMode, LegalBasis, MissingEpisode, MissingPersonProfile, Nrm,
-    NrmDecision, NrmRoute, PanelMember, PersonOfConcern, PlanStep, Profile, Responsible, ReturnInterviewOutcome, Review,
+    Interpreter, InterpreterDecision, InterpreterMode, LegalBasis, LinkDecision, LinkField,
+    MissingEpisode, MissingPersonProfile, Nrm, NrmDecision, NrmRoute, PanelMember,
+    PersonOfConcern, PlanStep, Profile, Responsible, ReturnInterviewOutcome, Review,
     ReviewStatus, RiskFlags, SafetyCheck, StepStatus, VettingStatus, VisitNote, library_version,
 )
 
@@ -354,6 +355,39 @@ class BindingsTest(unittest.TestCase):
         self.assertEqual(self.book.shared_persons(self.case), [])
         with self.assertRaises(CasebookError.InvalidInput):
             self.book.unshare_person_from_profile(self.case, person)
+
+    def test_interpreter_link_check_warns_offline_and_needs_a_decision(self):
+        self.book.add_person(self.case, PersonOfConcern(
+            name="Nguyễn Văn Hùng", phone_numbers=["+44 7700 900123"]))
+        hung = Interpreter(mode=InterpreterMode.IN_PERSON, name="Hung Nguyen",
+                           phone="0044 7700-900-123", vetting=VettingStatus.NOT_CHECKED)
+        links = self.book.interpreter_links(self.case, hung)
+        self.assertEqual([l.field for l in links], [LinkField.NAME, LinkField.PHONE])
+        self.assertEqual(links[0].matched, "Nguyễn Văn Hùng")
+        mai = Interpreter(mode=InterpreterMode.IN_PERSON, name="Mai Tran", phone="07700 900456",
+                          vetting=VettingStatus.NOT_CHECKED)
+        self.assertEqual(self.book.interpreter_links(self.case, mai), [])
+        note = VisitNote(interpreter=hung, review=Review(status=ReviewStatus.DRAFT))
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.add_visit_note(self.case, note)
+        self.assertEqual(raised.exception.field, "interpreter_decision")
+        note.interpreter_decision = InterpreterDecision(outcome=LinkDecision.OTHER_INTERPRETER)
+        with self.assertRaises(CasebookError.InvalidInput):
+            self.book.add_visit_note(self.case, note)
+        note.interpreter_decision = InterpreterDecision(
+            outcome=LinkDecision.PROCEED, reason="the agency confirmed another person")
+        note_id = self.book.add_visit_note(self.case, note)
+        saved = self.book.visit_note(self.case, note_id)
+        self.assertEqual(saved.interpreter.phone, "0044 7700-900-123")
+        self.assertEqual(saved.interpreter_decision.outcome, LinkDecision.PROCEED)
+        self.assertEqual(saved.interpreter_decision.interpreter_name, "Hung Nguyen")
+        self.assertIsNotNone(saved.interpreter_decision.decided_at)
+        self.assertIsNotNone(saved.interpreter_decision.decided_by)
+        # Saved again unchanged: the decision still covers the interpreter.
+        saved.observations = "Went well."
+        self.book.update_visit_note(self.case, note_id, saved)
+        self.book.add_visit_note(self.case, VisitNote(
+            interpreter=mai, review=Review(status=ReviewStatus.DRAFT)))
 
     def test_async_sync_needs_enrolment(self):
         with self.assertRaises(CasebookError.NotEnrolled):

@@ -16,6 +16,7 @@ mod device_kill;
 mod enrolment;
 mod field_sync;
 mod held_request;
+mod interpreter_check;
 mod malformed;
 mod missing_episode;
 mod mobile_sync;
@@ -100,6 +101,7 @@ pub fn record_visit(device: &Device, case: CaseId, words: &str) -> Result<EntryI
             language: "Vietnamese (northern)".into(),
             vetting: VettingStatus::Vetted,
             child_consented: Some(true),
+            ..Interpreter::default()
         },
         ..VisitNote::default()
     };

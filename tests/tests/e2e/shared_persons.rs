@@ -92,6 +92,7 @@ async fn the_carer_receives_only_the_shared_persons_of_associates() -> Result<()
                 vehicles: vec![SHARED_CAR.into()],
                 places: vec![CANARIES[1].into()],
                 notes: CANARIES[2].into(),
+                organisation: String::new(),
             },
         )?;
         d.add_person(
