@@ -6,9 +6,14 @@
 //! documents then held loaded together. Each group is staged and dropped before the next is
 //! parsed, and a group holds at most one such document.
 
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use super::wire::DocSnapshot;
-use crate::doc::{CaseDoc, chunk_guard};
+use crate::doc::{CaseDoc, DocId, chunk_guard};
 use crate::error::{Error, Result};
+use crate::repo::whole_view_op;
+use crate::store::WriteOp;
 
 /// Stored bytes of documents parsed together (a larger document is parsed alone): one
 /// document of 100 long notes, or many small ones.
@@ -35,44 +40,80 @@ pub(crate) fn groups(snapshots: Vec<DocSnapshot>, budget: usize) -> Vec<Vec<DocS
     out
 }
 
+/// A document received whole, loaded, with its view write when the device does not hold it
+/// yet (computed where it was loaded, so the rows cost no second pass on the session's
+/// thread).
+pub(crate) struct Parsed {
+    pub(crate) doc: CaseDoc,
+    pub(crate) view: Option<WriteOp>,
+}
+
 /// Parse whole documents on every core: parsing dominates a fresh device's first sync, and
-/// documents are independent. Each result stays with its snapshot, so one bad document is
-/// quarantined alone.
-pub(crate) fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)> {
+/// documents are independent. Each worker takes the next document not yet taken, so two
+/// large documents in a group are loaded at the same time whatever their places in it.
+/// Each result stays with its snapshot, so one bad document is quarantined alone. The view
+/// rows of the documents not in `held` are computed by the same worker.
+pub(crate) fn parse_all(
+    snapshots: Vec<DocSnapshot>,
+    held: &HashSet<DocId>,
+) -> Vec<(DocSnapshot, Result<Parsed>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .clamp(1, 8);
-    if snapshots.len() < 2 || threads == 1 {
+        .clamp(1, 8)
+        .min(snapshots.len());
+    if threads <= 1 {
         return snapshots
             .into_iter()
             .map(|s| {
-                let parsed = load_snapshot(&s);
+                let parsed = parse_one(&s, held);
                 (s, parsed)
             })
             .collect();
     }
-    let chunk = snapshots.len().div_ceil(threads);
-    let mut parsed: Vec<Result<CaseDoc>> = Vec::with_capacity(snapshots.len());
+    let next = AtomicUsize::new(0);
+    let mut parsed: Vec<Option<Result<Parsed>>> = (0..snapshots.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let workers: Vec<_> = snapshots
-            .chunks(chunk)
-            .map(|part| {
-                let worker =
-                    scope.spawn(move || part.iter().map(load_snapshot).collect::<Vec<_>>());
-                (part.len(), worker)
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(s) = snapshots.get(i) else {
+                            return done;
+                        };
+                        done.push((i, parse_one(s, held)));
+                    }
+                })
             })
             .collect();
-        for (len, worker) in workers {
-            match worker.join() {
-                Ok(results) => parsed.extend(results),
-                // Keep results aligned with their snapshots: the whole part counts as unparsed.
-                Err(_) => parsed.extend(
-                    (0..len).map(|_| Err(Error::Protocol("a document parser panicked".into()))),
-                ),
+        for worker in workers {
+            // A worker that panicked leaves its documents unparsed (reported below).
+            if let Ok(done) = worker.join() {
+                for (i, result) in done {
+                    if let Some(slot) = parsed.get_mut(i) {
+                        *slot = Some(result);
+                    }
+                }
             }
         }
     });
-    snapshots.into_iter().zip(parsed).collect()
+    snapshots
+        .into_iter()
+        .zip(parsed)
+        .map(|(s, result)| {
+            let result =
+                result.unwrap_or_else(|| Err(Error::Protocol("a document parser panicked".into())));
+            (s, result)
+        })
+        .collect()
+}
+
+/// Load one snapshot, and compute its view rows if the device does not hold it.
+fn parse_one(s: &DocSnapshot, held: &HashSet<DocId>) -> Result<Parsed> {
+    let mut doc = load_snapshot(s)?;
+    let view = (!held.contains(&s.doc)).then(|| whole_view_op(&mut doc));
+    Ok(Parsed { doc, view })
 }
 
 /// A snapshot from the server, its chunks bounded before automerge parses them.
@@ -84,7 +125,7 @@ fn load_snapshot(s: &DocSnapshot) -> Result<CaseDoc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::{DocId, DocKind};
+    use crate::doc::DocKind;
     use crate::ids::CaseId;
 
     fn snapshot(i: u8, len: usize) -> DocSnapshot {
