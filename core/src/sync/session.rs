@@ -350,9 +350,11 @@ impl Repo {
             purged.push(doc);
         }
 
-        // Everything the response brings is committed in one transaction.
+        // Whole documents are parsed a group at a time (bounded by bytes), each group
+        // committed in one transaction (each document with its view rows and case summary)
+        // and dropped before the next is parsed, so memory holds one group's documents and
+        // rows, not a whole response's. The messages are then committed in one transaction.
         let mut batch = Batch::default();
-        // Parsed a group at a time (bounded by bytes), each document dropped once staged.
         for group in parse::groups(response.snapshots, parse::PARSE_GROUP_BYTES) {
             let mut held = HashSet::new();
             for snapshot in &group {
@@ -371,6 +373,7 @@ impl Repo {
                     Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
                 }
             }
+            self.commit(std::mem::take(&mut batch))?;
         }
 
         let mut replies = Vec::new();
