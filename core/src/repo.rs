@@ -21,6 +21,7 @@ mod view;
 
 use cache::DocCache;
 pub use cache::{CACHE_BYTES, MEMORY_PER_STORED_BYTE};
+pub(crate) use view::whole_view_op;
 
 /// Compact a document once this many chunks have been appended since its snapshot.
 pub const COMPACT_AFTER_CHUNKS: usize = 64;
@@ -194,7 +195,7 @@ impl Repo {
 
     /// Whether this device holds `doc`.
     pub fn holds(&mut self, doc: DocId) -> Result<bool> {
-        Ok(self.cache.contains_key(&doc) || self.store.load(&doc)?.is_some())
+        Ok(self.cache.contains_key(&doc) || self.store.holds(&doc)?)
     }
 
     /// The kinds of document this device holds for `case`.
@@ -305,11 +306,14 @@ impl Repo {
     }
 
     /// Add a whole document received from a peer that this device does not hold yet, storing
-    /// its bytes as they came (no re-encoding) and leaving it unloaded.
+    /// its bytes as they came (no re-encoding) and leaving it unloaded. `view` is its view
+    /// write ([`whole_view_op`]) if the caller computed it already (a sync computes it where
+    /// it loaded the document, on another core).
     pub(crate) fn stage_new_doc(
         &mut self,
         doc: &mut CaseDoc,
         bytes: Vec<u8>,
+        view: Option<WriteOp>,
         at: DateTime<Utc>,
         batch: &mut Batch,
     ) -> Result<()> {
@@ -317,7 +321,9 @@ impl Repo {
         let profile = (id.kind == DocKind::Profile)
             .then(|| doc.profile().ok())
             .flatten();
-        batch.ops.push(view::whole_view_op(doc));
+        batch
+            .ops
+            .push(view.unwrap_or_else(|| view::whole_view_op(doc)));
         batch.ops.push(WriteOp::AppendChunk {
             doc: id,
             bytes,
@@ -438,11 +444,7 @@ impl Repo {
         let others_held = DocKind::ALL
             .into_iter()
             .filter(|k| *k != doc.kind)
-            .map(|k| {
-                self.store
-                    .load(&DocId::new(doc.case, k))
-                    .map(|d| d.is_some())
-            })
+            .map(|k| self.store.holds(&DocId::new(doc.case, k)))
             .collect::<Result<Vec<_>>>()?;
         if !others_held.into_iter().any(|held| held) {
             ops.push(WriteOp::RemoveSummary(doc.case));

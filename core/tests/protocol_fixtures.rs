@@ -79,6 +79,8 @@ fn sync_messages_are_pinned() {
             more: false,
             notices: vec![],
             alerts: vec![],
+            pending_docs: 0,
+            pending_bytes: 0,
         },
     );
     pin(
@@ -98,6 +100,8 @@ fn sync_messages_are_pinned() {
                 at: 1_750_000_000,
             }],
             alerts: vec![],
+            pending_docs: 0,
+            pending_bytes: 0,
         },
     );
 }
@@ -200,6 +204,8 @@ fn alert_messages_are_pinned() {
             more: false,
             notices: vec![],
             alerts: vec![missing],
+            pending_docs: 0,
+            pending_bytes: 0,
         },
     );
     pin(

@@ -52,6 +52,8 @@ impl FakeServer {
             more: false,
             notices: vec![],
             alerts: vec![],
+            pending_docs: 0,
+            pending_bytes: 0,
         }
     }
 }

@@ -22,6 +22,8 @@ fn response(cursor: u64) -> SyncResponse {
         more: false,
         notices: vec![],
         alerts: vec![],
+        pending_docs: 0,
+        pending_bytes: 0,
     }
 }
 

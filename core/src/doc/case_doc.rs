@@ -210,6 +210,20 @@ impl CaseDoc {
         Ok(())
     }
 
+    /// Merge a whole document from a peer, already loaded (strictly, by [`CaseDoc::load`]):
+    /// what [`CaseDoc::merge_bytes`] does with its save, without parsing the save again.
+    /// A merge that would make this another case's document leaves it untouched.
+    pub(crate) fn merge_doc(&mut self, other: &mut CaseDoc) -> Result<()> {
+        if other.id != self.id {
+            return Err(other.malformed("/", "document belongs to another case or kind"));
+        }
+        let mut candidate = self.doc.clone();
+        candidate.merge(&mut other.doc)?;
+        let candidate = CaseDoc::from_automerge(self.id, candidate)?;
+        self.doc = candidate.doc;
+        Ok(())
+    }
+
     /// The whole document as JSON (text as strings), for display, export and comparison.
     pub fn to_json(&self) -> Result<Json> {
         codec::read(&self.doc, &ROOT)

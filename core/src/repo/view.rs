@@ -43,7 +43,7 @@ pub(super) fn view_op(
 }
 
 /// The write that sets all of `doc`'s rows.
-pub(super) fn whole_view_op(doc: &mut CaseDoc) -> WriteOp {
+pub(crate) fn whole_view_op(doc: &mut CaseDoc) -> WriteOp {
     let change = view::update(doc, &[]);
     WriteOp::PutView(change_or_unread(doc, change))
 }

@@ -194,6 +194,10 @@ impl Store for MemoryStore {
         }))
     }
 
+    fn holds(&self, doc: &DocId) -> Result<bool> {
+        Ok(self.state.docs.contains_key(doc))
+    }
+
     fn docs(&self) -> Result<Vec<DocId>> {
         Ok(self.state.docs.keys().copied().collect())
     }

@@ -210,6 +210,8 @@ pub struct DirtyDoc {
 pub trait Store: Send {
     /// What is stored of `doc`, or `None` if nothing is.
     fn load(&self, doc: &DocId) -> Result<Option<StoredDoc>>;
+    /// Whether anything is stored of `doc` (as `load` would say, without reading its bytes).
+    fn holds(&self, doc: &DocId) -> Result<bool>;
     /// Every stored document.
     fn docs(&self) -> Result<Vec<DocId>>;
     /// Documents with local edits not yet marked synced.

@@ -82,6 +82,12 @@ impl Store for SqliteStore {
         load(&self.conn, doc)
     }
 
+    fn holds(&self, doc: &DocId) -> Result<bool> {
+        let sql = "SELECT EXISTS (SELECT 1 FROM docs WHERE doc_id = ?1)";
+        let held = (self.conn.prepare_cached(sql)?).query_row([doc.to_string()], |r| r.get(0))?;
+        Ok(held)
+    }
+
     fn docs(&self) -> Result<Vec<DocId>> {
         docs(&self.conn)
     }

@@ -59,6 +59,36 @@ macro_rules! store_suite {
             }
 
             #[test]
+            fn holds_says_what_load_would_without_reading_the_bytes() -> Result<()> {
+                let (mut store, _guard) = $ctor;
+                let (a, b) = (doc(1, Profile), doc(1, Visits));
+                assert!(!store.holds(&a)?);
+                // A view row or a sync state alone is not the document.
+                store.apply(vec![WriteOp::PutSyncState {
+                    peer: "p1".into(),
+                    doc: a,
+                    state: b"s".to_vec(),
+                }])?;
+                assert!(!store.holds(&a)?);
+                store.apply(vec![append(a, b"1", false), append(b, b"1", true)])?;
+                assert!(store.holds(&a)? && store.holds(&b)?);
+                store.apply(vec![WriteOp::Compact {
+                    doc: a,
+                    snapshot: b"s".to_vec(),
+                    upto: 1,
+                }])?;
+                assert!(store.holds(&a)?);
+                store.apply(vec![WriteOp::RemoveDoc(a)])?;
+                assert!(!store.holds(&a)? && store.holds(&b)?);
+                for id in [a, b, doc(2, Profile)] {
+                    assert_eq!(store.holds(&id)?, store.load(&id)?.is_some());
+                }
+                store.wipe()?;
+                assert!(!store.holds(&b)?);
+                Ok(())
+            }
+
+            #[test]
             fn appended_chunks_load_in_order() -> Result<()> {
                 let (mut store, _guard) = $ctor;
                 let (a, b) = (doc(1, Profile), doc(1, Visits));

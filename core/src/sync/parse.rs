@@ -3,16 +3,22 @@
 //! than the document's stored size (a fresh phone's resident memory swings by some 150 MB
 //! around each load of a 200 KB document of 100 notes of 10,000 characters), and a whole
 //! response (up to the server's 8 MiB budget) was parsed at once on every core, all of its
-//! documents then held loaded together. Each group is staged and dropped before the next is
-//! parsed, and a group holds at most one such document.
+//! documents then held loaded together. Each group is staged, committed and dropped before
+//! the next is parsed, and a group holds at most two such documents, loaded at the same time
+//! on two cores (a load's transient is about 90 MB; the loaded document about 2 MB).
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::wire::DocSnapshot;
-use crate::doc::{CaseDoc, chunk_guard};
+use crate::doc::{CaseDoc, DocId, chunk_guard};
 use crate::error::{Error, Result};
+use crate::repo::whole_view_op;
+use crate::store::WriteOp;
 
-/// Stored bytes of documents parsed together (a larger document is parsed alone): one
-/// document of 100 long notes, or many small ones.
-pub const PARSE_GROUP_BYTES: usize = 256 * 1024;
+/// Stored bytes of documents parsed together (a larger document is parsed alone): two
+/// documents of 100 long notes, or many small ones.
+pub const PARSE_GROUP_BYTES: usize = 512 * 1024;
 
 /// Split `snapshots` into groups, in order, of at most `budget` stored bytes each (a
 /// document larger than `budget` forms a group of its own).
@@ -35,44 +41,80 @@ pub(crate) fn groups(snapshots: Vec<DocSnapshot>, budget: usize) -> Vec<Vec<DocS
     out
 }
 
+/// A document received whole, loaded, with its view write when the device does not hold it
+/// yet (computed where it was loaded, so the rows cost no second pass on the session's
+/// thread).
+pub(crate) struct Parsed {
+    pub(crate) doc: CaseDoc,
+    pub(crate) view: Option<WriteOp>,
+}
+
 /// Parse whole documents on every core: parsing dominates a fresh device's first sync, and
-/// documents are independent. Each result stays with its snapshot, so one bad document is
-/// quarantined alone.
-pub(crate) fn parse_all(snapshots: Vec<DocSnapshot>) -> Vec<(DocSnapshot, Result<CaseDoc>)> {
+/// documents are independent. Each worker takes the next document not yet taken, so two
+/// large documents in a group are loaded at the same time whatever their places in it.
+/// Each result stays with its snapshot, so one bad document is quarantined alone. The view
+/// rows of the documents not in `held` are computed by the same worker.
+pub(crate) fn parse_all(
+    snapshots: Vec<DocSnapshot>,
+    held: &HashSet<DocId>,
+) -> Vec<(DocSnapshot, Result<Parsed>)> {
     let threads = std::thread::available_parallelism()
         .map_or(1, usize::from)
-        .clamp(1, 8);
-    if snapshots.len() < 2 || threads == 1 {
+        .clamp(1, 8)
+        .min(snapshots.len());
+    if threads <= 1 {
         return snapshots
             .into_iter()
             .map(|s| {
-                let parsed = load_snapshot(&s);
+                let parsed = parse_one(&s, held);
                 (s, parsed)
             })
             .collect();
     }
-    let chunk = snapshots.len().div_ceil(threads);
-    let mut parsed: Vec<Result<CaseDoc>> = Vec::with_capacity(snapshots.len());
+    let next = AtomicUsize::new(0);
+    let mut parsed: Vec<Option<Result<Parsed>>> = (0..snapshots.len()).map(|_| None).collect();
     std::thread::scope(|scope| {
-        let workers: Vec<_> = snapshots
-            .chunks(chunk)
-            .map(|part| {
-                let worker =
-                    scope.spawn(move || part.iter().map(load_snapshot).collect::<Vec<_>>());
-                (part.len(), worker)
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(s) = snapshots.get(i) else {
+                            return done;
+                        };
+                        done.push((i, parse_one(s, held)));
+                    }
+                })
             })
             .collect();
-        for (len, worker) in workers {
-            match worker.join() {
-                Ok(results) => parsed.extend(results),
-                // Keep results aligned with their snapshots: the whole part counts as unparsed.
-                Err(_) => parsed.extend(
-                    (0..len).map(|_| Err(Error::Protocol("a document parser panicked".into()))),
-                ),
+        for worker in workers {
+            // A worker that panicked leaves its documents unparsed (reported below).
+            if let Ok(done) = worker.join() {
+                for (i, result) in done {
+                    if let Some(slot) = parsed.get_mut(i) {
+                        *slot = Some(result);
+                    }
+                }
             }
         }
     });
-    snapshots.into_iter().zip(parsed).collect()
+    snapshots
+        .into_iter()
+        .zip(parsed)
+        .map(|(s, result)| {
+            let result =
+                result.unwrap_or_else(|| Err(Error::Protocol("a document parser panicked".into())));
+            (s, result)
+        })
+        .collect()
+}
+
+/// Load one snapshot, and compute its view rows if the device does not hold it.
+fn parse_one(s: &DocSnapshot, held: &HashSet<DocId>) -> Result<Parsed> {
+    let mut doc = load_snapshot(s)?;
+    let view = (!held.contains(&s.doc)).then(|| whole_view_op(&mut doc));
+    Ok(Parsed { doc, view })
 }
 
 /// A snapshot from the server, its chunks bounded before automerge parses them.
@@ -84,7 +126,7 @@ fn load_snapshot(s: &DocSnapshot) -> Result<CaseDoc> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::doc::{DocId, DocKind};
+    use crate::doc::DocKind;
     use crate::ids::CaseId;
 
     fn snapshot(i: u8, len: usize) -> DocSnapshot {
@@ -125,5 +167,46 @@ mod tests {
             .collect();
         assert_eq!(order, expected);
         assert!(groups(Vec::new(), 1000).is_empty());
+    }
+
+    #[test]
+    fn every_document_is_parsed_in_place_with_the_view_of_those_not_held() {
+        let edit = crate::doc::Edit::new(
+            crate::doc::Author {
+                user: crate::ids::UserId::from_bytes([1; 16]),
+                device: crate::ids::DeviceId::from_bytes([2; 16]),
+            },
+            chrono::DateTime::<chrono::Utc>::UNIX_EPOCH,
+        );
+        let mut snapshots = Vec::new();
+        for i in 0..3u8 {
+            let profile = crate::model::Profile {
+                case_reference: format!("R{i}"),
+                ..crate::model::Profile::default()
+            };
+            let docs =
+                crate::model::new_case(CaseId::from_bytes([i; 16]), &edit, &profile).expect("case");
+            snapshots.extend(docs.into_iter().map(|mut d| DocSnapshot {
+                doc: d.id(),
+                data: d.save(),
+            }));
+        }
+        // One document's bytes are another's: refused alone, in its place.
+        let bad = 7;
+        snapshots[bad].data = snapshots[0].data.clone();
+        let held: HashSet<DocId> = [snapshots[1].doc].into();
+        let expected: Vec<DocId> = snapshots.iter().map(|s| s.doc).collect();
+        let parsed = parse_all(snapshots, &held);
+        let order: Vec<DocId> = parsed.iter().map(|(s, _)| s.doc).collect();
+        assert_eq!(order, expected);
+        for (i, (snapshot, result)) in parsed.into_iter().enumerate() {
+            if i == bad {
+                assert!(result.is_err(), "{i}");
+                continue;
+            }
+            let parsed = result.expect("parses");
+            assert_eq!(parsed.doc.id(), snapshot.doc);
+            assert_eq!(parsed.view.is_some(), !held.contains(&snapshot.doc), "{i}");
+        }
     }
 }

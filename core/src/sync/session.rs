@@ -64,6 +64,8 @@ pub struct SyncSession {
     newly_acked: Vec<DocId>,
     /// JSON bytes a request's messages may take ([`SYNC_REQUEST_BUDGET_BYTES`]).
     budget: usize,
+    /// What the server's last answer said it has still to send: documents, stored bytes.
+    pending: (u64, u64),
 }
 
 /// What a finished session did.
@@ -133,6 +135,15 @@ pub struct SyncProgress {
     /// Response bytes received so far (filled in by the driver that moves them).
     #[serde(default)]
     pub bytes_received: u64,
+    /// Documents to update or receive in this session, as far as known: those done, and
+    /// those the server's last answer said it has still to send (at most: one that turns
+    /// out to be held already needs nothing). Equal to `docs_done` once nothing is left.
+    #[serde(default)]
+    pub docs_to_receive: usize,
+    /// Stored bytes of the documents the server's last answer said it has still to send
+    /// (0 once nothing is left).
+    #[serde(default)]
+    pub bytes_pending: u64,
 }
 
 impl SyncSession {
@@ -145,13 +156,17 @@ impl SyncSession {
 
     /// Progress so far.
     pub fn progress(&self) -> SyncProgress {
+        let docs_done = self.report.docs_updated + self.report.docs_received;
         SyncProgress {
             rounds: self.rounds,
-            docs_done: self.report.docs_updated + self.report.docs_received,
+            docs_done,
             docs_sent: self.acked.len(),
             docs_to_send: self.dirty.len(),
             bytes_sent: 0,
             bytes_received: 0,
+            docs_to_receive: docs_done
+                .saturating_add(usize::try_from(self.pending.0).unwrap_or(usize::MAX)),
+            bytes_pending: self.pending.1,
         }
     }
 
@@ -232,6 +247,7 @@ impl Repo {
             acked: HashSet::new(),
             newly_acked: Vec::new(),
             budget: SYNC_REQUEST_BUDGET_BYTES,
+            pending: (0, 0),
         };
         for dirty in self.store.dirty()? {
             if let Some(mark) = self.store.meta(&quarantine_key(&dirty.doc))?
@@ -307,6 +323,11 @@ impl Repo {
         }
         session.rounds += 1;
         session.report.rounds = session.rounds;
+        session.pending = if response.more {
+            (response.pending_docs, response.pending_bytes)
+        } else {
+            (0, 0)
+        };
         if session.rounds > MAX_ROUNDS.saturating_add(session.extra_rounds) {
             return Err(Error::Protocol(
                 "sync did not settle; it will resume next time".into(),
@@ -329,14 +350,22 @@ impl Repo {
             purged.push(doc);
         }
 
-        // Everything the response brings is committed in one transaction.
+        // Whole documents are parsed a group at a time (bounded by bytes), each group
+        // committed in one transaction (each document with its view rows and case summary)
+        // and dropped before the next is parsed, so memory holds one group's documents and
+        // rows, not a whole response's. The messages are then committed in one transaction.
         let mut batch = Batch::default();
-        // Parsed a group at a time (bounded by bytes), each document dropped once staged.
         for group in parse::groups(response.snapshots, parse::PARSE_GROUP_BYTES) {
-            for (snapshot, parsed) in parse::parse_all(group) {
-                match parsed
-                    .and_then(|doc| self.take_snapshot(doc, snapshot.data, now.wall, &mut batch))
-                {
+            let mut held = HashSet::new();
+            for snapshot in &group {
+                if self.holds(snapshot.doc)? {
+                    held.insert(snapshot.doc);
+                }
+            }
+            for (snapshot, parsed) in parse::parse_all(group, &held) {
+                match parsed.and_then(|parsed| {
+                    self.take_snapshot(parsed, snapshot.data, now.wall, &mut batch)
+                }) {
                     Ok(()) => {
                         session.report.docs_received += 1;
                         session.note_changed(snapshot.doc);
@@ -344,6 +373,7 @@ impl Repo {
                     Err(e) => self.quarantine_incoming(session, snapshot.doc, &e),
                 }
             }
+            self.commit(std::mem::take(&mut batch))?;
         }
 
         let mut replies = Vec::new();
@@ -456,17 +486,22 @@ impl Repo {
 
     fn take_snapshot(
         &mut self,
-        mut incoming: CaseDoc,
+        incoming: parse::Parsed,
         bytes: Vec<u8>,
         now: DateTime<Utc>,
         batch: &mut Batch,
     ) -> Result<()> {
+        let parse::Parsed {
+            doc: mut incoming,
+            view,
+        } = incoming;
         let doc = incoming.id();
         if self.holds(doc)? {
-            self.loaded(doc)?.doc.merge_bytes(&bytes)?;
+            // Parsed once already: merged as loaded, not from its save again.
+            self.loaded(doc)?.doc.merge_doc(&mut incoming)?;
             self.stage(doc, false, now, batch)?;
         } else {
-            self.stage_new_doc(&mut incoming, bytes, now, batch)?;
+            self.stage_new_doc(&mut incoming, bytes, view, now, batch)?;
         }
         Ok(())
     }

@@ -165,6 +165,19 @@ pub struct SyncResponse {
     /// request's cursor (see [`crate::alert`]). Absent from the JSON when empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub alerts: Vec<crate::alert::Alert>,
+    /// With `more`: how many documents the server has still to offer after this answer
+    /// (at most: one the device turns out to hold already needs nothing), for progress
+    /// displays. Absent from the JSON when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending_docs: u64,
+    /// With `more`: the stored bytes of those documents. Absent from the JSON when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub pending_bytes: u64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// What a [`Notice`] tells the device's user.

@@ -229,6 +229,13 @@ pub struct SyncProgress {
     /// Bytes received so far.
     #[uniffi(default)]
     pub bytes_received: u64,
+    /// Documents to update or receive in this sync, as far as known (those done and those
+    /// the server said it has still to send; equal to `docs_done` once nothing is left).
+    #[uniffi(default)]
+    pub docs_to_receive: u64,
+    /// Stored bytes of the documents the server said it has still to send.
+    #[uniffi(default)]
+    pub bytes_pending: u64,
 }
 
 impl From<core_sync::SyncProgress> for SyncProgress {
@@ -240,6 +247,8 @@ impl From<core_sync::SyncProgress> for SyncProgress {
             docs_to_send: count(p.docs_to_send),
             bytes_sent: p.bytes_sent,
             bytes_received: p.bytes_received,
+            docs_to_receive: count(p.docs_to_receive),
+            bytes_pending: p.bytes_pending,
         }
     }
 }

@@ -32,6 +32,8 @@ pub(super) fn empty_response(cursor: u64) -> SyncResponse {
         more: false,
         notices: Vec::new(),
         alerts: Vec::new(),
+        pending_docs: 0,
+        pending_bytes: 0,
     }
 }
 
@@ -463,12 +465,19 @@ pub(super) fn commit(
     }
     let mut pre = attempt.offers;
     let mut last_cursor = None;
-    for offer in offers(tx, &perms, &ex.device, cursor)? {
+    let offered = offers(tx, &perms, &ex.device, cursor)?;
+    for (i, offer) in offered.iter().enumerate() {
         if named.contains(&offer.doc) {
             continue;
         }
-        if !ex.offer(&offer, pre.remove(&offer.doc), budget)? {
+        if !ex.offer(offer, pre.remove(&offer.doc), budget)? {
             ex.response.more = true;
+            // What is left, for the device's progress display.
+            for left in offered[i..].iter().filter(|o| !named.contains(&o.doc)) {
+                ex.response.pending_docs += 1;
+                let len = u64::try_from(left.len).unwrap_or(u64::MAX);
+                ex.response.pending_bytes = ex.response.pending_bytes.saturating_add(len);
+            }
             break;
         }
         if offer.after_cursor {

@@ -407,3 +407,55 @@ async fn progress_reports_documents_and_bytes_sent() -> Result<()> {
     assert!(seen.windows(2).all(|w| w[0].bytes_sent <= w[1].bytes_sent));
     Ok(())
 }
+
+/// A pull in several answers reports, from the first answer on, how many documents it will
+/// bring in all (those received and those the server said it has still to send) and the
+/// stored bytes still to come; at the end the total is what arrived and nothing is pending.
+#[tokio::test(flavor = "multi_thread")]
+async fn progress_reports_the_documents_and_bytes_still_to_receive() -> Result<()> {
+    let h = Harness::start_with(casebook_server::Settings {
+        response_budget: 16 * 1024,
+        ..settings()
+    })
+    .await?;
+    let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
+    offline_backlog(&guardian, 6, 12, 4_000)?;
+    guardian.sync().await?;
+    let held = guardian.lock().store().docs()?.len();
+
+    let code = h.admin.code(&guardian_id).await?;
+    let tablet = Device::enrol_at(
+        &h.server,
+        h.devices_dir.path().join("tablet.db"),
+        &code,
+        "guardian tablet",
+    )
+    .await?;
+    let seen = std::sync::Mutex::new(Vec::new());
+    let progress = |p: SyncProgress| {
+        seen.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(p);
+    };
+    let outcome = tablet.sync_with(&progress, &AtomicBool::new(false)).await?;
+    let seen = seen
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert!(seen.len() >= 3, "a pull in several answers: {seen:?}");
+    let first = seen.first().context("progress reported")?;
+    assert!(first.docs_done < held, "{first:?}");
+    assert_eq!(
+        first.docs_to_receive, held,
+        "the whole pull known at once: {first:?}"
+    );
+    assert!(first.bytes_pending > 0, "{first:?}");
+    for p in &seen[..seen.len() - 1] {
+        assert!(p.docs_to_receive >= p.docs_done, "{p:?}");
+    }
+    let last = seen.last().context("progress reported")?;
+    let arrived = outcome.report.docs_received + outcome.report.docs_updated;
+    assert_eq!((last.docs_done, last.docs_to_receive), (arrived, arrived));
+    assert_eq!(arrived, held);
+    assert_eq!(last.bytes_pending, 0);
+    Ok(())
+}
