@@ -428,7 +428,9 @@ async fn run_server(config: Config) -> Result<()> {
         (None, _) => println!("  listening on http://{addr} WITHOUT TLS (tests only)"),
     }
     if tls.is_some() {
-        println!("  console (a browser, with the enrolment code below): https://{addr}/console/");
+        println!(
+            "  console (a browser signs in with the one-time code below): https://{addr}/console/"
+        );
     }
     match &opened.key_origin {
         crate::db::KeyOrigin::Generated(path) => {
