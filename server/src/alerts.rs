@@ -55,6 +55,7 @@ fn episodes(doc: &DocId, loaded: &Automerge) -> Option<HashMap<EntryId, MissingE
     read.ok().flatten().map(|list| list.into_iter().collect())
 }
 
+#[cfg(test)]
 /// What happened to the missing episodes of `doc` between `before` (the stored save, if any)
 /// and `after` (the save about to be stored), from the saves' bytes: loads both, then
 /// [`episode_events_in`]. Bytes that do not load raise nothing.

@@ -50,7 +50,8 @@ fn load(doc: &DocId, bytes: &[u8]) -> Option<CaseDoc> {
     .flatten()
 }
 
-/// [`input`] for the sync exchange, which holds the documents in memory: a `visits` document's
+/// What a stored document means for the check, for the sync exchange, which holds the
+/// documents in memory: a `visits` document's
 /// interpreters are read from `before` and `after` themselves (no second load of a document of
 /// years of long notes); an `associates` document, small, is read from its new save.
 pub fn input_in(
@@ -60,7 +61,17 @@ pub fn input_in(
     after_bytes: &[u8],
 ) -> LinkInput {
     match doc.kind {
-        DocKind::Associates => input(doc, None, after_bytes),
+        // Small, and read through the case model: loaded from its new save.
+        DocKind::Associates => LinkInput {
+            keys: load(doc, after_bytes).and_then(|d| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    d.persons().ok().map(|p| AssociateKeys::all(&p))
+                }))
+                .ok()
+                .flatten()
+            }),
+            interpreters: Vec::new(),
+        },
         DocKind::Visits => {
             let read = |d: &automerge::Automerge| {
                 catch_unwind(AssertUnwindSafe(|| {
@@ -97,49 +108,6 @@ fn changed_interpreters(
     LinkInput {
         keys: None,
         interpreters: changed,
-    }
-}
-
-fn interpreters(doc: &DocId, bytes: &[u8]) -> Option<HashMap<EntryId, Interpreter>> {
-    let loaded = load(doc, bytes)?;
-    let notes = catch_unwind(AssertUnwindSafe(|| loaded.visit_notes().ok()))
-        .ok()
-        .flatten()?;
-    Some(
-        notes
-            .into_iter()
-            .map(|(id, note)| (id, note.interpreter))
-            .collect(),
-    )
-}
-
-/// What `after` (the save about to be stored for `doc`, `before` the stored one) means for
-/// the check. Only `associates` and `visits` documents are read.
-pub fn input(doc: &DocId, before: Option<&[u8]>, after: &[u8]) -> LinkInput {
-    match doc.kind {
-        DocKind::Associates => {
-            let keys = load(doc, after).and_then(|d| {
-                catch_unwind(AssertUnwindSafe(|| {
-                    d.persons().ok().map(|p| AssociateKeys::all(&p))
-                }))
-                .ok()
-                .flatten()
-            });
-            LinkInput {
-                keys,
-                interpreters: Vec::new(),
-            }
-        }
-        DocKind::Visits => {
-            let Some(now) = interpreters(doc, after) else {
-                return LinkInput::default();
-            };
-            let then = before
-                .and_then(|b| interpreters(doc, b))
-                .unwrap_or_default();
-            changed_interpreters(now, &then)
-        }
-        _ => LinkInput::default(),
     }
 }
 

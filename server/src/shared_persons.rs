@@ -25,6 +25,7 @@ pub struct ShareChange {
     pub person: String,
 }
 
+#[cfg(test)]
 /// The shares and unshares that turn `stored` into `saved` (both whole saves of `doc`); none
 /// for another kind of document, or bytes that do not load (the write was screened already).
 pub fn changes(doc: &DocId, stored: Option<&[u8]>, saved: &[u8]) -> Vec<ShareChange> {
