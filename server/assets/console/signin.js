@@ -100,6 +100,9 @@
   async function refused(e) {
     if (e.code === 'device_revoked') {
       await forget();
+      // One message, not two: the server's notice (?reason=revoked) gives way to this one.
+      const notice = document.querySelector('p.notice');
+      if (notice) notice.hidden = true;
       say("This browser's access has been revoked. Enrol it again with a new code.", true);
       show(null);
     } else {
