@@ -6,6 +6,7 @@
 
 mod bootstrap;
 mod enrolment;
+mod import;
 pub(crate) mod notices;
 mod types;
 mod unteamed;
@@ -13,6 +14,10 @@ mod unteamed;
 pub use bootstrap::{bootstrap, first_admin_code, write_code_file};
 pub(crate) use enrolment::issuer_still_allowed;
 pub use enrolment::{cancel_code, issue_code, list_codes, set_disabled};
+pub use import::{
+    CheckedRow, ImportPreview, ImportRow, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS, import_users,
+    parse_csv, preview_import,
+};
 pub use types::*;
 pub use unteamed::{UnteamedCase, list_unteamed};
 
@@ -197,27 +202,34 @@ pub async fn create_user(state: &AppState, caller: Caller, req: NewUser) -> Resu
         if !org_exists {
             return Err(Error::NotFound("organisation"));
         }
-        let id = random_id();
-        tx.execute(
-            "INSERT INTO users (id, org_id, name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, req.org_id, req.name, role.as_str(), now],
-        )?;
-        let detail = json!({ "role": role.as_str(), "org": req.org_id });
-        let subject = Some(id.clone());
-        record(
-            tx,
-            caller,
-            now,
-            Event {
-                event: "user_created",
-                subject,
-                detail,
-                ..Event::default()
-            },
-        )?;
+        let id = insert_user(tx, caller, now, &req.org_id, &req.name, role)?;
         Ok(Created { id })
     })
     .await
+}
+
+/// Write one user of `org` (already checked) and its audit row; returns the new id.
+fn insert_user(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    now: i64,
+    org: &str,
+    name: &str,
+    role: Role,
+) -> Result<String> {
+    let id = random_id();
+    tx.execute(
+        "INSERT INTO users (id, org_id, name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, org, name, role.as_str(), now],
+    )?;
+    let ev = Event {
+        event: "user_created",
+        subject: Some(id.clone()),
+        detail: json!({ "role": role.as_str(), "org": org }),
+        ..Event::default()
+    };
+    record(tx, caller, now, ev)?;
+    Ok(id)
 }
 
 /// Create a team.
@@ -457,7 +469,9 @@ pub async fn set_case_team(
     .await
 }
 
-/// Move a case to another organisation: its team, assignments and placement links end.
+/// Move a case to another organisation (root administrators only): its team, assignments
+/// and placement links end, so the old organisation's guardians, social workers, carers and
+/// supervisors lose it, and every device holding its documents deletes them at its next sync.
 pub async fn transfer_case(
     state: &AppState,
     caller: Caller,
@@ -465,6 +479,9 @@ pub async fn transfer_case(
     req: Transfer,
 ) -> Result<()> {
     require_admin(&caller)?;
+    if !caller.user.org_is_root {
+        return Err(Error::Forbidden("only root administrators transfer cases"));
+    }
     change(state, caller, move |tx, caller, now| {
         let from = managed_org(tx, &caller.user, "cases", &case)?;
         let target: bool = tx.query_row(

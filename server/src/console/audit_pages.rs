@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::admin_pages::id_ok;
-use super::page::{self, Chrome, Paging};
+use super::page::{self, Chrome, Paging, id_ok};
 use super::session::Browser;
 use crate::admin::{self, Lookup};
 use crate::audit::{self, Verdict};

@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::admin_pages::{FieldErrors, ListQuery, check_name, id_ok};
+use super::admin_pages::{FieldErrors, ListQuery, check_name};
 use super::page::{self, Chrome, Paging};
 use super::queries::{self, CaseRow, OrgRow, TeamRow, UserRow};
 use super::session::Browser;
@@ -45,33 +45,24 @@ async fn teams_page(
     state: &AppState,
     b: &Browser,
     status: StatusCode,
-    paging: Paging,
+    mut paging: Paging,
     form: NewForm,
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let mut p = paging;
-    let found = state
-        .db
-        .read(move |c| {
-            let teams = queries::teams(c, &admin, &mut p)?;
-            Ok((teams, queries::orgs(c, &admin)?, p))
-        })
-        .await;
-    match found {
-        Ok((teams, orgs, paging)) => page::render(
-            status,
-            &TeamsPage {
-                chrome: Some(b.chrome(state)),
-                teams,
-                paging,
-                orgs,
-                form,
-                errors,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    let read = move |c: &rusqlite::Connection| {
+        let teams = queries::teams(c, &admin, &mut paging)?;
+        Ok((teams, queries::orgs(c, &admin)?, paging))
+    };
+    let build = |(teams, orgs, paging), chrome| TeamsPage {
+        chrome: Some(chrome),
+        teams,
+        paging,
+        orgs,
+        form,
+        errors,
+    };
+    page::read_and_render(state, b, status, read, build).await
 }
 
 /// `GET /console/teams?q=&page=`.
@@ -154,38 +145,32 @@ async fn team_page(
     error: Option<String>,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let found = state
-        .db
-        .read(move |c| {
-            let team = queries::team(c, &admin, &id)?.ok_or(Error::NotFound(
-                "no such team in an organisation you manage",
-            ))?;
-            let org = queries::team_org(c, &id)?.unwrap_or_default();
-            let members = queries::team_members(c, &id)?;
-            let choices = queries::choices(
-                c,
-                &org,
-                &["supervisor", "guardian", "social_worker", "carer"],
-            )?
-            .into_iter()
-            .filter(|u| !members.iter().any(|m| m.id == u.id))
-            .collect();
-            Ok((team, members, choices))
-        })
-        .await;
-    match found {
-        Ok((team, members, choices)) => page::render(
-            status,
-            &TeamPage {
-                chrome: Some(b.chrome(state)),
-                team,
-                members,
-                choices,
-                error,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    let read = move |c: &rusqlite::Connection| {
+        let team = queries::team(c, &admin, &id)?.ok_or(Error::NotFound(
+            "no such team in an organisation you manage",
+        ))?;
+        let org = queries::team_org(c, &id)?.unwrap_or_default();
+        let members = queries::team_members(c, &id)?;
+        let roles = ["supervisor", "guardian", "social_worker", "carer"];
+        let choices = not_among(queries::choices(c, &org, &roles)?, &members);
+        Ok((team, members, choices))
+    };
+    let build = |(team, members, choices), chrome| TeamPage {
+        chrome: Some(chrome),
+        team,
+        members,
+        choices,
+        error,
+    };
+    page::read_and_render(state, b, status, read, build).await
+}
+
+/// The people of `choices` who are not in `present` (a form offers only the others).
+fn not_among(choices: Vec<UserRow>, present: &[UserRow]) -> Vec<UserRow> {
+    choices
+        .into_iter()
+        .filter(|u| !present.iter().any(|p| p.id == u.id))
+        .collect()
 }
 
 /// `GET /console/teams/{team}`.
@@ -194,11 +179,8 @@ pub(super) async fn team(
     b: Browser,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = page::require_admin(&state, &b, "team").await {
+    if let Err(r) = page::admin_record(&state, &b, "team", &id, "no such team").await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such team"));
     }
     team_page(&state, &b, StatusCode::OK, id, None).await
 }
@@ -225,11 +207,9 @@ pub(super) async fn team_member(
     Path(id): Path<String>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "team_member").await {
+    let guard = page::admin_record_change(&state, &b, &f.csrf, "team_member", &id, "no such team");
+    if let Err(r) = guard.await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such team"));
     }
     let add = match f.action.as_str() {
         "add" => true,
@@ -239,7 +219,7 @@ pub(super) async fn team_member(
             return team_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
         }
     };
-    if !id_ok(&f.user_id) {
+    if !page::id_ok(&f.user_id) {
         let msg = Some("Choose a person.".to_owned());
         return team_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
@@ -268,35 +248,26 @@ async fn cases_page(
     state: &AppState,
     b: &Browser,
     status: StatusCode,
-    paging: Paging,
+    mut paging: Paging,
     form: NewForm,
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let mut p = paging;
-    let found = state
-        .db
-        .read(move |c| {
-            let cases = queries::cases(c, &admin, &mut p)?;
-            let teams = queries::team_choices(c, &admin.org_id)?;
-            Ok((cases, queries::orgs(c, &admin)?, teams, p))
-        })
-        .await;
-    match found {
-        Ok((cases, orgs, teams, paging)) => page::render(
-            status,
-            &CasesPage {
-                chrome: Some(b.chrome(state)),
-                cases,
-                paging,
-                orgs,
-                teams,
-                form,
-                errors,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    let read = move |c: &rusqlite::Connection| {
+        let cases = queries::cases(c, &admin, &mut paging)?;
+        let teams = queries::team_choices(c, &admin.org_id)?;
+        Ok((cases, queries::orgs(c, &admin)?, teams, paging))
+    };
+    let build = |(cases, orgs, teams, paging), chrome| CasesPage {
+        chrome: Some(chrome),
+        cases,
+        paging,
+        orgs,
+        teams,
+        form,
+        errors,
+    };
+    page::read_and_render(state, b, status, read, build).await
 }
 
 /// `GET /console/cases?q=&page=`.
@@ -337,7 +308,7 @@ pub(super) async fn create_case(
         errors.org = Some("Choose an organisation.".into());
     }
     let team = (!f.team_id.is_empty()).then(|| f.team_id.clone());
-    if team.as_deref().is_some_and(|t| !id_ok(t)) {
+    if team.as_deref().is_some_and(|t| !page::id_ok(t)) {
         errors.name = Some("No such team.".into());
     }
     if !errors.any() {
@@ -385,42 +356,34 @@ async fn case_page(
     error: Option<String>,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let found = state
-        .db
-        .read(move |c| {
-            let (case, team, org) = queries::case(c, &admin, &id)?.ok_or(Error::NotFound(
-                "no such case in an organisation you manage",
-            ))?;
-            let (assigned, carers) = queries::case_people(c, &id)?;
-            let teams = queries::team_choices(c, &org)?;
-            let assignable = queries::choices(c, &org, &["guardian", "social_worker"])?
-                .into_iter()
-                .filter(|u| !assigned.iter().any(|a| a.id == u.id))
-                .collect();
-            let carer_choices = queries::choices(c, &org, &["carer"])?
-                .into_iter()
-                .filter(|u| !carers.iter().any(|a| a.id == u.id))
-                .collect();
-            Ok(CasePage {
-                chrome: None,
-                case,
-                team_id: team.unwrap_or_default(),
-                teams,
-                assigned,
-                carers,
-                assignable,
-                carer_choices,
-                error,
-            })
+    let read = move |c: &rusqlite::Connection| {
+        let (case, team, org) = queries::case(c, &admin, &id)?.ok_or(Error::NotFound(
+            "no such case in an organisation you manage",
+        ))?;
+        let (assigned, carers) = queries::case_people(c, &id)?;
+        let teams = queries::team_choices(c, &org)?;
+        let assignable = not_among(
+            queries::choices(c, &org, &["guardian", "social_worker"])?,
+            &assigned,
+        );
+        let carer_choices = not_among(queries::choices(c, &org, &["carer"])?, &carers);
+        Ok(CasePage {
+            chrome: None,
+            case,
+            team_id: team.unwrap_or_default(),
+            teams,
+            assigned,
+            carers,
+            assignable,
+            carer_choices,
+            error,
         })
-        .await;
-    match found {
-        Ok(mut p) => {
-            p.chrome = Some(b.chrome(state));
-            page::render(status, &p)
-        }
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    };
+    let build = |found: CasePage, chrome| CasePage {
+        chrome: Some(chrome),
+        ..found
+    };
+    page::read_and_render(state, b, status, read, build).await
 }
 
 /// `GET /console/cases/{case}`.
@@ -429,11 +392,8 @@ pub(super) async fn case(
     b: Browser,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = page::require_admin(&state, &b, "case").await {
+    if let Err(r) = page::admin_record(&state, &b, "case", &id, "no such case").await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such case"));
     }
     case_page(&state, &b, StatusCode::OK, id, None).await
 }
@@ -446,11 +406,9 @@ pub(super) async fn case_link(
     Path(id): Path<String>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "case_link").await {
+    let guard = page::admin_record_change(&state, &b, &f.csrf, "case_link", &id, "no such case");
+    if let Err(r) = guard.await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such case"));
     }
     let link = match f.link.as_str() {
         "assign" => Some(CaseLink::Assignment),
@@ -466,7 +424,7 @@ pub(super) async fn case_link(
         let msg = Some("Unknown action.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     };
-    if !id_ok(&f.user_id) {
+    if !page::id_ok(&f.user_id) {
         let msg = Some("Choose a person.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
@@ -486,14 +444,12 @@ pub(super) async fn case_team(
     Path(id): Path<String>,
     Form(f): Form<NewForm>,
 ) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "case_team").await {
+    let guard = page::admin_record_change(&state, &b, &f.csrf, "case_team", &id, "no such case");
+    if let Err(r) = guard.await {
         return r;
     }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such case"));
-    }
     let team_id = (!f.team_id.is_empty()).then(|| f.team_id.clone());
-    if team_id.as_deref().is_some_and(|t| !id_ok(t)) {
+    if team_id.as_deref().is_some_and(|t| !page::id_ok(t)) {
         let msg = Some("No such team.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }

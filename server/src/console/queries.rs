@@ -147,14 +147,15 @@ pub fn user(conn: &Connection, admin: &User, id: &str) -> Result<Option<UserRow>
         .optional()?)
 }
 
-/// The devices of one user, newest first.
-pub fn devices(conn: &Connection, user: &str) -> Result<Vec<DeviceRow>> {
+/// The devices of one user, newest first, one page.
+pub fn devices(conn: &Connection, user: &str, p: &mut Paging) -> Result<Vec<DeviceRow>> {
+    let (limit, offset) = limit_offset(p);
     let mut stmt = conn.prepare(
         "SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = ?1
-         ORDER BY enrolled_at DESC, id",
+         ORDER BY enrolled_at DESC, id LIMIT ?2 OFFSET ?3",
     )?;
     let rows = stmt
-        .query_map([user], |r| {
+        .query_map(params![user, limit, offset], |r| {
             Ok(DeviceRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -163,7 +164,7 @@ pub fn devices(conn: &Connection, user: &str) -> Result<Vec<DeviceRow>> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    Ok(trim_more(rows, p))
 }
 
 /// Teams matching `p.q` (name), one page.
@@ -288,6 +289,16 @@ pub fn case(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(Some((row, team, org)))
+}
+
+/// How many devices hold documents of `case` (they delete them when access ends).
+pub fn devices_holding(conn: &Connection, case: &str) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(DISTINCT x.device_id) FROM device_docs x
+         JOIN docs d ON d.doc_id = x.doc_id WHERE d.case_id = ?1",
+        [case],
+        |r| r.get(0),
+    )?)
 }
 
 /// The people linked to a case: (assigned guardians and social workers, linked carers).
