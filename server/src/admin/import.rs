@@ -210,7 +210,12 @@ pub fn parse_csv(bytes: &[u8]) -> Result<Vec<ImportRow>> {
                 "has more than {MAX_IMPORT_ROWS} users; split it into smaller files"
             )));
         }
-        let get = |i: usize| fields.get(i).map(|f| f.trim().to_owned()).unwrap_or_default();
+        let get = |i: usize| {
+            fields
+                .get(i)
+                .map(|f| f.trim().to_owned())
+                .unwrap_or_default()
+        };
         let shape_error = (fields.len() != cols.count).then(|| {
             format!(
                 "row: has {} fields where the first line has {}",
@@ -254,7 +259,11 @@ fn role_of(text: &str) -> Option<Role> {
 }
 
 /// The id of the team of `org` named `name` (case-insensitive), or why there is none.
-fn team_named(conn: &Connection, org: &str, name: &str) -> Result<std::result::Result<String, String>> {
+fn team_named(
+    conn: &Connection,
+    org: &str,
+    name: &str,
+) -> Result<std::result::Result<String, String>> {
     let mut stmt = conn.prepare_cached(
         "SELECT id FROM teams WHERE org_id = ?1 AND name = ?2 COLLATE NOCASE ORDER BY id LIMIT 2",
     )?;
@@ -477,17 +486,24 @@ mod tests {
         for i in 0..=MAX_IMPORT_ROWS {
             many.push_str(&format!("P{i},carer\n"));
         }
-        for (bytes, expected) in [
-            (&b""[..], "file is empty"),
+        let cases: [(&[u8], &str); 9] = [
+            (b"", "file is empty"),
             (b"\xff\xfe", "file is not UTF-8"),
-            (b"name,role,age\nA,carer,3\n", "file has an unknown column \"age\""),
+            (
+                b"name,role,age\nA,carer,3\n",
+                "file has an unknown column \"age\"",
+            ),
             (b"name,name,role\n", "file names the column name twice"),
             (b"name,teams\nA,T\n", "file must start with a header"),
             (b"name,role\n", "file has a header but no users"),
-            (b"name,role\n\"A,carer\n", "file has a quoted field opened on line 2"),
-            (&too_big[..], "file is larger than 256 KiB"),
+            (
+                b"name,role\n\"A,carer\n",
+                "file has a quoted field opened on line 2",
+            ),
+            (&too_big, "file is larger than 256 KiB"),
             (many.as_bytes(), "file has more than 2000 users"),
-        ] {
+        ];
+        for (bytes, expected) in cases {
             match parse_csv(bytes) {
                 Err(Error::BadRequest(m)) => assert!(m.starts_with(expected), "{m}"),
                 other => panic!("{expected}: {other:?}"),

@@ -286,7 +286,15 @@ pub(super) async fn users(
         ..UserForm::default()
     };
     let listed = (q.paging(), q.imported);
-    users_page(&state, &b, StatusCode::OK, listed, form, FieldErrors::default()).await
+    users_page(
+        &state,
+        &b,
+        StatusCode::OK,
+        listed,
+        form,
+        FieldErrors::default(),
+    )
+    .await
 }
 
 /// `POST /console/users`: create a user; bad input comes back beside the field, unwritten.
@@ -323,4 +331,3 @@ pub(super) async fn create_user(
     let listed = (Paging::default(), None);
     users_page(&state, &b, StatusCode::BAD_REQUEST, listed, f, errors).await
 }
-

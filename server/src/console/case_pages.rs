@@ -54,15 +54,17 @@ async fn teams_page(
         let teams = queries::teams(c, &admin, &mut paging)?;
         Ok((teams, queries::orgs(c, &admin)?, paging))
     };
-    let build = |(teams, orgs, paging), chrome| TeamsPage {
-        chrome: Some(chrome),
-        teams,
-        paging,
-        orgs,
-        form,
-        errors,
-    };
-    page::read_and_render(state, b, status, read, build).await
+    page::read_and_render(state, b, status, read, |(teams, orgs, paging), chrome| {
+        TeamsPage {
+            chrome: Some(chrome),
+            teams,
+            paging,
+            orgs,
+            form,
+            errors,
+        }
+    })
+    .await
 }
 
 /// `GET /console/teams?q=&page=`.
@@ -155,14 +157,20 @@ async fn team_page(
         let choices = not_among(queries::choices(c, &org, &roles)?, &members);
         Ok((team, members, choices))
     };
-    let build = |(team, members, choices), chrome| TeamPage {
-        chrome: Some(chrome),
-        team,
-        members,
-        choices,
-        error,
-    };
-    page::read_and_render(state, b, status, read, build).await
+    page::read_and_render(
+        state,
+        b,
+        status,
+        read,
+        |(team, members, choices), chrome| TeamPage {
+            chrome: Some(chrome),
+            team,
+            members,
+            choices,
+            error,
+        },
+    )
+    .await
 }
 
 /// The people of `choices` who are not in `present` (a form offers only the others).
@@ -258,16 +266,22 @@ async fn cases_page(
         let teams = queries::team_choices(c, &admin.org_id)?;
         Ok((cases, queries::orgs(c, &admin)?, teams, paging))
     };
-    let build = |(cases, orgs, teams, paging), chrome| CasesPage {
-        chrome: Some(chrome),
-        cases,
-        paging,
-        orgs,
-        teams,
-        form,
-        errors,
-    };
-    page::read_and_render(state, b, status, read, build).await
+    page::read_and_render(
+        state,
+        b,
+        status,
+        read,
+        |(cases, orgs, teams, paging), chrome| CasesPage {
+            chrome: Some(chrome),
+            cases,
+            paging,
+            orgs,
+            teams,
+            form,
+            errors,
+        },
+    )
+    .await
 }
 
 /// `GET /console/cases?q=&page=`.
@@ -379,11 +393,11 @@ async fn case_page(
             error,
         })
     };
-    let build = |found: CasePage, chrome| CasePage {
+    page::read_and_render(state, b, status, read, |found: CasePage, chrome| CasePage {
         chrome: Some(chrome),
         ..found
-    };
-    page::read_and_render(state, b, status, read, build).await
+    })
+    .await
 }
 
 /// `GET /console/cases/{case}`.

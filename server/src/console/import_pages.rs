@@ -5,8 +5,8 @@
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Multipart, State};
 use axum::extract::multipart::Field;
+use axum::extract::{Multipart, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
@@ -109,7 +109,9 @@ struct Upload {
 
 /// Read a text field, at most [`MAX_TEXT_FIELD`] bytes (longer is cut, and then refused as
 /// a wrong token or an unknown organisation).
-async fn text_field(mut field: Field<'_>) -> Result<String, axum::extract::multipart::MultipartError> {
+async fn text_field(
+    mut field: Field<'_>,
+) -> Result<String, axum::extract::multipart::MultipartError> {
     let mut out = Vec::new();
     while let Some(chunk) = field.chunk().await? {
         let room = MAX_TEXT_FIELD.saturating_sub(out.len());
@@ -187,11 +189,16 @@ fn visible(text: &str) -> String {
     use casebook_core::names::{NameError, check_display_name};
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
-        match check_display_name(c.encode_utf8(&mut [0; 4])) {
-            Err(NameError::Control(_) | NameError::Bidi(_) | NameError::Invisible(_)) => {
-                out.push_str(&format!("[U+{:04X}]", u32::from(c)));
-            }
-            _ => out.push(c),
+        // A lone whitespace character reads as "empty", so controls are tested first.
+        let hidden = c.is_control()
+            || matches!(
+                check_display_name(c.encode_utf8(&mut [0; 4])),
+                Err(NameError::Control(_) | NameError::Bidi(_) | NameError::Invisible(_))
+            );
+        if hidden {
+            out.push_str(&format!("[U+{:04X}]", u32::from(c)));
+        } else {
+            out.push(c);
         }
     }
     out
@@ -275,11 +282,7 @@ async fn preview(
 }
 
 /// `POST /console/users/import` (a multipart form: `csrf`, `org_id`, `file`): the preview.
-pub(super) async fn upload(
-    State(state): State<AppState>,
-    b: Browser,
-    form: Multipart,
-) -> Response {
+pub(super) async fn upload(State(state): State<AppState>, b: Browser, form: Multipart) -> Response {
     let Some(up) = read_upload(form).await else {
         let e = Error::BadRequest("the upload is not a well-formed form".into());
         return page::error_for(&state, &b, &e);

@@ -92,12 +92,18 @@ pub fn router() -> Router<AppState> {
                 .layer(DefaultBodyLimit::max(import_pages::IMPORT_BODY_LIMIT)),
         )
         .route("/console/users/{user}", get(person_pages::user))
-        .route("/console/users/{user}/codes", post(person_pages::issue_code))
+        .route(
+            "/console/users/{user}/codes",
+            post(person_pages::issue_code),
+        )
         .route(
             "/console/users/{user}/disabled",
             post(person_pages::set_disabled),
         )
-        .route("/console/codes/{code}/cancel", post(person_pages::cancel_code))
+        .route(
+            "/console/codes/{code}/cancel",
+            post(person_pages::cancel_code),
+        )
         .route(
             "/console/devices/{device}/revoke",
             post(person_pages::revoke),

@@ -182,7 +182,11 @@ pub async fn require_admin(state: &AppState, b: &Browser, page: &str) -> Result<
     if let Err(e) = audit_refusal(state, b, "console_denied", detail).await {
         return Err(error_for(state, b, &e));
     }
-    Err(error_for(state, b, &Error::Forbidden("administrators only")))
+    Err(error_for(
+        state,
+        b,
+        &Error::Forbidden("administrators only"),
+    ))
 }
 
 /// A form's CSRF token must be this session's: otherwise 403, audited (`console_csrf_refused`).

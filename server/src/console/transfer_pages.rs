@@ -53,17 +53,23 @@ async fn transfer_page(
             .collect();
         Ok((case, assigned, carers, devices, targets))
     };
-    let build = |(case, assigned, carers, devices, targets), chrome| TransferPage {
-        chrome: Some(chrome),
-        case,
-        assigned,
-        carers,
-        devices,
-        targets,
-        org_id,
-        errors,
-    };
-    page::read_and_render(state, b, status, read, build).await
+    page::read_and_render(
+        state,
+        b,
+        status,
+        read,
+        |(case, assigned, carers, devices, targets), chrome| TransferPage {
+            chrome: Some(chrome),
+            case,
+            assigned,
+            carers,
+            devices,
+            targets,
+            org_id,
+            errors,
+        },
+    )
+    .await
 }
 
 /// `GET /console/cases/{case}/transfer`.
@@ -121,8 +127,7 @@ pub(super) async fn transfer(
         };
         match admin::transfer_case(&state, b.caller.clone(), id.clone(), req).await {
             Ok(()) => {
-                return Redirect::to(&format!("/console/cases/{id}?transferred=1"))
-                    .into_response();
+                return Redirect::to(&format!("/console/cases/{id}?transferred=1")).into_response();
             }
             Err(Error::NotFound("organisation")) => {
                 errors.org = Some("No such organisation.".into());

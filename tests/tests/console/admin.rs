@@ -21,11 +21,9 @@ async fn org_named(server: &TestServer, name: &'static str) -> Result<String> {
     Ok(server
         .state
         .db
-        .read(move |c| {
-            Ok(c.query_row("SELECT id FROM orgs WHERE name = ?1", [name], |r| {
-                r.get(0)
-            })?)
-        })
+        .read(
+            move |c| Ok(c.query_row("SELECT id FROM orgs WHERE name = ?1", [name], |r| r.get(0))?),
+        )
         .await?)
 }
 
@@ -128,8 +126,14 @@ async fn a_csv_import_shows_every_rows_errors_and_writes_only_a_clean_file() -> 
             .as_deref(),
         Some("import-file-error")
     );
-    assert_eq!(count(&server, "SELECT COUNT(*) FROM users").await?, users_before);
-    assert_eq!(count(&server, "SELECT COUNT(*) FROM audit").await?, audit_before);
+    assert_eq!(
+        count(&server, "SELECT COUNT(*) FROM users").await?,
+        users_before
+    );
+    assert_eq!(
+        count(&server, "SELECT COUNT(*) FROM audit").await?,
+        audit_before
+    );
 
     // A clean file: the preview, then "Import" writes every row and its team.
     let good = files.path().join("staff.csv");
@@ -144,7 +148,10 @@ async fn a_csv_import_shows_every_rows_errors_and_writes_only_a_clean_file() -> 
     b.wait_text("Import 3 users").await?;
     assert!(b.text("#import-preview").await?.contains("Patel, Gita"));
     b.screenshot("13-import-preview").await?;
-    assert_eq!(count(&server, "SELECT COUNT(*) FROM users").await?, users_before);
+    assert_eq!(
+        count(&server, "SELECT COUNT(*) FROM users").await?,
+        users_before
+    );
     b.submit("#confirm-import").await?;
     b.wait_path("/console/users?imported=3").await?;
     assert_eq!(b.text("#imported").await?, "3 users imported.");
@@ -162,11 +169,19 @@ async fn a_csv_import_shows_every_rows_errors_and_writes_only_a_clean_file() -> 
         2
     );
     assert_eq!(
-        count(&server, "SELECT COUNT(*) FROM audit WHERE event = 'users_imported'").await?,
+        count(
+            &server,
+            "SELECT COUNT(*) FROM audit WHERE event = 'users_imported'"
+        )
+        .await?,
         1
     );
     assert_eq!(
-        count(&server, "SELECT COUNT(*) FROM audit WHERE event = 'user_created'").await?,
+        count(
+            &server,
+            "SELECT COUNT(*) FROM audit WHERE event = 'user_created'"
+        )
+        .await?,
         3
     );
 
@@ -216,9 +231,13 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
     let gita = new_user(&b, &base, &hull, "Gita Patel", "guardian").await?;
     let grace = new_user(&b, &base, &hull, "Grace Hall", "guardian").await?;
     let (gita_code, _) = issue(&b, &base, &gita).await?;
-    let gita_phone =
-        Device::enrol_at(&server, phones.path().join("gita.db"), &gita_code, "Gita's phone")
-            .await?;
+    let gita_phone = Device::enrol_at(
+        &server,
+        phones.path().join("gita.db"),
+        &gita_code,
+        "Gita's phone",
+    )
+    .await?;
     let profile = Profile {
         case_reference: "HUL-2026-0123".into(),
         ..Profile::default()
@@ -234,7 +253,8 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
     // Bad input on the transfer form comes back beside the fields, and nothing changes.
     b.goto(&format!("{base}/console/cases/{case}")).await?;
     b.click("#transfer-link").await?;
-    b.wait_path(&format!("/console/cases/{case}/transfer")).await?;
+    b.wait_path(&format!("/console/cases/{case}/transfer"))
+        .await?;
     b.wait_text("Gita Patel").await?;
     assert!(b.text("#transfer-ends").await?.contains("1 devices hold"));
     b.screenshot("14-transfer").await?;
@@ -243,10 +263,18 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
         b.text("#transfer-org-error").await?,
         "Choose the organisation that takes the case."
     );
-    assert!(b.text("#transfer-confirm-error").await?.starts_with("Tick the box"));
+    assert!(
+        b.text("#transfer-confirm-error")
+            .await?
+            .starts_with("Tick the box")
+    );
     b.choose("#transfer-org", &leeds).await?;
     b.submit("#transfer").await?;
-    assert!(b.text("#transfer-confirm-error").await?.starts_with("Tick the box"));
+    assert!(
+        b.text("#transfer-confirm-error")
+            .await?
+            .starts_with("Tick the box")
+    );
     assert_eq!(case_place(&server, &case).await?, (hull.clone(), 1));
     b.screenshot("15-transfer-errors").await?;
 
@@ -254,11 +282,16 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
     b.choose("#transfer-org", &leeds).await?;
     b.click("#transfer-confirm").await?;
     b.submit("#transfer").await?;
-    b.wait_path(&format!("/console/cases/{case}?transferred=1")).await?;
+    b.wait_path(&format!("/console/cases/{case}?transferred=1"))
+        .await?;
     b.wait_text("Leeds City Council").await?;
     assert_eq!(case_place(&server, &case).await?, (leeds.clone(), 0));
     assert_eq!(
-        count(&server, "SELECT COUNT(*) FROM audit WHERE event = 'case_transferred'").await?,
+        count(
+            &server,
+            "SELECT COUNT(*) FROM audit WHERE event = 'case_transferred'"
+        )
+        .await?,
         1
     );
     let outcome = gita_phone.sync().await?;
@@ -277,13 +310,18 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
     grace_phone.sync().await?;
     b.goto(&format!("{base}/console/users/{grace}")).await?;
     b.submit("#disable-user").await?;
-    b.wait_path(&format!("/console/users/{grace}?disabled=1")).await?;
+    b.wait_path(&format!("/console/users/{grace}?disabled=1"))
+        .await?;
     b.wait_text("Enable Grace Hall").await?;
     b.screenshot("16-user-disabled").await?;
     let err = grace_phone.sync().await.expect_err("disabled");
     assert!(matches!(err, CoreError::DeviceRevoked), "{err:?}");
     assert_eq!(
-        count(&server, "SELECT COUNT(*) FROM audit WHERE event = 'user_disabled'").await?,
+        count(
+            &server,
+            "SELECT COUNT(*) FROM audit WHERE event = 'user_disabled'"
+        )
+        .await?,
         1
     );
 
@@ -298,9 +336,11 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
     .await?;
     assert_eq!(outstanding, 2);
     b.submit("form[action^='/console/codes/'] button").await?;
-    b.wait_path(&format!("/console/users/{gita}?cancelled=1")).await?;
+    b.wait_path(&format!("/console/users/{gita}?cancelled=1"))
+        .await?;
     b.submit("form[action^='/console/codes/'] button").await?;
-    b.wait_path(&format!("/console/users/{gita}?cancelled=1")).await?;
+    b.wait_path(&format!("/console/users/{gita}?cancelled=1"))
+        .await?;
     b.wait_text("No unused code.").await?;
     let refused = Device::enrol_at(
         &server,

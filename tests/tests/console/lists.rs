@@ -115,7 +115,10 @@ async fn every_administrator_list_pages_and_searches_beyond_one_page() -> Result
         );
     }
     let html = page(&admin, "/console/users?q=Person+11").await?;
-    assert_eq!(shown(&html, user_row, "Previous page", "Next page"), (10, false, false));
+    assert_eq!(
+        shown(&html, user_row, "Previous page", "Next page"),
+        (10, false, false)
+    );
     assert!(html.contains("Person 119") && !html.contains("Person 120"));
     let html = page(&admin, "/console/users?q=Person+0&page=1").await?;
     assert_eq!(
@@ -127,44 +130,77 @@ async fn every_administrator_list_pages_and_searches_beyond_one_page() -> Result
     // Teams: 50, 5.
     let team_row = "<tr><td><a href=\"/console/teams/";
     let html = page(&admin, "/console/teams").await?;
-    assert_eq!(shown(&html, team_row, "Previous page", "Next page"), (50, false, true));
+    assert_eq!(
+        shown(&html, team_row, "Previous page", "Next page"),
+        (50, false, true)
+    );
     let html = page(&admin, "/console/teams?page=1").await?;
-    assert_eq!(shown(&html, team_row, "Previous page", "Next page"), (5, true, false));
+    assert_eq!(
+        shown(&html, team_row, "Previous page", "Next page"),
+        (5, true, false)
+    );
     let html = page(&admin, "/console/teams?q=Team+05").await?;
-    assert_eq!(shown(&html, team_row, "Previous page", "Next page"), (5, false, false));
+    assert_eq!(
+        shown(&html, team_row, "Previous page", "Next page"),
+        (5, false, false)
+    );
 
     // Cases: 50, 10, newest first; searched by id.
     let case_row = "<tr><td><a href=\"/console/cases/";
     let html = page(&admin, "/console/cases").await?;
-    assert_eq!(shown(&html, case_row, "Previous page", "Next page"), (50, false, true));
-    assert!(!html.contains(&case), "the oldest case is not on the first page");
+    assert_eq!(
+        shown(&html, case_row, "Previous page", "Next page"),
+        (50, false, true)
+    );
+    assert!(
+        !html.contains(&case),
+        "the oldest case is not on the first page"
+    );
     let html = page(&admin, "/console/cases?page=1").await?;
-    assert_eq!(shown(&html, case_row, "Previous page", "Next page"), (10, true, false));
+    assert_eq!(
+        shown(&html, case_row, "Previous page", "Next page"),
+        (10, true, false)
+    );
     assert!(html.contains(&case));
     let html = page(&admin, &format!("/console/cases?q={case}")).await?;
-    assert_eq!(shown(&html, case_row, "Previous page", "Next page"), (1, false, false));
+    assert_eq!(
+        shown(&html, case_row, "Previous page", "Next page"),
+        (1, false, false)
+    );
 
     // A person's devices: 50, 5.
     let device_row = "action=\"/console/devices/";
     let html = page(&admin, &format!("/console/users/{person}")).await?;
-    assert_eq!(shown(&html, device_row, "Previous page", "Next page"), (50, false, true));
+    assert_eq!(
+        shown(&html, device_row, "Previous page", "Next page"),
+        (50, false, true)
+    );
     assert!(html.contains("Phone 54") && !html.contains("Phone 4<"));
     let html = page(&admin, &format!("/console/users/{person}?page=1")).await?;
-    assert_eq!(shown(&html, device_row, "Previous page", "Next page"), (5, true, false));
+    assert_eq!(
+        shown(&html, device_row, "Previous page", "Next page"),
+        (5, true, false)
+    );
     assert!(html.contains("Phone 0<"));
 
     // A case's audit trail: 50, 10, newest first.
     let audit_row = "</code></td></tr>";
     let html = page(&admin, &format!("/console/audit?case={case}")).await?;
     assert_eq!(shown(&html, audit_row, "Newer", "Older"), (50, false, true));
-    assert!(html.contains(":59}") && !html.contains(":9}"), "newest first");
+    assert!(
+        html.contains(":59}") && !html.contains(":9}"),
+        "newest first"
+    );
     let html = page(&admin, &format!("/console/audit?case={case}&page=1")).await?;
     assert_eq!(shown(&html, audit_row, "Newer", "Older"), (10, true, false));
 
     // An administrator of another organisation may not transfer cases: 403, audited.
     let csrf = admin.csrf().await?;
     let resp = admin
-        .post("/console/orgs", &[("csrf", &csrf), ("name", "Leeds City Council")])
+        .post(
+            "/console/orgs",
+            &[("csrf", &csrf), ("name", "Leeds City Council")],
+        )
         .await?;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let leeds: String = server

@@ -24,7 +24,11 @@ pub(super) async fn new_user(
 }
 
 /// Issue a code on the person's page; returns (code, enrol link).
-pub(super) async fn issue(b: &super::browser::Browser, base: &str, user: &str) -> Result<(String, String)> {
+pub(super) async fn issue(
+    b: &super::browser::Browser,
+    base: &str,
+    user: &str,
+) -> Result<(String, String)> {
     b.goto(&format!("{base}/console/users/{user}")).await?;
     b.submit("#issue-code").await?;
     let code = b.text("#issued-code").await?;
