@@ -104,7 +104,7 @@ async fn a_csv_import_shows_every_rows_errors_and_writes_only_a_clean_file() -> 
             .is_err(),
         "no Import button while a row has an error"
     );
-    b.screenshot("12-import-preview-errors").await?;
+    b.screenshot("14-import-preview-errors").await?;
 
     // An oversized file comes back with the error beside the field.
     let big = files.path().join("too-big.csv");
@@ -147,7 +147,7 @@ async fn a_csv_import_shows_every_rows_errors_and_writes_only_a_clean_file() -> 
     upload(&b, &base, &good).await?;
     b.wait_text("Import 3 users").await?;
     assert!(b.text("#import-preview").await?.contains("Patel, Gita"));
-    b.screenshot("13-import-preview").await?;
+    b.screenshot("15-import-preview").await?;
     assert_eq!(
         count(&server, "SELECT COUNT(*) FROM users").await?,
         users_before
@@ -257,7 +257,7 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
         .await?;
     b.wait_text("Gita Patel").await?;
     assert!(b.text("#transfer-ends").await?.contains("1 devices hold"));
-    b.screenshot("14-transfer").await?;
+    b.screenshot("16-transfer").await?;
     b.submit("#transfer").await?;
     assert_eq!(
         b.text("#transfer-org-error").await?,
@@ -276,7 +276,7 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
             .starts_with("Tick the box")
     );
     assert_eq!(case_place(&server, &case).await?, (hull.clone(), 1));
-    b.screenshot("15-transfer-errors").await?;
+    b.screenshot("17-transfer-errors").await?;
 
     // Transferred: the case is Leeds's, and Gita's phone deletes it at its next sync.
     b.choose("#transfer-org", &leeds).await?;
@@ -313,7 +313,7 @@ async fn a_transferred_case_leaves_the_old_phones_and_a_disabled_persons_phone_i
     b.wait_path(&format!("/console/users/{grace}?disabled=1"))
         .await?;
     b.wait_text("Enable Grace Hall").await?;
-    b.screenshot("16-user-disabled").await?;
+    b.screenshot("18-user-disabled").await?;
     let err = grace_phone.sync().await.expect_err("disabled");
     assert!(matches!(err, CoreError::DeviceRevoked), "{err:?}");
     assert_eq!(
