@@ -30,6 +30,16 @@ pub(super) struct NewForm {
     team_id: String,
 }
 
+impl NewForm {
+    /// An empty form, the administrator's own organisation chosen.
+    fn blank(b: &Browser) -> Self {
+        NewForm {
+            org_id: b.caller.user.org_id.clone(),
+            ..NewForm::default()
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/teams.html")]
 struct TeamsPage {
@@ -76,15 +86,12 @@ pub(super) async fn teams(
     if let Err(r) = page::require_admin(&state, &b, "teams").await {
         return r;
     }
-    let form = NewForm {
-        org_id: b.caller.user.org_id.clone(),
-        ..NewForm::default()
-    };
+    let (paging, form) = (q.paging(), NewForm::blank(&b));
     teams_page(
         &state,
         &b,
         StatusCode::OK,
-        q.paging(),
+        paging,
         form,
         FieldErrors::default(),
     )
@@ -231,11 +238,26 @@ pub(super) async fn team_member(
         let msg = Some("Choose a person.".to_owned());
         return team_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
-    match admin::team_member(&state, b.caller.clone(), id.clone(), f.user_id, add).await {
-        Ok(()) => Redirect::to(&format!("/console/teams/{id}")).into_response(),
+    let result = admin::team_member(&state, b.caller.clone(), id.clone(), f.user_id, add).await;
+    let back = format!("/console/teams/{id}");
+    answered(result, &back, |status, e| {
+        team_page(&state, &b, status, id, e)
+    })
+    .await
+}
+
+/// After a change on a team's or a case's page: back to `back`, or the page again (`again`)
+/// with the refusal and its status.
+async fn answered<F, Fut>(result: crate::error::Result<()>, back: &str, again: F) -> Response
+where
+    F: FnOnce(StatusCode, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    match result {
+        Ok(()) => Redirect::to(back).into_response(),
         Err(e) => {
             let (_, status) = e.code_and_status();
-            team_page(&state, &b, status, id, Some(page::field_message(&e))).await
+            again(status, Some(page::field_message(&e))).await
         }
     }
 }
@@ -293,15 +315,12 @@ pub(super) async fn cases(
     if let Err(r) = page::require_admin(&state, &b, "cases").await {
         return r;
     }
-    let form = NewForm {
-        org_id: b.caller.user.org_id.clone(),
-        ..NewForm::default()
-    };
+    let (paging, form) = (q.paging(), NewForm::blank(&b));
     cases_page(
         &state,
         &b,
         StatusCode::OK,
-        q.paging(),
+        paging,
         form,
         FieldErrors::default(),
     )
@@ -442,13 +461,12 @@ pub(super) async fn case_link(
         let msg = Some("Choose a person.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
-    match admin::case_link(&state, b.caller.clone(), id.clone(), f.user_id, link, add).await {
-        Ok(()) => Redirect::to(&format!("/console/cases/{id}")).into_response(),
-        Err(e) => {
-            let (_, status) = e.code_and_status();
-            case_page(&state, &b, status, id, Some(page::field_message(&e))).await
-        }
-    }
+    let result = admin::case_link(&state, b.caller.clone(), id.clone(), f.user_id, link, add).await;
+    let back = format!("/console/cases/{id}");
+    answered(result, &back, |status, e| {
+        case_page(&state, &b, status, id, e)
+    })
+    .await
 }
 
 /// `POST /console/cases/{case}/team`: put the case in a team (empty: none).
@@ -467,11 +485,10 @@ pub(super) async fn case_team(
         let msg = Some("No such team.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
-    match admin::set_case_team(&state, b.caller.clone(), id.clone(), SetTeam { team_id }).await {
-        Ok(()) => Redirect::to(&format!("/console/cases/{id}")).into_response(),
-        Err(e) => {
-            let (_, status) = e.code_and_status();
-            case_page(&state, &b, status, id, Some(page::field_message(&e))).await
-        }
-    }
+    let result = admin::set_case_team(&state, b.caller.clone(), id.clone(), SetTeam { team_id });
+    let back = format!("/console/cases/{id}");
+    answered(result.await, &back, |status, e| {
+        case_page(&state, &b, status, id, e)
+    })
+    .await
 }

@@ -112,11 +112,7 @@ pub async fn admin_record(
     what: &'static str,
 ) -> Result<(), Response> {
     require_admin(state, b, page).await?;
-    if id_ok(id) {
-        Ok(())
-    } else {
-        Err(error_for(state, b, &Error::NotFound(what)))
-    }
+    known_shape(state, b, id, what).await
 }
 
 /// A change to the record `id` (a hex id from the path): administrators only, a valid CSRF
@@ -130,6 +126,16 @@ pub async fn admin_record_change(
     what: &'static str,
 ) -> Result<(), Response> {
     admin_change(state, b, csrf, form).await?;
+    known_shape(state, b, id, what).await
+}
+
+/// An id of the shape ids have, or the error page "no such `what`".
+async fn known_shape(
+    state: &AppState,
+    b: &Browser,
+    id: &str,
+    what: &'static str,
+) -> Result<(), Response> {
     if id_ok(id) {
         Ok(())
     } else {
@@ -155,11 +161,7 @@ pub async fn root_record(
         let e = Error::Forbidden("only root administrators may do this");
         return Err(error_for(state, b, &e));
     }
-    if id_ok(id) {
-        Ok(())
-    } else {
-        Err(error_for(state, b, &Error::NotFound(what)))
-    }
+    known_shape(state, b, id, what).await
 }
 
 /// A hex id from a path or form (anything else is not found, without a query).

@@ -167,16 +167,27 @@ pub fn devices(conn: &Connection, user: &str, p: &mut Paging) -> Result<Vec<Devi
     Ok(trim_more(rows, p))
 }
 
+fn team_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TeamRow> {
+    Ok(TeamRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        org: r.get(2)?,
+        members: r.get(3)?,
+    })
+}
+
+const TEAM_COLUMNS: &str = "SELECT t.id, t.name, o.name,
+        (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id)
+     FROM teams t JOIN orgs o ON o.id = t.org_id";
+
 /// Teams matching `p.q` (name), one page.
 pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<TeamRow>> {
     let (limit, offset) = limit_offset(p);
-    let mut stmt = conn.prepare(
-        "SELECT t.id, t.name, o.name,
-                (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id)
-         FROM teams t JOIN orgs o ON o.id = t.org_id
-         WHERE (?2 OR t.org_id = ?1) AND t.name LIKE ?3 ESCAPE '\\'
-         ORDER BY t.name COLLATE NOCASE, t.id LIMIT ?4 OFFSET ?5",
-    )?;
+    let sql = format!(
+        "{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND t.name LIKE ?3 ESCAPE '\\'
+         ORDER BY t.name COLLATE NOCASE, t.id LIMIT ?4 OFFSET ?5"
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
         .query_map(
             params![
@@ -186,14 +197,7 @@ pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<Team
                 limit,
                 offset
             ],
-            |r| {
-                Ok(TeamRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    org: r.get(2)?,
-                    members: r.get(3)?,
-                })
-            },
+            team_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(trim_more(rows, p))
@@ -201,22 +205,9 @@ pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<Team
 
 /// One team, if managed.
 pub fn team(conn: &Connection, admin: &User, id: &str) -> Result<Option<TeamRow>> {
+    let sql = format!("{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND t.id = ?3");
     Ok(conn
-        .query_row(
-            "SELECT t.id, t.name, o.name,
-                    (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id)
-             FROM teams t JOIN orgs o ON o.id = t.org_id
-             WHERE (?2 OR t.org_id = ?1) AND t.id = ?3",
-            params![admin.org_id, admin.org_is_root, id],
-            |r| {
-                Ok(TeamRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    org: r.get(2)?,
-                    members: r.get(3)?,
-                })
-            },
-        )
+        .query_row(&sql, params![admin.org_id, admin.org_is_root, id], team_row)
         .optional()?)
 }
 
