@@ -594,22 +594,54 @@ pub async fn export_audit(
     lookup: Lookup,
 ) -> Result<Vec<audit::Row>> {
     require_admin(&caller)?;
-    let filter = match (lookup.case, lookup.user) {
-        (Some(case), None) => audit::Filter::Case(case),
-        (None, Some(user)) => audit::Filter::User(user),
-        _ => return Err(Error::BadRequest("give exactly one of case or user".into())),
-    };
+    let filter = audit_filter(lookup)?;
     look(state, caller, move |conn, caller| {
-        let org = match &filter {
-            audit::Filter::Case(c) => directory::case_org(conn, c)?,
-            audit::Filter::User(u) => directory::user(conn, u)?.map(|u| u.org_id),
-        };
-        match org {
-            Some(org) if manages(&caller.user, &org) => audit::export(conn, &filter),
-            _ => Err(Error::NotFound(
-                "no such record in an organisation you manage",
-            )),
-        }
+        check_audit_filter(conn, caller, &filter)?;
+        audit::export(conn, &filter)
     })
     .await
+}
+
+/// One page of the audit rows of one case or one user, newest first, and how many there are
+/// in all, for an administrator managing it (the console's audit pages).
+pub async fn audit_page(
+    state: &AppState,
+    caller: Caller,
+    lookup: Lookup,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<audit::Row>, u64)> {
+    require_admin(&caller)?;
+    let filter = audit_filter(lookup)?;
+    look(state, caller, move |conn, caller| {
+        check_audit_filter(conn, caller, &filter)?;
+        audit::export_newest(conn, &filter, offset, limit)
+    })
+    .await
+}
+
+fn audit_filter(lookup: Lookup) -> Result<audit::Filter> {
+    match (lookup.case, lookup.user) {
+        (Some(case), None) => Ok(audit::Filter::Case(case)),
+        (None, Some(user)) => Ok(audit::Filter::User(user)),
+        _ => Err(Error::BadRequest("give exactly one of case or user".into())),
+    }
+}
+
+/// The case or user of `filter` is in an organisation the caller manages.
+fn check_audit_filter(
+    conn: &rusqlite::Connection,
+    caller: &Caller,
+    filter: &audit::Filter,
+) -> Result<()> {
+    let org = match filter {
+        audit::Filter::Case(c) => directory::case_org(conn, c)?,
+        audit::Filter::User(u) => directory::user(conn, u)?.map(|u| u.org_id),
+    };
+    match org {
+        Some(org) if manages(&caller.user, &org) => Ok(()),
+        _ => Err(Error::NotFound(
+            "no such record in an organisation you manage",
+        )),
+    }
 }
