@@ -6,6 +6,7 @@
 
 mod bootstrap;
 mod enrolment;
+mod import;
 pub(crate) mod notices;
 mod types;
 mod unteamed;
@@ -13,6 +14,10 @@ mod unteamed;
 pub use bootstrap::{bootstrap, first_admin_code, write_code_file};
 pub(crate) use enrolment::issuer_still_allowed;
 pub use enrolment::{cancel_code, issue_code, list_codes, set_disabled};
+pub use import::{
+    CheckedRow, ImportPreview, ImportRow, MAX_IMPORT_BYTES, MAX_IMPORT_ROWS, import_users,
+    parse_csv, preview_import,
+};
 pub use types::*;
 pub use unteamed::{UnteamedCase, list_unteamed};
 
@@ -197,27 +202,34 @@ pub async fn create_user(state: &AppState, caller: Caller, req: NewUser) -> Resu
         if !org_exists {
             return Err(Error::NotFound("organisation"));
         }
-        let id = random_id();
-        tx.execute(
-            "INSERT INTO users (id, org_id, name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![id, req.org_id, req.name, role.as_str(), now],
-        )?;
-        let detail = json!({ "role": role.as_str(), "org": req.org_id });
-        let subject = Some(id.clone());
-        record(
-            tx,
-            caller,
-            now,
-            Event {
-                event: "user_created",
-                subject,
-                detail,
-                ..Event::default()
-            },
-        )?;
+        let id = insert_user(tx, caller, now, &req.org_id, &req.name, role)?;
         Ok(Created { id })
     })
     .await
+}
+
+/// Write one user of `org` (already checked) and its audit row; returns the new id.
+fn insert_user(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    now: i64,
+    org: &str,
+    name: &str,
+    role: Role,
+) -> Result<String> {
+    let id = random_id();
+    tx.execute(
+        "INSERT INTO users (id, org_id, name, role, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![id, org, name, role.as_str(), now],
+    )?;
+    let ev = Event {
+        event: "user_created",
+        subject: Some(id.clone()),
+        detail: json!({ "role": role.as_str(), "org": org }),
+        ..Event::default()
+    };
+    record(tx, caller, now, ev)?;
+    Ok(id)
 }
 
 /// Create a team.
@@ -457,7 +469,9 @@ pub async fn set_case_team(
     .await
 }
 
-/// Move a case to another organisation: its team, assignments and placement links end.
+/// Move a case to another organisation (root administrators only): its team, assignments
+/// and placement links end, so the old organisation's guardians, social workers, carers and
+/// supervisors lose it, and every device holding its documents deletes them at its next sync.
 pub async fn transfer_case(
     state: &AppState,
     caller: Caller,
@@ -465,6 +479,9 @@ pub async fn transfer_case(
     req: Transfer,
 ) -> Result<()> {
     require_admin(&caller)?;
+    if !caller.user.org_is_root {
+        return Err(Error::Forbidden("only root administrators transfer cases"));
+    }
     change(state, caller, move |tx, caller, now| {
         let from = managed_org(tx, &caller.user, "cases", &case)?;
         let target: bool = tx.query_row(
@@ -577,22 +594,54 @@ pub async fn export_audit(
     lookup: Lookup,
 ) -> Result<Vec<audit::Row>> {
     require_admin(&caller)?;
-    let filter = match (lookup.case, lookup.user) {
-        (Some(case), None) => audit::Filter::Case(case),
-        (None, Some(user)) => audit::Filter::User(user),
-        _ => return Err(Error::BadRequest("give exactly one of case or user".into())),
-    };
+    let filter = audit_filter(lookup)?;
     look(state, caller, move |conn, caller| {
-        let org = match &filter {
-            audit::Filter::Case(c) => directory::case_org(conn, c)?,
-            audit::Filter::User(u) => directory::user(conn, u)?.map(|u| u.org_id),
-        };
-        match org {
-            Some(org) if manages(&caller.user, &org) => audit::export(conn, &filter),
-            _ => Err(Error::NotFound(
-                "no such record in an organisation you manage",
-            )),
-        }
+        check_audit_filter(conn, caller, &filter)?;
+        audit::export(conn, &filter)
     })
     .await
+}
+
+/// One page of the audit rows of one case or one user, newest first, and how many there are
+/// in all, for an administrator managing it (the console's audit pages).
+pub async fn audit_page(
+    state: &AppState,
+    caller: Caller,
+    lookup: Lookup,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<audit::Row>, u64)> {
+    require_admin(&caller)?;
+    let filter = audit_filter(lookup)?;
+    look(state, caller, move |conn, caller| {
+        check_audit_filter(conn, caller, &filter)?;
+        audit::export_newest(conn, &filter, offset, limit)
+    })
+    .await
+}
+
+fn audit_filter(lookup: Lookup) -> Result<audit::Filter> {
+    match (lookup.case, lookup.user) {
+        (Some(case), None) => Ok(audit::Filter::Case(case)),
+        (None, Some(user)) => Ok(audit::Filter::User(user)),
+        _ => Err(Error::BadRequest("give exactly one of case or user".into())),
+    }
+}
+
+/// The case or user of `filter` is in an organisation the caller manages.
+fn check_audit_filter(
+    conn: &rusqlite::Connection,
+    caller: &Caller,
+    filter: &audit::Filter,
+) -> Result<()> {
+    let org = match filter {
+        audit::Filter::Case(c) => directory::case_org(conn, c)?,
+        audit::Filter::User(u) => directory::user(conn, u)?.map(|u| u.org_id),
+    };
+    match org {
+        Some(org) if manages(&caller.user, &org) => Ok(()),
+        _ => Err(Error::NotFound(
+            "no such record in an organisation you manage",
+        )),
+    }
 }

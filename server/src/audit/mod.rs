@@ -276,6 +276,37 @@ pub fn export(conn: &Connection, filter: &Filter) -> Result<Vec<Row>> {
     Ok(rows)
 }
 
+/// One page of the rows matching `filter`, newest first (`limit` rows after skipping
+/// `offset`), and how many rows match in all.
+pub fn export_newest(
+    conn: &Connection,
+    filter: &Filter,
+    offset: u64,
+    limit: u64,
+) -> Result<(Vec<Row>, u64)> {
+    let (condition, key) = match filter {
+        Filter::Case(c) => ("case_id = ?1", c),
+        Filter::User(u) => ("(actor_user = ?1 OR subject = ?1)", u),
+    };
+    let total: i64 = conn.query_row(
+        &format!("SELECT COUNT(*) FROM audit WHERE {condition}"),
+        [key],
+        |r| r.get(0),
+    )?;
+    let sql = format!("{SELECT} WHERE {condition} ORDER BY id DESC LIMIT ?2 OFFSET ?3");
+    let (offset, limit) = (
+        i64::try_from(offset).unwrap_or(i64::MAX),
+        i64::try_from(limit).unwrap_or(i64::MAX),
+    );
+    let mut stmt = conn.prepare(&sql)?;
+    let rows = stmt
+        .query_map(rusqlite::params![key, limit, offset], |r| {
+            row_from(r).map(|(row, _, _)| row)
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok((rows, u64::try_from(total).unwrap_or(0)))
+}
+
 /// How many rows the log holds.
 pub fn count(conn: &Connection) -> Result<u64> {
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?;
@@ -313,6 +344,30 @@ mod tests {
         })
         .expect("append");
         (dir, db)
+    }
+
+    #[test]
+    fn a_page_of_the_newest_rows_and_the_total() -> Result<()> {
+        let (_dir, db) = db_with_rows(9);
+        let case0 = Filter::Case("case0".into());
+        let (rows, total) = db.read_blocking(|c| export_newest(c, &case0, 0, 2))?;
+        assert_eq!(total, 5, "rows 0, 2, 4, 6, 8 are case0's");
+        let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+        let all: Vec<i64> = db
+            .read_blocking(|c| export(c, &case0))?
+            .iter()
+            .rev()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(ids, all[..2].to_vec(), "newest first");
+        let (rows, _) = db.read_blocking(|c| export_newest(c, &case0, 4, 2))?;
+        assert_eq!(
+            rows.iter().map(|r| r.id).collect::<Vec<_>>(),
+            all[4..].to_vec()
+        );
+        let user = Filter::User("u1".into());
+        assert_eq!(db.read_blocking(|c| export_newest(c, &user, 0, 100))?.1, 9);
+        Ok(())
     }
 
     fn verdict(db: &Db) -> Verdict {

@@ -1,20 +1,21 @@
-//! The administrator's pages about people: home, organisations, users (list, search, create),
-//! one user (devices with "revoke", enrolment codes as text and QR code). Every change calls
-//! the administration service the JSON API calls, with its access checks and audit.
+//! The administrator's pages about the directory: home, organisations, users (list, search,
+//! create). One person's page is in `person_pages`, the CSV import in `import_pages`. Every
+//! change calls the administration service the JSON API calls, with its access checks and
+//! audit.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
 use super::page::{self, Chrome, Paging};
-use super::queries::{self, DeviceRow, OrgRow, UserRow};
+use super::queries::{self, OrgRow, UserRow};
 use super::session::Browser;
 use crate::access::Role;
-use crate::admin::{self, IssueCode, NewOrg, NewUser};
-use crate::error::{Error, Result};
+use crate::admin::{self, NewOrg, NewUser};
+use crate::error::Error;
 use crate::names;
 use crate::state::AppState;
 
@@ -25,6 +26,9 @@ pub(super) struct ListQuery {
     q: String,
     #[serde(default)]
     page: u32,
+    /// Users just imported (a notice on the users page).
+    #[serde(default)]
+    imported: Option<u32>,
 }
 
 impl ListQuery {
@@ -138,18 +142,14 @@ async fn orgs_page(
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    match state.db.read(move |c| queries::orgs(c, &admin)).await {
-        Ok(orgs) => page::render(
-            status,
-            &OrgsPage {
-                chrome: Some(b.chrome(state)),
-                orgs,
-                name,
-                errors,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    let read = move |c: &rusqlite::Connection| queries::orgs(c, &admin);
+    page::read_and_render(state, b, status, read, |orgs, chrome| OrgsPage {
+        chrome: Some(chrome),
+        orgs,
+        name,
+        errors,
+    })
+    .await
 }
 
 /// `GET /console/orgs`.
@@ -218,6 +218,7 @@ pub(super) struct UserForm {
 #[template(path = "console/users.html")]
 struct UsersPage {
     chrome: Option<Chrome>,
+    imported: Option<u32>,
     users: Vec<UserRow>,
     paging: Paging,
     orgs: Vec<OrgRow>,
@@ -247,37 +248,28 @@ async fn users_page(
     state: &AppState,
     b: &Browser,
     status: StatusCode,
-    mut paging: Paging,
+    (mut paging, imported): (Paging, Option<u32>),
     form: UserForm,
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let mut p = paging.clone();
-    let found = state
-        .db
-        .read(move |c| {
-            let users = queries::users(c, &admin, &mut p, None)?;
-            Ok((users, queries::orgs(c, &admin)?, p))
-        })
-        .await;
-    match found {
-        Ok((users, orgs, p)) => {
-            paging = p;
-            page::render(
-                status,
-                &UsersPage {
-                    chrome: Some(b.chrome(state)),
-                    users,
-                    paging,
-                    orgs,
-                    roles: roles(),
-                    form,
-                    errors,
-                },
-            )
+    let read = move |c: &rusqlite::Connection| {
+        let users = queries::users(c, &admin, &mut paging, None)?;
+        Ok((users, queries::orgs(c, &admin)?, paging))
+    };
+    page::read_and_render(state, b, status, read, |(users, orgs, paging), chrome| {
+        UsersPage {
+            chrome: Some(chrome),
+            imported,
+            users,
+            paging,
+            orgs,
+            roles: roles(),
+            form,
+            errors,
         }
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    })
+    .await
 }
 
 /// `GET /console/users?q=&page=`.
@@ -293,11 +285,12 @@ pub(super) async fn users(
         org_id: b.caller.user.org_id.clone(),
         ..UserForm::default()
     };
+    let listed = (q.paging(), q.imported);
     users_page(
         &state,
         &b,
         StatusCode::OK,
-        q.paging(),
+        listed,
         form,
         FieldErrors::default(),
     )
@@ -335,193 +328,6 @@ pub(super) async fn create_user(
             Err(e) => errors.other = Some(page::field_message(&e)),
         }
     }
-    users_page(
-        &state,
-        &b,
-        StatusCode::BAD_REQUEST,
-        Paging::default(),
-        f,
-        errors,
-    )
-    .await
-}
-
-#[derive(Template)]
-#[template(path = "console/user.html")]
-struct UserPage {
-    chrome: Option<Chrome>,
-    user: UserRow,
-    devices: Vec<DeviceRow>,
-    issued: Option<Issued>,
-    error: Option<String>,
-}
-
-/// A code just issued: shown once, as text, as a link and as a QR code.
-#[derive(Debug, Clone)]
-struct Issued {
-    code: String,
-    expires: String,
-    link: String,
-    svg: String,
-}
-
-/// A hex id from a path or form (anything else is not found, without a query).
-pub(super) fn id_ok(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-async fn user_page(
-    state: &AppState,
-    b: &Browser,
-    status: StatusCode,
-    id: String,
-    issued: Option<Issued>,
-    error: Option<String>,
-) -> Response {
-    let admin = b.caller.user.clone();
-    let found = state
-        .db
-        .read(move |c| {
-            let Some(user) = queries::user(c, &admin, &id)? else {
-                return Err(Error::NotFound(
-                    "no such user in an organisation you manage",
-                ));
-            };
-            let devices = queries::devices(c, &user.id)?;
-            Ok((user, devices))
-        })
-        .await;
-    match found {
-        Ok((user, devices)) => page::render(
-            status,
-            &UserPage {
-                chrome: Some(b.chrome(state)),
-                user,
-                devices,
-                issued,
-                error,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
-}
-
-/// `GET /console/users/{user}`: the person, their devices and the codes form.
-pub(super) async fn user(
-    State(state): State<AppState>,
-    b: Browser,
-    Path(id): Path<String>,
-) -> Response {
-    if let Err(r) = page::require_admin(&state, &b, "user").await {
-        return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such user"));
-    }
-    user_page(&state, &b, StatusCode::OK, id, None, None).await
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct CodeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    hours: String,
-}
-
-/// The address this browser reached the server at, as `https://host[:port]`.
-fn server_address(headers: &HeaderMap, uri: &Uri) -> String {
-    // HTTP/1.1 sends `Host`; HTTP/2 sends the authority in the URI.
-    let host = headers
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| uri.authority().map(|a| a.as_str()))
-        .filter(|h| {
-            h.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b':' | b'-' | b'[' | b']'))
-        })
-        .unwrap_or("localhost");
-    format!("https://{host}")
-}
-
-/// `POST /console/users/{user}/codes`: issue a code, shown once with its QR code.
-pub(super) async fn issue_code(
-    State(state): State<AppState>,
-    b: Browser,
-    headers: HeaderMap,
-    uri: Uri,
-    Path(id): Path<String>,
-    Form(f): Form<CodeForm>,
-) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "issue_code").await {
-        return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such user"));
-    }
-    let ttl = match f.hours.trim() {
-        "" => None,
-        h => match h.parse::<i64>() {
-            Ok(h) if (1..=168).contains(&h) => Some(h * 3600),
-            _ => {
-                let msg = "Validity must be between 1 and 168 hours.".to_owned();
-                return user_page(&state, &b, StatusCode::BAD_REQUEST, id, None, Some(msg)).await;
-            }
-        },
-    };
-    let req = IssueCode { ttl_secs: ttl };
-    match admin::issue_code(&state, b.caller.clone(), id.clone(), req).await {
-        Ok(issued) => {
-            let pin = state.cert_pin.get().map(String::as_str);
-            let link = super::enrol_link(&server_address(&headers, &uri), pin, &issued.code);
-            let svg = match super::qr_svg(&link) {
-                Ok(svg) => svg,
-                Err(e) => return page::error_page(Some(b.chrome(&state)), &e),
-            };
-            let shown = Issued {
-                code: issued.code,
-                expires: page::time(issued.expires_at),
-                link,
-                svg,
-            };
-            user_page(&state, &b, StatusCode::OK, id, Some(shown), None).await
-        }
-        Err(e) => {
-            let (_, status) = e.code_and_status();
-            let msg = page::field_message(&e);
-            user_page(&state, &b, status, id, None, Some(msg)).await
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub(super) struct RevokeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    user: String,
-}
-
-/// `POST /console/devices/{device}/revoke`: the device's next contact is refused (a phone
-/// wipes itself); back to its user's page.
-pub(super) async fn revoke(
-    State(state): State<AppState>,
-    b: Browser,
-    Path(device): Path<String>,
-    Form(f): Form<RevokeForm>,
-) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "revoke_device").await {
-        return r;
-    }
-    if !id_ok(&device) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("device"));
-    }
-    let result: Result<()> = admin::revoke_device(&state, b.caller.clone(), device).await;
-    match result {
-        Ok(()) if id_ok(&f.user) => {
-            Redirect::to(&format!("/console/users/{}?revoked=1", f.user)).into_response()
-        }
-        Ok(()) => Redirect::to("/console/users").into_response(),
-        Err(e) => page::error_page(Some(b.chrome(&state)), &e),
-    }
+    let listed = (Paging::default(), None);
+    users_page(&state, &b, StatusCode::BAD_REQUEST, listed, f, errors).await
 }

@@ -7,8 +7,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::admin_pages::id_ok;
-use super::page::{self, Chrome, Paging};
+use super::page::{self, Chrome, Paging, id_ok};
 use super::session::Browser;
 use crate::admin::{self, Lookup};
 use crate::audit::{self, Verdict};
@@ -34,7 +33,7 @@ struct TrailPage {
     query: String,
     rows: Vec<AuditLine>,
     paging: Paging,
-    total: usize,
+    total: u64,
 }
 
 #[derive(Debug, Deserialize)]
@@ -68,18 +67,15 @@ pub(super) async fn trail(
         case: q.case.clone(),
         user: q.user.clone(),
     };
-    let rows = match admin::export_audit(&state, b.caller.clone(), lookup).await {
-        Ok(rows) => rows,
-        Err(e) => return page::error_page(Some(b.chrome(&state)), &e),
+    let size = u64::from(Paging::SIZE);
+    let offset = u64::from(q.page.min(100_000)) * size;
+    let found = admin::audit_page(&state, b.caller.clone(), lookup, offset, size).await;
+    let (rows, total) = match found {
+        Ok(found) => found,
+        Err(e) => return page::error_for(&state, &b, &e),
     };
-    let total = rows.len();
-    let size = Paging::SIZE as usize;
-    let start = (q.page as usize).saturating_mul(size);
     let shown: Vec<AuditLine> = rows
         .into_iter()
-        .rev()
-        .skip(start)
-        .take(size)
         .map(|r| AuditLine {
             id: r.id,
             at: page::time(r.at),
@@ -90,8 +86,8 @@ pub(super) async fn trail(
         })
         .collect();
     let paging = Paging {
-        page: q.page,
-        more: start + size < total,
+        page: q.page.min(100_000),
+        more: offset + size < total,
         q: String::new(),
     };
     page::render(

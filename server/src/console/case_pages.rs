@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
-use super::admin_pages::{FieldErrors, ListQuery, check_name, id_ok};
+use super::admin_pages::{FieldErrors, ListQuery, check_name};
 use super::page::{self, Chrome, Paging};
 use super::queries::{self, CaseRow, OrgRow, TeamRow, UserRow};
 use super::session::Browser;
@@ -30,6 +30,16 @@ pub(super) struct NewForm {
     team_id: String,
 }
 
+impl NewForm {
+    /// An empty form, the administrator's own organisation chosen.
+    fn blank(b: &Browser) -> Self {
+        NewForm {
+            org_id: b.caller.user.org_id.clone(),
+            ..NewForm::default()
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/teams.html")]
 struct TeamsPage {
@@ -45,33 +55,26 @@ async fn teams_page(
     state: &AppState,
     b: &Browser,
     status: StatusCode,
-    paging: Paging,
+    mut paging: Paging,
     form: NewForm,
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let mut p = paging;
-    let found = state
-        .db
-        .read(move |c| {
-            let teams = queries::teams(c, &admin, &mut p)?;
-            Ok((teams, queries::orgs(c, &admin)?, p))
-        })
-        .await;
-    match found {
-        Ok((teams, orgs, paging)) => page::render(
-            status,
-            &TeamsPage {
-                chrome: Some(b.chrome(state)),
-                teams,
-                paging,
-                orgs,
-                form,
-                errors,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    let read = move |c: &rusqlite::Connection| {
+        let teams = queries::teams(c, &admin, &mut paging)?;
+        Ok((teams, queries::orgs(c, &admin)?, paging))
+    };
+    page::read_and_render(state, b, status, read, |(teams, orgs, paging), chrome| {
+        TeamsPage {
+            chrome: Some(chrome),
+            teams,
+            paging,
+            orgs,
+            form,
+            errors,
+        }
+    })
+    .await
 }
 
 /// `GET /console/teams?q=&page=`.
@@ -83,15 +86,12 @@ pub(super) async fn teams(
     if let Err(r) = page::require_admin(&state, &b, "teams").await {
         return r;
     }
-    let form = NewForm {
-        org_id: b.caller.user.org_id.clone(),
-        ..NewForm::default()
-    };
+    let (paging, form) = (q.paging(), NewForm::blank(&b));
     teams_page(
         &state,
         &b,
         StatusCode::OK,
-        q.paging(),
+        paging,
         form,
         FieldErrors::default(),
     )
@@ -154,38 +154,38 @@ async fn team_page(
     error: Option<String>,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let found = state
-        .db
-        .read(move |c| {
-            let team = queries::team(c, &admin, &id)?.ok_or(Error::NotFound(
-                "no such team in an organisation you manage",
-            ))?;
-            let org = queries::team_org(c, &id)?.unwrap_or_default();
-            let members = queries::team_members(c, &id)?;
-            let choices = queries::choices(
-                c,
-                &org,
-                &["supervisor", "guardian", "social_worker", "carer"],
-            )?
-            .into_iter()
-            .filter(|u| !members.iter().any(|m| m.id == u.id))
-            .collect();
-            Ok((team, members, choices))
-        })
-        .await;
-    match found {
-        Ok((team, members, choices)) => page::render(
-            status,
-            &TeamPage {
-                chrome: Some(b.chrome(state)),
-                team,
-                members,
-                choices,
-                error,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    let read = move |c: &rusqlite::Connection| {
+        let team = queries::team(c, &admin, &id)?.ok_or(Error::NotFound(
+            "no such team in an organisation you manage",
+        ))?;
+        let org = queries::team_org(c, &id)?.unwrap_or_default();
+        let members = queries::team_members(c, &id)?;
+        let roles = ["supervisor", "guardian", "social_worker", "carer"];
+        let choices = not_among(queries::choices(c, &org, &roles)?, &members);
+        Ok((team, members, choices))
+    };
+    page::read_and_render(
+        state,
+        b,
+        status,
+        read,
+        |(team, members, choices), chrome| TeamPage {
+            chrome: Some(chrome),
+            team,
+            members,
+            choices,
+            error,
+        },
+    )
+    .await
+}
+
+/// The people of `choices` who are not in `present` (a form offers only the others).
+fn not_among(choices: Vec<UserRow>, present: &[UserRow]) -> Vec<UserRow> {
+    choices
+        .into_iter()
+        .filter(|u| !present.iter().any(|p| p.id == u.id))
+        .collect()
 }
 
 /// `GET /console/teams/{team}`.
@@ -194,11 +194,8 @@ pub(super) async fn team(
     b: Browser,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = page::require_admin(&state, &b, "team").await {
+    if let Err(r) = page::admin_record(&state, &b, "team", &id, "no such team").await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such team"));
     }
     team_page(&state, &b, StatusCode::OK, id, None).await
 }
@@ -225,11 +222,9 @@ pub(super) async fn team_member(
     Path(id): Path<String>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "team_member").await {
+    let guard = page::admin_record_change(&state, &b, &f.csrf, "team_member", &id, "no such team");
+    if let Err(r) = guard.await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such team"));
     }
     let add = match f.action.as_str() {
         "add" => true,
@@ -239,15 +234,30 @@ pub(super) async fn team_member(
             return team_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
         }
     };
-    if !id_ok(&f.user_id) {
+    if !page::id_ok(&f.user_id) {
         let msg = Some("Choose a person.".to_owned());
         return team_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
-    match admin::team_member(&state, b.caller.clone(), id.clone(), f.user_id, add).await {
-        Ok(()) => Redirect::to(&format!("/console/teams/{id}")).into_response(),
+    let result = admin::team_member(&state, b.caller.clone(), id.clone(), f.user_id, add).await;
+    let back = format!("/console/teams/{id}");
+    answered(result, &back, |status, e| {
+        team_page(&state, &b, status, id, e)
+    })
+    .await
+}
+
+/// After a change on a team's or a case's page: back to `back`, or the page again (`again`)
+/// with the refusal and its status.
+async fn answered<F, Fut>(result: crate::error::Result<()>, back: &str, again: F) -> Response
+where
+    F: FnOnce(StatusCode, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Response>,
+{
+    match result {
+        Ok(()) => Redirect::to(back).into_response(),
         Err(e) => {
             let (_, status) = e.code_and_status();
-            team_page(&state, &b, status, id, Some(page::field_message(&e))).await
+            again(status, Some(page::field_message(&e))).await
         }
     }
 }
@@ -268,35 +278,32 @@ async fn cases_page(
     state: &AppState,
     b: &Browser,
     status: StatusCode,
-    paging: Paging,
+    mut paging: Paging,
     form: NewForm,
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let mut p = paging;
-    let found = state
-        .db
-        .read(move |c| {
-            let cases = queries::cases(c, &admin, &mut p)?;
-            let teams = queries::team_choices(c, &admin.org_id)?;
-            Ok((cases, queries::orgs(c, &admin)?, teams, p))
-        })
-        .await;
-    match found {
-        Ok((cases, orgs, teams, paging)) => page::render(
-            status,
-            &CasesPage {
-                chrome: Some(b.chrome(state)),
-                cases,
-                paging,
-                orgs,
-                teams,
-                form,
-                errors,
-            },
-        ),
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    let read = move |c: &rusqlite::Connection| {
+        let cases = queries::cases(c, &admin, &mut paging)?;
+        let teams = queries::team_choices(c, &admin.org_id)?;
+        Ok((cases, queries::orgs(c, &admin)?, teams, paging))
+    };
+    page::read_and_render(
+        state,
+        b,
+        status,
+        read,
+        |(cases, orgs, teams, paging), chrome| CasesPage {
+            chrome: Some(chrome),
+            cases,
+            paging,
+            orgs,
+            teams,
+            form,
+            errors,
+        },
+    )
+    .await
 }
 
 /// `GET /console/cases?q=&page=`.
@@ -308,15 +315,12 @@ pub(super) async fn cases(
     if let Err(r) = page::require_admin(&state, &b, "cases").await {
         return r;
     }
-    let form = NewForm {
-        org_id: b.caller.user.org_id.clone(),
-        ..NewForm::default()
-    };
+    let (paging, form) = (q.paging(), NewForm::blank(&b));
     cases_page(
         &state,
         &b,
         StatusCode::OK,
-        q.paging(),
+        paging,
         form,
         FieldErrors::default(),
     )
@@ -337,7 +341,7 @@ pub(super) async fn create_case(
         errors.org = Some("Choose an organisation.".into());
     }
     let team = (!f.team_id.is_empty()).then(|| f.team_id.clone());
-    if team.as_deref().is_some_and(|t| !id_ok(t)) {
+    if team.as_deref().is_some_and(|t| !page::id_ok(t)) {
         errors.name = Some("No such team.".into());
     }
     if !errors.any() {
@@ -385,42 +389,34 @@ async fn case_page(
     error: Option<String>,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let found = state
-        .db
-        .read(move |c| {
-            let (case, team, org) = queries::case(c, &admin, &id)?.ok_or(Error::NotFound(
-                "no such case in an organisation you manage",
-            ))?;
-            let (assigned, carers) = queries::case_people(c, &id)?;
-            let teams = queries::team_choices(c, &org)?;
-            let assignable = queries::choices(c, &org, &["guardian", "social_worker"])?
-                .into_iter()
-                .filter(|u| !assigned.iter().any(|a| a.id == u.id))
-                .collect();
-            let carer_choices = queries::choices(c, &org, &["carer"])?
-                .into_iter()
-                .filter(|u| !carers.iter().any(|a| a.id == u.id))
-                .collect();
-            Ok(CasePage {
-                chrome: None,
-                case,
-                team_id: team.unwrap_or_default(),
-                teams,
-                assigned,
-                carers,
-                assignable,
-                carer_choices,
-                error,
-            })
+    let read = move |c: &rusqlite::Connection| {
+        let (case, team, org) = queries::case(c, &admin, &id)?.ok_or(Error::NotFound(
+            "no such case in an organisation you manage",
+        ))?;
+        let (assigned, carers) = queries::case_people(c, &id)?;
+        let teams = queries::team_choices(c, &org)?;
+        let assignable = not_among(
+            queries::choices(c, &org, &["guardian", "social_worker"])?,
+            &assigned,
+        );
+        let carer_choices = not_among(queries::choices(c, &org, &["carer"])?, &carers);
+        Ok(CasePage {
+            chrome: None,
+            case,
+            team_id: team.unwrap_or_default(),
+            teams,
+            assigned,
+            carers,
+            assignable,
+            carer_choices,
+            error,
         })
-        .await;
-    match found {
-        Ok(mut p) => {
-            p.chrome = Some(b.chrome(state));
-            page::render(status, &p)
-        }
-        Err(e) => page::error_page(Some(b.chrome(state)), &e),
-    }
+    };
+    page::read_and_render(state, b, status, read, |found: CasePage, chrome| CasePage {
+        chrome: Some(chrome),
+        ..found
+    })
+    .await
 }
 
 /// `GET /console/cases/{case}`.
@@ -429,11 +425,8 @@ pub(super) async fn case(
     b: Browser,
     Path(id): Path<String>,
 ) -> Response {
-    if let Err(r) = page::require_admin(&state, &b, "case").await {
+    if let Err(r) = page::admin_record(&state, &b, "case", &id, "no such case").await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such case"));
     }
     case_page(&state, &b, StatusCode::OK, id, None).await
 }
@@ -446,11 +439,9 @@ pub(super) async fn case_link(
     Path(id): Path<String>,
     Form(f): Form<LinkForm>,
 ) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "case_link").await {
+    let guard = page::admin_record_change(&state, &b, &f.csrf, "case_link", &id, "no such case");
+    if let Err(r) = guard.await {
         return r;
-    }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such case"));
     }
     let link = match f.link.as_str() {
         "assign" => Some(CaseLink::Assignment),
@@ -466,17 +457,16 @@ pub(super) async fn case_link(
         let msg = Some("Unknown action.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     };
-    if !id_ok(&f.user_id) {
+    if !page::id_ok(&f.user_id) {
         let msg = Some("Choose a person.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
-    match admin::case_link(&state, b.caller.clone(), id.clone(), f.user_id, link, add).await {
-        Ok(()) => Redirect::to(&format!("/console/cases/{id}")).into_response(),
-        Err(e) => {
-            let (_, status) = e.code_and_status();
-            case_page(&state, &b, status, id, Some(page::field_message(&e))).await
-        }
-    }
+    let result = admin::case_link(&state, b.caller.clone(), id.clone(), f.user_id, link, add).await;
+    let back = format!("/console/cases/{id}");
+    answered(result, &back, |status, e| {
+        case_page(&state, &b, status, id, e)
+    })
+    .await
 }
 
 /// `POST /console/cases/{case}/team`: put the case in a team (empty: none).
@@ -486,22 +476,19 @@ pub(super) async fn case_team(
     Path(id): Path<String>,
     Form(f): Form<NewForm>,
 ) -> Response {
-    if let Err(r) = page::admin_change(&state, &b, &f.csrf, "case_team").await {
+    let guard = page::admin_record_change(&state, &b, &f.csrf, "case_team", &id, "no such case");
+    if let Err(r) = guard.await {
         return r;
     }
-    if !id_ok(&id) {
-        return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such case"));
-    }
     let team_id = (!f.team_id.is_empty()).then(|| f.team_id.clone());
-    if team_id.as_deref().is_some_and(|t| !id_ok(t)) {
+    if team_id.as_deref().is_some_and(|t| !page::id_ok(t)) {
         let msg = Some("No such team.".to_owned());
         return case_page(&state, &b, StatusCode::BAD_REQUEST, id, msg).await;
     }
-    match admin::set_case_team(&state, b.caller.clone(), id.clone(), SetTeam { team_id }).await {
-        Ok(()) => Redirect::to(&format!("/console/cases/{id}")).into_response(),
-        Err(e) => {
-            let (_, status) = e.code_and_status();
-            case_page(&state, &b, status, id, Some(page::field_message(&e))).await
-        }
-    }
+    let result = admin::set_case_team(&state, b.caller.clone(), id.clone(), SetTeam { team_id });
+    let back = format!("/console/cases/{id}");
+    answered(result.await, &back, |status, e| {
+        case_page(&state, &b, status, id, e)
+    })
+    .await
 }

@@ -9,10 +9,13 @@ mod admin_pages;
 mod assets;
 mod audit_pages;
 mod case_pages;
+mod import_pages;
 mod page;
+mod person_pages;
 mod qr;
 mod queries;
 mod session;
+mod transfer_pages;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -31,7 +34,8 @@ use crate::state::AppState;
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
 img-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-/// Largest form body the console accepts.
+/// Largest form body the console accepts (the CSV import's routes accept
+/// [`import_pages::IMPORT_BODY_LIMIT`]).
 const MAX_FORM_BYTES: usize = 16 * 1024;
 
 async fn security_headers(mut response: Response) -> Response {
@@ -76,11 +80,33 @@ pub fn router() -> Router<AppState> {
             "/console/users",
             get(admin_pages::users).post(admin_pages::create_user),
         )
-        .route("/console/users/{user}", get(admin_pages::user))
-        .route("/console/users/{user}/codes", post(admin_pages::issue_code))
+        .route(
+            "/console/users/import",
+            get(import_pages::form)
+                .post(import_pages::upload)
+                .layer(DefaultBodyLimit::max(import_pages::IMPORT_BODY_LIMIT)),
+        )
+        .route(
+            "/console/users/import/confirm",
+            post(import_pages::confirm)
+                .layer(DefaultBodyLimit::max(import_pages::IMPORT_BODY_LIMIT)),
+        )
+        .route("/console/users/{user}", get(person_pages::user))
+        .route(
+            "/console/users/{user}/codes",
+            post(person_pages::issue_code),
+        )
+        .route(
+            "/console/users/{user}/disabled",
+            post(person_pages::set_disabled),
+        )
+        .route(
+            "/console/codes/{code}/cancel",
+            post(person_pages::cancel_code),
+        )
         .route(
             "/console/devices/{device}/revoke",
-            post(admin_pages::revoke),
+            post(person_pages::revoke),
         )
         .route(
             "/console/teams",
@@ -98,6 +124,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/cases/{case}", get(case_pages::case))
         .route("/console/cases/{case}/links", post(case_pages::case_link))
         .route("/console/cases/{case}/team", post(case_pages::case_team))
+        .route(
+            "/console/cases/{case}/transfer",
+            get(transfer_pages::transfer_form).post(transfer_pages::transfer),
+        )
         .route("/console/audit", get(audit_pages::trail))
         .route("/console/audit/verify", get(audit_pages::verify))
         .route(

@@ -5,11 +5,12 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
+use rusqlite::Connection;
 use serde_json::json;
 
 use super::session::{Browser, audit_refusal};
 use crate::access::Role;
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::state::AppState;
 
 /// Who is signed in, as every page's header shows it.
@@ -75,6 +76,99 @@ pub fn error_page(chrome: Option<Chrome>, e: &Error) -> Response {
     )
 }
 
+/// Read what a page shows with `read` (off the async executor), then render the page `build`
+/// makes of it and this browser's chrome with `status`; a failed read is the error page.
+pub async fn read_and_render<R, T, F, B>(
+    state: &AppState,
+    b: &Browser,
+    status: StatusCode,
+    read: F,
+    build: B,
+) -> Response
+where
+    R: Send + 'static,
+    T: Template,
+    F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    B: FnOnce(R, Chrome) -> T,
+{
+    match state.db.read(read).await {
+        Ok(found) => render(status, &build(found, b.chrome(state))),
+        Err(e) => error_page(Some(b.chrome(state)), &e),
+    }
+}
+
+/// The error page for `e`, with this browser's chrome.
+pub fn error_for(state: &AppState, b: &Browser, e: &Error) -> Response {
+    error_page(Some(b.chrome(state)), e)
+}
+
+/// A page about the record `id` (a hex id from the path): administrators only, and an id of
+/// any other shape is "no such `what`" without a query.
+pub async fn admin_record(
+    state: &AppState,
+    b: &Browser,
+    page: &str,
+    id: &str,
+    what: &'static str,
+) -> Result<(), Response> {
+    require_admin(state, b, page).await?;
+    known_shape(state, b, id, what).await
+}
+
+/// A change to the record `id` (a hex id from the path): administrators only, a valid CSRF
+/// token, and an id of any other shape is "no such `what`".
+pub async fn admin_record_change(
+    state: &AppState,
+    b: &Browser,
+    csrf: &str,
+    form: &str,
+    id: &str,
+    what: &'static str,
+) -> Result<(), Response> {
+    admin_change(state, b, csrf, form).await?;
+    known_shape(state, b, id, what).await
+}
+
+/// An id of the shape ids have, or the error page "no such `what`".
+async fn known_shape(
+    state: &AppState,
+    b: &Browser,
+    id: &str,
+    what: &'static str,
+) -> Result<(), Response> {
+    if id_ok(id) {
+        Ok(())
+    } else {
+        Err(error_for(state, b, &Error::NotFound(what)))
+    }
+}
+
+/// A page or change about the record `id` for root administrators only: anyone else gets
+/// 403, audited (`console_denied`); an id of any other shape is "no such `what`".
+pub async fn root_record(
+    state: &AppState,
+    b: &Browser,
+    page: &str,
+    id: &str,
+    what: &'static str,
+) -> Result<(), Response> {
+    require_admin(state, b, page).await?;
+    if !b.caller.user.org_is_root {
+        let detail = json!({ "page": page, "reason": "root administrators only" });
+        if let Err(e) = audit_refusal(state, b, "console_denied", detail).await {
+            return Err(error_for(state, b, &e));
+        }
+        let e = Error::Forbidden("only root administrators may do this");
+        return Err(error_for(state, b, &e));
+    }
+    known_shape(state, b, id, what).await
+}
+
+/// A hex id from a path or form (anything else is not found, without a query).
+pub fn id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// Fallback for unknown console paths.
 pub async fn not_found() -> Response {
     error_page(None, &Error::NotFound("no such page"))
@@ -88,10 +182,11 @@ pub async fn require_admin(state: &AppState, b: &Browser, page: &str) -> Result<
     }
     let detail = json!({ "page": page, "reason": "administrators only" });
     if let Err(e) = audit_refusal(state, b, "console_denied", detail).await {
-        return Err(error_page(Some(b.chrome(state)), &e));
+        return Err(error_for(state, b, &e));
     }
-    Err(error_page(
-        Some(b.chrome(state)),
+    Err(error_for(
+        state,
+        b,
         &Error::Forbidden("administrators only"),
     ))
 }
@@ -109,10 +204,11 @@ pub async fn check_csrf(
     let detail =
         json!({ "form": form, "token": if given.is_empty() { "missing" } else { "wrong" } });
     if let Err(e) = audit_refusal(state, b, "console_csrf_refused", detail).await {
-        return Err(error_page(Some(b.chrome(state)), &e));
+        return Err(error_for(state, b, &e));
     }
-    Err(error_page(
-        Some(b.chrome(state)),
+    Err(error_for(
+        state,
+        b,
         &Error::Forbidden("the form's security token is missing or wrong; reload the page"),
     ))
 }

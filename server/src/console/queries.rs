@@ -147,14 +147,15 @@ pub fn user(conn: &Connection, admin: &User, id: &str) -> Result<Option<UserRow>
         .optional()?)
 }
 
-/// The devices of one user, newest first.
-pub fn devices(conn: &Connection, user: &str) -> Result<Vec<DeviceRow>> {
+/// The devices of one user, newest first, one page.
+pub fn devices(conn: &Connection, user: &str, p: &mut Paging) -> Result<Vec<DeviceRow>> {
+    let (limit, offset) = limit_offset(p);
     let mut stmt = conn.prepare(
         "SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = ?1
-         ORDER BY enrolled_at DESC, id",
+         ORDER BY enrolled_at DESC, id LIMIT ?2 OFFSET ?3",
     )?;
     let rows = stmt
-        .query_map([user], |r| {
+        .query_map(params![user, limit, offset], |r| {
             Ok(DeviceRow {
                 id: r.get(0)?,
                 name: r.get(1)?,
@@ -163,19 +164,30 @@ pub fn devices(conn: &Connection, user: &str) -> Result<Vec<DeviceRow>> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(rows)
+    Ok(trim_more(rows, p))
 }
+
+fn team_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TeamRow> {
+    Ok(TeamRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        org: r.get(2)?,
+        members: r.get(3)?,
+    })
+}
+
+const TEAM_COLUMNS: &str = "SELECT t.id, t.name, o.name,
+        (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id)
+     FROM teams t JOIN orgs o ON o.id = t.org_id";
 
 /// Teams matching `p.q` (name), one page.
 pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<TeamRow>> {
     let (limit, offset) = limit_offset(p);
-    let mut stmt = conn.prepare(
-        "SELECT t.id, t.name, o.name,
-                (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id)
-         FROM teams t JOIN orgs o ON o.id = t.org_id
-         WHERE (?2 OR t.org_id = ?1) AND t.name LIKE ?3 ESCAPE '\\'
-         ORDER BY t.name COLLATE NOCASE, t.id LIMIT ?4 OFFSET ?5",
-    )?;
+    let sql = format!(
+        "{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND t.name LIKE ?3 ESCAPE '\\'
+         ORDER BY t.name COLLATE NOCASE, t.id LIMIT ?4 OFFSET ?5"
+    );
+    let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
         .query_map(
             params![
@@ -185,14 +197,7 @@ pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<Team
                 limit,
                 offset
             ],
-            |r| {
-                Ok(TeamRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    org: r.get(2)?,
-                    members: r.get(3)?,
-                })
-            },
+            team_row,
         )?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     Ok(trim_more(rows, p))
@@ -200,22 +205,9 @@ pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<Team
 
 /// One team, if managed.
 pub fn team(conn: &Connection, admin: &User, id: &str) -> Result<Option<TeamRow>> {
+    let sql = format!("{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND t.id = ?3");
     Ok(conn
-        .query_row(
-            "SELECT t.id, t.name, o.name,
-                    (SELECT COUNT(*) FROM team_members m WHERE m.team_id = t.id)
-             FROM teams t JOIN orgs o ON o.id = t.org_id
-             WHERE (?2 OR t.org_id = ?1) AND t.id = ?3",
-            params![admin.org_id, admin.org_is_root, id],
-            |r| {
-                Ok(TeamRow {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    org: r.get(2)?,
-                    members: r.get(3)?,
-                })
-            },
-        )
+        .query_row(&sql, params![admin.org_id, admin.org_is_root, id], team_row)
         .optional()?)
 }
 
@@ -288,6 +280,16 @@ pub fn case(
         |r| Ok((r.get(0)?, r.get(1)?)),
     )?;
     Ok(Some((row, team, org)))
+}
+
+/// How many devices hold documents of `case` (they delete them when access ends).
+pub fn devices_holding(conn: &Connection, case: &str) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COUNT(DISTINCT x.device_id) FROM device_docs x
+         JOIN docs d ON d.doc_id = x.doc_id WHERE d.case_id = ?1",
+        [case],
+        |r| r.get(0),
+    )?)
 }
 
 /// The people linked to a case: (assigned guardians and social workers, linked carers).

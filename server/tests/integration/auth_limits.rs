@@ -564,3 +564,32 @@ async fn a_supervisors_codes_stop_working_when_the_supervisor_leaves_the_team_or
     let refused = h.enrol(&kept_after_disabling, &fresh_key()).await;
     assert_eq!(refused.error(), "enrolment_code_invalid");
 }
+
+#[tokio::test]
+async fn only_a_root_administrator_transfers_a_case() {
+    let h = Harness::new().await;
+    let (hull, hull_admin) = org_admin(&h, "Hull").await;
+    let (leeds, _) = org_admin(&h, "Leeds").await;
+    let r = h
+        .post(
+            "/v1/admin/cases",
+            Some(&hull_admin.token),
+            &json!({ "org_id": hull }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let case = r.json::<Value>()["id"].as_str().expect("id").to_owned();
+    let path = format!("/v1/admin/cases/{case}/transfer");
+
+    // Hull's administrator manages the case but may not hand it to another organisation.
+    let r = h
+        .post(&path, Some(&hull_admin.token), &json!({ "org_id": leeds }))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    let audit_before = h.audit_count().await;
+
+    // A root administrator may.
+    let r = h.admin_post(&path, json!({ "org_id": leeds })).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(h.audit_count().await, audit_before + 1, "case_transferred");
+}

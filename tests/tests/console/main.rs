@@ -2,11 +2,14 @@
 //! `chromium-driver`) driven over WebDriver against the real server over TLS. An administrator
 //! signs in with the printed code and sets up a team, a case and phones; attacks (a guardian's
 //! session on the administrator pages, a form without its CSRF token, a replayed challenge, a
-//! revoked browser) are refused. Screenshots of the main pages are saved to
+//! revoked browser) are refused; a CSV import, a case transfer, a disabled person and the
+//! lists' paging are checked. Screenshots of the main pages are saved to
 //! `$CARGO_TARGET_DIR/test-output/console/`.
 
+mod admin;
 mod attacks;
 mod browser;
+mod lists;
 mod story;
 
 use anyhow::{Result, bail};

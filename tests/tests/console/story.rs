@@ -8,7 +8,7 @@ use super::browser::Driver;
 use super::{count, created_id, enrol_browser};
 
 /// Create a user through the form; returns their id.
-async fn new_user(
+pub(super) async fn new_user(
     b: &super::browser::Browser,
     base: &str,
     org: &str,
@@ -24,7 +24,11 @@ async fn new_user(
 }
 
 /// Issue a code on the person's page; returns (code, enrol link).
-async fn issue(b: &super::browser::Browser, base: &str, user: &str) -> Result<(String, String)> {
+pub(super) async fn issue(
+    b: &super::browser::Browser,
+    base: &str,
+    user: &str,
+) -> Result<(String, String)> {
     b.goto(&format!("{base}/console/users/{user}")).await?;
     b.submit("#issue-code").await?;
     let code = b.text("#issued-code").await?;
