@@ -40,7 +40,11 @@ fn team(placed: Option<DateTime<Utc>>) -> Team {
     let (guardian, supervisor, carer) = (author(&mut rng), author(&mut rng), author(&mut rng));
     let case = CaseId::random(&mut rng);
     let edit = Edit::new(guardian, at(2026, 11, 30, 9));
-    let docs = new_case(case, &edit, &Profile::default()).expect("case");
+    let profile = Profile {
+        case_reference: "HUL-7".into(),
+        ..Profile::default()
+    };
+    let docs = new_case(case, &edit, &profile).expect("case");
     let mut safety = docs
         .into_iter()
         .find(|d| d.kind() == DocKind::Safety)
