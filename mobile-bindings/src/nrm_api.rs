@@ -75,9 +75,11 @@ impl Casebook {
             .into_iter()
             .map(|(id, check)| Ok((parse_id::<EntryId>("check_id", &id)?, check)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(core::case_deadlines(profile.as_ref(), &episodes, &steps, &checks, now)?
-            .into_iter()
-            .map(Deadline::from)
-            .collect())
+        Ok(
+            core::case_deadlines(profile.as_ref(), &episodes, &steps, &checks, now)?
+                .into_iter()
+                .map(Deadline::from)
+                .collect(),
+        )
     }
 }

@@ -60,7 +60,11 @@ impl Casebook {
     /// room without easy exit) as one change, offline. Returns their ids in that order.
     /// `InvalidInput` (nothing written): weeks outside 8 to 12 (`supervision_weeks`), no
     /// placement start recorded (`placement_started_at`: the supervision counts from it).
-    pub fn apply_plan_template(&self, case_id: String, supervision_weeks: u32) -> Result<Vec<String>> {
+    pub fn apply_plan_template(
+        &self,
+        case_id: String,
+        supervision_weeks: u32,
+    ) -> Result<Vec<String>> {
         let ids = self.edit(&case_id, DocKind::Safety, |d, e| {
             d.apply_plan_template(e, &mut OsRng, supervision_weeks)
         })?;

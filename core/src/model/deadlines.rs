@@ -146,7 +146,10 @@ pub fn case_deadlines(
     for overdue in overdue_safety_checks(steps, checks, now) {
         out.push(Deadline {
             kind: DeadlineKind::SafetyCheck,
-            due_on: overdue.due_at.with_timezone(&chrono_tz::Europe::London).date_naive(),
+            due_on: overdue
+                .due_at
+                .with_timezone(&chrono_tz::Europe::London)
+                .date_naive(),
             due_at: Some(overdue.due_at),
             overdue: true,
             doc: DocKind::Safety,

@@ -175,7 +175,8 @@ fn a_carer_without_the_profile_still_sees_return_interviews() {
         ..MissingEpisode::default()
     };
     let id = EntryId::random(&mut rand::rngs::OsRng);
-    let list = case_deadlines(None, &[(id, episode)], &[], &[], at(2026, 11, 30, 12)).expect("list");
+    let list =
+        case_deadlines(None, &[(id, episode)], &[], &[], at(2026, 11, 30, 12)).expect("list");
     assert_eq!(list.len(), 1);
     assert!(list[0].overdue);
     assert_eq!(list[0].kind, DeadlineKind::ReturnInterview);

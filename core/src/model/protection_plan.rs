@@ -176,7 +176,12 @@ impl CaseDoc {
             .iter()
             .map(|step| Ok((EntryId::random(rng), step.prepared(edit)?)))
             .collect::<Result<Vec<_>>>()?;
-        self.add_entries(edit, &["plan_steps"], &entries, "add protection plan template")?;
+        self.add_entries(
+            edit,
+            &["plan_steps"],
+            &entries,
+            "add protection plan template",
+        )?;
         Ok(entries.into_iter().map(|(id, _)| id).collect())
     }
 

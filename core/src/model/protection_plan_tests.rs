@@ -272,7 +272,10 @@ fn only_a_supervisor_records_a_review_and_under_their_own_name() {
         .edit_checked(&as_role(t.supervisor, WriterRole::Supervisor), |d| {
             d.update_plan_step(&edit, first, &forged)
         });
-    assert!(matches!(result, Err(Error::NotPermitted { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::NotPermitted { .. })),
+        "{result:?}"
+    );
 
     // The supervisor's own review is kept, with who and when.
     t.safety
@@ -280,7 +283,10 @@ fn only_a_supervisor_records_a_review_and_under_their_own_name() {
             d.review_plan_step(&edit, phone, StepReviewOutcome::ChangesAsked)
         })
         .expect("the supervisor reviews");
-    let step = t.safety.entry::<PlanStep>(&["plan_steps"], phone).expect("step");
+    let step = t
+        .safety
+        .entry::<PlanStep>(&["plan_steps"], phone)
+        .expect("step");
     assert_eq!(step.review_outcome, Some(StepReviewOutcome::ChangesAsked));
     assert_eq!(step.reviewed_by, Some(t.supervisor.user));
     assert_eq!(step.reviewed_at, Some(review_at));
@@ -303,7 +309,10 @@ fn only_a_supervisor_records_a_review_and_under_their_own_name() {
             d.review_plan_step(&edit, phone, StepReviewOutcome::Approved)
         })
         .expect("approved");
-    let step = t.safety.entry::<PlanStep>(&["plan_steps"], phone).expect("step");
+    let step = t
+        .safety
+        .entry::<PlanStep>(&["plan_steps"], phone)
+        .expect("step");
     assert!(!step.review_needed());
     assert_eq!(step.child_agreed, ChildAgreement::Agreed);
 }
@@ -326,7 +335,10 @@ fn a_supervisor_adding_a_step_with_their_review_is_allowed_a_guardian_is_not() {
         .edit_checked(&as_role(t.guardian, WriterRole::Guardian), |d| {
             d.add_plan_step(&edit, id, &step)
         });
-    assert!(matches!(result, Err(Error::NotPermitted { .. })), "{result:?}");
+    assert!(
+        matches!(result, Err(Error::NotPermitted { .. })),
+        "{result:?}"
+    );
     let edit = Edit::new(t.supervisor, at(2026, 11, 30, 10));
     step.reviewed_at = Some(edit.at);
     t.safety
@@ -384,7 +396,10 @@ fn a_schedule_out_of_range_or_given_twice_is_refused_naming_the_field() {
     ] {
         let before = t.safety.save();
         let id = EntryId::random(&mut t.rng);
-        assert_eq!(invalid_field(t.safety.add_plan_step(&edit, id, &step)), field);
+        assert_eq!(
+            invalid_field(t.safety.add_plan_step(&edit, id, &step)),
+            field
+        );
         assert_eq!(t.safety.save(), before);
     }
 }
@@ -448,10 +463,7 @@ fn a_check_not_possible_needs_a_reason_and_a_scheduled_step_needs_a_time() {
 #[test]
 fn an_older_document_without_the_new_fields_reads_as_before_and_is_never_overdue() {
     let mut t = team(None);
-    let (step, check) = (
-        EntryId::random(&mut t.rng),
-        EntryId::random(&mut t.rng),
-    );
+    let (step, check) = (EntryId::random(&mut t.rng), EntryId::random(&mut t.rng));
     // A step and a check as written before the plan's new fields existed.
     let mut raw = automerge::AutoCommit::load(&t.safety.save()).expect("load");
     let steps = match raw.get(ROOT, "plan_steps").expect("get") {
@@ -461,7 +473,9 @@ fn an_older_document_without_the_new_fields_reads_as_before_and_is_never_overdue
     let entry = raw
         .put_object(&steps, step.to_string().as_str(), ObjType::Map)
         .expect("step");
-    let text = raw.put_object(&entry, "description", ObjType::Text).expect("text");
+    let text = raw
+        .put_object(&entry, "description", ObjType::Text)
+        .expect("text");
     raw.splice_text(&text, 0, 0, "Curfew 9pm").expect("splice");
     raw.put(&entry, "responsible", "carers").expect("put");
     raw.put(&entry, "if_missing", false).expect("put");
@@ -474,11 +488,13 @@ fn an_older_document_without_the_new_fields_reads_as_before_and_is_never_overdue
     let entry = raw
         .put_object(&checks, check.to_string().as_str(), ObjType::Map)
         .expect("check");
-    raw.put(&entry, "checked_at", "2026-11-01T21:00:00Z").expect("put");
+    raw.put(&entry, "checked_at", "2026-11-01T21:00:00Z")
+        .expect("put");
     raw.put(&entry, "step", step.to_string()).expect("put");
     raw.put(&entry, "outcome", "ok").expect("put");
     let note = raw.put_object(&entry, "note", ObjType::Text).expect("text");
-    raw.splice_text(&note, 0, 0, "Home on time").expect("splice");
+    raw.splice_text(&note, 0, 0, "Home on time")
+        .expect("splice");
     let old = CaseDoc::load(t.safety.id(), Some(&raw.save()), &[]).expect("old document");
 
     let steps = old.plan_steps().expect("an old step reads");
@@ -512,5 +528,10 @@ fn an_older_document_without_the_new_fields_reads_as_before_and_is_never_overdue
             .expect("get")
             .is_none()
     );
-    assert!(old.automerge().get(&obj, "child_agreed").expect("get").is_none());
+    assert!(
+        old.automerge()
+            .get(&obj, "child_agreed")
+            .expect("get")
+            .is_none()
+    );
 }

@@ -82,7 +82,10 @@ impl SafetyCheck {
                 "is required when a check was not possible",
             ));
         }
-        if self.checked_at.is_some_and(|at| at > now + super::CLOCK_SKEW) {
+        if self
+            .checked_at
+            .is_some_and(|at| at > now + super::CLOCK_SKEW)
+        {
             return Err(Error::invalid("checked_at", "is in the future"));
         }
         Ok(())

@@ -35,8 +35,8 @@ pub use profile::{
 };
 pub use safety::{
     CheckOutcome, CheckStatus, ChildAgreement, EpisodeCategory, FeelSafe, MissingEpisode,
-    MissingEpisodeEntry, PlanStep, PlanStepEntry, Responsible, ReturnInterviewOutcome,
-    SafetyCheck, SafetyCheckEntry, StepReviewOutcome, StepStatus,
+    MissingEpisodeEntry, PlanStep, PlanStepEntry, Responsible, ReturnInterviewOutcome, SafetyCheck,
+    SafetyCheckEntry, StepReviewOutcome, StepStatus,
 };
 pub use visits::{
     Action, Interpreter, InterpreterDecision, InterpreterLink, InterpreterMode, LinkDecision,

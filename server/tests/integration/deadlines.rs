@@ -234,12 +234,21 @@ async fn a_supervisor_sees_a_carers_check_that_fell_due_unlogged_until_it_is_log
             .collect()
     };
     let r = h
-        .raw(Method::GET, "/v1/deadlines", Some(&supervisor.token), vec![])
+        .raw(
+            Method::GET,
+            "/v1/deadlines",
+            Some(&supervisor.token),
+            vec![],
+        )
         .await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         listed(&r),
-        vec![(DeadlineKind::SafetyCheck, true, format!("plan_steps/{step}"))]
+        vec![(
+            DeadlineKind::SafetyCheck,
+            true,
+            format!("plan_steps/{step}")
+        )]
     );
     assert!(!String::from_utf8_lossy(&r.body).contains("CANARY"));
 
@@ -255,7 +264,12 @@ async fn a_supervisor_sees_a_carers_check_that_fell_due_unlogged_until_it_is_log
     });
     h.sync_until_quiet(&mut guardian).await;
     let r = h
-        .raw(Method::GET, "/v1/deadlines", Some(&supervisor.token), vec![])
+        .raw(
+            Method::GET,
+            "/v1/deadlines",
+            Some(&supervisor.token),
+            vec![],
+        )
         .await;
     assert_eq!(listed(&r), vec![]);
 }

@@ -280,12 +280,7 @@ async fn carers_add_checks_and_episodes_and_edit_only_their_own() -> Result<()> 
 }
 
 /// Set an approval of `step` naming `reviewer` with raw automerge (a modified app).
-fn forge_approval(
-    device: &Device,
-    doc: DocId,
-    step: EntryId,
-    reviewer: &str,
-) -> Result<()> {
+fn forge_approval(device: &Device, doc: DocId, step: EntryId, reviewer: &str) -> Result<()> {
     raw_change(device, doc, |raw| {
         let steps = top(raw, "plan_steps")?;
         let entry = match raw.get(&steps, step.to_string().as_str())? {
@@ -354,10 +349,7 @@ async fn only_a_supervisor_reviews_a_restricting_step_a_carers_or_guardians_revi
             })
             .context("the refusal is audited")?
             .to_string();
-        assert!(
-            denial.contains(&format!("plan step {step}")),
-            "{denial}"
-        );
+        assert!(denial.contains(&format!("plan step {step}")), "{denial}");
         assert!(!denial.contains("CANARY"), "{denial}");
     }
 
