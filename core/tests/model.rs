@@ -294,6 +294,7 @@ fn safety_missing_episode_lifecycle_and_history() {
                 if_missing: true,
                 status: StepStatus::Active,
                 supervision_until: None,
+                ..PlanStep::default()
             },
         )
         .expect("step");
@@ -307,6 +308,7 @@ fn safety_missing_episode_lifecycle_and_history() {
                 step: Some(step),
                 outcome: CheckOutcome::Ok,
                 note: "Window locks checked".into(),
+                ..SafetyCheck::default()
             },
         )
         .expect("check");

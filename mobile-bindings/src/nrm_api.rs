@@ -35,34 +35,51 @@ impl Casebook {
 
     /// The case's deadlines at `now`, soonest first, with overdue flags: NRM decisions,
     /// return interviews, plan reviews, asylum and leave, the pathway plan from 16, a
-    /// personal adviser and the 18th birthday. Computed offline from the view (a device
-    /// without the profile, a carer's, lists the return interviews only).
+    /// personal adviser, the 18th birthday, and overdue safety checks (kind `SAFETY_CHECK`,
+    /// record `plan_steps/<id>`). Computed offline from the view (a device without the
+    /// profile, a carer's, lists the return interviews and safety checks only).
     pub fn deadlines(&self, case_id: String, now: SystemTime) -> Result<Vec<Deadline>> {
         let now = instant("now", now)?;
         let profile_doc = doc_id(&case_id, DocKind::Profile)?;
         let safety_doc = doc_id(&case_id, DocKind::Safety)?;
-        let (profile, episodes) = self.with_unlocked(|repo| {
+        let (profile, episodes, steps, checks) = self.with_unlocked(|repo| {
             let profile = if repo.holds(profile_doc)? {
                 repo.view(profile_doc, RowKind::Profile, None)?
                     .first::<core::Profile>()?
             } else {
                 None
             };
-            let episodes = if repo.holds(safety_doc)? {
-                repo.view(safety_doc, RowKind::MissingEpisode, None)?
-                    .records::<EpisodeRow>()?
-            } else {
-                Vec::new()
-            };
-            Ok((profile, episodes))
+            if !repo.holds(safety_doc)? {
+                return Ok((profile, Vec::new(), Vec::new(), Vec::new()));
+            }
+            let episodes = repo
+                .view(safety_doc, RowKind::MissingEpisode, None)?
+                .records::<EpisodeRow>()?;
+            let steps = repo
+                .view(safety_doc, RowKind::PlanStep, None)?
+                .records::<core::PlanStep>()?;
+            let checks = repo
+                .view(safety_doc, RowKind::SafetyCheck, None)?
+                .records::<core::SafetyCheck>()?;
+            Ok((profile, episodes, steps, checks))
         })?;
         let episodes = episodes
             .into_iter()
             .map(|(id, row)| Ok((parse_id::<EntryId>("episode_id", &id)?, row.episode)))
             .collect::<Result<Vec<_>>>()?;
-        Ok(core::case_deadlines(profile.as_ref(), &episodes, now)?
+        let steps = steps
             .into_iter()
-            .map(Deadline::from)
-            .collect())
+            .map(|(id, step)| Ok((parse_id::<EntryId>("step_id", &id)?, step)))
+            .collect::<Result<Vec<_>>>()?;
+        let checks = checks
+            .into_iter()
+            .map(|(id, check)| Ok((parse_id::<EntryId>("check_id", &id)?, check)))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(
+            core::case_deadlines(profile.as_ref(), &episodes, &steps, &checks, now)?
+                .into_iter()
+                .map(Deadline::from)
+                .collect(),
+        )
     }
 }

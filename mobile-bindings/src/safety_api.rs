@@ -13,8 +13,8 @@ use crate::casebook::Casebook;
 use crate::error::Result;
 use crate::records::{
     DocKind, FeelSafe, MissingEpisode, MissingEpisodeEntry, MissingEpisodeStatus, PersonEntry,
-    PersonOfConcern, PlanStep, PlanStepEntry, ReadAt, SafetyCheck, SafetyCheckEntry, instant,
-    parse_id, system, utc,
+    PersonOfConcern, PlanStep, PlanStepEntry, ReadAt, SafetyCheck, SafetyCheckEntry,
+    StepReviewOutcome, instant, parse_id, system, utc,
 };
 
 #[uniffi::export]
@@ -48,12 +48,48 @@ impl Casebook {
             .into_iter()
             .map(|(id, step)| PlanStepEntry {
                 id,
+                review_needed: step.review_needed(),
                 step: PlanStep::from(step).read_at(&version),
             })
             .collect())
     }
 
-    /// Log a carer's safety check. Returns its id.
+    /// Add the protection plan template's steps (statutory guidance §43: other ways to keep
+    /// in touch while a phone is removed, a memorised emergency number, internet in group
+    /// settings, 24-hour supervision outside the care setting for `supervision_weeks`, a
+    /// room without easy exit) as one change, offline. Returns their ids in that order.
+    /// `InvalidInput` (nothing written): weeks outside 8 to 12 (`supervision_weeks`), no
+    /// placement start recorded (`placement_started_at`: the supervision counts from it).
+    pub fn apply_plan_template(
+        &self,
+        case_id: String,
+        supervision_weeks: u32,
+    ) -> Result<Vec<String>> {
+        let ids = self.edit(&case_id, DocKind::Safety, |d, e| {
+            d.apply_plan_template(e, &mut OsRng, supervision_weeks)
+        })?;
+        Ok(ids.into_iter().map(|id| id.to_string()).collect())
+    }
+
+    /// Record a supervisor's review of a step that restricts the child, under this device's
+    /// user and the time now. Another role's device is refused (`NotPermitted`), and so is
+    /// the server for a device that sends it anyway; a step that restricts nothing is
+    /// `InvalidInput` naming `step`.
+    pub fn review_plan_step(
+        &self,
+        case_id: String,
+        step_id: String,
+        outcome: StepReviewOutcome,
+    ) -> Result<()> {
+        let id: EntryId = parse_id("step_id", &step_id)?;
+        self.edit(&case_id, DocKind::Safety, |d, e| {
+            d.review_plan_step(e, id, outcome.into())
+        })
+    }
+
+    /// Log a carer's safety check (done, or not possible with a reason). Returns its id.
+    /// `InvalidInput` (nothing written): not possible without `not_possible_reason`, a
+    /// `checked_at` in the future, or none for a step with a check schedule.
     pub fn log_safety_check(&self, case_id: String, check: SafetyCheck) -> Result<String> {
         let check = core::SafetyCheck::try_from(check)?;
         let id = EntryId::random(&mut OsRng);

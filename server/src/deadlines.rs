@@ -1,7 +1,7 @@
 //! `GET /v1/deadlines`: a supervisor's deadlines across the cases of their teams, soonest
 //! first. Each case's list is the core's (`casebook_core::model::case_deadlines`), computed
-//! from the stored `profile` and `safety` documents, the same list the devices compute
-//! offline. Only documents the caller may read are loaded.
+//! from the stored `profile` and `safety` documents (overdue safety checks included), the
+//! same list the devices compute offline. Only documents the caller may read are loaded.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -75,21 +75,23 @@ fn list_in(conn: &Connection, caller: &Caller, now: DateTime<Utc>) -> Result<Dea
         } else {
             None
         };
-        let episodes = if perms.access(&safety_id).can_read() {
+        let (episodes, steps, checks) = if perms.access(&safety_id).can_read() {
             match stored(conn, &safety_id)? {
-                Some(bytes) => match read(&safety_id, &bytes, CaseDoc::missing_episodes) {
-                    Some(e) => e,
+                Some(bytes) => match read(&safety_id, &bytes, |d| {
+                    Ok((d.missing_episodes()?, d.plan_steps()?, d.safety_checks()?))
+                }) {
+                    Some(records) => records,
                     None => {
                         unreadable.push(case);
                         continue;
                     }
                 },
-                None => Vec::new(),
+                None => Default::default(),
             }
         } else {
-            Vec::new()
+            Default::default()
         };
-        let Ok(list) = case_deadlines(profile.as_ref(), &episodes, now) else {
+        let Ok(list) = case_deadlines(profile.as_ref(), &episodes, &steps, &checks, now) else {
             unreadable.push(case);
             continue;
         };

@@ -394,6 +394,7 @@ fn python_write_rules_against_a_real_server() {
                     casebook_core::ids::EntryId::random(&mut rand::rngs::OsRng),
                     &casebook_core::model::PlanStep {
                         description: "24-hour supervision".into(),
+                        restricts: true,
                         ..Default::default()
                     },
                 )

@@ -339,6 +339,34 @@ impl CaseDoc {
         })
     }
 
+    /// Add every record of `entries` under the map at `collection`, keyed by their fresh ids,
+    /// as one change (`what` names it, never content).
+    pub(crate) fn add_entries<T: Record>(
+        &mut self,
+        edit: &Edit,
+        collection: &[&str],
+        entries: &[(EntryId, T)],
+        what: &str,
+    ) -> Result<()> {
+        let parent = self.object(collection)?;
+        let mut records = Vec::with_capacity(entries.len());
+        for (id, record) in entries {
+            let key = id.to_string();
+            if self.doc.get(&parent, key.as_str())?.is_some()
+                || records.iter().any(|(k, _)| *k == key)
+            {
+                return Err(Error::invalid("id", "an entry with this id already exists"));
+            }
+            records.push((key, to_fields(record)?));
+        }
+        self.edit(edit, what, |d| {
+            for (key, fields) in &records {
+                codec::create_map(d, &parent, key, fields, T::TEXT_FIELDS)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Read one entry.
     pub(crate) fn entry<T: Record>(&self, collection: &[&str], id: EntryId) -> Result<T> {
         let key = id.to_string();

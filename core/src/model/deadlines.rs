@@ -3,7 +3,8 @@
 //! before 30 days after reasonable grounds), return interviews (72 hours after a return,
 //! `missing_status.rs`), plan reviews, the asylum decision and leave (apply before leave ends;
 //! the review of UASC leave at 17½, statutory guidance §58), the pathway plan from 16, a
-//! personal adviser at 18 (§66) and the 18th birthday itself. Pure: the caller passes the
+//! personal adviser at 18 (§66), the 18th birthday itself, and carers' safety checks that
+//! fell due and were not logged (`safety_checks.rs`). Pure: the caller passes the
 //! records and the clock; the device and the server compute the same list.
 
 use chrono::{DateTime, Months, NaiveDate, TimeDelta, Utc};
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use super::missing_episode::{MissingEpisode, ReturnInterviewOutcome};
 use super::profile::{AgeStatus, ImmigrationOutcome, NrmDecision, Profile};
+use super::safety::{PlanStep, SafetyCheck};
+use super::safety_checks::overdue_safety_checks;
 use super::working_days::add_working_days;
 use crate::doc::DocKind;
 use crate::error::Result;
@@ -53,6 +56,9 @@ pub enum DeadlineKind {
     PersonalAdviser,
     /// The 18th birthday; never overdue, listed until it has passed.
     EighteenthBirthday,
+    /// A carers' check of a plan step that fell due and was not logged (listed only when
+    /// overdue; see `safety_checks.rs`).
+    SafetyCheck,
 }
 
 /// One deadline of a case.
@@ -105,11 +111,15 @@ impl Deadline {
 }
 
 /// The case's deadlines at `now`, soonest first (see `Deadline::sort_key`). `profile` is `None` on a
-/// device that does not hold it (a carer's); `episodes` are the safety document's missing
-/// episodes. Fails only if a working-day deadline lies beyond the shipped bank holidays.
+/// device that does not hold it (a carer's); `episodes`, `steps` and `checks` are the safety
+/// document's missing episodes, plan steps and safety checks (overdue checks are listed, see
+/// [`overdue_safety_checks`]). Fails only if a working-day deadline lies beyond the shipped
+/// bank holidays.
 pub fn case_deadlines(
     profile: Option<&Profile>,
     episodes: &[(EntryId, MissingEpisode)],
+    steps: &[(EntryId, PlanStep)],
+    checks: &[(EntryId, SafetyCheck)],
     now: DateTime<Utc>,
 ) -> Result<Vec<Deadline>> {
     let today = now.with_timezone(&chrono_tz::Europe::London).date_naive();
@@ -131,6 +141,19 @@ pub fn case_deadlines(
             overdue: episode.return_interview_overdue(now),
             doc: DocKind::Safety,
             record: format!("missing_episodes/{id}"),
+        });
+    }
+    for overdue in overdue_safety_checks(steps, checks, now) {
+        out.push(Deadline {
+            kind: DeadlineKind::SafetyCheck,
+            due_on: overdue
+                .due_at
+                .with_timezone(&chrono_tz::Europe::London)
+                .date_naive(),
+            due_at: Some(overdue.due_at),
+            overdue: true,
+            doc: DocKind::Safety,
+            record: format!("plan_steps/{}", overdue.step),
         });
     }
     out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));

@@ -35,14 +35,14 @@ fn only(list: &[Deadline], kind: DeadlineKind) -> &Deadline {
 #[test]
 fn reasonable_grounds_fall_due_5_working_days_after_a_referral_over_christmas() {
     let p = referred(day(2026, 12, 23));
-    let list = case_deadlines(Some(&p), &[], at(2026, 12, 23, 10)).expect("list");
+    let list = case_deadlines(Some(&p), &[], &[], &[], at(2026, 12, 23, 10)).expect("list");
     let rg = only(&list, DeadlineKind::ReasonableGrounds);
     assert_eq!(rg.due_on, day(2027, 1, 4));
     assert!(!rg.overdue);
     assert_eq!((rg.doc, rg.record.as_str()), (DocKind::Profile, "nrm"));
-    let on_the_day = case_deadlines(Some(&p), &[], at(2027, 1, 4, 16)).expect("list");
+    let on_the_day = case_deadlines(Some(&p), &[], &[], &[], at(2027, 1, 4, 16)).expect("list");
     assert!(!only(&on_the_day, DeadlineKind::ReasonableGrounds).overdue);
-    let after = case_deadlines(Some(&p), &[], at(2027, 1, 5, 9)).expect("list");
+    let after = case_deadlines(Some(&p), &[], &[], &[], at(2027, 1, 5, 9)).expect("list");
     assert!(only(&after, DeadlineKind::ReasonableGrounds).overdue);
 }
 
@@ -50,14 +50,14 @@ fn reasonable_grounds_fall_due_5_working_days_after_a_referral_over_christmas() 
 fn reasonable_grounds_over_easter_2027() {
     // Wednesday 24 March: Good Friday 26 and Easter Monday 29 March are skipped.
     let p = referred(day(2027, 3, 24));
-    let list = case_deadlines(Some(&p), &[], at(2027, 3, 24, 10)).expect("list");
+    let list = case_deadlines(Some(&p), &[], &[], &[], at(2027, 3, 24, 10)).expect("list");
     assert_eq!(
         only(&list, DeadlineKind::ReasonableGrounds).due_on,
         day(2027, 4, 2)
     );
     // Thursday 25 March: the next working day is Tuesday 30 March, the fifth Monday 5 April.
     let p = referred(day(2027, 3, 25));
-    let list = case_deadlines(Some(&p), &[], at(2027, 3, 25, 10)).expect("list");
+    let list = case_deadlines(Some(&p), &[], &[], &[], at(2027, 3, 25, 10)).expect("list");
     assert_eq!(
         only(&list, DeadlineKind::ReasonableGrounds).due_on,
         day(2027, 4, 5)
@@ -69,7 +69,7 @@ fn conclusive_grounds_open_30_days_after_reasonable_grounds_and_are_never_overdu
     let mut p = referred(day(2026, 10, 1));
     p.nrm.reasonable_grounds = NrmDecision::Positive;
     p.nrm.reasonable_grounds_on = Some(day(2026, 10, 7));
-    let list = case_deadlines(Some(&p), &[], at(2026, 12, 30, 10)).expect("list");
+    let list = case_deadlines(Some(&p), &[], &[], &[], at(2026, 12, 30, 10)).expect("list");
     assert!(
         list.iter()
             .all(|d| d.kind != DeadlineKind::ReasonableGrounds)
@@ -79,7 +79,7 @@ fn conclusive_grounds_open_30_days_after_reasonable_grounds_and_are_never_overdu
     assert!(!cg.overdue);
     p.nrm.conclusive_grounds = NrmDecision::Positive;
     p.nrm.conclusive_grounds_on = Some(day(2026, 11, 20));
-    let list = case_deadlines(Some(&p), &[], at(2026, 12, 30, 10)).expect("list");
+    let list = case_deadlines(Some(&p), &[], &[], &[], at(2026, 12, 30, 10)).expect("list");
     assert!(list.is_empty(), "{list:?}");
 }
 
@@ -121,7 +121,7 @@ fn the_list_holds_every_kind_soonest_first_with_overdue_flags() {
     let mut rng = rand::rngs::OsRng;
     let episode = EntryId::random(&mut rng);
     let episodes = vec![(episode, returned), (EntryId::random(&mut rng), held)];
-    let list = case_deadlines(Some(&p), &episodes, now).expect("list");
+    let list = case_deadlines(Some(&p), &episodes, &[], &[], now).expect("list");
     let kinds: Vec<(DeadlineKind, NaiveDate, bool)> =
         list.iter().map(|d| (d.kind, d.due_on, d.overdue)).collect();
     assert_eq!(
@@ -152,7 +152,7 @@ fn the_list_holds_every_kind_soonest_first_with_overdue_flags() {
     let mut done = p.clone();
     done.plans.pathway_plan = Some(day(2027, 3, 1));
     done.personal_adviser = "P. Adviser".into();
-    let list = case_deadlines(Some(&done), &[], now).expect("list");
+    let list = case_deadlines(Some(&done), &[], &[], &[], now).expect("list");
     assert!(list.iter().all(|d| d.kind != DeadlineKind::PathwayPlan
         && d.kind != DeadlineKind::PersonalAdviser));
     only(&list, DeadlineKind::PathwayPlanReview);
@@ -160,7 +160,7 @@ fn the_list_holds_every_kind_soonest_first_with_overdue_flags() {
         age_status: AgeStatus::AssessedAdult,
         ..done
     };
-    let list = case_deadlines(Some(&adult), &[], now).expect("list");
+    let list = case_deadlines(Some(&adult), &[], &[], &[], now).expect("list");
     assert!(
         list.iter()
             .all(|d| d.kind != DeadlineKind::EighteenthBirthday
@@ -175,7 +175,8 @@ fn a_carer_without_the_profile_still_sees_return_interviews() {
         ..MissingEpisode::default()
     };
     let id = EntryId::random(&mut rand::rngs::OsRng);
-    let list = case_deadlines(None, &[(id, episode)], at(2026, 11, 30, 12)).expect("list");
+    let list =
+        case_deadlines(None, &[(id, episode)], &[], &[], at(2026, 11, 30, 12)).expect("list");
     assert_eq!(list.len(), 1);
     assert!(list[0].overdue);
     assert_eq!(list[0].kind, DeadlineKind::ReturnInterview);

@@ -12,7 +12,9 @@ mod missing_status;
 mod nrm;
 mod photo;
 mod profile;
+mod protection_plan;
 mod safety;
+mod safety_checks;
 mod visits;
 mod working_days;
 mod write_rules;
@@ -42,9 +44,14 @@ pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,
 };
-pub use safety::{
-    CheckOutcome, PLACEMENT_STARTED_AT, PlanStep, Responsible, SafetyCheck, StepStatus,
+pub use protection_plan::{
+    CheckSchedule, MAX_CHECK_EVERY_HOURS, SUPERVISION_WEEKS, protection_plan_template,
 };
+pub use safety::{
+    CheckOutcome, CheckStatus, ChildAgreement, PLACEMENT_STARTED_AT, PlanStep, Responsible,
+    SafetyCheck, StepReviewOutcome, StepStatus,
+};
+pub use safety_checks::{DAILY_CHECK_EARLY, OverdueCheck, overdue_safety_checks};
 pub use visits::{
     Action, Interpreter, InterpreterDecision, InterpreterMode, LinkDecision, Review, ReviewStatus,
     VettingStatus, VisitNote, interpreters_in,

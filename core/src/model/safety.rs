@@ -3,12 +3,12 @@
 //! `missing_episode.rs`), and when the child arrived at the placement. Carers linked to the
 //! child's placement share this document, and only this one.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::doc::{CaseDoc, DocKind, Edit, Record};
 use crate::error::{Error, Result};
-use crate::ids::EntryId;
+use crate::ids::{EntryId, UserId};
 
 /// Who carries out a plan step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -52,6 +52,57 @@ pub struct PlanStep {
     /// placement started) is flagged. To end supervision early while keeping the flag on
     /// earlier episodes, bring this time forward rather than retiring the step.
     pub supervision_until: Option<DateTime<Utc>>,
+    /// Whether the child agreed to the step (statutory guidance §41: involve the child).
+    #[serde(default)]
+    pub child_agreed: ChildAgreement,
+    /// Whether the step restricts the child (a phone removed, supervision, internet limits,
+    /// the choice of room): such a step needs a supervisor's review (§41), see
+    /// [`PlanStep::review_needed`]. Set by the template; the case team may change it.
+    #[serde(default)]
+    pub restricts: bool,
+    /// How often carers check the step, every this many hours (1 to 168); `None` with
+    /// `check_daily_at` also `None`: the step has no checks.
+    #[serde(default)]
+    pub check_every_hours: Option<u32>,
+    /// Or: carers check it daily at this time of day (Europe/London).
+    #[serde(default)]
+    pub check_daily_at: Option<NaiveTime>,
+    /// When the checks start (set to the edit's time when a schedule is first given).
+    #[serde(default)]
+    pub checks_from: Option<DateTime<Utc>>,
+    /// A supervisor's review of a restricting step (write rules: only a supervisor records
+    /// it, under their own name; see `protection_plan.rs`).
+    #[serde(default)]
+    pub review_outcome: Option<StepReviewOutcome>,
+    /// The supervisor who recorded `review_outcome`.
+    #[serde(default)]
+    pub reviewed_by: Option<UserId>,
+    /// When they recorded it.
+    #[serde(default)]
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+/// Whether the child agreed to a plan step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildAgreement {
+    /// The child was not asked (yet).
+    #[default]
+    NotAsked,
+    /// The child agreed.
+    Agreed,
+    /// The child did not agree.
+    NotAgreed,
+}
+
+/// A supervisor's decision on a step that restricts the child.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepReviewOutcome {
+    /// The restriction is approved as it stands.
+    Approved,
+    /// The supervisor asks for changes (the step still needs review).
+    ChangesAsked,
 }
 
 impl Record for PlanStep {
@@ -70,6 +121,17 @@ pub enum CheckOutcome {
     Concern,
 }
 
+/// Whether a safety check was carried out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckStatus {
+    /// Carried out.
+    #[default]
+    Done,
+    /// Not possible (the reason is required).
+    NotPossible,
+}
+
 /// A carer's safety check.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct SafetyCheck {
@@ -81,24 +143,35 @@ pub struct SafetyCheck {
     pub outcome: CheckOutcome,
     /// What was seen.
     pub note: String,
+    /// Whether the check was carried out.
+    #[serde(default)]
+    pub status: CheckStatus,
+    /// Why it was not possible (required when `status` is not possible).
+    #[serde(default)]
+    pub not_possible_reason: String,
 }
 
 impl Record for SafetyCheck {
     const NAME: &'static str = "safety check";
-    const TEXT_FIELDS: &'static [&'static str] = &["note"];
+    const TEXT_FIELDS: &'static [&'static str] = &["note", "not_possible_reason"];
 }
 
 impl CaseDoc {
     /// Add a protection plan step under the fresh `id`.
+    /// Refused as `InvalidInput` naming the field (nothing written): a check schedule out of
+    /// range or given twice (see [`PlanStep::validate`]). A schedule without `checks_from`
+    /// starts at the edit's time.
     pub fn add_plan_step(&mut self, edit: &Edit, id: EntryId, step: &PlanStep) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
-        self.add_entry(edit, &["plan_steps"], id, step)
+        let step = step.prepared(edit)?;
+        self.add_entry(edit, &["plan_steps"], id, &step)
     }
 
-    /// Update a plan step.
+    /// Update a plan step (checked as [`CaseDoc::add_plan_step`]).
     pub fn update_plan_step(&mut self, edit: &Edit, id: EntryId, step: &PlanStep) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
-        self.update_entry_sparse(edit, &["plan_steps"], id, step)
+        let step = step.prepared(edit)?;
+        self.update_entry_sparse(edit, &["plan_steps"], id, &step)
     }
 
     /// Every plan step.
@@ -107,7 +180,10 @@ impl CaseDoc {
         self.entries(&["plan_steps"])
     }
 
-    /// Log a safety check under the fresh `id`.
+    /// Log a safety check under the fresh `id`. Refused as `InvalidInput` naming the field
+    /// (nothing written): "not possible" without a reason (`not_possible_reason`), a time
+    /// after the edit's (beyond [`super::CLOCK_SKEW`]), or no time for a check of a step
+    /// with a schedule (`checked_at`: it is what makes the check count).
     pub fn log_safety_check(
         &mut self,
         edit: &Edit,
@@ -115,8 +191,15 @@ impl CaseDoc {
         check: &SafetyCheck,
     ) -> Result<()> {
         self.expect_kind(DocKind::Safety)?;
+        check.validate(edit.at)?;
         if let Some(step) = check.step {
-            self.entry::<PlanStep>(&["plan_steps"], step)?;
+            let step = self.entry::<PlanStep>(&["plan_steps"], step)?;
+            if step.schedule().is_some() && check.checked_at.is_none() {
+                return Err(Error::invalid(
+                    "checked_at",
+                    "is required for a check of a step with a schedule",
+                ));
+            }
         }
         self.add_entry(edit, &["checks"], id, check)
     }

@@ -15,6 +15,7 @@
 //! | visit notes (visits)                            | add, change                         | -                         | nothing       |
 //! | persons of concern (associates)                 | add, change                         | -                         | nothing       |
 //! | plan steps, `feel_safe`, `placement_started_at` | add, change                         | nothing                   | nothing       |
+//! | a plan step's review (safety)                   | supervisor: add, change (own name)  | nothing                   | nothing       |
 //! | safety checks, missing episodes (safety)        | add, change                         | add; change their own     | nothing       |
 //! | missing-person photo reference (safety)         | add, change                         | add, change               | nothing       |
 //! | missing-person profile (safety)                 | add, change                         | add, change               | nothing       |
@@ -132,6 +133,9 @@ pub enum RecordClass {
     CaseRecord,
     /// Plan steps and `feel_safe`: the protection plan.
     Plan,
+    /// A plan step's review fields (`review_outcome`, `reviewed_by`, `reviewed_at`): only a
+    /// supervisor records a review of a step that restricts the child (§41).
+    PlanReview,
     /// Safety checks and missing episodes: the carers' log.
     CarerLog,
     /// Conflict resolutions: append-only.
@@ -166,6 +170,7 @@ pub fn allowed(role: WriterRole, class: RecordClass, action: WriteAction, own: b
         (C::MissingProfile, A::Add | A::Change) => role.is_case_team() || role == WriterRole::Carer,
         (_, A::Remove) | (C::Skeleton, _) | (C::Resolution, A::Change) => false,
         (C::CaseRecord | C::Plan, A::Add | A::Change) => role.is_case_team(),
+        (C::PlanReview, A::Add | A::Change) => role == WriterRole::Supervisor,
         (C::CarerLog, A::Add) => role.is_case_team() || role == WriterRole::Carer,
         (C::CarerLog, A::Change) => role.is_case_team() || (role == WriterRole::Carer && own),
         (C::MissingPerson, A::Add | A::Change) => role.is_case_team() || role == WriterRole::Carer,
@@ -212,6 +217,9 @@ fn is_text(json: Json) -> bool {
 }
 
 const RESERVED: [&str; 3] = ["case", "kind", "resolutions"];
+
+/// A plan step's review fields ([`RecordClass::PlanReview`]); `reviewed_by` second.
+const STEP_REVIEW_FIELDS: [&str; 3] = ["review_outcome", "reviewed_by", "reviewed_at"];
 
 fn parts(kind: DocKind) -> Vec<Part> {
     let part = |key, name, entries, class, reads| Part {
@@ -660,6 +668,7 @@ impl Check<'_> {
                     .filter_map(object_id)
                     .all(|id| self.creator(id) == Some(self.writer.user));
             self.decide(record.clone(), part.class, WriteAction::Change, own);
+            self.check_step_review(part, &parent, &key, &record);
             self.check_reads(part, &parent, &key, record);
         }
         for key in self.after.keys(&parent) {
@@ -677,7 +686,43 @@ impl Check<'_> {
                 self.refuse(record.clone(), "an entry key must be a fresh id");
             }
             self.decide(record.clone(), part.class, WriteAction::Add, false);
+            self.check_step_review(part, &parent, &key, &record);
             self.check_reads(part, &parent, &key, record);
+        }
+    }
+
+    /// A plan step's review fields, changed (or set on a new step), are the supervisor's
+    /// alone, and name the supervisor writing them.
+    fn check_step_review(&mut self, part: &Part, parent: &ObjId, key: &str, record: &str) {
+        if part.key != "plan_steps" {
+            return;
+        }
+        let review = |doc: &Automerge| -> Vec<Json> {
+            match doc.get(parent, key) {
+                Ok(Some((Value::Object(_), entry))) => STEP_REVIEW_FIELDS
+                    .iter()
+                    .map(|field| snapshot_key(doc, &entry, field))
+                    .collect(),
+                _ => vec![Json::Null; STEP_REVIEW_FIELDS.len()],
+            }
+        };
+        let (old, new) = (review(self.before), review(self.after));
+        if old == new {
+            return;
+        }
+        let action = if old.iter().all(Json::is_null) {
+            WriteAction::Add
+        } else {
+            WriteAction::Change
+        };
+        let record = format!("{record} review");
+        if !allowed(self.writer.role, RecordClass::PlanReview, action, false) {
+            self.refuse(record, "only a supervisor records a review of a plan step");
+            return;
+        }
+        let named = new.get(1).and_then(Json::as_str);
+        if named != Some(self.writer.user.to_string().as_str()) {
+            self.refuse(record, "a review must name the supervisor recording it");
         }
     }
 

@@ -80,6 +80,7 @@ fn the_decision_table_for_every_role_class_and_action() {
             C::Skeleton,
             C::CaseRecord,
             C::Plan,
+            C::PlanReview,
             C::CarerLog,
             C::Resolution,
             C::MissingPerson,
@@ -91,6 +92,7 @@ fn the_decision_table_for_every_role_class_and_action() {
                     let expected = match (class, action) {
                         (C::SharedPerson, _) => team,
                         (_, A::Remove) | (C::Skeleton, _) => false,
+                        (C::PlanReview, _) => role == R::Supervisor,
                         (C::MissingProfile, _) => team || role == R::Carer,
                         (C::CaseRecord | C::Plan, _) => team,
                         (C::CarerLog, A::Add) => team || role == R::Carer,

@@ -36,6 +36,9 @@ mirror_enum!(
         PersonalAdviser,
         /// The 18th birthday; never overdue.
         EighteenthBirthday,
+        /// A carers' check of a plan step that fell due and was not logged (listed only
+        /// when overdue).
+        SafetyCheck,
     }
 );
 

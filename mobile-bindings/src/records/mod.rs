@@ -34,8 +34,9 @@ pub use profile::{
     NrmRoute, PanelMember, PlanDates, Profile,
 };
 pub use safety::{
-    CheckOutcome, EpisodeCategory, FeelSafe, MissingEpisode, MissingEpisodeEntry, PlanStep,
-    PlanStepEntry, Responsible, ReturnInterviewOutcome, SafetyCheck, SafetyCheckEntry, StepStatus,
+    CheckOutcome, CheckStatus, ChildAgreement, EpisodeCategory, FeelSafe, MissingEpisode,
+    MissingEpisodeEntry, PlanStep, PlanStepEntry, Responsible, ReturnInterviewOutcome, SafetyCheck,
+    SafetyCheckEntry, StepReviewOutcome, StepStatus,
 };
 pub use visits::{
     Action, Interpreter, InterpreterDecision, InterpreterLink, InterpreterMode, LinkDecision,

@@ -5,8 +5,16 @@ use std::time::SystemTime;
 
 use casebook_core::model as core;
 
-use super::{mirror_enum, parse_opt_id, system, utc};
+use super::{invalid, mirror_enum, parse_opt_id, system, utc};
 use crate::error::CasebookError;
+
+/// A time of day as `HH:MM` (24-hour), refused naming `field` otherwise.
+fn parse_time_of_day(field: &str, text: &str) -> Result<chrono::NaiveTime, CasebookError> {
+    match chrono::NaiveTime::parse_from_str(text, "%H:%M") {
+        Ok(time) if text.len() == 5 => Ok(time),
+        _ => Err(invalid(field, "expected a time of day as HH:MM")),
+    }
+}
 
 mirror_enum!(
     /// Who carries out a plan step.
@@ -31,6 +39,41 @@ mirror_enum!(
         Active,
         /// No longer needed.
         Retired,
+    }
+);
+
+mirror_enum!(
+    /// Whether the child agreed to a plan step.
+    ChildAgreement <=> core::ChildAgreement {
+        /// Not asked (yet).
+        #[default]
+        NotAsked,
+        /// The child agreed.
+        Agreed,
+        /// The child did not agree.
+        NotAgreed,
+    }
+);
+
+mirror_enum!(
+    /// A supervisor's decision on a step that restricts the child.
+    StepReviewOutcome <=> core::StepReviewOutcome {
+        /// The restriction is approved as it stands.
+        #[default]
+        Approved,
+        /// Changes asked (the step still needs review).
+        ChangesAsked,
+    }
+);
+
+mirror_enum!(
+    /// Whether a safety check was carried out.
+    CheckStatus <=> core::CheckStatus {
+        /// Carried out.
+        #[default]
+        Done,
+        /// Not possible (`not_possible_reason` is required).
+        NotPossible,
     }
 );
 
@@ -85,6 +128,33 @@ pub struct PlanStep {
     /// active). Episodes that start before it are flagged.
     #[uniffi(default = None)]
     pub supervision_until: Option<SystemTime>,
+    /// Whether the child agreed to the step. Optional in the FFI record (no enum defaults
+    /// for proc-macro records): reads fill it in, `None` means `NOT_ASKED`.
+    #[uniffi(default = None)]
+    pub child_agreed: Option<ChildAgreement>,
+    /// Whether the step restricts the child (phone removed, supervision, internet limits,
+    /// the choice of room): it then needs a supervisor's review (guidance §41).
+    #[uniffi(default = false)]
+    pub restricts: bool,
+    /// Carers check the step every this many hours (1 to 168)...
+    #[uniffi(default = None)]
+    pub check_every_hours: Option<u32>,
+    /// ...or daily at this time in England (`HH:MM`).
+    #[uniffi(default = None)]
+    pub check_daily_at: Option<String>,
+    /// When the checks start (left empty, the time the schedule is saved).
+    #[uniffi(default = None)]
+    pub checks_from: Option<SystemTime>,
+    /// The supervisor's review (recorded with `review_plan_step`; read-only elsewhere: keep
+    /// it as read when saving).
+    #[uniffi(default = None)]
+    pub review_outcome: Option<StepReviewOutcome>,
+    /// The supervisor who recorded the review (a user id).
+    #[uniffi(default = None)]
+    pub reviewed_by: Option<String>,
+    /// When the review was recorded.
+    #[uniffi(default = None)]
+    pub reviewed_at: Option<SystemTime>,
     /// The version of its document this was read at: reads fill it in; keep it when you
     /// save, so the save writes only what was changed since and keeps what others wrote
     /// meanwhile. Empty for a record made from scratch (the save then writes every field
@@ -100,6 +170,9 @@ pub struct PlanStepEntry {
     pub id: String,
     /// The step.
     pub step: PlanStep,
+    /// Whether it waits for a supervisor's review: it restricts the child, is in force, and
+    /// is not approved.
+    pub review_needed: bool,
 }
 
 /// A carer's safety check.
@@ -116,6 +189,13 @@ pub struct SafetyCheck {
     /// What was seen.
     #[uniffi(default = "")]
     pub note: String,
+    /// Whether the check was carried out. Optional in the FFI record: reads fill it in,
+    /// `None` means `DONE`.
+    #[uniffi(default = None)]
+    pub status: Option<CheckStatus>,
+    /// Why it was not possible (required when `status` is `NOT_POSSIBLE`).
+    #[uniffi(default = "")]
+    pub not_possible_reason: String,
 }
 
 /// A safety check with its entry id.
@@ -230,6 +310,14 @@ impl From<core::PlanStep> for PlanStep {
             if_missing: s.if_missing,
             status: s.status.into(),
             supervision_until: system(s.supervision_until),
+            child_agreed: Some(s.child_agreed.into()),
+            restricts: s.restricts,
+            check_every_hours: s.check_every_hours,
+            check_daily_at: s.check_daily_at.map(|t| t.format("%H:%M").to_string()),
+            checks_from: system(s.checks_from),
+            review_outcome: s.review_outcome.map(Into::into),
+            reviewed_by: s.reviewed_by.map(|u| u.to_string()),
+            reviewed_at: system(s.reviewed_at),
             version: String::new(),
         }
     }
@@ -245,6 +333,17 @@ impl TryFrom<PlanStep> for core::PlanStep {
             if_missing: s.if_missing,
             status: s.status.into(),
             supervision_until: utc("supervision_until", s.supervision_until)?,
+            child_agreed: s.child_agreed.map(Into::into).unwrap_or_default(),
+            restricts: s.restricts,
+            check_every_hours: s.check_every_hours,
+            check_daily_at: s
+                .check_daily_at
+                .map(|t| parse_time_of_day("check_daily_at", &t))
+                .transpose()?,
+            checks_from: utc("checks_from", s.checks_from)?,
+            review_outcome: s.review_outcome.map(Into::into),
+            reviewed_by: parse_opt_id("reviewed_by", s.reviewed_by)?,
+            reviewed_at: utc("reviewed_at", s.reviewed_at)?,
         })
     }
 }
@@ -256,6 +355,8 @@ impl From<core::SafetyCheck> for SafetyCheck {
             step: c.step.map(|s| s.to_string()),
             outcome: c.outcome.into(),
             note: c.note,
+            status: Some(c.status.into()),
+            not_possible_reason: c.not_possible_reason,
         }
     }
 }
@@ -269,6 +370,8 @@ impl TryFrom<SafetyCheck> for core::SafetyCheck {
             step: parse_opt_id("step", c.step)?,
             outcome: c.outcome.into(),
             note: c.note,
+            status: c.status.map(Into::into).unwrap_or_default(),
+            not_possible_reason: c.not_possible_reason,
         })
     }
 }

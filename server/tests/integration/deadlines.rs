@@ -5,7 +5,9 @@
 use axum::http::{Method, StatusCode};
 use casebook_core::doc::{Author, CaseDoc, DocId, DocKind, Edit};
 use casebook_core::ids::EntryId;
-use casebook_core::model::{DeadlineKind, MissingEpisode, NrmDecision, NrmRoute, Profile};
+use casebook_core::model::{
+    DeadlineKind, MissingEpisode, NrmDecision, NrmRoute, PlanStep, Profile, SafetyCheck,
+};
 use casebook_core::sync::wire::SessionResponse;
 use casebook_server::deadlines::DeadlinesResponse;
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -184,4 +186,90 @@ async fn a_supervisor_lists_the_deadlines_of_their_teams_cases_soonest_first() {
         .await
         .json();
     assert!(later.deadlines[1].deadline.overdue);
+}
+
+#[tokio::test]
+async fn a_supervisor_sees_a_carers_check_that_fell_due_unlogged_until_it_is_logged() {
+    let h = Harness::new().await;
+    // Server time: 2025-06-15 15:06:40 UTC (the harness's START).
+    let supervisor = h.person("supervisor").await;
+    let mut guardian = h.person("guardian").await;
+    let team: serde_json::Value = h
+        .admin_post(
+            "/v1/admin/teams",
+            json!({ "name": "West", "org_id": h.root_org }),
+        )
+        .await
+        .json();
+    let team = team["id"].as_str().expect("id").to_owned();
+    for user in [&supervisor.user_id, &guardian.user_id] {
+        let r = h
+            .admin_post(
+                &format!("/v1/admin/teams/{team}/members"),
+                json!({ "user_id": user }),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::NO_CONTENT);
+    }
+    // A step checked every 4 hours from 08:00 on 15 June: due at 12:00, not logged.
+    let case = new_case();
+    let safety = doc(case, DocKind::Safety);
+    let step = EntryId::random(&mut rand::rngs::OsRng);
+    edit(&mut guardian, safety, |cd, e| {
+        let plan = PlanStep {
+            description: "CANARY-phone-handed-in".into(),
+            restricts: true,
+            check_every_hours: Some(4),
+            checks_from: Utc.with_ymd_and_hms(2025, 6, 15, 8, 0, 0).single(),
+            ..PlanStep::default()
+        };
+        cd.add_plan_step(e, step, &plan).expect("step");
+    });
+    h.sync_until_quiet(&mut guardian).await;
+    let listed = |r: &crate::support::Reply| -> Vec<(DeadlineKind, bool, String)> {
+        let got: DeadlinesResponse = r.json();
+        got.deadlines
+            .into_iter()
+            .map(|d| (d.deadline.kind, d.deadline.overdue, d.deadline.record))
+            .collect()
+    };
+    let r = h
+        .raw(
+            Method::GET,
+            "/v1/deadlines",
+            Some(&supervisor.token),
+            vec![],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        listed(&r),
+        vec![(
+            DeadlineKind::SafetyCheck,
+            true,
+            format!("plan_steps/{step}")
+        )]
+    );
+    assert!(!String::from_utf8_lossy(&r.body).contains("CANARY"));
+
+    // The carers log it late, at 15:00: no longer overdue (next due 19:00).
+    edit(&mut guardian, safety, |cd, e| {
+        let check = SafetyCheck {
+            checked_at: Utc.with_ymd_and_hms(2025, 6, 15, 15, 0, 0).single(),
+            step: Some(step),
+            ..SafetyCheck::default()
+        };
+        let id = EntryId::random(&mut rand::rngs::OsRng);
+        cd.log_safety_check(e, id, &check).expect("check");
+    });
+    h.sync_until_quiet(&mut guardian).await;
+    let r = h
+        .raw(
+            Method::GET,
+            "/v1/deadlines",
+            Some(&supervisor.token),
+            vec![],
+        )
+        .await;
+    assert_eq!(listed(&r), vec![]);
 }

@@ -299,6 +299,44 @@ fun main() {
         }
     }
 
+    test("protection plan template: restricting steps need review, an unlogged check is overdue") {
+        // A book of its own, so the other tests still see one case and no plan template.
+        val other = Casebook.open(dir.resolve("plan.db").toString(), key)
+        val planned = other.createCase(profile("HUL-PLAN"))
+        val placed = Instant.parse("2026-11-02T15:00:00Z")
+        other.setPlacementStartedAt(planned, placed)
+        val weeks = expectThrows<CasebookException.InvalidInput> { other.applyPlanTemplate(planned, 13u) }
+        check(weeks.field == "supervision_weeks") { weeks.field }
+        val ids = other.applyPlanTemplate(planned, 12u)
+        val steps = other.planSteps(planned)
+        check(steps.map { it.id }.toSet() == ids.toSet()) { "$steps" }
+        check(steps.count { it.reviewNeeded } == 4) { "$steps" }
+        val supervision = steps.single { it.step.supervisionUntil != null }
+        check(supervision.step.supervisionUntil == Instant.parse("2027-01-25T15:00:00Z")) { "${supervision.step}" }
+        other.reviewPlanStep(planned, supervision.id, StepReviewOutcome.CHANGES_ASKED)
+        val asked = other.planSteps(planned).single { it.id == supervision.id }
+        check(asked.reviewNeeded && asked.step.reviewOutcome == StepReviewOutcome.CHANGES_ASKED) { "$asked" }
+
+        val stepId = other.addPlanStep(planned, PlanStep(
+            description = "Phone handed in at night", responsible = Responsible.CARERS,
+            status = StepStatus.ACTIVE, restricts = true, checkEveryHours = 4u,
+            checksFrom = Instant.parse("2026-11-30T08:00:00Z")))
+        val at = Instant.parse("2026-11-30T13:00:00Z")
+        val overdue = other.deadlines(planned, at).filter { it.kind == DeadlineKind.SAFETY_CHECK }
+        check(overdue.size == 1 && overdue[0].overdue && overdue[0].record == "plan_steps/$stepId") { "$overdue" }
+        check(overdue[0].dueAt == Instant.parse("2026-11-30T12:00:00Z")) { "${overdue[0]}" }
+        val noReason = expectThrows<CasebookException.InvalidInput> {
+            other.logSafetyCheck(planned, SafetyCheck(
+                checkedAt = Instant.parse("2026-11-30T12:30:00Z"), step = stepId,
+                outcome = CheckOutcome.OK, status = CheckStatus.NOT_POSSIBLE))
+        }
+        check(noReason.field == "not_possible_reason") { noReason.field }
+        other.logSafetyCheck(planned, SafetyCheck(
+            checkedAt = Instant.parse("2026-11-30T12:30:00Z"), step = stepId, outcome = CheckOutcome.OK))
+        check(other.deadlines(planned, at).none { it.kind == DeadlineKind.SAFETY_CHECK }) { "logged late" }
+        other.closeStore()
+    }
+
     test("interpreter link check: Hung Nguyen warned offline, saved only with a decision") {
         // A book of its own, so the other tests still see one case.
         val other = Casebook.open(dir.resolve("interpreter.db").toString(), key)

@@ -17,6 +17,7 @@ from casebook_mobile import (
     MissingEpisode, MissingPersonProfile, Nrm, NrmDecision, NrmRoute, PanelMember,
     PersonOfConcern, PlanStep, Profile, Responsible, ReturnInterviewOutcome, Review,
     ReviewStatus, RiskFlags, SafetyCheck, StepStatus, VettingStatus, VisitNote, library_version,
+    CheckStatus, ChildAgreement, StepReviewOutcome,
 )
 
 KEY = bytes(range(32))
@@ -252,6 +253,64 @@ class BindingsTest(unittest.TestCase):
         saved.date_of_birth = "2012-03-04"
         self.book.set_profile(self.case, saved)
         self.assertEqual(self.book.profile(self.case).date_of_birth, "2012-03-04")
+
+    def test_protection_plan_template_review_and_overdue_checks(self):
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.apply_plan_template(self.case, 8)
+        self.assertEqual(raised.exception.field, "placement_started_at")
+        placed = now().replace(microsecond=0) - datetime.timedelta(days=3)
+        self.book.set_placement_started_at(self.case, placed)
+        for weeks in (7, 13):
+            with self.assertRaises(CasebookError.InvalidInput) as raised:
+                self.book.apply_plan_template(self.case, weeks)
+            self.assertEqual(raised.exception.field, "supervision_weeks")
+        self.assertEqual(self.book.plan_steps(self.case), [])
+        ids = self.book.apply_plan_template(self.case, 10)
+        self.assertEqual(len(ids), 5)
+        steps = {e.id: e for e in self.book.plan_steps(self.case)}
+        self.assertEqual(set(steps), set(ids))
+        self.assertEqual(sum(e.review_needed for e in steps.values()), 4)
+        supervision = [e for e in steps.values() if e.step.supervision_until is not None]
+        self.assertEqual(supervision[0].step.supervision_until,
+                         placed + datetime.timedelta(weeks=10))
+        self.assertTrue(all(e.step.child_agreed == ChildAgreement.NOT_ASKED
+                            for e in steps.values()))
+        room = [e for e in steps.values() if e.step.check_daily_at is not None][0]
+        self.assertEqual(room.step.check_daily_at, "22:00")
+
+        # An unenrolled device has no role: the review is recorded under its user.
+        phone = ids[0]
+        self.book.review_plan_step(self.case, phone, StepReviewOutcome.APPROVED)
+        reviewed = [e for e in self.book.plan_steps(self.case) if e.id == phone][0]
+        self.assertFalse(reviewed.review_needed)
+        self.assertEqual(reviewed.step.review_outcome, StepReviewOutcome.APPROVED)
+        self.assertIsNotNone(reviewed.step.reviewed_by)
+        number = [e for e in steps.values() if not e.step.restricts][0]
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.review_plan_step(self.case, number.id, StepReviewOutcome.APPROVED)
+        self.assertEqual(raised.exception.field, "step")
+
+        # A step checked hourly from three hours ago, never logged: overdue among the deadlines.
+        step = self.book.add_plan_step(self.case, PlanStep(
+            description="Phone handed in", responsible=Responsible.CARERS,
+            status=StepStatus.ACTIVE, check_every_hours=1,
+            checks_from=now() - datetime.timedelta(hours=3)))
+        overdue = [d for d in self.book.deadlines(self.case, now())
+                   if d.kind == DeadlineKind.SAFETY_CHECK]
+        self.assertEqual([(d.record, d.overdue) for d in overdue],
+                         [("plan_steps/" + step, True)])
+        with self.assertRaises(CasebookError.InvalidInput) as raised:
+            self.book.log_safety_check(self.case, SafetyCheck(
+                checked_at=now(), step=step, outcome=CheckOutcome.OK,
+                status=CheckStatus.NOT_POSSIBLE))
+        self.assertEqual(raised.exception.field, "not_possible_reason")
+        self.book.log_safety_check(self.case, SafetyCheck(
+            checked_at=now(), step=step, outcome=CheckOutcome.OK,
+            status=CheckStatus.NOT_POSSIBLE, not_possible_reason="At the dentist with staff"))
+        self.assertEqual([d for d in self.book.deadlines(self.case, now())
+                          if d.kind == DeadlineKind.SAFETY_CHECK], [])
+        [logged] = self.book.safety_checks(self.case)
+        self.assertEqual(logged.check.status, CheckStatus.NOT_POSSIBLE)
 
     def test_nrm_panel_decisions_are_checked_and_deadlines_listed(self):
         nrm = self.book.nrm(self.case)

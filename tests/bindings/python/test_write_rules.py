@@ -11,8 +11,8 @@ import tempfile
 import unittest
 
 from casebook_mobile import (
-    Casebook, CasebookError, CheckOutcome, DocKind, PlanStep, Responsible, SafetyCheck,
-    StepStatus,
+    Casebook, CasebookError, CheckOutcome, CheckStatus, DocKind, PlanStep, Responsible,
+    SafetyCheck, StepReviewOutcome, StepStatus,
 )
 
 URL = os.environ["CASEBOOK_URL"]
@@ -42,6 +42,18 @@ class WriteRulesTest(unittest.TestCase):
                 book.add_plan_step(case_id, PlanStep(
                     description="x", responsible=Responsible.CARERS, status=StepStatus.ACTIVE))
             self.assertEqual(len(book.plan_steps(case_id)), 1)
+            # The step restricts the child; only a supervisor reviews it.
+            self.assertTrue(entry.review_needed)
+            with self.assertRaises(CasebookError.Forbidden) as raised:
+                book.review_plan_step(case_id, entry.id, StepReviewOutcome.APPROVED)
+            self.assertIn("plan step " + entry.id, str(raised.exception))
+            [still] = book.plan_steps(case_id)
+            self.assertIsNone(still.step.review_outcome)
+            self.assertTrue(still.review_needed)
+            with self.assertRaises(CasebookError.InvalidInput) as raised:
+                book.log_safety_check(case_id, SafetyCheck(
+                    step=entry.id, outcome=CheckOutcome.OK, status=CheckStatus.NOT_POSSIBLE))
+            self.assertEqual(raised.exception.field, "not_possible_reason")
 
             book.log_safety_check(case_id, SafetyCheck(
                 step=entry.id, outcome=CheckOutcome.OK, note="home by nine"))

@@ -9,7 +9,9 @@ use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, ObjType, ROOT, ReadDoc};
 use casebook_core::doc::{DocId, DocKind, Edit};
 use casebook_core::ids::EntryId;
-use casebook_core::model::{CheckOutcome, MissingEpisode, PlanStep, SafetyCheck, StepStatus};
+use casebook_core::model::{
+    CheckOutcome, MissingEpisode, PlanStep, SafetyCheck, StepReviewOutcome, StepStatus,
+};
 use casebook_core::sync::wire::RejectReason;
 use casebook_tests::support::Device;
 use chrono::Utc;
@@ -274,5 +276,86 @@ async fn carers_add_checks_and_episodes_and_edit_only_their_own() -> Result<()> 
     t.guardian.sync().await?;
     let steps = t.guardian.lock().read(safety, |d| d.plan_steps())?;
     assert_eq!(steps[0].1.description, STEP_CANARY);
+    Ok(())
+}
+
+/// Set an approval of `step` naming `reviewer` with raw automerge (a modified app).
+fn forge_approval(device: &Device, doc: DocId, step: EntryId, reviewer: &str) -> Result<()> {
+    raw_change(device, doc, |raw| {
+        let steps = top(raw, "plan_steps")?;
+        let entry = match raw.get(&steps, step.to_string().as_str())? {
+            Some((_, id)) => id,
+            None => return Err(automerge::AutomergeError::InvalidObjId("step".into())),
+        };
+        raw.put(&entry, "review_outcome", "approved")?;
+        raw.put(&entry, "reviewed_by", reviewer)?;
+        raw.put(&entry, "reviewed_at", Utc::now().to_rfc3339())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_supervisor_reviews_a_restricting_step_a_carers_or_guardians_review_is_refused()
+-> Result<()> {
+    let t = team().await?;
+    let safety = DocId::new(t.case, DocKind::Safety);
+    let step = EntryId::random(&mut rand::rngs::OsRng);
+    t.guardian.change(safety, |d, e| {
+        d.add_plan_step(
+            e,
+            step,
+            &PlanStep {
+                description: STEP_CANARY.into(),
+                restricts: true,
+                ..PlanStep::default()
+            },
+        )
+    })?;
+    t.guardian.sync().await?;
+    t.supervisor.sync().await?;
+
+    // The supervisor asks for changes (the core's own call): accepted, and the guardian
+    // sees who asked and that the step still waits for review.
+    t.supervisor.change(safety, |d, e| {
+        d.review_plan_step(e, step, StepReviewOutcome::ChangesAsked)
+    })?;
+    let outcome = t.supervisor.sync().await?;
+    assert!(outcome.report.rejected.is_empty(), "{:?}", outcome.report);
+    t.guardian.sync().await?;
+    let reviewed = |d: &Device| -> Result<PlanStep> {
+        let steps = d.lock().read(safety, |doc| doc.plan_steps())?;
+        Ok(steps.first().context("the step")?.1.clone())
+    };
+    let seen = reviewed(&t.guardian)?;
+    assert_eq!(seen.review_outcome, Some(StepReviewOutcome::ChangesAsked));
+    assert_eq!(
+        seen.reviewed_by.map(|u| u.to_string()),
+        Some(t.supervisor_id.clone())
+    );
+    assert!(seen.review_needed());
+
+    // A carer's and then the guardian's modified app approve it in the supervisor's name:
+    // each refused by the server and audited without content.
+    t.carer.sync().await?;
+    for device in [&t.carer, &t.guardian] {
+        forge_approval(device, safety, step, &t.supervisor_id)?;
+        let outcome = device.sync().await?;
+        assert_refused(&outcome, safety);
+        let denials = write_rule_denials(&t, safety).await?;
+        let denial = denials
+            .iter()
+            .find(|row| {
+                row.to_string()
+                    .contains(&device.identity.device_id.to_string())
+            })
+            .context("the refusal is audited")?
+            .to_string();
+        assert!(denial.contains(&format!("plan step {step}")), "{denial}");
+        assert!(!denial.contains("CANARY"), "{denial}");
+    }
+
+    // The server kept the supervisor's review only.
+    t.supervisor.sync().await?;
+    let kept = reviewed(&t.supervisor)?;
+    assert_eq!(kept.review_outcome, Some(StepReviewOutcome::ChangesAsked));
     Ok(())
 }
