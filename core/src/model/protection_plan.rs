@@ -158,7 +158,8 @@ impl CaseDoc {
     /// supervision from the recorded placement start) as one change, under fresh ids drawn
     /// from `rng`; returns them in the template's order. Refused as `InvalidInput` (nothing
     /// written) without a placement start (`placement_started_at`) or with weeks out of
-    /// range (`supervision_weeks`).
+    /// range (`supervision_weeks`), and while a template step is still in force
+    /// (`plan_steps`: applying it twice would list every step twice).
     pub fn apply_plan_template(
         &mut self,
         edit: &Edit,
@@ -172,7 +173,18 @@ impl CaseDoc {
                 "is required: the supervision's end counts from it",
             )
         })?;
-        let entries = protection_plan_template(started, supervision_weeks)?
+        let template = protection_plan_template(started, supervision_weeks)?;
+        let in_force = self.plan_steps()?;
+        if in_force.iter().any(|(_, step)| {
+            step.status == StepStatus::Active
+                && template.iter().any(|t| t.description == step.description)
+        }) {
+            return Err(Error::invalid(
+                "plan_steps",
+                "already hold the template's steps: edit or retire them instead",
+            ));
+        }
+        let entries = template
             .iter()
             .map(|step| Ok((EntryId::random(rng), step.prepared(edit)?)))
             .collect::<Result<Vec<_>>>()?;

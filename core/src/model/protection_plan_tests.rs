@@ -202,6 +202,20 @@ fn the_template_without_a_placement_start_or_with_bad_weeks_writes_nothing() {
     assert_eq!(t.safety.save(), before);
 }
 
+#[test]
+fn the_template_is_not_applied_twice_while_its_steps_are_in_force() {
+    let mut t = team(Some(at(2026, 11, 2, 15)));
+    let edit = Edit::new(t.guardian, at(2026, 11, 30, 10));
+    t.safety
+        .apply_plan_template(&edit, &mut t.rng, 8)
+        .expect("template");
+    let before = t.safety.save();
+    let again = t.safety.apply_plan_template(&edit, &mut t.rng, 10);
+    assert_eq!(invalid_field(again), "plan_steps");
+    assert_eq!(t.safety.save(), before, "nothing written");
+    assert_eq!(t.safety.plan_steps().expect("steps").len(), 5);
+}
+
 /// A team with the template applied by the guardian; the id of its phone step.
 fn planned() -> (Team, EntryId) {
     let mut t = team(Some(at(2026, 11, 2, 15)));
