@@ -12,6 +12,7 @@ mod case_pages;
 mod page;
 mod qr;
 mod queries;
+mod review_pages;
 mod session;
 
 use axum::Router;
@@ -98,6 +99,11 @@ pub fn router() -> Router<AppState> {
         .route("/console/cases/{case}", get(case_pages::case))
         .route("/console/cases/{case}/links", post(case_pages::case_link))
         .route("/console/cases/{case}/team", post(case_pages::case_team))
+        .route("/console/review", get(review_pages::queue))
+        .route(
+            "/console/review/{case}/{note}",
+            get(review_pages::note).post(review_pages::decide),
+        )
         .route("/console/audit", get(audit_pages::trail))
         .route("/console/audit/verify", get(audit_pages::verify))
         .route(
