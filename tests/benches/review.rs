@@ -91,7 +91,10 @@ async fn run() -> Result<()> {
 
     let phone = Admin::connect(&h.server.base_url(), &pin(&h.server), &supervisor).await?;
     let first = phone.get("/v1/review-queue").await?;
-    ensure!(first["notes"].as_array().map(Vec::len) == Some(50), "{first}");
+    ensure!(
+        first["notes"].as_array().map(Vec::len) == Some(50),
+        "{first}"
+    );
     let mut api = Vec::new();
     for _ in 0..RUNS {
         let started = Instant::now();

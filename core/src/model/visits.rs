@@ -139,7 +139,10 @@ pub struct Review {
 impl Review {
     /// Whether the review stands as a supervisor's decision (signed off or returned).
     pub fn is_decided(&self) -> bool {
-        matches!(self.status, ReviewStatus::SignedOff | ReviewStatus::Returned)
+        matches!(
+            self.status,
+            ReviewStatus::SignedOff | ReviewStatus::Returned
+        )
     }
 }
 
@@ -168,12 +171,21 @@ pub fn review_refusal(
     None
 }
 
+/// Whether an edit by `edit` of a note reviewed as `review` reopens review: the note is
+/// signed off, and the editor is not the supervisor who signed it off (their own correction
+/// keeps it).
+fn reopens(edit: &Edit, review: &Review) -> bool {
+    review.status == ReviewStatus::SignedOff && review.reviewer != Some(edit.author.user)
+}
+
 /// A note's content changed since a sign-off reopens review: the status goes back to
 /// submitted (the last reviewer, time and comment are kept, so the queue shows who signed
-/// off before). `current` is the stored note, `note` what is being saved.
-fn reopened(current: &VisitNote, note: &VisitNote) -> VisitNote {
+/// off before). `current` is the stored note, `note` what is being saved. A save from a read
+/// that predates the sign-off (`note` still holds the review as it was then: a stale save,
+/// `doc/stale.rs`) writes only what it changed and keeps the sign-off.
+fn reopened(edit: &Edit, current: &VisitNote, note: &VisitNote) -> VisitNote {
     let mut note = note.clone();
-    if current.review.status != ReviewStatus::SignedOff || note.review != current.review {
+    if !reopens(edit, &current.review) || note.review != current.review {
         return note;
     }
     let content = |n: &VisitNote| VisitNote {
@@ -297,7 +309,7 @@ impl CaseDoc {
             return Err(Error::invalid("actions", "add new actions with add_action"));
         }
         let note = stamp_decision(edit, note, Some(&current.interpreter_decision));
-        let note = reopened(&current, &note);
+        let note = reopened(edit, &current, &note);
         self.update_entry_sparse(edit, &["notes"], id, &note)
     }
 
@@ -312,7 +324,7 @@ impl CaseDoc {
         let current = self.visit_note(note)?;
         let key = note.to_string();
         self.add_entry(edit, &["notes", &key, "actions"], action_id, action)?;
-        if current.review.status == ReviewStatus::SignedOff {
+        if reopens(edit, &current.review) {
             // A new action is new content: review reopens.
             let mut updated = self.visit_note(note)?;
             updated.review.status = ReviewStatus::Submitted;

@@ -112,7 +112,9 @@ pub(super) async fn queue(
     let first = query.after.is_none();
     let done = match q.done.as_deref() {
         Some("signed_off") => Some("Signed off. The author's phone receives it on its next sync."),
-        Some("returned") => Some("Returned with your comment. The author's phone receives it on its next sync."),
+        Some("returned") => {
+            Some("Returned with your comment. The author's phone receives it on its next sync.")
+        }
         _ => None,
     };
     match review::list(&state, b.caller.clone(), query).await {
@@ -226,8 +228,7 @@ async fn note_page(
                 action: format!("/console/review/{case}/{note}"),
                 reference: found.case_reference,
                 author: found.author_name,
-                awaiting: found.note.review.status
-                    == casebook_core::model::ReviewStatus::Submitted,
+                awaiting: found.note.review.status == casebook_core::model::ReviewStatus::Submitted,
                 note: NoteView::of(&found.note),
                 comment,
                 comment_error,
@@ -311,7 +312,16 @@ pub(super) async fn decide(
             .await
         }
         Err(e @ Error::Conflict(_)) => {
-            note_page(&state, &b, StatusCode::CONFLICT, ids, f.comment, None, Some(e.to_string())).await
+            note_page(
+                &state,
+                &b,
+                StatusCode::CONFLICT,
+                ids,
+                f.comment,
+                None,
+                Some(e.to_string()),
+            )
+            .await
         }
         Err(e) => page::error_page(Some(b.chrome(&state)), &e),
     }

@@ -59,7 +59,13 @@ fn now_utc(secs: i64) -> Result<DateTime<Utc>> {
 }
 
 /// Audit a refusal (`denied`, with `reason`) for `caller` on `doc`.
-fn audit_denied(tx: &Transaction<'_>, caller: &Caller, doc: &DocId, detail: Json, now: i64) -> Result<()> {
+fn audit_denied(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    doc: &DocId,
+    detail: Json,
+    now: i64,
+) -> Result<()> {
     audit::append(
         tx,
         now,
@@ -90,7 +96,9 @@ fn supervises(
         return Ok(Ok(perms));
     }
     audit_denied(tx, caller, doc, json!({ "reason": "review" }), now)?;
-    Ok(Err(Error::Forbidden("only a supervisor of the case's team reviews its notes")))
+    Ok(Err(Error::Forbidden(
+        "only a supervisor of the case's team reviews its notes",
+    )))
 }
 
 fn stored(tx: &Transaction<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {

@@ -99,7 +99,7 @@ pub fn input_in(doc: &DocId, before: Option<&Automerge>, after: &Automerge) -> R
 /// The case reference at the root of a `profile` document (a string or a text object).
 fn case_reference_in(doc: &Automerge) -> Option<String> {
     match doc.get(ROOT, "case_reference").ok().flatten()? {
-        (Value::Scalar(s), _) => s.to_str().map(str::to_owned),
+        (Value::Scalar(s), _) => s.as_str().map(str::to_owned),
         (Value::Object(_), id) => doc.text(&id).ok(),
     }
 }

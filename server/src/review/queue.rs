@@ -118,7 +118,13 @@ pub async fn list(state: &AppState, caller: Caller, query: QueueQuery) -> Result
                 return Ok(Err(()));
             }
             let page = queue(tx, &caller.user, &query, now)?;
-            audit_page(tx, &caller.user.id, Some(caller.device.to_string()), &page, now)?;
+            audit_page(
+                tx,
+                &caller.user.id,
+                Some(caller.device.to_string()),
+                &page,
+                now,
+            )?;
             Ok(Ok(page))
         })
         .await?;
@@ -210,17 +216,14 @@ pub fn queue(conn: &Connection, user: &User, query: &QueueQuery, now: i64) -> Re
     }
     let more = notes.len() > limit as usize;
     notes.truncate(limit as usize);
-    let next = more
-        .then(|| notes.last())
-        .flatten()
-        .map(|last| {
-            Cursor {
-                submitted_at: last.submitted_at,
-                case_id: last.case_id.clone(),
-                note_id: last.note_id.clone(),
-            }
-            .encode()
-        });
+    let next = more.then(|| notes.last()).flatten().map(|last| {
+        Cursor {
+            submitted_at: last.submitted_at,
+            case_id: last.case_id.clone(),
+            note_id: last.note_id.clone(),
+        }
+        .encode()
+    });
     Ok(ReviewQueue { notes, next })
 }
 
@@ -236,7 +239,11 @@ mod tests {
             note_id: "b".repeat(32),
         };
         assert_eq!(Cursor::parse(&c.encode()).expect("parse"), c);
-        for bad in ["", "1.2.3", "x.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"] {
+        for bad in [
+            "",
+            "1.2.3",
+            "x.aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+        ] {
             let err = Cursor::parse(bad).expect_err(bad);
             assert!(err.to_string().contains("after"), "{err}");
         }

@@ -262,7 +262,8 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     sb.screenshot("14-review-queue").await?;
     sb.click(&format!("a[href='/console/review/{gita_case}/{note}']"))
         .await?;
-    sb.wait_text("I want to stay with my foster family.").await?;
+    sb.wait_text("I want to stay with my foster family.")
+        .await?;
     assert!(sb.text("#note-interpreter").await?.contains("Hung Nguyen"));
     sb.screenshot("15-review-note").await?;
 
@@ -276,10 +277,17 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     // browser, and Gita's phone receives it on its next sync.
     sb.submit("#sign-off").await?;
     sb.wait_text("Signed off.").await?;
-    assert!(sb.page_text().await?.contains("No notes are waiting for review."));
+    assert!(
+        sb.page_text()
+            .await?
+            .contains("No notes are waiting for review.")
+    );
     sb.screenshot("16-review-signed-off").await?;
     gita_phone.sync().await?;
-    let review = gita_phone.lock().read(visits, |d| d.visit_note(note))?.review;
+    let review = gita_phone
+        .lock()
+        .read(visits, |d| d.visit_note(note))?
+        .review;
     assert_eq!(review.status, ReviewStatus::SignedOff);
     assert_eq!(review.reviewer.map(|u| u.to_string()), Some(sam.clone()));
     let sam_browser: String = server

@@ -84,7 +84,10 @@ async fn a_note_submitted_offline_is_queued_and_the_supervisors_decisions_reach_
     t.guardian.sync().await?;
     let review = review_on(&t.guardian, visits, submitted)?;
     assert_eq!(review.status, ReviewStatus::SignedOff);
-    assert_eq!(review.reviewer.map(|u| u.to_string()), Some(t.supervisor_id.clone()));
+    assert_eq!(
+        review.reviewer.map(|u| u.to_string()),
+        Some(t.supervisor_id.clone())
+    );
     assert_eq!(review.comment, "Good record");
 
     // The draft, submitted later, is returned with a comment.
@@ -133,23 +136,24 @@ async fn a_note_submitted_offline_is_queued_and_the_supervisors_decisions_reach_
     assert!(!text.contains("Good record"), "no comment in the audit");
 
     // A guardian has no queue: 403, audited.
-    let err = queue(&t, &t.guardian, "").await.expect_err("a guardian's queue");
+    let err = queue(&t, &t.guardian, "")
+        .await
+        .expect_err("a guardian's queue");
     assert!(err.to_string().contains("403"), "{err}");
     let guardian = t.guardian_id.clone();
-    let denied: i64 = t
-        .h
-        .server
-        .state
-        .db
-        .read(move |c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM audit WHERE event = 'denied' AND actor_user = ?1
+    let denied: i64 =
+        t.h.server
+            .state
+            .db
+            .read(move |c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM audit WHERE event = 'denied' AND actor_user = ?1
                  AND detail LIKE '%review_queue%'",
-                [guardian],
-                |r| r.get(0),
-            )?)
-        })
-        .await?;
+                    [guardian],
+                    |r| r.get(0),
+                )?)
+            })
+            .await?;
     assert_eq!(denied, 1);
     Ok(())
 }
@@ -178,7 +182,9 @@ async fn the_queue_pages_oldest_first_and_a_bad_cursor_is_a_clear_error() -> Res
         .await
         .expect_err("a forged cursor");
     assert!(err.to_string().contains("after"), "{err}");
-    let err = queue(&t, &t.supervisor, "?limit=0").await.expect_err("limit 0");
+    let err = queue(&t, &t.supervisor, "?limit=0")
+        .await
+        .expect_err("limit 0");
     assert!(err.to_string().contains("limit"), "{err}");
     Ok(())
 }
@@ -310,9 +316,11 @@ async fn sign_offs_from_a_guardians_phone_or_another_teams_supervisor_are_refuse
             .state
             .db
             .read(move |c| {
-                Ok(c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [doc], |r| {
-                    r.get(0)
-                })?)
+                Ok(
+                    c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [doc], |r| {
+                        r.get(0)
+                    })?,
+                )
             })
             .await?
     };
