@@ -36,13 +36,14 @@ async fn require_supervisor(state: &AppState, b: &Browser, page: &str) -> Result
     ))
 }
 
-/// "3 days", "5 hours", "12 minutes".
+/// "3 days", "5 hours", "12 minutes", "under a minute".
 pub(super) fn age(seconds: i64) -> String {
     let plural = |n: i64, unit: &str| format!("{n} {unit}{}", if n == 1 { "" } else { "s" });
     match seconds {
         s if s >= 2 * 86_400 => plural(s / 86_400, "day"),
         s if s >= 3_600 => plural(s / 3_600, "hour"),
-        s => plural((s / 60).max(0), "minute"),
+        s if s >= 60 => plural(s / 60, "minute"),
+        _ => "under a minute".to_owned(),
     }
 }
 
@@ -324,5 +325,25 @@ pub(super) async fn decide(
             .await
         }
         Err(e) => page::error_page(Some(b.chrome(&state)), &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::age;
+
+    #[test]
+    fn a_waiting_time_reads_in_its_largest_whole_unit() {
+        for (seconds, shown) in [
+            (0, "under a minute"),
+            (59, "under a minute"),
+            (60, "1 minute"),
+            (3_599, "59 minutes"),
+            (3_600, "1 hour"),
+            (2 * 86_400 - 1, "47 hours"),
+            (2 * 86_400, "2 days"),
+        ] {
+            assert_eq!(age(seconds), shown, "{seconds}");
+        }
     }
 }
