@@ -158,7 +158,9 @@ pub(crate) fn audit_page(
     Ok(())
 }
 
-/// One page of `user`'s queue at `now` (Unix seconds), from the index. The caller checks the
+/// One page of `user`'s queue at `now` (Unix seconds), from the index, walked in the order of
+/// `review_index_queue` (status, submission time, case, note) and stopped at the page's end.
+/// The caller checks the
 /// role and audits; only notes of cases whose `visits` document `user` may read are listed.
 pub fn queue(conn: &Connection, user: &User, query: &QueueQuery, now: i64) -> Result<ReviewQueue> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
@@ -175,15 +177,16 @@ pub fn queue(conn: &Connection, user: &User, query: &QueueQuery, now: i64) -> Re
     };
     let mut stmt = conn.prepare_cached(
         "SELECT r.case_id, IFNULL(cr.reference, ''), r.note_id, r.author_user,
-                IFNULL(u.name, ''), r.visited_at, IFNULL(r.submitted_at, 0)
+                IFNULL(u.name, ''), r.visited_at, r.submitted_at
          FROM review_index r
          JOIN cases c ON c.id = r.case_id
          LEFT JOIN users u ON u.id = r.author_user
          LEFT JOIN case_references cr ON cr.case_id = r.case_id
          WHERE r.status = 'submitted' AND c.org_id = ?1
            AND c.team_id IN (SELECT team_id FROM team_members WHERE user_id = ?2)
-           AND (IFNULL(r.submitted_at, 0), r.case_id, r.note_id) > (?3, ?4, ?5)
-         ORDER BY IFNULL(r.submitted_at, 0), r.case_id, r.note_id
+           AND r.submitted_at IS NOT NULL
+           AND (r.submitted_at, r.case_id, r.note_id) > (?3, ?4, ?5)
+         ORDER BY r.submitted_at, r.case_id, r.note_id
          LIMIT ?6",
     )?;
     let rows = stmt.query_map(
