@@ -416,3 +416,99 @@ async fn send_sign_off(
     anyhow::ensure!(response.status().is_success(), "{}", response.status());
     Ok(response.json().await?)
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_return_from_the_console_reaches_the_guardian_and_other_teams_are_refused() -> Result<()>
+{
+    use casebook_tests::console::Console;
+    use reqwest::StatusCode;
+
+    let t = team().await?;
+    let visits = DocId::new(t.case, DocKind::Visits);
+    let note = record_visit(&t.guardian, t.case, "I miss my brother")?;
+    submit(&t.guardian, visits, note)?;
+    t.guardian.sync().await?;
+    let page = format!("/console/review/{}/{note}", t.case);
+
+    // A supervisor of another team: 403 on the note and on a decision, nothing written.
+    let (other_id, _) = t.h.person("other supervisor", "supervisor").await?;
+    t.h.admin.team("Leeds team", &[&other_id]).await?;
+    let other = Console::enrol(&t.h.server, &t.h.admin.code(&other_id).await?, "Leeds").await?;
+    assert_eq!(other.get(&page).await?.status(), StatusCode::FORBIDDEN);
+    let csrf = other.csrf().await?;
+    let resp = other
+        .post(
+            &page,
+            &[("csrf", &csrf), ("decision", "sign_off"), ("comment", "")],
+        )
+        .await?;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(
+        !other
+            .get("/console/review")
+            .await?
+            .text()
+            .await?
+            .contains(&page)
+    );
+    assert_eq!(status_on_server(&t, note).await?, "submitted");
+
+    // The team's supervisor, in the browser: the queue links the note.
+    let code = t.h.admin.code(&t.supervisor_id).await?;
+    let sam = Console::enrol(&t.h.server, &code, "Sam's browser").await?;
+    let queue_html = sam.get("/console/review").await?.text().await?;
+    assert!(queue_html.contains(&page), "{queue_html}");
+    assert!(queue_html.contains("HUL-2026-0099"));
+    let note_html = sam.get(&page).await?.text().await?;
+    assert!(note_html.contains("I miss my brother"));
+
+    // Without the CSRF token: refused. Returning without a comment: the error beside the
+    // field, nothing written.
+    let resp = sam
+        .post(&page, &[("decision", "return"), ("comment", "Why?")])
+        .await?;
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    let csrf = sam.csrf().await?;
+    let resp = sam
+        .post(
+            &page,
+            &[("csrf", &csrf), ("decision", "return"), ("comment", "  ")],
+        )
+        .await?;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await?.contains("id=\"return-comment-error\""));
+    assert_eq!(status_on_server(&t, note).await?, "submitted");
+
+    // Returned with a comment: the guardian's phone receives it as Sam's change.
+    let resp = sam
+        .post(
+            &page,
+            &[
+                ("csrf", &csrf),
+                ("decision", "return"),
+                ("comment", "Add who attended"),
+            ],
+        )
+        .await?;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert_eq!(status_on_server(&t, note).await?, "returned");
+    t.guardian.sync().await?;
+    let review = review_on(&t.guardian, visits, note)?;
+    assert_eq!(review.status, ReviewStatus::Returned);
+    assert_eq!(review.comment, "Add who attended");
+    assert_eq!(
+        review.reviewer.map(|u| u.to_string()),
+        Some(t.supervisor_id.clone())
+    );
+
+    // Deciding again on a note no longer awaiting review: 409, nothing written.
+    let resp = sam
+        .post(
+            &page,
+            &[("csrf", &csrf), ("decision", "sign_off"), ("comment", "")],
+        )
+        .await?;
+    assert_eq!(resp.status(), StatusCode::CONFLICT);
+    assert_eq!(status_on_server(&t, note).await?, "returned");
+    Ok(())
+}
