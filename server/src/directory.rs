@@ -77,6 +77,15 @@ impl Permissions {
         self.cases.keys().map(String::as_str)
     }
 
+    /// Whether the user is a supervisor of the team `doc`'s case belongs to.
+    pub fn supervises(&self, doc: &DocId) -> bool {
+        self.role == Role::Supervisor
+            && self
+                .cases
+                .get(&doc.case.to_string())
+                .is_some_and(|r| r.same_org && r.supervises_team)
+    }
+
     /// The user's access to `doc`.
     pub fn access(&self, doc: &DocId) -> Access {
         match self.cases.get(&doc.case.to_string()) {

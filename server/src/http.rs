@@ -376,6 +376,14 @@ async fn deadlines(
     crate::deadlines::list(&state, caller).await.map(Json)
 }
 
+async fn review_queue(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<crate::review::QueueQuery>,
+) -> Result<Json<crate::review::ReviewQueue>> {
+    crate::review::list(&state, caller, query).await.map(Json)
+}
+
 async fn police_pack(
     State(state): State<AppState>,
     caller: Caller,
@@ -455,6 +463,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/attachments/fetch", post(fetch_attachment).layer(small))
         .route("/v1/deadlines", get(deadlines))
+        .route("/v1/review-queue", get(review_queue))
         .route(
             "/v1/cases/{case}/police-pack",
             post(police_pack).layer(small),

@@ -53,8 +53,9 @@ pub use safety::{
 };
 pub use safety_checks::{DAILY_CHECK_EARLY, OverdueCheck, overdue_safety_checks};
 pub use visits::{
-    Action, Interpreter, InterpreterDecision, InterpreterMode, LinkDecision, Review, ReviewStatus,
-    VettingStatus, VisitNote, interpreters_in,
+    Action, Interpreter, InterpreterDecision, InterpreterMode, LinkDecision, NoteReview, Review,
+    ReviewStatus, VettingStatus, VisitNote, interpreters_in, review_refusal, reviews_in,
+    writes_review,
 };
 pub use working_days::{
     add_working_days, bank_holidays, bank_holidays_cover_until, check_bank_holiday_coverage,

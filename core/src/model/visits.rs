@@ -136,6 +136,68 @@ pub struct Review {
     pub comment: String,
 }
 
+impl Review {
+    /// Whether the review stands as a supervisor's decision (signed off or returned).
+    pub fn is_decided(&self) -> bool {
+        matches!(
+            self.status,
+            ReviewStatus::SignedOff | ReviewStatus::Returned
+        )
+    }
+}
+
+/// Whether `after` writes a supervisor's decision over `before`: the review differs and ends
+/// signed off or returned. Submitting (with the author's comment) and reopening do not.
+pub fn writes_review(before: &Review, after: &Review) -> bool {
+    before != after && after.is_decided()
+}
+
+/// Why `writer` may not turn review `before` into `after`, if they may not: a sign-off or
+/// return is a supervisor's, in their own name.
+pub fn review_refusal(
+    before: &Review,
+    after: &Review,
+    writer: &super::Writer,
+) -> Option<&'static str> {
+    if !writes_review(before, after) {
+        return None;
+    }
+    if writer.role != super::WriterRole::Supervisor {
+        return Some("only a supervisor signs off or returns a note");
+    }
+    if after.reviewer != Some(writer.user) {
+        return Some("a review must name the supervisor writing it");
+    }
+    None
+}
+
+/// Whether an edit by `edit` of a note reviewed as `review` reopens review: the note is
+/// signed off, and the editor is not the supervisor who signed it off (their own correction
+/// keeps it).
+fn reopens(edit: &Edit, review: &Review) -> bool {
+    review.status == ReviewStatus::SignedOff && review.reviewer != Some(edit.author.user)
+}
+
+/// A note's content changed since a sign-off reopens review: the status goes back to
+/// submitted (the last reviewer, time and comment are kept, so the queue shows who signed
+/// off before). `current` is the stored note, `note` what is being saved. A save from a read
+/// that predates the sign-off (`note` still holds the review as it was then: a stale save,
+/// `doc/stale.rs`) writes only what it changed and keeps the sign-off.
+fn reopened(edit: &Edit, current: &VisitNote, note: &VisitNote) -> VisitNote {
+    let mut note = note.clone();
+    if !reopens(edit, &current.review) || note.review != current.review {
+        return note;
+    }
+    let content = |n: &VisitNote| VisitNote {
+        review: Review::default(),
+        ..n.clone()
+    };
+    if content(current) != content(&note) {
+        note.review.status = ReviewStatus::Submitted;
+    }
+    note
+}
+
 /// An agreed action.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Action {
@@ -247,6 +309,7 @@ impl CaseDoc {
             return Err(Error::invalid("actions", "add new actions with add_action"));
         }
         let note = stamp_decision(edit, note, Some(&current.interpreter_decision));
+        let note = reopened(edit, &current, &note);
         self.update_entry_sparse(edit, &["notes"], id, &note)
     }
 
@@ -258,9 +321,16 @@ impl CaseDoc {
         action_id: EntryId,
         action: &Action,
     ) -> Result<()> {
-        self.visit_note(note)?;
+        let current = self.visit_note(note)?;
         let key = note.to_string();
-        self.add_entry(edit, &["notes", &key, "actions"], action_id, action)
+        self.add_entry(edit, &["notes", &key, "actions"], action_id, action)?;
+        if reopens(edit, &current.review) {
+            // A new action is new content: review reopens.
+            let mut updated = self.visit_note(note)?;
+            updated.review.status = ReviewStatus::Submitted;
+            self.update_entry_sparse(edit, &["notes"], note, &updated)?;
+        }
+        Ok(())
     }
 
     /// Supervisor sign-off (or return) of a note.
@@ -282,13 +352,58 @@ impl CaseDoc {
     }
 }
 
-/// The interpreter of every note of a `visits` document held as a plain automerge document
-/// (the server's copy), read without the notes' text: what the server's interpreter link
-/// check compares, with no second load of a document of years of long notes.
-pub fn interpreters_in(
+/// What the server's review index keeps of one note: when the visit was, and its review.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NoteReview {
+    /// When the visit happened.
+    pub visited_at: Option<DateTime<Utc>>,
+    /// The review.
+    pub review: Review,
+}
+
+/// The visit time and review of every note of a `visits` document held as a plain automerge
+/// document (the server's copy), read without the notes' text: what the server's review
+/// index keeps.
+pub fn reviews_in(
     id: crate::doc::DocId,
     doc: &impl automerge::ReadDoc,
-) -> Result<Vec<(EntryId, Interpreter)>> {
+) -> Result<Vec<(EntryId, NoteReview)>> {
+    use automerge::Value;
+    let malformed = |path: &str, reason: &str| Error::Malformed {
+        doc: id.to_string(),
+        path: path.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut out = Vec::new();
+    for (entry, note) in notes_in(id, doc)? {
+        let visited_at = match doc.get(&note, "visited_at")? {
+            Some((Value::Scalar(s), _)) => s
+                .as_str()
+                .map(|t| {
+                    t.parse::<DateTime<Utc>>()
+                        .map_err(|_| malformed("notes", "a visit time does not read"))
+                })
+                .transpose()?,
+            _ => None,
+        };
+        let review = match doc.get(&note, "review")? {
+            Some((Value::Object(_), obj)) => {
+                serde_json::from_value(crate::doc::read_object(doc, &obj)?)
+                    .map_err(|_| malformed("notes", "a review does not read"))?
+            }
+            _ => Review::default(),
+        };
+        out.push((entry, NoteReview { visited_at, review }));
+    }
+    Ok(out)
+}
+
+/// The notes of a `visits` document held as a plain automerge document, by entry id, after
+/// checking the document is the one named.
+fn notes_in(
+    id: crate::doc::DocId,
+    doc: &impl automerge::ReadDoc,
+) -> Result<Vec<(EntryId, automerge::ObjId)>> {
     use automerge::{ROOT, Value};
     let malformed = |path: &str, reason: &str| Error::Malformed {
         doc: id.to_string(),
@@ -318,10 +433,30 @@ pub fn interpreters_in(
         let Some((Value::Object(_), note)) = doc.get(&notes, key.as_str())? else {
             return Err(malformed("notes", "expected an object"));
         };
+        out.push((entry, note));
+    }
+    Ok(out)
+}
+
+/// The interpreter of every note of a `visits` document held as a plain automerge document
+/// (the server's copy), read without the notes' text: what the server's interpreter link
+/// check compares, with no second load of a document of years of long notes.
+pub fn interpreters_in(
+    id: crate::doc::DocId,
+    doc: &impl automerge::ReadDoc,
+) -> Result<Vec<(EntryId, Interpreter)>> {
+    use automerge::Value;
+    let mut out = Vec::new();
+    for (entry, note) in notes_in(id, doc)? {
         let interpreter = match doc.get(&note, "interpreter")? {
             Some((Value::Object(_), obj)) => {
-                serde_json::from_value(crate::doc::read_object(doc, &obj)?)
-                    .map_err(|_| malformed("notes", "an interpreter does not read"))?
+                serde_json::from_value(crate::doc::read_object(doc, &obj)?).map_err(|_| {
+                    Error::Malformed {
+                        doc: id.to_string(),
+                        path: "notes".to_owned(),
+                        reason: "an interpreter does not read".to_owned(),
+                    }
+                })?
             }
             _ => Interpreter::default(),
         };
@@ -329,3 +464,7 @@ pub fn interpreters_in(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+#[path = "visits_tests.rs"]
+mod tests;

@@ -13,6 +13,7 @@
 //! | profile (profile)                               | change                              | -                         | nothing       |
 //! | current placement, history (location)           | add, change                         | -                         | nothing       |
 //! | visit notes (visits)                            | add, change                         | -                         | nothing       |
+//! | a note's sign-off or return (visits)            | supervisor only, in their own name  | -                         | nothing       |
 //! | persons of concern (associates)                 | add, change                         | -                         | nothing       |
 //! | plan steps, `feel_safe`, `placement_started_at` | add, change                         | nothing                   | nothing       |
 //! | a plan step's review (safety)                   | supervisor: add, change (own name)  | nothing                   | nothing       |
@@ -43,7 +44,7 @@ use serde_json::{Map, Value as Json};
 
 use super::{
     MissingEpisode, MissingPersonProfile, PROFILE_KEY, PersonOfConcern, PhotoRef, Placement,
-    PlanStep, Profile, SHARED_KEY, SafetyCheck, SharedPerson, VisitNote,
+    PlanStep, Profile, Review, SHARED_KEY, SafetyCheck, SharedPerson, VisitNote,
 };
 use crate::doc::{CaseDoc, CheckedChanges, DocKind, Resolution};
 use crate::error::{Error, Result};
@@ -669,7 +670,8 @@ impl Check<'_> {
                     .all(|id| self.creator(id) == Some(self.writer.user));
             self.decide(record.clone(), part.class, WriteAction::Change, own);
             self.check_step_review(part, &parent, &key, &record);
-            self.check_reads(part, &parent, &key, record);
+            self.check_reads(part, &parent, &key, record.clone());
+            self.check_review(part, &parent, &key, record);
         }
         for key in self.after.keys(&parent) {
             if self
@@ -687,7 +689,8 @@ impl Check<'_> {
             }
             self.decide(record.clone(), part.class, WriteAction::Add, false);
             self.check_step_review(part, &parent, &key, &record);
-            self.check_reads(part, &parent, &key, record);
+            self.check_reads(part, &parent, &key, record.clone());
+            self.check_review(part, &parent, &key, record);
         }
     }
 
@@ -746,6 +749,29 @@ impl Check<'_> {
         };
         if !readable {
             self.refuse(record, format!("does not read as a {}", part.name));
+        }
+    }
+
+    /// A visit note's review: a sign-off or return is a supervisor's, in their own name
+    /// ([`super::visits::review_refusal`]).
+    fn check_review(&mut self, part: &Part, parent: &ObjId, key: &str, record: String) {
+        if part.class != RecordClass::CaseRecord || part.key != "notes" {
+            return;
+        }
+        let review_of = |doc: &Automerge| -> Option<Review> {
+            let (_, note) = doc.get(parent, key).ok().flatten()?;
+            match doc.get(&note, "review").ok().flatten()? {
+                (Value::Object(ObjType::Map), id) => serde_json::from_value(plain(doc, &id)).ok(),
+                _ => None,
+            }
+        };
+        let before = review_of(self.before).unwrap_or_default();
+        // A review that does not read is refused by the note's own read check.
+        let Some(after) = review_of(self.after) else {
+            return;
+        };
+        if let Some(reason) = super::visits::review_refusal(&before, &after, self.writer) {
+            self.refuse(record, reason);
         }
     }
 

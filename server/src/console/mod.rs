@@ -14,6 +14,7 @@ mod page;
 mod person_pages;
 mod qr;
 mod queries;
+mod review_pages;
 mod session;
 mod transfer_pages;
 
@@ -127,6 +128,11 @@ pub fn router() -> Router<AppState> {
         .route(
             "/console/cases/{case}/transfer",
             get(transfer_pages::transfer_form).post(transfer_pages::transfer),
+        )
+        .route("/console/review", get(review_pages::queue))
+        .route(
+            "/console/review/{case}/{note}",
+            get(review_pages::note).post(review_pages::decide),
         )
         .route("/console/audit", get(audit_pages::trail))
         .route("/console/audit/verify", get(audit_pages::verify))

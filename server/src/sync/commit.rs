@@ -295,7 +295,13 @@ impl Exchange<'_, '_> {
     }
 
     /// Step 3: commit what receiving one message gave.
-    fn apply(&mut self, doc: DocId, message_bytes: usize, received: Received) -> Result<()> {
+    fn apply(
+        &mut self,
+        perms: &Permissions,
+        doc: DocId,
+        message_bytes: usize,
+        received: Received,
+    ) -> Result<()> {
         let (read_only, result, state) = match received {
             Received::Forbidden => return self.reject(doc, RejectReason::Forbidden, "forbidden"),
             Received::Refused(why) => return self.reject(doc, RejectReason::Quarantined, why),
@@ -318,7 +324,10 @@ impl Exchange<'_, '_> {
             if saved.len() > MAX_DOC_BYTES {
                 return self.reject(doc, RejectReason::Quarantined, "too_large");
             }
-            if let Some(detail) = applied.write_refusal {
+            let refusal = applied
+                .write_refusal
+                .or_else(|| crate::review::refusal(perms, &doc, &applied.review));
+            if let Some(detail) = refusal {
                 self.audit("denied", &doc, detail)?;
                 self.response.rejected.push(DocRejection {
                     doc,
@@ -356,6 +365,7 @@ impl Exchange<'_, '_> {
                 self.now,
             )?;
             crate::interpreter_links::record(self.tx, self.caller, &doc, &applied.links, self.now)?;
+            crate::review::record(self.tx, self.caller, &doc, &applied.review, self.now)?;
             for share in &applied.shares {
                 self.audit(share.event, &doc, json!({ "person": share.person }))?;
             }
@@ -447,11 +457,11 @@ pub(super) fn commit(
     for c in attempt.computed {
         let doc = c.message.doc;
         if ex.unchanged(&perms, &doc, &c.input)? {
-            ex.apply(doc, c.message.data.len(), c.received)?;
+            ex.apply(&perms, doc, c.message.data.len(), c.received)?;
         } else if attempt.last {
             let input = read_input(tx, &perms, &ex.device, &doc)?;
             let received = compute::receive(&input, &c.message.data, &doc, caller);
-            ex.apply(doc, c.message.data.len(), received)?;
+            ex.apply(&perms, doc, c.message.data.len(), received)?;
         } else {
             conflicts.push(c.message);
         }

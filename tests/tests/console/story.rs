@@ -1,7 +1,14 @@
-//! The administrator's story, in the browser from the printed code to a revoked phone.
+//! The administrator's story, in the browser from the printed code to a revoked phone, with
+//! the supervisor's review: a note a guardian's phone submitted, signed off in the browser,
+//! received by the phone on its next sync.
 
 use anyhow::{Context, Result};
 use casebook_core::Error as CoreError;
+use casebook_core::doc::{DocId, DocKind};
+use casebook_core::ids::EntryId;
+use casebook_core::model::{
+    Interpreter, InterpreterMode, Profile, ReviewStatus, VettingStatus, VisitNote,
+};
 use casebook_tests::support::Device;
 
 use super::browser::Driver;
@@ -211,6 +218,102 @@ async fn an_administrator_sets_up_a_team_and_revokes_a_phone_in_the_browser() ->
     let err = carla_phone.sync().await.expect_err("revoked");
     assert!(matches!(err, CoreError::DeviceRevoked), "{err:?}");
     gita_phone.sync().await?;
+
+    // Gita's phone, offline, opens a case (it goes to her only team), writes a visit note
+    // with an interpreter and submits it for review; then it syncs.
+    let gita_case = gita_phone.lock().create_case(
+        &gita_phone.edit(),
+        &mut rand::rngs::OsRng,
+        &Profile {
+            case_reference: "HUL-2026-0042".into(),
+            ..Profile::default()
+        },
+    )?;
+    let visits = DocId::new(gita_case, DocKind::Visits);
+    let note = EntryId::random(&mut rand::rngs::OsRng);
+    gita_phone.change(visits, |d, e| {
+        d.add_visit_note(
+            e,
+            note,
+            &VisitNote {
+                visited_at: Some(e.at),
+                place: "Foster home".into(),
+                wishes_and_feelings: "I want to stay with my foster family.".into(),
+                observations: "Relaxed; showed me her drawings.".into(),
+                interpreter: Interpreter {
+                    mode: InterpreterMode::InPerson,
+                    name: "Hung Nguyen".into(),
+                    agency: "Northern Interpreting".into(),
+                    language: "Vietnamese".into(),
+                    vetting: VettingStatus::Vetted,
+                    ..Interpreter::default()
+                },
+                ..VisitNote::default()
+            },
+        )?;
+        d.review_visit_note(e, note, ReviewStatus::Submitted, "")
+    })?;
+    gita_phone.sync().await?;
+
+    // The supervisor signs in with a code of his own and finds the note in his queue.
+    let (sam_code, _) = issue(&b, &base, &sam).await?;
+    let sb = driver.browser(&server.cert_fingerprint).await?;
+    enrol_browser(&sb, &server, &sam_code, "Sam's office browser").await?;
+    sb.click("#home-review").await?;
+    sb.wait_path("/console/review").await?;
+    sb.wait_text("HUL-2026-0042").await?;
+    assert!(sb.text("#review-queue").await?.contains("Gita Patel"));
+    sb.screenshot("14-review-queue").await?;
+    sb.click(&format!("a[href='/console/review/{gita_case}/{note}']"))
+        .await?;
+    sb.wait_text("I want to stay with my foster family.")
+        .await?;
+    assert!(sb.text("#note-interpreter").await?.contains("Hung Nguyen"));
+    sb.screenshot("15-review-note").await?;
+
+    // Returning it without a comment is refused beside the field; nothing is written.
+    sb.submit("#return-note").await?;
+    assert_eq!(
+        sb.text("#return-comment-error").await?,
+        "Say what the author should change to return a note."
+    );
+    // Signing it off writes the review into the document as Sam's change, from his
+    // browser, and Gita's phone receives it on its next sync.
+    sb.submit("#sign-off").await?;
+    sb.wait_text("Signed off.").await?;
+    assert!(
+        sb.page_text()
+            .await?
+            .contains("No notes are waiting for review.")
+    );
+    sb.screenshot("16-review-signed-off").await?;
+    gita_phone.sync().await?;
+    let review = gita_phone
+        .lock()
+        .read(visits, |d| d.visit_note(note))?
+        .review;
+    assert_eq!(review.status, ReviewStatus::SignedOff);
+    assert_eq!(review.reviewer.map(|u| u.to_string()), Some(sam.clone()));
+    let sam_browser: String = server
+        .state
+        .db
+        .read(|c| {
+            Ok(c.query_row(
+                "SELECT id FROM devices WHERE name = 'Sam''s office browser'",
+                [],
+                |r| r.get(0),
+            )?)
+        })
+        .await?;
+    let last = gita_phone
+        .lock()
+        .read(visits, |d| Ok(d.history()))?
+        .pop()
+        .context("a change")?;
+    let author = last.author.context("an author")?;
+    assert_eq!(author.device.to_string(), sam_browser);
+    assert_eq!(author.user.to_string(), sam);
+    sb.close().await?;
 
     // The browser is in its person's device list like a phone.
     let admin_devices = count(
