@@ -12,6 +12,7 @@ mod missing_status;
 mod nrm;
 mod photo;
 mod profile;
+mod report_facts;
 mod safety;
 mod visits;
 mod working_days;
@@ -41,6 +42,10 @@ pub use photo::{
 pub use profile::{
     AgeStatus, Immigration, ImmigrationOutcome, IndependentVisitor, LegalBasis, Nrm, NrmDecision,
     PlanDates, Profile,
+};
+pub use report_facts::{
+    DocFacts, EpisodeFact, NoteFact, NrmFact, REASONABLE_GROUNDS_WORKING_DAYS, episode_facts_in,
+    note_facts_in, nrm_fact_in, report_facts_in,
 };
 pub use safety::{
     CheckOutcome, PLACEMENT_STARTED_AT, PlanStep, Responsible, SafetyCheck, StepStatus,

@@ -12,6 +12,7 @@ mod case_pages;
 mod page;
 mod qr;
 mod queries;
+mod report_pages;
 mod session;
 
 use axum::Router;
@@ -98,6 +99,8 @@ pub fn router() -> Router<AppState> {
         .route("/console/cases/{case}", get(case_pages::case))
         .route("/console/cases/{case}/links", post(case_pages::case_link))
         .route("/console/cases/{case}/team", post(case_pages::case_team))
+        .route("/console/reports", get(report_pages::reports))
+        .route("/console/reports.csv", get(report_pages::reports_csv))
         .route("/console/audit", get(audit_pages::trail))
         .route("/console/audit/verify", get(audit_pages::verify))
         .route(

@@ -73,6 +73,9 @@ pub(super) struct Applied {
     /// The interpreter link check's index update (`associates`) or interpreters to check
     /// (`visits`) if the new save is stored ([`crate::interpreter_links`]).
     pub links: crate::interpreter_links::LinkInput,
+    /// The report facts of the new save if it is stored (`safety`, `profile`, `visits`;
+    /// [`crate::reports::facts`]).
+    pub report_facts: Option<casebook_core::model::DocFacts>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -148,19 +151,21 @@ fn apply(
     let photo = saved
         .as_ref()
         .and_then(|_| casebook_core::model::referenced_photo(&doc));
-    let (episode_events, shares, links) = match (&saved, &stored_doc) {
+    let (episode_events, shares, links, report_facts) = match (&saved, &stored_doc) {
         (Some(saved), Some(before)) if write_refusal.is_none() => {
             let before = stored.is_some().then_some(before);
             (
                 crate::alerts::episode_events_in(id, before, &doc),
                 crate::shared_persons::changes_in(id, before, &doc),
                 crate::interpreter_links::input_in(id, before, &doc, saved),
+                crate::reports::facts::facts_in(id, &doc),
             )
         }
         _ => (
             Vec::new(),
             Vec::new(),
             crate::interpreter_links::LinkInput::default(),
+            None,
         ),
     };
     let reply = doc.generate_sync_message(state).map(|m| {
@@ -176,6 +181,7 @@ fn apply(
         episode_events,
         shares,
         links,
+        report_facts,
     })
 }
 

@@ -7,6 +7,7 @@
 
 mod attacks;
 mod browser;
+mod reports;
 mod story;
 
 use anyhow::{Result, bail};
