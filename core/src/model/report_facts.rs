@@ -128,7 +128,11 @@ fn check_root(id: DocId, doc: &impl automerge::ReadDoc, kind: DocKind) -> Result
         || root_str("case") != Some(id.case.to_string())
         || root_str("kind").as_deref() != Some(kind.as_str())
     {
-        return Err(malformed(id, "/", "document belongs to another case or kind"));
+        return Err(malformed(
+            id,
+            "/",
+            "document belongs to another case or kind",
+        ));
     }
     Ok(())
 }

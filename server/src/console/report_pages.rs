@@ -55,7 +55,8 @@ fn chart(id: &'static str, title: &'static str, bars: &[(String, u64)]) -> Chart
         .iter()
         .zip(0u32..)
         .map(|((label, n), i)| {
-            let width = u32::try_from(n.saturating_mul(u64::from(BAR_MAX)) / max).unwrap_or(BAR_MAX);
+            let width =
+                u32::try_from(n.saturating_mul(u64::from(BAR_MAX)) / max).unwrap_or(BAR_MAX);
             Bar {
                 label: label.clone(),
                 value: n.to_string(),
@@ -98,9 +99,15 @@ struct ReportsPage {
 }
 
 const MISSING: [(&str, &str); 8] = [
-    ("children_missing", "Children missing from care in the period"),
+    (
+        "children_missing",
+        "Children missing from care in the period",
+    ),
     ("episodes", "Episodes started"),
-    ("total_duration_hours", "Total duration of ended episodes (hours)"),
+    (
+        "total_duration_hours",
+        "Total duration of ended episodes (hours)",
+    ),
     ("median_duration_hours", "Median duration (hours)"),
     ("still_missing", "Still missing"),
     ("returned", "Returned in the period"),
@@ -108,14 +115,23 @@ const MISSING: [(&str, &str); 8] = [
         "returned_interview_within_72_hours",
         "Returned with a return interview within 72 hours",
     ),
-    ("repeat_episodes", "Repeat episodes (third or more in 90 days)"),
+    (
+        "repeat_episodes",
+        "Repeat episodes (third or more in 90 days)",
+    ),
 ];
 
 const NRM: [(&str, &str); 6] = [
     ("referrals", "NRM referrals"),
     ("decisions_made", "NRM decisions made"),
-    ("reasonable_grounds_decisions", "Reasonable grounds decisions"),
-    ("conclusive_grounds_decisions", "Conclusive grounds decisions"),
+    (
+        "reasonable_grounds_decisions",
+        "Reasonable grounds decisions",
+    ),
+    (
+        "conclusive_grounds_decisions",
+        "Conclusive grounds decisions",
+    ),
     (
         "median_days_to_reasonable_grounds",
         "Median days from referral to reasonable grounds",
@@ -149,7 +165,12 @@ fn count(report: &Report, section: &str, category: &str, measure: &str) -> u64 {
     }
 }
 
-fn lines(report: &Report, section: &str, categories: &[&str], rows: &[(&str, &'static str)]) -> Vec<Line> {
+fn lines(
+    report: &Report,
+    section: &str,
+    categories: &[&str],
+    rows: &[(&str, &'static str)],
+) -> Vec<Line> {
     rows.iter()
         .map(|(measure, label)| Line {
             label,
@@ -173,7 +194,10 @@ fn fill(page: &mut ReportsPage, report: &Report) {
     page.nrm = lines(report, "nrm", &["all"], &NRM);
     page.visits = lines(report, "visits", &["all"], &VISITS);
     let episodes = [
-        ("Missing".to_owned(), count(report, "missing", "missing", "episodes")),
+        (
+            "Missing".to_owned(),
+            count(report, "missing", "missing", "episodes"),
+        ),
         (
             "Away without authorisation".to_owned(),
             count(report, "missing", "away_from_placement", "episodes"),
@@ -222,11 +246,7 @@ pub(super) async fn reports(
     let to = q.to.clone().unwrap_or(default_to);
     let mut page = ReportsPage {
         chrome: Some(chrome.clone()),
-        csv_query: format!(
-            "from={}&to={}",
-            urlencoding(&from),
-            urlencoding(&to)
-        ),
+        csv_query: format!("from={}&to={}", urlencoding(&from), urlencoding(&to)),
         from,
         to,
         from_error: None,

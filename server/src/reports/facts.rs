@@ -8,9 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use automerge::Automerge;
 use casebook_core::doc::{DocId, DocKind};
-use casebook_core::model::{
-    DocFacts, EpisodeCategory, NrmDecision, ReviewStatus, report_facts_in,
-};
+use casebook_core::model::{DocFacts, EpisodeCategory, NrmDecision, ReviewStatus, report_facts_in};
 use rusqlite::{Connection, Transaction, params};
 
 use crate::db;
@@ -32,7 +30,10 @@ pub fn facts_in(doc: &DocId, loaded: &Automerge) -> Option<DocFacts> {
     match read {
         Ok(Ok(facts)) => facts,
         _ => {
-            tracing::warn!(kind = doc.kind.as_str(), "report facts not read; kept as they were");
+            tracing::warn!(
+                kind = doc.kind.as_str(),
+                "report facts not read; kept as they were"
+            );
             None
         }
     }

@@ -243,7 +243,13 @@ fn derived(value: Option<f64>, base: usize) -> Value {
     }
 }
 
-fn push(out: &mut Vec<Figure>, section: &'static str, category: &str, measure: &'static str, value: Value) {
+fn push(
+    out: &mut Vec<Figure>,
+    section: &'static str,
+    category: &str,
+    measure: &'static str,
+    value: Value,
+) {
     out.push(Figure {
         section,
         category: category.to_owned(),
@@ -259,7 +265,10 @@ fn episode_figures(out: &mut Vec<Figure>, category: &str, episodes: &[&EpisodeRo
         .iter()
         .filter(|e| e.started_at < end && e.ended_at.is_none_or(|t| t >= start));
     let children: HashSet<&str> = touching.map(|e| e.case.as_str()).collect();
-    let started: Vec<&&EpisodeRow> = episodes.iter().filter(|e| p.contains(e.started_at)).collect();
+    let started: Vec<&&EpisodeRow> = episodes
+        .iter()
+        .filter(|e| p.contains(e.started_at))
+        .collect();
     let mut hours: Vec<f64> = started
         .iter()
         .filter_map(|e| e.ended_at.map(|t| (t - e.started_at) as f64 / 3600.0))
@@ -274,10 +283,28 @@ fn episode_figures(out: &mut Vec<Figure>, category: &str, episodes: &[&EpisodeRo
         .iter()
         .filter(|e| e.started_at < end && e.ended_at.is_none())
         .count();
-    push(out, "missing", category, "children_missing", count(children.len()));
+    push(
+        out,
+        "missing",
+        category,
+        "children_missing",
+        count(children.len()),
+    );
     push(out, "missing", category, "episodes", count(started.len()));
-    push(out, "missing", category, "total_duration_hours", derived(total, hours.len()));
-    push(out, "missing", category, "median_duration_hours", derived(median_hours, hours.len()));
+    push(
+        out,
+        "missing",
+        category,
+        "total_duration_hours",
+        derived(total, hours.len()),
+    );
+    push(
+        out,
+        "missing",
+        category,
+        "median_duration_hours",
+        derived(median_hours, hours.len()),
+    );
     push(out, "missing", category, "still_missing", count(still));
     push(out, "missing", category, "returned", count(returned.len()));
     push(
@@ -285,7 +312,12 @@ fn episode_figures(out: &mut Vec<Figure>, category: &str, episodes: &[&EpisodeRo
         "missing",
         category,
         "returned_interview_within_72_hours",
-        count(returned.iter().filter(|e| e.interview_within_72_hours).count()),
+        count(
+            returned
+                .iter()
+                .filter(|e| e.interview_within_72_hours)
+                .count(),
+        ),
     );
     push(
         out,
@@ -300,12 +332,22 @@ fn episode_figures(out: &mut Vec<Figure>, category: &str, episodes: &[&EpisodeRo
 /// awaiting review or overdue is as of now, or as of the period's end if that is earlier).
 pub fn compute(facts: &ScopeFacts, period: Period, now: i64) -> Vec<Figure> {
     let mut out = Vec::new();
-    push(&mut out, "scope", "all", "children", Value::Count(facts.cases));
+    push(
+        &mut out,
+        "scope",
+        "all",
+        "children",
+        Value::Count(facts.cases),
+    );
     // Missing from care.
     let all: Vec<&EpisodeRow> = facts.episodes.iter().collect();
     episode_figures(&mut out, "all", &all, period);
     for category in CATEGORIES {
-        let some: Vec<&EpisodeRow> = all.iter().copied().filter(|e| e.category == category).collect();
+        let some: Vec<&EpisodeRow> = all
+            .iter()
+            .copied()
+            .filter(|e| e.category == category)
+            .collect();
         episode_figures(&mut out, category, &some, period);
     }
     // NRM.
@@ -314,7 +356,11 @@ pub fn compute(facts: &ScopeFacts, period: Period, now: i64) -> Vec<Figure> {
         .unwrap_or(period.to);
     let as_of = today.min(period.to);
     let in_period = |d: Option<NaiveDate>| d.is_some_and(|d| period.contains_day(d));
-    let referrals = facts.nrm.iter().filter(|n| in_period(n.referred_on)).count();
+    let referrals = facts
+        .nrm
+        .iter()
+        .filter(|n| in_period(n.referred_on))
+        .count();
     let rg: Vec<&NrmRow> = facts
         .nrm
         .iter()
@@ -341,9 +387,27 @@ pub fn compute(facts: &ScopeFacts, period: Period, now: i64) -> Vec<Figure> {
         })
         .count();
     push(&mut out, "nrm", "all", "referrals", count(referrals));
-    push(&mut out, "nrm", "all", "decisions_made", count(rg.len() + cg));
-    push(&mut out, "nrm", "all", "reasonable_grounds_decisions", count(rg.len()));
-    push(&mut out, "nrm", "all", "conclusive_grounds_decisions", count(cg));
+    push(
+        &mut out,
+        "nrm",
+        "all",
+        "decisions_made",
+        count(rg.len() + cg),
+    );
+    push(
+        &mut out,
+        "nrm",
+        "all",
+        "reasonable_grounds_decisions",
+        count(rg.len()),
+    );
+    push(
+        &mut out,
+        "nrm",
+        "all",
+        "conclusive_grounds_decisions",
+        count(cg),
+    );
     push(
         &mut out,
         "nrm",
@@ -351,7 +415,13 @@ pub fn compute(facts: &ScopeFacts, period: Period, now: i64) -> Vec<Figure> {
         "median_days_to_reasonable_grounds",
         derived(median_days, days.len()),
     );
-    push(&mut out, "nrm", "all", "reasonable_grounds_overdue", count(overdue));
+    push(
+        &mut out,
+        "nrm",
+        "all",
+        "reasonable_grounds_overdue",
+        count(overdue),
+    );
     // Visits.
     let visits: Vec<&NoteRow> = facts
         .notes
@@ -370,9 +440,27 @@ pub fn compute(facts: &ScopeFacts, period: Period, now: i64) -> Vec<Figure> {
     let waiting = waits.len();
     let median_wait = median(&mut waits).map(|d| round(d, 1));
     push(&mut out, "visits", "all", "visits", count(visits.len()));
-    push(&mut out, "visits", "all", "children_visited", count(visited.len()));
-    push(&mut out, "visits", "all", "visits_per_child_per_month", derived(rate, visits.len()));
-    push(&mut out, "visits", "all", "notes_awaiting_review", count(waiting));
+    push(
+        &mut out,
+        "visits",
+        "all",
+        "children_visited",
+        count(visited.len()),
+    );
+    push(
+        &mut out,
+        "visits",
+        "all",
+        "visits_per_child_per_month",
+        derived(rate, visits.len()),
+    );
+    push(
+        &mut out,
+        "visits",
+        "all",
+        "notes_awaiting_review",
+        count(waiting),
+    );
     push(
         &mut out,
         "visits",

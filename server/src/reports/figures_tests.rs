@@ -15,7 +15,14 @@ fn at(m: u32, d: u32, h: u32) -> i64 {
         .timestamp()
 }
 
-fn episode(case: &str, category: &str, started: i64, ended: Option<i64>, interview: bool, repeat: bool) -> EpisodeRow {
+fn episode(
+    case: &str,
+    category: &str,
+    started: i64,
+    ended: Option<i64>,
+    interview: bool,
+    repeat: bool,
+) -> EpisodeRow {
     EpisodeRow {
         case: case.into(),
         category: category.into(),
@@ -36,7 +43,10 @@ fn get(figures: &[Figure], section: &str, category: &str, measure: &str) -> Valu
 
 #[test]
 fn a_period_ending_before_it_starts_or_too_long_is_refused_naming_to() {
-    assert_eq!(Period::new(day(2, 1), day(1, 31)).map_err(|e| e.0), Err("to"));
+    assert_eq!(
+        Period::new(day(2, 1), day(1, 31)).map_err(|e| e.0),
+        Err("to")
+    );
     let long = Period::new(day(1, 1), day(1, 1) + chrono::Days::new(4000));
     assert_eq!(long.map_err(|e| e.0), Err("to"));
     let one = Period::new(day(1, 1), day(1, 1)).expect("one day");
@@ -56,16 +66,25 @@ fn counts_from_1_to_4_and_figures_from_1_to_4_items_are_suppressed_only_when_ask
     for n in 1..5 {
         assert_eq!(Value::Count(n).shown(true), Shown::FewerThanFive);
         assert_eq!(Value::Count(n).shown(false), Shown::Count(n));
-        let d = Value::Derived { value: Some(2.5), base: n };
+        let d = Value::Derived {
+            value: Some(2.5),
+            base: n,
+        };
         assert_eq!(d.shown(true), Shown::FewerThanFive);
         assert_eq!(d.shown(false), Shown::Number(2.5));
     }
     assert_eq!(Value::Count(0).shown(true), Shown::Count(0));
     assert_eq!(Value::Count(5).shown(true), Shown::Count(5));
-    let none = Value::Derived { value: None, base: 0 };
+    let none = Value::Derived {
+        value: None,
+        base: 0,
+    };
     assert_eq!(none.shown(true), Shown::Empty);
     assert_eq!(Shown::FewerThanFive.text(), "fewer than 5");
-    assert_eq!(Shown::FewerThanFive.json(), serde_json::json!("fewer than 5"));
+    assert_eq!(
+        Shown::FewerThanFive.json(),
+        serde_json::json!("fewer than 5")
+    );
 }
 
 #[test]
@@ -83,11 +102,25 @@ fn episode_figures_count_what_started_ended_and_is_still_open_in_the_period() {
         episodes: vec![
             // Started in December, returned in January: a child missing in the period,
             // returned in it, but not an episode started in it.
-            episode("a", "missing", at(1, 1, 0) - 2 * 86_400, Some(at(1, 2, 0)), true, false),
+            episode(
+                "a",
+                "missing",
+                at(1, 1, 0) - 2 * 86_400,
+                Some(at(1, 2, 0)),
+                true,
+                false,
+            ),
             // Started and ended in January: 10 hours, interview within 72 hours, a repeat.
             episode("b", "missing", at(1, 5, 8), Some(at(1, 5, 18)), true, true),
             // Started in January, 30 hours, away from placement, no interview.
-            episode("c", "away_from_placement", at(1, 10, 0), Some(at(1, 11, 6)), false, false),
+            episode(
+                "c",
+                "away_from_placement",
+                at(1, 10, 0),
+                Some(at(1, 11, 6)),
+                false,
+                false,
+            ),
             // Started in January and still missing.
             episode("b", "missing", at(1, 20, 0), None, false, false),
             // Started in February: not in the period at all.
@@ -101,22 +134,34 @@ fn episode_figures_count_what_started_ended_and_is_still_open_in_the_period() {
     assert_eq!(count("all", "episodes"), Value::Count(3));
     assert_eq!(count("all", "still_missing"), Value::Count(1));
     assert_eq!(count("all", "returned"), Value::Count(3));
-    assert_eq!(count("all", "returned_interview_within_72_hours"), Value::Count(2));
+    assert_eq!(
+        count("all", "returned_interview_within_72_hours"),
+        Value::Count(2)
+    );
     assert_eq!(count("all", "repeat_episodes"), Value::Count(1));
     assert_eq!(
         count("all", "total_duration_hours"),
-        Value::Derived { value: Some(40.0), base: 2 }
+        Value::Derived {
+            value: Some(40.0),
+            base: 2
+        }
     );
     assert_eq!(
         count("all", "median_duration_hours"),
-        Value::Derived { value: Some(20.0), base: 2 }
+        Value::Derived {
+            value: Some(20.0),
+            base: 2
+        }
     );
     assert_eq!(count("missing", "children_missing"), Value::Count(2));
     assert_eq!(count("missing", "episodes"), Value::Count(2));
     assert_eq!(count("away_from_placement", "episodes"), Value::Count(1));
     assert_eq!(
         count("away_from_placement", "median_duration_hours"),
-        Value::Derived { value: Some(30.0), base: 1 }
+        Value::Derived {
+            value: Some(30.0),
+            base: 1
+        }
     );
 }
 
@@ -143,14 +188,26 @@ fn nrm_figures_count_decisions_in_the_period_and_overdue_at_its_end() {
     };
     let f = compute(&facts, period, at(6, 1, 0));
     assert_eq!(get(&f, "nrm", "all", "referrals"), Value::Count(4));
-    assert_eq!(get(&f, "nrm", "all", "reasonable_grounds_decisions"), Value::Count(2));
-    assert_eq!(get(&f, "nrm", "all", "conclusive_grounds_decisions"), Value::Count(1));
+    assert_eq!(
+        get(&f, "nrm", "all", "reasonable_grounds_decisions"),
+        Value::Count(2)
+    );
+    assert_eq!(
+        get(&f, "nrm", "all", "conclusive_grounds_decisions"),
+        Value::Count(1)
+    );
     assert_eq!(get(&f, "nrm", "all", "decisions_made"), Value::Count(3));
     assert_eq!(
         get(&f, "nrm", "all", "median_days_to_reasonable_grounds"),
-        Value::Derived { value: Some(6.5), base: 2 }
+        Value::Derived {
+            value: Some(6.5),
+            base: 2
+        }
     );
-    assert_eq!(get(&f, "nrm", "all", "reasonable_grounds_overdue"), Value::Count(1));
+    assert_eq!(
+        get(&f, "nrm", "all", "reasonable_grounds_overdue"),
+        Value::Count(1)
+    );
 }
 
 #[test]
@@ -176,18 +233,33 @@ fn visit_figures_give_a_rate_per_child_per_month_and_the_review_wait() {
     };
     let f = compute(&facts, period, now);
     assert_eq!(get(&f, "visits", "all", "visits"), Value::Count(3));
-    assert_eq!(get(&f, "visits", "all", "children_visited"), Value::Count(2));
+    assert_eq!(
+        get(&f, "visits", "all", "children_visited"),
+        Value::Count(2)
+    );
     let months = 28.0 / (365.2425 / 12.0);
     let rate = (3.0 / 2.0 / months * 100.0_f64).round() / 100.0;
     assert_eq!(
         get(&f, "visits", "all", "visits_per_child_per_month"),
-        Value::Derived { value: Some(rate), base: 3 }
+        Value::Derived {
+            value: Some(rate),
+            base: 3
+        }
     );
-    assert_eq!(get(&f, "visits", "all", "notes_awaiting_review"), Value::Count(3));
+    assert_eq!(
+        get(&f, "visits", "all", "notes_awaiting_review"),
+        Value::Count(3)
+    );
     assert_eq!(
         get(&f, "visits", "all", "median_days_awaiting_review"),
-        Value::Derived { value: Some(3.0), base: 3 }
+        Value::Derived {
+            value: Some(3.0),
+            base: 3
+        }
     );
-    assert_eq!(get(&f, "visits_by_month", "2026-02", "visits"), Value::Count(3));
+    assert_eq!(
+        get(&f, "visits_by_month", "2026-02", "visits"),
+        Value::Count(3)
+    );
     assert!(f.iter().all(|x| x.category != "2026-01"));
 }

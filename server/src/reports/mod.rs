@@ -24,8 +24,8 @@ use crate::auth::{self, Caller};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-pub use figures::{FEWER_THAN_FIVE, Figure, Period, ScopeFacts, Shown, Value};
 use figures::{EpisodeRow, NoteRow, NrmRow};
+pub use figures::{FEWER_THAN_FIVE, Figure, Period, ScopeFacts, Shown, Value};
 
 /// Whose cases a report covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -339,7 +339,13 @@ pub async fn casework(
     }
 }
 
-async fn audit_caller(db: &Db, caller: &Caller, now: i64, event: &'static str, detail: Json) -> Result<()> {
+async fn audit_caller(
+    db: &Db,
+    caller: &Caller,
+    now: i64,
+    event: &'static str,
+    detail: Json,
+) -> Result<()> {
     let user = caller.user.id.clone();
     let device = caller.device.to_string();
     db.write(move |tx| {
@@ -361,7 +367,14 @@ async fn audit_caller(db: &Db, caller: &Caller, now: i64, event: &'static str, d
 
 /// The report `casebook-server report` prints: organisation `org` (an unknown one is an error
 /// naming `--org`), audited `report_generated` with no actor (`"via": "cli"`).
-pub fn for_operator(db: &Db, org: &str, period: Period, format: Format, suppress: bool, now: i64) -> Result<Report> {
+pub fn for_operator(
+    db: &Db,
+    org: &str,
+    period: Period,
+    format: Format,
+    suppress: bool,
+    now: i64,
+) -> Result<Report> {
     let org = org.trim().to_owned();
     let made = db.read_blocking(|conn| {
         let known: Option<String> = conn

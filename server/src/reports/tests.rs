@@ -32,7 +32,9 @@ fn db() -> Connection {
 }
 
 fn at(m: u32, d: u32, h: u32) -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2026, m, d, h, 0, 0).single().expect("time")
+    Utc.with_ymd_and_hms(2026, m, d, h, 0, 0)
+        .single()
+        .expect("time")
 }
 
 fn add_case(conn: &Connection, case: CaseId, org: &str, team: Option<&str>) {
@@ -82,7 +84,10 @@ fn a_supervisor_s_report_counts_their_teams_cases_an_administrator_s_their_organ
     let now = at(2, 1, 0).timestamp();
     let org = report(&conn, Scope::Organisation("org-a".into()), period(), now).expect("org");
     assert_eq!(org.get("scope", "all", "children"), Some(Value::Count(5)));
-    assert_eq!(org.get("missing", "all", "still_missing"), Some(Value::Count(5)));
+    assert_eq!(
+        org.get("missing", "all", "still_missing"),
+        Some(Value::Count(5))
+    );
     let teams = Scope::Teams {
         org: "org-a".into(),
         supervisor: "sup".into(),
@@ -94,12 +99,18 @@ fn a_supervisor_s_report_counts_their_teams_cases_an_administrator_s_their_organ
     let csv = sup.to_csv();
     assert!(csv.contains("missing,all,episodes,fewer than 5\n"), "{csv}");
     assert!(org.to_csv().contains("missing,all,still_missing,5\n"));
-    assert_eq!(sup.to_json(false)["figures"]["missing"]["all"]["episodes"], 3);
+    assert_eq!(
+        sup.to_json(false)["figures"]["missing"]["all"]["episodes"],
+        3
+    );
     assert_eq!(
         sup.to_json(true)["figures"]["missing"]["all"]["episodes"],
         "fewer than 5"
     );
-    assert_eq!(sup.to_json(true)["figures"]["scope"]["all"]["children"], "fewer than 5");
+    assert_eq!(
+        sup.to_json(true)["figures"]["scope"]["all"]["children"],
+        "fewer than 5"
+    );
 }
 
 #[test]
@@ -130,11 +141,19 @@ fn a_note_keeps_the_time_it_was_first_stored_as_submitted_until_its_review_chang
     assert_eq!(submitted_at(&conn), None);
     store(&mut conn, &note(ReviewStatus::Submitted), 200);
     store(&mut conn, &note(ReviewStatus::Submitted), 300);
-    assert_eq!(submitted_at(&conn), Some(200), "another save keeps the time");
+    assert_eq!(
+        submitted_at(&conn),
+        Some(200),
+        "another save keeps the time"
+    );
     store(&mut conn, &note(ReviewStatus::Returned), 400);
     assert_eq!(submitted_at(&conn), None);
     store(&mut conn, &note(ReviewStatus::Submitted), 500);
-    assert_eq!(submitted_at(&conn), Some(500), "submitted again: a new wait");
+    assert_eq!(
+        submitted_at(&conn),
+        Some(500),
+        "submitted again: a new wait"
+    );
 }
 
 #[test]
@@ -189,7 +208,10 @@ fn documents_stored_before_the_index_are_indexed_once_by_the_backfill() {
     assert!(!facts::backfill_pending(&conn).expect("done"));
     let now = at(2, 1, 0).timestamp();
     let made = report(&conn, Scope::Organisation("org-a".into()), period(), now).expect("r");
-    assert_eq!(made.get("missing", "all", "episodes"), Some(Value::Count(1)));
+    assert_eq!(
+        made.get("missing", "all", "episodes"),
+        Some(Value::Count(1))
+    );
     // Run again: nothing more (the marker is gone).
     let tx = conn.transaction().expect("tx");
     assert_eq!(facts::backfill(&tx, 0).expect("again"), 0);
@@ -224,7 +246,11 @@ fn bad_dates_formats_and_periods_are_refused_naming_the_field() {
     assert!(message(q("2026-01-01", "2026-01-31", "xml")).starts_with("format:"));
     assert!(message(ReportQuery::default()).starts_with("from:"));
     let (_, format, suppress) = q("2026-01-01", "2026-01-31", "csv").parse().expect("ok");
-    assert_eq!((format, suppress), (Format::Csv, true), "CSV is always suppressed");
+    assert_eq!(
+        (format, suppress),
+        (Format::Csv, true),
+        "CSV is always suppressed"
+    );
     let (_, format, suppress) = q("2026-01-01", "2026-01-31", "").parse().expect("ok");
     assert_eq!((format, suppress), (Format::Json, false));
 }

@@ -20,7 +20,10 @@ async fn a_supervisor_reads_the_reports_page_with_tables_and_charts() -> Result<
     let base = h.server.base_url();
     let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
     let supervisor = h.admin.user("Sam Okafor", "supervisor").await?;
-    let team = h.admin.team("Hull ICTG team", &[&supervisor, &guardian_id]).await?;
+    let team = h
+        .admin
+        .team("Hull ICTG team", &[&supervisor, &guardian_id])
+        .await?;
     let ten_days_ago = Utc::now() - Duration::days(10);
     let mut cases = Vec::new();
     for i in 0..7 {
@@ -29,9 +32,10 @@ async fn a_supervisor_reads_the_reports_page_with_tables_and_charts() -> Result<
             given_name: CANARY.into(),
             ..Profile::default()
         };
-        let case = guardian
-            .lock()
-            .create_case(&guardian.edit(), &mut rand::rngs::OsRng, &profile)?;
+        let case =
+            guardian
+                .lock()
+                .create_case(&guardian.edit(), &mut rand::rngs::OsRng, &profile)?;
         // Six episodes (five missing, one away), the last still open; a visit each.
         if i < 6 {
             let episode = MissingEpisode {
@@ -90,14 +94,20 @@ async fn a_supervisor_reads_the_reports_page_with_tables_and_charts() -> Result<
     let chart = b.find("#chart-episodes").await?;
     let svg = chart.html(false).await?;
     assert!(svg.contains("<title"), "{svg}");
-    assert!(svg.contains("Missing: 5; Away without authorisation: 1"), "{svg}");
+    assert!(
+        svg.contains("Missing: 5; Away without authorisation: 1"),
+        "{svg}"
+    );
     let csv_link = b
         .find("#download-csv")
         .await?
         .attr("href")
         .await?
         .context("href")?;
-    assert!(csv_link.starts_with("/console/reports.csv?from="), "{csv_link}");
+    assert!(
+        csv_link.starts_with("/console/reports.csv?from="),
+        "{csv_link}"
+    );
     assert!(!b.page_text().await?.contains("CANARY"));
     b.screenshot("20-reports").await?;
 

@@ -77,7 +77,13 @@ fn episode(
     Ok(())
 }
 
-fn nrm(phone: &Device, case: CaseId, referred: i64, rg: Option<(i64, NrmDecision)>, cg: Option<i64>) -> Result<()> {
+fn nrm(
+    phone: &Device,
+    case: CaseId,
+    referred: i64,
+    rg: Option<(i64, NrmDecision)>,
+    cg: Option<i64>,
+) -> Result<()> {
     let record = Nrm {
         referred_on: Some(date(referred)),
         route: NrmRoute::HomeOffice,
@@ -91,7 +97,9 @@ fn nrm(phone: &Device, case: CaseId, referred: i64, rg: Option<(i64, NrmDecision
         conclusive_grounds_on: cg.map(date),
         ..Nrm::default()
     };
-    phone.change(DocId::new(case, DocKind::Profile), |d, e| d.set_nrm(e, &record))?;
+    phone.change(DocId::new(case, DocKind::Profile), |d, e| {
+        d.set_nrm(e, &record)
+    })?;
     Ok(())
 }
 
@@ -142,13 +150,21 @@ async fn get_as(phone: &Device, path: &str) -> Result<(u16, String)> {
 }
 
 fn assert_no_canary(what: &str, text: &str) {
-    for canary in [NAME_CANARY, REF_CANARY, EPISODE_CANARY, NOTE_CANARY, "CANARY"] {
+    for canary in [
+        NAME_CANARY,
+        REF_CANARY,
+        EPISODE_CANARY,
+        NOTE_CANARY,
+        "CANARY",
+    ] {
         assert!(!text.contains(canary), "{what} holds {canary}");
     }
 }
 
 fn months_of_period() -> Vec<String> {
-    let mut out: Vec<String> = (0..60).map(|n| date(n).format("%Y-%m").to_string()).collect();
+    let mut out: Vec<String> = (0..60)
+        .map(|n| date(n).format("%Y-%m").to_string())
+        .collect();
     out.dedup();
     out
 }
@@ -165,7 +181,10 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
     let (supervisor_id, supervisor) = h.person("supervisor", "supervisor").await?;
     let (_, analyst) = h.person("analyst", "administrator").await?;
-    let team_a = h.admin.team("Team A", &[&supervisor_id, &guardian_id]).await?;
+    let team_a = h
+        .admin
+        .team("Team A", &[&supervisor_id, &guardian_id])
+        .await?;
     let team_b = h.admin.team("Team B", &[&guardian_id]).await?;
     let console_code = h.admin.code(&supervisor_id).await?;
     let mut console = Console::enrol(&h.server, &console_code, "supervisor's desk").await?;
@@ -204,8 +223,22 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
         episode(g, *case, Away, day(20), Some(back), (i < 12).then_some(70))?;
     }
     // Case 14: three absences in 90 days (the third a repeat, still missing).
-    episode(g, cases[14], Missing, day(30), Some(day(30) + Duration::hours(12)), None)?;
-    episode(g, cases[14], Missing, day(40), Some(day(40) + Duration::hours(12)), None)?;
+    episode(
+        g,
+        cases[14],
+        Missing,
+        day(30),
+        Some(day(30) + Duration::hours(12)),
+        None,
+    )?;
+    episode(
+        g,
+        cases[14],
+        Missing,
+        day(40),
+        Some(day(40) + Duration::hours(12)),
+        None,
+    )?;
     episode(g, cases[14], Missing, day(50), None, None)?;
     // Case 15: before the period. Case 16: from before it, returned on day 2. Case 17: after.
     episode(g, cases[15], Missing, day(-10), Some(day(-9)), Some(1))?;
@@ -223,7 +256,13 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
         };
         nrm(g, *case, 5, rg, None)?;
     }
-    nrm(g, cases[30], 10, Some((13, NrmDecision::Negative)), Some(50))?;
+    nrm(
+        g,
+        cases[30],
+        10,
+        Some((13, NrmDecision::Negative)),
+        Some(50),
+    )?;
     nrm(g, cases[31], 10, Some((13, NrmDecision::Negative)), None)?;
     nrm(g, cases[32], -30, Some((3, NrmDecision::Positive)), None)?;
     nrm(g, cases[33], 57, None, None)?;
@@ -261,9 +300,19 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     // The supervisor signs off 9..12 and returns 12 on their phone.
     supervisor.sync().await?;
     for i in 9..12 {
-        review(&supervisor, cases[i], day10_notes[i], ReviewStatus::SignedOff)?;
+        review(
+            &supervisor,
+            cases[i],
+            day10_notes[i],
+            ReviewStatus::SignedOff,
+        )?;
     }
-    review(&supervisor, cases[12], day10_notes[12], ReviewStatus::Returned)?;
+    review(
+        &supervisor,
+        cases[12],
+        day10_notes[12],
+        ReviewStatus::Returned,
+    )?;
     let synced = supervisor.sync().await?;
     assert!(synced.report.rejected.is_empty(), "{:?}", synced.report);
     guardian.sync().await?;
@@ -283,17 +332,38 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
         // (measure, all, missing, away)
         ("children_missing", json!(17), json!(13), json!(4)),
         ("episodes", json!(18), json!(14), json!(4)),
-        ("total_duration_hours", json!(312.0), json!(288.0), json!(24.0)),
-        ("median_duration_hours", json!(24.0), json!(24.0), json!(6.0)),
+        (
+            "total_duration_hours",
+            json!(312.0),
+            json!(288.0),
+            json!(24.0),
+        ),
+        (
+            "median_duration_hours",
+            json!(24.0),
+            json!(24.0),
+            json!(6.0),
+        ),
         ("still_missing", json!(1), json!(1), json!(0)),
         ("returned", json!(18), json!(14), json!(4)),
-        ("returned_interview_within_72_hours", json!(9), json!(7), json!(2)),
+        (
+            "returned_interview_within_72_hours",
+            json!(9),
+            json!(7),
+            json!(2),
+        ),
         ("repeat_episodes", json!(1), json!(1), json!(0)),
     ];
     for (measure, all, missing, away) in expected_missing {
         assert_eq!(f["missing"]["all"][measure], all, "all {measure}");
-        assert_eq!(f["missing"]["missing"][measure], missing, "missing {measure}");
-        assert_eq!(f["missing"]["away_from_placement"][measure], away, "away {measure}");
+        assert_eq!(
+            f["missing"]["missing"][measure], missing,
+            "missing {measure}"
+        );
+        assert_eq!(
+            f["missing"]["away_from_placement"][measure], away,
+            "away {measure}"
+        );
     }
     assert_eq!(f["scope"]["all"]["children"], json!(52));
     let nrm_expected = [
@@ -324,7 +394,9 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     let mut by_month: std::collections::BTreeMap<String, u64> =
         months_of_period().into_iter().map(|m| (m, 0)).collect();
     for (on, n) in [(10, 20), (40, 20), (45, 5), (20, 5)] {
-        *by_month.entry(date(on).format("%Y-%m").to_string()).or_default() += n;
+        *by_month
+            .entry(date(on).format("%Y-%m").to_string())
+            .or_default() += n;
     }
     let shown = f["visits_by_month"].as_object().context("months")?;
     assert_eq!(shown.len(), by_month.len(), "{shown:?}");
@@ -340,7 +412,10 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     let s = &sup["figures"];
     assert_eq!(s["scope"]["all"]["children"], json!(40));
     assert_eq!(s["missing"]["all"]["episodes"], json!(17));
-    assert_eq!(s["missing"]["all"]["returned_interview_within_72_hours"], json!(8));
+    assert_eq!(
+        s["missing"]["all"]["returned_interview_within_72_hours"],
+        json!(8)
+    );
     assert_eq!(s["nrm"]["all"]["referrals"], json!(13));
     assert_eq!(s["visits"]["all"]["visits"], json!(45));
     assert_eq!(s["visits"]["all"]["notes_awaiting_review"], json!(9));
@@ -365,8 +440,14 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     // JSON suppressed on request.
     let (_, body) = get_as(&analyst, &format!("{query}&suppress=true")).await?;
     let suppressed: Value = serde_json::from_str(&body)?;
-    assert_eq!(suppressed["figures"]["missing"]["all"]["still_missing"], json!("fewer than 5"));
-    assert_eq!(suppressed["figures"]["missing"]["all"]["episodes"], json!(18));
+    assert_eq!(
+        suppressed["figures"]["missing"]["all"]["still_missing"],
+        json!("fewer than 5")
+    );
+    assert_eq!(
+        suppressed["figures"]["missing"]["all"]["episodes"],
+        json!(18)
+    );
 
     // The console page as the supervisor: the same figures, no canary.
     let (challenge, signature) = console.signed_challenge().await?;
@@ -377,7 +458,10 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await?;
     assert_no_canary("the console page", &html);
-    assert!(html.contains("<strong id=\"children\">40</strong>"), "{html}");
+    assert!(
+        html.contains("<strong id=\"children\">40</strong>"),
+        "{html}"
+    );
     assert!(html.contains("<title id=\"chart-visits-title\">Visits by month</title>"));
     let csv_page = console
         .get(&format!("/console/reports.csv?from={from}&to={to}"))
@@ -385,7 +469,11 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
         .text()
         .await?;
     assert_no_canary("the console's CSV", &csv_page);
-    assert!(csv_page.lines().any(|l| l == "missing,all,still_missing,fewer than 5"));
+    assert!(
+        csv_page
+            .lines()
+            .any(|l| l == "missing,all,still_missing,fewer than 5")
+    );
 
     // A guardian is refused, and the refusal audited.
     let (status, _) = get_as(&guardian, &query).await?;
