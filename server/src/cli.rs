@@ -325,6 +325,11 @@ fn run_report(config: &Config, args: &ReportArgs) -> Result<ExitCode> {
         Error::BadRequest(m) => Error::Config(format!("--{m}")),
         other => other,
     })?;
+    if args.out.as_ref().is_some_and(|p| p.exists()) {
+        return Err(Error::Config(
+            "--out: the file exists (a report never overwrites one)".into(),
+        ));
+    }
     let db = existing_db(&config.data_dir, config.db_key_file.as_deref())?;
     let now = chrono::Utc::now().timestamp();
     db.write_blocking(|tx| crate::reports::facts::backfill(tx, now))?;
@@ -621,5 +626,89 @@ mod tests {
         ));
         assert_eq!(c.data_dir, Some(PathBuf::from("/tmp/x")));
         assert!(Cli::try_parse_from(["casebook-server", "audit", "export"]).is_err());
+    }
+
+    #[test]
+    fn the_report_command_names_a_bad_option_and_writes_a_suppressed_csv() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let data = dir.path().join("data");
+        let opened = open_data_dir(&data, Clock::System, Settings::default()).expect("open");
+        opened
+            .state
+            .db
+            .write_blocking(|tx| {
+                tx.execute(
+                    "INSERT INTO orgs (id, name, created_at) VALUES ('org-1', 'Hull', 0)",
+                    [],
+                )?;
+                Ok(())
+            })
+            .expect("org");
+        let data = data.to_str().expect("utf-8");
+        let run = |args: &[&str]| -> Result<ExitCode> {
+            let mut all = vec!["report", "--data-dir", data];
+            all.extend_from_slice(args);
+            let c = cli(&all);
+            let config = c.resolve()?;
+            let Some(Command::Report(args)) = c.command else {
+                panic!("not the report command");
+            };
+            run_report(&config, &args)
+        };
+        let message = |r: Result<ExitCode>| match r {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected a refusal"),
+        };
+        let period = ["--from", "2026-01-01", "--to", "2026-01-31"];
+        let m = message(run(&[
+            "--org",
+            "org-1",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-01-31",
+        ]));
+        assert!(m.contains("--to: is before from"), "{m}");
+        let m = message(run(&[
+            "--org",
+            "org-1",
+            "--from",
+            "1 Jan",
+            "--to",
+            "2026-01-31",
+        ]));
+        assert!(m.contains("--from:"), "{m}");
+        let m = message(run(&[&["--org", "no-such-org"][..], &period[..]].concat()));
+        assert!(m.contains("--org: no such organisation"), "{m}");
+        let out = dir.path().join("report.csv");
+        let out_arg = out.to_str().expect("utf-8");
+        let args = [
+            &["--org", "org-1", "--format", "csv", "--out", out_arg][..],
+            &period[..],
+        ]
+        .concat();
+        run(&args).expect("report");
+        let csv = std::fs::read_to_string(&out).expect("csv");
+        assert!(csv.starts_with("section,category,measure,value\n"), "{csv}");
+        assert!(csv.contains("scope,all,children,0\n"), "{csv}");
+        // --out never overwrites.
+        let m = message(run(&args));
+        assert!(m.contains("--out: the file exists"), "{m}");
+        let audited: i64 = opened
+            .state
+            .db
+            .read_blocking(|c| {
+                Ok(c.query_row(
+                    "SELECT COUNT(*) FROM audit WHERE event = 'report_generated'
+                     AND subject = 'org-1'",
+                    [],
+                    |r| r.get(0),
+                )?)
+            })
+            .expect("audit");
+        assert_eq!(
+            audited, 1,
+            "the report made is audited, the refused ones are not"
+        );
     }
 }
