@@ -17,7 +17,6 @@ const CANARY: &str = "CANARY-reports-page-free-text";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_reads_the_reports_page_with_tables_and_charts() -> Result<()> {
     let h = Harness::start().await?;
-    let base = h.server.base_url();
     let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
     let supervisor = h.admin.user("Sam Okafor", "supervisor").await?;
     let team = h
