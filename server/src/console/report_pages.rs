@@ -150,12 +150,16 @@ const VISITS: [(&str, &str); 5] = [
     ("median_days_awaiting_review", "Median days awaiting review"),
 ];
 
-/// The page shows the organisation's own figures, not suppressed.
+/// The page shows the organisation's own figures, not suppressed ("none" where there is
+/// nothing to derive a figure from).
 fn text(report: &Report, section: &str, category: &str, measure: &str) -> String {
-    report
+    match report
         .get(section, category, measure)
-        .map(|v| v.shown(false).text())
-        .unwrap_or_default()
+        .map(|v| v.shown(false))
+    {
+        Some(reports::Shown::Empty) | None => "none".to_owned(),
+        Some(shown) => shown.text(),
+    }
 }
 
 fn count(report: &Report, section: &str, category: &str, measure: &str) -> u64 {
