@@ -9,8 +9,9 @@ use chrono::{Datelike, NaiveDate};
 /// A case's missing episode as the index holds it.
 #[derive(Debug, Clone)]
 pub struct EpisodeRow {
-    /// The case.
-    pub case: String,
+    /// The case (its row in `cases`: a number, not its id, so counting children allocates
+    /// nothing).
+    pub case: i64,
     /// `missing` or `away_from_placement`.
     pub category: String,
     /// Unix seconds.
@@ -43,8 +44,9 @@ pub struct NrmRow {
 /// A visit note as the index holds it.
 #[derive(Debug, Clone)]
 pub struct NoteRow {
-    /// The case.
-    pub case: String,
+    /// The case (its row in `cases`: a number, not its id, so counting children allocates
+    /// nothing).
+    pub case: i64,
     /// Unix seconds.
     pub visited_at: Option<i64>,
     /// When submitted for review, if it is awaiting review now.
@@ -264,7 +266,7 @@ fn episode_figures(out: &mut Vec<Figure>, category: &str, episodes: &[&EpisodeRo
     let touching = episodes
         .iter()
         .filter(|e| e.started_at < end && e.ended_at.is_none_or(|t| t >= start));
-    let children: HashSet<&str> = touching.map(|e| e.case.as_str()).collect();
+    let children: HashSet<i64> = touching.map(|e| e.case).collect();
     let started: Vec<&&EpisodeRow> = episodes
         .iter()
         .filter(|e| p.contains(e.started_at))
@@ -428,7 +430,7 @@ pub fn compute(facts: &ScopeFacts, period: Period, now: i64) -> Vec<Figure> {
         .iter()
         .filter(|n| n.visited_at.is_some_and(|t| period.contains(t)))
         .collect();
-    let visited: HashSet<&str> = visits.iter().map(|n| n.case.as_str()).collect();
+    let visited: HashSet<i64> = visits.iter().map(|n| n.case).collect();
     let months = period.days() as f64 / DAYS_PER_MONTH;
     let rate = (facts.cases > 0 && !visits.is_empty())
         .then(|| round(visits.len() as f64 / facts.cases as f64 / months, 2));

@@ -16,7 +16,7 @@ fn at(m: u32, d: u32, h: u32) -> i64 {
 }
 
 fn episode(
-    case: &str,
+    case: i64,
     category: &str,
     started: i64,
     ended: Option<i64>,
@@ -24,7 +24,7 @@ fn episode(
     repeat: bool,
 ) -> EpisodeRow {
     EpisodeRow {
-        case: case.into(),
+        case,
         category: category.into(),
         started_at: started,
         ended_at: ended,
@@ -103,7 +103,7 @@ fn episode_figures_count_what_started_ended_and_is_still_open_in_the_period() {
             // Started in December, returned in January: a child missing in the period,
             // returned in it, but not an episode started in it.
             episode(
-                "a",
+                1,
                 "missing",
                 at(1, 1, 0) - 2 * 86_400,
                 Some(at(1, 2, 0)),
@@ -111,10 +111,10 @@ fn episode_figures_count_what_started_ended_and_is_still_open_in_the_period() {
                 false,
             ),
             // Started and ended in January: 10 hours, interview within 72 hours, a repeat.
-            episode("b", "missing", at(1, 5, 8), Some(at(1, 5, 18)), true, true),
+            episode(2, "missing", at(1, 5, 8), Some(at(1, 5, 18)), true, true),
             // Started in January, 30 hours, away from placement, no interview.
             episode(
-                "c",
+                3,
                 "away_from_placement",
                 at(1, 10, 0),
                 Some(at(1, 11, 6)),
@@ -122,9 +122,9 @@ fn episode_figures_count_what_started_ended_and_is_still_open_in_the_period() {
                 false,
             ),
             // Started in January and still missing.
-            episode("b", "missing", at(1, 20, 0), None, false, false),
+            episode(2, "missing", at(1, 20, 0), None, false, false),
             // Started in February: not in the period at all.
-            episode("d", "missing", at(2, 2, 0), None, false, false),
+            episode(4, "missing", at(2, 2, 0), None, false, false),
         ],
         ..ScopeFacts::default()
     };
@@ -215,19 +215,19 @@ fn visit_figures_give_a_rate_per_child_per_month_and_the_review_wait() {
     // February 2026: 28 days.
     let period = Period::new(day(2, 1), day(2, 28)).expect("period");
     let now = at(3, 1, 0);
-    let note = |case: &str, visited: i64, awaiting: Option<i64>| NoteRow {
-        case: case.into(),
+    let note = |case: i64, visited: i64, awaiting: Option<i64>| NoteRow {
+        case,
         visited_at: Some(visited),
         awaiting_since: awaiting,
     };
     let facts = ScopeFacts {
         cases: 2,
         notes: vec![
-            note("a", at(2, 3, 10), None),
-            note("a", at(2, 17, 10), Some(now - 86_400 * 3)),
-            note("b", at(2, 20, 10), Some(now - 86_400)),
+            note(1, at(2, 3, 10), None),
+            note(1, at(2, 17, 10), Some(now - 86_400 * 3)),
+            note(2, at(2, 20, 10), Some(now - 86_400)),
             // January: not a visit of the period, but awaiting review now.
-            note("b", at(1, 20, 10), Some(now - 86_400 * 10)),
+            note(2, at(1, 20, 10), Some(now - 86_400 * 10)),
         ],
         ..ScopeFacts::default()
     };

@@ -190,8 +190,8 @@ impl ReportQuery {
     }
 }
 
-const SCOPE_CTE: &str = "WITH scope(id) AS (
-    SELECT c.id FROM cases c WHERE c.org_id = ?1 AND (?2 IS NULL OR c.team_id IN
+const SCOPE_CTE: &str = "WITH scope(id, rid) AS (
+    SELECT c.id, c.rowid FROM cases c WHERE c.org_id = ?1 AND (?2 IS NULL OR c.team_id IN
         (SELECT m.team_id FROM team_members m JOIN teams t ON t.id = m.team_id
          WHERE m.user_id = ?2 AND t.org_id = ?1)))";
 
@@ -213,7 +213,7 @@ pub fn load(conn: &Connection, scope: &Scope, period: Period) -> Result<ScopeFac
         |r| r.get(0),
     )?;
     let mut stmt = conn.prepare_cached(&format!(
-        "{SCOPE_CTE} SELECT e.case_id, e.category, e.started_at, e.ended_at,
+        "{SCOPE_CTE} SELECT s.rid, e.category, e.started_at, e.ended_at,
              e.interview_within_72_hours, e.repeat
          FROM report_episodes e JOIN scope s ON s.id = e.case_id
          WHERE e.started_at < ?3 AND (e.ended_at IS NULL OR e.ended_at >= ?4)"
@@ -248,7 +248,7 @@ pub fn load(conn: &Connection, scope: &Scope, period: Period) -> Result<ScopeFac
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare_cached(&format!(
-        "{SCOPE_CTE} SELECT n.case_id, n.visited_at, n.submitted_at
+        "{SCOPE_CTE} SELECT s.rid, n.visited_at, n.submitted_at
          FROM report_notes n JOIN scope s ON s.id = n.case_id
          WHERE n.review = 'submitted' OR (n.visited_at >= ?3 AND n.visited_at < ?4)"
     ))?;
