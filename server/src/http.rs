@@ -407,6 +407,32 @@ async fn police_pack(
         .into_response())
 }
 
+async fn casework_report(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<crate::reports::ReportQuery>,
+) -> Result<axum::response::Response> {
+    use axum::http::header;
+    use axum::response::IntoResponse;
+    let (period, format, suppress) = query.parse()?;
+    let report = crate::reports::casework(&state, caller, period, format, suppress).await?;
+    Ok(match format {
+        crate::reports::Format::Json => Json(report.to_json(suppress)).into_response(),
+        crate::reports::Format::Csv => (
+            [
+                (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-store"),
+                (
+                    header::CONTENT_DISPOSITION,
+                    "attachment; filename=\"casework-report.csv\"",
+                ),
+            ],
+            report.to_csv(),
+        )
+            .into_response(),
+    })
+}
+
 async fn not_found() -> Error {
     Error::NotFound("no such endpoint")
 }
@@ -464,6 +490,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/attachments/fetch", post(fetch_attachment).layer(small))
         .route("/v1/deadlines", get(deadlines))
         .route("/v1/review-queue", get(review_queue))
+        .route("/v1/reports/casework", get(casework_report))
         .route(
             "/v1/cases/{case}/police-pack",
             post(police_pack).layer(small),

@@ -49,6 +49,7 @@ pub mod interpreter_links;
 pub mod names;
 pub mod police_pack;
 pub mod rate_limit;
+pub mod reports;
 pub mod review;
 pub mod schema;
 pub mod server;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/006_alerts.sql"),
     include_str!("migrations/007_interpreter_links.sql"),
     include_str!("migrations/008_review_index.sql"),
+    include_str!("migrations/009_report_facts.sql"),
 ];
 
 /// The schema version this build writes.

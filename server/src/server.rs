@@ -53,6 +53,9 @@ pub fn open_data_dir(data_dir: &Path, clock: Clock, settings: Settings) -> Resul
     tighten_modes(data_dir, &db_path)?;
     let state = AppState::new(db, clock, settings)?;
     let now = state.clock.now();
+    state
+        .db
+        .write_blocking(|tx| crate::reports::facts::backfill(tx, now))?;
     let ttl = state.settings.admin_code_ttl;
     let first = state
         .db

@@ -59,13 +59,18 @@ impl Harness {
 
     /// [`Harness::start`] with chosen server settings.
     pub async fn start_with(settings: casebook_server::Settings) -> Result<Self> {
+        Self::start_with_clock(settings, casebook_server::Clock::System).await
+    }
+
+    /// [`Harness::start`] with chosen server settings and clock (a manual clock lets a test
+    /// move the server's time on; the devices keep the system clock).
+    pub async fn start_with_clock(
+        settings: casebook_server::Settings,
+        clock: casebook_server::Clock,
+    ) -> Result<Self> {
         let data_dir = tempfile::tempdir()?;
-        let server = casebook_server::start_for_tests_with(
-            data_dir.path(),
-            casebook_server::Clock::System,
-            settings,
-        )
-        .await?;
+        let server =
+            casebook_server::start_for_tests_with(data_dir.path(), clock, settings).await?;
         let devices_dir = tempfile::tempdir()?;
         let admin_device = Device::enrol_at(
             &server,

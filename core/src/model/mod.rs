@@ -13,6 +13,7 @@ mod nrm;
 mod photo;
 mod profile;
 mod protection_plan;
+mod report_facts;
 mod safety;
 mod safety_checks;
 mod visits;
@@ -46,6 +47,10 @@ pub use profile::{
 };
 pub use protection_plan::{
     CheckSchedule, MAX_CHECK_EVERY_HOURS, SUPERVISION_WEEKS, protection_plan_template,
+};
+pub use report_facts::{
+    DocFacts, EpisodeFact, NoteFact, NrmFact, REASONABLE_GROUNDS_WORKING_DAYS, episode_facts_in,
+    note_facts_in, nrm_fact_in, report_facts_in,
 };
 pub use safety::{
     CheckOutcome, CheckStatus, ChildAgreement, PLACEMENT_STARTED_AT, PlanStep, Responsible,

@@ -14,6 +14,7 @@ mod page;
 mod person_pages;
 mod qr;
 mod queries;
+mod report_pages;
 mod review_pages;
 mod session;
 mod transfer_pages;
@@ -134,6 +135,8 @@ pub fn router() -> Router<AppState> {
             "/console/review/{case}/{note}",
             get(review_pages::note).post(review_pages::decide),
         )
+        .route("/console/reports", get(report_pages::reports))
+        .route("/console/reports.csv", get(report_pages::reports_csv))
         .route("/console/audit", get(audit_pages::trail))
         .route("/console/audit/verify", get(audit_pages::verify))
         .route(

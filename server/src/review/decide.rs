@@ -250,6 +250,9 @@ pub async fn decide(
             }
             store(tx, &caller, &doc, &saved, now)?;
             super::record(tx, &caller, &doc, &review, now)?;
+            if let Some(facts) = crate::reports::facts::facts_in(&doc, &after) {
+                crate::reports::facts::record(tx, &doc, &facts, now)?;
+            }
             Ok(Ok(()))
         })
         .await?

@@ -366,6 +366,9 @@ impl Exchange<'_, '_> {
             )?;
             crate::interpreter_links::record(self.tx, self.caller, &doc, &applied.links, self.now)?;
             crate::review::record(self.tx, self.caller, &doc, &applied.review, self.now)?;
+            if let Some(facts) = &applied.report_facts {
+                crate::reports::facts::record(self.tx, &doc, facts, self.now)?;
+            }
             for share in &applied.shares {
                 self.audit(share.event, &doc, json!({ "person": share.person }))?;
             }

@@ -76,6 +76,9 @@ pub(super) struct Applied {
     /// What the new save changes in the review index, and the notes it signs off or
     /// returns ([`crate::review`]).
     pub review: crate::review::ReviewInput,
+    /// The report facts of the new save if it is stored (`safety`, `profile`, `visits`;
+    /// [`crate::reports::facts`]).
+    pub report_facts: Option<casebook_core::model::DocFacts>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -151,7 +154,7 @@ fn apply(
     let photo = saved
         .as_ref()
         .and_then(|_| casebook_core::model::referenced_photo(&doc));
-    let (episode_events, shares, links, review) = match (&saved, &stored_doc) {
+    let (episode_events, shares, links, review, report_facts) = match (&saved, &stored_doc) {
         (Some(saved), Some(before)) if write_refusal.is_none() => {
             let before = stored.is_some().then_some(before);
             (
@@ -159,6 +162,7 @@ fn apply(
                 crate::shared_persons::changes_in(id, before, &doc),
                 crate::interpreter_links::input_in(id, before, &doc, saved),
                 crate::review::input_in(id, before, &doc),
+                crate::reports::facts::facts_in(id, &doc),
             )
         }
         _ => (
@@ -166,6 +170,7 @@ fn apply(
             Vec::new(),
             crate::interpreter_links::LinkInput::default(),
             crate::review::ReviewInput::default(),
+            None,
         ),
     };
     let reply = doc.generate_sync_message(state).map(|m| {
@@ -182,6 +187,7 @@ fn apply(
         shares,
         links,
         review,
+        report_facts,
     })
 }
 

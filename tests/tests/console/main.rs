@@ -10,6 +10,7 @@ mod admin;
 mod attacks;
 mod browser;
 mod lists;
+mod reports;
 mod story;
 
 use anyhow::{Result, bail};

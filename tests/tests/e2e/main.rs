@@ -23,6 +23,7 @@ mod mobile_sync;
 mod names;
 mod photo;
 mod police_pack_server;
+mod reports;
 mod review;
 mod server_kill;
 mod shared_persons;
