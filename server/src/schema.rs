@@ -13,6 +13,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/005_attachments.sql"),
     include_str!("migrations/006_alerts.sql"),
     include_str!("migrations/007_interpreter_links.sql"),
+    include_str!("migrations/010_doc_conflicts.sql"),
 ];
 
 /// The schema version this build writes.

@@ -3,16 +3,22 @@
 //! export, signed challenges) and holds a short-lived session cookie; every form carries a
 //! CSRF token bound to that session, and every answer carries a strict Content-Security-Policy.
 //! Changes go through the same domain functions (and access checks, and audit) as the
-//! administration API. `docs/console.md` describes the pages and the rules.
+//! administration API. Supervisors and caseworkers get their own home (alerts, deadlines,
+//! conflicts) and read the cases they may read, laid out from the stored documents.
+//! `docs/console.md` describes the pages and the rules.
 
 mod admin_pages;
 mod assets;
 mod audit_pages;
 mod case_pages;
+mod case_read;
+mod case_view;
+mod field_history;
 mod page;
 mod qr;
 mod queries;
 mod session;
+mod work_home;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -98,6 +104,13 @@ pub fn router() -> Router<AppState> {
         .route("/console/cases/{case}", get(case_pages::case))
         .route("/console/cases/{case}/links", post(case_pages::case_link))
         .route("/console/cases/{case}/team", post(case_pages::case_team))
+        .route("/console/cases/{case}/history", get(case_read::history))
+        .route("/console/cases/{case}/conflicts", post(case_read::resolve))
+        .route("/console/cases/{case}/police-pack", get(case_read::police_pack))
+        .route(
+            "/console/alerts/{alert}/acknowledge",
+            post(work_home::acknowledge),
+        )
         .route("/console/audit", get(audit_pages::trail))
         .route("/console/audit/verify", get(audit_pages::verify))
         .route(

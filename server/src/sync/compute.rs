@@ -73,6 +73,9 @@ pub(super) struct Applied {
     /// The interpreter link check's index update (`associates`) or interpreters to check
     /// (`visits`) if the new save is stored ([`crate::interpreter_links`]).
     pub links: crate::interpreter_links::LinkInput,
+    /// How many fields of the new save are in conflict ([`crate::conflict_index`]), counted
+    /// when the document changed.
+    pub conflicts: Option<usize>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -163,6 +166,9 @@ fn apply(
             crate::interpreter_links::LinkInput::default(),
         ),
     };
+    let conflicts = saved
+        .as_ref()
+        .map(|_| crate::conflict_index::count_in(&doc));
     let reply = doc.generate_sync_message(state).map(|m| {
         let carries_changes = !m.changes.is_empty();
         (m.encode(), carries_changes)
@@ -176,6 +182,7 @@ fn apply(
         episode_events,
         shares,
         links,
+        conflicts,
     })
 }
 

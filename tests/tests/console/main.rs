@@ -8,6 +8,7 @@
 mod attacks;
 mod browser;
 mod story;
+mod supervision;
 
 use anyhow::{Result, bail};
 use browser::Browser;
