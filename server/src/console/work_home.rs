@@ -87,8 +87,8 @@ pub(super) struct HomeQuery {
 
 impl HomeQuery {
     /// The query string of this page with one list's page changed.
-    fn with(&self, list: &str, page: u32) -> String {
-        let mut q = *self;
+    fn with(&self, list: &str, page: &u32) -> String {
+        let (mut q, page) = (*self, *page);
         match list {
             "alerts" => q.alerts = page,
             "deadlines" => q.deadlines = page,
