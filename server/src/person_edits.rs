@@ -87,7 +87,9 @@ where
         .query_row([doc.to_string()], |r| r.get(0))
         .optional()?;
     let Some(stored) = stored else {
-        return Ok(Some(Error::NotFound("this document is not on the server yet")));
+        return Ok(Some(Error::NotFound(
+            "this document is not on the server yet",
+        )));
     };
     let user: UserId = caller
         .user

@@ -274,10 +274,7 @@ pub(super) async fn history(
                 .into_iter()
                 .rev()
                 .map(|c| HistoryLine {
-                    at: c
-                        .at
-                        .map(|t| page::time(t.timestamp()))
-                        .unwrap_or_default(),
+                    at: c.at.map(|t| page::time(t.timestamp())).unwrap_or_default(),
                     author: case_view::author_name(&names, c.author.as_ref()),
                     values: if c.values.is_empty() {
                         "(removed)".to_owned()

@@ -113,13 +113,16 @@ fn looks_like_id(key: &str) -> bool {
 
 fn scalar(value: &Json) -> String {
     match value {
-        Json::Null => "—".to_owned(),
+        Json::Null => EMPTY.to_owned(),
         Json::Bool(true) => "Yes".to_owned(),
         Json::Bool(false) => "No".to_owned(),
-        Json::String(s) if s.is_empty() => "—".to_owned(),
-        Json::String(s) => s.clone(),
+        Json::String(s) if s.is_empty() => EMPTY.to_owned(),
+        Json::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
+            Ok(t) => page::time(t.timestamp()),
+            Err(_) => s.clone(),
+        },
         Json::Number(n) => n.to_string(),
-        Json::Array(items) if items.is_empty() => "—".to_owned(),
+        Json::Array(items) if items.is_empty() => EMPTY.to_owned(),
         Json::Array(items) => items
             .iter()
             .map(|i| match i {
@@ -160,7 +163,11 @@ fn flatten(value: &Json, label: &str, path: &mut Vec<String>, out: &mut Vec<Fiel
     }
 }
 
-/// A record's fields, at `prefix` in its document, leaving out `skip`.
+/// Shown for a field with nothing in it.
+const EMPTY: &str = "—";
+
+/// A record's fields with something in them, at `prefix` in its document, leaving out `skip`
+/// (a page of empty fields is hard to read; an empty field has no history worth showing).
 fn fields<T: Serialize>(record: &T, prefix: &[String], skip: &[&str]) -> Vec<FieldLine> {
     let Ok(Json::Object(mut map)) = serde_json::to_value(record) else {
         return Vec::new();
@@ -169,6 +176,7 @@ fn fields<T: Serialize>(record: &T, prefix: &[String], skip: &[&str]) -> Vec<Fie
     let mut out = Vec::new();
     let mut path = prefix.to_vec();
     flatten(&Json::Object(map), "", &mut path, &mut out);
+    out.retain(|f| f.value != EMPTY);
     out
 }
 
@@ -207,11 +215,7 @@ fn entry_prefix(collection: &str, id: impl ToString) -> Vec<String> {
 }
 
 /// Lay out `docs` (only those the person may read; `writable` says which they may change).
-pub fn build(
-    docs: &mut [CaseDoc],
-    writable: impl Fn(DocKind) -> bool,
-    names: &Names,
-) -> CaseView {
+pub fn build(docs: &mut [CaseDoc], writable: impl Fn(DocKind) -> bool, names: &Names) -> CaseView {
     let mut view = CaseView::default();
     for doc in docs.iter_mut() {
         let kind = doc.kind();
@@ -222,18 +226,19 @@ pub fn build(
                 "visits",
                 "Visit notes",
                 "visits",
-                doc.visit_notes().map(|notes| {
-                    let mut notes = notes;
-                    notes.sort_by_key(|(_, n)| std::cmp::Reverse(n.visited_at));
-                    notes
-                        .iter()
-                        .map(|(id, n)| {
-                            let title = format!("Visit, {}", when(n.visited_at));
-                            block(title, fields(n, &entry_prefix("notes", id), &[]))
-                        })
-                        .collect()
-                })
-                .ok(),
+                doc.visit_notes()
+                    .map(|notes| {
+                        let mut notes = notes;
+                        notes.sort_by_key(|(_, n)| std::cmp::Reverse(n.visited_at));
+                        notes
+                            .iter()
+                            .map(|(id, n)| {
+                                let title = format!("Visit, {}", when(n.visited_at));
+                                block(title, fields(n, &entry_prefix("notes", id), &[]))
+                            })
+                            .collect()
+                    })
+                    .ok(),
             )),
             DocKind::Safety => safety_sections(doc, &mut view),
             DocKind::Location | DocKind::Associates => {}
@@ -293,12 +298,8 @@ fn profile_sections(doc: &CaseDoc, view: &mut CaseView) {
             fields(&p.immigration, &["immigration".to_owned()], &[]),
         )]
     });
-    view.sections.push(section(
-        "profile",
-        "Profile",
-        "profile",
-        card.ok(),
-    ));
+    view.sections
+        .push(section("profile", "Profile", "profile", card.ok()));
     view.sections
         .push(section("nrm", "NRM", "profile", nrm.ok()));
     view.sections.push(section(
@@ -314,59 +315,63 @@ fn safety_sections(doc: &CaseDoc, view: &mut CaseView) {
         "missing",
         "Missing episodes",
         "safety",
-        doc.missing_episodes().map(|mut list| {
-            list.sort_by_key(|(_, e)| std::cmp::Reverse(e.missing_since));
-            list.iter()
-                .map(|(id, e)| {
-                    let open = e.is_open();
-                    let title = format!(
-                        "{} since {}",
-                        if open { "Missing" } else { "Was missing" },
-                        when(e.missing_since)
-                    );
-                    let mut b = block(title, fields(e, &entry_prefix("missing_episodes", id), &[]));
-                    b.open_episode = open.then(|| id.to_string());
-                    b
-                })
-                .collect()
-        })
-        .ok(),
+        doc.missing_episodes()
+            .map(|mut list| {
+                list.sort_by_key(|(_, e)| std::cmp::Reverse(e.missing_since));
+                list.iter()
+                    .map(|(id, e)| {
+                        let open = e.is_open();
+                        let title = format!(
+                            "{} since {}",
+                            if open { "Missing" } else { "Was missing" },
+                            when(e.missing_since)
+                        );
+                        let mut b =
+                            block(title, fields(e, &entry_prefix("missing_episodes", id), &[]));
+                        b.open_episode = open.then(|| id.to_string());
+                        b
+                    })
+                    .collect()
+            })
+            .ok(),
     ));
     view.sections.push(section(
         "plan",
         "Safety plan steps",
         "safety",
-        doc.plan_steps().map(|steps| {
-            steps
-                .iter()
-                .enumerate()
-                .map(|(i, (id, s))| {
-                    block(
-                        format!("Step {}", i + 1),
-                        fields(s, &entry_prefix("plan_steps", id), &[]),
-                    )
-                })
-                .collect()
-        })
-        .ok(),
+        doc.plan_steps()
+            .map(|steps| {
+                steps
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (id, s))| {
+                        block(
+                            format!("Step {}", i + 1),
+                            fields(s, &entry_prefix("plan_steps", id), &[]),
+                        )
+                    })
+                    .collect()
+            })
+            .ok(),
     ));
     view.sections.push(section(
         "checks",
         "Safety checks",
         "safety",
-        doc.safety_checks().map(|mut checks| {
-            checks.sort_by_key(|(_, c)| std::cmp::Reverse(c.checked_at));
-            checks
-                .iter()
-                .map(|(id, c)| {
-                    block(
-                        format!("Check, {}", when(c.checked_at)),
-                        fields(c, &entry_prefix("checks", id), &[]),
-                    )
-                })
-                .collect()
-        })
-        .ok(),
+        doc.safety_checks()
+            .map(|mut checks| {
+                checks.sort_by_key(|(_, c)| std::cmp::Reverse(c.checked_at));
+                checks
+                    .iter()
+                    .map(|(id, c)| {
+                        block(
+                            format!("Check, {}", when(c.checked_at)),
+                            fields(c, &entry_prefix("checks", id), &[]),
+                        )
+                    })
+                    .collect()
+            })
+            .ok(),
     ));
 }
 
@@ -382,6 +387,8 @@ mod tests {
             "actions": { "0123456789abcdef0123456789abcdef": { "description": "Call school" } },
             "attendees": ["Anh", "Gita"],
             "visited_at": null,
+            "checked_at": "2026-11-30T02:10:00Z",
+            "comment": "",
         });
         let lines = fields(&record, &["notes".into(), "n1".into()], &[]);
         let shown: Vec<(&str, &str, &str)> = lines
@@ -401,6 +408,11 @@ mod tests {
             "notes/n1/actions/0123456789abcdef0123456789abcdef/description"
         )));
         assert!(shown.contains(&("Attendees", "Anh; Gita", "notes/n1/attendees")));
-        assert!(shown.contains(&("Visited at", "—", "notes/n1/visited_at")));
+        assert!(shown.contains(&("Checked at", "2026-11-30 02:10 UTC", "notes/n1/checked_at")));
+        assert!(
+            !shown.iter().any(|(_, v, _)| *v == EMPTY),
+            "empty fields are left out: {shown:?}"
+        );
+        assert_eq!(lines.len(), 6);
     }
 }

@@ -77,6 +77,7 @@ fn values_at<R: ReadDoc>(doc: &R, path: &[String], heads: &[ChangeHash]) -> Vec<
 fn show<R: ReadDoc>(doc: &R, value: Value<'_>, id: &ObjId, heads: &[ChangeHash]) -> String {
     match value {
         Value::Scalar(s) => match s.as_ref() {
+            automerge::ScalarValue::Str(t) if t.is_empty() => "(empty)".to_owned(),
             automerge::ScalarValue::Str(t) => t.to_string(),
             automerge::ScalarValue::Null => "(empty)".to_owned(),
             other => other.to_string(),
@@ -142,8 +143,24 @@ mod tests {
             ]
         );
         let nationality = field_history(&mut doc, &["nationality".to_owned()]);
-        assert_eq!(nationality.len(), 1);
-        assert_eq!(nationality[0].values, ["Vietnamese"]);
+        // Created empty with the case, then set by the second person.
+        let set: Vec<_> = nationality
+            .iter()
+            .map(|c| (c.author.map(|a| a.user), c.values.clone()))
+            .collect();
+        assert_eq!(
+            set,
+            [
+                (
+                    Some(UserId::from_bytes([1; 16])),
+                    vec!["(empty)".to_owned()]
+                ),
+                (
+                    Some(UserId::from_bytes([2; 16])),
+                    vec!["Vietnamese".to_owned()]
+                ),
+            ]
+        );
         assert!(field_history(&mut doc, &["no_such_field".to_owned()]).is_empty());
     }
 }

@@ -106,7 +106,10 @@ pub fn router() -> Router<AppState> {
         .route("/console/cases/{case}/team", post(case_pages::case_team))
         .route("/console/cases/{case}/history", get(case_read::history))
         .route("/console/cases/{case}/conflicts", post(case_read::resolve))
-        .route("/console/cases/{case}/police-pack", get(case_read::police_pack))
+        .route(
+            "/console/cases/{case}/police-pack",
+            get(case_read::police_pack),
+        )
         .route(
             "/console/alerts/{alert}/acknowledge",
             post(work_home::acknowledge),

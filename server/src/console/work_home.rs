@@ -310,4 +310,3 @@ pub(super) async fn acknowledge(
         Err(e) => page::error_page(Some(b.chrome(&state)), &e),
     }
 }
-

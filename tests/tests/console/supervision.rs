@@ -139,7 +139,10 @@ async fn a_supervisor_acknowledges_reads_resolves_and_downloads_the_pack() -> Re
     let (grace, grace_phone) = h.person("Grace Hall", "guardian").await?;
     let (carla, carla_phone) = h.person("Carla Jones", "carer").await?;
     let sam = h.admin.user("Sam Okafor", "supervisor").await?;
-    let team = h.admin.team("Hull ICTG team", &[&sam, &gita, &grace]).await?;
+    let team = h
+        .admin
+        .team("Hull ICTG team", &[&sam, &gita, &grace])
+        .await?;
     let case = open_case(&gita_phone, "HUL-2026-0101").await?;
     let case_text = case.to_string();
     h.admin.set_team(&case_text, &team).await?;
@@ -275,7 +278,11 @@ async fn a_supervisor_acknowledges_reads_resolves_and_downloads_the_pack() -> Re
         gita_phone
             .lock()
             .read(DocId::new(case, DocKind::Profile), |d| {
-                Ok((d.profile()?.nationality, d.conflicts()?.len(), d.resolutions()?))
+                Ok((
+                    d.profile()?.nationality,
+                    d.conflicts()?.len(),
+                    d.resolutions()?,
+                ))
             })?;
     assert_eq!((kept.as_str(), open), ("Albanian", 0));
     let (_, resolution) = resolutions.first().context("a recorded resolution")?;
@@ -309,7 +316,10 @@ async fn a_supervisor_acknowledges_reads_resolves_and_downloads_the_pack() -> Re
     let pdf = resp.bytes().await?;
     assert!(pdf.starts_with(b"%PDF"));
     let text = pdf_text(&pdf)?;
-    assert!(text.contains(PROFILE_CANARY), "the child's name is in the pack");
+    assert!(
+        text.contains(PROFILE_CANARY),
+        "the child's name is in the pack"
+    );
     assert!(!text.contains(VISIT_CANARY), "no visit note in the pack");
     let packs: i64 = one(
         &h.server,
@@ -350,7 +360,8 @@ async fn other_cases_other_documents_and_forged_acknowledgements_are_refused() -
     let episode = goes_missing(case, &carla_phone).await?;
 
     // Grace is not assigned to the case: every page of it is 403, and audited.
-    let grace_http = Console::enrol(&h.server, &h.admin.code(&grace).await?, "Grace's laptop").await?;
+    let grace_http =
+        Console::enrol(&h.server, &h.admin.code(&grace).await?, "Grace's laptop").await?;
     for path in [
         format!("/console/cases/{case}"),
         format!("/console/cases/{case}/history?doc=profile&path=given_name"),
@@ -361,7 +372,9 @@ async fn other_cases_other_documents_and_forged_acknowledgements_are_refused() -
     }
     assert_eq!(denied(&h.server, &grace).await?, 2);
     let resp = grace_http
-        .get(&format!("/console/cases/{case}/police-pack?episode={episode}"))
+        .get(&format!(
+            "/console/cases/{case}/police-pack?episode={episode}"
+        ))
         .await?;
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     let csrf = grace_http.csrf().await?;
@@ -382,11 +395,15 @@ async fn other_cases_other_documents_and_forged_acknowledgements_are_refused() -
 
     // The carer's browser: the safety pages only; nothing of the profile or the visits in
     // any page it can reach.
-    let carla_http = Console::enrol(&h.server, &h.admin.code(&carla).await?, "Carla's laptop").await?;
+    let carla_http =
+        Console::enrol(&h.server, &h.admin.code(&carla).await?, "Carla's laptop").await?;
     let page = carla_http.get(&format!("/console/cases/{case}")).await?;
     assert_eq!(page.status(), StatusCode::OK);
     let html = page.text().await?;
-    assert!(html.contains(SAFETY_TEXT), "the carer reads the safety plan");
+    assert!(
+        html.contains(SAFETY_TEXT),
+        "the carer reads the safety plan"
+    );
     assert!(html.contains(&format!("pack-{episode}")));
     let mut pages = vec![html];
     pages.push(carla_http.get("/console/").await?.text().await?);
@@ -400,7 +417,12 @@ async fn other_cases_other_documents_and_forged_acknowledgements_are_refused() -
         pages.push(resp.text().await?);
     }
     for html in &pages {
-        for canary in [PROFILE_CANARY, VISIT_CANARY, "HUL-2026-0202", "Interpreter Mai"] {
+        for canary in [
+            PROFILE_CANARY,
+            VISIT_CANARY,
+            "HUL-2026-0202",
+            "Interpreter Mai",
+        ] {
             assert!(!html.contains(canary), "a carer's page shows {canary}");
         }
     }
