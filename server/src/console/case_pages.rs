@@ -428,9 +428,10 @@ pub(super) async fn case(
     State(state): State<AppState>,
     b: Browser,
     Path(id): Path<String>,
+    Query(q): Query<super::case_read::CasePageQuery>,
 ) -> Response {
     if b.caller.user.role != crate::access::Role::Administrator {
-        return super::case_read::case(&state, &b, &id).await;
+        return super::case_read::case(&state, &b, &id, q).await;
     }
     if !id_ok(&id) {
         return page::error_page(Some(b.chrome(&state)), &Error::NotFound("no such case"));

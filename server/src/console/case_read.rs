@@ -169,8 +169,28 @@ fn parse_case(id: &str) -> Result<CaseId> {
     id.parse().map_err(|_| Error::NotFound("no such case"))
 }
 
-/// `GET /console/cases/{case}` for anyone but an administrator.
-pub(super) async fn case(state: &AppState, b: &Browser, id: &str) -> Response {
+/// Which page of one section's records (`?section=visits&page=1`); other sections show
+/// their first page.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub(super) struct CasePageQuery {
+    #[serde(default)]
+    section: String,
+    #[serde(default)]
+    page: u32,
+}
+
+/// Show one page of each section's records.
+fn page_sections(view: &mut CaseView, q: &CasePageQuery) {
+    for s in &mut view.sections {
+        let wanted = if s.id == q.section { q.page } else { 0 };
+        let (blocks, paging) = page::page_of(std::mem::take(&mut s.blocks), wanted);
+        s.blocks = blocks;
+        s.paging = paging;
+    }
+}
+
+/// `GET /console/cases/{case}?section=&page=` for anyone but an administrator.
+pub(super) async fn case(state: &AppState, b: &Browser, id: &str, q: CasePageQuery) -> Response {
     let case = match parse_case(id) {
         Ok(c) => c,
         Err(e) => return page::error_page(Some(b.chrome(state)), &e),
@@ -182,7 +202,8 @@ pub(super) async fn case(state: &AppState, b: &Browser, id: &str) -> Response {
         .await;
     match found {
         Ok(Read::Denied) => deny(state, b, case, "case").await,
-        Ok(Read::Shown(view, docs)) => {
+        Ok(Read::Shown(mut view, docs)) => {
+            page_sections(&mut view, &q);
             if let Err(e) = audit_reads(state, b, docs, "case").await {
                 return page::error_page(Some(b.chrome(state)), &e);
             }
@@ -401,5 +422,76 @@ pub(super) async fn police_pack(
             r
         }
         Err(e) => page::error_page(Some(b.chrome(&state)), &e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::console::case_view::{Block, Section};
+
+    fn section(id: &'static str, blocks: usize) -> Section {
+        Section {
+            id,
+            title: "Records",
+            doc: "visits",
+            blocks: (0..blocks)
+                .map(|n| Block {
+                    title: format!("Record {n}"),
+                    fields: Vec::new(),
+                    open_episode: None,
+                })
+                .collect(),
+            unreadable: false,
+            paging: page::Paging::default(),
+        }
+    }
+
+    #[test]
+    fn each_section_pages_its_records() {
+        let mut view = CaseView {
+            sections: vec![section("visits", 120), section("checks", 70)],
+            ..CaseView::default()
+        };
+        let q = CasePageQuery {
+            section: "visits".into(),
+            page: 1,
+        };
+        page_sections(&mut view, &q);
+        let visits = &view.sections[0];
+        assert_eq!(visits.blocks.len(), 50);
+        assert_eq!(visits.blocks[0].title, "Record 50");
+        assert_eq!(
+            (visits.paging.prev(), visits.paging.next()),
+            (Some(0), Some(2))
+        );
+        let checks = &view.sections[1];
+        assert_eq!(
+            checks.blocks.len(),
+            50,
+            "other sections show their first page"
+        );
+        assert_eq!(
+            (checks.paging.prev(), checks.paging.next()),
+            (None, Some(1))
+        );
+    }
+
+    #[test]
+    fn field_paths_from_the_page_are_plain_keys() {
+        assert_eq!(
+            field_path("notes/0123456789abcdef0123456789abcdef/review/status"),
+            Some(vec![
+                "notes".to_owned(),
+                "0123456789abcdef0123456789abcdef".to_owned(),
+                "review".to_owned(),
+                "status".to_owned()
+            ])
+        );
+        for bad in ["", "a//b", "../x", "a/b c", "a/<script>"] {
+            assert_eq!(field_path(bad), None, "{bad}");
+        }
+        assert_eq!(doc_kind("safety"), Some(DocKind::Safety));
+        assert_eq!(doc_kind("wizard"), None);
     }
 }

@@ -47,6 +47,8 @@ pub struct Section {
     pub blocks: Vec<Block>,
     /// The document could not be read as its records.
     pub unreadable: bool,
+    /// Which page of the records is shown (set by the page; all of them until then).
+    pub paging: page::Paging,
 }
 
 /// One competing value of a conflict.
@@ -202,6 +204,7 @@ fn section(
         doc,
         blocks,
         unreadable,
+        paging: page::Paging::default(),
     }
 }
 
