@@ -3,9 +3,25 @@
 //!
 //! `console.first_page_bytes`: what a signed-in administrator's browser downloads for the
 //! home page, HTML + stylesheet + script, uncompressed (target under 100 KB).
+//!
+//! `console.case_page_ms`: a supervisor of 2,000 cases opens one case (a profile, 20 visit
+//! notes with interpreters and actions, 10 plan steps, 30 safety checks, 2 missing
+//! episodes, one open): the median of 20 page loads, timed at the client on loopback (TLS, the
+//! session check, reading the documents, rendering, and auditing the reads), target under
+//! 100 ms.
 
-use anyhow::{Result, bail};
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use casebook_core::doc::{Author, CaseDoc, DocKind, Edit};
+use casebook_core::ids::{CaseId, DeviceId, EntryId, UserId};
+use casebook_core::model::{
+    Interpreter, InterpreterMode, MissingEpisode, PlanStep, Profile, SafetyCheck, VisitNote,
+    new_case,
+};
 use casebook_tests::console::Console;
+use casebook_tests::support::Harness;
+use chrono::{Duration, Utc};
 
 fn emit(name: &str, value: f64, unit: &str) {
     println!(
@@ -32,6 +48,155 @@ async fn run() -> Result<()> {
     }
     emit("console.first_page_bytes", total as f64, "bytes");
     server.shutdown().await?;
+    case_page().await
+}
+
+fn id() -> EntryId {
+    EntryId::random(&mut rand::rngs::OsRng)
+}
+
+/// The documents of one well-used case, as saves (profile, visits, safety).
+fn busy_case(case: CaseId) -> Result<Vec<(DocKind, Vec<u8>)>> {
+    let author = Author {
+        user: UserId::from_bytes([7; 16]),
+        device: DeviceId::from_bytes([7; 16]),
+    };
+    let at = Utc::now() - Duration::days(1);
+    let edit = Edit::new(author, at);
+    let profile = Profile {
+        case_reference: "HUL-BENCH-0001".into(),
+        given_name: "Linh".into(),
+        family_name: "Pham".into(),
+        nationality: "Vietnamese".into(),
+        ..Profile::default()
+    };
+    let mut docs = new_case(case, &edit, &profile)?;
+    for doc in &mut docs {
+        match doc.kind() {
+            DocKind::Visits => {
+                for n in 0..20 {
+                    let note = VisitNote {
+                        visited_at: Some(at - Duration::days(n)),
+                        place: "Foster home".into(),
+                        wishes_and_feelings: "Wants to stay at school and see her sister. "
+                            .repeat(8),
+                        observations: "Settled; ate well; asked about her case.".repeat(4),
+                        interpreter: Interpreter {
+                            mode: InterpreterMode::Telephone,
+                            name: "Interpreter Mai".into(),
+                            language: "Vietnamese (northern)".into(),
+                            child_consented: Some(true),
+                            ..Interpreter::default()
+                        },
+                        ..VisitNote::default()
+                    };
+                    let note_id = id();
+                    doc.add_visit_note(&edit, note_id, &note)?;
+                }
+            }
+            DocKind::Safety => {
+                for _ in 0..10 {
+                    let step = PlanStep {
+                        description: "Carer checks the bedroom window at 22:00".into(),
+                        ..PlanStep::default()
+                    };
+                    doc.add_plan_step(&edit, id(), &step)?;
+                }
+                for n in 0..30 {
+                    let check = SafetyCheck {
+                        checked_at: Some(at - Duration::hours(n)),
+                        note: "In her room, phone on the kitchen table.".into(),
+                        ..SafetyCheck::default()
+                    };
+                    doc.log_safety_check(&edit, id(), &check)?;
+                }
+                for n in 0..2 {
+                    let episode = MissingEpisode {
+                        missing_since: Some(at - Duration::hours(n * 30 + 2)),
+                        last_seen: "Bus station".into(),
+                        ..MissingEpisode::default()
+                    };
+                    let episode_id = id();
+                    doc.start_missing_episode(&edit, episode_id, &episode)?;
+                    if n == 1 {
+                        doc.end_missing_episode(&edit, episode_id, at - Duration::hours(20))?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(docs
+        .iter_mut()
+        .map(|d: &mut CaseDoc| (d.kind(), d.save()))
+        .collect())
+}
+
+async fn case_page() -> Result<()> {
+    const CASES: usize = 2_000;
+    let h = Harness::start().await?;
+    let sam = h.admin.user("Sam Okafor", "supervisor").await?;
+    let team = h.admin.team("Bench team", &[&sam]).await?;
+    let org = h.admin.org.clone();
+    let cases: Vec<CaseId> = (0..CASES)
+        .map(|_| CaseId::random(&mut rand::rngs::OsRng))
+        .collect();
+    let measured = cases[CASES / 2];
+    let busy = busy_case(measured)?;
+    let small = busy_case(cases[0]).map(|docs| {
+        docs.into_iter()
+            .filter(|(k, _)| *k == DocKind::Profile)
+            .collect::<Vec<_>>()
+    })?;
+    let now = Utc::now().timestamp();
+    h.server
+        .state
+        .db
+        .write(move |tx| {
+            for case in &cases {
+                tx.execute(
+                    "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+                    rusqlite::params![case.to_string(), org, team, now],
+                )?;
+                let docs = if *case == measured { &busy } else { &small };
+                for (kind, bytes) in docs {
+                    let seq = i64::try_from(casebook_server::db::next_seq(tx)?).unwrap_or(0);
+                    tx.execute(
+                        "INSERT INTO docs (doc_id, case_id, kind, seq, bytes)
+                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                        rusqlite::params![
+                            format!("{case}/{}", kind.as_str()),
+                            case.to_string(),
+                            kind.as_str(),
+                            seq,
+                            bytes
+                        ],
+                    )?;
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    let code = h.admin.code(&sam).await?;
+    let browser = Console::enrol(&h.server, &code, "bench browser").await?;
+    let path = format!("/console/cases/{measured}");
+    let mut times = Vec::new();
+    for round in 0..23 {
+        let started = Instant::now();
+        let resp = browser.get(&path).await?;
+        let status = resp.status();
+        let body = resp.text().await?;
+        let ms = started.elapsed().as_secs_f64() * 1000.0;
+        if !status.is_success() || !body.contains("Interpreter Mai") {
+            bail!("{path}: {status}");
+        }
+        if round >= 3 {
+            times.push(ms);
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times.get(times.len() / 2).context("timings")?;
+    emit("console.case_page_ms", (median * 10.0).round() / 10.0, "ms");
     Ok(())
 }
 

@@ -49,7 +49,14 @@ struct HomePage {
 }
 
 /// `GET /console/`: what there is to do.
-pub(super) async fn home(State(state): State<AppState>, b: Browser) -> Response {
+pub(super) async fn home(
+    State(state): State<AppState>,
+    b: Browser,
+    Query(q): Query<super::work_home::HomeQuery>,
+) -> Response {
+    if b.caller.user.role != crate::access::Role::Administrator {
+        return super::work_home::home(&state, &b, q).await;
+    }
     let chrome = b.chrome(&state);
     let counts = if chrome.is_admin {
         let admin = b.caller.user.clone();

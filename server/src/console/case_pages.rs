@@ -424,7 +424,11 @@ pub(super) async fn case(
     State(state): State<AppState>,
     b: Browser,
     Path(id): Path<String>,
+    Query(q): Query<super::case_read::CasePageQuery>,
 ) -> Response {
+    if b.caller.user.role != crate::access::Role::Administrator {
+        return super::case_read::case(&state, &b, &id, q).await;
+    }
     if let Err(r) = page::admin_record(&state, &b, "case", &id, "no such case").await {
         return r;
     }

@@ -3,12 +3,17 @@
 //! export, signed challenges) and holds a short-lived session cookie; every form carries a
 //! CSRF token bound to that session, and every answer carries a strict Content-Security-Policy.
 //! Changes go through the same domain functions (and access checks, and audit) as the
-//! administration API. `docs/console.md` describes the pages and the rules.
+//! administration API. Supervisors and caseworkers get their own home (alerts, deadlines,
+//! conflicts) and read the cases they may read, laid out from the stored documents.
+//! `docs/console.md` describes the pages and the rules.
 
 mod admin_pages;
 mod assets;
 mod audit_pages;
 mod case_pages;
+mod case_read;
+mod case_view;
+mod field_history;
 mod import_pages;
 mod page;
 mod person_pages;
@@ -18,6 +23,7 @@ mod report_pages;
 mod review_pages;
 mod session;
 mod transfer_pages;
+mod work_home;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -137,6 +143,16 @@ pub fn router() -> Router<AppState> {
         )
         .route("/console/reports", get(report_pages::reports))
         .route("/console/reports.csv", get(report_pages::reports_csv))
+        .route("/console/cases/{case}/history", get(case_read::history))
+        .route("/console/cases/{case}/conflicts", post(case_read::resolve))
+        .route(
+            "/console/cases/{case}/police-pack",
+            get(case_read::police_pack),
+        )
+        .route(
+            "/console/alerts/{alert}/acknowledge",
+            post(work_home::acknowledge),
+        )
         .route("/console/audit", get(audit_pages::trail))
         .route("/console/audit/verify", get(audit_pages::verify))
         .route(

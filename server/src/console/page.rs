@@ -265,3 +265,36 @@ impl Paging {
         self.more.then_some(self.page + 1)
     }
 }
+
+/// A value of one of the core's snake_case enums as words: `reasonable_grounds` →
+/// `Reasonable grounds`.
+pub fn label<T: serde::Serialize>(value: &T) -> String {
+    let text = match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => String::new(),
+    };
+    let words = text.replace('_', " ");
+    let mut chars = words.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => words,
+    }
+}
+
+/// Page `rows` (already filtered and ordered) by [`Paging::SIZE`]: the rows of `page`, and the
+/// paging to show.
+pub fn page_of<T>(rows: Vec<T>, page: u32) -> (Vec<T>, Paging) {
+    let size = Paging::SIZE as usize;
+    let start = (page as usize).saturating_mul(size);
+    let more = rows.len() > start.saturating_add(size);
+    let shown = rows.into_iter().skip(start).take(size).collect();
+    (
+        shown,
+        Paging {
+            page,
+            more,
+            q: String::new(),
+        },
+    )
+}

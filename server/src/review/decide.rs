@@ -249,10 +249,7 @@ pub async fn decide(
                 return Ok(Err(Error::Forbidden("this review is not allowed")));
             }
             store(tx, &caller, &doc, &saved, now)?;
-            super::record(tx, &caller, &doc, &review, now)?;
-            if let Some(facts) = crate::reports::facts::facts_in(&doc, &after) {
-                crate::reports::facts::record(tx, &doc, &facts, now)?;
-            }
+            crate::person_edits::index_stored(tx, &caller, &doc, &before, &after, now)?;
             Ok(Ok(()))
         })
         .await?

@@ -348,6 +348,9 @@ impl Exchange<'_, '_> {
                 ],
             )?;
             crate::attachments::record_ref(self.tx, &doc, applied.photo.as_ref())?;
+            if let Some(fields) = applied.conflicts {
+                crate::conflict_index::record(self.tx, &doc, fields, self.now)?;
+            }
             self.audit(
                 "write",
                 &doc,

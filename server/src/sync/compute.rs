@@ -79,6 +79,9 @@ pub(super) struct Applied {
     /// The report facts of the new save if it is stored (`safety`, `profile`, `visits`;
     /// [`crate::reports::facts`]).
     pub report_facts: Option<casebook_core::model::DocFacts>,
+    /// How many fields of the new save are in conflict ([`crate::conflict_index`]), counted
+    /// when the document changed.
+    pub conflicts: Option<usize>,
 }
 
 /// Receive `data` for `doc` as read in `input`, checking the write rules for `caller`.
@@ -173,6 +176,9 @@ fn apply(
             None,
         ),
     };
+    let conflicts = saved
+        .as_ref()
+        .map(|_| crate::conflict_index::count_in(&doc));
     let reply = doc.generate_sync_message(state).map(|m| {
         let carries_changes = !m.changes.is_empty();
         (m.encode(), carries_changes)
@@ -188,6 +194,7 @@ fn apply(
         links,
         review,
         report_facts,
+        conflicts,
     })
 }
 

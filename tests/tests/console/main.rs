@@ -12,6 +12,7 @@ mod browser;
 mod lists;
 mod reports;
 mod story;
+mod supervision;
 
 use anyhow::{Result, bail};
 use browser::Browser;
