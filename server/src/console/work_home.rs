@@ -12,7 +12,7 @@ use casebook_core::alert::AcknowledgeRequest;
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{AlertId, CaseId};
 use chrono::{DateTime, Days, Utc};
-use rusqlite::{Connection, params};
+use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
 use super::page::{self, Chrome, Paging};
@@ -28,6 +28,7 @@ use crate::{conflict_index, deadlines};
 pub(super) struct AlertLine {
     id: String,
     case: String,
+    reference: String,
     kind: &'static str,
     missing: bool,
     at: String,
@@ -49,6 +50,7 @@ pub(super) struct DeadlineLine {
 #[derive(Debug, Clone)]
 pub(super) struct ConflictLine {
     case: String,
+    reference: String,
     doc: &'static str,
     fields: i64,
     seen: String,
@@ -67,7 +69,7 @@ struct WorkHome {
     deadlines_unreadable: usize,
     conflicts: Vec<ConflictLine>,
     conflicts_paging: Paging,
-    cases: Vec<String>,
+    cases: Vec<(String, String)>,
     cases_paging: Paging,
     query: HomeQuery,
 }
@@ -146,6 +148,7 @@ fn alerts(conn: &Connection, perms: &Permissions, user: &str) -> Result<Vec<Aler
         }
         out.push(AlertLine {
             id,
+            reference: reference_of(conn, &case)?,
             case,
             missing: kind == "missing",
             kind: alert_label(&kind),
@@ -178,7 +181,18 @@ fn readable_cases(perms: &Permissions) -> Vec<String> {
 struct Found {
     alerts: Vec<AlertLine>,
     conflicts: Vec<ConflictLine>,
-    cases: Vec<String>,
+    /// Case id and reference (empty until the case's profile reached the server).
+    cases: Vec<(String, String)>,
+}
+
+/// The reference of `case` as the review index keeps it (`case_references`), or empty.
+fn reference_of(conn: &Connection, case: &str) -> Result<String> {
+    let mut stmt =
+        conn.prepare_cached("SELECT reference FROM case_references WHERE case_id = ?1")?;
+    Ok(stmt
+        .query_row([case], |row| row.get::<_, String>(0))
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// `GET /console/` for anyone but an administrator.
@@ -192,17 +206,28 @@ pub(super) async fn home(state: &AppState, b: &Browser, q: HomeQuery) -> Respons
             let alerts = alerts(conn, &perms, &user.id)?;
             let conflicts = conflict_index::list(conn, |d| perms.access(d).can_read())?
                 .into_iter()
-                .map(|c| ConflictLine {
-                    case: c.doc.case.to_string(),
-                    doc: c.doc.kind.as_str(),
-                    fields: c.fields,
-                    seen: page::time(c.seen_at),
+                .map(|c| {
+                    let case = c.doc.case.to_string();
+                    Ok(ConflictLine {
+                        reference: reference_of(conn, &case)?,
+                        case,
+                        doc: c.doc.kind.as_str(),
+                        fields: c.fields,
+                        seen: page::time(c.seen_at),
+                    })
                 })
+                .collect::<Result<Vec<_>>>()?;
+            let cases = readable_cases(&perms)
+                .into_iter()
+                .map(|case| Ok((reference_of(conn, &case)?, case)))
+                .collect::<Result<Vec<_>>>()?
+                .into_iter()
+                .map(|(reference, case)| (case, reference))
                 .collect();
             Ok(Found {
                 alerts,
                 conflicts,
-                cases: readable_cases(&perms),
+                cases,
             })
         })
         .await;
