@@ -148,7 +148,7 @@ fn alerts(conn: &Connection, perms: &Permissions, user: &str) -> Result<Vec<Aler
         }
         out.push(AlertLine {
             id,
-            reference: reference_of(conn, &case)?,
+            reference: reference_of(conn, perms, &case)?,
             case,
             missing: kind == "missing",
             kind: alert_label(&kind),
@@ -185,8 +185,16 @@ struct Found {
     cases: Vec<(String, String)>,
 }
 
-/// The reference of `case` as the review index keeps it (`case_references`), or empty.
-fn reference_of(conn: &Connection, case: &str) -> Result<String> {
+/// The reference of `case` as the review index keeps it (`case_references`), or empty when
+/// it is not known or `perms` may not read the case's `profile` (where the reference lives:
+/// a carer, who reads only `safety`, sees the case's id).
+fn reference_of(conn: &Connection, perms: &Permissions, case: &str) -> Result<String> {
+    let readable = case
+        .parse::<CaseId>()
+        .is_ok_and(|id| perms.access(&DocId::new(id, DocKind::Profile)).can_read());
+    if !readable {
+        return Ok(String::new());
+    }
     let mut stmt =
         conn.prepare_cached("SELECT reference FROM case_references WHERE case_id = ?1")?;
     Ok(stmt
@@ -209,7 +217,7 @@ pub(super) async fn home(state: &AppState, b: &Browser, q: HomeQuery) -> Respons
                 .map(|c| {
                     let case = c.doc.case.to_string();
                     Ok(ConflictLine {
-                        reference: reference_of(conn, &case)?,
+                        reference: reference_of(conn, &perms, &case)?,
                         case,
                         doc: c.doc.kind.as_str(),
                         fields: c.fields,
@@ -219,7 +227,7 @@ pub(super) async fn home(state: &AppState, b: &Browser, q: HomeQuery) -> Respons
                 .collect::<Result<Vec<_>>>()?;
             let cases = readable_cases(&perms)
                 .into_iter()
-                .map(|case| Ok((reference_of(conn, &case)?, case)))
+                .map(|case| Ok((reference_of(conn, &perms, &case)?, case)))
                 .collect::<Result<Vec<_>>>()?
                 .into_iter()
                 .map(|(reference, case)| (case, reference))
