@@ -226,6 +226,27 @@ impl Browser {
 
     /// Save a PNG of the whole page (the window stretched to its height) as `name.png`.
     pub async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        self.screenshot_at(name, 1280).await
+    }
+
+    /// At a window `width` px wide (768: a tablet held upright), whether the page fits
+    /// without scrolling sideways, and a PNG of it as `name.png`.
+    pub async fn fits_at(&self, name: &str, width: u32) -> Result<bool> {
+        self.client.set_window_size(width, 1000).await?;
+        let fits = self
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth <= window.innerWidth;",
+                vec![],
+            )
+            .await?
+            .as_bool()
+            .unwrap_or(false);
+        self.screenshot_at(name, width).await?;
+        Ok(fits)
+    }
+
+    async fn screenshot_at(&self, name: &str, width: u32) -> Result<PathBuf> {
         let height = self
             .client
             .execute("return document.documentElement.scrollHeight;", vec![])
@@ -234,7 +255,7 @@ impl Browser {
             .unwrap_or(1000)
             .clamp(600, 4000);
         self.client
-            .set_window_size(1280, u32::try_from(height).unwrap_or(1000) + 140)
+            .set_window_size(width, u32::try_from(height).unwrap_or(1000) + 140)
             .await?;
         let png = self.client.screenshot().await?;
         self.client.set_window_size(1280, 1000).await?;

@@ -200,6 +200,10 @@ async fn a_supervisor_acknowledges_reads_resolves_and_downloads_the_pack() -> Re
     // Cases are named by their reference where the person may read the profile.
     assert!(b.text("#conflicts").await?.contains("HUL-2026-0101"));
     b.screenshot("20-supervisor-home").await?;
+    assert!(
+        b.fits_at("20-supervisor-home-tablet", 768).await?,
+        "the home page scrolls sideways on a tablet"
+    );
     b.submit("#alerts tbody tr:first-child button").await?;
     b.wait_path("/console/").await?;
     let browser_device: String = one(
@@ -261,6 +265,10 @@ async fn a_supervisor_acknowledges_reads_resolves_and_downloads_the_pack() -> Re
     .await?;
     assert_eq!(reads - reads_before, 3, "profile, visits and safety read");
     b.screenshot("21-supervisor-case").await?;
+    assert!(
+        b.fits_at("21-supervisor-case-tablet", 768).await?,
+        "the case page scrolls sideways on a tablet"
+    );
 
     // Resolve the conflict: keep Grace's value. Gita's phone receives the resolution.
     b.submit("form:has(input[name=chosen][value='\"Albanian\"']) button")
