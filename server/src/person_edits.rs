@@ -112,19 +112,7 @@ where
     let saved = loaded.save();
     let after = Automerge::load(&saved).map_err(|_| unreadable())?;
     if let Some(detail) = crate::write_rules::refusal(&doc, &before, &after, &caller) {
-        audit::append(
-            tx,
-            now,
-            Event {
-                event: "denied",
-                actor_user: Some(caller.user.id.clone()),
-                actor_device: Some(caller.device.to_string()),
-                case_id: Some(doc.case.to_string()),
-                doc_id: Some(doc.to_string()),
-                detail,
-                ..Event::default()
-            },
-        )?;
+        audit_denied(tx, &caller, &doc, detail, now)?;
         return Ok(Some(Error::Forbidden(
             "your role may not make this change to the document",
         )));
@@ -149,6 +137,30 @@ where
         },
     )?;
     Ok(None)
+}
+
+/// Audit a refusal (`denied`, with its `detail`) of `caller`'s change to `doc`.
+pub(crate) fn audit_denied(
+    tx: &Transaction<'_>,
+    caller: &Caller,
+    doc: &DocId,
+    detail: serde_json::Value,
+    now: i64,
+) -> Result<()> {
+    audit::append(
+        tx,
+        now,
+        Event {
+            event: "denied",
+            actor_user: Some(caller.user.id.clone()),
+            actor_device: Some(caller.device.to_string()),
+            case_id: Some(doc.case.to_string()),
+            doc_id: Some(doc.to_string()),
+            detail,
+            ..Event::default()
+        },
+    )?;
+    Ok(())
 }
 
 /// Bring the server's indexes up to date with a document the console just stored (as the

@@ -12,7 +12,7 @@ use casebook_core::ids::{CaseId, EntryId, UserId};
 use casebook_core::model::{ReviewStatus, VisitNote};
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, Transaction, params};
-use serde_json::{Value as Json, json};
+use serde_json::json;
 
 use crate::audit::{self, Event};
 use crate::auth::Caller;
@@ -58,30 +58,6 @@ fn now_utc(secs: i64) -> Result<DateTime<Utc>> {
         .ok_or_else(|| Error::Corrupt("clock out of range".into()))
 }
 
-/// Audit a refusal (`denied`, with `reason`) for `caller` on `doc`.
-fn audit_denied(
-    tx: &Transaction<'_>,
-    caller: &Caller,
-    doc: &DocId,
-    detail: Json,
-    now: i64,
-) -> Result<()> {
-    audit::append(
-        tx,
-        now,
-        Event {
-            event: "denied",
-            actor_user: Some(caller.user.id.clone()),
-            actor_device: Some(caller.device.to_string()),
-            case_id: Some(doc.case.to_string()),
-            doc_id: Some(doc.to_string()),
-            detail,
-            ..Event::default()
-        },
-    )?;
-    Ok(())
-}
-
 /// The supervisor check shared by reading and deciding: `caller` supervises the team of
 /// `doc`'s case, or the refusal is audited and `Err(Forbidden)` returned from the transaction
 /// as `Ok(Err)` so the audit row is kept.
@@ -95,7 +71,7 @@ fn supervises(
     if perms.supervises(doc) && perms.access(doc).can_write() {
         return Ok(Ok(perms));
     }
-    audit_denied(tx, caller, doc, json!({ "reason": "review" }), now)?;
+    crate::person_edits::audit_denied(tx, caller, doc, json!({ "reason": "review" }), now)?;
     Ok(Err(Error::Forbidden(
         "only a supervisor of the case's team reviews its notes",
     )))
@@ -245,7 +221,7 @@ pub async fn decide(
             let refusal = crate::write_rules::refusal(&doc, &before, &after, &caller)
                 .or_else(|| super::refusal(&perms, &doc, &review));
             if let Some(detail) = refusal {
-                audit_denied(tx, &caller, &doc, detail, now)?;
+                crate::person_edits::audit_denied(tx, &caller, &doc, detail, now)?;
                 return Ok(Err(Error::Forbidden("this review is not allowed")));
             }
             store(tx, &caller, &doc, &saved, now)?;
