@@ -400,6 +400,21 @@ impl Device {
         .await
     }
 
+    /// A fresh session of this device: an HTTP client over the pinned TLS and the session's
+    /// bearer token, for tests that send requests by hand.
+    pub async fn session(&self) -> Result<(reqwest::Client, String)> {
+        let trust = &self.identity.trust;
+        let token = Transport::new(&self.identity.server_url, trust)?
+            .open_session(
+                self.identity.device_id,
+                |c| self.identity.sign_challenge(c),
+                &mut Default::default(),
+            )
+            .await?
+            .token;
+        Ok((http(trust)?, token))
+    }
+
     /// Sync by hand through the core's session state machine, keeping every byte received.
     pub async fn sync_capturing(&self) -> Result<Received> {
         let trust = self.identity.trust.clone();

@@ -38,18 +38,7 @@ async fn alerts_on_server(t: &super::Team, kind: AlertKind) -> Result<i64> {
 /// Send `request` again as `device`, in a session of its own.
 async fn replay(device: &Device, request: &SyncRequest) -> Result<u16> {
     let identity = &device.identity;
-    let transport = Transport::new(&identity.server_url, &identity.trust)?;
-    let token = transport
-        .open_session(
-            identity.device_id,
-            |c| identity.sign_challenge(c),
-            &mut Default::default(),
-        )
-        .await?
-        .token;
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(client_config(&identity.trust)?)
-        .build()?;
+    let (client, token) = device.session().await?;
     let response = client
         .post(format!("{}/v1/sync", identity.server_url))
         .bearer_auth(token)

@@ -7,7 +7,6 @@
 //! small numbers; a guardian is refused (audited); bad input names its field.
 
 use anyhow::{Context, Result};
-use casebook_core::client::{Transport, client_config};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model::{
@@ -128,18 +127,7 @@ fn review(phone: &Device, case: CaseId, note: EntryId, status: ReviewStatus) -> 
 /// GET `path` with a fresh session of `phone`: (status, body).
 async fn get_as(phone: &Device, path: &str) -> Result<(u16, String)> {
     let identity = &phone.identity;
-    let transport = Transport::new(&identity.server_url, &identity.trust)?;
-    let token = transport
-        .open_session(
-            identity.device_id,
-            |c| identity.sign_challenge(c),
-            &mut Default::default(),
-        )
-        .await?
-        .token;
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(client_config(&identity.trust)?)
-        .build()?;
+    let (client, token) = phone.session().await?;
     let response = client
         .get(format!("{}{path}", identity.server_url))
         .bearer_auth(token)

@@ -8,7 +8,6 @@ use anyhow::{Context, Result};
 use automerge::sync::{State, SyncDoc};
 use automerge::transaction::{CommitOptions, Transactable};
 use automerge::{ActorId, AutoCommit, Automerge, ROOT, ReadDoc};
-use casebook_core::client::{Transport, client_config};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::EntryId;
 use casebook_core::model::ReviewStatus;
@@ -395,18 +394,7 @@ async fn send_sign_off(
         purged: Vec::new(),
     };
     let identity = &device.identity;
-    let transport = Transport::new(&identity.server_url, &identity.trust)?;
-    let token = transport
-        .open_session(
-            identity.device_id,
-            |c| identity.sign_challenge(c),
-            &mut Default::default(),
-        )
-        .await?
-        .token;
-    let client = reqwest::Client::builder()
-        .use_preconfigured_tls(client_config(&identity.trust)?)
-        .build()?;
+    let (client, token) = device.session().await?;
     let response = client
         .post(format!("{}/v1/sync", identity.server_url))
         .bearer_auth(token)
