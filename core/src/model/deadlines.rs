@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::missing_episode::{MissingEpisode, ReturnInterviewOutcome};
 use super::profile::{AgeStatus, ImmigrationOutcome, NrmDecision, Profile};
 use super::safety::{PlanStep, SafetyCheck};
-use super::safety_checks::overdue_safety_checks;
+use super::safety_checks::{OverdueCheck, overdue_safety_checks};
 use super::working_days::add_working_days;
 use crate::doc::DocKind;
 use crate::error::Result;
@@ -91,23 +91,111 @@ impl Deadline {
             &self.record,
         )
     }
+}
 
-    fn on(kind: DeadlineKind, due_on: NaiveDate, today: NaiveDate, record: &str) -> Self {
-        let overdue = match kind {
-            DeadlineKind::ConclusiveGroundsFrom
-            | DeadlineKind::UascLeaveReview
-            | DeadlineKind::EighteenthBirthday => false,
-            _ => today > due_on,
-        };
-        Deadline {
+/// A deadline as the records fix it, before the clock is asked: what falls due, when, and
+/// from which record. [`ScheduledDeadline::at`] gives the [`Deadline`] at a time (whether it
+/// is overdue, whether it is still listed). The server keeps these in an index when a
+/// document arrives, so a supervisor's list reads no document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduledDeadline {
+    /// What falls due.
+    pub kind: DeadlineKind,
+    /// The day it falls due (in England).
+    pub due_on: NaiveDate,
+    /// The instant it falls due, where the rule counts hours (return interviews).
+    pub due_at: Option<DateTime<Utc>>,
+    /// The document of the record it comes from.
+    pub doc: DocKind,
+    /// The record within it (see [`Deadline::record`]).
+    pub record: String,
+}
+
+impl ScheduledDeadline {
+    fn on(kind: DeadlineKind, due_on: NaiveDate, record: &str) -> Self {
+        ScheduledDeadline {
             kind,
             due_on,
             due_at: None,
-            overdue,
             doc: DocKind::Profile,
             record: record.to_owned(),
         }
     }
+
+    /// The deadline at `now`: `None` once it is no longer listed (the review of UASC leave
+    /// and the 18th birthday, after their day); overdue when its time or day has passed
+    /// (never for the kinds that only open a window or mark a day).
+    pub fn at(&self, now: DateTime<Utc>) -> Option<Deadline> {
+        use DeadlineKind as K;
+        let today = now.with_timezone(&chrono_tz::Europe::London).date_naive();
+        let marks_a_day = matches!(self.kind, K::UascLeaveReview | K::EighteenthBirthday);
+        if marks_a_day && self.due_on < today {
+            return None;
+        }
+        let overdue = match (self.kind, self.due_at) {
+            (K::ConclusiveGroundsFrom | K::UascLeaveReview | K::EighteenthBirthday, _) => false,
+            (_, Some(due_at)) => now > due_at,
+            (_, None) => today > self.due_on,
+        };
+        Some(Deadline {
+            kind: self.kind,
+            due_on: self.due_on,
+            due_at: self.due_at,
+            overdue,
+            doc: self.doc,
+            record: self.record.clone(),
+        })
+    }
+}
+
+/// The deadlines `profile` and `episodes` fix, whatever the time (see
+/// [`ScheduledDeadline::at`]); [`case_deadlines`] without the clock and the safety checks.
+/// Fails only if a working-day deadline lies beyond the shipped bank holidays.
+pub fn scheduled_deadlines(
+    profile: Option<&Profile>,
+    episodes: &[(EntryId, MissingEpisode)],
+) -> Result<Vec<ScheduledDeadline>> {
+    let mut out = Vec::new();
+    if let Some(profile) = profile {
+        profile_deadlines(profile, &mut out)?;
+    }
+    for (id, episode) in episodes {
+        if episode.return_interview_outcome != ReturnInterviewOutcome::NotYet {
+            continue;
+        }
+        let Some(due) = episode.return_interview_due() else {
+            continue;
+        };
+        out.push(ScheduledDeadline {
+            kind: DeadlineKind::ReturnInterview,
+            due_on: due.with_timezone(&chrono_tz::Europe::London).date_naive(),
+            due_at: Some(due),
+            doc: DocKind::Safety,
+            record: format!("missing_episodes/{id}"),
+        });
+    }
+    Ok(out)
+}
+
+/// The deadline of an overdue carers' check (always overdue; listed only while it is).
+pub fn safety_check_deadline(overdue: &OverdueCheck) -> Deadline {
+    Deadline {
+        kind: DeadlineKind::SafetyCheck,
+        due_on: overdue
+            .due_at
+            .with_timezone(&chrono_tz::Europe::London)
+            .date_naive(),
+        due_at: Some(overdue.due_at),
+        overdue: true,
+        doc: DocKind::Safety,
+        record: format!("plan_steps/{}", overdue.step),
+    }
+}
+
+/// Sort deadlines soonest first (by day; within a day timed ones first, then by time, kind
+/// and record).
+pub fn sort_deadlines(list: &mut [Deadline]) {
+    list.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
 }
 
 /// The case's deadlines at `now`, soonest first (see `Deadline::sort_key`). `profile` is `None` on a
@@ -122,50 +210,25 @@ pub fn case_deadlines(
     checks: &[(EntryId, SafetyCheck)],
     now: DateTime<Utc>,
 ) -> Result<Vec<Deadline>> {
-    let today = now.with_timezone(&chrono_tz::Europe::London).date_naive();
-    let mut out = Vec::new();
-    if let Some(profile) = profile {
-        profile_deadlines(profile, today, &mut out)?;
-    }
-    for (id, episode) in episodes {
-        if episode.return_interview_outcome != ReturnInterviewOutcome::NotYet {
-            continue;
-        }
-        let Some(due) = episode.return_interview_due() else {
-            continue;
-        };
-        out.push(Deadline {
-            kind: DeadlineKind::ReturnInterview,
-            due_on: due.with_timezone(&chrono_tz::Europe::London).date_naive(),
-            due_at: Some(due),
-            overdue: episode.return_interview_overdue(now),
-            doc: DocKind::Safety,
-            record: format!("missing_episodes/{id}"),
-        });
-    }
-    for overdue in overdue_safety_checks(steps, checks, now) {
-        out.push(Deadline {
-            kind: DeadlineKind::SafetyCheck,
-            due_on: overdue
-                .due_at
-                .with_timezone(&chrono_tz::Europe::London)
-                .date_naive(),
-            due_at: Some(overdue.due_at),
-            overdue: true,
-            doc: DocKind::Safety,
-            record: format!("plan_steps/{}", overdue.step),
-        });
-    }
-    out.sort_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    let mut out: Vec<Deadline> = scheduled_deadlines(profile, episodes)?
+        .iter()
+        .filter_map(|d| d.at(now))
+        .collect();
+    out.extend(
+        overdue_safety_checks(steps, checks, now)
+            .iter()
+            .map(safety_check_deadline),
+    );
+    sort_deadlines(&mut out);
     Ok(out)
 }
 
-fn profile_deadlines(p: &Profile, today: NaiveDate, out: &mut Vec<Deadline>) -> Result<()> {
+fn profile_deadlines(p: &Profile, out: &mut Vec<ScheduledDeadline>) -> Result<()> {
     use DeadlineKind as K;
     let nrm = &p.nrm;
     if let (Some(referred), NrmDecision::Pending) = (nrm.referred_on, nrm.reasonable_grounds) {
         let due = add_working_days(referred, REASONABLE_GROUNDS_WORKING_DAYS)?;
-        out.push(Deadline::on(K::ReasonableGrounds, due, today, "nrm"));
+        out.push(ScheduledDeadline::on(K::ReasonableGrounds, due, "nrm"));
     }
     if let (NrmDecision::Positive, Some(rg), NrmDecision::Pending) = (
         nrm.reasonable_grounds,
@@ -173,7 +236,7 @@ fn profile_deadlines(p: &Profile, today: NaiveDate, out: &mut Vec<Deadline>) -> 
         nrm.conclusive_grounds,
     ) {
         let from = rg + CONCLUSIVE_GROUNDS_AFTER;
-        out.push(Deadline::on(K::ConclusiveGroundsFrom, from, today, "nrm"));
+        out.push(ScheduledDeadline::on(K::ConclusiveGroundsFrom, from, "nrm"));
     }
     for (kind, date, record) in [
         (K::CarePlanReview, p.plans.care_plan, "plans/care_plan"),
@@ -194,7 +257,7 @@ fn profile_deadlines(p: &Profile, today: NaiveDate, out: &mut Vec<Deadline>) -> 
         ),
     ] {
         if let Some(date) = date {
-            out.push(Deadline::on(kind, date, today, record));
+            out.push(ScheduledDeadline::on(kind, date, record));
         }
     }
     let im = &p.immigration;
@@ -203,7 +266,7 @@ fn profile_deadlines(p: &Profile, today: NaiveDate, out: &mut Vec<Deadline>) -> 
         ImmigrationOutcome::Pending | ImmigrationOutcome::Appealing
     ) && let Some(due) = im.decision_due_on
     {
-        out.push(Deadline::on(K::AsylumDecision, due, today, "immigration"));
+        out.push(ScheduledDeadline::on(K::AsylumDecision, due, "immigration"));
     }
     let has_leave = matches!(
         im.outcome,
@@ -215,10 +278,9 @@ fn profile_deadlines(p: &Profile, today: NaiveDate, out: &mut Vec<Deadline>) -> 
         && im.extension_applied_on.is_none()
         && let Some(ends) = im.leave_expires_on
     {
-        out.push(Deadline::on(
+        out.push(ScheduledDeadline::on(
             K::ApplyBeforeLeaveEnds,
             ends,
-            today,
             "immigration",
         ));
     }
@@ -233,42 +295,36 @@ fn profile_deadlines(p: &Profile, today: NaiveDate, out: &mut Vec<Deadline>) -> 
     };
     let at = |months: u32| born.checked_add_months(Months::new(months));
     if im.outcome == ImmigrationOutcome::UascLeave
-        && let Some(review) = at(17 * 12 + 6).filter(|d| *d >= today)
+        && let Some(review) = at(17 * 12 + 6)
     {
-        out.push(Deadline::on(
+        out.push(ScheduledDeadline::on(
             K::UascLeaveReview,
             review,
-            today,
             "immigration",
         ));
     }
     if p.plans.pathway_plan.is_none()
         && let Some(sixteen) = at(16 * 12)
     {
-        out.push(Deadline::on(
+        out.push(ScheduledDeadline::on(
             K::PathwayPlan,
             sixteen,
-            today,
             "plans/pathway_plan",
         ));
     }
     if let Some(eighteen) = at(18 * 12) {
         if p.personal_adviser.trim().is_empty() {
-            out.push(Deadline::on(
+            out.push(ScheduledDeadline::on(
                 K::PersonalAdviser,
                 eighteen,
-                today,
                 "personal_adviser",
             ));
         }
-        if eighteen >= today {
-            out.push(Deadline::on(
-                K::EighteenthBirthday,
-                eighteen,
-                today,
-                birth_record,
-            ));
-        }
+        out.push(ScheduledDeadline::on(
+            K::EighteenthBirthday,
+            eighteen,
+            birth_record,
+        ));
     }
     Ok(())
 }

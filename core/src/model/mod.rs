@@ -3,6 +3,7 @@
 //! opens the case, so no nested object is ever created by two devices under one key.
 
 mod associates;
+mod deadline_facts;
 mod deadlines;
 mod interpreter_check;
 mod location;
@@ -21,7 +22,11 @@ mod working_days;
 mod write_rules;
 
 pub use associates::PersonOfConcern;
-pub use deadlines::{Deadline, DeadlineKind, case_deadlines};
+pub use deadline_facts::{CheckFact, DeadlineFacts, StepCheckFact, deadline_facts_in};
+pub use deadlines::{
+    Deadline, DeadlineKind, ScheduledDeadline, case_deadlines, safety_check_deadline,
+    scheduled_deadlines, sort_deadlines,
+};
 pub use interpreter_check::{
     AssociateKeys, InterpreterKeys, LinkField, NameKey, PhoneKey, PossibleLink,
     check_interpreter_decision, decision_covers, fold_agency, fold_words, interpreter_links,
@@ -56,7 +61,7 @@ pub use safety::{
     CheckOutcome, CheckStatus, ChildAgreement, PLACEMENT_STARTED_AT, PlanStep, Responsible,
     SafetyCheck, StepReviewOutcome, StepStatus,
 };
-pub use safety_checks::{DAILY_CHECK_EARLY, OverdueCheck, overdue_safety_checks};
+pub use safety_checks::{DAILY_CHECK_EARLY, OverdueCheck, overdue_check, overdue_safety_checks};
 pub use visits::{
     Action, Interpreter, InterpreterDecision, InterpreterMode, LinkDecision, NoteReview, Review,
     ReviewStatus, VettingStatus, VisitNote, interpreters_in, review_refusal, reviews_in,

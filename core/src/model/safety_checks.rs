@@ -54,21 +54,39 @@ pub fn overdue_safety_checks(
             .filter_map(|(_, c)| c.checked_at)
             .filter(|at| *at <= now)
             .max();
-        let since = last.map_or(from, |at| at.max(from));
-        let Some(due_at) = schedule.next_due(since) else {
-            continue;
-        };
-        if now <= due_at {
-            continue;
-        }
-        out.push(OverdueCheck {
-            step: *id,
-            due_at,
-            missed: schedule.due_between(since, now),
-        });
+        out.extend(overdue_check(*id, schedule, from, last, now));
     }
     out.sort_by_key(|o| (o.due_at, o.step));
     out
+}
+
+/// Whether the check of one active step is overdue at `now`: its schedule, when its checks
+/// start, and its last check logged at or before `now` (as the server keeps them in its
+/// index, so a supervisor's list and a report need not read the document). The rule of
+/// [`overdue_safety_checks`], which calls it for each step.
+pub fn overdue_check(
+    step: EntryId,
+    schedule: CheckSchedule,
+    checks_from: DateTime<Utc>,
+    last_check: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<OverdueCheck> {
+    if schedule == CheckSchedule::EveryHours(0) {
+        // Refused when written (`PlanStep::validate`); never a division by zero here.
+        return None;
+    }
+    let since = last_check
+        .filter(|at| *at <= now)
+        .map_or(checks_from, |at| at.max(checks_from));
+    let due_at = schedule.next_due(since)?;
+    if now <= due_at {
+        return None;
+    }
+    Some(OverdueCheck {
+        step,
+        due_at,
+        missed: schedule.due_between(since, now),
+    })
 }
 
 impl SafetyCheck {
