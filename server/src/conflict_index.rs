@@ -2,13 +2,24 @@
 //! differently offline, and both values stay until someone chooses (`casebook_core::doc`'s
 //! `conflicts`). Counted from the document already in memory whenever one is stored (by the
 //! sync exchange or a console resolution) and kept in `doc_conflicts`, so the supervisor's
-//! home page lists conflicts across thousands of cases without loading a document.
+//! home page lists conflicts across thousands of cases without loading a document. Documents
+//! stored before the index existed (migration 010) are counted once when the server opens the
+//! database ([`backfill`]).
 
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use casebook_core::doc::DocId;
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
+use crate::db::{self, Db};
 use crate::error::Result;
+
+/// The `meta` row that says documents stored before migration 010 are not counted yet
+/// (inserted by migration 011).
+const BACKFILL_PENDING: &str = "conflict_index_backfill";
+
+/// How many documents one write transaction of the backfill counts (so syncs wait at most
+/// one batch for the writer).
+pub const BACKFILL_BATCH: usize = 200;
 
 /// How many fields of `doc` hold more than one distinct current value: the number of
 /// conflicts the core's `CaseDoc::conflicts` lists for the same document (the same walk:
@@ -72,6 +83,86 @@ pub fn record(tx: &Transaction<'_>, doc: &DocId, fields: usize, now: i64) -> Res
         now
     ])?;
     Ok(())
+}
+
+/// Count the conflicts of every stored document without a `doc_conflicts` row, once, if
+/// migration 011 asked for it (a no-op afterwards): in batches of [`BACKFILL_BATCH`]
+/// documents, each in its own write transaction, with progress logged. Blocking: call it
+/// from a blocking thread (the server does when it opens its data directory). A document
+/// that does not load is left out (and logged by id count, never content). Returns how many
+/// documents were found with conflicts.
+pub fn backfill(db: &Db, now: i64) -> Result<usize> {
+    if db
+        .read_blocking(|conn| db::meta_get(conn, BACKFILL_PENDING))?
+        .is_none()
+    {
+        return Ok(0);
+    }
+    let ids: Vec<String> = db.read_blocking(|conn| {
+        let mut stmt = conn.prepare(
+            "SELECT doc_id FROM docs WHERE doc_id NOT IN (SELECT doc_id FROM doc_conflicts)
+             ORDER BY doc_id",
+        )?;
+        Ok(stmt
+            .query_map([], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?)
+    })?;
+    let total = ids.len();
+    tracing::info!(
+        total,
+        "conflict index backfill: counting documents stored before it"
+    );
+    let (mut done, mut found, mut unloadable) = (0usize, 0usize, 0usize);
+    for batch in ids.chunks(BACKFILL_BATCH) {
+        let (batch_found, batch_unloadable) = db.write_blocking(|tx| {
+            let (mut found, mut unloadable) = (0, 0);
+            for id in batch {
+                let Ok(doc) = id.parse::<DocId>() else {
+                    unloadable += 1;
+                    continue;
+                };
+                let bytes: Option<Vec<u8>> = tx
+                    .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
+                    .query_row([id], |r| r.get(0))
+                    .optional()?;
+                let Some(bytes) = bytes else { continue };
+                let loaded = std::panic::catch_unwind(|| automerge::Automerge::load(&bytes).ok())
+                    .ok()
+                    .flatten();
+                let Some(loaded) = loaded else {
+                    unloadable += 1;
+                    continue;
+                };
+                let fields = count_in(&loaded);
+                if fields > 0 {
+                    record(tx, &doc, fields, now)?;
+                    found += 1;
+                }
+            }
+            Ok((found, unloadable))
+        })?;
+        done += batch.len();
+        found += batch_found;
+        unloadable += batch_unloadable;
+        tracing::info!(done, total, found, "conflict index backfill: progress");
+    }
+    if unloadable > 0 {
+        tracing::warn!(
+            unloadable,
+            "conflict index backfill: documents that did not load"
+        );
+    }
+    db.write_blocking(|tx| {
+        tx.execute("DELETE FROM meta WHERE key = ?1", [BACKFILL_PENDING])?;
+        Ok(())
+    })?;
+    tracing::info!(total, found, "conflict index backfill: done");
+    Ok(found)
+}
+
+/// Whether the backfill is still to run.
+pub fn backfill_pending(conn: &Connection) -> Result<bool> {
+    Ok(db::meta_get(conn, BACKFILL_PENDING)?.is_some())
 }
 
 /// One document with conflicts.

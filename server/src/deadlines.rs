@@ -1,22 +1,21 @@
 //! `GET /v1/deadlines`: a supervisor's deadlines across the cases of their teams, soonest
-//! first. Each case's list is the core's (`casebook_core::model::case_deadlines`), computed
-//! from the stored `profile` and `safety` documents (overdue safety checks included), the
-//! same list the devices compute offline. Only documents the caller may read are loaded.
+//! first. Each case's list is the one the devices compute offline
+//! (`casebook_core::model::case_deadlines`, overdue safety checks included), computed from
+//! the deadline index (`deadline_index`, kept when documents arrive) at the server's clock:
+//! no document is parsed on a request. Only documents the caller may read are counted.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
-use casebook_core::doc::{CaseDoc, DocId, DocKind};
+use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::CaseId;
-use casebook_core::model::{Deadline, case_deadlines};
+use casebook_core::model::Deadline;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
 use crate::auth::Caller;
-use crate::directory;
 use crate::error::{Error, Result};
 use crate::state::AppState;
+use crate::{deadline_index, directory};
 
 /// One deadline of one case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,43 +58,21 @@ fn list_in(conn: &Connection, caller: &Caller, now: DateTime<Utc>) -> Result<Dea
     let mut out = Vec::new();
     let mut unreadable = Vec::new();
     for case in cases {
-        let profile_id = DocId::new(case, DocKind::Profile);
-        let safety_id = DocId::new(case, DocKind::Safety);
-        let profile = if perms.access(&profile_id).can_read() {
-            match stored(conn, &profile_id)? {
-                Some(bytes) => match read(&profile_id, &bytes, CaseDoc::profile) {
-                    Some(p) => Some(p),
-                    None => {
-                        unreadable.push(case);
-                        continue;
-                    }
-                },
-                None => None,
-            }
-        } else {
-            None
-        };
-        let (episodes, steps, checks) = if perms.access(&safety_id).can_read() {
-            match stored(conn, &safety_id)? {
-                Some(bytes) => match read(&safety_id, &bytes, |d| {
-                    Ok((d.missing_episodes()?, d.plan_steps()?, d.safety_checks()?))
-                }) {
-                    Some(records) => records,
-                    None => {
-                        unreadable.push(case);
-                        continue;
-                    }
-                },
-                None => Default::default(),
-            }
-        } else {
-            Default::default()
-        };
-        let Ok(list) = case_deadlines(profile.as_ref(), &episodes, &steps, &checks, now) else {
+        let profile = perms.access(&DocId::new(case, DocKind::Profile)).can_read();
+        let safety = perms.access(&DocId::new(case, DocKind::Safety)).can_read();
+        let id = case.to_string();
+        let Some(list) = deadline_index::case_deadlines(conn, &id, profile, safety, now)? else {
             unreadable.push(case);
             continue;
         };
-        let reference = profile.map(|p| p.case_reference).unwrap_or_default();
+        if list.is_empty() {
+            continue;
+        }
+        let reference = if profile {
+            reference_of(conn, &id)?
+        } else {
+            String::new()
+        };
         out.extend(list.into_iter().map(|deadline| CaseDeadline {
             case_id: case,
             case_reference: reference.clone(),
@@ -120,24 +97,11 @@ fn list_in(conn: &Connection, caller: &Caller, now: DateTime<Utc>) -> Result<Dea
     })
 }
 
-fn stored(conn: &Connection, doc: &DocId) -> Result<Option<Vec<u8>>> {
+/// The case's reference as the review index keeps it from its `profile` (empty if none).
+fn reference_of(conn: &Connection, case: &str) -> Result<String> {
     Ok(conn
-        .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
-        .query_row([doc.to_string()], |r| r.get(0))
-        .optional()?)
-}
-
-/// Load a stored document and read it with `f` (`None` if either fails, or panics on
-/// bytes the server cannot read).
-fn read<T>(
-    doc: &DocId,
-    bytes: &[u8],
-    f: impl Fn(&CaseDoc) -> casebook_core::Result<T>,
-) -> Option<T> {
-    catch_unwind(AssertUnwindSafe(|| {
-        let loaded = CaseDoc::load(*doc, Some(bytes), &[]).ok()?;
-        f(&loaded).ok()
-    }))
-    .ok()
-    .flatten()
+        .prepare_cached("SELECT reference FROM case_references WHERE case_id = ?1")?
+        .query_row([case], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default())
 }

@@ -42,6 +42,7 @@ pub mod conflict_index;
 pub mod conn_limits;
 pub mod console;
 pub mod db;
+pub mod deadline_index;
 pub mod deadlines;
 pub mod directory;
 pub mod error;

@@ -165,7 +165,7 @@ pub(crate) fn audit_denied(
 
 /// Bring the server's indexes up to date with a document the console just stored (as the
 /// sync exchange does for a synced change): the conflict count, alerts of missing episodes,
-/// the review index and the report facts. Shared by every console write
+/// the review index, the report facts and the deadline index. Shared by every console write
 /// (`review/decide.rs` too), so no index falls behind a change made from a browser.
 pub(crate) fn index_stored(
     tx: &Transaction<'_>,
@@ -182,6 +182,9 @@ pub(crate) fn index_stored(
     crate::review::record(tx, caller, doc, &review, now)?;
     if let Some(facts) = crate::reports::facts::facts_in(doc, after) {
         crate::reports::facts::record(tx, doc, &facts, now)?;
+    }
+    if let Some(facts) = crate::deadline_index::facts_in(doc, after) {
+        crate::deadline_index::record(tx, doc, &facts)?;
     }
     Ok(())
 }

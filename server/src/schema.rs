@@ -16,6 +16,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/008_review_index.sql"),
     include_str!("migrations/009_report_facts.sql"),
     include_str!("migrations/010_doc_conflicts.sql"),
+    include_str!("migrations/011_deadline_index.sql"),
 ];
 
 /// The schema version this build writes.

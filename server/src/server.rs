@@ -56,6 +56,7 @@ pub fn open_data_dir(data_dir: &Path, clock: Clock, settings: Settings) -> Resul
     state
         .db
         .write_blocking(|tx| crate::reports::facts::backfill(tx, now))?;
+    crate::conflict_index::backfill(&state.db, now)?;
     let ttl = state.settings.admin_code_ttl;
     let first = state
         .db

@@ -151,7 +151,8 @@ pub fn record(tx: &Transaction<'_>, doc: &DocId, facts: &DocFacts, now: i64) -> 
 }
 
 /// Index every stored `safety`, `profile` and `visits` document once, if documents stored
-/// before migration 009 are not indexed yet (a no-op afterwards). A document that does not
+/// before migration 009 (or 011, for the deadline index) are not indexed yet (a no-op
+/// afterwards): the report facts and the deadline index (`deadline_index`). A document that does not
 /// load or read is left out (and logged by kind, never by content). Notes submitted before
 /// count as submitted at `now`.
 pub fn backfill(tx: &Transaction<'_>, now: i64) -> Result<usize> {
@@ -172,7 +173,20 @@ pub fn backfill(tx: &Transaction<'_>, now: i64) -> Result<usize> {
             continue;
         };
         let loaded = catch_unwind(|| Automerge::load(&bytes).ok()).ok().flatten();
-        let Some(facts) = loaded.as_ref().and_then(|l| facts_in(&doc, l)) else {
+        let Some(loaded) = loaded else {
+            if matches!(doc.kind, DocKind::Profile | DocKind::Safety) {
+                crate::deadline_index::record(
+                    tx,
+                    &doc,
+                    &crate::deadline_index::Indexed::Unreadable,
+                )?;
+            }
+            continue;
+        };
+        if let Some(deadlines) = crate::deadline_index::facts_in(&doc, &loaded) {
+            crate::deadline_index::record(tx, &doc, &deadlines)?;
+        }
+        let Some(facts) = facts_in(&doc, &loaded) else {
             continue;
         };
         record(tx, &doc, &facts, now)?;

@@ -53,6 +53,16 @@ pub struct NoteRow {
     pub awaiting_since: Option<i64>,
 }
 
+/// A plan step's check schedule as the deadline index holds it, with its last check before
+/// the time the report counts overdue checks at.
+#[derive(Debug, Clone)]
+pub struct CheckRow {
+    /// The case (its row in `cases`).
+    pub case: i64,
+    /// The step, its schedule and last check.
+    pub step: crate::deadline_index::StepChecks,
+}
+
 /// Everything a report counts for the cases in its scope.
 #[derive(Debug, Clone, Default)]
 pub struct ScopeFacts {
@@ -64,6 +74,9 @@ pub struct ScopeFacts {
     pub nrm: Vec<NrmRow>,
     /// Their notes (at least those visited in the period or awaiting review).
     pub notes: Vec<NoteRow>,
+    /// Their active plan steps with a check schedule (the last check as of
+    /// [`Period::as_of`]).
+    pub checks: Vec<CheckRow>,
 }
 
 /// The period a report covers: whole days `from` to `to`, both included, in Europe/London.
@@ -116,6 +129,11 @@ impl Period {
     /// The first instant after the period.
     pub fn end(&self) -> i64 {
         london_midnight(self.to.succ_opt().unwrap_or(self.to))
+    }
+
+    /// The time what is overdue is counted at: `now`, or the period's end if earlier.
+    pub fn as_of(&self, now: i64) -> i64 {
+        now.min(self.end())
     }
 
     /// Days in the period.
@@ -202,7 +220,7 @@ impl Shown {
 /// One figure: `section` / `category` / `measure`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Figure {
-    /// `scope`, `missing`, `nrm`, `visits` or `visits_by_month`.
+    /// `scope`, `missing`, `nrm`, `visits`, `safety_checks` or `visits_by_month`.
     pub section: &'static str,
     /// `all`, `missing`, `away_from_placement`, or a month (`2026-03`).
     pub category: String,
@@ -469,6 +487,28 @@ pub fn compute(facts: &ScopeFacts, period: Period, now: i64) -> Vec<Figure> {
         "all",
         "median_days_awaiting_review",
         derived(median_wait, waiting),
+    );
+    // Carers' checks of plan steps overdue at the period's end (or now, if earlier).
+    let as_of = period.as_of(now);
+    let overdue: Vec<&CheckRow> = facts
+        .checks
+        .iter()
+        .filter(|c| c.step.overdue_at(as_of).is_some())
+        .collect();
+    let children: HashSet<i64> = overdue.iter().map(|c| c.case).collect();
+    push(
+        &mut out,
+        "safety_checks",
+        "all",
+        "children_with_overdue_checks",
+        count(children.len()),
+    );
+    push(
+        &mut out,
+        "safety_checks",
+        "all",
+        "overdue_checks",
+        count(overdue.len()),
     );
     // Visits by calendar month of the period.
     let mut by_month: BTreeMap<String, usize> = BTreeMap::new();

@@ -24,7 +24,7 @@ use crate::auth::{self, Caller};
 use crate::db::Db;
 use crate::error::{Error, Result};
 use crate::state::AppState;
-use figures::{EpisodeRow, NoteRow, NrmRow};
+use figures::{CheckRow, EpisodeRow, NoteRow, NrmRow};
 pub use figures::{FEWER_THAN_FIVE, Figure, Period, ScopeFacts, Shown, Value};
 
 /// Whose cases a report covers.
@@ -199,8 +199,8 @@ fn date(text: Option<String>) -> Option<NaiveDate> {
     text.and_then(|t| NaiveDate::parse_from_str(&t, "%Y-%m-%d").ok())
 }
 
-/// The facts of the cases in `scope` that `period` needs.
-pub fn load(conn: &Connection, scope: &Scope, period: Period) -> Result<ScopeFacts> {
+/// The facts of the cases in `scope` that `period` needs, at `now` (Unix seconds).
+pub fn load(conn: &Connection, scope: &Scope, period: Period, now: i64) -> Result<ScopeFacts> {
     let org = scope.org();
     let supervisor = match scope {
         Scope::Teams { supervisor, .. } => Some(supervisor.as_str()),
@@ -261,17 +261,32 @@ pub fn load(conn: &Connection, scope: &Scope, period: Period) -> Result<ScopeFac
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
+    // `:as_of` of the select is the third parameter, after the scope's `?1` and `?2`.
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SCOPE_CTE} SELECT s.rid, {} FROM plan_check_steps p JOIN scope s ON s.id = p.case_id",
+        crate::deadline_index::STEP_CHECKS_SELECT
+    ))?;
+    let checks = stmt
+        .query_map(params![org, supervisor, period.as_of(now)], |r| {
+            let case: i64 = r.get(0)?;
+            Ok(crate::deadline_index::step_checks_row(r, 1)?.map(|step| CheckRow { case, step }))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(ScopeFacts {
         cases: u64::try_from(cases).unwrap_or(0),
         episodes,
         nrm,
         notes,
+        checks,
     })
 }
 
 /// The report of `scope` over `period` at `now`, from the index (no audit: callers audit).
 pub fn report(conn: &Connection, scope: Scope, period: Period, now: i64) -> Result<Report> {
-    let facts = load(conn, &scope, period)?;
+    let facts = load(conn, &scope, period, now)?;
     Ok(Report {
         period,
         figures: figures::compute(&facts, period, now),

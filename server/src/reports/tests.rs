@@ -254,3 +254,86 @@ fn bad_dates_formats_and_periods_are_refused_naming_the_field() {
     let (_, format, suppress) = q("2026-01-01", "2026-01-31", "").parse().expect("ok");
     assert_eq!((format, suppress), (Format::Json, false));
 }
+
+/// Overdue carers' checks are counted from the deadline index at the period's end (or now, if
+/// earlier): a check logged after the period does not end an overdue within it.
+#[test]
+fn overdue_checks_are_counted_at_the_period_s_end_from_the_deadline_index() {
+    use casebook_core::model::{CheckFact, CheckSchedule, DeadlineFacts, StepCheckFact};
+    use chrono::NaiveTime;
+
+    use crate::deadline_index::{self, Indexed};
+
+    let mut conn = db();
+    let mut rng = StdRng::seed_from_u64(4);
+    let step = |rng: &mut StdRng, schedule| StepCheckFact {
+        step: EntryId::random(rng),
+        schedule,
+        checks_from: at(1, 1, 0),
+    };
+    let check = |rng: &mut StdRng, step: &StepCheckFact, at| CheckFact {
+        check: EntryId::random(rng),
+        step: step.step,
+        checked_at: at,
+    };
+    // A (team 1): daily-ish every 24 hours, last checked 10 January at noon within the
+    // period (and on 20 February, after it). B (team 1): daily at 21:00, checked on 31
+    // January at 21:00. C (team 2): two steps every 4 hours, never checked.
+    let a = step(&mut rng, CheckSchedule::EveryHours(24));
+    let b = step(
+        &mut rng,
+        CheckSchedule::DailyAt(NaiveTime::MIN + chrono::TimeDelta::hours(21)),
+    );
+    let c1 = step(&mut rng, CheckSchedule::EveryHours(4));
+    let c2 = step(&mut rng, CheckSchedule::EveryHours(4));
+    let a_checks = vec![
+        check(&mut rng, &a, at(1, 10, 12)),
+        check(&mut rng, &a, at(2, 20, 12)),
+    ];
+    let b_checks = vec![check(&mut rng, &b, at(1, 31, 21))];
+    let tx = conn.transaction().expect("tx");
+    for (team, steps, checks) in [
+        ("t1", vec![a], a_checks),
+        ("t1", vec![b], b_checks),
+        ("t2", vec![c1, c2], Vec::new()),
+    ] {
+        let case = CaseId::random(&mut rng);
+        add_case(&tx, case, "org-a", Some(team));
+        let facts = Indexed::Facts(DeadlineFacts::Safety {
+            deadlines: Vec::new(),
+            steps,
+            checks,
+        });
+        deadline_index::record(&tx, &DocId::new(case, DocKind::Safety), &facts).expect("record");
+    }
+    tx.commit().expect("commit");
+    let figure = |r: &Report, measure| r.get("safety_checks", "all", measure);
+    let later = at(3, 1, 0).timestamp();
+    let org = report(&conn, Scope::Organisation("org-a".into()), period(), later).expect("org");
+    assert_eq!(
+        figure(&org, "children_with_overdue_checks"),
+        Some(Value::Count(2))
+    );
+    assert_eq!(figure(&org, "overdue_checks"), Some(Value::Count(3)));
+    let teams_scope = || Scope::Teams {
+        org: "org-a".into(),
+        supervisor: "sup".into(),
+    };
+    let sup = report(&conn, teams_scope(), period(), later).expect("teams");
+    assert_eq!(
+        figure(&sup, "children_with_overdue_checks"),
+        Some(Value::Count(1))
+    );
+    assert_eq!(figure(&sup, "overdue_checks"), Some(Value::Count(1)));
+    // Asked on 11 January at 06:00: A's check is not due until noon; B's check of 31 January
+    // is not logged yet, so B is overdue since 1 January at 21:00; and C's two.
+    let early = at(1, 11, 6).timestamp();
+    let org = report(&conn, Scope::Organisation("org-a".into()), period(), early).expect("org");
+    assert_eq!(figure(&org, "overdue_checks"), Some(Value::Count(3)));
+    let sup = report(&conn, teams_scope(), period(), early).expect("teams");
+    assert_eq!(figure(&sup, "overdue_checks"), Some(Value::Count(1)));
+    assert!(
+        org.to_csv()
+            .contains("safety_checks,all,overdue_checks,fewer than 5\n")
+    );
+}

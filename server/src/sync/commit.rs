@@ -372,6 +372,9 @@ impl Exchange<'_, '_> {
             if let Some(facts) = &applied.report_facts {
                 crate::reports::facts::record(self.tx, &doc, facts, self.now)?;
             }
+            if let Some(facts) = &applied.deadline_facts {
+                crate::deadline_index::record(self.tx, &doc, facts)?;
+            }
             for share in &applied.shares {
                 self.audit(share.event, &doc, json!({ "person": share.person }))?;
             }

@@ -79,6 +79,8 @@ pub(super) struct Applied {
     /// The report facts of the new save if it is stored (`safety`, `profile`, `visits`;
     /// [`crate::reports::facts`]).
     pub report_facts: Option<casebook_core::model::DocFacts>,
+    /// The document's deadline facts, if its kind fixes deadlines (`deadline_index`).
+    pub deadline_facts: Option<crate::deadline_index::Indexed>,
     /// How many fields of the new save are in conflict ([`crate::conflict_index`]), counted
     /// when the document changed.
     pub conflicts: Option<usize>,
@@ -157,25 +159,28 @@ fn apply(
     let photo = saved
         .as_ref()
         .and_then(|_| casebook_core::model::referenced_photo(&doc));
-    let (episode_events, shares, links, review, report_facts) = match (&saved, &stored_doc) {
-        (Some(saved), Some(before)) if write_refusal.is_none() => {
-            let before = stored.is_some().then_some(before);
-            (
-                crate::alerts::episode_events_in(id, before, &doc),
-                crate::shared_persons::changes_in(id, before, &doc),
-                crate::interpreter_links::input_in(id, before, &doc, saved),
-                crate::review::input_in(id, before, &doc),
-                crate::reports::facts::facts_in(id, &doc),
-            )
-        }
-        _ => (
-            Vec::new(),
-            Vec::new(),
-            crate::interpreter_links::LinkInput::default(),
-            crate::review::ReviewInput::default(),
-            None,
-        ),
-    };
+    let (episode_events, shares, links, review, report_facts, deadline_facts) =
+        match (&saved, &stored_doc) {
+            (Some(saved), Some(before)) if write_refusal.is_none() => {
+                let before = stored.is_some().then_some(before);
+                (
+                    crate::alerts::episode_events_in(id, before, &doc),
+                    crate::shared_persons::changes_in(id, before, &doc),
+                    crate::interpreter_links::input_in(id, before, &doc, saved),
+                    crate::review::input_in(id, before, &doc),
+                    crate::reports::facts::facts_in(id, &doc),
+                    crate::deadline_index::facts_in(id, &doc),
+                )
+            }
+            _ => (
+                Vec::new(),
+                Vec::new(),
+                crate::interpreter_links::LinkInput::default(),
+                crate::review::ReviewInput::default(),
+                None,
+                None,
+            ),
+        };
     let conflicts = saved
         .as_ref()
         .map(|_| crate::conflict_index::count_in(&doc));
@@ -194,6 +199,7 @@ fn apply(
         links,
         review,
         report_facts,
+        deadline_facts,
         conflicts,
     })
 }
