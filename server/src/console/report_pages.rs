@@ -95,6 +95,7 @@ struct ReportsPage {
     missing: Vec<Line>,
     nrm: Vec<Line>,
     visits: Vec<Line>,
+    safety_checks: Vec<Line>,
     charts: Vec<Chart>,
 }
 
@@ -150,6 +151,17 @@ const VISITS: [(&str, &str); 5] = [
     ("median_days_awaiting_review", "Median days awaiting review"),
 ];
 
+const SAFETY_CHECKS: [(&str, &str); 2] = [
+    (
+        "children_with_overdue_checks",
+        "Children with a carers' check overdue at the end of the period",
+    ),
+    (
+        "overdue_checks",
+        "Plan steps with a check overdue at the end of the period",
+    ),
+];
+
 /// The page shows the organisation's own figures, not suppressed ("none" where there is
 /// nothing to derive a figure from).
 fn text(report: &Report, section: &str, category: &str, measure: &str) -> String {
@@ -197,6 +209,7 @@ fn fill(page: &mut ReportsPage, report: &Report) {
     );
     page.nrm = lines(report, "nrm", &["all"], &NRM);
     page.visits = lines(report, "visits", &["all"], &VISITS);
+    page.safety_checks = lines(report, "safety_checks", &["all"], &SAFETY_CHECKS);
     let episodes = [
         (
             "Missing".to_owned(),
@@ -260,6 +273,7 @@ pub(super) async fn reports(
         missing: Vec::new(),
         nrm: Vec::new(),
         visits: Vec::new(),
+        safety_checks: Vec::new(),
         charts: Vec::new(),
     };
     let period = match reports::parse_period(Some(&page.from), Some(&page.to)) {

@@ -1,7 +1,7 @@
 //! Reports (issue 11, "What must be shown" 4 and 5): an organisation of 52 children built
 //! through a real phone and the real exchange (missing episodes with and without return
-//! interviews, NRM referrals and decisions, visit notes submitted, signed off and returned on
-//! the supervisor's phone), then every figure of `GET /v1/reports/casework` checked against
+//! interviews, NRM referrals and decisions, plan steps with carers' checks, visit notes
+//! submitted, signed off and returned on the supervisor's phone), then every figure of `GET /v1/reports/casework` checked against
 //! one counted by hand below; the supervisor's report covers their team only; names,
 //! references and free text never appear in JSON, CSV or the console page; CSV suppresses
 //! small numbers; a guardian is refused (audited); bad input names its field.
@@ -10,8 +10,8 @@ use anyhow::{Context, Result};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model::{
-    EpisodeCategory, MissingEpisode, Nrm, NrmDecision, NrmRoute, Profile, ReturnInterviewOutcome,
-    ReviewStatus, VisitNote,
+    EpisodeCategory, MissingEpisode, Nrm, NrmDecision, NrmRoute, PlanStep, Profile,
+    ReturnInterviewOutcome, ReviewStatus, SafetyCheck, StepStatus, VisitNote,
 };
 use casebook_server::{Clock, Settings};
 use casebook_tests::console::Console;
@@ -23,6 +23,7 @@ const NAME_CANARY: &str = "CANARY-NAME-Nguyen-Thi-Lan";
 const REF_CANARY: &str = "CANARY-REF";
 const EPISODE_CANARY: &str = "CANARY-EPISODE-seen-at-the-nail-bar";
 const NOTE_CANARY: &str = "CANARY-NOTE-I-miss-my-brother";
+const STEP_CANARY: &str = "CANARY-STEP-phone-handed-in-at-night";
 const CASES: usize = 52;
 const DAY: i64 = 86_400;
 
@@ -117,6 +118,43 @@ fn visit(phone: &Device, case: CaseId, on: i64) -> Result<EntryId> {
     Ok(id)
 }
 
+/// A plan step checked every 24 hours from `from` (retired if `retired`), with checks logged
+/// on the days `checked`.
+fn checked_step(
+    phone: &Device,
+    case: CaseId,
+    from: i64,
+    retired: bool,
+    checked: &[i64],
+) -> Result<()> {
+    let id = EntryId::random(&mut rand::rngs::OsRng);
+    let step = PlanStep {
+        description: STEP_CANARY.into(),
+        restricts: true,
+        check_every_hours: Some(24),
+        checks_from: Some(day(from)),
+        status: if retired {
+            StepStatus::Retired
+        } else {
+            StepStatus::Active
+        },
+        ..PlanStep::default()
+    };
+    let safety = DocId::new(case, DocKind::Safety);
+    phone.change(safety, |d, e| d.add_plan_step(e, id, &step))?;
+    for on in checked {
+        let check = SafetyCheck {
+            checked_at: Some(day(*on)),
+            step: Some(id),
+            note: STEP_CANARY.into(),
+            ..SafetyCheck::default()
+        };
+        let check_id = EntryId::random(&mut rand::rngs::OsRng);
+        phone.change(safety, |d, e| d.log_safety_check(e, check_id, &check))?;
+    }
+    Ok(())
+}
+
 fn review(phone: &Device, case: CaseId, note: EntryId, status: ReviewStatus) -> Result<()> {
     phone.change(DocId::new(case, DocKind::Visits), |d, e| {
         d.review_visit_note(e, note, status, NOTE_CANARY)
@@ -143,6 +181,7 @@ fn assert_no_canary(what: &str, text: &str) {
         REF_CANARY,
         EPISODE_CANARY,
         NOTE_CANARY,
+        STEP_CANARY,
         "CANARY",
     ] {
         assert!(!text.contains(canary), "{what} holds {canary}");
@@ -255,6 +294,20 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     nrm(g, cases[32], -30, Some((3, NrmDecision::Positive)), None)?;
     nrm(g, cases[33], 57, None, None)?;
     nrm(g, cases[41], 20, Some((25, NrmDecision::Positive)), None)?;
+
+    // Carers' checks every 24 hours from day 50: cases 0..5 never checked (overdue at the
+    // period's end); 5 checked on day 59 (next due on day 60: not overdue); 6 checked only on
+    // day 61, after the period (overdue at its end); 7 two steps never checked; 8 a retired
+    // step; 40 (team B) one never checked.
+    for case in cases.iter().take(5) {
+        checked_step(g, *case, 50, false, &[])?;
+    }
+    checked_step(g, cases[5], 50, false, &[59])?;
+    checked_step(g, cases[6], 50, false, &[61])?;
+    checked_step(g, cases[7], 50, false, &[])?;
+    checked_step(g, cases[7], 50, false, &[])?;
+    checked_step(g, cases[8], 50, true, &[])?;
+    checked_step(g, cases[40], 50, false, &[])?;
 
     // Visits: 0..20 on days 10 and 40, 20..25 on day 45, 40..45 on day 20, 50 before.
     let mut day10_notes = Vec::new();
@@ -379,6 +432,12 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     for (measure, value) in visits_expected {
         assert_eq!(f["visits"]["all"][measure], value, "visits {measure}");
     }
+    // Overdue checks at the period's end: cases 0..5, 6, 7 (two steps) and 40.
+    assert_eq!(
+        f["safety_checks"]["all"]["children_with_overdue_checks"],
+        json!(8)
+    );
+    assert_eq!(f["safety_checks"]["all"]["overdue_checks"], json!(9));
     let mut by_month: std::collections::BTreeMap<String, u64> =
         months_of_period().into_iter().map(|m| (m, 0)).collect();
     for (on, n) in [(10, 20), (40, 20), (45, 5), (20, 5)] {
@@ -407,6 +466,11 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     assert_eq!(s["nrm"]["all"]["referrals"], json!(13));
     assert_eq!(s["visits"]["all"]["visits"], json!(45));
     assert_eq!(s["visits"]["all"]["notes_awaiting_review"], json!(9));
+    assert_eq!(
+        s["safety_checks"]["all"]["children_with_overdue_checks"],
+        json!(7)
+    );
+    assert_eq!(s["safety_checks"]["all"]["overdue_checks"], json!(8));
 
     // CSV: suppressed (still missing 1, repeat 1, away 4 → "fewer than 5"; 18 stays).
     let (status, csv) = get_as(&analyst, &format!("{query}&format=csv")).await?;
@@ -421,6 +485,7 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
         "missing,away_from_placement,median_duration_hours,fewer than 5",
         "nrm,all,reasonable_grounds_overdue,fewer than 5",
         "nrm,all,referrals,14",
+        "safety_checks,all,overdue_checks,9",
         "missing,away_from_placement,still_missing,0",
     ] {
         assert!(csv.lines().any(|l| l == line), "{line} not in\n{csv}");
@@ -451,6 +516,11 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
         "{html}"
     );
     assert!(html.contains("<title id=\"chart-visits-title\">Visits by month</title>"));
+    assert!(
+        html.contains("Plan steps with a check overdue at the end of the period</th><td>8</td>"),
+        "{html}"
+    );
+    assert!(!html.contains("not reported yet"));
     let csv_page = console
         .get(&format!("/console/reports.csv?from={from}&to={to}"))
         .await?
