@@ -1,8 +1,9 @@
 //! Reports (issue 11, "What must be shown" 4 and 5): an organisation of 52 children built
 //! through a real phone and the real exchange (missing episodes with and without return
 //! interviews, NRM referrals and decisions, plan steps with carers' checks, visit notes
-//! submitted, signed off and returned on the supervisor's phone), then every figure of `GET /v1/reports/casework` checked against
-//! one counted by hand below; the supervisor's report covers their team only; names,
+//! submitted, signed off and returned on the supervisor's phone), then every figure of
+//! `GET /v1/reports/casework` checked against one counted by hand below; the supervisor's
+//! report covers their team only; names,
 //! references and free text never appear in JSON, CSV or the console page; CSV suppresses
 //! small numbers; a guardian is refused (audited); bad input names its field.
 
