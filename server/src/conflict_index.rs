@@ -265,4 +265,88 @@ mod tests {
         assert!(same_a.conflicts().expect("conflicts").is_empty());
         assert_eq!(count_in(same_a.automerge()), 0);
     }
+
+    /// Documents stored before the index (no row) are counted once by the backfill, in
+    /// batches; a document that does not load is left out; a second run does nothing.
+    #[test]
+    fn documents_stored_before_the_index_are_counted_once_by_the_backfill() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = casebook_core::store::StoreKey::from_bytes(&[5u8; 32]).expect("key");
+        let db = Db::open(&dir.path().join("db.sqlite"), key).expect("open");
+        let (base, edit_a) = profile_doc(1);
+        let (_, edit_b) = profile_doc(2);
+        let mut conflicted = with_name(&base, &edit_a, "Anh");
+        let mut other = with_name(&base, &edit_b, "Linh");
+        conflicted.merge_bytes(&other.save()).expect("merge");
+        let conflicted_id = conflicted.id();
+        let conflicted_bytes = conflicted.save();
+        let mut clean = base.automerge().clone();
+        let clean_bytes = clean.save();
+        // More documents than a batch: the conflicted one, BACKFILL_BATCH clean ones (under
+        // other ids) and one that does not load.
+        db.write_blocking(|tx| {
+            let mut insert = tx.prepare(
+                "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let doc = conflicted_id;
+            insert.execute(params![
+                doc.to_string(),
+                doc.case.to_string(),
+                "profile",
+                1,
+                conflicted_bytes
+            ])?;
+            for n in 0..BACKFILL_BATCH {
+                let case = CaseId::from_bytes([
+                    u8::try_from(n % 250).unwrap_or(0) + 4,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    9,
+                    u8::try_from(n / 250).unwrap_or(0),
+                    1,
+                ]);
+                let doc = DocId::new(case, DocKind::Profile);
+                insert.execute(params![
+                    doc.to_string(),
+                    case.to_string(),
+                    "profile",
+                    2,
+                    clean_bytes
+                ])?;
+            }
+            let broken = DocId::new(CaseId::from_bytes([250; 16]), DocKind::Visits);
+            insert.execute(params![
+                broken.to_string(),
+                broken.case.to_string(),
+                "visits",
+                3,
+                b"not automerge".to_vec()
+            ])?;
+            Ok(())
+        })
+        .expect("stored");
+        assert!(db.read_blocking(|c| backfill_pending(c)).expect("pending"));
+        assert_eq!(backfill(&db, 77).expect("backfill"), 1);
+        let rows = db.read_blocking(|c| list(c, |_| true)).expect("list");
+        assert_eq!(
+            rows,
+            vec![Conflicted {
+                doc: conflicted_id,
+                fields: 1,
+                seen_at: 77,
+            }]
+        );
+        assert!(!db.read_blocking(|c| backfill_pending(c)).expect("done"));
+        assert_eq!(backfill(&db, 78).expect("again"), 0, "runs once");
+    }
 }
