@@ -119,6 +119,9 @@ fn scalar(value: &Json) -> String {
         Json::Bool(true) => "Yes".to_owned(),
         Json::Bool(false) => "No".to_owned(),
         Json::String(s) if s.is_empty() => EMPTY.to_owned(),
+        Json::String(s) if page::value_label(s).is_some() => {
+            page::value_label(s).unwrap_or_default().to_owned()
+        }
         Json::String(s) => match chrono::DateTime::parse_from_rfc3339(s) {
             Ok(t) => page::time(t.timestamp()),
             Err(_) => s.clone(),
@@ -417,5 +420,92 @@ mod tests {
             "empty fields are left out: {shown:?}"
         );
         assert_eq!(lines.len(), 6);
+    }
+
+    /// A case page shows the model's codes as plain English: the NRM route, a placement
+    /// status, whether the child agreed to a step, never `home_office` or `not_recorded`.
+    #[test]
+    fn a_case_shows_labels_not_the_model_s_codes() {
+        use casebook_core::doc::Edit;
+        use casebook_core::ids::{CaseId, DeviceId, EntryId, UserId};
+        use casebook_core::model::{
+            ChildAgreement, ImmigrationOutcome, NrmRoute, PlanStep, Profile, new_case,
+        };
+        use chrono::TimeZone;
+
+        let author = Author {
+            user: UserId::from_bytes([1; 16]),
+            device: DeviceId::from_bytes([1; 16]),
+        };
+        let at = chrono::Utc
+            .with_ymd_and_hms(2026, 11, 30, 9, 0, 0)
+            .single()
+            .expect("time");
+        let edit = Edit::new(author, at);
+        let mut profile = Profile {
+            case_reference: "HUL-LABELS".into(),
+            given_name: "Anh".into(),
+            ..Profile::default()
+        };
+        profile.nrm.route = NrmRoute::HomeOffice;
+        profile.nrm.referred_on = chrono::NaiveDate::from_ymd_opt(2026, 11, 2);
+        profile.immigration.outcome = ImmigrationOutcome::UascLeave;
+        let mut docs = new_case(CaseId::from_bytes([2; 16]), &edit, &profile).expect("case");
+        let safety = docs
+            .iter_mut()
+            .find(|d| d.kind() == DocKind::Safety)
+            .expect("safety");
+        let step = PlanStep {
+            description: "Phone kept by the carers at night".into(),
+            child_agreed: ChildAgreement::Agreed,
+            restricts: true,
+            ..PlanStep::default()
+        };
+        safety
+            .add_plan_step(&edit, EntryId::from_bytes([3; 16]), &step)
+            .expect("step");
+        let view = build(&mut docs, |_| false, &Names::new());
+        let shown: Vec<(String, String)> = view
+            .sections
+            .iter()
+            .flat_map(|s| &s.blocks)
+            .flat_map(|b| &b.fields)
+            .map(|f| (f.label.clone(), f.value.clone()))
+            .collect();
+        let value_of = |label: &str| {
+            shown
+                .iter()
+                .find(|(l, _)| l == label)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(value_of("Route"), Some("Home Office"), "{shown:?}");
+        assert_eq!(value_of("Outcome"), Some("UASC leave"));
+        assert_eq!(value_of("Child agreed"), Some("Agreed"));
+        for raw in [
+            "home_office",
+            "not_recorded",
+            "uasc_leave",
+            "agreed",
+            "not_asked",
+        ] {
+            assert!(
+                !shown.iter().any(|(_, v)| v == raw),
+                "{raw} shown raw: {shown:?}"
+            );
+        }
+        assert!(shown.iter().any(|(_, v)| v == "Not recorded"), "{shown:?}");
+    }
+
+    #[test]
+    fn every_labelled_value_is_a_code_given_once() {
+        let mut seen = std::collections::HashSet::new();
+        for (code, plain) in super::page::VALUE_LABELS_FOR_TESTS {
+            assert!(
+                code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            assert!(seen.insert(*code), "{code} twice");
+            assert!(!plain.contains('_'), "{plain}");
+        }
     }
 }

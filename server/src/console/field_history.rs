@@ -78,7 +78,9 @@ fn show<R: ReadDoc>(doc: &R, value: Value<'_>, id: &ObjId, heads: &[ChangeHash])
     match value {
         Value::Scalar(s) => match s.as_ref() {
             automerge::ScalarValue::Str(t) if t.is_empty() => "(empty)".to_owned(),
-            automerge::ScalarValue::Str(t) => t.to_string(),
+            automerge::ScalarValue::Str(t) => super::page::value_label(t)
+                .map(str::to_owned)
+                .unwrap_or_else(|| t.to_string()),
             automerge::ScalarValue::Null => "(empty)".to_owned(),
             other => other.to_string(),
         },

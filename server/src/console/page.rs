@@ -274,6 +274,9 @@ pub fn label<T: serde::Serialize>(value: &T) -> String {
         Ok(other) => other.to_string(),
         Err(_) => String::new(),
     };
+    if let Some(plain) = value_label(&text) {
+        return plain.to_owned();
+    }
     let words = text.replace('_', " ");
     let mut chars = words.chars();
     match chars.next() {
@@ -298,3 +301,102 @@ pub fn page_of<T>(rows: Vec<T>, page: u32) -> (Vec<T>, Paging) {
         },
     )
 }
+
+/// The plain English of a value the case model stores as a code (its enums, in snake case:
+/// `not_recorded`, `home_office`, `agreed`), for pages that show a record's fields; `None` for
+/// anything else (free text is shown as written).
+pub fn value_label(value: &str) -> Option<&'static str> {
+    VALUE_LABELS
+        .iter()
+        .find(|(code, _)| *code == value)
+        .map(|(_, plain)| *plain)
+}
+
+/// Every enum value of the case model and its label.
+const VALUE_LABELS: &[(&str, &str)] = &[
+    ("active", "Active"),
+    ("agreed", "Agreed"),
+    ("alias", "Alias"),
+    ("appealing", "Appealing"),
+    ("approved", "Approved"),
+    ("assessed_adult", "Assessed as an adult"),
+    ("asylum_decision", "Asylum decision"),
+    ("apply_before_leave_ends", "Apply before leave ends"),
+    (
+        "away_from_placement",
+        "Away from placement without authorisation",
+    ),
+    ("care_order", "Care order"),
+    ("care_plan_review", "Care plan review"),
+    ("carers", "Carers"),
+    ("changes_asked", "Changes asked for"),
+    ("claimed", "Claimed"),
+    ("concern", "Concern"),
+    (
+        "conclusive_grounds_from",
+        "Conclusive grounds decision possible from",
+    ),
+    ("declined", "Declined"),
+    ("disputed_treat_as_child", "Disputed (treated as a child)"),
+    ("documented", "Documented"),
+    ("done", "Done"),
+    ("draft", "Draft"),
+    ("education", "Education"),
+    ("education_plan_review", "Education plan review"),
+    ("eighteenth_birthday", "18th birthday"),
+    ("emergency", "Emergency placement"),
+    ("foster_care", "Foster care"),
+    ("guardian", "Guardian"),
+    ("health", "Health"),
+    ("health_plan_review", "Health plan review"),
+    ("home_office", "Home Office"),
+    ("humanitarian_protection", "Humanitarian protection"),
+    ("in_person", "In person"),
+    ("local_authority", "Local authority"),
+    ("local_panel", "Local safeguarding partners' panel"),
+    ("missing", "Missing"),
+    ("negative", "Negative"),
+    ("none", "None"),
+    ("not_agreed", "Not agreed"),
+    ("not_asked", "Not asked"),
+    ("not_checked", "Not checked"),
+    ("not_possible", "Not possible"),
+    ("not_recorded", "Not recorded"),
+    ("not_yet", "Not yet"),
+    ("ok", "OK"),
+    ("organisation", "Organisation"),
+    ("other", "Other"),
+    ("other_interpreter", "Another interpreter"),
+    ("pathway_plan", "Pathway plan"),
+    ("pathway_plan_review", "Pathway plan review"),
+    ("pending", "Pending"),
+    ("personal_adviser", "Personal adviser"),
+    ("phone", "Phone"),
+    ("police", "Police"),
+    ("police_protection", "Police protection"),
+    ("positive", "Positive"),
+    ("proceed", "Proceed"),
+    ("reasonable_grounds", "Reasonable grounds decision"),
+    ("refugee_status", "Refugee status"),
+    ("refused_no_leave", "Refused, no leave"),
+    ("residential_home", "Residential home"),
+    ("retired", "Retired"),
+    ("return_interview", "Return interview"),
+    ("returned", "Returned"),
+    ("safety_check", "Safety check"),
+    ("signed_off", "Signed off"),
+    ("social_care", "Social care"),
+    ("specialist", "Specialist placement"),
+    ("submitted", "Submitted"),
+    ("supported_accommodation", "Supported accommodation"),
+    ("telephone", "Telephone"),
+    ("uasc_leave", "UASC leave"),
+    ("uasc_leave_review", "UASC leave review (at 17½)"),
+    ("undecided", "Undecided"),
+    ("vetted", "Vetted"),
+    ("video", "Video"),
+];
+
+/// [`VALUE_LABELS`], for the tests of the pages that use it.
+#[cfg(test)]
+pub(super) const VALUE_LABELS_FOR_TESTS: &[(&str, &str)] = VALUE_LABELS;
