@@ -45,9 +45,15 @@ struct Chart {
     bars: Vec<Bar>,
 }
 
-const BAR_LEFT: u32 = 190;
-const BAR_MAX: u32 = 360;
-const BAR_STEP: u32 = 30;
+/// The charts are drawn at their own size (one per row, never scaled down on a page 1,280
+/// px wide or a tablet's 768), so their text stays at [`FONT_SIZE`] px; a narrower screen
+/// scales them down to fit (`max-width: 100%`).
+const CHART_WIDTH: u32 = 640;
+/// The labels' and values' text size, in px.
+const FONT_SIZE: u32 = 15;
+const BAR_LEFT: u32 = 230;
+const BAR_MAX: u32 = 340;
+const BAR_STEP: u32 = 32;
 
 fn chart(id: &'static str, title: &'static str, bars: &[(String, u64)]) -> Chart {
     let max = bars.iter().map(|b| b.1).max().unwrap_or(0).max(1);
@@ -62,8 +68,8 @@ fn chart(id: &'static str, title: &'static str, bars: &[(String, u64)]) -> Chart
                 value: n.to_string(),
                 y: 10 + i * BAR_STEP,
                 width,
-                text_x: BAR_LEFT + width + 6,
-                text_y: 10 + i * BAR_STEP + 15,
+                text_x: BAR_LEFT + width + 8,
+                text_y: 10 + i * BAR_STEP + 16,
             }
         })
         .collect();
@@ -97,6 +103,9 @@ struct ReportsPage {
     visits: Vec<Line>,
     safety_checks: Vec<Line>,
     charts: Vec<Chart>,
+    chart_width: u32,
+    font_size: u32,
+    bar_left: u32,
 }
 
 const MISSING: [(&str, &str); 8] = [
@@ -275,6 +284,9 @@ pub(super) async fn reports(
         visits: Vec::new(),
         safety_checks: Vec::new(),
         charts: Vec::new(),
+        chart_width: CHART_WIDTH,
+        font_size: FONT_SIZE,
+        bar_left: BAR_LEFT,
     };
     let period = match reports::parse_period(Some(&page.from), Some(&page.to)) {
         Ok(p) => p,

@@ -109,6 +109,28 @@ async fn a_supervisor_reads_the_reports_page_with_tables_and_charts() -> Result<
         "{csv_link}"
     );
     assert!(!b.page_text().await?.contains("CANARY"));
+    // At 1,280 px wide every label and value of the charts is drawn at 12 px or more (the
+    // SVG's font size times the scale it is drawn at).
+    let smallest = b
+        .client
+        .execute(
+            "let least = Infinity;
+             for (const svg of document.querySelectorAll('figure.chart svg')) {
+               const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+               for (const t of svg.querySelectorAll('text')) {
+                 least = Math.min(least, scale * parseFloat(t.getAttribute('font-size')));
+               }
+             }
+             return least;",
+            vec![],
+        )
+        .await?
+        .as_f64()
+        .context("font size")?;
+    assert!(
+        (12.0..100.0).contains(&smallest),
+        "chart text drawn at {smallest} px"
+    );
     b.screenshot("20-reports").await?;
 
     // A date that is not one: the error beside the field, no figures.
