@@ -87,6 +87,16 @@ impl Casebook {
         })
     }
 
+    /// Withdraw a supervisor's review of a step (the step needs review again), recorded under
+    /// this device's user and the time now. Another role's device is refused
+    /// (`NotPermitted`); a step with no review is `InvalidInput` naming `step`.
+    pub fn withdraw_plan_step_review(&self, case_id: String, step_id: String) -> Result<()> {
+        let id: EntryId = parse_id("step_id", &step_id)?;
+        self.edit(&case_id, DocKind::Safety, |d, e| {
+            d.withdraw_plan_step_review(e, id)
+        })
+    }
+
     /// Log a carer's safety check (done, or not possible with a reason). Returns its id.
     /// `InvalidInput` (nothing written): not possible without `not_possible_reason`, a
     /// `checked_at` in the future, or none for a step with a check schedule.

@@ -42,11 +42,23 @@ impl PlanStep {
     }
 
     /// Whether the step waits for a supervisor's review: it restricts the child, is in force,
-    /// and no supervisor has approved it (changes asked still waits).
+    /// and no supervisor has approved it as it is worded now (changes asked still waits; an
+    /// approval of an earlier wording, or one withdrawn, no longer counts).
     pub fn review_needed(&self) -> bool {
-        self.restricts
-            && self.status == StepStatus::Active
-            && self.review_outcome != Some(StepReviewOutcome::Approved)
+        let approved = self.review_outcome == Some(StepReviewOutcome::Approved)
+            && self
+                .reviewed_wording
+                .as_deref()
+                .is_none_or(|w| w == Self::wording_digest(&self.description));
+        self.restricts && self.status == StepStatus::Active && !approved
+    }
+
+    /// A digest of a step's wording (SHA-256 of the description with its ends trimmed, hex),
+    /// kept with a review so that a reworded step needs review again without the review
+    /// holding a second copy of the text.
+    pub fn wording_digest(description: &str) -> String {
+        use sha2::{Digest, Sha256};
+        hex::encode(Sha256::digest(description.trim().as_bytes()))
     }
 
     /// Refuse a step that cannot be kept, naming the field: a check every 0 or more than
@@ -217,6 +229,25 @@ impl CaseDoc {
         step.review_outcome = Some(outcome);
         step.reviewed_by = Some(edit.author.user);
         step.reviewed_at = Some(edit.at);
+        step.reviewed_wording = Some(PlanStep::wording_digest(&step.description));
+        self.update_entry_sparse(edit, &["plan_steps"], id, &step)
+    }
+
+    /// Withdraw the review of the step `id` (an approval given too soon): the step needs
+    /// review again, and the withdrawal is recorded under the editing user and time
+    /// (`review_outcome` empty, `reviewed_by` and `reviewed_at` the withdrawing supervisor's).
+    /// A step with no review to withdraw is `InvalidInput` naming `step`; the write rules let
+    /// only a supervisor write it, as a review.
+    pub fn withdraw_plan_step_review(&mut self, edit: &Edit, id: EntryId) -> Result<()> {
+        self.expect_kind(DocKind::Safety)?;
+        let mut step = self.entry::<PlanStep>(&["plan_steps"], id)?;
+        if step.review_outcome.is_none() {
+            return Err(Error::invalid("step", "has no review to withdraw"));
+        }
+        step.review_outcome = None;
+        step.reviewed_by = Some(edit.author.user);
+        step.reviewed_at = Some(edit.at);
+        step.reviewed_wording = None;
         self.update_entry_sparse(edit, &["plan_steps"], id, &step)
     }
 }

@@ -331,6 +331,108 @@ fn only_a_supervisor_records_a_review_and_under_their_own_name() {
     assert_eq!(step.child_agreed, ChildAgreement::Agreed);
 }
 
+/// An approval is of the wording approved: a guardian who rewords the step (offline, or
+/// after the approval) makes it need review again, without touching the review; the
+/// supervisor's new approval covers the new wording.
+#[test]
+fn a_reworded_restricting_step_needs_review_again() {
+    let (mut t, phone) = planned();
+    let supervisor = as_role(t.supervisor, WriterRole::Supervisor);
+    let edit = Edit::new(t.supervisor, at(2026, 11, 30, 11));
+    t.safety
+        .edit_checked(&supervisor, |d| {
+            d.review_plan_step(&edit, phone, StepReviewOutcome::Approved)
+        })
+        .expect("approved");
+    let step = |t: &Team| {
+        t.safety
+            .entry::<PlanStep>(&["plan_steps"], phone)
+            .expect("step")
+    };
+    assert!(!step(&t).review_needed());
+    // Agreeing with the child, or spaces at the ends, is not a rewording.
+    let mut agreed = step(&t);
+    agreed.child_agreed = ChildAgreement::Agreed;
+    agreed.description = format!("{}  ", agreed.description);
+    let edit = Edit::new(t.guardian, at(2026, 11, 30, 12));
+    t.safety
+        .edit_checked(&as_role(t.guardian, WriterRole::Guardian), |d| {
+            d.update_plan_step(&edit, phone, &agreed)
+        })
+        .expect("agreed");
+    assert!(!step(&t).review_needed());
+    let mut reworded = step(&t);
+    reworded.description = "Phone kept by the carers day and night".into();
+    let edit = Edit::new(t.guardian, at(2026, 11, 30, 13));
+    t.safety
+        .edit_checked(&as_role(t.guardian, WriterRole::Guardian), |d| {
+            d.update_plan_step(&edit, phone, &reworded)
+        })
+        .expect("the guardian rewords the step (the review is untouched)");
+    let now = step(&t);
+    assert_eq!(now.review_outcome, Some(StepReviewOutcome::Approved));
+    assert!(now.review_needed(), "an approval of the old wording");
+    let edit = Edit::new(t.supervisor, at(2026, 11, 30, 14));
+    t.safety
+        .edit_checked(&supervisor, |d| {
+            d.review_plan_step(&edit, phone, StepReviewOutcome::Approved)
+        })
+        .expect("approved again");
+    assert!(!step(&t).review_needed());
+    // A review recorded before wordings were kept still stands.
+    let legacy = PlanStep {
+        reviewed_wording: None,
+        ..step(&t)
+    };
+    assert!(!legacy.review_needed());
+}
+
+/// A supervisor may withdraw a review (an approval given too soon): the step needs review
+/// again, the withdrawal is on record under their name; nobody else may, and a step with no
+/// review has nothing to withdraw.
+#[test]
+fn a_supervisor_withdraws_an_approval_and_nobody_else_may() {
+    let (mut t, phone) = planned();
+    let supervisor = as_role(t.supervisor, WriterRole::Supervisor);
+    let edit = Edit::new(t.supervisor, at(2026, 11, 30, 11));
+    assert_eq!(
+        invalid_field(t.safety.edit_checked(&supervisor, |d| {
+            d.withdraw_plan_step_review(&edit, phone)
+        })),
+        "step"
+    );
+    t.safety
+        .edit_checked(&supervisor, |d| {
+            d.review_plan_step(&edit, phone, StepReviewOutcome::Approved)
+        })
+        .expect("approved");
+    let before = t.safety.save();
+    let edit = Edit::new(t.guardian, at(2026, 11, 30, 12));
+    let refused = t
+        .safety
+        .edit_checked(&as_role(t.guardian, WriterRole::Guardian), |d| {
+            d.withdraw_plan_step_review(&edit, phone)
+        });
+    assert!(
+        matches!(refused, Err(Error::NotPermitted { .. })),
+        "{refused:?}"
+    );
+    assert_eq!(t.safety.save(), before, "nothing written");
+    let withdrawn_at = at(2026, 11, 30, 13);
+    let edit = Edit::new(t.supervisor, withdrawn_at);
+    t.safety
+        .edit_checked(&supervisor, |d| d.withdraw_plan_step_review(&edit, phone))
+        .expect("withdrawn");
+    let step = t
+        .safety
+        .entry::<PlanStep>(&["plan_steps"], phone)
+        .expect("step");
+    assert!(step.review_needed());
+    assert_eq!(step.review_outcome, None);
+    assert_eq!(step.reviewed_by, Some(t.supervisor.user));
+    assert_eq!(step.reviewed_at, Some(withdrawn_at));
+}
+
 #[test]
 fn a_supervisor_adding_a_step_with_their_review_is_allowed_a_guardian_is_not() {
     let mut t = team(None);

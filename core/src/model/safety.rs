@@ -80,6 +80,11 @@ pub struct PlanStep {
     /// When they recorded it.
     #[serde(default)]
     pub reviewed_at: Option<DateTime<Utc>>,
+    /// The wording the supervisor reviewed ([`PlanStep::wording_digest`] of the description):
+    /// an approved step reworded since needs review again. `None` for a review recorded
+    /// before wordings were kept (its approval stands) and for a withdrawn review.
+    #[serde(default)]
+    pub reviewed_wording: Option<String>,
 }
 
 /// Whether the child agreed to a plan step.

@@ -134,8 +134,9 @@ pub enum RecordClass {
     CaseRecord,
     /// Plan steps and `feel_safe`: the protection plan.
     Plan,
-    /// A plan step's review fields (`review_outcome`, `reviewed_by`, `reviewed_at`): only a
-    /// supervisor records a review of a step that restricts the child (§41).
+    /// A plan step's review fields (`review_outcome`, `reviewed_by`, `reviewed_at`,
+    /// `reviewed_wording`): only a supervisor records (or withdraws) a review of a step that
+    /// restricts the child (§41).
     PlanReview,
     /// Safety checks and missing episodes: the carers' log.
     CarerLog,
@@ -220,7 +221,12 @@ fn is_text(json: Json) -> bool {
 const RESERVED: [&str; 3] = ["case", "kind", "resolutions"];
 
 /// A plan step's review fields ([`RecordClass::PlanReview`]); `reviewed_by` second.
-const STEP_REVIEW_FIELDS: [&str; 3] = ["review_outcome", "reviewed_by", "reviewed_at"];
+const STEP_REVIEW_FIELDS: [&str; 4] = [
+    "review_outcome",
+    "reviewed_by",
+    "reviewed_at",
+    "reviewed_wording",
+];
 
 fn parts(kind: DocKind) -> Vec<Part> {
     let part = |key, name, entries, class, reads| Part {

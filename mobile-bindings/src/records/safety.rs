@@ -155,6 +155,10 @@ pub struct PlanStep {
     /// When the review was recorded.
     #[uniffi(default = None)]
     pub reviewed_at: Option<SystemTime>,
+    /// A digest of the wording reviewed (read-only: keep it as read when saving); a step
+    /// reworded since its approval needs review again.
+    #[uniffi(default = None)]
+    pub reviewed_wording: Option<String>,
     /// The version of its document this was read at: reads fill it in; keep it when you
     /// save, so the save writes only what was changed since and keeps what others wrote
     /// meanwhile. Empty for a record made from scratch (the save then writes every field
@@ -318,6 +322,7 @@ impl From<core::PlanStep> for PlanStep {
             review_outcome: s.review_outcome.map(Into::into),
             reviewed_by: s.reviewed_by.map(|u| u.to_string()),
             reviewed_at: system(s.reviewed_at),
+            reviewed_wording: s.reviewed_wording,
             version: String::new(),
         }
     }
@@ -344,6 +349,7 @@ impl TryFrom<PlanStep> for core::PlanStep {
             review_outcome: s.review_outcome.map(Into::into),
             reviewed_by: parse_opt_id("reviewed_by", s.reviewed_by)?,
             reviewed_at: utc("reviewed_at", s.reviewed_at)?,
+            reviewed_wording: s.reviewed_wording,
         })
     }
 }
