@@ -335,7 +335,7 @@ mod tests {
             Ok(())
         })
         .expect("stored");
-        assert!(db.read_blocking(|c| backfill_pending(c)).expect("pending"));
+        assert!(db.read_blocking(backfill_pending).expect("pending"));
         assert_eq!(backfill(&db, 77).expect("backfill"), 1);
         let rows = db.read_blocking(|c| list(c, |_| true)).expect("list");
         assert_eq!(
@@ -346,7 +346,7 @@ mod tests {
                 seen_at: 77,
             }]
         );
-        assert!(!db.read_blocking(|c| backfill_pending(c)).expect("done"));
+        assert!(!db.read_blocking(backfill_pending).expect("done"));
         assert_eq!(backfill(&db, 78).expect("again"), 0, "runs once");
     }
 }
