@@ -185,6 +185,14 @@ fn documents_stored_before_the_index_are_indexed_once_by_the_backfill() {
     safety
         .start_missing_episode(&edit, EntryId::random(&mut rng), &episode)
         .expect("episode");
+    let step = casebook_core::model::PlanStep {
+        description: CANARY.into(),
+        check_every_hours: Some(12),
+        ..casebook_core::model::PlanStep::default()
+    };
+    safety
+        .add_plan_step(&edit, EntryId::random(&mut rng), &step)
+        .expect("step");
     // Stored as an older server stored them: no facts.
     for (seq, doc) in docs.iter_mut().enumerate() {
         let id = doc.id();
@@ -206,6 +214,16 @@ fn documents_stored_before_the_index_are_indexed_once_by_the_backfill() {
     assert_eq!(facts::backfill(&tx, 0).expect("backfill"), 3);
     tx.commit().expect("commit");
     assert!(!facts::backfill_pending(&conn).expect("done"));
+    // The deadline index too (migration 011): both documents read, the step's schedule kept.
+    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect("count") };
+    assert_eq!(
+        count("SELECT COUNT(*) FROM deadline_docs WHERE readable = 1"),
+        2
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM plan_check_steps WHERE every_hours = 12"),
+        1
+    );
     let now = at(2, 1, 0).timestamp();
     let made = report(&conn, Scope::Organisation("org-a".into()), period(), now).expect("r");
     assert_eq!(
