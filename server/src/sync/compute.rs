@@ -159,28 +159,29 @@ fn apply(
     let photo = saved
         .as_ref()
         .and_then(|_| casebook_core::model::referenced_photo(&doc));
-    let (episode_events, shares, links, review, report_facts, deadline_facts) =
-        match (&saved, &stored_doc) {
-            (Some(saved), Some(before)) if write_refusal.is_none() => {
-                let before = stored.is_some().then_some(before);
-                (
-                    crate::alerts::episode_events_in(id, before, &doc),
-                    crate::shared_persons::changes_in(id, before, &doc),
-                    crate::interpreter_links::input_in(id, before, &doc, saved),
-                    crate::review::input_in(id, before, &doc),
-                    crate::reports::facts::facts_in(id, &doc),
-                    crate::deadline_index::facts_in(id, &doc),
-                )
-            }
-            _ => (
-                Vec::new(),
-                Vec::new(),
-                crate::interpreter_links::LinkInput::default(),
-                crate::review::ReviewInput::default(),
-                None,
-                None,
-            ),
-        };
+    let (episode_events, shares, links, review, report_facts) = match (&saved, &stored_doc) {
+        (Some(saved), Some(before)) if write_refusal.is_none() => {
+            let before = stored.is_some().then_some(before);
+            (
+                crate::alerts::episode_events_in(id, before, &doc),
+                crate::shared_persons::changes_in(id, before, &doc),
+                crate::interpreter_links::input_in(id, before, &doc, saved),
+                crate::review::input_in(id, before, &doc),
+                crate::reports::facts::facts_in(id, &doc),
+            )
+        }
+        _ => (
+            Vec::new(),
+            Vec::new(),
+            crate::interpreter_links::LinkInput::default(),
+            crate::review::ReviewInput::default(),
+            None,
+        ),
+    };
+    let deadline_facts = match (&saved, &stored_doc) {
+        (Some(_), Some(_)) if write_refusal.is_none() => crate::deadline_index::facts_in(id, &doc),
+        _ => None,
+    };
     let conflicts = saved
         .as_ref()
         .map(|_| crate::conflict_index::count_in(&doc));
