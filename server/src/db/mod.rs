@@ -117,9 +117,9 @@ impl Db {
     pub fn probe_write_blocking(&self, busy: std::time::Duration, now: i64) -> Result<()> {
         let conn = casebook_core::store::open_encrypted(&self.inner.path, self.inner.key.clone())
             .map_err(|e| match e {
-                casebook_core::Error::Storage(e) => Error::Db(e),
-                other => Error::Config(other.to_string()),
-            })?;
+            casebook_core::Error::Storage(e) => Error::Db(e),
+            other => Error::Config(other.to_string()),
+        })?;
         conn.busy_timeout(busy)?;
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let wrote = conn.execute(

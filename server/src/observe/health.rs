@@ -45,7 +45,11 @@ impl Readiness {
     fn from_checks(checks: Vec<Check>) -> Self {
         let failed: Vec<&'static str> = checks.iter().filter(|c| !c.ok).map(|c| c.name).collect();
         Self {
-            status: if failed.is_empty() { "ready" } else { "not_ready" },
+            status: if failed.is_empty() {
+                "ready"
+            } else {
+                "not_ready"
+            },
             failed,
             checks,
         }
@@ -127,8 +131,10 @@ fn db_failure(e: &crate::Error) -> String {
 pub async fn readiness(state: &AppState) -> Readiness {
     let now = state.clock.now();
     let db = state.db.clone();
-    let database = match tokio::task::spawn_blocking(move || db.probe_write_blocking(DB_PROBE_BUSY, now))
-        .await
+    let database = match tokio::task::spawn_blocking(move || {
+        db.probe_write_blocking(DB_PROBE_BUSY, now)
+    })
+    .await
     {
         Ok(Ok(())) => Check {
             name: "database",
@@ -179,7 +185,12 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         tracing::warn!(failed = ?readiness.failed, "not ready");
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, [(header::CACHE_CONTROL, "no-store")], Json(readiness)).into_response()
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(readiness),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -206,7 +217,10 @@ mod tests {
         assert!(ok.ok, "{ok:?}");
         let soon = certificate_check(Some(&cert_valid_for(3, now)), now);
         assert!(!soon.ok);
-        assert!(soon.detail.contains("expires in 2 days") || soon.detail.contains("expires in 3 days"), "{soon:?}");
+        assert!(
+            soon.detail.contains("expires in 2 days") || soon.detail.contains("expires in 3 days"),
+            "{soon:?}"
+        );
         let gone = certificate_check(Some(&cert_valid_for(-2, now)), now);
         assert!(!gone.ok);
         assert!(gone.detail.starts_with("expired"), "{gone:?}");

@@ -75,20 +75,41 @@ pub fn install() -> Result<&'static PrometheusHandle> {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(names::REQUESTS, "Requests answered, by route template, method and status.");
+    describe_counter!(
+        names::REQUESTS,
+        "Requests answered, by route template, method and status."
+    );
     describe_histogram!(
         names::REQUEST_DURATION,
         Unit::Seconds,
         "Time from a request's arrival to its response, by route template and method."
     );
-    describe_counter!(names::REQUEST_BYTES, Unit::Bytes, "Request body bytes received, by route template.");
-    describe_counter!(names::RESPONSE_BYTES, Unit::Bytes, "Response body bytes sent, by route template.");
+    describe_counter!(
+        names::REQUEST_BYTES,
+        Unit::Bytes,
+        "Request body bytes received, by route template."
+    );
+    describe_counter!(
+        names::RESPONSE_BYTES,
+        Unit::Bytes,
+        "Response body bytes sent, by route template."
+    );
     describe_counter!(names::SYNCS, "Sync requests, by outcome.");
     describe_gauge!(names::DEVICES_ENROLLED, "Devices enrolled and not revoked.");
-    describe_gauge!(names::DEVICES_ACTIVE, "Enrolled devices holding an unexpired session.");
+    describe_gauge!(
+        names::DEVICES_ACTIVE,
+        "Enrolled devices holding an unexpired session."
+    );
     describe_gauge!(names::DEVICES_REVOKED, "Devices revoked, ever.");
-    describe_gauge!(names::AUDIT_CHAIN_ROWS, "Rows in the hash-chained audit log.");
-    describe_gauge!(names::DATABASE_BYTES, Unit::Bytes, "Bytes of the database file and its WAL.");
+    describe_gauge!(
+        names::AUDIT_CHAIN_ROWS,
+        "Rows in the hash-chained audit log."
+    );
+    describe_gauge!(
+        names::DATABASE_BYTES,
+        Unit::Bytes,
+        "Bytes of the database file and its WAL."
+    );
 }
 
 /// The figures read from the database at each scrape.
@@ -163,7 +184,10 @@ async fn metrics_page(State(state): State<AppState>) -> Response {
     match scrape(&state).await {
         Ok(body) => (
             [
-                (header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8"),
+                (
+                    header::CONTENT_TYPE,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                ),
                 (header::CACHE_CONTROL, "no-store"),
             ],
             body,
@@ -186,7 +210,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serve [`router`] over plain HTTP on `listener` until `shutdown`.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) -> Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: CancellationToken,
+) -> Result<()> {
     install()?;
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown.cancelled_owned())
@@ -201,9 +229,17 @@ mod tests {
     #[test]
     fn the_inventory_counts_devices_sessions_and_audit_rows() {
         let dir = tempfile::tempdir().expect("tempdir");
-        let opened = crate::open_data_dir(dir.path(), crate::Clock::manual(1_000), crate::Settings::default())
-            .expect("open");
-        let before = opened.state.db.read_blocking(|c| inventory(c, 1_000)).expect("inventory");
+        let opened = crate::open_data_dir(
+            dir.path(),
+            crate::Clock::manual(1_000),
+            crate::Settings::default(),
+        )
+        .expect("open");
+        let before = opened
+            .state
+            .db
+            .read_blocking(|c| inventory(c, 1_000))
+            .expect("inventory");
         opened
             .state
             .db
@@ -225,10 +261,18 @@ mod tests {
                 Ok(())
             })
             .expect("seed");
-        let after = opened.state.db.read_blocking(|c| inventory(c, 1_000)).expect("inventory");
+        let after = opened
+            .state
+            .db
+            .read_blocking(|c| inventory(c, 1_000))
+            .expect("inventory");
         assert_eq!(after.enrolled, before.enrolled + 2);
         assert_eq!(after.revoked, before.revoked + 1);
-        assert_eq!(after.active, before.active + 1, "only dev-a: dev-b's session expired, dev-c is revoked");
+        assert_eq!(
+            after.active,
+            before.active + 1,
+            "only dev-a: dev-b's session expired, dev-c is revoked"
+        );
         assert!(after.audit_rows >= before.audit_rows);
         assert!(database_bytes(opened.state.db.path()) > 0);
     }

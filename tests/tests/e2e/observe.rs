@@ -144,7 +144,10 @@ async fn readiness_names_an_expiring_certificate_and_a_full_disk() -> Result<()>
     params.not_after = day(now + chrono::Days::new(3));
     let cert = params.self_signed(&key)?;
     std::fs::write(tls_dir.join("dev-cert.pem"), cert.pem())?;
-    ensure!(server.tls.reload_if_changed()?, "the new certificate is served");
+    ensure!(
+        server.tls.reload_if_changed()?,
+        "the new certificate is served"
+    );
     let (status, body) = get_json(&http, &format!("{base}/readyz")).await?;
     assert_eq!(status, 503, "{body}");
     assert_eq!(
@@ -231,11 +234,16 @@ async fn metrics_move_after_a_sync_and_label_routes_by_template() -> Result<()> 
         .send()
         .await?;
     assert_eq!(missing.status(), 404);
-    t.h.admin.revoke(&t.carer.identity.device_id.to_string()).await?;
+    t.h.admin
+        .revoke(&t.carer.identity.device_id.to_string())
+        .await?;
 
     let (body, after) = scrape(server).await?;
     let syncs_after = value(&after, "casebook_syncs_total", &[("outcome", "ok")]);
-    assert!(syncs_after >= syncs_before + 2.0, "{syncs_before} -> {syncs_after}");
+    assert!(
+        syncs_after >= syncs_before + 2.0,
+        "{syncs_before} -> {syncs_after}"
+    );
     let ok_sync = [("route", "/v1/sync"), ("method", "POST"), ("status", "200")];
     assert!(
         value(&after, "casebook_http_requests_total", &ok_sync)
@@ -390,10 +398,10 @@ async fn canaries_in_every_field_of_a_case_reach_neither_logs_nor_metrics() -> R
     };
     let mut profile = profile;
     profile.immigration.legal_representative = canary("legal-representative");
-    let case = t
-        .guardian
-        .lock()
-        .create_case(&t.guardian.edit(), &mut rand::rngs::OsRng, &profile)?;
+    let case =
+        t.guardian
+            .lock()
+            .create_case(&t.guardian.edit(), &mut rand::rngs::OsRng, &profile)?;
     let note = VisitNote {
         place: canary("visit-place"),
         attendees: vec![canary("attendee")],
@@ -417,11 +425,10 @@ async fn canaries_in_every_field_of_a_case_reach_neither_logs_nor_metrics() -> R
             d.add_visit_note(e, id, &note)
         })?;
     t.guardian.sync().await?;
-    let team_id = t
-        .h
-        .admin
-        .team("Observed team", &[&t.supervisor_id, &t.guardian_id])
-        .await?;
+    let team_id =
+        t.h.admin
+            .team("Observed team", &[&t.supervisor_id, &t.guardian_id])
+            .await?;
     t.h.admin.set_team(&case.to_string(), &team_id).await?;
     t.supervisor.sync().await?;
     t.guardian.sync().await?;
@@ -440,7 +447,10 @@ async fn canaries_in_every_field_of_a_case_reach_neither_logs_nor_metrics() -> R
         let html = page.text().await?;
         seen_on_page |= html.contains("CANARY-given-name-7f3a");
     }
-    assert!(seen_on_page, "the console showed the case (so its content went through the server)");
+    assert!(
+        seen_on_page,
+        "the console showed the case (so its content went through the server)"
+    );
     let (metrics_body, _) = scrape(&t.h.server).await?;
 
     let json = json_logs.text();
@@ -452,14 +462,22 @@ async fn canaries_in_every_field_of_a_case_reach_neither_logs_nor_metrics() -> R
         .filter(|l| l["fields"]["message"] == "request finished")
         .collect();
     assert!(
-        request_lines.iter().any(|l| l["span"]["route"] == "/console/cases/{case}"
-            && l["span"]["request_id"].as_str().is_some_and(|id| id.len() == 36)),
+        request_lines
+            .iter()
+            .any(|l| l["span"]["route"] == "/console/cases/{case}"
+                && l["span"]["request_id"]
+                    .as_str()
+                    .is_some_and(|id| id.len() == 36)),
         "JSON request lines with their request id and route template"
     );
     assert!(text.contains("request finished"), "text lines captured");
     let mut counts = HashMap::new();
     for canary in &canaries {
-        for (name, haystack) in [("JSON logs", &json), ("text logs", &text), ("metrics", &metrics_body)] {
+        for (name, haystack) in [
+            ("JSON logs", &json),
+            ("text logs", &text),
+            ("metrics", &metrics_body),
+        ] {
             if haystack.contains(canary.as_str()) {
                 *counts.entry(name).or_insert(0) += 1;
                 eprintln!("{canary} found in the {name}");
