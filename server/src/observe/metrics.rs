@@ -168,7 +168,10 @@ pub async fn scrape(state: &AppState) -> Result<String> {
     let inventory = state.db.read(move |conn| inventory(conn, now)).await?;
     let path = state.db.path().to_owned();
     let bytes = tokio::task::spawn_blocking(move || database_bytes(&path)).await?;
-    #[allow(clippy::cast_precision_loss)]
+    // The gauges are process-wide: with several servers in one process (tests), one
+    // scrape's gauges are set and rendered before another's are set.
+    static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _one_at_a_time = SCRAPE.lock().await;
     {
         metrics::gauge!(names::DEVICES_ENROLLED).set(inventory.enrolled as f64);
         metrics::gauge!(names::DEVICES_ACTIVE).set(inventory.active as f64);

@@ -21,11 +21,12 @@ use serde_json::Value;
 
 use super::team;
 
-/// An HTTPS client trusting only `server`'s pin.
+/// An HTTPS client trusting only `server`'s pin (redirects not followed).
 fn client(server: &TestServer) -> Result<reqwest::Client> {
     let trust = casebook_tests::support::pin(server);
     Ok(reqwest::Client::builder()
         .use_preconfigured_tls(casebook_core::client::client_config(&trust)?)
+        .redirect(reqwest::redirect::Policy::none())
         .build()?)
 }
 
@@ -102,7 +103,7 @@ async fn health_and_readiness_turn_503_while_the_database_is_locked_and_recover(
     assert_eq!(status, 200);
     // Also on the metrics listener.
     let metrics_base = format!("http://{}", h.server.metrics_addr);
-    let (status, _) = get_json(&reqwest::Client::new(), &format!("{metrics_base}/readyz")).await?;
+    let (status, _) = get_json(&http, &format!("{metrics_base}/readyz")).await?;
     assert_eq!(status, 503);
 
     holder.execute_batch("COMMIT")?;
@@ -164,9 +165,18 @@ async fn readiness_names_an_expiring_certificate_and_a_full_disk() -> Result<()>
     Ok(())
 }
 
-/// One scrape, parsed by a Prometheus text parser.
-async fn scrape(server: &TestServer) -> Result<(String, prometheus_parse::Scrape)> {
-    let response = reqwest::get(format!("http://{}/metrics", server.metrics_addr)).await?;
+type Exposition = openmetrics_parser::MetricsExposition<
+    openmetrics_parser::PrometheusType,
+    openmetrics_parser::PrometheusValue,
+>;
+
+/// One scrape, parsed by a Prometheus text-format parser.
+async fn scrape(server: &TestServer) -> Result<(String, Exposition)> {
+    // Plain HTTP (the client's TLS set-up is unused).
+    let response = client(server)?
+        .get(format!("http://{}/metrics", server.metrics_addr))
+        .send()
+        .await?;
     ensure!(response.status() == 200, "metrics: {}", response.status());
     let content_type = response
         .headers()
@@ -176,27 +186,48 @@ async fn scrape(server: &TestServer) -> Result<(String, prometheus_parse::Scrape
         .to_owned();
     ensure!(content_type.starts_with("text/plain"), "{content_type}");
     let body = response.text().await?;
-    let lines = body.lines().map(|l| Ok(l.to_owned()));
-    let parsed = prometheus_parse::Scrape::parse(lines)?;
+    let parsed = openmetrics_parser::prometheus::parse_prometheus(&body)
+        .map_err(|e| anyhow::anyhow!("the metrics do not parse: {e:?}"))?;
     Ok((body, parsed))
 }
 
-/// The value of `name` with these labels (absent: 0).
-fn value(scrape: &prometheus_parse::Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
-    scrape
-        .samples
-        .iter()
-        .filter(|s| s.metric == name)
-        .filter(|s| labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)))
-        .map(|s| match &s.value {
-            prometheus_parse::Value::Counter(v)
-            | prometheus_parse::Value::Gauge(v)
-            | prometheus_parse::Value::Untyped(v) => *v,
-            prometheus_parse::Value::Histogram(buckets) => {
-                buckets.iter().map(|b| b.count).fold(0.0, f64::max)
-            }
-            prometheus_parse::Value::Summary(_) => 0.0,
+/// Every sample as (family, labels, value); a histogram's value is its count.
+fn samples(scrape: &Exposition) -> Vec<(String, HashMap<String, String>, f64)> {
+    use openmetrics_parser::PrometheusValue;
+    let mut out = Vec::new();
+    for (name, family) in &scrape.families {
+        for sample in family.iter_samples() {
+            let labels = sample
+                .get_labelset()
+                .map(|set| {
+                    set.iter()
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect::<HashMap<_, _>>()
+                })
+                .unwrap_or_default();
+            let value = match &sample.value {
+                PrometheusValue::Unknown(n) | PrometheusValue::Gauge(n) => n.as_f64(),
+                PrometheusValue::Counter(c) => c.value.as_f64(),
+                PrometheusValue::Histogram(h) => h.count.unwrap_or(0) as f64,
+                PrometheusValue::Summary(s) => s.count.unwrap_or(0) as f64,
+            };
+            out.push((name.clone(), labels, value));
+        }
+    }
+    out
+}
+
+/// The value of `name` with these labels, summed (absent: 0).
+fn value(scrape: &Exposition, name: &str, labels: &[(&str, &str)]) -> f64 {
+    samples(scrape)
+        .into_iter()
+        .filter(|(n, l, _)| {
+            n == name
+                && labels
+                    .iter()
+                    .all(|(k, v)| l.get(*k).map(String::as_str) == Some(*v))
         })
+        .map(|(_, _, v)| v)
         .sum()
 }
 
@@ -294,12 +325,11 @@ async fn metrics_move_after_a_sync_and_label_routes_by_template() -> Result<()> 
     for id in &ids {
         assert!(!body.contains(id.as_str()), "an id in the metrics: {id}");
     }
-    for sample in &after.samples {
-        for (name, label) in sample.labels.iter() {
+    for (metric, labels, _) in samples(&after) {
+        for (name, label) in labels {
             assert!(
                 label.len() <= 64,
-                "{}: label {name}={label} is too long to be a template",
-                sample.metric
+                "{metric}: label {name}={label} is too long to be a template"
             );
         }
     }
