@@ -3,15 +3,17 @@
 //! template; its latency, status and bytes in and out counted by route template (never the
 //! raw path, which holds ids).
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::extract::{MatchedPath, Request};
 use axum::http::{HeaderName, Method, StatusCode};
 use axum::middleware::{Next, from_fn, map_request};
 use axum::response::Response;
-use http_body_util::BodyExt;
+use hyper::body::{Body as HttpBody, Frame, SizeHint};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::Instrument;
 
@@ -80,14 +82,7 @@ async fn observe(req: Request, next: Next) -> Response {
         .to_owned();
     let span = tracing::info_span!("request", request_id = %request_id, method, route = %route);
     let bytes_in = metrics::counter!(names::REQUEST_BYTES, "route" => route.clone());
-    let req = req.map(|body| {
-        Body::new(body.map_frame(move |frame| {
-            if let Some(data) = frame.data_ref() {
-                bytes_in.increment(data.len() as u64);
-            }
-            frame
-        }))
-    });
+    let req = req.map(|body| Counted::wrap(body, bytes_in));
     let started = Instant::now();
     let response = next.run(req).instrument(span.clone()).await;
     let elapsed = started.elapsed();
@@ -112,19 +107,80 @@ async fn observe(req: Request, next: Next) -> Response {
         );
     });
     let bytes_out = metrics::counter!(names::RESPONSE_BYTES, "route" => route);
-    response.map(|body| {
-        Body::new(body.map_frame(move |frame| {
-            if let Some(data) = frame.data_ref() {
-                bytes_out.increment(data.len() as u64);
-            }
-            frame
-        }))
-    })
+    response.map(|body| Counted::wrap(body, bytes_out))
+}
+
+/// A body that adds the length of each data frame to a counter as it passes, and keeps the
+/// inner body's size hint (so a response keeps its `Content-Length`).
+struct Counted {
+    inner: Body,
+    bytes: metrics::Counter,
+}
+
+impl Counted {
+    fn wrap(inner: Body, bytes: metrics::Counter) -> Body {
+        Body::new(Self { inner, bytes })
+    }
+}
+
+impl HttpBody for Counted {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let this = self.get_mut();
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled
+            && let Some(data) = frame.data_ref()
+        {
+            this.bytes.increment(data.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::routing::post;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn answers_keep_their_length_and_get_a_fresh_request_id() {
+        let app =
+            instrument(Router::new().route("/echo/{id}", post(|body: String| async move { body })));
+        let request = axum::http::Request::post("/echo/1234")
+            .header(REQUEST_ID, "client-chosen")
+            .body(Body::from("hello"))
+            .expect("request");
+        let response = app.oneshot(request).await.expect("response");
+        assert_eq!(response.status(), StatusCode::OK);
+        let id = response
+            .headers()
+            .get(REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .expect("x-request-id")
+            .to_owned();
+        assert_ne!(id, "client-chosen");
+        assert_eq!(id.len(), 36, "{id}");
+        // The exact length survives the counting wrapper (hyper sends Content-Length).
+        assert_eq!(response.body().size_hint().exact(), Some(5));
+        let bytes = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .expect("body");
+        assert_eq!(&bytes[..], b"hello");
+    }
 
     #[test]
     fn sync_outcomes_name_the_status_class() {

@@ -441,11 +441,10 @@ async fn canaries_in_every_field_of_a_case_reach_neither_logs_nor_metrics() -> R
             mode: InterpreterMode::Telephone,
             name: canary("interpreter-name"),
             agency: canary("interpreter-agency"),
-            phone: "+44 7700 900123".into(),
+            phone: canary("interpreter-phone"),
             language: canary("interpreter-language"),
             vetting: VettingStatus::Vetted,
             child_consented: Some(true),
-            ..Interpreter::default()
         },
         ..VisitNote::default()
     };
