@@ -541,7 +541,11 @@ async fn run_server(config: Config) -> Result<()> {
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
     let metrics_listener = match config.metrics_listen {
-        Some(at) => Some(TcpListener::bind(at).await?),
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .map_err(|e| Error::Config(format!("--metrics-listen {at}: {e}")))?,
+        ),
         None => None,
     };
     println!("casebook-server");

@@ -160,6 +160,9 @@ pub struct AppState {
     /// The TLS configuration being served (set by `serve`), whose certificate's expiry
     /// `/readyz` checks.
     pub served_tls: Arc<std::sync::OnceLock<crate::tls::TlsConfig>>,
+    /// The last readiness result, reused for a moment so that a flood of `/readyz` requests
+    /// runs the checks (a database write among them) at most once a second.
+    pub readiness: Arc<crate::observe::health::ReadinessCache>,
 }
 
 impl AppState {
@@ -181,6 +184,7 @@ impl AppState {
             sync_limiter: Arc::new(crate::sync::SyncLimiter::default()),
             cert_pin: Arc::default(),
             served_tls: Arc::default(),
+            readiness: Arc::default(),
         })
     }
 }

@@ -167,6 +167,27 @@ pub async fn readiness(state: &AppState) -> Readiness {
     Readiness::from_checks(vec![database, disk, certificate])
 }
 
+/// How long one readiness result is reused.
+pub const READINESS_REUSE: Duration = Duration::from_secs(1);
+
+/// The last readiness result and when its checks finished.
+#[derive(Debug, Default)]
+pub struct ReadinessCache(tokio::sync::Mutex<Option<(std::time::Instant, Readiness)>>);
+
+/// [`readiness`], reusing a result younger than [`READINESS_REUSE`]; concurrent callers wait
+/// for one run of the checks and share it.
+pub async fn readiness_cached(state: &AppState) -> Readiness {
+    let mut last = state.readiness.0.lock().await;
+    if let Some((at, result)) = last.as_ref()
+        && at.elapsed() < READINESS_REUSE
+    {
+        return result.clone();
+    }
+    let fresh = readiness(state).await;
+    *last = Some((std::time::Instant::now(), fresh.clone()));
+    fresh
+}
+
 /// `GET /healthz`: 200 while the process serves requests.
 pub async fn healthz() -> Response {
     (
@@ -178,7 +199,7 @@ pub async fn healthz() -> Response {
 
 /// `GET /readyz`: 200 when every check passes, else 503; the body names the failed checks.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let readiness = readiness(&state).await;
+    let readiness = readiness_cached(&state).await;
     let status = if readiness.is_ready() {
         StatusCode::OK
     } else {
@@ -226,6 +247,31 @@ mod tests {
         assert!(gone.detail.starts_with("expired"), "{gone:?}");
         assert!(!certificate_check(Some(b"not a certificate"), now).ok);
         assert!(certificate_check(None, now).ok);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_flood_of_probes_shares_one_result_a_second() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = crate::Settings {
+            min_free_disk_bytes: 0,
+            ..crate::Settings::default()
+        };
+        let opened =
+            crate::open_data_dir(dir.path(), crate::Clock::System, settings).expect("open");
+        let state = opened.state;
+        assert!(readiness_cached(&state).await.is_ready());
+        // Another connection takes the write lock: the reused result still says ready...
+        let key = crate::db::read_key(&dir.path().join(crate::db::DEFAULT_KEY_FILE)).expect("key");
+        let holder = casebook_core::store::open_encrypted(state.db.path(), key).expect("open");
+        holder.execute_batch("BEGIN EXCLUSIVE").expect("lock");
+        assert!(readiness_cached(&state).await.is_ready());
+        // ...until it is a second old, when the checks run again and see the lock.
+        tokio::time::sleep(READINESS_REUSE + Duration::from_millis(100)).await;
+        let fresh = readiness_cached(&state).await;
+        assert_eq!(fresh.failed, vec!["database"], "{fresh:?}");
+        assert!(!readiness(&state).await.is_ready());
+        holder.execute_batch("ROLLBACK").expect("unlock");
+        assert!(readiness(&state).await.is_ready());
     }
 
     #[test]

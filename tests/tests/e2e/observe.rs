@@ -88,6 +88,11 @@ async fn health_and_readiness_turn_503_while_the_database_is_locked_and_recover(
     let key = casebook_server::db::read_key(&data_dir.join(casebook_server::db::DEFAULT_KEY_FILE))?;
     let holder = casebook_core::store::open_encrypted(&data_dir.join("casebook.sqlite"), key)?;
     holder.execute_batch("BEGIN EXCLUSIVE")?;
+    // Past the moment a readiness result is reused.
+    tokio::time::sleep(
+        casebook_server::observe::health::READINESS_REUSE + std::time::Duration::from_millis(100),
+    )
+    .await;
     let started = std::time::Instant::now();
     let (status, body) = get_json(&http, &format!("{base}/readyz")).await?;
     assert_eq!(status, 503, "{body}");
@@ -108,6 +113,10 @@ async fn health_and_readiness_turn_503_while_the_database_is_locked_and_recover(
 
     holder.execute_batch("COMMIT")?;
     drop(holder);
+    tokio::time::sleep(
+        casebook_server::observe::health::READINESS_REUSE + std::time::Duration::from_millis(100),
+    )
+    .await;
     let (status, body) = get_json(&http, &format!("{base}/readyz")).await?;
     assert_eq!(status, 200, "back once the lock is released: {body}");
     Ok(())
@@ -149,6 +158,10 @@ async fn readiness_names_an_expiring_certificate_and_a_full_disk() -> Result<()>
         server.tls.reload_if_changed()?,
         "the new certificate is served"
     );
+    tokio::time::sleep(
+        casebook_server::observe::health::READINESS_REUSE + std::time::Duration::from_millis(100),
+    )
+    .await;
     let (status, body) = get_json(&http, &format!("{base}/readyz")).await?;
     assert_eq!(status, 503, "{body}");
     assert_eq!(
