@@ -16,6 +16,7 @@ use crate::audit::anchors::{self, AnchorConfig, AnchorVerdict};
 use crate::audit::{self, Verdict};
 use crate::db::Db;
 use crate::error::{Error, Result};
+pub use crate::observe::logs::LogFormat;
 use crate::server::{check_insecure_listen, open_data_dir, serve};
 use crate::state::{Clock, Settings};
 use crate::tls::TlsConfig;
@@ -71,6 +72,17 @@ pub struct Cli {
     /// never overwritten) instead of printing it.
     #[arg(long, env = "CASEBOOK_ADMIN_CODE_FILE", global = true)]
     pub admin_code_file: Option<PathBuf>,
+    /// Where to serve Prometheus metrics (`/metrics`, with `/healthz` and `/readyz`) over
+    /// plain HTTP, or `off`. Default 127.0.0.1:9464; never the public listen address.
+    #[arg(long, env = "CASEBOOK_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
+    /// Log lines as `text` (the default) or `json` (one object a line).
+    #[arg(long, env = "CASEBOOK_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// `/readyz` fails when the data directory's filesystem has fewer MiB free (default
+    /// 1024).
+    #[arg(long, env = "CASEBOOK_MIN_FREE_DISK_MB")]
+    pub min_free_disk_mb: Option<u64>,
     /// What to do (default: serve).
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -161,6 +173,9 @@ struct FileConfig {
     audit_anchors: Option<PathBuf>,
     audit_anchor_rows: Option<u64>,
     audit_anchor_secs: Option<u64>,
+    metrics_listen: Option<String>,
+    log_format: Option<LogFormat>,
+    min_free_disk_mb: Option<u64>,
 }
 
 /// Resolved configuration.
@@ -180,6 +195,12 @@ pub struct Config {
     pub anchors: AnchorConfig,
     /// Where to write the first administrator's code; `None` prints it.
     pub admin_code_file: Option<PathBuf>,
+    /// The metrics listener; `None` when turned off.
+    pub metrics_listen: Option<SocketAddr>,
+    /// The log format.
+    pub log_format: LogFormat,
+    /// `/readyz`'s minimum free space in the data directory, in bytes.
+    pub min_free_disk_bytes: u64,
 }
 
 impl Config {
@@ -187,6 +208,7 @@ impl Config {
     pub fn settings(&self) -> Settings {
         Settings {
             db_key_file: self.db_key_file.clone(),
+            min_free_disk_bytes: self.min_free_disk_bytes,
             ..Settings::default()
         }
     }
@@ -255,7 +277,39 @@ impl Cli {
                 .unwrap_or(anchors::DEFAULT_EVERY_SECS)
                 .max(1),
         };
+        let metrics_listen = match self
+            .metrics_listen
+            .clone()
+            .or(file.metrics_listen)
+            .as_deref()
+            .unwrap_or(crate::observe::metrics::DEFAULT_LISTEN)
+        {
+            "off" => None,
+            text => {
+                let addr: SocketAddr = text.parse().map_err(|_| {
+                    Error::Config(format!(
+                        "--metrics-listen: {text:?} is not an address (or `off`)"
+                    ))
+                })?;
+                if addr == listen {
+                    return Err(Error::Config(
+                        "--metrics-listen: metrics are never served on the public listen address"
+                            .into(),
+                    ));
+                }
+                Some(addr)
+            }
+        };
+        let min_free_disk_bytes = self
+            .min_free_disk_mb
+            .or(file.min_free_disk_mb)
+            .map_or(Settings::default().min_free_disk_bytes, |mb| {
+                mb.saturating_mul(1 << 20)
+            });
         Ok(Config {
+            metrics_listen,
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            min_free_disk_bytes,
             data_dir,
             listen,
             tls_files,
@@ -486,6 +540,14 @@ async fn run_server(config: Config) -> Result<()> {
     .await??;
     let listener = TcpListener::bind(config.listen).await?;
     let addr = listener.local_addr()?;
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => Some(
+            TcpListener::bind(at)
+                .await
+                .map_err(|e| Error::Config(format!("--metrics-listen {at}: {e}")))?,
+        ),
+        None => None,
+    };
     println!("casebook-server");
     println!("  data directory: {}", config.data_dir.display());
     match (&tls, &config.tls_files) {
@@ -553,6 +615,19 @@ async fn run_server(config: Config) -> Result<()> {
     }
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_signals.cancel_on_signal(shutdown.clone()));
+    if let Some(metrics_listener) = metrics_listener {
+        println!(
+            "  metrics (Prometheus, plain HTTP): http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        let state = opened.state.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if let Err(e) = crate::observe::metrics::serve(metrics_listener, state, stop).await {
+                tracing::error!(error = %e, "the metrics listener stopped");
+            }
+        });
+    }
     let stop_anchoring = CancellationToken::new();
     let anchoring = anchors::spawn(
         anchorer,
@@ -615,6 +690,52 @@ mod tests {
         ])
         .resolve();
         assert!(ok.is_ok());
+    }
+
+    #[test]
+    fn metrics_listener_log_format_and_disk_minimum_resolve() {
+        let c = cli(&[]).resolve().expect("resolve");
+        assert_eq!(
+            c.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some(crate::observe::metrics::DEFAULT_LISTEN)
+        );
+        assert_eq!(c.log_format, LogFormat::Text);
+        assert_eq!(c.settings().min_free_disk_bytes, 1 << 30);
+
+        let c = cli(&["--metrics-listen", "off", "--log-format", "json"])
+            .resolve()
+            .expect("resolve");
+        assert_eq!(c.metrics_listen, None);
+        assert_eq!(c.log_format, LogFormat::Json);
+
+        let err = cli(&["--metrics-listen", "127.0.0.1:8443"]).resolve();
+        assert!(
+            matches!(&err, Err(Error::Config(m)) if m.contains("--metrics-listen")),
+            "metrics on the public address: {err:?}"
+        );
+        let err = cli(&["--metrics-listen", "everywhere"]).resolve();
+        assert!(matches!(&err, Err(Error::Config(m)) if m.contains("--metrics-listen")));
+        assert!(Cli::try_parse_from(["casebook-server", "--log-format", "xml"]).is_err());
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("casebook.toml");
+        std::fs::write(
+            &file,
+            "metrics_listen = \"127.0.0.1:9999\"\nlog_format = \"json\"\nmin_free_disk_mb = 5\n",
+        )
+        .expect("write");
+        let path = file.to_str().expect("utf-8");
+        let c = cli(&["--config", path]).resolve().expect("resolve");
+        assert_eq!(
+            c.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some("127.0.0.1:9999")
+        );
+        assert_eq!(c.log_format, LogFormat::Json);
+        assert_eq!(c.settings().min_free_disk_bytes, 5 << 20);
+        let c = cli(&["--config", path, "--log-format", "text"])
+            .resolve()
+            .expect("resolve");
+        assert_eq!(c.log_format, LogFormat::Text, "the flag wins over the file");
     }
 
     #[test]

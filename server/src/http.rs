@@ -471,7 +471,9 @@ pub fn router(state: AppState) -> Router {
         .route("/devices/{device}/revoke", post(revoke_device))
         .route("/audit", get(export_audit))
         .layer(small);
-    Router::new()
+    let app = Router::new()
+        .route("/healthz", get(crate::observe::health::healthz))
+        .route("/readyz", get(crate::observe::health::readyz))
         .route("/v1/enrol", post(enrol).layer(small))
         .route("/v1/challenge", post(challenge).layer(small))
         .route("/v1/session", post(session).layer(small))
@@ -499,5 +501,6 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
+        .with_state(state);
+    crate::observe::requests::instrument(app)
 }

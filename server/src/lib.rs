@@ -49,6 +49,7 @@ pub mod error;
 pub mod http;
 pub mod interpreter_links;
 pub mod names;
+pub mod observe;
 pub mod person_edits;
 pub mod police_pack;
 pub mod rate_limit;

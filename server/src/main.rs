@@ -6,16 +6,12 @@ use clap::Parser;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<ExitCode> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CASEBOOK_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let cli = casebook_server::cli::Cli::parse();
+    // A configuration that does not resolve is reported by `run` below, in text.
+    let format = cli.resolve().map(|c| c.log_format).unwrap_or_default();
+    casebook_server::observe::logs::init(format)?;
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a TLS crypto provider was already installed"))?;
-    let cli = casebook_server::cli::Cli::parse();
     Ok(casebook_server::cli::run(cli).await?)
 }

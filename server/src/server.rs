@@ -136,6 +136,7 @@ pub async fn serve(
     let tracker = TaskTracker::new();
     if let Some(tls) = &tls {
         let _ = state.cert_pin.set(tls.fingerprint());
+        let _ = state.served_tls.set(tls.clone());
         tracker.spawn(tls.clone().watch(CERT_POLL_INTERVAL, shutdown.clone()));
     }
     let acceptor = tls.map(|t| TlsAcceptor::from(t.server_config()));
@@ -324,6 +325,8 @@ pub struct TestServer {
     pub tls: TlsConfig,
     /// The state the server runs on (its database and clock).
     pub state: AppState,
+    /// Where its metrics listener (plain HTTP, `/metrics`) listens.
+    pub metrics_addr: SocketAddr,
     shutdown: CancellationToken,
     task: tokio::task::JoinHandle<Result<()>>,
 }
@@ -376,6 +379,14 @@ pub async fn start_for_tests_with(
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let shutdown = CancellationToken::new();
+    let metrics_listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+    let metrics_addr = metrics_listener.local_addr()?;
+    crate::observe::metrics::install()?;
+    tokio::spawn(crate::observe::metrics::serve(
+        metrics_listener,
+        state.clone(),
+        shutdown.clone(),
+    ));
     let task = tokio::spawn(serve(
         listener,
         Some(tls.clone()),
@@ -390,6 +401,7 @@ pub async fn start_for_tests_with(
         data_dir: data_dir.to_owned(),
         tls,
         state,
+        metrics_addr,
         shutdown,
         task,
     })

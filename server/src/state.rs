@@ -101,6 +101,8 @@ pub struct Settings {
     pub max_session_failures_per_device: u32,
     /// Failed sessions from one address per window.
     pub max_session_failures_per_address: u32,
+    /// `/readyz` fails when the data directory's filesystem has fewer bytes free.
+    pub min_free_disk_bytes: u64,
 }
 
 impl Default for Settings {
@@ -134,6 +136,7 @@ impl Default for Settings {
             live_challenges_per_device: 5,
             max_session_failures_per_device: 10,
             max_session_failures_per_address: 20,
+            min_free_disk_bytes: 1 << 30,
         }
     }
 }
@@ -154,6 +157,12 @@ pub struct AppState {
     /// The SPKI pin of the certificate being served (set by `serve` over TLS), for the
     /// console's enrolment QR codes.
     pub cert_pin: Arc<std::sync::OnceLock<String>>,
+    /// The TLS configuration being served (set by `serve`), whose certificate's expiry
+    /// `/readyz` checks.
+    pub served_tls: Arc<std::sync::OnceLock<crate::tls::TlsConfig>>,
+    /// The last readiness result, reused for a moment so that a flood of `/readyz` requests
+    /// runs the checks (a database write among them) at most once a second.
+    pub readiness: Arc<crate::observe::health::ReadinessCache>,
 }
 
 impl AppState {
@@ -174,6 +183,8 @@ impl AppState {
             server_id: server_id.into(),
             sync_limiter: Arc::new(crate::sync::SyncLimiter::default()),
             cert_pin: Arc::default(),
+            served_tls: Arc::default(),
+            readiness: Arc::default(),
         })
     }
 }

@@ -111,6 +111,32 @@ impl Db {
         Ok(out)
     }
 
+    /// Prove the database takes a write now (for `/readyz`): a fresh connection (not the
+    /// writer, which a long request may hold) waits at most `busy` for the write lock
+    /// (`BEGIN IMMEDIATE`), records `now` under `meta.ready_probe_at` and commits.
+    pub fn probe_write_blocking(&self, busy: std::time::Duration, now: i64) -> Result<()> {
+        let conn = casebook_core::store::open_encrypted(&self.inner.path, self.inner.key.clone())
+            .map_err(|e| match e {
+            casebook_core::Error::Storage(e) => Error::Db(e),
+            other => Error::Config(other.to_string()),
+        })?;
+        conn.busy_timeout(busy)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let wrote = conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('ready_probe_at', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [now.to_string()],
+        );
+        match wrote {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        }
+        Ok(())
+    }
+
     /// [`Db::read_blocking`] on the blocking thread pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
