@@ -1,0 +1,187 @@
+//! The checks a nemesis run makes, counted by name, and the final ones: every device
+//! converged with the server, nothing acknowledged lost, no document where it may not be.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use anyhow::Result;
+use automerge::ChangeHash;
+use casebook_core::doc::{CaseDoc, DocId, DocKind};
+use casebook_core::ids::{CaseId, EntryId};
+
+use super::fleet::{FleetDevice, Ledger, Record};
+
+/// Checks made, by name: how many passed, how many failed, and the first failures.
+#[derive(Debug, Default)]
+pub struct Checks {
+    counts: BTreeMap<&'static str, (usize, usize)>,
+    failures: Vec<String>,
+}
+
+impl Checks {
+    /// Count one check of `name`; on failure keep `detail()` (the first 20 only).
+    pub fn record(&mut self, name: &'static str, ok: bool, detail: impl FnOnce() -> String) {
+        let count = self.counts.entry(name).or_default();
+        if ok {
+            count.0 += 1;
+        } else {
+            count.1 += 1;
+            if self.failures.len() < 20 {
+                self.failures.push(format!("{name}: {}", detail()));
+            }
+        }
+    }
+
+    /// Passed and failed counts by name.
+    pub fn counts(&self) -> &BTreeMap<&'static str, (usize, usize)> {
+        &self.counts
+    }
+
+    /// The first failures.
+    pub fn failures(&self) -> &[String] {
+        &self.failures
+    }
+
+    /// Whether every check passed (and at least one was made).
+    pub fn passed(&self) -> bool {
+        !self.counts.is_empty() && self.counts.values().all(|(_, failed)| *failed == 0)
+    }
+}
+
+/// The server's documents, read from its database after it stopped.
+#[derive(Debug, Default)]
+pub struct ServerDocs(BTreeMap<DocId, CaseDoc>);
+
+impl ServerDocs {
+    /// Open the server's data directory (as a restart does) and load every document of
+    /// `cases`.
+    pub async fn read(data_dir: &Path, cases: &[CaseId]) -> Result<Self> {
+        let opened = casebook_server::open_data_dir(
+            data_dir,
+            casebook_server::Clock::System,
+            casebook_server::Settings::default(),
+        )?;
+        let mut docs = BTreeMap::new();
+        for &case in cases {
+            for kind in DocKind::ALL {
+                let doc = DocId::new(case, kind);
+                let id = doc.to_string();
+                let bytes: Option<Vec<u8>> = opened
+                    .state
+                    .db
+                    .read(move |c| {
+                        use rusqlite::OptionalExtension;
+                        Ok(c
+                            .query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [id], |r| {
+                                r.get(0)
+                            })
+                            .optional()?)
+                    })
+                    .await?;
+                if let Some(bytes) = bytes {
+                    docs.insert(doc, CaseDoc::load(doc, Some(&bytes), &[])?);
+                }
+            }
+        }
+        Ok(Self(docs))
+    }
+}
+
+/// The entries of `record` in `doc`.
+fn entries(doc: &CaseDoc, record: Record) -> Result<BTreeSet<EntryId>> {
+    let ids = match record {
+        Record::VisitNote => doc.visit_notes()?.into_iter().map(|(id, _)| id).collect(),
+        Record::SafetyCheck => doc.safety_checks()?.into_iter().map(|(id, _)| id).collect(),
+        Record::MissingEpisode => doc
+            .missing_episodes()?
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect(),
+    };
+    Ok(ids)
+}
+
+fn heads_on(device: &FleetDevice, doc: DocId) -> Result<Option<Vec<ChangeHash>>> {
+    let mut repo = device.device.lock();
+    if !repo.holds(doc)? {
+        return Ok(None);
+    }
+    Ok(Some(repo.read(doc, |d| Ok(d.heads()))?))
+}
+
+/// The final checks, once the faults stopped and every device synced until quiet.
+pub fn final_checks(
+    server: &mut ServerDocs,
+    fleet: &[FleetDevice],
+    cases: &[CaseId],
+    ledger: &Ledger,
+    checks: &mut Checks,
+) -> Result<()> {
+    for device in fleet {
+        for &case in cases {
+            for kind in DocKind::ALL {
+                let doc = DocId::new(case, kind);
+                if !device.may_read(doc, cases) {
+                    continue;
+                }
+                let on_server = server.0.get_mut(&doc).map(CaseDoc::heads);
+                let here = heads_on(device, doc)?;
+                checks.record(
+                    "device converged with the server (same heads)",
+                    on_server.is_some() && on_server == here,
+                    || format!("{}: {kind:?} differs from the server's", device.name),
+                );
+            }
+        }
+        checks.record(
+            "device has no edit left unacknowledged",
+            device.pending() == 0,
+            || format!("{}: {} edits never acknowledged", device.name, device.pending()),
+        );
+        checks.record("device unlocked at the end", !device.locked()?, || {
+            format!("{} is locked at the end", device.name)
+        });
+    }
+    let mut present: BTreeMap<(usize, DocId, u8), BTreeSet<EntryId>> = BTreeMap::new();
+    let record_key = |r: Record| r as u8;
+    for written in &ledger.acknowledged {
+        let doc = written.doc;
+        let key = (usize::MAX, doc, record_key(written.record));
+        if !present.contains_key(&key) {
+            let ids = match server.0.get(&doc) {
+                Some(d) => entries(d, written.record)?,
+                None => BTreeSet::new(),
+            };
+            present.insert(key, ids);
+        }
+        checks.record(
+            "acknowledged edit present on the server",
+            present[&key].contains(&written.entry),
+            || format!("{:?} {} lost on the server", written.record, written.entry),
+        );
+        for (index, device) in fleet.iter().enumerate() {
+            if !device.may_read(doc, cases) {
+                continue;
+            }
+            let key = (index, doc, record_key(written.record));
+            if !present.contains_key(&key) {
+                let mut repo = device.device.lock();
+                let ids = if repo.holds(doc)? {
+                    repo.read(doc, |d| {
+                        entries(d, written.record)
+                            .map_err(|e| casebook_core::Error::Protocol(e.to_string()))
+                    })?
+                } else {
+                    BTreeSet::new()
+                };
+                present.insert(key, ids);
+            }
+            checks.record(
+                "acknowledged edit present on every device that may read it",
+                present[&key].contains(&written.entry),
+                || format!("{:?} {} missing on {}", written.record, written.entry, device.name),
+            );
+        }
+    }
+    Ok(())
+}
