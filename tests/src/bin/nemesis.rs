@@ -1,6 +1,6 @@
 //! The long nemesis run (`scripts/nemesis.sh`): `nemesis [--minutes N] [--faults N]
 //! [--seed N]`. Prints the faults injected, the checks made and PASS or FAIL; exits 1 on
-//! FAIL. Re-executed with `CASEBOOK_BOMB_SERVER_DIR` set, it is the server child instead.
+//! FAIL. Re-executed with `CASEBOOK_NEMESIS_SERVER_DIR` set, it is the server child instead.
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -15,7 +15,9 @@ fn parse(args: &[String]) -> Result<Config> {
     let mut seed: u64 = rand::random();
     let mut args = args.iter();
     while let Some(flag) = args.next() {
-        let value = args.next().with_context(|| format!("{flag} needs a value"))?;
+        let value = args
+            .next()
+            .with_context(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--minutes" => minutes = value.parse().context("--minutes: a number")?,
             "--faults" => faults = value.parse().context("--faults: a whole number")?,
@@ -37,8 +39,8 @@ fn parse(args: &[String]) -> Result<Config> {
 }
 
 fn main() -> Result<ExitCode> {
-    if let Ok(dir) = std::env::var(casebook_tests::bomb::CHILD_ENV) {
-        casebook_tests::bomb::serve_child(Path::new(&dir))?;
+    if let Ok(dir) = std::env::var(nemesis::server::CHILD_ENV) {
+        nemesis::server::serve_child(Path::new(&dir))?;
         return Ok(ExitCode::SUCCESS);
     }
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -55,10 +57,7 @@ fn main() -> Result<ExitCode> {
         .worker_threads(2)
         .enable_all()
         .build()?;
-    let report = runtime.block_on(nemesis::run(
-        &config,
-        Box::new(move || Command::new(&exe)),
-    ))?;
+    let report = runtime.block_on(nemesis::run(&config, Box::new(move || Command::new(&exe))))?;
     print!("{report}");
     Ok(if report.passed() {
         ExitCode::SUCCESS

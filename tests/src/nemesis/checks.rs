@@ -59,7 +59,7 @@ impl ServerDocs {
         let opened = casebook_server::open_data_dir(
             data_dir,
             casebook_server::Clock::System,
-            casebook_server::Settings::default(),
+            super::server::settings(),
         )?;
         let mut docs = BTreeMap::new();
         for &case in cases {
@@ -71,11 +71,12 @@ impl ServerDocs {
                     .db
                     .read(move |c| {
                         use rusqlite::OptionalExtension;
-                        Ok(c
-                            .query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [id], |r| {
+                        Ok(
+                            c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [id], |r| {
                                 r.get(0)
                             })
-                            .optional()?)
+                            .optional()?,
+                        )
                     })
                     .await?;
                 if let Some(bytes) = bytes {
@@ -84,6 +85,11 @@ impl ServerDocs {
             }
         }
         Ok(Self(docs))
+    }
+
+    /// Drop `doc`, as if the server had lost it (to show the checks see a loss).
+    pub fn forget(&mut self, doc: DocId) {
+        self.0.remove(&doc);
     }
 }
 
@@ -136,7 +142,13 @@ pub fn final_checks(
         checks.record(
             "device has no edit left unacknowledged",
             device.pending() == 0,
-            || format!("{}: {} edits never acknowledged", device.name, device.pending()),
+            || {
+                format!(
+                    "{}: {} edits never acknowledged",
+                    device.name,
+                    device.pending()
+                )
+            },
         );
         checks.record("device unlocked at the end", !device.locked()?, || {
             format!("{} is locked at the end", device.name)
@@ -179,7 +191,12 @@ pub fn final_checks(
             checks.record(
                 "acknowledged edit present on every device that may read it",
                 present[&key].contains(&written.entry),
-                || format!("{:?} {} missing on {}", written.record, written.entry, device.name),
+                || {
+                    format!(
+                        "{:?} {} missing on {}",
+                        written.record, written.entry, device.name
+                    )
+                },
             );
         }
     }

@@ -151,7 +151,11 @@ mod tests {
         assert_eq!(draws(7), draws(7));
         assert_ne!(draws(7), draws(8));
         let every: std::collections::BTreeSet<_> = draws(7).into_iter().collect();
-        assert_eq!(every.len(), FaultKind::WEIGHTED.len(), "every kind is drawn");
+        assert_eq!(
+            every.len(),
+            FaultKind::WEIGHTED.len(),
+            "every kind is drawn"
+        );
         let mut rng = StdRng::seed_from_u64(1);
         assert!((0..500).all(|_| !FaultKind::draw(&mut rng, false).is_server()));
     }

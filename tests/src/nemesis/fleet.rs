@@ -182,15 +182,16 @@ impl FleetDevice {
 
     /// Whether the store is locked at the device's now.
     pub fn locked(&self) -> Result<bool> {
-        Ok(self
-            .device
-            .lock()
-            .locked(self.clock.now(), MAX_OFFLINE)?)
+        Ok(self.device.lock().locked(self.clock.now(), MAX_OFFLINE)?)
     }
 
     /// Sync once with the device's clock; on success, the edits made before it are
     /// acknowledged (unless the server refused their document) and the check-in recorded.
-    pub async fn sync(&self, ledger: &Mutex<Ledger>, checks: &Mutex<Checks>) -> Result<Option<SyncReport>> {
+    pub async fn sync(
+        &self,
+        ledger: &Mutex<Ledger>,
+        checks: &Mutex<Checks>,
+    ) -> Result<Option<SyncReport>> {
         let was_locked = self.locked()?;
         let sent: Vec<Written> = guard(&self.pending).clone();
         let clock = || self.clock.now();
@@ -232,9 +233,11 @@ impl FleetDevice {
         }
         guard(&self.pending).drain(..sent.len());
         let mut checks = guard(checks);
-        checks.record("a completed sync leaves the store unlocked", unlocked, || {
-            format!("{} is still locked after a sync", self.name)
-        });
+        checks.record(
+            "a completed sync leaves the store unlocked",
+            unlocked,
+            || format!("{} is still locked after a sync", self.name),
+        );
         checks.record("no edit refused by the server", refused.is_empty(), || {
             format!("{} had {} document(s) refused", self.name, refused.len())
         });
@@ -309,7 +312,12 @@ impl FleetDevice {
 
     /// Set the clock as `kind` says, relative to the last check-in, and check the lock
     /// against it. Returns whether the store is now locked.
-    pub fn set_clock(&self, kind: FaultKind, rng: &mut StdRng, checks: &Mutex<Checks>) -> Result<bool> {
+    pub fn set_clock(
+        &self,
+        kind: FaultKind,
+        rng: &mut StdRng,
+        checks: &Mutex<Checks>,
+    ) -> Result<bool> {
         let last = *guard(&self.last_checkin);
         let shift_ms = match kind {
             FaultKind::ClockForward => rng.gen_range(HOUR..60 * HOUR),
@@ -328,15 +336,19 @@ impl FleetDevice {
         let expected = is_locked(last, now, MAX_OFFLINE);
         let actual = self.locked()?;
         let mut checks = guard(checks);
-        checks.record("the lock follows the clock after a clock change", expected == actual, || {
-            format!(
-                "{}: {:?} left the store {} (expected {})",
-                self.name,
-                kind,
-                if actual { "locked" } else { "open" },
-                if expected { "locked" } else { "open" }
-            )
-        });
+        checks.record(
+            "the lock follows the clock after a clock change",
+            expected == actual,
+            || {
+                format!(
+                    "{}: {:?} left the store {} (expected {})",
+                    self.name,
+                    kind,
+                    if actual { "locked" } else { "open" },
+                    if expected { "locked" } else { "open" }
+                )
+            },
+        );
         Ok(actual)
     }
 }

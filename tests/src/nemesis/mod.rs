@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::CaseId;
 use casebook_core::model::Profile;
 use rand::rngs::StdRng;
@@ -47,6 +48,9 @@ pub struct Config {
     pub durations: FaultDurations,
     /// Longest pause of a device between syncs.
     pub device_pause: Duration,
+    /// To show the checks can fail: the final checks run as if the server had lost the
+    /// first case's visit notes document.
+    pub sabotage: bool,
 }
 
 impl Config {
@@ -62,6 +66,7 @@ impl Config {
                 delay: (Duration::from_millis(100), Duration::from_secs(3)),
             },
             device_pause: Duration::from_millis(300),
+            sabotage: false,
         }
     }
 }
@@ -71,6 +76,8 @@ impl Config {
 pub struct Report {
     /// The seed.
     pub seed: u64,
+    /// The shared cases (the carer is linked to the first).
+    pub cases: Vec<CaseId>,
     /// How long the faults ran, and the whole run.
     pub fault_time: Duration,
     /// The whole run's time.
@@ -136,7 +143,11 @@ impl fmt::Display for Report {
         for (cause, n) in &l.syncs_failed {
             writeln!(f, "  {n:>5}  {cause}")?;
         }
-        writeln!(f, "quiet after {} round(s) of syncs", self.quiet_after_rounds)?;
+        writeln!(
+            f,
+            "quiet after {} round(s) of syncs",
+            self.quiet_after_rounds
+        )?;
         writeln!(f, "checks (passed / failed):")?;
         for (name, (passed, failed)) in self.checks.counts() {
             writeln!(f, "  {passed:>6} / {failed:<4} {name}")?;
@@ -184,9 +195,14 @@ async fn set_up(command: ServerCommand, data_dir: &Path, phones: &Path) -> Resul
     ] {
         let user = admin.user(name, role).await?;
         let code = admin.code(&user).await?;
-        let device =
-            Device::enrol(&url, trust.clone(), phones.join(format!("{name}.db")), &code, name)
-                .await?;
+        let device = Device::enrol(
+            &url,
+            trust.clone(),
+            phones.join(format!("{name}.db")),
+            &code,
+            name,
+        )
+        .await?;
         let fleet_role = if role == "carer" {
             Role::Carer
         } else {
@@ -303,6 +319,9 @@ pub async fn run(config: &Config, command: ServerCommand) -> Result<Report> {
     // SIGKILL the server once more and read what its database holds.
     world.server.kill()?;
     let mut server_docs = ServerDocs::read(world.server.data_dir(), &world.cases).await?;
+    if config.sabotage {
+        server_docs.forget(DocId::new(world.cases[0], DocKind::Visits));
+    }
     let ledger = std::mem::take(&mut *lock(&ledger));
     let mut checks = std::mem::take(&mut *lock(&checks));
     final_checks(
@@ -315,6 +334,7 @@ pub async fn run(config: &Config, command: ServerCommand) -> Result<Report> {
     let faults = lock(&tally).clone();
     Ok(Report {
         seed: config.seed,
+        cases: world.cases.clone(),
         fault_time,
         total_time: started.elapsed(),
         faults,

@@ -1,6 +1,6 @@
 //! The real server as a child process the nemesis can kill, restart, stop and continue. The
-//! child runs the library's `serve` as `main` does ([`crate::bomb::serve_child`]), on a data
-//! directory that outlives it.
+//! child runs the library's `serve` as `main` does ([`serve_child`]), on a data directory
+//! that outlives it.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -10,9 +10,51 @@ use std::process::{Child, Command, Stdio};
 use anyhow::{Context, Result, bail, ensure};
 use casebook_core::client::ServerTrust;
 
-/// Makes the command that runs a server child (it must end in
-/// [`crate::bomb::serve_child`] reading [`crate::bomb::CHILD_ENV`]).
+/// Makes the command that runs a server child: a process that calls [`serve_child`] when
+/// [`CHILD_ENV`] is set.
 pub type ServerCommand = Box<dyn Fn() -> Command + Send + Sync>;
+
+/// Set in a child process's environment to make it serve: the server's data directory.
+pub const CHILD_ENV: &str = "CASEBOOK_NEMESIS_SERVER_DIR";
+
+/// The server's settings under the nemesis: the defaults, but for the challenge limits
+/// (30 a device in 15 minutes) and the sync rate (120 requests a minute a device), which
+/// the nemesis's devices, syncing every fraction of a second (a phone's day of syncs in a
+/// minute), would otherwise reach. Those limits have their own tests.
+pub fn settings() -> casebook_server::Settings {
+    casebook_server::Settings {
+        max_challenges_per_device: 1_000_000,
+        max_challenges_per_address: 1_000_000,
+        sync_per_minute: 0,
+        ..casebook_server::Settings::default()
+    }
+}
+
+/// Run a real server (the library's `serve`, as `main` runs it, with [`settings`]) on `dir`
+/// until killed, printing `READY <addr> <fingerprint> <admin code or ->` once it listens.
+pub fn serve_child(dir: &Path) -> Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let opened =
+            casebook_server::open_data_dir(dir, casebook_server::Clock::System, settings())?;
+        let tls = casebook_server::TlsConfig::development(dir)?;
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+        println!(
+            "READY {} {} {}",
+            listener.local_addr()?,
+            tls.fingerprint(),
+            opened.first_admin_code.as_deref().unwrap_or("-")
+        );
+        casebook_server::serve(
+            listener,
+            Some(tls),
+            opened.state,
+            tokio_util::sync::CancellationToken::new(),
+        )
+        .await?;
+        anyhow::Ok(())
+    })
+}
 
 /// A running server child.
 pub struct ServerProcess {
@@ -39,7 +81,9 @@ impl std::fmt::Debug for ServerProcess {
 
 impl Drop for ServerProcess {
     fn drop(&mut self) {
-        let _ = self.signal("CONT");
+        if self.stopped {
+            let _ = self.signal("CONT");
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -47,7 +91,7 @@ impl Drop for ServerProcess {
 
 fn spawn(command: &ServerCommand, data_dir: &Path) -> Result<(Child, SocketAddr, String, String)> {
     let mut child = command()
-        .env(crate::bomb::CHILD_ENV, data_dir)
+        .env(CHILD_ENV, data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
