@@ -5,17 +5,18 @@
 # responses cut or held mid-way, device clocks set back and forward). Prints the seed, the
 # faults by kind, the checks made and PASS or FAIL; exits non-zero on FAIL.
 #
-#   scripts/nemesis.sh [--minutes N] [--faults N] [--seed N] [--debug]
+#   scripts/nemesis.sh [--minutes N] [--faults N] [--seed N] [--release]
 #
-# Defaults: 1000 faults over 4 minutes, a random seed, a release build.
+# Defaults: 1000 faults over 4 minutes, a random seed, the debug build (--release builds and
+# runs the optimised one).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-profile=release
+profile=debug
 args=()
 for arg in "$@"; do
     case "$arg" in
-        --debug) profile=debug ;;
+        --release) profile=release ;;
         *) args+=("$arg") ;;
     esac
 done

@@ -1,6 +1,7 @@
 //! The checks a nemesis run makes, counted by name, and the final ones: every device
 //! converged with the server, nothing acknowledged lost, no document where it may not be.
 
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -94,7 +95,7 @@ impl ServerDocs {
 }
 
 /// The entries of `record` in `doc`.
-fn entries(doc: &CaseDoc, record: Record) -> Result<BTreeSet<EntryId>> {
+fn entries(doc: &CaseDoc, record: Record) -> casebook_core::Result<BTreeSet<EntryId>> {
     let ids = match record {
         Record::VisitNote => doc.visit_notes()?.into_iter().map(|(id, _)| id).collect(),
         Record::SafetyCheck => doc.safety_checks()?.into_iter().map(|(id, _)| id).collect(),
@@ -113,6 +114,15 @@ fn heads_on(device: &FleetDevice, doc: DocId) -> Result<Option<Vec<ChangeHash>>>
         return Ok(None);
     }
     Ok(Some(repo.read(doc, |d| Ok(d.heads()))?))
+}
+
+/// The entries of `record` in `doc` on `device` (none if it does not hold it).
+fn entries_on(device: &FleetDevice, doc: DocId, record: Record) -> Result<BTreeSet<EntryId>> {
+    let mut repo = device.device.lock();
+    if !repo.holds(doc)? {
+        return Ok(BTreeSet::new());
+    }
+    Ok(repo.read(doc, |d| entries(d, record))?)
 }
 
 /// The final checks, once the faults stopped and every device synced until quiet.
@@ -154,49 +164,35 @@ pub fn final_checks(
             format!("{} is locked at the end", device.name)
         });
     }
+    // The entries of each (reader, document, record) looked up once; the server is reader
+    // `usize::MAX`.
     let mut present: BTreeMap<(usize, DocId, u8), BTreeSet<EntryId>> = BTreeMap::new();
-    let record_key = |r: Record| r as u8;
     for written in &ledger.acknowledged {
-        let doc = written.doc;
-        let key = (usize::MAX, doc, record_key(written.record));
-        if !present.contains_key(&key) {
-            let ids = match server.0.get(&doc) {
-                Some(d) => entries(d, written.record)?,
+        let (doc, record) = (written.doc, written.record);
+        let on_server = match present.entry((usize::MAX, doc, record as u8)) {
+            Entry::Occupied(known) => known.into_mut(),
+            Entry::Vacant(slot) => slot.insert(match server.0.get(&doc) {
+                Some(d) => entries(d, record)?,
                 None => BTreeSet::new(),
-            };
-            present.insert(key, ids);
-        }
+            }),
+        };
         checks.record(
             "acknowledged edit present on the server",
-            present[&key].contains(&written.entry),
-            || format!("{:?} {} lost on the server", written.record, written.entry),
+            on_server.contains(&written.entry),
+            || format!("{record:?} {} lost on the server", written.entry),
         );
         for (index, device) in fleet.iter().enumerate() {
             if !device.may_read(doc, cases) {
                 continue;
             }
-            let key = (index, doc, record_key(written.record));
-            if !present.contains_key(&key) {
-                let mut repo = device.device.lock();
-                let ids = if repo.holds(doc)? {
-                    repo.read(doc, |d| {
-                        entries(d, written.record)
-                            .map_err(|e| casebook_core::Error::Protocol(e.to_string()))
-                    })?
-                } else {
-                    BTreeSet::new()
-                };
-                present.insert(key, ids);
-            }
+            let here = match present.entry((index, doc, record as u8)) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(entries_on(device, doc, record)?),
+            };
             checks.record(
                 "acknowledged edit present on every device that may read it",
-                present[&key].contains(&written.entry),
-                || {
-                    format!(
-                        "{:?} {} missing on {}",
-                        written.record, written.entry, device.name
-                    )
-                },
+                here.contains(&written.entry),
+                || format!("{record:?} {} missing on {}", written.entry, device.name),
             );
         }
     }

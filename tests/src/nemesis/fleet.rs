@@ -189,6 +189,7 @@ impl FleetDevice {
     /// acknowledged (unless the server refused their document) and the check-in recorded.
     pub async fn sync(
         &self,
+        cases: &[CaseId],
         ledger: &Mutex<Ledger>,
         checks: &Mutex<Checks>,
     ) -> Result<Option<SyncReport>> {
@@ -241,6 +242,18 @@ impl FleetDevice {
         checks.record("no edit refused by the server", refused.is_empty(), || {
             format!("{} had {} document(s) refused", self.name, refused.len())
         });
+        for doc in report.changed.iter().filter(|d| !report.purged.contains(d)) {
+            checks.record(
+                "a sync brings only documents the user may read",
+                self.may_read(*doc, cases),
+                || {
+                    format!(
+                        "{} received {:?} of a case it may not read",
+                        self.name, doc.kind
+                    )
+                },
+            );
+        }
         Ok(Some(report))
     }
 
@@ -397,7 +410,11 @@ pub async fn run_device(
                 guard(&ctx.ledger).edits += 1;
             }
         }
-        if me.sync(&ctx.ledger, &ctx.checks).await?.is_some() {
+        if me
+            .sync(&ctx.cases, &ctx.ledger, &ctx.checks)
+            .await?
+            .is_some()
+        {
             check_access(&fleet, index, &ctx.cases, &ctx.checks)?;
         }
         let pause = rng.gen_range(Duration::ZERO..=ctx.max_pause);

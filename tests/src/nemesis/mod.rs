@@ -227,7 +227,7 @@ async fn set_up(command: ServerCommand, data_dir: &Path, phones: &Path) -> Resul
     }
     let ledger = Mutex::new(Ledger::default());
     let checks = Mutex::new(Checks::default());
-    if devices[0].sync(&ledger, &checks).await?.is_none() {
+    if devices[0].sync(&cases, &ledger, &checks).await?.is_none() {
         bail!("the guardian's first sync failed");
     }
     for case in &cases {
@@ -237,7 +237,7 @@ async fn set_up(command: ServerCommand, data_dir: &Path, phones: &Path) -> Resul
     }
     admin.link_carer(&cases[0].to_string(), &users[3]).await?;
     for device in &devices {
-        if device.sync(&ledger, &checks).await?.is_none() {
+        if device.sync(&cases, &ledger, &checks).await?.is_none() {
             bail!("{}'s first sync failed", device.name);
         }
     }
@@ -411,7 +411,7 @@ async fn sync_until_quiet(
     for round in 1..=10 {
         let mut quiet = true;
         for (index, device) in world.fleet.iter().enumerate() {
-            match device.sync(ledger, checks).await? {
+            match device.sync(&world.cases, ledger, checks).await? {
                 Some(report) => {
                     check_access(&world.fleet, index, &world.cases, checks)?;
                     if report.docs_pushed + report.docs_updated + report.docs_received > 0 {
