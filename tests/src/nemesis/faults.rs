@@ -36,7 +36,7 @@ impl FaultKind {
     /// Every kind, with its weight in the draw.
     pub const WEIGHTED: [(FaultKind, u32); 9] = [
         (FaultKind::ServerKill, 12),
-        (FaultKind::ServerStop, 5),
+        (FaultKind::ServerStop, 3),
         (FaultKind::RequestCut, 16),
         (FaultKind::ResponseCut, 16),
         (FaultKind::ResponseDelay, 16),

@@ -366,6 +366,56 @@ impl FleetDevice {
     }
 }
 
+/// The clock faults sent to one device, applied by its loop between syncs; at most one
+/// waits at a time.
+#[derive(Debug)]
+pub struct ClockQueue {
+    send: mpsc::UnboundedSender<FaultKind>,
+    waiting: Arc<AtomicBool>,
+}
+
+/// The device loop's end of a [`ClockQueue`].
+#[derive(Debug)]
+pub struct ClockFaults {
+    receive: mpsc::UnboundedReceiver<FaultKind>,
+    waiting: Arc<AtomicBool>,
+}
+
+impl ClockQueue {
+    /// A queue and the device loop's end of it.
+    pub fn new() -> (Self, ClockFaults) {
+        let (send, receive) = mpsc::unbounded_channel();
+        let waiting = Arc::new(AtomicBool::new(false));
+        let faults = ClockFaults {
+            receive,
+            waiting: Arc::clone(&waiting),
+        };
+        (Self { send, waiting }, faults)
+    }
+
+    /// Whether no fault waits.
+    pub fn is_idle(&self) -> bool {
+        !self.waiting.load(Ordering::SeqCst)
+    }
+
+    /// Send `kind`; false (nothing sent) if one waits already.
+    pub fn send(&self, kind: FaultKind) -> Result<bool> {
+        if self.waiting.swap(true, Ordering::SeqCst) {
+            return Ok(false);
+        }
+        self.send.send(kind)?;
+        Ok(true)
+    }
+}
+
+impl ClockFaults {
+    fn next(&mut self) -> Option<FaultKind> {
+        let kind = self.receive.try_recv().ok()?;
+        self.waiting.store(false, Ordering::SeqCst);
+        Some(kind)
+    }
+}
+
 /// What one device's loop needs.
 #[derive(Debug, Clone)]
 pub struct LoopContext {
@@ -388,14 +438,14 @@ pub struct LoopContext {
 pub async fn run_device(
     fleet: Arc<Vec<FleetDevice>>,
     index: usize,
-    mut clock_faults: mpsc::UnboundedReceiver<FaultKind>,
+    mut clock_faults: ClockFaults,
     ctx: LoopContext,
     seed: u64,
 ) -> Result<()> {
     let me = &fleet[index];
     let mut rng = StdRng::seed_from_u64(seed);
     while !ctx.stop.load(Ordering::SeqCst) {
-        while let Ok(kind) = clock_faults.try_recv() {
+        while let Some(kind) = clock_faults.next() {
             let locked = me.set_clock(kind, &mut rng, &ctx.checks)?;
             guard(&ctx.tally).add(kind);
             if locked {

@@ -26,11 +26,10 @@ use casebook_core::ids::CaseId;
 use casebook_core::model::Profile;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use tokio::sync::mpsc;
 
 use self::checks::{Checks, ServerDocs, final_checks};
 use self::faults::{FaultDurations, FaultKind, Tally};
-use self::fleet::{FleetDevice, Ledger, LoopContext, Role, check_access};
+use self::fleet::{ClockQueue, FleetDevice, Ledger, LoopContext, Role, check_access};
 use self::proxy::{FaultProxy, Landed};
 use self::server::{ServerCommand, ServerProcess};
 use crate::support::{Admin, Device};
@@ -271,8 +270,8 @@ pub async fn run(config: &Config, command: ServerCommand) -> Result<Report> {
     let mut clocks = Vec::new();
     let mut loops = Vec::new();
     for index in 0..world.fleet.len() {
-        let (send, receive) = mpsc::unbounded_channel();
-        clocks.push(send);
+        let (queue, receive) = ClockQueue::new();
+        clocks.push(queue);
         loops.push(tokio::spawn(fleet::run_device(
             Arc::clone(&world.fleet),
             index,
@@ -349,11 +348,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Inject `config.faults` faults spread over `config.duration`.
+/// Inject `config.faults` faults spread over `config.duration`. A draw that cannot act now
+/// (a proxy fault of a kind still armed, a clock fault while every device has one waiting)
+/// is drawn again a moment later.
 async fn inject(
     config: &Config,
     world: &mut World,
-    clocks: &[mpsc::UnboundedSender<FaultKind>],
+    clocks: &[ClockQueue],
     tally: &Mutex<Tally>,
 ) -> Result<()> {
     let mut rng = StdRng::seed_from_u64(config.seed);
@@ -361,37 +362,50 @@ async fn inject(
     let mut resume_at: Option<Instant> = None;
     for _ in 0..config.faults {
         tokio::time::sleep(Duration::from_secs_f64(gap * rng.gen_range(0.5..1.5))).await;
-        if resume_at.is_some_and(|at| Instant::now() >= at) {
-            world.server.resume()?;
-            resume_at = None;
-        }
-        let kind = FaultKind::draw(&mut rng, resume_at.is_none());
-        match kind {
-            FaultKind::ServerKill => {
-                let server = &mut world.server;
-                tokio::task::block_in_place(|| server.kill_and_restart())?;
-                world.proxy.retarget(world.server.addr);
+        loop {
+            if resume_at.is_some_and(|at| Instant::now() >= at) {
+                world.server.resume()?;
+                resume_at = None;
             }
-            FaultKind::ServerStop => {
-                world.server.stop()?;
-                let pause = FaultDurations::draw(&mut rng, config.durations.stop);
-                resume_at = Some(Instant::now() + pause);
+            let kind = FaultKind::draw(&mut rng, resume_at.is_none());
+            let injected = match kind {
+                FaultKind::ServerKill => {
+                    let server = &mut world.server;
+                    tokio::task::block_in_place(|| server.kill_and_restart())?;
+                    world.proxy.retarget(world.server.addr);
+                    true
+                }
+                FaultKind::ServerStop => {
+                    world.server.stop()?;
+                    let pause = FaultDurations::draw(&mut rng, config.durations.stop);
+                    resume_at = Some(Instant::now() + pause);
+                    true
+                }
+                FaultKind::RequestCut => world.proxy.cut_next_request(),
+                FaultKind::ResponseCut => world.proxy.cut_next_response(),
+                FaultKind::ResponseDelay => world
+                    .proxy
+                    .delay_next_response(FaultDurations::draw(&mut rng, config.durations.delay)),
+                FaultKind::ClockForward
+                | FaultKind::ClockBack
+                | FaultKind::ClockPastLock
+                | FaultKind::ClockBackAfterRestart => {
+                    let idle: Vec<&ClockQueue> = clocks.iter().filter(|q| q.is_idle()).collect();
+                    match idle.get(rng.gen_range(0..idle.len().max(1))) {
+                        Some(queue) => queue.send(kind)?,
+                        None => false,
+                    }
+                }
+            };
+            if injected {
+                // A clock fault is counted when its device applies it.
+                if !kind.is_clock() {
+                    lock(tally).add(kind);
+                }
+                break;
             }
-            FaultKind::RequestCut => world.proxy.cut_next_request(),
-            FaultKind::ResponseCut => world.proxy.cut_next_response(),
-            FaultKind::ResponseDelay => world
-                .proxy
-                .delay_next_response(FaultDurations::draw(&mut rng, config.durations.delay)),
-            FaultKind::ClockForward
-            | FaultKind::ClockBack
-            | FaultKind::ClockPastLock
-            | FaultKind::ClockBackAfterRestart => {
-                let device = rng.gen_range(0..clocks.len());
-                clocks[device].send(kind)?;
-            }
-        }
-        if !kind.is_clock() {
-            lock(tally).add(kind);
+            // Nothing could act now: let the armed faults land first.
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
     if let Some(at) = resume_at {

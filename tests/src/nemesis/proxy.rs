@@ -1,7 +1,9 @@
 //! The nemesis's TCP proxy between the devices and the server (TLS passes through it
 //! untouched). Its target can move (the server restarts on a new port), and it carries out
 //! armed faults on whichever connection next moves bytes: a request cut in the middle, a
-//! response cut in the middle, or a response held half-sent for a while.
+//! response cut in the middle, or a response held half-sent for a while. At most one fault
+//! of each kind is armed at a time, so faults armed while no bytes flow (the server stopped)
+//! do not pile up into a burst.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +20,7 @@ use tokio::net::{TcpListener, TcpStream};
 struct Faults {
     cut_requests: AtomicUsize,
     cut_responses: AtomicUsize,
-    delays: Mutex<Vec<Duration>>,
+    delay: Mutex<Option<Duration>>,
     requests_cut: AtomicUsize,
     responses_cut: AtomicUsize,
     responses_delayed: AtomicUsize,
@@ -42,6 +44,13 @@ pub struct FaultProxy {
     pub addr: SocketAddr,
     target: Arc<Mutex<SocketAddr>>,
     faults: Arc<Faults>,
+}
+
+/// Arm one fault in `counter` unless one is armed already.
+fn arm(counter: &AtomicUsize) -> bool {
+    counter
+        .compare_exchange(0, 1, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
 }
 
 /// Take one armed fault from `counter`, if any.
@@ -96,25 +105,31 @@ impl FaultProxy {
     }
 
     /// Cut the next request in the middle: half its bytes reach the server, then both sides
-    /// of the connection close.
-    pub fn cut_next_request(&self) {
-        self.faults.cut_requests.fetch_add(1, Ordering::SeqCst);
+    /// of the connection close. False (nothing armed) while one is armed already.
+    pub fn cut_next_request(&self) -> bool {
+        arm(&self.faults.cut_requests)
     }
 
     /// Cut the next response in the middle: half its bytes reach the device, then both sides
-    /// close.
-    pub fn cut_next_response(&self) {
-        self.faults.cut_responses.fetch_add(1, Ordering::SeqCst);
+    /// close. False (nothing armed) while one is armed already.
+    pub fn cut_next_response(&self) -> bool {
+        arm(&self.faults.cut_responses)
     }
 
-    /// Send half of the next response, wait `delay`, then send the rest.
-    pub fn delay_next_response(&self, delay: Duration) {
-        self.delays().push(delay);
+    /// Send half of the next response, wait `delay`, then send the rest. False (nothing
+    /// armed) while one is armed already.
+    pub fn delay_next_response(&self, delay: Duration) -> bool {
+        let mut armed = self.delay();
+        if armed.is_some() {
+            return false;
+        }
+        *armed = Some(delay);
+        true
     }
 
-    fn delays(&self) -> std::sync::MutexGuard<'_, Vec<Duration>> {
+    fn delay(&self) -> std::sync::MutexGuard<'_, Option<Duration>> {
         self.faults
-            .delays
+            .delay
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
@@ -123,7 +138,7 @@ impl FaultProxy {
     pub fn disarm(&self) {
         self.faults.cut_requests.store(0, Ordering::SeqCst);
         self.faults.cut_responses.store(0, Ordering::SeqCst);
-        self.delays().clear();
+        *self.delay() = None;
     }
 
     /// What landed so far.
@@ -177,10 +192,10 @@ async fn relay(
         }
         if !upstream {
             let delay = faults
-                .delays
+                .delay
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .pop();
+                .take();
             if let Some(delay) = delay {
                 if to.write_all(&buf[..half]).await.is_err() {
                     break;
