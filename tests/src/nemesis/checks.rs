@@ -49,13 +49,17 @@ impl Checks {
     }
 }
 
-/// The server's documents, read from its database after it stopped.
-#[derive(Debug, Default)]
-pub struct ServerDocs(BTreeMap<DocId, CaseDoc>);
+/// The server's documents, read from its database after it stopped, and its audit chain's
+/// verdict.
+#[derive(Debug)]
+pub struct ServerDocs {
+    docs: BTreeMap<DocId, CaseDoc>,
+    audit: casebook_server::audit::Verdict,
+}
 
 impl ServerDocs {
-    /// Open the server's data directory (as a restart does) and load every document of
-    /// `cases`.
+    /// Open the server's data directory (as a restart does), load every document of
+    /// `cases` and verify the audit chain.
     pub async fn read(data_dir: &Path, cases: &[CaseId]) -> Result<Self> {
         let opened = casebook_server::open_data_dir(
             data_dir,
@@ -85,12 +89,13 @@ impl ServerDocs {
                 }
             }
         }
-        Ok(Self(docs))
+        let audit = opened.state.db.read(casebook_server::audit::verify).await?;
+        Ok(Self { docs, audit })
     }
 
     /// Drop `doc`, as if the server had lost it (to show the checks see a loss).
     pub fn forget(&mut self, doc: DocId) {
-        self.0.remove(&doc);
+        self.docs.remove(&doc);
     }
 }
 
@@ -133,6 +138,13 @@ pub fn final_checks(
     ledger: &Ledger,
     checks: &mut Checks,
 ) -> Result<()> {
+    let (intact, broken) = match &server.audit {
+        casebook_server::audit::Verdict::Intact(rows) => (*rows > 0, String::new()),
+        casebook_server::audit::Verdict::Broken(link) => (false, link.reason.to_string()),
+    };
+    checks.record("the server's audit chain verifies", intact, || {
+        format!("broken or empty: {broken}")
+    });
     for device in fleet {
         for &case in cases {
             for kind in DocKind::ALL {
@@ -140,7 +152,7 @@ pub fn final_checks(
                 if !device.may_read(doc, cases) {
                     continue;
                 }
-                let on_server = server.0.get_mut(&doc).map(CaseDoc::heads);
+                let on_server = server.docs.get_mut(&doc).map(CaseDoc::heads);
                 let here = heads_on(device, doc)?;
                 checks.record(
                     "device converged with the server (same heads)",
@@ -171,7 +183,7 @@ pub fn final_checks(
         let (doc, record) = (written.doc, written.record);
         let on_server = match present.entry((usize::MAX, doc, record as u8)) {
             Entry::Occupied(known) => known.into_mut(),
-            Entry::Vacant(slot) => slot.insert(match server.0.get(&doc) {
+            Entry::Vacant(slot) => slot.insert(match server.docs.get(&doc) {
                 Some(d) => entries(d, record)?,
                 None => BTreeSet::new(),
             }),

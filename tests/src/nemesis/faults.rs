@@ -54,10 +54,10 @@ impl FaultKind {
             FaultKind::RequestCut => "request cut mid-way by the proxy",
             FaultKind::ResponseCut => "response cut mid-way by the proxy",
             FaultKind::ResponseDelay => "response held mid-way by the proxy",
-            FaultKind::ClockForward => "device clock forward, within the lock",
-            FaultKind::ClockBack => "device clock back, same boot (lock open)",
-            FaultKind::ClockPastLock => "device clock forward past the lock",
-            FaultKind::ClockBackAfterRestart => "device restart, clock set back (locks)",
+            FaultKind::ClockForward => "device clock forward 1-60 h (within the lock)",
+            FaultKind::ClockBack => "device clock back 2 h-10 days, same boot",
+            FaultKind::ClockPastLock => "device clock forward past the 72 h lock",
+            FaultKind::ClockBackAfterRestart => "device restart, clock back 2 h-5 days",
         }
     }
 

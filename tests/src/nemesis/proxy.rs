@@ -215,3 +215,78 @@ async fn relay(
     let _ = to.shutdown().await;
     false
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A loopback server that answers each read with the same bytes, twice over.
+    async fn doubling_echo() -> Result<SocketAddr> {
+        let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
+        let addr = listener.local_addr()?;
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    while let Ok(n) = socket.read(&mut buf).await {
+                        if n == 0 {
+                            break;
+                        }
+                        let twice = [&buf[..n], &buf[..n]].concat();
+                        if socket.write_all(&twice).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        Ok(addr)
+    }
+
+    /// Send `request` and read until the answer has `want` bytes or the connection ends.
+    async fn exchange(proxy: &FaultProxy, request: &[u8], want: usize) -> Result<Vec<u8>> {
+        let mut client = TcpStream::connect(proxy.addr).await?;
+        client.write_all(request).await?;
+        let mut answer = Vec::new();
+        let mut buf = vec![0u8; 4096];
+        while answer.len() < want {
+            match client.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+            }
+        }
+        Ok(answer)
+    }
+
+    #[tokio::test]
+    async fn armed_faults_cut_or_hold_one_exchange_each_and_follow_the_target() -> Result<()> {
+        let first = doubling_echo().await?;
+        let proxy = FaultProxy::start(first).await?;
+        let request = [7u8; 100];
+        assert_eq!(exchange(&proxy, &request, 200).await?.len(), 200);
+
+        assert!(proxy.cut_next_response());
+        assert!(!proxy.cut_next_response(), "one armed at a time");
+        let cut = exchange(&proxy, &request, 200).await?;
+        assert!(!cut.is_empty() && cut.len() < 200, "{} bytes", cut.len());
+        assert_eq!(proxy.landed().responses_cut, 1);
+
+        assert!(proxy.cut_next_request());
+        let cut = exchange(&proxy, &request, 200).await?;
+        assert!(cut.len() < 200, "{} bytes", cut.len());
+        assert_eq!(proxy.landed().requests_cut, 1);
+
+        assert!(proxy.delay_next_response(Duration::from_millis(300)));
+        let started = std::time::Instant::now();
+        assert_eq!(exchange(&proxy, &request, 200).await?.len(), 200);
+        assert!(started.elapsed() >= Duration::from_millis(300));
+        assert_eq!(proxy.landed().responses_delayed, 1);
+
+        proxy.retarget(doubling_echo().await?);
+        assert_eq!(exchange(&proxy, &request, 200).await?.len(), 200);
+        assert!(proxy.cut_next_request());
+        proxy.disarm();
+        assert_eq!(exchange(&proxy, &request, 200).await?.len(), 200);
+        Ok(())
+    }
+}
