@@ -301,6 +301,7 @@ pub async fn run(config: &Config, command: ServerCommand) -> Result<Report> {
         device.clock.correct();
     }
     let quiet_after_rounds = sync_until_quiet(&world, &ledger, &checks).await?;
+    let injected = lock(&tally).total();
     {
         let mut checks = lock(&checks);
         checks.record(
@@ -310,8 +311,8 @@ pub async fn run(config: &Config, command: ServerCommand) -> Result<Report> {
         );
         checks.record(
             "at least the faults asked for were injected",
-            lock(&tally).total() >= config.faults,
-            || format!("{} of {}", lock(&tally).total(), config.faults),
+            injected >= config.faults,
+            || format!("{injected} of {}", config.faults),
         );
     }
 
