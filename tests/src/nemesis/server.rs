@@ -33,6 +33,12 @@ pub fn settings() -> casebook_server::Settings {
 /// Run a real server (the library's `serve`, as `main` runs it, with [`settings`]) on `dir`
 /// until killed, printing `READY <addr> <fingerprint> <admin code or ->` once it listens.
 pub fn serve_child(dir: &Path) -> Result<()> {
+    // The nemesis holds this child's stdin open; when the nemesis dies, however it dies, its
+    // server goes with it.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let opened =
@@ -92,6 +98,7 @@ impl Drop for ServerProcess {
 fn spawn(command: &ServerCommand, data_dir: &Path) -> Result<(Child, SocketAddr, String, String)> {
     let mut child = command()
         .env(CHILD_ENV, data_dir)
+        .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
