@@ -57,7 +57,7 @@ impl DeviceClock {
         }
     }
 
-    /// Set the wall clock to read `wall_ms_from_real` from the real time.
+    /// Set the wall clock to read `ms` milliseconds from the real time.
     fn set_offset(&self, ms: i64) {
         self.offset_ms.store(ms, Ordering::SeqCst);
     }
