@@ -3,5 +3,6 @@
 
 pub mod bomb;
 pub mod console;
+pub mod nemesis;
 pub mod proxy;
 pub mod support;

@@ -21,6 +21,7 @@ mod malformed;
 mod missing_episode;
 mod mobile_sync;
 mod names;
+mod nemesis;
 mod observe;
 mod photo;
 mod police_pack_server;
