@@ -199,7 +199,7 @@ fn write_uleb(out: &mut Vec<u8>, value: u64) {
 #[cfg(test)]
 mod tests {
     use automerge::transaction::Transactable;
-    use automerge::{AutoCommit, ObjType, ROOT, ReadDoc};
+    use automerge::{AutoCommit, ObjType, ROOT};
 
     use super::*;
 
@@ -228,7 +228,7 @@ mod tests {
         );
         // automerge writes the same when asked not to deflate.
         assert_eq!(wire, doc.save_nocompress());
-        let loaded = AutoCommit::load(&wire).expect("loads");
+        let mut loaded = AutoCommit::load(&wire).expect("loads");
         assert_eq!(loaded.get_heads(), doc.get_heads());
         assert_eq!(deflate_columns(&wire).expect("deflates"), saved);
         // Inflating a copy without deflated columns changes nothing.
