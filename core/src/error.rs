@@ -39,6 +39,9 @@ pub enum Error {
     /// chunk type, or lengths that lie); see [`crate::doc::chunk_guard`].
     #[error("automerge bytes refused: {0}")]
     Chunk(#[from] ChunkError),
+    /// A sync wire format 2 frame that does not decode ([`crate::sync::frame`]).
+    #[error("sync frame refused: {0}")]
+    Frame(#[from] FrameError),
     /// A persisted sync state that does not decode.
     #[error("sync state does not decode: {0}")]
     SyncState(#[from] automerge::sync::DecodeStateError),
@@ -188,6 +191,41 @@ impl ChunkError {
             ChunkError::NotSyncMessage => "not_sync_message",
         }
     }
+}
+
+/// Why a sync wire format 2 frame ([`crate::sync::frame`]) was refused. Never carries the
+/// frame's bytes or any value from its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FrameError {
+    /// The body does not start with the frame's magic bytes `CBSY`.
+    #[error("not a sync frame: the body must start with the bytes CBSY")]
+    BadMagic,
+    /// The frame's format byte names a wire format this build does not speak.
+    #[error("sync wire format {0} is not supported (this build speaks 2)")]
+    UnsupportedFormat(u8),
+    /// A request where a response was expected, or the other way round, or an unknown kind.
+    #[error("sync frame kind {found} where {expected} was expected")]
+    WrongKind {
+        /// The kind byte found.
+        found: u8,
+        /// The kind byte expected.
+        expected: u8,
+    },
+    /// The frame ends inside its fixed prefix or its header.
+    #[error("sync frame truncated in its {0}")]
+    Truncated(&'static str),
+    /// The header is not the JSON the format expects for this kind.
+    #[error("sync frame header is not a valid {0} header")]
+    Header(&'static str),
+    /// The payload lengths the header declares do not add up to the bytes after it.
+    #[error("sync frame payload lengths declare {declared} bytes, {present} are present")]
+    PayloadLength {
+        /// Bytes the header declares (saturated at `u64::MAX`).
+        declared: u64,
+        /// Bytes after the header.
+        present: u64,
+    },
 }
 
 /// The core's result type.

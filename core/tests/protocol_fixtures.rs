@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use casebook_core::alert::{AcknowledgeRequest, AcknowledgeResponse, Alert, AlertKind};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{AlertId, CaseId, DeviceId, EntryId, UserId};
+use casebook_core::sync::frame;
 use casebook_core::sync::wire::*;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -29,6 +30,26 @@ fn pin<T: Serialize + DeserializeOwned + PartialEq + std::fmt::Debug>(name: &str
     assert_eq!(encoded, fixture, "the encoding of {name} changed");
     let decoded: T = serde_json::from_str(&fixture).expect("fixture decodes");
     assert_eq!(&decoded, value);
+}
+
+/// Pin a wire format 2 frame (`<name>.v2.bin`): its bytes, and that it decodes back.
+fn pin_frame<T: PartialEq + std::fmt::Debug>(
+    name: &str,
+    value: &T,
+    encode: impl Fn(&T) -> Vec<u8>,
+    decode: impl Fn(&[u8]) -> Result<T, casebook_core::error::FrameError>,
+) {
+    let encoded = encode(value);
+    let path = fixture_path(name).with_extension("v2.bin");
+    if std::env::var_os("UPDATE_FIXTURES").is_some() {
+        std::fs::write(&path, &encoded).expect("write fixture");
+    }
+    let fixture = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(
+        encoded, fixture,
+        "the wire format 2 encoding of {name} changed"
+    );
+    assert_eq!(&decode(&fixture).expect("fixture decodes"), value);
 }
 
 fn doc(kind: DocKind) -> DocId {
@@ -104,6 +125,75 @@ fn sync_messages_are_pinned() {
             pending_bytes: 0,
         },
     );
+}
+
+/// The same messages in wire format 2 (`docs/protocol.md`, "Wire formats and compression"):
+/// the JSON header and the raw payloads after it.
+#[test]
+fn sync_frames_are_pinned() {
+    let request = SyncRequest {
+        v: PROTOCOL_VERSION,
+        cursor: 4711,
+        messages: vec![DocMessage {
+            doc: doc(DocKind::Visits),
+            data: vec![0x43, 0x01, 0x02, 0x03],
+        }],
+        purged: vec![doc(DocKind::Location)],
+    };
+    pin_frame(
+        "sync_request",
+        &request,
+        frame::encode_request,
+        frame::decode_request,
+    );
+    pin_frame(
+        "sync_request_noop",
+        &SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: 4711,
+            messages: vec![],
+            purged: vec![],
+        },
+        frame::encode_request,
+        frame::decode_request,
+    );
+    let response = SyncResponse {
+        v: PROTOCOL_VERSION,
+        cursor: 4712,
+        messages: vec![DocMessage {
+            doc: doc(DocKind::Visits),
+            data: vec![0x43, 0x04],
+        }],
+        snapshots: vec![DocSnapshot {
+            doc: doc(DocKind::Safety),
+            data: vec![0x85, 0x6f, 0x4a, 0x83],
+        }],
+        purge: vec![doc(DocKind::Associates)],
+        rejected: vec![DocRejection {
+            doc: doc(DocKind::Profile),
+            reason: RejectReason::Forbidden,
+        }],
+        more: false,
+        notices: vec![],
+        alerts: vec![],
+        pending_docs: 0,
+        pending_bytes: 0,
+    };
+    pin_frame(
+        "sync_response",
+        &response,
+        frame::encode_response,
+        frame::decode_response,
+    );
+    // The header is the version 1 JSON with lengths for payloads; the payloads follow it raw.
+    let bytes = frame::encode_response(&response);
+    assert!(bytes.starts_with(b"CBSY\x02\x02"));
+    assert!(bytes.ends_with(&[0x43, 0x04, 0x85, 0x6f, 0x4a, 0x83]));
+    let header_len = u32::from_be_bytes([bytes[6], bytes[7], bytes[8], bytes[9]]) as usize;
+    let header: serde_json::Value =
+        serde_json::from_slice(&bytes[10..10 + header_len]).expect("JSON header");
+    assert_eq!(header["snapshots"][0]["len"], 4);
+    assert_eq!(header["purge"][0], doc(DocKind::Associates).to_string());
 }
 
 /// A notice of a kind this build does not know still decodes (as `Unknown`), so a newer

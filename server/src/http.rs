@@ -13,7 +13,7 @@ use casebook_core::alert::{AcknowledgeRequest, AcknowledgeResponse};
 use casebook_core::sync::wire::{
     AttachmentData, AttachmentFetch, AttachmentStored, AttachmentUpload, ChallengeRequest,
     ChallengeResponse, EnrolRequest, EnrolResponse, MAX_ATTACHMENT_REQUEST_BYTES,
-    MAX_SYNC_REQUEST_BYTES, SessionRequest, SessionResponse, SyncRequest, SyncResponse,
+    MAX_SYNC_REQUEST_BYTES, SessionRequest, SessionResponse,
 };
 use serde::de::DeserializeOwned;
 
@@ -22,11 +22,12 @@ use crate::audit;
 use crate::auth::{self, Caller};
 use crate::error::{Error, Result};
 use crate::state::AppState;
+use crate::sync::negotiate::{self, SyncAnswer, SyncBody};
 
 /// Body limit for every endpoint but `/v1/sync`.
 pub const MAX_SMALL_REQUEST_BYTES: usize = 16 * 1024;
 
-fn body_error(status: StatusCode, what: &str) -> Error {
+pub(crate) fn body_error(status: StatusCode, what: &str) -> Error {
     if status == StatusCode::PAYLOAD_TOO_LARGE {
         Error::PayloadTooLarge
     } else {
@@ -138,12 +139,9 @@ async fn session(
     auth::open_session(&state, source.0, req).await.map(Json)
 }
 
-async fn sync(
-    State(state): State<AppState>,
-    caller: Caller,
-    ApiJson(req): ApiJson<SyncRequest>,
-) -> Result<Json<SyncResponse>> {
-    crate::sync::sync(&state, caller, req).await.map(Json)
+async fn sync(State(state): State<AppState>, caller: Caller, body: SyncBody) -> Result<SyncAnswer> {
+    let response = crate::sync::sync(&state, caller, body.request).await?;
+    negotiate::answer(body.format, body.accepts_zstd, response).await
 }
 
 async fn upload_attachment(
@@ -481,10 +479,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/alerts/acknowledge",
             post(acknowledge_alerts).layer(small),
         )
-        .route(
-            "/v1/sync",
-            post(sync).layer(DefaultBodyLimit::max(MAX_SYNC_REQUEST_BYTES)),
-        )
+        .route("/v1/sync", negotiate::route(sync, MAX_SYNC_REQUEST_BYTES))
         .route(
             "/v1/attachments/upload",
             post(upload_attachment).layer(DefaultBodyLimit::max(MAX_ATTACHMENT_REQUEST_BYTES)),

@@ -30,6 +30,8 @@ const NOOPS_PER_DEVICE: usize = 10;
 const PACED_SYNCS: usize = 10;
 /// The size of the photo attached to every case in the `*_with_photos_*` figures.
 const PHOTO_BYTES: usize = 1024 * 1024;
+/// Set (to anything) to stop after the fresh device's figures, when working on them.
+const FRESH_ONLY: &str = "CASEBOOK_SYNC_BENCH_FRESH_ONLY";
 
 const WORDS: &[&str] = &[
     "the",
@@ -362,6 +364,9 @@ async fn run() -> Result<()> {
         CASES,
         "the fresh device holds every case"
     );
+    if std::env::var_os(FRESH_ONLY).is_some() {
+        return Ok(());
+    }
 
     // 200 devices (carers, one case each) doing no-op syncs at the same time.
     let mut devices = Vec::new();
@@ -509,5 +514,8 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(run())?;
+    if std::env::var_os(FRESH_ONLY).is_some() {
+        return Ok(());
+    }
     runtime.block_on(bomb_peak_rss())
 }

@@ -3,6 +3,7 @@
 //! I/O; this module moves its messages.
 
 mod attachments;
+pub mod compression;
 mod identity;
 mod retry;
 mod signer;

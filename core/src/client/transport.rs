@@ -1,5 +1,6 @@
-//! HTTPS transport to the sync server: JSON over rustls with the device's trust setting.
-//! The only module of the core that touches the network.
+//! HTTPS transport to the sync server over rustls with the device's trust setting: JSON, and
+//! sync in wire format 2 ([`frame`]) with zstd both ways ([`compression`]). The only module
+//! of the core that touches the network.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -7,15 +8,17 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::compression;
 use super::identity::ServerTrust;
 use super::retry::{Backoff, Failure};
 use super::tls::client_config;
 use crate::alert::{AcknowledgeRequest, AcknowledgeResponse};
 use crate::error::{Error, Result};
+use crate::sync::frame;
 use crate::sync::wire::{
     AttachmentData, AttachmentFetch, AttachmentStored, AttachmentUpload, ChallengeRequest,
     ChallengeResponse, ERROR_DEVICE_REVOKED, EnrolRequest, EnrolResponse, ErrorBody,
-    SessionRequest, SessionResponse, SyncRequest, SyncResponse,
+    MAX_SYNC_RESPONSE_BYTES, SessionRequest, SessionResponse, SyncRequest, SyncResponse,
 };
 
 /// A connection to one sync server.
@@ -100,21 +103,11 @@ impl Transport {
         traffic: &mut Traffic,
         backoff: &mut Backoff,
     ) -> Result<Resp> {
-        let mut attempt = 1;
-        loop {
-            let failure = match self.post_once(path, body, token, traffic).await {
-                Ok(answer) => return Ok(answer),
-                Err(failure) => failure,
-            };
-            let Some(wait) = backoff.delay(attempt, &failure) else {
-                return Err(failure.into_error());
-            };
-            tracing::info!(path, attempt, ?wait, error = %failure_text(&failure), "retrying on a fresh connection");
-            backoff.retries += 1;
-            attempt += 1;
-            self.reconnect()?;
-            tokio::time::sleep(wait).await;
-        }
+        let outgoing = Outgoing::json(path, body)?;
+        let answer = self
+            .send_retrying(&outgoing, token, traffic, backoff)
+            .await?;
+        decode_json(path, &answer)
     }
 
     async fn post_once<Req: Serialize, Resp: DeserializeOwned>(
@@ -124,30 +117,103 @@ impl Transport {
         token: Option<&str>,
         traffic: &mut Traffic,
     ) -> std::result::Result<Resp, Failure> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Error::Protocol(e.to_string()))?;
-        traffic.sent += bytes.len() as u64;
+        let outgoing = Outgoing::json(path, body)?;
+        let answer = self.send_once(&outgoing, token, traffic).await?;
+        Ok(decode_json(path, &answer)?)
+    }
+
+    /// Send `outgoing` until it is answered or `backoff` gives up, on a fresh connection after
+    /// each transient failure.
+    async fn send_retrying(
+        &self,
+        outgoing: &Outgoing<'_>,
+        token: Option<&str>,
+        traffic: &mut Traffic,
+        backoff: &mut Backoff,
+    ) -> Result<Answer> {
+        let mut attempt = 1;
+        loop {
+            let failure = match self.send_once(outgoing, token, traffic).await {
+                Ok(answer) => return Ok(answer),
+                Err(failure) => failure,
+            };
+            let Some(wait) = backoff.delay(attempt, &failure) else {
+                return Err(failure.into_error());
+            };
+            let path = outgoing.path;
+            tracing::info!(path, attempt, ?wait, error = %failure_text(&failure), "retrying on a fresh connection");
+            backoff.retries += 1;
+            attempt += 1;
+            self.reconnect()?;
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One request: the body as prepared, the answer's body decompressed (bounded) on
+    /// success, the server's error otherwise.
+    async fn send_once(
+        &self,
+        outgoing: &Outgoing<'_>,
+        token: Option<&str>,
+        traffic: &mut Traffic,
+    ) -> std::result::Result<Answer, Failure> {
+        traffic.sent += outgoing.body.len() as u64;
         let mut request = self
             .client()
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/json")
-            .body(bytes);
+            .post(format!("{}{}", self.base, outgoing.path))
+            .header(reqwest::header::CONTENT_TYPE, outgoing.content_type)
+            .header(reqwest::header::ACCEPT_ENCODING, "zstd")
+            .body(outgoing.body.clone());
+        if outgoing.zstd {
+            request = request.header(reqwest::header::CONTENT_ENCODING, "zstd");
+        }
+        if let Some(accept) = outgoing.accept {
+            request = request.header(reqwest::header::ACCEPT, accept);
+        }
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.map_err(transient)?;
         let status = response.status();
-        let retry_after = response
-            .headers()
+        let headers = response.headers();
+        let retry_after = headers
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok())
             .map(Duration::from_secs);
+        let zstd_body = match headers
+            .get(reqwest::header::CONTENT_ENCODING)
+            .map(|v| v.to_str().unwrap_or("?").trim().to_ascii_lowercase())
+        {
+            None => false,
+            Some(coding) if coding == "zstd" => true,
+            Some(coding) if coding == "identity" => false,
+            Some(_) => {
+                return Err(Failure::Fatal(Error::Protocol(format!(
+                    "answer from {} in an unknown content encoding",
+                    outgoing.path
+                ))));
+            }
+        };
+        let content_type = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
         let body = response.bytes().await.map_err(transient)?;
         traffic.received += body.len() as u64;
+        let body = if zstd_body {
+            compression::decompress(&body, MAX_SYNC_RESPONSE_BYTES).map_err(|_| {
+                Failure::Fatal(Error::Protocol(format!(
+                    "the answer from {} does not decompress within {MAX_SYNC_RESPONSE_BYTES} bytes",
+                    outgoing.path
+                )))
+            })?
+        } else {
+            body.to_vec()
+        };
         if status.is_success() {
-            return serde_json::from_slice(&body).map_err(|_| {
-                Failure::Fatal(Error::Protocol(format!("unreadable answer from {path}")))
-            });
+            return Ok(Answer { content_type, body });
         }
         let error: ErrorBody = serde_json::from_slice(&body).unwrap_or(ErrorBody {
             error: "unknown".into(),
@@ -252,14 +318,19 @@ impl Transport {
         }
     }
 
-    /// One sync round trip.
+    /// One sync round trip, in wire format 2 ([`frame`]) with zstd negotiated both ways.
     pub async fn sync(
         &self,
         token: &str,
         request: &SyncRequest,
         traffic: &mut Traffic,
     ) -> Result<SyncResponse> {
-        self.post("/v1/sync", request, Some(token), traffic).await
+        let outgoing = Outgoing::sync(request);
+        let answer = self
+            .send_once(&outgoing, Some(token), traffic)
+            .await
+            .map_err(Failure::into_error)?;
+        decode_sync(&answer)
     }
 
     /// Acknowledge alerts (`POST /v1/alerts/acknowledge`), sent again on a fresh connection
@@ -290,9 +361,75 @@ impl Transport {
         traffic: &mut Traffic,
         backoff: &mut Backoff,
     ) -> Result<SyncResponse> {
-        self.post_retrying("/v1/sync", request, Some(token), traffic, backoff)
-            .await
+        let outgoing = Outgoing::sync(request);
+        let answer = self
+            .send_retrying(&outgoing, Some(token), traffic, backoff)
+            .await?;
+        decode_sync(&answer)
     }
+}
+
+/// A request body ready to send (and to send again).
+struct Outgoing<'a> {
+    path: &'a str,
+    body: Vec<u8>,
+    content_type: &'static str,
+    /// The body is zstd-compressed (`Content-Encoding: zstd`).
+    zstd: bool,
+    accept: Option<&'static str>,
+}
+
+impl<'a> Outgoing<'a> {
+    fn json(path: &'a str, body: &impl Serialize) -> Result<Self> {
+        Ok(Self {
+            path,
+            body: serde_json::to_vec(body).map_err(|e| Error::Protocol(e.to_string()))?,
+            content_type: frame::CONTENT_TYPE_JSON,
+            zstd: false,
+            accept: None,
+        })
+    }
+
+    /// A sync request as a wire format 2 frame, compressed when it is large enough to gain.
+    fn sync(request: &SyncRequest) -> Outgoing<'static> {
+        let frame = frame::encode_request(request);
+        let (body, zstd) = compression::compress_if_large(frame);
+        Outgoing {
+            path: SYNC_PATH,
+            body,
+            content_type: frame::CONTENT_TYPE_V2,
+            zstd,
+            accept: Some(frame::CONTENT_TYPE_V2),
+        }
+    }
+}
+
+/// A successful answer: its content type and its body, decompressed.
+struct Answer {
+    content_type: String,
+    body: Vec<u8>,
+}
+
+const SYNC_PATH: &str = "/v1/sync";
+
+fn decode_json<Resp: DeserializeOwned>(path: &str, answer: &Answer) -> Result<Resp> {
+    serde_json::from_slice(&answer.body)
+        .map_err(|_| Error::Protocol(format!("unreadable answer from {path}")))
+}
+
+fn decode_sync(answer: &Answer) -> Result<SyncResponse> {
+    let media_type = answer
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim();
+    if !media_type.eq_ignore_ascii_case(frame::CONTENT_TYPE_V2) {
+        return Err(Error::Protocol(format!(
+            "the sync answer is not in wire format 2 (content type {media_type:?})"
+        )));
+    }
+    Ok(frame::decode_response(&answer.body)?)
 }
 
 impl Transport {

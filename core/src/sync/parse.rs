@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::wire::DocSnapshot;
-use crate::doc::{CaseDoc, DocId, chunk_guard};
+use crate::doc::{CaseDoc, DocId, chunk_guard, columns};
 use crate::error::{Error, Result};
 use crate::repo::whole_view_op;
 use crate::store::WriteOp;
@@ -47,6 +47,10 @@ pub(crate) fn groups(snapshots: Vec<DocSnapshot>, budget: usize) -> Vec<Vec<DocS
 pub(crate) struct Parsed {
     pub(crate) doc: CaseDoc,
     pub(crate) view: Option<WriteOp>,
+    /// The bytes to store: the snapshot with its columns deflated as automerge saves them
+    /// (a wire copy arrives inflated, [`crate::doc::columns`]), so the store holds the save
+    /// the server holds.
+    pub(crate) stored: Vec<u8>,
 }
 
 /// Parse whole documents on every core: parsing dominates a fresh device's first sync, and
@@ -110,11 +114,21 @@ pub(crate) fn parse_all(
         .collect()
 }
 
-/// Load one snapshot, and compute its view rows if the device does not hold it.
+/// Load one snapshot, and compute its view rows and the bytes to store if the device does
+/// not hold it.
 fn parse_one(s: &DocSnapshot, held: &HashSet<DocId>) -> Result<Parsed> {
     let mut doc = load_snapshot(s)?;
-    let view = (!held.contains(&s.doc)).then(|| whole_view_op(&mut doc));
-    Ok(Parsed { doc, view })
+    if held.contains(&s.doc) {
+        // Merged into the copy held; its bytes are not stored.
+        return Ok(Parsed {
+            doc,
+            view: None,
+            stored: Vec::new(),
+        });
+    }
+    let view = Some(whole_view_op(&mut doc));
+    let stored = columns::deflate_columns(&s.data)?;
+    Ok(Parsed { doc, view, stored })
 }
 
 /// A snapshot from the server, its chunks bounded before automerge parses them.

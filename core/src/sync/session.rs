@@ -363,9 +363,7 @@ impl Repo {
                 }
             }
             for (snapshot, parsed) in parse::parse_all(group, &held) {
-                match parsed.and_then(|parsed| {
-                    self.take_snapshot(parsed, snapshot.data, now.wall, &mut batch)
-                }) {
+                match parsed.and_then(|parsed| self.take_snapshot(parsed, now.wall, &mut batch)) {
                     Ok(()) => {
                         session.report.docs_received += 1;
                         session.note_changed(snapshot.doc);
@@ -487,13 +485,13 @@ impl Repo {
     fn take_snapshot(
         &mut self,
         incoming: parse::Parsed,
-        bytes: Vec<u8>,
         now: DateTime<Utc>,
         batch: &mut Batch,
     ) -> Result<()> {
         let parse::Parsed {
             doc: mut incoming,
             view,
+            stored: bytes,
         } = incoming;
         let doc = incoming.id();
         if self.holds(doc)? {

@@ -1,5 +1,6 @@
 //! The sync protocol's wire messages (version 1), shared by the device and the server.
-//! They travel as JSON; automerge payloads are standard base64. `docs/protocol.md` describes
+//! They travel as JSON, automerge payloads in standard base64, or (sync only) in wire
+//! format 2 ([`super::frame`]) with the payloads raw. `docs/protocol.md` describes
 //! the exchange and `tests/fixtures/protocol/` pins the encoding.
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +13,12 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Largest sync request body a server accepts, in bytes.
 pub const MAX_SYNC_REQUEST_BYTES: usize = 16 * 1024 * 1024;
+
+/// Most bytes a device accepts in one sync answer once decompressed: the server's budget of
+/// stored documents (about 8 MiB, or one document of up to [`MAX_DOC_BYTES`]) sent with their
+/// columns inflated (at most four times their stored size, see `docs/protocol.md`), with
+/// room to spare. A zstd answer that decompresses past it is refused.
+pub const MAX_SYNC_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
 /// Largest encoded JSON body a device puts in one sync request, in bytes: a quarter under
 /// [`MAX_SYNC_REQUEST_BYTES`], so headers, JSON framing and a rounding error never reach the

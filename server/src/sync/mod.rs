@@ -15,6 +15,7 @@
 mod commit;
 mod compute;
 mod limiter;
+pub mod negotiate;
 
 use std::collections::{HashMap, HashSet};
 

@@ -30,6 +30,7 @@ mod review;
 mod server_kill;
 mod shared_persons;
 mod signer;
+mod wire_format;
 mod write_rules;
 mod writer;
 
