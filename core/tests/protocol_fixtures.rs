@@ -81,6 +81,25 @@ fn sync_messages_are_pinned() {
             alerts: vec![],
             pending_docs: 0,
             pending_bytes: 0,
+            epoch: None,
+        },
+    );
+    // A no-op answer from a server whose store has an epoch (new after every restore).
+    pin(
+        "sync_response_epoch",
+        &SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: 4712,
+            messages: vec![],
+            snapshots: vec![],
+            purge: vec![],
+            rejected: vec![],
+            more: false,
+            notices: vec![],
+            alerts: vec![],
+            pending_docs: 0,
+            pending_bytes: 0,
+            epoch: Some("5f0c3b1d9a7e42c68e1f2a3b4c5d6e7f".into()),
         },
     );
     pin(
@@ -102,6 +121,7 @@ fn sync_messages_are_pinned() {
             alerts: vec![],
             pending_docs: 0,
             pending_bytes: 0,
+            epoch: None,
         },
     );
 }
@@ -206,6 +226,7 @@ fn alert_messages_are_pinned() {
             alerts: vec![missing],
             pending_docs: 0,
             pending_bytes: 0,
+            epoch: None,
         },
     );
     pin(

@@ -17,5 +17,12 @@ async fn main() -> anyhow::Result<ExitCode> {
         .install_default()
         .map_err(|_| anyhow::anyhow!("a TLS crypto provider was already installed"))?;
     let cli = casebook_server::cli::Cli::parse();
-    Ok(casebook_server::cli::run(cli).await?)
+    match casebook_server::cli::run(cli).await {
+        Ok(code) => Ok(code),
+        // One line an operator (or a supervisor's log) reads at a glance.
+        Err(e) => {
+            eprintln!("casebook-server: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

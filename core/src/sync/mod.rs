@@ -1,6 +1,7 @@
 //! Sync: the wire protocol and the device's side of a sync session.
 
 mod checkin;
+mod epoch;
 mod parse;
 mod session;
 pub mod wire;

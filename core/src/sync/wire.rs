@@ -173,6 +173,12 @@ pub struct SyncResponse {
     /// With `more`: the stored bytes of those documents. Absent from the JSON when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pending_bytes: u64,
+    /// The server store's epoch: new whenever the store is restored from a backup, when the
+    /// server's sequences restart lower. A device that sees it change forgets its cursor and
+    /// sync states and offers every document it holds once (`docs/protocol.md`, "After a
+    /// restore"). Absent from servers that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
@@ -370,7 +376,8 @@ pub fn session_signing_payload(device: &DeviceId, challenge: &[u8]) -> Vec<u8> {
 pub struct ErrorBody {
     /// Stable code: `device_revoked`, `unauthenticated`, `forbidden`, `bad_request`,
     /// `payload_too_large`, `unsupported_version`, `enrolment_code_invalid`,
-    /// `rate_limited`, `not_found`, `internal`.
+    /// `rate_limited`, `not_found`, `internal`, `storage_full` (503: the server's disk is
+    /// full; nothing of the request was kept, try again later).
     pub error: String,
     /// Human-readable explanation.
     pub message: String,

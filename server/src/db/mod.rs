@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
+pub mod epoch;
 mod key_file;
 
 pub use key_file::{
@@ -58,6 +59,11 @@ impl Db {
         })?;
         schema::configure(&writer)?;
         schema::migrate(&mut writer)?;
+        {
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            epoch::ensure(&tx)?;
+            tx.commit()?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),

@@ -359,6 +359,7 @@ fn idle_answer(conn: &Connection, caller: &Caller, cursor: u64) -> Result<Option
         return Ok(None);
     }
     let mut answer = empty_response(db::current_seq(conn)?);
+    answer.epoch = db::epoch::current(conn)?;
     answer.alerts = crate::alerts::deliver(conn, &perms, &caller.user.id, cursor, answer.cursor)?;
     Ok(Some(answer))
 }
