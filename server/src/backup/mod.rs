@@ -120,6 +120,7 @@ fn parent_of(path: &Path) -> PathBuf {
 
 /// Open an existing encrypted database, mapping a wrong key to a message that names `what`.
 fn open_keyed(path: &Path, key: StoreKey, what: &str) -> Result<Connection> {
+    db::quiet_sqlcipher();
     let conn = open_encrypted(path, key).map_err(|e| match e {
         casebook_core::Error::WrongKey => Error::Config(format!(
             "{what} does not open under the database key (a wrong key file, or not a \
