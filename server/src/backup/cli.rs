@@ -14,11 +14,10 @@ use crate::error::{Error, Result};
 const PROGRESS_FROM_PAGES: u64 = 25_000;
 
 fn key_path(config: &Config) -> PathBuf {
-    config.db_key_file.clone().unwrap_or_else(|| {
-        config
-            .data_dir
-            .join(crate::db::DEFAULT_KEY_FILE)
-    })
+    config
+        .db_key_file
+        .clone()
+        .unwrap_or_else(|| config.data_dir.join(crate::db::DEFAULT_KEY_FILE))
 }
 
 /// `casebook-server backup --to FILE`.
@@ -84,7 +83,10 @@ pub fn restore(config: &Config, from: &Path) -> Result<ExitCode> {
          what the backup lacks",
         report.epoch
     );
-    println!("before starting the server on {}, it also needs:", dir.display());
+    println!(
+        "before starting the server on {}, it also needs:",
+        dir.display()
+    );
     println!(
         "  - the database key: keep --db-key-file {} (or copy it to {}, mode 600)",
         key_file.display(),

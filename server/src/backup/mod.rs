@@ -332,10 +332,15 @@ fn restore_into(from: &Path, key: &StoreKey, restoring: &Path) -> Result<Restore
     };
     if problems != ["ok"] {
         let first = problems.first().cloned().unwrap_or_default();
-        return Err(damaged(format!("{} problems, first: {first}", problems.len())));
+        return Err(damaged(format!(
+            "{} problems, first: {first}",
+            problems.len()
+        )));
     }
     let seq = db::current_seq(&conn).map_err(|_| {
-        Error::Config(format!("{what} is not a Casebook server database (no sequence)"))
+        Error::Config(format!(
+            "{what} is not a Casebook server database (no sequence)"
+        ))
     })?;
     drop(conn);
     let db = Db::open(restoring, key.clone())?;
@@ -417,8 +422,8 @@ mod tests {
             .expect("epoch");
         let file = tmp.path().join("casebook.backup");
         let mut steps = Vec::new();
-        let report = backup(&live.join(DB_FILE), &key, &file, &mut |p| steps.push(p))
-            .expect("backup");
+        let report =
+            backup(&live.join(DB_FILE), &key, &file, &mut |p| steps.push(p)).expect("backup");
         assert_eq!(report.seq, 50);
         assert!(report.bytes > 50 * 20_000, "{report:?}");
         let last = steps.last().expect("progress reported");
@@ -440,7 +445,10 @@ mod tests {
         assert_eq!(names, [DB_FILE], "only the database is restored");
         let db = Db::open(&restored.join(DB_FILE), key.clone()).expect("reopen");
         assert_eq!(db.read_blocking(db::current_seq).expect("seq"), 50);
-        assert_eq!(db.read_blocking(db::epoch::current).expect("e"), Some(r.epoch));
+        assert_eq!(
+            db.read_blocking(db::epoch::current).expect("e"),
+            Some(r.epoch)
+        );
         assert!(matches!(
             db.read_blocking(audit::verify).expect("verify"),
             audit::Verdict::Intact(_)
@@ -478,12 +486,16 @@ mod tests {
         let busy = tmp.path().join("busy");
         std::fs::create_dir(&busy).expect("mkdir");
         std::fs::write(busy.join("something"), b"x").expect("write");
-        let m = restore(&file, &key, &busy).expect_err("not empty").to_string();
+        let m = restore(&file, &key, &busy)
+            .expect_err("not empty")
+            .to_string();
         assert!(m.contains("--data-dir") && m.contains("not empty"), "{m}");
 
         let wrong = StoreKey::from_bytes(&[9u8; 32]).expect("key");
         let fresh = tmp.path().join("fresh");
-        let m = restore(&file, &wrong, &fresh).expect_err("wrong key").to_string();
+        let m = restore(&file, &wrong, &fresh)
+            .expect_err("wrong key")
+            .to_string();
         assert!(m.contains("does not open under the database key"), "{m}");
         assert!(!fresh.exists(), "a refused restore leaves nothing behind");
 
@@ -496,7 +508,9 @@ mod tests {
         std::fs::write(&damaged, bytes).expect("write");
         let empty = tmp.path().join("empty");
         std::fs::create_dir(&empty).expect("mkdir");
-        let m = restore(&damaged, &key, &empty).expect_err("damaged").to_string();
+        let m = restore(&damaged, &key, &empty)
+            .expect_err("damaged")
+            .to_string();
         assert!(m.contains("integrity_check"), "{m}");
         assert_eq!(std::fs::read_dir(&empty).expect("dir").count(), 0);
         assert!(empty.exists(), "an empty directory given is kept");

@@ -50,7 +50,10 @@ mod tests {
         assert_eq!(first.len(), 32);
         drop(db);
         let db = Db::open(&path, key()).expect("reopen");
-        assert_eq!(db.read_blocking(current).expect("read"), Some(first.clone()));
+        assert_eq!(
+            db.read_blocking(current).expect("read"),
+            Some(first.clone())
+        );
         let renewed = db.write_blocking(renew).expect("renew");
         assert_ne!(renewed, first);
         assert_eq!(db.read_blocking(current).expect("read"), Some(renewed));

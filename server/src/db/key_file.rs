@@ -61,7 +61,10 @@ pub fn load_or_create(
 /// Read a key file: 64 hex characters, not readable by group or others.
 pub fn read(path: &Path) -> Result<StoreKey> {
     let unreadable = |e: std::io::Error| {
-        Error::Config(format!("the key file {} cannot be read: {e}", path.display()))
+        Error::Config(format!(
+            "the key file {} cannot be read: {e}",
+            path.display()
+        ))
     };
     let meta = std::fs::metadata(path).map_err(unreadable)?;
     if !meta.is_file() {

@@ -32,11 +32,7 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 /// Start the server on `data` (with `extra` arguments); it must exit on its own.
 fn start(data: &Path, extra: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_casebook-server"))
-        .args([
-            "--insecure-loopback-for-tests",
-            "--listen",
-            "127.0.0.1:0",
-        ])
+        .args(["--insecure-loopback-for-tests", "--listen", "127.0.0.1:0"])
         .args(extra)
         .arg("--data-dir")
         .arg(data)
@@ -109,14 +105,29 @@ fn a_missing_unreadable_invalid_or_wrong_key_is_refused_and_nothing_is_written()
     );
     // Unreadable: a directory where the file should be.
     std::fs::create_dir(&key_file).expect("mkdir");
-    refused(root.path(), &data, &[], &[key_name.as_str(), "not a regular file"]);
+    refused(
+        root.path(),
+        &data,
+        &[],
+        &[key_name.as_str(), "not a regular file"],
+    );
     std::fs::remove_dir(&key_file).expect("rmdir");
     // Not a key.
     write_private(&key_file, "this is not a key\n");
-    refused(root.path(), &data, &[], &[key_name.as_str(), "64 hex characters"]);
+    refused(
+        root.path(),
+        &data,
+        &[],
+        &[key_name.as_str(), "64 hex characters"],
+    );
     // The wrong key.
     write_private(&key_file, &"5a".repeat(32));
-    refused(root.path(), &data, &[], &["does not open", "wrong key file"]);
+    refused(
+        root.path(),
+        &data,
+        &[],
+        &["does not open", "wrong key file"],
+    );
     // A configured key file that is not there.
     let elsewhere = root.path().join("secrets").join("db.key");
     let elsewhere_name = elsewhere.display().to_string();

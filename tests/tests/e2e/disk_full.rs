@@ -120,7 +120,10 @@ async fn a_full_disk_mid_sync_is_a_503_that_loses_nothing_and_recovers() -> Resu
     };
     let data = root.path().join("disk").join("data");
     let server = ServerProcess::start(&data)?;
-    let code = server.admin_code.clone().context("first start prints a code")?;
+    let code = server
+        .admin_code
+        .clone()
+        .context("first start prints a code")?;
     let phones = root.path().join("phones");
     std::fs::create_dir_all(&phones)?;
     let admin_device = Device::enrol(
@@ -187,7 +190,10 @@ async fn a_full_disk_mid_sync_is_a_503_that_loses_nothing_and_recovers() -> Resu
     }
     // Nothing acknowledged that was not written: the device still holds its notes as unsent.
     let dirty = guardian.lock().store().dirty()?;
-    ensure!(dirty.iter().any(|d| d.doc == visits), "the notes are still to send");
+    ensure!(
+        dirty.iter().any(|d| d.doc == visits),
+        "the notes are still to send"
+    );
 
     // Reads go on: the other device pulls the small note, then syncs with nothing to do.
     supervisor.sync().await?;
