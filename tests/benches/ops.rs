@@ -25,10 +25,36 @@ const RUNS: usize = 5;
 
 /// The sync bench's vocabulary.
 const WORDS: &[&str] = &[
-    "the", "child", "said", "she", "felt", "safe", "at", "school", "and", "wanted", "to",
-    "stay", "with", "her", "carer", "interpreter", "explained", "we", "talked", "about",
-    "phone", "brother", "worried", "money", "owed", "football", "college", "english",
-    "lessons", "sleep",
+    "the",
+    "child",
+    "said",
+    "she",
+    "felt",
+    "safe",
+    "at",
+    "school",
+    "and",
+    "wanted",
+    "to",
+    "stay",
+    "with",
+    "her",
+    "carer",
+    "interpreter",
+    "explained",
+    "we",
+    "talked",
+    "about",
+    "phone",
+    "brother",
+    "worried",
+    "money",
+    "owed",
+    "football",
+    "college",
+    "english",
+    "lessons",
+    "sleep",
 ];
 
 fn prose(rng: &mut StdRng, bytes: usize) -> String {
@@ -110,7 +136,8 @@ async fn run() -> Result<()> {
     let out = tempfile::tempdir()?;
     let (times, bytes, restore_ms) = tokio::task::spawn_blocking(move || -> Result<_> {
         let source = data_dir.join(casebook_server::backup::DB_FILE);
-        let key = casebook_server::db::read_key(&data_dir.join(casebook_server::db::DEFAULT_KEY_FILE))?;
+        let key =
+            casebook_server::db::read_key(&data_dir.join(casebook_server::db::DEFAULT_KEY_FILE))?;
         let file = out.path().join("casebook.backup");
         let mut times = Vec::new();
         let mut bytes = 0;
