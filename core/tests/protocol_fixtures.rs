@@ -44,6 +44,18 @@ fn sync_messages_are_pinned() {
             cursor: 4711,
             messages: vec![],
             purged: vec![],
+            epoch: None,
+        },
+    );
+    // A device that has synced before tells the server the epoch it knows.
+    pin(
+        "sync_request_noop_epoch",
+        &SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: 4711,
+            messages: vec![],
+            purged: vec![],
+            epoch: Some("5f0c3b1d9a7e42c6".into()),
         },
     );
     pin(
@@ -56,6 +68,7 @@ fn sync_messages_are_pinned() {
                 data: vec![0x43, 0x01, 0x02, 0x03],
             }],
             purged: vec![doc(DocKind::Location)],
+            epoch: None,
         },
     );
     pin(
@@ -99,7 +112,7 @@ fn sync_messages_are_pinned() {
             alerts: vec![],
             pending_docs: 0,
             pending_bytes: 0,
-            epoch: Some("5f0c3b1d9a7e42c68e1f2a3b4c5d6e7f".into()),
+            epoch: Some("5f0c3b1d9a7e42c6".into()),
         },
     );
     pin(

@@ -61,6 +61,12 @@ impl EpochWatch {
         changed
     }
 
+    /// The epoch to tell the server in a request: it leaves its own out of the answer when
+    /// they are the same, which keeps a no-op answer as small as it was.
+    pub(super) fn known(&self) -> Option<String> {
+        self.known.clone()
+    }
+
     /// Whether the next request must start over from cursor 0 (cleared by asking).
     pub(super) fn take_restart(&mut self) -> bool {
         std::mem::take(&mut self.restart)

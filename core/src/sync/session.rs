@@ -280,6 +280,7 @@ impl Repo {
             cursor,
             messages,
             purged: Vec::new(),
+            epoch: session.epoch.known(),
         };
         Ok((session, request))
     }
@@ -427,6 +428,7 @@ impl Repo {
             cursor: session.cursor,
             messages,
             purged,
+            epoch: session.epoch.known(),
         }))
     }
 

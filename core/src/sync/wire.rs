@@ -130,6 +130,11 @@ pub struct SyncRequest {
     /// Documents the device has purged after being told to.
     #[serde(default)]
     pub purged: Vec<DocId>,
+    /// The server store's epoch as the device last saw it (`None`: never synced, or a
+    /// device that predates epochs). The server sends its own in the answer only when it
+    /// differs. Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// The server's answer to a [`SyncRequest`].
@@ -174,9 +179,10 @@ pub struct SyncResponse {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pending_bytes: u64,
     /// The server store's epoch: new whenever the store is restored from a backup, when the
-    /// server's sequences restart lower. A device that sees it change forgets its cursor and
-    /// sync states and offers every document it holds once (`docs/protocol.md`, "After a
-    /// restore"). Absent from servers that predate it.
+    /// server's sequences restart lower. Sent when the request's `epoch` is not this one. A
+    /// device that sees it change forgets its cursor and sync states and offers every document
+    /// it holds once (`docs/protocol.md`, "After a restore"). Absent from servers that
+    /// predate it, and when the device already knows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch: Option<String>,
 }
@@ -399,6 +405,7 @@ mod tests {
             cursor: 123_456,
             messages: vec![],
             purged: vec![],
+            epoch: None,
         };
         let json = serde_json::to_vec(&req).expect("encode");
         assert!(json.len() < 80, "{} bytes", json.len());
@@ -430,6 +437,7 @@ mod tests {
             cursor: u64::MAX,
             messages: vec![],
             purged: vec![doc; MAX_SYNC_PURGED],
+            epoch: None,
         };
         let json = serde_json::to_vec(&full_purge).expect("encode");
         assert!(json.len() < REQUEST_FRAMING_BYTES, "{}", json.len());

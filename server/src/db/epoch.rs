@@ -1,4 +1,4 @@
-//! The store's epoch: a random id kept in `meta`, made when the database is created and made
+//! The store's epoch: a random id (64 bits, 16 hex characters) kept in `meta`, made when the database is created and made
 //! anew when it is restored from a backup. Sync answers carry it; a device that sees it change
 //! knows the server's sequences restarted lower and its cursor means nothing here any more
 //! (`docs/protocol.md`, "After a restore").
@@ -27,7 +27,7 @@ pub fn ensure(tx: &Transaction<'_>) -> Result<String> {
 
 /// Give the store a new epoch (after a restore) and return it.
 pub fn renew(tx: &Transaction<'_>) -> Result<String> {
-    let mut bytes = [0u8; 16];
+    let mut bytes = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let epoch = hex::encode(bytes);
     meta_set(tx, EPOCH_KEY, &epoch)?;
@@ -47,7 +47,7 @@ mod tests {
         let key = || StoreKey::from_bytes(&[5u8; 32]).expect("key");
         let db = Db::open(&path, key()).expect("open");
         let first = db.read_blocking(current).expect("read").expect("an epoch");
-        assert_eq!(first.len(), 32);
+        assert_eq!(first.len(), 16);
         drop(db);
         let db = Db::open(&path, key()).expect("reopen");
         assert_eq!(

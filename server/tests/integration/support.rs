@@ -255,6 +255,7 @@ impl Harness {
             cursor: device.cursor,
             messages,
             purged: vec![],
+            epoch: None,
         };
         let reply = self.sync_raw(device, &req).await;
         assert_eq!(

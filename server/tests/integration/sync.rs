@@ -75,6 +75,7 @@ async fn carer_receives_only_safety() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let reply = h.sync_raw(&carer, &req).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -183,6 +184,7 @@ async fn noop_sync_is_tiny_and_unaudited() {
         cursor: guardian.cursor,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let reply = h.sync_raw(&guardian, &req).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -224,6 +226,7 @@ async fn access_ending_purges_and_confirmation_is_audited() {
         cursor: worker.cursor,
         messages: vec![],
         purged: vec![location],
+        epoch: None,
     };
     let resp: casebook_core::sync::wire::SyncResponse = h.sync_raw(&worker, &req).await.json();
     assert!(resp.purge.is_empty());
@@ -311,6 +314,7 @@ async fn request_level_errors() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let r = h.sync_raw(&guardian, &bad_version).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -331,6 +335,7 @@ async fn request_level_errors() {
             },
         ],
         purged: vec![],
+        epoch: None,
     };
     let r = h.sync_raw(&guardian, &dup).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -343,6 +348,7 @@ async fn request_level_errors() {
             data: vec![0x42, 0xff, 0xff],
         }],
         purged: vec![],
+        epoch: None,
     };
     let r = h.sync_raw(&guardian, &garbage).await;
     assert_eq!(r.status, StatusCode::OK);
