@@ -153,6 +153,14 @@ pub fn backup(
             to.display()
         )));
     }
+    if let (Ok(a), Ok(b)) = (std::fs::canonicalize(to), std::fs::canonicalize(source))
+        && a == b
+    {
+        return Err(Error::Config(format!(
+            "--to: {} is the live database itself",
+            to.display()
+        )));
+    }
     let partial = side_file(to, ".partial");
     remove_db_files(&partial);
     let result = copy_to_partial(source, key, &partial, progress);
@@ -482,6 +490,11 @@ mod tests {
         let key = data_dir_with_docs(&live);
         let file = tmp.path().join("b");
         backup(&live.join(DB_FILE), &key, &file, &mut |_| {}).expect("backup");
+
+        let m = backup(&live.join(DB_FILE), &key, &live.join(DB_FILE), &mut |_| {})
+            .expect_err("over itself")
+            .to_string();
+        assert!(m.contains("the live database itself"), "{m}");
 
         let busy = tmp.path().join("busy");
         std::fs::create_dir(&busy).expect("mkdir");
