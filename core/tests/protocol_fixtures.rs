@@ -65,6 +65,18 @@ fn sync_messages_are_pinned() {
             cursor: 4711,
             messages: vec![],
             purged: vec![],
+            epoch: None,
+        },
+    );
+    // A device that has synced before tells the server the epoch it knows.
+    pin(
+        "sync_request_noop_epoch",
+        &SyncRequest {
+            v: PROTOCOL_VERSION,
+            cursor: 4711,
+            messages: vec![],
+            purged: vec![],
+            epoch: Some("5f0c3b1d9a7e42c6".into()),
         },
     );
     pin(
@@ -77,6 +89,7 @@ fn sync_messages_are_pinned() {
                 data: vec![0x43, 0x01, 0x02, 0x03],
             }],
             purged: vec![doc(DocKind::Location)],
+            epoch: None,
         },
     );
     pin(
@@ -102,6 +115,25 @@ fn sync_messages_are_pinned() {
             alerts: vec![],
             pending_docs: 0,
             pending_bytes: 0,
+            epoch: None,
+        },
+    );
+    // A no-op answer from a server whose store has an epoch (new after every restore).
+    pin(
+        "sync_response_epoch",
+        &SyncResponse {
+            v: PROTOCOL_VERSION,
+            cursor: 4712,
+            messages: vec![],
+            snapshots: vec![],
+            purge: vec![],
+            rejected: vec![],
+            more: false,
+            notices: vec![],
+            alerts: vec![],
+            pending_docs: 0,
+            pending_bytes: 0,
+            epoch: Some("5f0c3b1d9a7e42c6".into()),
         },
     );
     pin(
@@ -123,6 +155,7 @@ fn sync_messages_are_pinned() {
             alerts: vec![],
             pending_docs: 0,
             pending_bytes: 0,
+            epoch: None,
         },
     );
 }
@@ -296,6 +329,7 @@ fn alert_messages_are_pinned() {
             alerts: vec![missing],
             pending_docs: 0,
             pending_bytes: 0,
+            epoch: None,
         },
     );
     pin(

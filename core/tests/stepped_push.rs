@@ -54,6 +54,7 @@ impl FakeServer {
             alerts: vec![],
             pending_docs: 0,
             pending_bytes: 0,
+            epoch: None,
         }
     }
 }

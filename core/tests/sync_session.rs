@@ -24,6 +24,7 @@ fn response(cursor: u64) -> SyncResponse {
         alerts: vec![],
         pending_docs: 0,
         pending_bytes: 0,
+        epoch: None,
     }
 }
 

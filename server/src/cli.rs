@@ -102,6 +102,28 @@ pub enum Command {
     /// Print the casework report of an organisation for a period (counts only; CSV is
     /// small-number suppressed, JSON only with `--suppress`).
     Report(ReportArgs),
+    /// Copy the database to a file while the server runs (SQLite's online backup; the copy
+    /// stays encrypted under the database key).
+    Backup(BackupArgs),
+    /// Restore a backup into a new or empty `--data-dir` (give `--db-key-file`: the key of
+    /// the server the backup was taken from).
+    Restore(RestoreArgs),
+}
+
+/// `backup` arguments.
+#[derive(Debug, clap::Args)]
+pub struct BackupArgs {
+    /// The backup file to write (replaced only once the new copy is whole).
+    #[arg(long)]
+    pub to: PathBuf,
+}
+
+/// `restore` arguments.
+#[derive(Debug, clap::Args)]
+pub struct RestoreArgs {
+    /// The backup file written by `backup`.
+    #[arg(long)]
+    pub from: PathBuf,
 }
 
 /// `report` arguments.
@@ -361,6 +383,14 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Some(Command::Report(args)) => {
             tokio::task::spawn_blocking(move || run_report(&config, &args)).await?
+        }
+        Some(Command::Backup(args)) => {
+            tokio::task::spawn_blocking(move || crate::backup::cli::backup(&config, &args.to))
+                .await?
+        }
+        Some(Command::Restore(args)) => {
+            tokio::task::spawn_blocking(move || crate::backup::cli::restore(&config, &args.from))
+                .await?
         }
     }
 }

@@ -83,6 +83,7 @@ impl Error {
             Error::RateLimited | Error::SyncRateLimited { .. } => {
                 ("rate_limited", StatusCode::TOO_MANY_REQUESTS)
             }
+            e if e.is_storage_full() => ("storage_full", StatusCode::SERVICE_UNAVAILABLE),
             Error::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Error::Conflict(_) => ("conflict", StatusCode::CONFLICT),
             Error::Db(_)
@@ -94,10 +95,25 @@ impl Error {
         }
     }
 
+    /// Whether the disk under the database (or another file the server writes) is full:
+    /// `SQLITE_FULL`, or `ENOSPC` from a file write. The transaction was rolled back, so
+    /// nothing of the request was kept; the server answers 503 and serves what needs no
+    /// space until space returns.
+    pub fn is_storage_full(&self) -> bool {
+        match self {
+            Error::Db(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            Error::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    }
+
     /// The body sent to the client: internal detail is logged, never sent.
     pub fn body(&self) -> ErrorBody {
         let (code, status) = self.code_and_status();
-        let message = if status.is_server_error() {
+        let message = if self.is_storage_full() {
+            "the server's storage is full; nothing of this request was kept, try again later"
+                .to_owned()
+        } else if status.is_server_error() {
             "internal server error".to_owned()
         } else {
             self.to_string()
@@ -144,6 +160,23 @@ mod tests {
         let body = e.body();
         assert_eq!(body.error, "internal");
         assert!(!body.message.contains("secret"));
+        // A full disk is a 503 the device retries, not an internal error.
+        let full = Error::Db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        ));
+        assert_eq!(
+            full.code_and_status(),
+            ("storage_full", StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert!(full.body().message.contains("storage is full"));
+        let enospc = Error::Io(std::io::Error::from_raw_os_error(28));
+        assert_eq!(enospc.code_and_status().1, StatusCode::SERVICE_UNAVAILABLE);
+        let other = Error::Db(rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_IOERR),
+            None,
+        ));
+        assert_eq!(other.code_and_status().0, "internal");
         let e = Error::DeviceRevoked;
         assert_eq!(e.code_and_status().1, StatusCode::FORBIDDEN);
         assert_eq!(e.body().error, "device_revoked");

@@ -37,6 +37,7 @@ pub mod alerts;
 pub mod attachments;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod cli;
 pub mod conflict_index;
 pub mod conn_limits;

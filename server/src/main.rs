@@ -13,5 +13,12 @@ async fn main() -> anyhow::Result<ExitCode> {
     rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a TLS crypto provider was already installed"))?;
-    Ok(casebook_server::cli::run(cli).await?)
+    match casebook_server::cli::run(cli).await {
+        Ok(code) => Ok(code),
+        // One line an operator (or a supervisor's log) reads at a glance.
+        Err(e) => {
+            eprintln!("casebook-server: {e}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }

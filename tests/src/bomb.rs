@@ -218,6 +218,7 @@ pub async fn run(command: Command, body_limit: usize) -> Result<BombOutcome> {
             data,
         }],
         purged: vec![],
+        epoch: None,
     };
     let body = serde_json::to_vec(&request)?;
     drop(request);

@@ -2,6 +2,7 @@
 
 mod checkin;
 pub mod frame;
+mod epoch;
 mod parse;
 mod session;
 pub mod wire;

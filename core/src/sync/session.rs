@@ -16,6 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::checkin::DeviceTime;
+use super::epoch::EpochWatch;
 use super::parse;
 use super::wire::{
     DocMessage, DocRejection, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, Notice, PROTOCOL_VERSION,
@@ -44,17 +45,17 @@ pub struct SyncSession {
     cursor: u64,
     rounds: u32,
     dirty: Vec<DirtyDoc>,
-    states: HashMap<DocId, State>,
-    skip: BTreeSet<DocId>,
-    report: SyncReport,
+    pub(super) states: HashMap<DocId, State>,
+    pub(super) skip: BTreeSet<DocId>,
+    pub(super) report: SyncReport,
     /// Changed documents not yet sent: a request carries at most [`MAX_SYNC_MESSAGES`].
-    deferred: VecDeque<DocId>,
+    pub(super) deferred: VecDeque<DocId>,
     /// Replies that did not fit in the last request.
     outbox: VecDeque<DocMessage>,
     /// Purge confirmations that did not fit in the last request.
     unconfirmed: VecDeque<DocId>,
     /// Extra round trips allowed for the deferred documents.
-    extra_rounds: u32,
+    pub(super) extra_rounds: u32,
     /// The documents already in the report's `changed`.
     changed_seen: HashSet<DocId>,
     /// Changed documents the server has acknowledged whole in this session, already marked
@@ -66,6 +67,8 @@ pub struct SyncSession {
     budget: usize,
     /// What the server's last answer said it has still to send: documents, stored bytes.
     pending: (u64, u64),
+    /// The server store's epoch (a restore changes it).
+    epoch: EpochWatch,
 }
 
 /// What a finished session did.
@@ -102,6 +105,10 @@ pub struct SyncReport {
     /// now stands; they are stored ([`Repo::alerts`]).
     #[serde(default)]
     pub alerts: Vec<crate::alert::Alert>,
+    /// The server's store was restored from a backup since this device last synced: this
+    /// session started over and offered every document held here.
+    #[serde(default)]
+    pub server_restored: bool,
 }
 
 /// What to do after a response.
@@ -248,6 +255,7 @@ impl Repo {
             newly_acked: Vec::new(),
             budget: SYNC_REQUEST_BUDGET_BYTES,
             pending: (0, 0),
+            epoch: EpochWatch::load(self.store.as_ref(), cursor)?,
         };
         for dirty in self.store.dirty()? {
             if let Some(mark) = self.store.meta(&quarantine_key(&dirty.doc))?
@@ -272,6 +280,7 @@ impl Repo {
             cursor,
             messages,
             purged: Vec::new(),
+            epoch: session.epoch.known(),
         };
         Ok((session, request))
     }
@@ -332,6 +341,9 @@ impl Repo {
             return Err(Error::Protocol(
                 "sync did not settle; it will resume next time".into(),
             ));
+        }
+        if session.epoch.observe(response.epoch.as_deref()) {
+            self.start_over_after_restore(session)?;
         }
 
         session.report.notices.extend(response.notices);
@@ -404,8 +416,9 @@ impl Repo {
         let purged: Vec<DocId> = session.unconfirmed.drain(..count).collect();
 
         self.persist_states(session)?;
-        session.cursor = response.cursor;
-        if messages.is_empty() && purged.is_empty() && !response.more {
+        let restart = session.epoch.take_restart();
+        session.cursor = if restart { 0 } else { response.cursor };
+        if messages.is_empty() && purged.is_empty() && !response.more && !restart {
             return self.finish(session, now).map(SyncStep::Done);
         }
         Ok(SyncStep::Send(SyncRequest {
@@ -413,6 +426,7 @@ impl Repo {
             cursor: session.cursor,
             messages,
             purged,
+            epoch: session.epoch.known(),
         }))
     }
 
@@ -612,6 +626,7 @@ impl Repo {
             key: CURSOR_KEY.into(),
             value: session.cursor.to_be_bytes().to_vec(),
         });
+        ops.extend(session.epoch.persist());
         ops.push(self.checkin_op(now));
         self.store.apply(ops)?;
         // A copy, so the session's progress still counts what the last round brought.

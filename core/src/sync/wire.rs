@@ -137,6 +137,11 @@ pub struct SyncRequest {
     /// Documents the device has purged after being told to.
     #[serde(default)]
     pub purged: Vec<DocId>,
+    /// The server store's epoch as the device last saw it (`None`: never synced, or a
+    /// device that predates epochs). The server sends its own in the answer only when it
+    /// differs. Absent from the JSON when `None`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 /// The server's answer to a [`SyncRequest`].
@@ -180,6 +185,13 @@ pub struct SyncResponse {
     /// With `more`: the stored bytes of those documents. Absent from the JSON when zero.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub pending_bytes: u64,
+    /// The server store's epoch: new whenever the store is restored from a backup, when the
+    /// server's sequences restart lower. Sent when the request's `epoch` is not this one. A
+    /// device that sees it change forgets its cursor and sync states and offers every document
+    /// it holds once (`docs/protocol.md`, "After a restore"). Absent from servers that
+    /// predate it, and when the device already knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
@@ -377,7 +389,8 @@ pub fn session_signing_payload(device: &DeviceId, challenge: &[u8]) -> Vec<u8> {
 pub struct ErrorBody {
     /// Stable code: `device_revoked`, `unauthenticated`, `forbidden`, `bad_request`,
     /// `payload_too_large`, `unsupported_version`, `enrolment_code_invalid`,
-    /// `rate_limited`, `not_found`, `internal`.
+    /// `rate_limited`, `not_found`, `internal`, `storage_full` (503: the server's disk is
+    /// full; nothing of the request was kept, try again later).
     pub error: String,
     /// Human-readable explanation.
     pub message: String,
@@ -399,6 +412,7 @@ mod tests {
             cursor: 123_456,
             messages: vec![],
             purged: vec![],
+            epoch: None,
         };
         let json = serde_json::to_vec(&req).expect("encode");
         assert!(json.len() < 80, "{} bytes", json.len());
@@ -430,6 +444,7 @@ mod tests {
             cursor: u64::MAX,
             messages: vec![],
             purged: vec![doc; MAX_SYNC_PURGED],
+            epoch: None,
         };
         let json = serde_json::to_vec(&full_purge).expect("encode");
         assert!(json.len() < REQUEST_FRAMING_BYTES, "{}", json.len());

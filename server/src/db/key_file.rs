@@ -60,10 +60,23 @@ pub fn load_or_create(
 
 /// Read a key file: 64 hex characters, not readable by group or others.
 pub fn read(path: &Path) -> Result<StoreKey> {
+    let unreadable = |e: std::io::Error| {
+        Error::Config(format!(
+            "the key file {} cannot be read: {e}",
+            path.display()
+        ))
+    };
+    let meta = std::fs::metadata(path).map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(Error::Config(format!(
+            "the key file {} is not a regular file",
+            path.display()
+        )));
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(path)?.permissions().mode();
+        let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
             return Err(Error::Config(format!(
                 "the key file {} is readable by other users (mode {:o}); chmod 600 it",
@@ -72,7 +85,7 @@ pub fn read(path: &Path) -> Result<StoreKey> {
             )));
         }
     }
-    let text = Zeroizing::new(std::fs::read_to_string(path)?);
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(unreadable)?);
     let mut bytes = Zeroizing::new([0u8; 32]);
     hex::decode_to_slice(text.trim(), bytes.as_mut()).map_err(|_| {
         Error::Config(format!(
@@ -127,5 +140,9 @@ mod tests {
         assert!(read(&path).is_ok());
         std::fs::write(&path, "zz").expect("write");
         assert!(read(&path).is_err());
+        let not_a_file = dir.path().join("d");
+        std::fs::create_dir(&not_a_file).expect("mkdir");
+        let m = read(&not_a_file).expect_err("a directory").to_string();
+        assert!(m.contains("is not a regular file"), "{m}");
     }
 }

@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 use tokio::sync::Semaphore;
 
+pub mod epoch;
 mod key_file;
 
 pub use key_file::{
@@ -47,6 +48,7 @@ impl Db {
     /// under `key`. A wrong key (or a database written unencrypted) is refused and the files
     /// are left untouched.
     pub fn open(path: &Path, key: StoreKey) -> Result<Self> {
+        quiet_sqlcipher();
         let mut writer = open_encrypted(path, key.clone()).map_err(|e| match e {
             casebook_core::Error::WrongKey => Error::Config(format!(
                 "the database key does not open {} (wrong key file, or a database created \
@@ -58,6 +60,11 @@ impl Db {
         })?;
         schema::configure(&writer)?;
         schema::migrate(&mut writer)?;
+        {
+            let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            epoch::ensure(&tx)?;
+            tx.commit()?;
+        }
         Ok(Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
@@ -186,6 +193,20 @@ impl Db {
         conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
         Ok(())
     }
+}
+
+/// Turn off SQLCipher's own log (process-wide), which writes several lines to stderr for a
+/// refused key or a damaged page: the server reports those itself, in one line an operator
+/// can read, and its log holds nothing it did not choose to write.
+pub(crate) fn quiet_sqlcipher() {
+    static QUIET: std::sync::Once = std::sync::Once::new();
+    QUIET.call_once(|| {
+        let quieted = Connection::open_in_memory()
+            .and_then(|c| c.execute_batch("PRAGMA cipher_log_level = NONE;"));
+        if let Err(e) = quieted {
+            tracing::debug!(error = %e, "SQLCipher's log level could not be set");
+        }
+    });
 }
 
 /// The current global sequence (the newest stored change).

@@ -34,6 +34,7 @@ pub(super) fn empty_response(cursor: u64) -> SyncResponse {
         alerts: Vec::new(),
         pending_docs: 0,
         pending_bytes: 0,
+        epoch: None,
     }
 }
 
@@ -509,6 +510,7 @@ pub(super) fn commit(
     } else {
         db::current_seq(tx)?
     };
+    ex.response.epoch = db::epoch::current(tx)?;
     ex.response.notices = crate::admin::notices::deliver(tx, caller, now)?;
     ex.response.alerts =
         crate::alerts::deliver(tx, &perms, &caller.user.id, cursor, ex.response.cursor)?;

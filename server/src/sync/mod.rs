@@ -55,6 +55,7 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         cursor,
         messages,
         purged,
+        epoch: known_epoch,
         ..
     } = req;
     let purged = dedupe(purged);
@@ -72,7 +73,7 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             })
             .await?;
         if let Some(answer) = idle {
-            return Ok(answer);
+            return Ok(epoch_if_news(answer, known_epoch.as_deref()));
         }
     }
     let budget = state.settings.response_budget;
@@ -184,7 +185,7 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
             Committed::Done(response) => {
                 // A replaced photo's image goes once the stored document no longer names it.
                 crate::attachments::collect_after_sync(state, named.into_iter().collect()).await?;
-                return Ok(response);
+                return Ok(epoch_if_news(response, known_epoch.as_deref()));
             }
             Committed::Retry(kept, conflicts) => {
                 tracing::debug!(
@@ -198,6 +199,15 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         }
     }
     Err(Error::Task("sync commit did not settle".into()))
+}
+
+/// The answer carries the store's epoch only when the device does not know it already (a
+/// restore changed it, or the device never saw it), so a no-op answer stays as small.
+fn epoch_if_news(mut answer: SyncResponse, known: Option<&str>) -> SyncResponse {
+    if answer.epoch.as_deref() == known {
+        answer.epoch = None;
+    }
+    answer
 }
 
 fn validate(req: &SyncRequest) -> Result<()> {
@@ -360,6 +370,7 @@ fn idle_answer(conn: &Connection, caller: &Caller, cursor: u64) -> Result<Option
         return Ok(None);
     }
     let mut answer = empty_response(db::current_seq(conn)?);
+    answer.epoch = db::epoch::current(conn)?;
     answer.alerts = crate::alerts::deliver(conn, &perms, &caller.user.id, cursor, answer.cursor)?;
     Ok(Some(answer))
 }

@@ -143,6 +143,7 @@ async fn sessions_expire() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     assert_eq!(h.sync_raw(&guardian, &req).await.status, StatusCode::OK);
     h.clock.advance(15 * 60 + 1);
@@ -191,6 +192,7 @@ async fn revoked_device_gets_device_revoked_everywhere() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let sync = h.sync_raw(&guardian, &req).await;
     assert_eq!(sync.status, StatusCode::FORBIDDEN);

@@ -38,6 +38,7 @@ fn fixture() -> Fixture {
                 data: msg.encode(),
             }],
             purged: vec![doc(case, DocKind::Visits)],
+            epoch: None,
         };
         (h, guardian, serde_json::to_vec(&req).expect("encode"))
     });
@@ -114,7 +115,8 @@ proptest! {
             cursor: 0,
             messages: vec![DocMessage { doc: doc(new_case(), DocKind::Safety), data }],
             purged: vec![],
-        };
+         epoch: None,
+};
         let (status, _) = f.post(serde_json::to_vec(&req).expect("encode"));
         prop_assert_eq!(status, StatusCode::OK);
     }

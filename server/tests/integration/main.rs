@@ -7,6 +7,7 @@ mod cli;
 mod deadlines;
 mod fd_limit;
 mod fuzz;
+mod key_faults;
 mod names;
 mod registration;
 mod support;

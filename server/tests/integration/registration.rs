@@ -81,6 +81,7 @@ async fn send(h: &Harness, device: &Device, messages: Vec<DocMessage>) -> SyncRe
         cursor: 0,
         messages,
         purged: vec![],
+        epoch: None,
     };
     let reply = h.sync_raw(device, &req).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.error());

@@ -45,6 +45,8 @@ pub struct Device {
     pub token: String,
     pub docs: HashMap<DocId, (AutoCommit, State)>,
     pub cursor: u64,
+    /// The store epoch the server last told this device.
+    pub epoch: Option<String>,
 }
 
 pub struct Reply {
@@ -181,6 +183,7 @@ impl Harness {
             token: session.token,
             docs: HashMap::new(),
             cursor: 0,
+            epoch: None,
         }
     }
 
@@ -255,6 +258,7 @@ impl Harness {
             cursor: device.cursor,
             messages,
             purged: vec![],
+            epoch: device.epoch.clone(),
         };
         let reply = self.sync_raw(device, &req).await;
         assert_eq!(
@@ -277,6 +281,9 @@ impl Harness {
             am.sync().receive_sync_message(state, msg).expect("apply");
         }
         device.cursor = resp.cursor;
+        if let Some(epoch) = &resp.epoch {
+            device.epoch = Some(epoch.clone());
+        }
         resp
     }
 
@@ -309,6 +316,7 @@ impl Device {
             token: String::new(),
             docs: HashMap::new(),
             cursor: 0,
+            epoch: None,
         }
     }
 

@@ -3,7 +3,9 @@
 
 use axum::http::StatusCode;
 use casebook_core::doc::DocKind;
-use casebook_core::sync::wire::{DocMessage, PROTOCOL_VERSION, RejectReason, SyncRequest};
+use casebook_core::sync::wire::{
+    DocMessage, PROTOCOL_VERSION, RejectReason, SyncRequest, SyncResponse,
+};
 use casebook_server::Settings;
 use serde_json::json;
 
@@ -75,6 +77,7 @@ async fn carer_receives_only_safety() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let reply = h.sync_raw(&carer, &req).await;
     assert_eq!(reply.status, StatusCode::OK);
@@ -178,16 +181,27 @@ async fn noop_sync_is_tiny_and_unaudited() {
     guardian.write(doc(case, DocKind::Visits), "v1", "visit");
     h.sync_until_quiet(&mut guardian).await;
     let before = h.audit_count().await;
-    let req = SyncRequest {
+    let epoch = guardian.epoch.clone();
+    assert!(
+        epoch.is_some(),
+        "the first answer told the device the store's epoch"
+    );
+    let mut req = SyncRequest {
         v: PROTOCOL_VERSION,
         cursor: guardian.cursor,
         messages: vec![],
         purged: vec![],
+        epoch,
     };
     let reply = h.sync_raw(&guardian, &req).await;
     assert_eq!(reply.status, StatusCode::OK);
     assert!(reply.body.len() < 100, "{} bytes", reply.body.len());
+    assert_eq!(reply.json::<SyncResponse>().epoch, None, "known: left out");
     assert_eq!(h.audit_count().await, before);
+    // A device that names another epoch (its server was restored since) is told this one.
+    req.epoch = Some("0000000000000000".into());
+    let reply = h.sync_raw(&guardian, &req).await;
+    assert_eq!(reply.json::<SyncResponse>().epoch, guardian.epoch);
 }
 
 #[tokio::test]
@@ -224,6 +238,7 @@ async fn access_ending_purges_and_confirmation_is_audited() {
         cursor: worker.cursor,
         messages: vec![],
         purged: vec![location],
+        epoch: None,
     };
     let resp: casebook_core::sync::wire::SyncResponse = h.sync_raw(&worker, &req).await.json();
     assert!(resp.purge.is_empty());
@@ -311,6 +326,7 @@ async fn request_level_errors() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let r = h.sync_raw(&guardian, &bad_version).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -331,6 +347,7 @@ async fn request_level_errors() {
             },
         ],
         purged: vec![],
+        epoch: None,
     };
     let r = h.sync_raw(&guardian, &dup).await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -343,6 +360,7 @@ async fn request_level_errors() {
             data: vec![0x42, 0xff, 0xff],
         }],
         purged: vec![],
+        epoch: None,
     };
     let r = h.sync_raw(&guardian, &garbage).await;
     assert_eq!(r.status, StatusCode::OK);

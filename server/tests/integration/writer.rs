@@ -87,6 +87,7 @@ async fn a_device_over_its_rate_gets_429_with_retry_after_then_recovers() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     for _ in 0..2 {
         assert_eq!(h.sync_raw(&guardian, &noop).await.status, StatusCode::OK);
@@ -125,6 +126,7 @@ async fn the_retry_after_header_says_when() {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     assert_eq!(h.sync_raw(&guardian, &noop).await.status, StatusCode::OK);
     let req = axum::http::Request::builder()

@@ -111,6 +111,7 @@ async fn writes_beyond_a_role_are_refused_and_audited() -> Result<()> {
             data: opening.encode(),
         }],
         purged: vec![],
+        epoch: None,
     };
     let transport = casebook_core::client::Transport::new(
         &t.carer.identity.server_url,

@@ -27,6 +27,7 @@ async fn bad_requests_are_refused_and_change_nothing() -> Result<()> {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let before = transport
         .sync(&token, &noop, &mut Default::default())

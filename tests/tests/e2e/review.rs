@@ -392,6 +392,7 @@ async fn send_sign_off(
             data: carrying.encode(),
         }],
         purged: Vec::new(),
+        epoch: None,
     };
     let identity = &device.identity;
     let (client, token) = device.session().await?;

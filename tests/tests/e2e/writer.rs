@@ -124,6 +124,7 @@ async fn a_flood_of_purge_confirmations_is_refused_and_audits_nothing_foreign() 
             cursor: 0,
             messages: vec![],
             purged: flood,
+            epoch: None,
         })
         .await?;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
@@ -150,6 +151,7 @@ async fn a_flood_of_purge_confirmations_is_refused_and_audits_nothing_foreign() 
             cursor: 0,
             messages: vec![],
             purged: list,
+            epoch: None,
         })
         .await?;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -190,6 +192,7 @@ async fn fifty_thousand_empty_messages_register_no_case() -> Result<()> {
             cursor: 0,
             messages,
             purged: vec![],
+            epoch: None,
         })
         .await?;
     assert_eq!(status, 400, "{}", String::from_utf8_lossy(&body));
@@ -215,6 +218,7 @@ async fn fifty_thousand_empty_messages_register_no_case() -> Result<()> {
             cursor: 0,
             messages,
             purged: vec![],
+            epoch: None,
         })
         .await?;
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
@@ -237,6 +241,7 @@ async fn a_device_syncing_too_fast_gets_429_with_retry_after() -> Result<()> {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     };
     let burst = t.h.server.state.settings.sync_burst;
     let mut refused = None;
