@@ -1,8 +1,8 @@
 //! Sync: the wire protocol and the device's side of a sync session.
 
 mod checkin;
-pub mod frame;
 mod epoch;
+pub mod frame;
 mod parse;
 mod session;
 pub mod wire;
