@@ -3,5 +3,6 @@
 
 pub mod bomb;
 pub mod console;
+pub mod fuzz;
 pub mod proxy;
 pub mod support;
