@@ -4,7 +4,9 @@
 //!   inputs follow from the batch number), keep what it found under
 //!   `OUT_DIR/TARGET/` and append one JSON line to `OUT_DIR/TARGET.jsonl`; with `--record`,
 //!   write each input to FILE before running it (to find the input that kills a process).
-//! - `casebook-fuzz replay TARGET FILE`: run one kept input and print its outcome.
+//! - `casebook-fuzz replay TARGET FILE`: run one kept input and print its outcome
+//!   (`CASEBOOK_FUZZ_SHOW_PANICS=1` prints each panic with its backtrace).
+//! - `casebook-fuzz summary TARGET OUT_DIR`: the batches of a run added up.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -103,11 +105,47 @@ fn replay(args: &[String]) -> Result<()> {
     Ok(())
 }
 
+/// The batches of `OUT_DIR/TARGET.jsonl` added up: one line for the script's report.
+fn summary(args: &[String]) -> Result<()> {
+    let [name, out] = args else {
+        bail!("usage: casebook-fuzz summary TARGET OUT_DIR");
+    };
+    let target = target(name)?;
+    let log = std::fs::read_to_string(Path::new(out).join(format!("{}.jsonl", target.name())))
+        .unwrap_or_default();
+    let keys = [
+        "inputs",
+        "accepted",
+        "refused",
+        "caught_panics",
+        "crashes",
+        "slow",
+    ];
+    let mut sums = [0u64; 6];
+    let (mut seconds, mut batches) = (0f64, 0);
+    for line in log.lines() {
+        let value: serde_json::Value = serde_json::from_str(line)?;
+        for (sum, key) in sums.iter_mut().zip(keys) {
+            *sum += value[key].as_u64().unwrap_or(0);
+        }
+        seconds += value["seconds"].as_f64().unwrap_or(0.0);
+        batches += 1;
+    }
+    let [inputs, accepted, refused, caught, crashes, slow] = sums;
+    println!(
+        "{:<16} {inputs:>9} inputs in {seconds:>7.1} s ({batches} batches): {accepted} accepted, \
+         {refused} refused, {caught} panics caught inside, {crashes} crashes, {slow} slow",
+        target.name()
+    );
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.split_first() {
         Some((cmd, rest)) if cmd == "run" => run(rest),
         Some((cmd, rest)) if cmd == "replay" => replay(rest),
-        _ => bail!("usage: casebook-fuzz run|replay ..."),
+        Some((cmd, rest)) if cmd == "summary" => summary(rest),
+        _ => bail!("usage: casebook-fuzz run|replay|summary ..."),
     }
 }
