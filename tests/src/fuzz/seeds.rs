@@ -24,11 +24,11 @@ pub struct Seeds {
     messages: Vec<Vec<u8>>,
 }
 
+/// Encoded sync messages.
+type Messages = Vec<Vec<u8>>;
+
 /// Sync `a` with `b` until neither has more to say; the messages `a` sent, then those `b` sent.
-fn exchange(
-    a: &mut AutoCommit,
-    b: &mut AutoCommit,
-) -> anyhow::Result<(Vec<Vec<u8>>, Vec<Vec<u8>>)> {
+fn exchange(a: &mut AutoCommit, b: &mut AutoCommit) -> anyhow::Result<(Messages, Messages)> {
     let (mut a_state, mut b_state) = (State::new(), State::new());
     let (mut from_a, mut from_b) = (Vec::new(), Vec::new());
     for _ in 0..8 {
