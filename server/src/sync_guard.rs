@@ -33,7 +33,7 @@ pub async fn screen(req: SyncRequest) -> Result<(SyncRequest, Vec<Refused>)> {
     Ok(tokio::task::spawn_blocking(move || screen_blocking(req)).await?)
 }
 
-fn screen_blocking(mut req: SyncRequest) -> (SyncRequest, Vec<Refused>) {
+pub(crate) fn screen_blocking(mut req: SyncRequest) -> (SyncRequest, Vec<Refused>) {
     let mut guard = ChunkGuard::default();
     let mut refused = Vec::new();
     req.messages

@@ -3,6 +3,7 @@
 
 pub mod bomb;
 pub mod console;
+pub mod fuzz;
 pub mod nemesis;
 pub mod proxy;
 pub mod support;

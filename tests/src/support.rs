@@ -153,6 +153,12 @@ impl Admin {
         })
     }
 
+    /// The administrator's session token (for the server's library functions, which take a
+    /// [`casebook_server::auth::Caller`]).
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     async fn send(
         &self,
         method: reqwest::Method,

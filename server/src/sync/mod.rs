@@ -14,6 +14,7 @@
 
 mod commit;
 mod compute;
+pub mod fuzz_entry;
 mod limiter;
 pub mod negotiate;
 
