@@ -172,6 +172,7 @@ fn sync_frames_are_pinned() {
             data: vec![0x43, 0x01, 0x02, 0x03],
         }],
         purged: vec![doc(DocKind::Location)],
+        epoch: None,
     };
     pin_frame(
         "sync_request",
@@ -186,6 +187,7 @@ fn sync_frames_are_pinned() {
             cursor: 4711,
             messages: vec![],
             purged: vec![],
+            epoch: None,
         },
         frame::encode_request,
         frame::decode_request,
@@ -211,6 +213,7 @@ fn sync_frames_are_pinned() {
         alerts: vec![],
         pending_docs: 0,
         pending_bytes: 0,
+        epoch: None,
     };
     pin_frame(
         "sync_response",

@@ -309,6 +309,7 @@ async fn wake(phone: &Phone, server: std::net::SocketAddr, renew: bool) -> Resul
         cursor: state.cursor,
         messages: Vec::new(),
         purged: Vec::new(),
+        epoch: None,
     })?;
     let answer: SyncResponse =
         serde_json::from_slice(&post(&mut sender, "/v1/sync", Some(&state.token), body).await?)?;

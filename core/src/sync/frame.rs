@@ -76,6 +76,8 @@ struct RequestHeader {
     messages: Vec<Part>,
     #[serde(default)]
     purged: Vec<DocId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
 }
 
 /// A response's header: [`SyncResponse`] with lengths for payloads (the same optional fields
@@ -103,6 +105,8 @@ struct ResponseHeader {
     pending_docs: u64,
     #[serde(default, skip_serializing_if = "is_zero")]
     pending_bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    epoch: Option<String>,
 }
 
 #[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
@@ -125,12 +129,14 @@ pub fn encode_request(request: &SyncRequest) -> Vec<u8> {
         cursor,
         messages,
         purged,
+        epoch,
     } = request;
     let header = RequestHeader {
         v: *v,
         cursor: *cursor,
         messages: messages.iter().map(|m| part(m.doc, &m.data)).collect(),
         purged: purged.clone(),
+        epoch: epoch.clone(),
     };
     frame(
         KIND_REQUEST,
@@ -153,6 +159,7 @@ pub fn encode_response(response: &SyncResponse) -> Vec<u8> {
         alerts,
         pending_docs,
         pending_bytes,
+        epoch,
     } = response;
     let header = ResponseHeader {
         v: *v,
@@ -166,6 +173,7 @@ pub fn encode_response(response: &SyncResponse) -> Vec<u8> {
         alerts: alerts.clone(),
         pending_docs: *pending_docs,
         pending_bytes: *pending_bytes,
+        epoch: epoch.clone(),
     };
     let payloads = messages
         .iter()
@@ -216,6 +224,7 @@ pub fn decode_request(bytes: &[u8]) -> Result<SyncRequest> {
         cursor: header.cursor,
         messages,
         purged: header.purged,
+        epoch: header.epoch,
     })
 }
 
@@ -254,6 +263,7 @@ pub fn decode_response(bytes: &[u8]) -> Result<SyncResponse> {
         alerts: header.alerts,
         pending_docs: header.pending_docs,
         pending_bytes: header.pending_bytes,
+        epoch: header.epoch,
     })
 }
 
@@ -360,6 +370,7 @@ mod tests {
             alerts: vec![],
             pending_docs: 3,
             pending_bytes: 4000,
+            epoch: Some("3f9a0c12d4e5b6a7".into()),
         }
     }
 
@@ -431,6 +442,7 @@ mod tests {
             cursor: 1,
             messages: vec![],
             purged: vec![],
+            epoch: None,
         };
         let good = encode_request(&request);
         let mut v3 = good.clone();
@@ -467,6 +479,7 @@ mod tests {
             cursor: 123_456,
             messages: vec![],
             purged: vec![],
+            epoch: None,
         };
         let bytes = encode_request(&request);
         assert!(bytes.len() < 64, "{}", bytes.len());

@@ -8,6 +8,7 @@ use automerge::Automerge;
 use casebook_core::doc::DocId;
 use casebook_core::doc::chunk_guard;
 use casebook_core::ids::DeviceId;
+use casebook_core::sync::frame;
 use casebook_core::sync::wire::SyncRequest;
 
 use super::compute::{self, Input, Received};
@@ -16,12 +17,16 @@ use crate::auth::Caller;
 use crate::directory::User;
 use crate::error::{Error, Result};
 
-/// Decode a `POST /v1/sync` body as the handler does (JSON, then the request's caps), then
-/// walk its messages with the chunk guard as [`crate::sync_guard::screen`] does. Returns the
-/// messages kept and those refused.
+/// Decode a `POST /v1/sync` body as the handler does (a wire format 2 frame when it starts
+/// with the frame's magic, else version 1's JSON; then the request's caps), then walk its
+/// messages with the chunk guard as [`crate::sync_guard::screen`] does. Returns the messages
+/// kept and those refused.
 pub fn decode_sync_request(body: &[u8]) -> Result<(usize, usize)> {
-    let req: SyncRequest =
-        serde_json::from_slice(body).map_err(|_| Error::BadRequest("the JSON body".into()))?;
+    let req: SyncRequest = if body.starts_with(&frame::MAGIC) {
+        frame::decode_request(body).map_err(|e| Error::BadRequest(e.to_string()))?
+    } else {
+        serde_json::from_slice(body).map_err(|_| Error::BadRequest("the JSON body".into()))?
+    };
     super::validate(&req)?;
     let (kept, refused) = crate::sync_guard::screen_blocking(req);
     Ok((kept.messages.len(), refused.len()))

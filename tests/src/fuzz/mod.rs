@@ -234,6 +234,7 @@ fn device_receives(
         alerts: Vec::new(),
         pending_docs: 0,
         pending_bytes: 0,
+        epoch: None,
     };
     match repo.receive_sync(&mut session, response, now())? {
         SyncStep::Done(report) if !report.quarantined.is_empty() => {

@@ -125,8 +125,17 @@ impl Seeds {
             cursor: 41,
             messages: Vec::new(),
             purged: stored.iter().map(|(doc, _)| *doc).collect(),
+            epoch: Some("5a1c9e0b7d3f2468".into()),
         })?);
         requests.push(br#"{"v":1,"cursor":0}"#.to_vec());
+        // The same requests in wire format 2 (binary frame, raw payloads), as today's devices
+        // send them.
+        let frames: Vec<Vec<u8>> = requests
+            .iter()
+            .filter_map(|json| serde_json::from_slice::<SyncRequest>(json).ok())
+            .map(|request| casebook_core::sync::frame::encode_request(&request))
+            .collect();
+        requests.extend(frames);
         Ok(Self {
             stored,
             requests,
@@ -165,5 +174,6 @@ fn request(messages: &[DocMessage]) -> anyhow::Result<Vec<u8>> {
         cursor: 7,
         messages: messages.to_vec(),
         purged: Vec::new(),
+        epoch: None,
     })?)
 }

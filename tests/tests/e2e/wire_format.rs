@@ -23,6 +23,7 @@ fn first_request() -> SyncRequest {
         cursor: 0,
         messages: vec![],
         purged: vec![],
+        epoch: None,
     }
 }
 
@@ -224,6 +225,7 @@ async fn another_format_and_malformed_frames_are_refused_by_name_and_change_noth
             data: vec![0x43, 0, 0, 0],
         }],
         purged: vec![],
+        epoch: None,
     });
     let mut lying = good.clone();
     lying.truncate(good.len() - 1);
