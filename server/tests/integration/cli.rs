@@ -4,8 +4,12 @@ use std::process::Command;
 
 use casebook_server::{Clock, Settings, open_data_dir};
 
+/// The server binary. Its metrics listener is off: tests run in parallel, and each would
+/// otherwise bind the default loopback port 9464.
 fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_casebook-server"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_casebook-server"));
+    command.env("CASEBOOK_METRICS_LISTEN", "off");
+    command
 }
 
 #[test]

@@ -69,6 +69,8 @@ async fn a_flood_is_refused_before_descriptors_run_out_and_the_server_recovers()
         .arg(env!("CARGO_BIN_EXE_casebook-server"))
         .arg(addr.to_string())
         .arg(dir.path().join("data"))
+        // Tests run in parallel: not the default metrics port every server would bind.
+        .env("CASEBOOK_METRICS_LISTEN", "off")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()

@@ -33,6 +33,8 @@ fn snapshot(root: &Path) -> BTreeMap<PathBuf, Option<Vec<u8>>> {
 fn start(data: &Path, extra: &[&str]) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_casebook-server"))
         .args(["--insecure-loopback-for-tests", "--listen", "127.0.0.1:0"])
+        // Tests run in parallel: not the default metrics port every server would bind.
+        .env("CASEBOOK_METRICS_LISTEN", "off")
         .args(extra)
         .arg("--data-dir")
         .arg(data)
