@@ -17,7 +17,13 @@
 //! use casebook_core::sync::frame;
 //! use casebook_core::sync::wire::{PROTOCOL_VERSION, SyncRequest};
 //!
-//! let request = SyncRequest { v: PROTOCOL_VERSION, cursor: 7, messages: vec![], purged: vec![] };
+//! let request = SyncRequest {
+//!     v: PROTOCOL_VERSION,
+//!     cursor: 7,
+//!     messages: vec![],
+//!     purged: vec![],
+//!     epoch: None,
+//! };
 //! let bytes = frame::encode_request(&request);
 //! assert_eq!(frame::decode_request(&bytes)?, request);
 //! assert!(frame::decode_request(b"{\"v\":1}").is_err());
