@@ -13,14 +13,8 @@ use anyhow::{Context, Result};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::EntryId;
 use casebook_core::model::{MissingEpisode, Profile};
+use casebook_tests::bench_data::emit;
 use casebook_tests::support::Harness;
-
-fn emit(name: &str, value: f64, unit: &str) {
-    println!(
-        "{}",
-        serde_json::json!({"bench": name, "value": value, "unit": unit})
-    );
-}
 
 async fn run() -> Result<()> {
     let h = Harness::start().await?;

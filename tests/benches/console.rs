@@ -26,16 +26,10 @@ use casebook_core::model::{
     Interpreter, InterpreterMode, MissingEpisode, PlanStep, Profile, SafetyCheck, VisitNote,
     new_case,
 };
+use casebook_tests::bench_data::emit;
 use casebook_tests::console::Console;
 use casebook_tests::support::Harness;
 use chrono::{Duration, Utc};
-
-fn emit(name: &str, value: f64, unit: &str) {
-    println!(
-        "{}",
-        serde_json::json!({"bench": name, "value": value, "unit": unit})
-    );
-}
 
 async fn run() -> Result<()> {
     let data = tempfile::tempdir()?;

@@ -27,6 +27,7 @@ use casebook_core::sync::wire::{
 };
 use casebook_server::admin;
 use casebook_server::auth::{self, Caller};
+use casebook_tests::bench_data::emit;
 use casebook_tests::support::Harness;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -51,13 +52,6 @@ fn env_usize(name: &str, default: usize) -> Result<usize> {
         Ok(v) => v.parse().with_context(|| format!("{name}={v}")),
         Err(_) => Ok(default),
     }
-}
-
-fn emit(name: &str, value: f64, unit: &str) {
-    println!(
-        "{}",
-        serde_json::json!({"bench": name, "value": value, "unit": unit})
-    );
 }
 
 /// One phone: its key and what it keeps between syncs.

@@ -10,116 +10,14 @@
 use std::time::Instant;
 
 use anyhow::Result;
-use casebook_core::doc::{DocKind, Edit};
-use casebook_core::ids::{CaseId, EntryId};
-use casebook_core::model::{Profile, VisitNote, new_case};
-use casebook_core::store::{CaseSummary, WriteOp};
-use casebook_tests::support::{Device, Harness};
-use chrono::Utc;
+use casebook_tests::bench_data::{emit, median, populate};
+use casebook_tests::support::Harness;
+use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 const CASES: usize = 200;
 const NOTES: usize = 20;
 const RUNS: usize = 5;
-
-/// The sync bench's vocabulary.
-const WORDS: &[&str] = &[
-    "the",
-    "child",
-    "said",
-    "she",
-    "felt",
-    "safe",
-    "at",
-    "school",
-    "and",
-    "wanted",
-    "to",
-    "stay",
-    "with",
-    "her",
-    "carer",
-    "interpreter",
-    "explained",
-    "we",
-    "talked",
-    "about",
-    "phone",
-    "brother",
-    "worried",
-    "money",
-    "owed",
-    "football",
-    "college",
-    "english",
-    "lessons",
-    "sleep",
-];
-
-fn prose(rng: &mut StdRng, bytes: usize) -> String {
-    let mut text = String::with_capacity(bytes + 16);
-    while text.len() < bytes {
-        text.push_str(WORDS[rng.gen_range(0..WORDS.len())]);
-        text.push(' ');
-    }
-    text.truncate(bytes);
-    text
-}
-
-fn emit(name: &str, value: f64, unit: &str) {
-    println!(
-        "{}",
-        serde_json::json!({"bench": name, "value": value, "unit": unit})
-    );
-}
-
-/// Fill the guardian's store with the 200 cases, as its own unsynced edits.
-fn populate(device: &Device, rng: &mut StdRng) -> Result<()> {
-    let edit = Edit::new(device.identity.author(), Utc::now());
-    for i in 0..CASES {
-        let case = CaseId::random(rng);
-        let profile = Profile {
-            case_reference: format!("BEN-{i:04}"),
-            given_name: format!("Child {i}"),
-            ..Profile::default()
-        };
-        let mut docs = new_case(case, &edit, &profile)?;
-        let visits = docs
-            .iter_mut()
-            .find(|d| d.kind() == DocKind::Visits)
-            .expect("visits doc");
-        for _ in 0..NOTES {
-            let note = VisitNote {
-                wishes_and_feelings: prose(rng, 512),
-                observations: prose(rng, 512),
-                ..VisitNote::default()
-            };
-            visits.add_visit_note(&edit, EntryId::random(rng), &note)?;
-        }
-        let mut ops: Vec<WriteOp> = docs
-            .iter_mut()
-            .map(|d| WriteOp::AppendChunk {
-                doc: d.id(),
-                bytes: d.save(),
-                local: true,
-            })
-            .collect();
-        ops.push(WriteOp::PutSummary(CaseSummary {
-            case,
-            reference: profile.case_reference.clone(),
-            display_name: profile.display_name(),
-            updated_at: edit.at,
-        }));
-        device.lock().apply(ops)?;
-    }
-    Ok(())
-}
-
-fn median(mut samples: Vec<f64>) -> f64 {
-    samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
-}
 
 async fn run() -> Result<()> {
     let mut rng = StdRng::seed_from_u64(7);
@@ -129,7 +27,7 @@ async fn run() -> Result<()> {
     })
     .await?;
     let (_, guardian) = h.person("guardian", "guardian").await?;
-    populate(&guardian, &mut rng)?;
+    populate(&guardian, &mut rng, CASES, NOTES)?;
     guardian.sync().await?;
 
     let data_dir = h.server.data_dir.clone();

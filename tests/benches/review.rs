@@ -14,19 +14,13 @@
 use std::time::Instant;
 
 use anyhow::{Result, ensure};
+use casebook_tests::bench_data::emit;
 use casebook_tests::console::Console;
 use casebook_tests::support::{Admin, Harness, pin};
 
 const CASES: usize = 2_000;
 const NOTES_PER_CASE: usize = 5;
 const RUNS: usize = 30;
-
-fn emit(name: &str, value: f64, unit: &str) {
-    println!(
-        "{}",
-        serde_json::json!({"bench": name, "value": value, "unit": unit})
-    );
-}
 
 fn median(mut ms: Vec<f64>) -> f64 {
     ms.sort_by(f64::total_cmp);

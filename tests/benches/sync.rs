@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use casebook_core::client::{Traffic, Transport};
-use casebook_core::doc::{DocKind, Edit};
-use casebook_core::ids::{CaseId, EntryId};
-use casebook_core::model::{Profile, VisitNote, new_case};
-use casebook_core::store::{CaseSummary, WriteOp};
+use casebook_core::doc::Edit;
 use casebook_core::sync::SyncStep;
+use casebook_tests::bench_data::{emit, populate};
 use casebook_tests::support::{Device, Harness};
 use chrono::Utc;
 use rand::rngs::StdRng;
@@ -32,100 +30,6 @@ const PACED_SYNCS: usize = 10;
 const PHOTO_BYTES: usize = 1024 * 1024;
 /// Set (to anything) to stop after the fresh device's figures, when working on them.
 const FRESH_ONLY: &str = "CASEBOOK_SYNC_BENCH_FRESH_ONLY";
-
-const WORDS: &[&str] = &[
-    "the",
-    "child",
-    "said",
-    "she",
-    "felt",
-    "safe",
-    "at",
-    "school",
-    "and",
-    "wanted",
-    "to",
-    "stay",
-    "with",
-    "her",
-    "carer",
-    "interpreter",
-    "explained",
-    "we",
-    "talked",
-    "about",
-    "phone",
-    "brother",
-    "worried",
-    "money",
-    "owed",
-    "football",
-    "college",
-    "english",
-    "lessons",
-    "sleep",
-];
-
-fn prose(rng: &mut StdRng, bytes: usize) -> String {
-    let mut text = String::with_capacity(bytes + 16);
-    while text.len() < bytes {
-        text.push_str(WORDS[rng.gen_range(0..WORDS.len())]);
-        text.push(' ');
-    }
-    text.truncate(bytes);
-    text
-}
-
-fn emit(name: &str, value: f64, unit: &str) {
-    println!(
-        "{}",
-        serde_json::json!({"bench": name, "value": value, "unit": unit})
-    );
-}
-
-/// Fill the guardian's store with CASES cases, written as this device's own (unsynced) edits.
-fn populate(device: &Device, rng: &mut StdRng) -> Result<Vec<CaseId>> {
-    let edit = Edit::new(device.identity.author(), Utc::now());
-    let mut cases = Vec::new();
-    for i in 0..CASES {
-        let case = CaseId::random(rng);
-        let profile = Profile {
-            case_reference: format!("BEN-{i:04}"),
-            given_name: format!("Child {i}"),
-            ..Profile::default()
-        };
-        let mut docs = new_case(case, &edit, &profile)?;
-        let visits = docs
-            .iter_mut()
-            .find(|d| d.kind() == DocKind::Visits)
-            .expect("visits doc");
-        for _ in 0..NOTES {
-            let note = VisitNote {
-                wishes_and_feelings: prose(rng, 512),
-                observations: prose(rng, 512),
-                ..VisitNote::default()
-            };
-            visits.add_visit_note(&edit, EntryId::random(rng), &note)?;
-        }
-        let mut ops: Vec<WriteOp> = docs
-            .iter_mut()
-            .map(|d| WriteOp::AppendChunk {
-                doc: d.id(),
-                bytes: d.save(),
-                local: true,
-            })
-            .collect();
-        ops.push(WriteOp::PutSummary(CaseSummary {
-            case,
-            reference: profile.case_reference.clone(),
-            display_name: profile.display_name(),
-            updated_at: edit.at,
-        }));
-        device.lock().apply(ops)?;
-        cases.push(case);
-    }
-    Ok(cases)
-}
 
 /// One sync exchange with an already open session: (round trips, bytes, elapsed).
 async fn exchange(
@@ -255,7 +159,7 @@ async fn run() -> Result<()> {
         .team("bench team", &[&supervisor_user, &guardian_id])
         .await?;
 
-    let cases = populate(&guardian, &mut rng)?;
+    let cases = populate(&guardian, &mut rng, CASES, NOTES)?;
     let first = guardian.sync().await?;
     eprintln!(
         "initial push: {} requests, {:?}",
