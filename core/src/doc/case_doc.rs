@@ -78,7 +78,17 @@ impl CaseDoc {
 
     /// Load from a snapshot and incremental chunks (any of which may be missing or a full
     /// save). Corrupt bytes and documents of another case or kind are errors, never panics.
+    ///
+    /// automerge 0.12 panics on some malformed columns under a valid checksum (found by
+    /// `scripts/fuzz.sh`): such a panic is returned as this document's error, so no caller
+    /// (a device receiving a snapshot, the server reading a stored document) needs its own
+    /// guard.
     pub fn load(id: DocId, snapshot: Option<&[u8]>, chunks: &[Vec<u8>]) -> Result<Self> {
+        std::panic::catch_unwind(|| Self::load_unguarded(id, snapshot, chunks))
+            .unwrap_or_else(|_| Err(Error::Protocol("a document failed to load".into())))
+    }
+
+    fn load_unguarded(id: DocId, snapshot: Option<&[u8]>, chunks: &[Vec<u8>]) -> Result<Self> {
         let mut chunks = chunks.iter().peekable();
         let mut doc = match snapshot {
             Some(bytes) => AutoCommit::load_with_options(bytes, strict())?,

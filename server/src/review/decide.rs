@@ -4,8 +4,6 @@
 //! actor. The change passes the same write rules as a synced one and is stored like one (a
 //! new `seq`, so it reaches the author's phone on its next sync; audited `write`; indexed).
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
-
 use automerge::Automerge;
 use casebook_core::doc::{Author, CaseDoc, DocId, DocKind, Edit};
 use casebook_core::ids::{CaseId, EntryId, UserId};
@@ -88,8 +86,7 @@ fn stored(tx: &Transaction<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
 }
 
 fn load(doc: &DocId, bytes: &[u8]) -> Result<CaseDoc> {
-    catch_unwind(AssertUnwindSafe(|| CaseDoc::load(*doc, Some(bytes), &[])))
-        .map_err(|_| Error::Corrupt("stored visits document".into()))?
+    CaseDoc::load(*doc, Some(bytes), &[])
         .map_err(|_| Error::Corrupt("stored visits document".into()))
 }
 
