@@ -2,11 +2,10 @@
 //! child process (so its peak memory is its own), an enrolled guardian, and one sync request
 //! of up to 16 MiB whose message holds a compressed change chunk that inflates to gigabytes.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use casebook_core::client::{ServerTrust, Transport, client_config};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::model::Profile;
@@ -24,30 +23,7 @@ pub const CHILD_ENV: &str = "CASEBOOK_BOMB_SERVER_DIR";
 /// printing `READY <addr> <fingerprint> <admin code>` once it listens. The bomb's server
 /// child and the server-kill tests' child both run this.
 pub fn serve_child(dir: &Path) -> Result<()> {
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        let opened = casebook_server::open_data_dir(
-            dir,
-            casebook_server::Clock::System,
-            casebook_server::Settings::default(),
-        )?;
-        let tls = casebook_server::TlsConfig::development(dir)?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        println!(
-            "READY {} {} {}",
-            listener.local_addr()?,
-            tls.fingerprint(),
-            opened.first_admin_code.as_deref().unwrap_or("-")
-        );
-        casebook_server::serve(
-            listener,
-            Some(tls),
-            opened.state,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await?;
-        anyhow::Ok(())
-    })
+    crate::server_child::serve(dir, casebook_server::Settings::default())
 }
 
 /// What the bomb did.
@@ -87,26 +63,23 @@ fn start(mut command: Command, dir: &Path) -> Result<ServerChild> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(line) = lines.next().transpose()? {
-        if let Some((_, rest)) = line.split_once("READY ") {
-            let parts: Vec<&str> = rest.split_whitespace().collect();
-            let [addr, fingerprint, code] = parts[..] else {
-                bail!("unexpected line {line}");
-            };
-            // Keep reading (and dropping) the child's output so it never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok(ServerChild {
-                url: format!("https://{addr}"),
-                trust: ServerTrust::Pin(fingerprint.to_owned()),
-                admin_code: code.to_owned(),
-                child,
-            });
+    let ready = crate::server_child::wait_ready(&mut child);
+    let ready = match ready {
+        Ok(ready) => ready,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
         }
-    }
-    let _ = child.kill();
-    bail!("the server process ended before it was ready")
+    };
+    Ok(ServerChild {
+        url: ready.url(),
+        trust: ready.trust(),
+        admin_code: ready
+            .admin_code
+            .context("a server on a new data directory prints an administrator code")?,
+        child,
+    })
 }
 
 /// Peak resident memory of process `pid` (VmHWM), MiB.

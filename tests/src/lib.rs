@@ -7,4 +7,5 @@ pub mod console;
 pub mod fuzz;
 pub mod nemesis;
 pub mod proxy;
+pub mod server_child;
 pub mod support;

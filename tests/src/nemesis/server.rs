@@ -2,13 +2,14 @@
 //! child runs the library's `serve` as `main` does ([`serve_child`]), on a data directory
 //! that outlives it.
 
-use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{Context, Result, bail, ensure};
+use anyhow::{Result, ensure};
 use casebook_core::client::ServerTrust;
+
+use crate::server_child::{Ready, wait_ready};
 
 /// Makes the command that runs a server child: a process that calls [`serve_child`] when
 /// [`CHILD_ENV`] is set.
@@ -39,27 +40,7 @@ pub fn serve_child(dir: &Path) -> Result<()> {
         let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
         std::process::exit(0);
     });
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        let opened =
-            casebook_server::open_data_dir(dir, casebook_server::Clock::System, settings())?;
-        let tls = casebook_server::TlsConfig::development(dir)?;
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-        println!(
-            "READY {} {} {}",
-            listener.local_addr()?,
-            tls.fingerprint(),
-            opened.first_admin_code.as_deref().unwrap_or("-")
-        );
-        casebook_server::serve(
-            listener,
-            Some(tls),
-            opened.state,
-            tokio_util::sync::CancellationToken::new(),
-        )
-        .await?;
-        anyhow::Ok(())
-    })
+    crate::server_child::serve(dir, settings())
 }
 
 /// A running server child.
@@ -95,44 +76,34 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn(command: &ServerCommand, data_dir: &Path) -> Result<(Child, SocketAddr, String, String)> {
+fn spawn(command: &ServerCommand, data_dir: &Path) -> Result<(Child, Ready)> {
     let mut child = command()
         .env(CHILD_ENV, data_dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child.stdout.take().context("the server child's stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    while let Some(line) = lines.next().transpose()? {
-        if let Some((_, rest)) = line.split_once("READY ") {
-            let parts: Vec<&str> = rest.split_whitespace().collect();
-            let [addr, fingerprint, code] = parts[..] else {
-                bail!("unexpected line from the server child: {line}");
-            };
-            let addr: SocketAddr = addr.parse()?;
-            let (fingerprint, code) = (fingerprint.to_owned(), code.to_owned());
-            // Keep draining the child's output so it never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok((child, addr, fingerprint, code));
+    match wait_ready(&mut child) {
+        Ok(ready) => Ok((child, ready)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
         }
     }
-    let _ = child.kill();
-    let _ = child.wait();
-    bail!("the server child ended before it was ready")
 }
 
 impl ServerProcess {
     /// Start a server child on `data_dir`.
     pub fn start(command: ServerCommand, data_dir: &Path) -> Result<Self> {
-        let (child, addr, fingerprint, code) = spawn(&command, data_dir)?;
+        let (child, ready) = spawn(&command, data_dir)?;
         Ok(Self {
             child,
             command,
             data_dir: data_dir.to_owned(),
-            addr,
-            trust: ServerTrust::Pin(fingerprint),
-            admin_code: (code != "-").then_some(code),
+            addr: ready.addr,
+            trust: ready.trust(),
+            admin_code: ready.admin_code,
             stopped: false,
         })
     }
@@ -141,13 +112,13 @@ impl ServerProcess {
     /// its certificate must be the same.
     pub fn kill_and_restart(&mut self) -> Result<()> {
         self.kill()?;
-        let (child, addr, fingerprint, _) = spawn(&self.command, &self.data_dir)?;
+        let (child, ready) = spawn(&self.command, &self.data_dir)?;
         ensure!(
-            self.trust == ServerTrust::Pin(fingerprint),
+            self.trust == ready.trust(),
             "the restarted server presents another certificate"
         );
         self.child = child;
-        self.addr = addr;
+        self.addr = ready.addr;
         Ok(())
     }
 

@@ -5,7 +5,6 @@
 //! `casebook-server audit verify` passes on the restored data.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -79,25 +78,20 @@ impl ServerProcess {
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()?;
-        let stdout = child.stdout.take().context("stdout")?;
-        let mut lines = BufReader::new(stdout).lines();
-        while let Some(line) = lines.next().transpose()? {
-            if let Some((_, rest)) = line.split_once("READY ") {
-                let parts: Vec<&str> = rest.split_whitespace().collect();
-                let [addr, pin, code] = parts[..] else {
-                    bail!("unexpected line {line}");
-                };
-                std::thread::spawn(move || lines.for_each(drop));
-                return Ok(Self {
-                    url: format!("https://{addr}"),
-                    trust: ServerTrust::Pin(pin.to_owned()),
-                    admin_code: (code != "-").then(|| code.to_owned()),
-                    child,
-                });
+        let ready = match casebook_tests::server_child::wait_ready(&mut child) {
+            Ok(ready) => ready,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
             }
-        }
-        let _ = child.kill();
-        bail!("the server process ended before it was ready")
+        };
+        Ok(Self {
+            url: ready.url(),
+            trust: ready.trust(),
+            admin_code: ready.admin_code,
+            child,
+        })
     }
 
     /// Kill it (SIGKILL: the machine is lost).

@@ -2,12 +2,11 @@
 //! restart the devices converge, and every change a device had sent and the server had
 //! acknowledged is on the server: a brand-new device pulls it.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use casebook_core::client::ServerTrust;
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{CaseId, EntryId};
@@ -46,23 +45,20 @@ fn start(dir: &Path) -> Result<ServerProcess> {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()?;
-    let stdout = child.stdout.take().context("stdout")?;
-    for line in BufReader::new(stdout).lines() {
-        let line = line?;
-        if let Some(rest) = line.split_once("READY ").map(|(_, rest)| rest) {
-            let parts: Vec<&str> = rest.split_whitespace().collect();
-            if parts.len() != 3 {
-                bail!("unexpected line {line}");
-            }
-            return Ok(ServerProcess {
-                child,
-                url: format!("https://{}", parts[0]),
-                trust: ServerTrust::Pin(parts[1].to_owned()),
-                admin_code: (parts[2] != "-").then(|| parts[2].to_owned()),
-            });
+    let ready = match casebook_tests::server_child::wait_ready(&mut child) {
+        Ok(ready) => ready,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(e);
         }
-    }
-    bail!("the server process ended before it was ready")
+    };
+    Ok(ServerProcess {
+        url: ready.url(),
+        trust: ready.trust(),
+        admin_code: ready.admin_code,
+        child,
+    })
 }
 
 async fn enrol_person(
