@@ -49,6 +49,9 @@ pub enum Error {
     /// A database failure.
     #[error("database error: {0}")]
     Db(#[from] rusqlite::Error),
+    /// A database failure on another engine (or of the SQL layer itself).
+    #[error("database error: {0}")]
+    Sql(crate::sql::Error),
     /// A file or socket failure.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -64,6 +67,16 @@ pub enum Error {
     /// Stored data is not what the server wrote.
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+}
+
+impl From<crate::sql::Error> for Error {
+    /// SQLite's own errors stay [`Error::Db`], so their codes read as before.
+    fn from(e: crate::sql::Error) -> Self {
+        match e {
+            crate::sql::Error::Sqlite(e) => Error::Db(e),
+            other => Error::Sql(other),
+        }
+    }
 }
 
 /// Result with the server's [`Error`].
@@ -87,6 +100,7 @@ impl Error {
             Error::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Error::Conflict(_) => ("conflict", StatusCode::CONFLICT),
             Error::Db(_)
+            | Error::Sql(_)
             | Error::Io(_)
             | Error::Tls(_)
             | Error::Config(_)
@@ -102,6 +116,7 @@ impl Error {
     pub fn is_storage_full(&self) -> bool {
         match self {
             Error::Db(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
+            Error::Sql(e) => e.is_disk_full(),
             Error::Io(e) => e.kind() == std::io::ErrorKind::StorageFull,
             _ => false,
         }

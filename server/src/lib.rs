@@ -60,6 +60,7 @@ pub mod schema;
 pub mod server;
 pub mod shared_persons;
 mod signals;
+pub mod sql;
 pub mod state;
 pub mod sync;
 pub mod sync_guard;
