@@ -40,7 +40,7 @@ impl Backend for rusqlite::Connection {
 
     fn query(&self, sql: &str, params: Vec<Value>) -> Result<RowSet> {
         let mut stmt = self.prepare_cached(sql)?;
-        let columns: Arc<[String]> = stmt.column_names().into_iter().map(str::to_owned).collect();
+        let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
         let width = columns.len();
         let params: Vec<SqliteValue> = params.into_iter().map(to_sqlite).collect();
         let mut rows = stmt.query(rusqlite::params_from_iter(params))?;
