@@ -14,6 +14,11 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 use serde_json::json;
 
+/// How long a wait for a page may take: generous, because CI runs eight browsers and the
+/// server's builds on two cores, where a sign-in (a key made, a challenge signed) has taken
+/// more than 10 s.
+pub const PAGE_WAIT: Duration = Duration::from_secs(45);
+
 /// A chromedriver process of this test.
 pub struct Driver {
     child: Child,
@@ -42,7 +47,8 @@ impl Driver {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + PAGE_WAIT;
+        while std::time::Instant::now() < deadline {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
                 .is_ok()
@@ -144,7 +150,8 @@ impl Browser {
     /// Click `css` once it is shown (a form's button submits it and waits for the next page).
     pub async fn click(&self, css: &str) -> Result<()> {
         let e = self.find(css).await?;
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + PAGE_WAIT;
+        while std::time::Instant::now() < deadline {
             if e.is_displayed().await? {
                 break;
             }
@@ -161,7 +168,8 @@ impl Browser {
             .execute("window.casebookOldPage = true;", vec![])
             .await?;
         self.click(css).await?;
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + PAGE_WAIT;
+        while std::time::Instant::now() < deadline {
             let fresh = self
                 .client
                 .execute(
@@ -198,9 +206,10 @@ impl Browser {
         })
     }
 
-    /// Wait until the path starts with `prefix` (up to 10 s).
+    /// Wait until the path starts with `prefix` (up to [`PAGE_WAIT`]).
     pub async fn wait_path(&self, prefix: &str) -> Result<String> {
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + PAGE_WAIT;
+        while std::time::Instant::now() < deadline {
             let path = self.path().await?;
             if path.starts_with(prefix) {
                 return Ok(path);
@@ -210,9 +219,10 @@ impl Browser {
         bail!("still at {} instead of {prefix}", self.path().await?)
     }
 
-    /// Wait until the page's text contains `needle` (up to 10 s).
+    /// Wait until the page's text contains `needle` (up to [`PAGE_WAIT`]).
     pub async fn wait_text(&self, needle: &str) -> Result<()> {
-        for _ in 0..100 {
+        let deadline = std::time::Instant::now() + PAGE_WAIT;
+        while std::time::Instant::now() < deadline {
             if self.page_text().await.unwrap_or_default().contains(needle) {
                 return Ok(());
             }

@@ -25,8 +25,8 @@ pub async fn enrol_browser(b: &Browser, server: &TestServer, code: &str, name: &
     b.fill("#code", code).await?;
     b.fill("#device-name", name).await?;
     b.click("#enrol").await?;
-    b.wait_path("/console/").await?;
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + browser::PAGE_WAIT;
+    while std::time::Instant::now() < deadline {
         if b.path().await? == "/console/" {
             return Ok(());
         }
