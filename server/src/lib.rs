@@ -57,6 +57,7 @@ pub mod rate_limit;
 pub mod reports;
 pub mod review;
 pub mod schema;
+pub mod sealing;
 pub mod server;
 pub mod shared_persons;
 mod signals;

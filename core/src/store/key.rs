@@ -41,6 +41,19 @@ impl StoreKey {
         Self::from_bytes(&bytes)
     }
 
+    /// A 32-byte subkey of this key for one `purpose` (HKDF-SHA256, the purpose as its info),
+    /// so one key file can key several things without any of them learning the key itself.
+    pub fn derive(&self, purpose: &str) -> Zeroizing<[u8; KEY_LEN]> {
+        let hk = hkdf::Hkdf::<sha2::Sha256>::new(None, &self.bytes);
+        let mut out = Zeroizing::new([0u8; KEY_LEN]);
+        let info = format!("casebook/{purpose}");
+        // 32 bytes is far below HKDF-SHA256's limit of 255 * 32, so expand cannot fail.
+        if hk.expand(info.as_bytes(), out.as_mut()).is_err() {
+            unreachable!("HKDF-SHA256 expands to 32 bytes");
+        }
+        out
+    }
+
     /// The value for SQLCipher's `PRAGMA key` that sets this raw key: `x'<64 hex digits>'`.
     /// Every copy of the hex text lives in zeroizing memory.
     pub(crate) fn sqlcipher_raw_key(&self) -> Zeroizing<String> {
@@ -81,6 +94,16 @@ impl TryFrom<&[u8]> for StoreKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn subkeys_differ_by_purpose_and_key_and_repeat_for_the_same_pair() {
+        let a = StoreKey::from_bytes(&[1; 32]).expect("key");
+        let b = StoreKey::from_bytes(&[2; 32]).expect("key");
+        assert_eq!(*a.derive("seal/1"), *a.derive("seal/1"));
+        assert_ne!(*a.derive("seal/1"), *a.derive("seal/2"));
+        assert_ne!(*a.derive("seal/1"), *b.derive("seal/1"));
+        assert_ne!(*a.derive("seal/1"), [1; 32]);
+    }
 
     #[test]
     fn accepts_only_32_bytes() {
