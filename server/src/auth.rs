@@ -491,14 +491,15 @@ pub async fn open_session(
             let device = req.device_id;
             let known = device_key(tx, &device)?;
             // Single use: the challenge is consumed whatever happens next.
-            let expires: Option<i64> = tx
+            let issued: Option<(i64, String)> = tx
                 .query_row(
                     "DELETE FROM challenges WHERE challenge = ?1 AND device_id = ?2
-                     RETURNING expires_at",
+                     RETURNING expires_at, address",
                     params![req.challenge, device.to_string()],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()?;
+            let expires = issued.as_ref().map(|(t, _)| *t);
             let refusal = match (&known, expires) {
                 (None, _) => Some("unknown device"),
                 (_, None) => Some("unknown or already used challenge"),
@@ -513,6 +514,13 @@ pub async fn open_session(
             if let Some(reason) = refusal {
                 session_failed(tx, &settings, &device, &address, reason, now)?;
                 return Ok(SessionOutcome::Refused);
+            }
+            // Proven: the challenge no longer counts against its device or its address.
+            if let Some((_, asked_from)) = &issued {
+                let window = settings.rate_window;
+                let device_from_address = format!("{device}@{asked_from}");
+                rate_limit::redeem(tx, Scope::ChallengeDevice, &device_from_address, now, window)?;
+                rate_limit::redeem(tx, Scope::ChallengeAddress, asked_from, now, window)?;
             }
             let user: Option<String> = tx
                 .query_row(

@@ -107,6 +107,19 @@ pub fn bump(tx: &Transaction<'_>, scope: Scope, key: &str, now: i64, window: i64
     Ok(n)
 }
 
+/// Take one back from `key`'s count in its current window (never below zero): a challenge
+/// redeemed by a valid session is not held against its device or address, so a device that
+/// opens a session for every sync is never limited, while challenges asked and left unused
+/// (by someone who knows the device id but not its key) still are.
+pub fn redeem(tx: &Transaction<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE rate_limits SET count = MAX(count - 1, 0)
+         WHERE scope = ?1 AND key = ?2 AND window_start > ?3",
+        params![scope.as_str(), key, now - window],
+    )?;
+    Ok(())
+}
+
 /// Whether the `count`th failure in a window deserves an audit row: the first, the one that
 /// reaches the limit, and every power of ten. A flood of failures thus writes a handful of
 /// rows, each carrying the count so far, instead of one row per failure.

@@ -478,6 +478,49 @@ async fn challenges_asked_from_another_address_cannot_lock_out_a_device() {
     );
 }
 
+/// A phone opens a session for every sync (a new challenge each time). Ten times the
+/// challenge limit of sessions from one address in one window are all opened: a redeemed
+/// challenge is not held against its device. Challenges asked and left unused from that
+/// address are still limited at the limit.
+#[tokio::test]
+async fn a_device_opening_a_session_for_every_sync_is_never_limited_but_unused_challenges_are() {
+    let h = Harness::new().await;
+    let phone = h.person("guardian").await;
+    let limit = h.state.settings.max_challenges_per_device;
+    let ask = || post_from(&h.app, "127.0.0.2", "/v1/challenge", &json!({ "device_id": phone.id }));
+    for n in 0..limit * 10 {
+        let r = ask().await;
+        assert_eq!(r.status, StatusCode::OK, "challenge {n} of a syncing phone");
+        let challenge: ChallengeResponse = r.json();
+        let sig: Signature = phone
+            .key
+            .sign(&session_signing_payload(&phone.id, &challenge.challenge));
+        let session = json!({
+            "device_id": phone.id,
+            "challenge": b64(&challenge.challenge),
+            "signature": b64(sig.to_der().as_bytes()),
+        });
+        let opened = post_from(&h.app, "127.0.0.2", "/v1/session", &session).await;
+        assert_eq!(opened.status, StatusCode::OK, "session {n} of a syncing phone");
+    }
+    let mut statuses = Vec::new();
+    for _ in 0..limit + 5 {
+        statuses.push(ask().await.status);
+    }
+    let granted = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    assert_eq!(
+        granted,
+        usize::try_from(limit).expect("limit"),
+        "unused challenges are limited at the limit"
+    );
+    assert!(
+        statuses[granted..]
+            .iter()
+            .all(|s| *s == StatusCode::TOO_MANY_REQUESTS),
+        "then 429: {statuses:?}"
+    );
+}
+
 /// A supervisor issues codes for the guardians of their team, then is taken off the team (or
 /// disabled). The codes they issued go with their authority: none of them enrols a device
 /// afterwards, so a supervisor cannot keep a way to become a guardian of the team.
