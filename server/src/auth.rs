@@ -519,7 +519,13 @@ pub async fn open_session(
             if let Some((_, asked_from)) = &issued {
                 let window = settings.rate_window;
                 let device_from_address = format!("{device}@{asked_from}");
-                rate_limit::redeem(tx, Scope::ChallengeDevice, &device_from_address, now, window)?;
+                rate_limit::redeem(
+                    tx,
+                    Scope::ChallengeDevice,
+                    &device_from_address,
+                    now,
+                    window,
+                )?;
                 rate_limit::redeem(tx, Scope::ChallengeAddress, asked_from, now, window)?;
             }
             let user: Option<String> = tx

@@ -176,18 +176,22 @@ pub(crate) fn scalar_to_json(value: &ScalarValue) -> Json {
 pub(crate) fn read(doc: &impl ReadDoc, obj: &ObjId) -> Result<Json> {
     match doc.object_type(obj)? {
         ObjType::Text => Ok(Json::String(doc.text(obj)?)),
+        // One pass over the object's ops (automerge's ranges), not a seek per key or index:
+        // a fresh device reads every entry of every document it receives.
         ObjType::List => {
             let mut items = Vec::with_capacity(doc.length(obj));
-            for index in 0..doc.length(obj) {
-                items.push(read_value(doc, doc.get(obj, index)?)?);
+            for item in doc.list_range(obj, ..) {
+                let id = item.id();
+                items.push(read_value(doc, Some((item.value.into_value(), id)))?);
             }
             Ok(Json::Array(items))
         }
         ObjType::Map | ObjType::Table => {
             let mut fields = Map::new();
-            for key in doc.keys(obj) {
-                let value = read_value(doc, doc.get(obj, key.as_str())?)?;
-                fields.insert(key, value);
+            for item in doc.map_range(obj, ..) {
+                let id = item.id();
+                let value = read_value(doc, Some((item.value.into_value(), id)))?;
+                fields.insert(item.key.into_owned(), value);
             }
             Ok(Json::Object(fields))
         }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use automerge::{ChangeHash, ObjId, ReadDoc, Value};
+use automerge::{ChangeHash, ObjId, ReadDoc, Value, ValueRef};
 
 use super::touched::{Touched, touched};
 use super::{EXCERPT_CHARS, EpisodeRow, RowKind, ViewChange, ViewRow, VisitSummary};
@@ -68,8 +68,8 @@ pub fn rows(doc: &mut CaseDoc) -> Result<Vec<ViewRow>> {
         let ids = entry_ids(doc, collection.key)?;
         let objs: Vec<ObjId> = ids.iter().map(|(_, obj)| obj.clone()).collect();
         let authors = authors_of(doc, collection, &objs);
-        for ((id, _), author) in ids.into_iter().zip(authors) {
-            rows.extend(entry_rows(doc, collection, id, author)?);
+        for ((id, obj), author) in ids.into_iter().zip(authors) {
+            rows.extend(entry_rows(doc, collection, id, &obj, author)?);
         }
     }
     rows.sort();
@@ -159,8 +159,12 @@ pub(crate) fn update_with(
                 .extend(collection.kinds.iter().map(|k| (*k, record.clone())));
             continue;
         };
-        let author = authors_of(doc, collection, &[obj]).pop().flatten();
-        change.rows.extend(entry_rows(doc, collection, id, author)?);
+        let author = authors_of(doc, collection, std::slice::from_ref(&obj))
+            .pop()
+            .flatten();
+        change
+            .rows
+            .extend(entry_rows(doc, collection, id, &obj, author)?);
     }
     Ok(change)
 }
@@ -206,13 +210,16 @@ fn entry_ids(doc: &CaseDoc, collection: &str) -> Result<Vec<(EntryId, ObjId)>> {
     }
     let parent = doc.object(&[collection])?;
     let mut out = Vec::new();
-    for key in am.keys(&parent) {
-        let id: EntryId = key
+    for item in am.map_range(&parent, ..) {
+        let id: EntryId = item
+            .key
             .parse()
             .map_err(|_| doc.malformed(collection, "entry key is not an id"))?;
-        match am.get(&parent, key.as_str())? {
-            Some((Value::Object(_), obj)) => out.push((id, obj)),
-            _ => return Err(doc.malformed(collection, "an entry is not an object")),
+        match item.value {
+            ValueRef::Object(_) => out.push((id, item.id())),
+            ValueRef::Scalar(_) => {
+                return Err(doc.malformed(collection, "an entry is not an object"));
+            }
         }
     }
     Ok(out)
@@ -232,18 +239,20 @@ fn entry_rows(
     doc: &CaseDoc,
     collection: &Collection,
     id: EntryId,
+    obj: &ObjId,
     author: Option<UserId>,
 ) -> Result<Vec<ViewRow>> {
     let record = id.to_string();
-    let path = [collection.key];
+    let key = record.clone();
+    let path = [collection.key, key.as_str()];
     Ok(match collection.key {
         "history" => vec![ViewRow::new(
             RowKind::PlacementHistory,
             record,
-            &doc.entry::<Placement>(&path, id)?,
+            &doc.read_obj::<Placement>(obj, &path)?,
         )?],
         "notes" => {
-            let note = doc.entry::<VisitNote>(&path, id)?;
+            let note = doc.read_obj::<VisitNote>(obj, &path)?;
             vec![
                 ViewRow::new(
                     RowKind::VisitSummary,
@@ -256,27 +265,27 @@ fn entry_rows(
         "plan_steps" => vec![ViewRow::new(
             RowKind::PlanStep,
             record,
-            &doc.entry::<PlanStep>(&path, id)?,
+            &doc.read_obj::<PlanStep>(obj, &path)?,
         )?],
         "checks" => vec![ViewRow::new(
             RowKind::SafetyCheck,
             record,
-            &doc.entry::<SafetyCheck>(&path, id)?,
+            &doc.read_obj::<SafetyCheck>(obj, &path)?,
         )?],
         "missing_episodes" => vec![ViewRow::new(
             RowKind::MissingEpisode,
             record,
-            &EpisodeRow::from(doc.entry::<MissingEpisode>(&path, id)?),
+            &EpisodeRow::from(doc.read_obj::<MissingEpisode>(obj, &path)?),
         )?],
         "persons" => vec![ViewRow::new(
             RowKind::Person,
             record,
-            &doc.entry::<PersonOfConcern>(&path, id)?,
+            &doc.read_obj::<PersonOfConcern>(obj, &path)?,
         )?],
         SHARED_KEY => vec![ViewRow::new(
             RowKind::SharedPerson,
             record,
-            &doc.entry::<SharedPerson>(&path, id)?,
+            &doc.read_obj::<SharedPerson>(obj, &path)?,
         )?],
         _ => Vec::new(),
     })
