@@ -14,6 +14,9 @@ mod value;
 
 pub use value::{FromValue, Params, ToValue, Value};
 
+#[cfg(test)]
+pub(crate) use sqlite::TestDb;
+
 use std::sync::Arc;
 
 /// Which database engine a connection talks to.

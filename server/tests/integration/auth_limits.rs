@@ -487,7 +487,15 @@ async fn a_device_opening_a_session_for_every_sync_is_never_limited_but_unused_c
     let h = Harness::new().await;
     let phone = h.person("guardian").await;
     let limit = h.state.settings.max_challenges_per_device;
-    let ask = || post_from(&h.app, "127.0.0.2", "/v1/challenge", &json!({ "device_id": phone.id }));
+    let ask = || async {
+        post_from(
+            &h.app,
+            "127.0.0.2",
+            "/v1/challenge",
+            &json!({ "device_id": phone.id }),
+        )
+        .await
+    };
     for n in 0..limit * 10 {
         let r = ask().await;
         assert_eq!(r.status, StatusCode::OK, "challenge {n} of a syncing phone");
@@ -501,7 +509,11 @@ async fn a_device_opening_a_session_for_every_sync_is_never_limited_but_unused_c
             "signature": b64(sig.to_der().as_bytes()),
         });
         let opened = post_from(&h.app, "127.0.0.2", "/v1/session", &session).await;
-        assert_eq!(opened.status, StatusCode::OK, "session {n} of a syncing phone");
+        assert_eq!(
+            opened.status,
+            StatusCode::OK,
+            "session {n} of a syncing phone"
+        );
     }
     let mut statuses = Vec::new();
     for _ in 0..limit + 5 {
