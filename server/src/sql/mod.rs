@@ -234,6 +234,9 @@ impl<'a> Conn<'a> {
 
 /// A write transaction: a [`Conn`] that the caller may write through. The database handle
 /// commits it when the closure given the `Tx` succeeds, and rolls it back otherwise.
+///
+/// Write functions take `&Tx`; read functions take a [`Conn`], which a write passes as
+/// `**tx` (the `Conn` the transaction derefs to, copied).
 #[derive(Clone, Copy, Debug)]
 pub struct Tx<'a> {
     conn: Conn<'a>,
