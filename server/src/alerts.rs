@@ -27,7 +27,6 @@ use casebook_core::alert::{
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{AlertId, EntryId};
 use casebook_core::model::{MissingEpisode, missing_episodes_in};
-use rusqlite::{Connection, OptionalExtension, Row, Transaction, params};
 use serde_json::json;
 
 use crate::audit::{self, Event};
@@ -35,6 +34,8 @@ use crate::auth::{self, Caller};
 use crate::db;
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Row, Tx};
 use crate::state::AppState;
 
 /// Something that happened to a missing episode between two versions of a `safety` document.
@@ -114,7 +115,7 @@ pub fn episode_events_in(
 
 /// The people an alert about `case` goes to: the guardians and social workers assigned to it
 /// and the supervisors of its team (in the case's organisation), except `author`.
-fn recipients(tx: &Transaction<'_>, case: &str, author: &str) -> Result<Vec<String>> {
+fn recipients(tx: &Tx<'_>, case: &str, author: &str) -> Result<Vec<String>> {
     let mut stmt = tx.prepare_cached(
         "SELECT a.user_id FROM assignments a JOIN cases c ON c.id = a.case_id
              JOIN users u ON u.id = a.user_id
@@ -128,13 +129,13 @@ fn recipients(tx: &Transaction<'_>, case: &str, author: &str) -> Result<Vec<Stri
     )?;
     let users = stmt
         .query_map(params![case, author], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(users)
 }
 
 /// Raise the alerts for `events` on `doc`, just stored by `caller`'s sync, each once.
 pub fn raise(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: &DocId,
     events: &[EpisodeEvent],
@@ -203,7 +204,7 @@ const ALERT_COLUMNS: &str = "a.id, a.case_id, a.episode_id, a.kind, a.at, a.rais
                              a.acknowledged_by, a.acknowledged_at, a.linked_reference";
 
 /// One alert row ([`ALERT_COLUMNS`]) as sent.
-fn alert_from_row(r: &Row<'_>) -> rusqlite::Result<Result<Alert>> {
+fn alert_from_row(r: &Row<'_>) -> crate::sql::Result<Result<Alert>> {
     let (id, case, episode, kind): (String, String, String, String) =
         (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     let by: Option<String> = r.get(6)?;
@@ -235,7 +236,7 @@ fn may_see(perms: &Permissions, alert: &Alert) -> bool {
 /// The alerts for `user` raised or changed after `after` and not after `upto` (global
 /// sequence), that `perms` (the user's) may still see, oldest first.
 pub fn deliver(
-    conn: &Connection,
+    conn: Conn<'_>,
     perms: &Permissions,
     user: &str,
     after: u64,
@@ -274,7 +275,7 @@ pub async fn acknowledge(
     state
         .db
         .write(move |tx| {
-            let caller = auth::recheck(tx, &caller, now)?;
+            let caller = auth::recheck(**tx, &caller, now)?;
             acknowledge_in(tx, &caller, &req.alerts, now)
         })
         .await
@@ -283,12 +284,12 @@ pub async fn acknowledge(
 /// Acknowledge each alert `caller` may see and has not been acknowledged yet; answer every
 /// named alert the caller may see as it now stands.
 fn acknowledge_in(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     ids: &[AlertId],
     now: i64,
 ) -> Result<AcknowledgeResponse> {
-    let perms = directory::permissions(tx, &caller.user)?;
+    let perms = directory::permissions(**tx, &caller.user)?;
     let device = caller.device.to_string();
     let mut seen = HashSet::new();
     let mut alerts = Vec::new();

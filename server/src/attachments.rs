@@ -15,13 +15,14 @@ use casebook_core::model::{PhotoRef, is_attachment_id, validate_photo};
 use casebook_core::sync::wire::{
     AttachmentData, AttachmentFetch, AttachmentStored, AttachmentUpload, PROTOCOL_VERSION,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Event};
 use crate::auth::{self, Caller};
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 use crate::state::AppState;
 
 fn event<'a>(name: &'a str, caller: &Caller, doc: &DocId, detail: serde_json::Value) -> Event<'a> {
@@ -38,7 +39,7 @@ fn event<'a>(name: &'a str, caller: &Caller, doc: &DocId, detail: serde_json::Va
 
 /// Refuse, with an audit row (committed: the refusal is returned inside `Ok`), a request for an image of a document the caller may not
 /// read (or, for an upload, write).
-fn deny(tx: &Transaction<'_>, caller: &Caller, doc: &DocId, now: i64, what: &str) -> Result<Error> {
+fn deny(tx: &Tx<'_>, caller: &Caller, doc: &DocId, now: i64, what: &str) -> Result<Error> {
     audit::append(
         tx,
         now,
@@ -53,7 +54,7 @@ fn deny(tx: &Transaction<'_>, caller: &Caller, doc: &DocId, now: i64, what: &str
 }
 
 /// The reference the stored `doc` holds now.
-pub fn stored_ref(conn: &Connection, doc: &DocId) -> Result<Option<PhotoRef>> {
+pub fn stored_ref(conn: Conn<'_>, doc: &DocId) -> Result<Option<PhotoRef>> {
     let row = conn
         .prepare_cached(
             "SELECT attachment_id, sha256, size, media_type FROM attachment_refs \
@@ -81,7 +82,7 @@ pub fn stored_ref(conn: &Connection, doc: &DocId) -> Result<Option<PhotoRef>> {
 
 /// Record the reference of a `safety` document just stored (`None`: it refers to nothing).
 /// Called in the transaction that stores the document.
-pub fn record_ref(tx: &Transaction<'_>, doc: &DocId, photo: Option<&PhotoRef>) -> Result<()> {
+pub fn record_ref(tx: &Tx<'_>, doc: &DocId, photo: Option<&PhotoRef>) -> Result<()> {
     if doc.kind != DocKind::Safety {
         return Ok(());
     }
@@ -111,14 +112,14 @@ pub fn record_ref(tx: &Transaction<'_>, doc: &DocId, photo: Option<&PhotoRef>) -
 
 /// Delete the images of `docs` their stored document no longer refers to, auditing each
 /// (`attachment_deleted`). Returns how many were deleted.
-pub fn collect(tx: &Transaction<'_>, docs: &[DocId], now: i64) -> Result<usize> {
+pub fn collect(tx: &Tx<'_>, docs: &[DocId], now: i64) -> Result<usize> {
     let mut deleted = 0;
     for doc in docs.iter().filter(|d| d.kind == DocKind::Safety) {
-        let keep = stored_ref(tx, doc)?.map(|r| r.attachment_id);
+        let keep = stored_ref(**tx, doc)?.map(|r| r.attachment_id);
         let ids: Vec<String> = tx
             .prepare_cached("SELECT attachment_id FROM attachments WHERE doc_id = ?1")?
             .query_map([doc.to_string()], |row| row.get(0))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<crate::sql::Result<_>>()?;
         for id in ids.into_iter().filter(|id| Some(id) != keep.as_ref()) {
             tx.prepare_cached("DELETE FROM attachments WHERE attachment_id = ?1")?
                 .execute([&id])?;
@@ -163,7 +164,7 @@ pub async fn collect_after_sync(state: &AppState, written: Vec<DocId>) -> Result
 }
 
 /// Whether any of `docs` has an image its stored document no longer refers to.
-fn any_unreferenced(conn: &Connection, docs: &[DocId]) -> Result<bool> {
+fn any_unreferenced(conn: Conn<'_>, docs: &[DocId]) -> Result<bool> {
     let mut stmt = conn.prepare_cached(
         "SELECT EXISTS (SELECT 1 FROM attachments a LEFT JOIN attachment_refs r \
          ON r.doc_id = a.doc_id WHERE a.doc_id = ?1 \
@@ -213,12 +214,12 @@ pub async fn upload(
     state
         .db
         .write(move |tx| {
-            let caller = auth::recheck(tx, &caller, now)?;
-            let perms = crate::directory::permissions(tx, &caller.user)?;
+            let caller = auth::recheck(**tx, &caller, now)?;
+            let perms = crate::directory::permissions(**tx, &caller.user)?;
             if !perms.access(&doc).can_write() {
                 return Ok(Err(deny(tx, &caller, &doc, now, &photo.attachment_id)?));
             }
-            if stored_ref(tx, &doc)?.as_ref() != Some(&photo) {
+            if stored_ref(**tx, &doc)?.as_ref() != Some(&photo) {
                 audit::append(
                     tx,
                     now,
@@ -291,8 +292,8 @@ pub async fn fetch(
     state
         .db
         .write(move |tx| {
-            let caller = auth::recheck(tx, &caller, now)?;
-            let perms = crate::directory::permissions(tx, &caller.user)?;
+            let caller = auth::recheck(**tx, &caller, now)?;
+            let perms = crate::directory::permissions(**tx, &caller.user)?;
             if !perms.access(&doc).can_read() {
                 return Ok(Err(deny(tx, &caller, &doc, now, &fetch.attachment_id)?));
             }

@@ -14,14 +14,15 @@ use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
 use rand::RngCore;
 use rand::rngs::OsRng;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, Event};
 use crate::directory::{self, User};
 use crate::error::{Error, Result};
+use crate::params;
 use crate::rate_limit::{self, Scope};
+use crate::sql::{Conn, OptionalExtension, Tx};
 use crate::state::{AppState, Settings};
 
 /// Characters of an enrolment code (Crockford base32: no I, L, O, U).
@@ -56,7 +57,7 @@ fn new_code() -> String {
 
 /// Issue a one-time enrolment code for `user`, valid for `ttl` seconds. Returns the code.
 pub fn issue_enrolment_code(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     user: &str,
     issued_by: Option<&str>,
     now: i64,
@@ -69,13 +70,13 @@ pub fn issue_enrolment_code(
 /// id lists and cancels the code; the code itself is kept only as a hash. A disabled user
 /// gets no code.
 pub fn issue_code_with_id(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     user: &str,
     issued_by: Option<&str>,
     now: i64,
     ttl: i64,
 ) -> Result<(String, String)> {
-    if user_disabled(tx, user)? {
+    if user_disabled(**tx, user)? {
         return Err(Error::Forbidden("this user is disabled"));
     }
     let code = new_code();
@@ -107,7 +108,7 @@ pub fn issue_code_with_id(
 }
 
 /// Whether an administrator has disabled `user` (an unknown user is not disabled).
-pub fn user_disabled(conn: &Connection, user: &str) -> Result<bool> {
+pub fn user_disabled(conn: Conn<'_>, user: &str) -> Result<bool> {
     Ok(conn
         .query_row(
             "SELECT disabled_at IS NOT NULL FROM users WHERE id = ?1",
@@ -133,7 +134,7 @@ enum CodeState {
     Spent { user: String, reason: &'static str },
 }
 
-fn code_state(conn: &Connection, hash: &[u8], now: i64) -> Result<CodeState> {
+fn code_state(conn: Conn<'_>, hash: &[u8], now: i64) -> Result<CodeState> {
     let found: Option<(String, i64, Option<i64>, Option<String>)> = conn
         .query_row(
             "SELECT user_id, expires_at, used_at, issued_by FROM enrolment_codes
@@ -220,7 +221,7 @@ pub async fn enrol(state: &AppState, source: String, req: EnrolRequest) -> Resul
     let settings = Arc::clone(&state.settings);
     let outcome = state
         .db
-        .write(move |tx| match code_state(tx, &hash, now)? {
+        .write(move |tx| match code_state(**tx, &hash, now)? {
             CodeState::Valid(user) => {
                 tx.execute(
                     "UPDATE enrolment_codes SET used_at = ?1 WHERE code_hash = ?2",
@@ -242,13 +243,13 @@ pub async fn enrol(state: &AppState, source: String, req: EnrolRequest) -> Resul
 
 /// A redeemed code's user gets a new device: the row, the audit, the answer.
 fn register_device(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     user: &str,
     req: &EnrolRequest,
     now: i64,
     server_id: String,
 ) -> Result<EnrolResponse> {
-    let info = directory::user(tx, user)?.ok_or(Error::NotFound("user"))?;
+    let info = directory::user(**tx, user)?.ok_or(Error::NotFound("user"))?;
     let device = DeviceId::random(&mut OsRng);
     tx.execute(
         "INSERT INTO devices (id, user_id, name, public_key, enrolled_at)
@@ -287,7 +288,7 @@ fn register_device(
 /// every refusal of an issued code and, for unknown codes, only the address's first failure
 /// in the window, the one reaching the limit and every power of ten (with the count).
 fn enrol_failed(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     settings: &Settings,
     state: CodeState,
     hash: &[u8],
@@ -324,7 +325,7 @@ fn enrol_failed(
 }
 
 /// A device's key and whether it is revoked; `None` for a device never enrolled.
-fn device_key(conn: &Connection, device: &DeviceId) -> Result<Option<(Vec<u8>, bool)>> {
+fn device_key(conn: Conn<'_>, device: &DeviceId) -> Result<Option<(Vec<u8>, bool)>> {
     Ok(conn
         .query_row(
             "SELECT public_key, revoked_at IS NOT NULL FROM devices WHERE id = ?1",
@@ -426,7 +427,7 @@ enum SessionOutcome {
 const SESSION_REFUSED: &str = "challenge or signature not valid";
 
 /// Whether `req` carries the device's signature over one of its live challenges.
-fn proven(conn: &Connection, req: &SessionRequest, now: i64) -> Result<bool> {
+fn proven(conn: Conn<'_>, req: &SessionRequest, now: i64) -> Result<bool> {
     let Some((key, _)) = device_key(conn, &req.device_id)? else {
         return Ok(false);
     };
@@ -489,7 +490,7 @@ pub async fn open_session(
         .db
         .write(move |tx| {
             let device = req.device_id;
-            let known = device_key(tx, &device)?;
+            let known = device_key(**tx, &device)?;
             // Single use: the challenge is consumed whatever happens next.
             let issued: Option<(i64, String)> = tx
                 .query_row(
@@ -584,7 +585,7 @@ pub async fn open_session(
 /// device per window (with the count so far) at the first failure, at the limit and at every
 /// power of ten. The claimed device is the subject: whoever failed did not prove to be it.
 fn session_failed(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     settings: &Settings,
     device: &DeviceId,
     address: &str,
@@ -638,7 +639,7 @@ pub struct Caller {
 
 /// Resolve a bearer token: unknown or expired is `unauthenticated`, a revoked device (or a
 /// disabled user) is `device_revoked`.
-pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> {
+pub fn authenticate(conn: Conn<'_>, token: &str, now: i64) -> Result<Caller> {
     let session = hash_secret(token.as_bytes());
     let device: Option<String> = conn
         .query_row(
@@ -660,13 +661,13 @@ pub fn authenticate(conn: &Connection, token: &str, now: i64) -> Result<Caller> 
 ///
 /// Every service that acts for a [`Caller`] calls this first, in its own transaction: the
 /// check made when the request's headers arrived is not enough.
-pub fn recheck(conn: &Connection, caller: &Caller, now: i64) -> Result<Caller> {
+pub fn recheck(conn: Conn<'_>, caller: &Caller, now: i64) -> Result<Caller> {
     live_caller(conn, caller.device, caller.session.clone(), now)
 }
 
 /// The caller behind `session` on `device`, if the session is live: not expired, the device
 /// not revoked, its user not disabled.
-fn live_caller(conn: &Connection, device: DeviceId, session: Vec<u8>, now: i64) -> Result<Caller> {
+fn live_caller(conn: Conn<'_>, device: DeviceId, session: Vec<u8>, now: i64) -> Result<Caller> {
     let row: Option<(i64, bool, String)> = conn
         .query_row(
             "SELECT s.expires_at, d.revoked_at IS NOT NULL, d.user_id

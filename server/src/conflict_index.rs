@@ -8,10 +8,11 @@
 
 use automerge::{ObjId, ObjType, ROOT, ReadDoc, ScalarValue, Value};
 use casebook_core::doc::DocId;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::db::{self, Db};
 use crate::error::Result;
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 
 /// The `meta` row that says documents stored before migration 010 are not counted yet
 /// (inserted by migration 011).
@@ -66,7 +67,7 @@ fn distinct(all: &[(Value<'_>, ObjId)]) -> bool {
 }
 
 /// Record that `doc`, just stored, holds `fields` conflicted fields (0: none).
-pub fn record(tx: &Transaction<'_>, doc: &DocId, fields: usize, now: i64) -> Result<()> {
+pub fn record(tx: &Tx<'_>, doc: &DocId, fields: usize, now: i64) -> Result<()> {
     if fields == 0 {
         tx.prepare_cached("DELETE FROM doc_conflicts WHERE doc_id = ?1")?
             .execute([doc.to_string()])?;
@@ -105,7 +106,7 @@ pub fn backfill(db: &Db, now: i64) -> Result<usize> {
         )?;
         Ok(stmt
             .query_map([], |r| r.get(0))?
-            .collect::<rusqlite::Result<_>>()?)
+            .collect::<crate::sql::Result<_>>()?)
     })?;
     let total = ids.len();
     tracing::info!(
@@ -161,7 +162,7 @@ pub fn backfill(db: &Db, now: i64) -> Result<usize> {
 }
 
 /// Whether the backfill is still to run.
-pub fn backfill_pending(conn: &Connection) -> Result<bool> {
+pub fn backfill_pending(conn: Conn<'_>) -> Result<bool> {
     Ok(db::meta_get(conn, BACKFILL_PENDING)?.is_some())
 }
 
@@ -177,7 +178,7 @@ pub struct Conflicted {
 }
 
 /// Every document with conflicts, newest first, for which `readable` says yes.
-pub fn list(conn: &Connection, readable: impl Fn(&DocId) -> bool) -> Result<Vec<Conflicted>> {
+pub fn list(conn: Conn<'_>, readable: impl Fn(&DocId) -> bool) -> Result<Vec<Conflicted>> {
     let mut stmt = conn.prepare_cached(
         "SELECT doc_id, fields, seen_at FROM doc_conflicts ORDER BY seen_at DESC, doc_id",
     )?;

@@ -16,9 +16,10 @@ use casebook_core::model::{
     overdue_check, safety_check_deadline,
 };
 use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::error::Result;
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 
 /// What was read from a stored `profile` or `safety` document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +79,7 @@ pub(crate) fn schedule_from(
     }
 }
 
-fn insert_dates(tx: &Transaction<'_>, doc: &DocId, deadlines: &[ScheduledDeadline]) -> Result<()> {
+fn insert_dates(tx: &Tx<'_>, doc: &DocId, deadlines: &[ScheduledDeadline]) -> Result<()> {
     let (case, kind) = (doc.case.to_string(), doc.kind.as_str());
     tx.prepare_cached("DELETE FROM deadline_dates WHERE case_id = ?1 AND doc_kind = ?2")?
         .execute(params![case, kind])?;
@@ -101,7 +102,7 @@ fn insert_dates(tx: &Transaction<'_>, doc: &DocId, deadlines: &[ScheduledDeadlin
 
 /// Replace the deadline facts of `doc` with `indexed`. Call it in the transaction that
 /// stores the document.
-pub fn record(tx: &Transaction<'_>, doc: &DocId, indexed: &Indexed) -> Result<()> {
+pub fn record(tx: &Tx<'_>, doc: &DocId, indexed: &Indexed) -> Result<()> {
     let case = doc.case.to_string();
     let readable = matches!(indexed, Indexed::Facts(_));
     tx.prepare_cached(
@@ -184,16 +185,21 @@ impl StepChecks {
 }
 
 /// The SQL giving, per indexed step, `case_id, step_id, every_hours, daily_at, checks_from`
-/// and its last check at or before `?as_of` (the parameter named `:as_of`).
-pub(crate) const STEP_CHECKS_SELECT: &str = "p.case_id, p.step_id, p.every_hours, p.daily_at,
+/// and its last check at or before the time bound as parameter `?{as_of}` (the statement's
+/// placeholders are all positional, as both engines number them).
+pub(crate) fn step_checks_select(as_of: usize) -> String {
+    format!(
+        "p.case_id, p.step_id, p.every_hours, p.daily_at,
     p.checks_from, (SELECT MAX(c.checked_at) FROM plan_checks c
-        WHERE c.case_id = p.case_id AND c.step_id = p.step_id AND c.checked_at <= :as_of)";
+        WHERE c.case_id = p.case_id AND c.step_id = p.step_id AND c.checked_at <= ?{as_of})"
+    )
+}
 
-/// A row of [`STEP_CHECKS_SELECT`] from column `first` on (`None` if it does not read).
+/// A row of [`step_checks_select`] from column `first` on (`None` if it does not read).
 pub(crate) fn step_checks_row(
-    r: &rusqlite::Row<'_>,
+    r: &crate::sql::Row<'_>,
     first: usize,
-) -> rusqlite::Result<Option<StepChecks>> {
+) -> crate::sql::Result<Option<StepChecks>> {
     let step: String = r.get(first + 1)?;
     let schedule = schedule_from(r.get(first + 2)?, r.get(first + 3)?);
     let checks_from: i64 = r.get(first + 4)?;
@@ -212,7 +218,7 @@ pub(crate) fn step_checks_row(
 /// The deadlines of `case` at `now` from the index, from the documents the caller may read
 /// (`profile`, `safety`), soonest first; `None` if one of those did not read when stored.
 pub fn case_deadlines(
-    conn: &Connection,
+    conn: Conn<'_>,
     case: &str,
     profile: bool,
     safety: bool,
@@ -265,12 +271,10 @@ pub fn case_deadlines(
     }
     if safety {
         let mut stmt = conn.prepare_cached(&format!(
-            "SELECT {STEP_CHECKS_SELECT} FROM plan_check_steps p WHERE p.case_id = :case"
+            "SELECT {} FROM plan_check_steps p WHERE p.case_id = ?1",
+            step_checks_select(2)
         ))?;
-        let rows = stmt.query_map(
-            rusqlite::named_params! { ":case": case, ":as_of": now.timestamp() },
-            |r| step_checks_row(r, 0),
-        )?;
+        let rows = stmt.query_map(params![case, now.timestamp()], |r| step_checks_row(r, 0))?;
         for row in rows {
             if let Some(overdue) = row?.and_then(|s| s.overdue_at(now.timestamp())) {
                 out.push(safety_check_deadline(&overdue));

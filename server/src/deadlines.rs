@@ -8,12 +8,12 @@ use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::CaseId;
 use casebook_core::model::Deadline;
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 use crate::access::Role;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::sql::{Conn, OptionalExtension};
 use crate::state::AppState;
 use crate::{deadline_index, directory};
 
@@ -51,7 +51,7 @@ pub async fn list(state: &AppState, caller: Caller) -> Result<DeadlinesResponse>
     state.db.read(move |conn| list_in(conn, &caller, now)).await
 }
 
-fn list_in(conn: &Connection, caller: &Caller, now: DateTime<Utc>) -> Result<DeadlinesResponse> {
+fn list_in(conn: Conn<'_>, caller: &Caller, now: DateTime<Utc>) -> Result<DeadlinesResponse> {
     let perms = directory::permissions(conn, &caller.user)?;
     let mut cases: Vec<CaseId> = perms.cases().filter_map(|c| c.parse().ok()).collect();
     cases.sort_unstable();
@@ -98,7 +98,7 @@ fn list_in(conn: &Connection, caller: &Caller, now: DateTime<Utc>) -> Result<Dea
 }
 
 /// The case's reference as the review index keeps it from its `profile` (empty if none).
-fn reference_of(conn: &Connection, case: &str) -> Result<String> {
+fn reference_of(conn: Conn<'_>, case: &str) -> Result<String> {
     Ok(conn
         .prepare_cached("SELECT reference FROM case_references WHERE case_id = ?1")?
         .query_row([case], |r| r.get(0))

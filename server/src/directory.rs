@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use casebook_core::doc::DocId;
 use casebook_core::ids::CaseId;
 use rand::RngCore;
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 
 use crate::access::{Access, Relation, Role, doc_access};
 use crate::audit;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 
 /// A fresh random identifier: 16 bytes as 32 lowercase hex characters.
 pub fn random_id() -> String {
@@ -33,7 +34,7 @@ pub struct User {
 }
 
 /// The user `id`, if it exists.
-pub fn user(conn: &Connection, id: &str) -> Result<Option<User>> {
+pub fn user(conn: Conn<'_>, id: &str) -> Result<Option<User>> {
     let row: Option<(String, String, String, bool)> = conn
         .query_row(
             "SELECT u.id, u.org_id, u.role, o.is_root FROM users u JOIN orgs o ON o.id = u.org_id
@@ -56,7 +57,7 @@ pub fn user(conn: &Connection, id: &str) -> Result<Option<User>> {
 }
 
 /// The organisation a case belongs to, if the case is registered.
-pub fn case_org(conn: &Connection, case: &str) -> Result<Option<String>> {
+pub fn case_org(conn: Conn<'_>, case: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT org_id FROM cases WHERE id = ?1", [case], |r| {
             r.get(0)
@@ -96,7 +97,7 @@ impl Permissions {
 }
 
 /// The relations of `user` to every case they are connected with, in their organisation.
-pub fn permissions(conn: &Connection, user: &User) -> Result<Permissions> {
+pub fn permissions(conn: Conn<'_>, user: &User) -> Result<Permissions> {
     let mut cases: HashMap<String, Relation> = HashMap::new();
     /// A query for case ids, whether it applies to supervisors only, and what a row means.
     type Source = (&'static str, bool, fn(&mut Relation));
@@ -142,7 +143,7 @@ pub fn permissions(conn: &Connection, user: &User) -> Result<Permissions> {
 }
 
 /// The first team `user` is a member of (a supervisor's new cases go there).
-pub fn first_team(conn: &Connection, user: &str) -> Result<Option<String>> {
+pub fn first_team(conn: Conn<'_>, user: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row(
             "SELECT team_id FROM team_members WHERE user_id = ?1 ORDER BY team_id LIMIT 1",
@@ -165,7 +166,7 @@ pub enum Registration {
 }
 
 /// Cases `user` registered in the day before `now`.
-pub fn cases_registered_since(conn: &Connection, user: &str, since: i64) -> Result<u32> {
+pub fn cases_registered_since(conn: Conn<'_>, user: &str, since: i64) -> Result<u32> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM audit WHERE actor_user = ?1 AND event = 'case_created' AND at > ?2",
         params![user, since],
@@ -178,7 +179,7 @@ pub fn cases_registered_since(conn: &Connection, user: &str, since: i64) -> Resu
 /// first team; a case left without a team is audited `case_without_team`), unless the user
 /// already registered `per_day` cases in the last 24 hours.
 pub fn register_offline_case(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     case: &CaseId,
     user: &User,
     device: &str,
@@ -189,16 +190,16 @@ pub fn register_offline_case(
         return Ok(Registration::NotAllowed);
     }
     let case_id = case.to_string();
-    if cases_registered_since(tx, &user.id, now - 24 * 3600)? >= per_day {
+    if cases_registered_since(**tx, &user.id, now - 24 * 3600)? >= per_day {
         return Ok(Registration::OverLimit);
     }
     let team = if user.role == Role::Supervisor {
-        match first_team(tx, &user.id)? {
+        match first_team(**tx, &user.id)? {
             Some(team) => Some(team),
             None => return Ok(Registration::NotAllowed),
         }
     } else {
-        only_team(tx, &user.id)?
+        only_team(**tx, &user.id)?
     };
     tx.execute(
         "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, ?4)",
@@ -234,7 +235,7 @@ pub fn register_offline_case(
                 actor_device: Some(device.to_owned()),
                 case_id: Some(case.to_string()),
                 subject: Some(user.org_id.clone()),
-                detail: serde_json::json!({ "creator_teams": team_count(tx, &user.id)? }),
+                detail: serde_json::json!({ "creator_teams": team_count(**tx, &user.id)? }),
                 ..audit::Event::default()
             },
         )?;
@@ -243,14 +244,14 @@ pub fn register_offline_case(
 }
 
 /// The user's team if they are in exactly one.
-pub fn only_team(conn: &Connection, user: &str) -> Result<Option<String>> {
+pub fn only_team(conn: Conn<'_>, user: &str) -> Result<Option<String>> {
     if team_count(conn, user)? != 1 {
         return Ok(None);
     }
     first_team(conn, user)
 }
 
-fn team_count(conn: &Connection, user: &str) -> Result<u32> {
+fn team_count(conn: Conn<'_>, user: &str) -> Result<u32> {
     Ok(conn.query_row(
         "SELECT COUNT(*) FROM team_members WHERE user_id = ?1",
         [user],

@@ -109,6 +109,19 @@ impl Error {
         }
     }
 
+    /// For a database failure, a short name for its kind (the engine's error code), never its
+    /// message: safe to show on `/readyz`. `None` for any other failure.
+    pub fn db_failure_kind(&self) -> Option<String> {
+        match self {
+            Error::Db(rusqlite::Error::SqliteFailure(failure, _)) => {
+                Some(format!("{:?}", failure.code))
+            }
+            Error::Db(_) => Some("database error".into()),
+            Error::Sql(e) => Some(e.kind_name()),
+            _ => None,
+        }
+    }
+
     /// Whether the disk under the database (or another file the server writes) is full:
     /// `SQLITE_FULL`, or `ENOSPC` from a file write. The transaction was rolled back, so
     /// nothing of the request was kept; the server answers 503 and serves what needs no

@@ -22,7 +22,6 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use casebook_core::doc::{CaseDoc, DocId, DocKind};
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model::{AssociateKeys, Interpreter, InterpreterKeys};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
@@ -31,6 +30,8 @@ use crate::auth::Caller;
 use crate::db;
 use crate::directory;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{OptionalExtension, Tx};
 
 /// What a stored document means for the check, read from the new save (and, for `visits`,
 /// the stored one before it). Pure.
@@ -114,7 +115,7 @@ fn changed_interpreters(
 /// Keep the index and raise the alerts for `input`, read from `doc` just stored by
 /// `caller`'s sync.
 pub fn record(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: &DocId,
     input: &LinkInput,
@@ -143,7 +144,7 @@ pub fn record(
         stmt.query_map([&case], |r| {
             Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
+        .collect::<crate::sql::Result<Vec<_>>>()?
     };
     if others.is_empty() {
         return Ok(());
@@ -177,7 +178,7 @@ pub fn record(
 }
 
 /// The reference of `case` (from its stored `profile` document), if it reads.
-fn case_reference(tx: &Transaction<'_>, case: CaseId) -> Result<Option<String>> {
+fn case_reference(tx: &Tx<'_>, case: CaseId) -> Result<Option<String>> {
     let profile = DocId::new(case, DocKind::Profile);
     let bytes: Option<Vec<u8>> = tx
         .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
@@ -207,7 +208,7 @@ fn link_id(recorded: CaseId, note: EntryId, person: EntryId) -> EntryId {
 }
 
 /// The supervisors of the team of `case`.
-fn supervisors(tx: &Transaction<'_>, case: &str) -> Result<Vec<String>> {
+fn supervisors(tx: &Tx<'_>, case: &str) -> Result<Vec<String>> {
     let mut stmt = tx.prepare_cached(
         "SELECT m.user_id FROM cases c JOIN team_members m ON m.team_id = c.team_id
              JOIN users u ON u.id = m.user_id
@@ -216,13 +217,13 @@ fn supervisors(tx: &Transaction<'_>, case: &str) -> Result<Vec<String>> {
     )?;
     let users = stmt
         .query_map([case], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(users)
 }
 
 #[allow(clippy::too_many_arguments)]
 fn raise(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: &DocId,
     case: &str,

@@ -9,7 +9,6 @@ use automerge::Automerge;
 use casebook_core::doc::{Author, CaseDoc, DocId, Edit};
 use casebook_core::ids::UserId;
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use crate::audit::{self, Event};
@@ -17,6 +16,8 @@ use crate::auth::{self, Caller};
 use crate::db;
 use crate::directory;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{OptionalExtension, Tx};
 use crate::state::AppState;
 
 /// Apply `change` to the stored document `doc` as `caller`'s person at the server's clock,
@@ -48,7 +49,7 @@ where
 
 /// The write transaction. A refusal is returned as `Ok(Some(error))` so its audit row commits.
 fn apply_in<F>(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: DocId,
     what: &'static str,
@@ -59,8 +60,8 @@ fn apply_in<F>(
 where
     F: FnOnce(&mut CaseDoc, &Edit) -> casebook_core::Result<()>,
 {
-    let caller = auth::recheck(tx, caller, now)?;
-    let perms = directory::permissions(tx, &caller.user)?;
+    let caller = auth::recheck(**tx, caller, now)?;
+    let perms = directory::permissions(**tx, &caller.user)?;
     let deny = |reason: &str| -> Result<Option<Error>> {
         audit::append(
             tx,
@@ -141,7 +142,7 @@ where
 
 /// Audit a refusal (`denied`, with its `detail`) of `caller`'s change to `doc`.
 pub(crate) fn audit_denied(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: &DocId,
     detail: serde_json::Value,
@@ -168,7 +169,7 @@ pub(crate) fn audit_denied(
 /// the review index, the report facts and the deadline index. Shared by every console write
 /// (`review/decide.rs` too), so no index falls behind a change made from a browser.
 pub(crate) fn index_stored(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: &DocId,
     before: &Automerge,

@@ -13,7 +13,6 @@ use casebook_core::doc::{CaseDoc, DocId, DocKind};
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_pack::{Generated, PackError, SafetyRecords, render_police_pack};
 use chrono::{DateTime, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -23,6 +22,8 @@ use crate::auth::{self, Caller};
 use crate::db::Db;
 use crate::directory::{self, User};
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension};
 use crate::state::AppState;
 
 /// The body of `POST /v1/cases/{case}/police-pack`.
@@ -167,7 +168,7 @@ async fn generate(db: &Db, who: Who, case: CaseId, episode: EntryId, now: i64) -
 }
 
 /// Who the user is, whether they may read `safety`, and the stored bytes the pack needs.
-fn read(conn: &Connection, who: &Who, safety: DocId, now: i64) -> Result<Found> {
+fn read(conn: Conn<'_>, who: &Who, safety: DocId, now: i64) -> Result<Found> {
     let (user, device) = match who {
         Who::Device(caller) => {
             let caller = auth::recheck(conn, caller, now)?;
@@ -218,7 +219,7 @@ fn read(conn: &Connection, who: &Who, safety: DocId, now: i64) -> Result<Found> 
 }
 
 /// The stored save of `doc`.
-fn stored(conn: &Connection, doc: &DocId) -> Result<Option<Vec<u8>>> {
+fn stored(conn: Conn<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
         .query_row([doc.to_string()], |r| r.get::<_, Vec<u8>>(0))

@@ -10,9 +10,9 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
-
 use crate::error::Result;
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 
 /// What is counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,7 +64,7 @@ pub fn address_key(source: &str) -> String {
 }
 
 /// Failures (or requests) counted for `key` in its current window; 0 once the window passed.
-pub fn count(conn: &Connection, scope: Scope, key: &str, now: i64, window: i64) -> Result<i64> {
+pub fn count(conn: Conn<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Result<i64> {
     let n: Option<i64> = conn
         .query_row(
             "SELECT count FROM rate_limits WHERE scope = ?1 AND key = ?2 AND window_start > ?3",
@@ -77,7 +77,7 @@ pub fn count(conn: &Connection, scope: Scope, key: &str, now: i64, window: i64) 
 
 /// Whether `key` reached `limit` in its current window.
 pub fn exceeded(
-    conn: &Connection,
+    conn: Conn<'_>,
     scope: Scope,
     key: &str,
     now: i64,
@@ -89,7 +89,7 @@ pub fn exceeded(
 
 /// Count one more for `key` (opening a new window if the last one passed) and return the
 /// count in the window. Windows that passed are deleted on the way.
-pub fn bump(tx: &Transaction<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Result<i64> {
+pub fn bump(tx: &Tx<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Result<i64> {
     let horizon = now - window;
     tx.execute(
         "DELETE FROM rate_limits WHERE window_start <= ?1",
@@ -111,7 +111,7 @@ pub fn bump(tx: &Transaction<'_>, scope: Scope, key: &str, now: i64, window: i64
 /// redeemed by a valid session is not held against its device or address, so a device that
 /// opens a session for every sync is never limited, while challenges asked and left unused
 /// (by someone who knows the device id but not its key) still are.
-pub fn redeem(tx: &Transaction<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Result<()> {
+pub fn redeem(tx: &Tx<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Result<()> {
     tx.execute(
         "UPDATE rate_limits SET count = MAX(count - 1, 0)
          WHERE scope = ?1 AND key = ?2 AND window_start > ?3",
@@ -138,12 +138,6 @@ pub fn audit_due(count: i64, limit: u32) -> bool {
 mod tests {
     use super::*;
 
-    fn db() -> Connection {
-        let mut conn = Connection::open_in_memory().expect("open");
-        crate::schema::migrate(&mut conn).expect("migrate");
-        conn
-    }
-
     #[test]
     fn addresses_group_by_v4_address_and_v6_slash_64() {
         assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
@@ -161,26 +155,27 @@ mod tests {
 
     #[test]
     fn counts_per_key_in_fixed_windows() {
-        let mut conn = db();
-        let tx = conn.transaction().expect("tx");
-        for i in 1..=3 {
+        let mut db = crate::sql::TestDb::migrated();
+        db.write(|tx| {
+            for i in 1..=3 {
+                assert_eq!(
+                    bump(tx, Scope::EnrolAddress, "a", 100, 60).expect("bump"),
+                    i
+                );
+            }
+            assert_eq!(bump(tx, Scope::EnrolCode, "a", 100, 60).expect("bump"), 1);
+            assert!(exceeded(**tx, Scope::EnrolAddress, "a", 159, 60, 3).expect("read"));
+            assert!(!exceeded(**tx, Scope::EnrolAddress, "b", 159, 60, 3).expect("read"));
+            assert!(!exceeded(**tx, Scope::EnrolAddress, "a", 160, 60, 3).expect("read"));
             assert_eq!(
-                bump(&tx, Scope::EnrolAddress, "a", 100, 60).expect("bump"),
-                i
+                bump(tx, Scope::EnrolAddress, "a", 160, 60).expect("bump"),
+                1
             );
-        }
-        assert_eq!(bump(&tx, Scope::EnrolCode, "a", 100, 60).expect("bump"), 1);
-        assert!(exceeded(&tx, Scope::EnrolAddress, "a", 159, 60, 3).expect("read"));
-        assert!(!exceeded(&tx, Scope::EnrolAddress, "b", 159, 60, 3).expect("read"));
-        assert!(!exceeded(&tx, Scope::EnrolAddress, "a", 160, 60, 3).expect("read"));
-        assert_eq!(
-            bump(&tx, Scope::EnrolAddress, "a", 160, 60).expect("bump"),
-            1
-        );
-        let rows: i64 = tx
-            .query_row("SELECT COUNT(*) FROM rate_limits", [], |r| r.get(0))
-            .expect("count");
-        assert_eq!(rows, 1, "the passed window of the other scope was deleted");
+            let rows: i64 = tx
+                .query_row("SELECT COUNT(*) FROM rate_limits", [], |r| r.get(0))
+                .expect("count");
+            assert_eq!(rows, 1, "the passed window of the other scope was deleted");
+        });
     }
 
     #[test]

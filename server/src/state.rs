@@ -169,7 +169,7 @@ impl AppState {
     /// State over an opened database, reading (or creating) the server id.
     pub fn new(db: Db, clock: Clock, settings: Settings) -> Result<Self> {
         let server_id = db.write_blocking(|tx| {
-            if let Some(id) = crate::db::meta_get(tx, "server_id")? {
+            if let Some(id) = crate::db::meta_get(**tx, "server_id")? {
                 return Ok(id);
             }
             let id = crate::directory::random_id();

@@ -7,12 +7,12 @@
 use casebook_core::doc::DocId;
 use casebook_core::doc::chunk_guard::ChunkGuard;
 use casebook_core::sync::wire::SyncRequest;
-use rusqlite::Transaction;
 use serde_json::json;
 
 use crate::audit::{self, Event};
 use crate::auth::{self, Caller};
 use crate::error::{Error, Result};
+use crate::sql::Tx;
 use crate::state::AppState;
 
 /// A message the walk refused.
@@ -67,7 +67,7 @@ pub async fn refuse_request(state: &AppState, caller: Caller, refused: Vec<Refus
     let audited = state
         .db
         .write(move |tx| {
-            let caller = auth::recheck(tx, &caller, now)?;
+            let caller = auth::recheck(**tx, &caller, now)?;
             for r in &refused {
                 audit_refusal(tx, &caller, now, r)?;
             }
@@ -80,7 +80,7 @@ pub async fn refuse_request(state: &AppState, caller: Caller, refused: Vec<Refus
     }
 }
 
-fn audit_refusal(tx: &Transaction<'_>, caller: &Caller, now: i64, r: &Refused) -> Result<()> {
+fn audit_refusal(tx: &Tx<'_>, caller: &Caller, now: i64, r: &Refused) -> Result<()> {
     audit::append(
         tx,
         now,

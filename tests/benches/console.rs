@@ -153,7 +153,7 @@ async fn case_page() -> Result<()> {
             for case in &cases {
                 tx.execute(
                     "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![case.to_string(), org, team, now],
+                    casebook_server::params![case.to_string(), org, team, now],
                 )?;
                 let docs = if *case == measured { &busy } else { &small };
                 for (kind, bytes) in docs {
@@ -161,7 +161,7 @@ async fn case_page() -> Result<()> {
                     tx.execute(
                         "INSERT INTO docs (doc_id, case_id, kind, seq, bytes)
                          VALUES (?1, ?2, ?3, ?4, ?5)",
-                        rusqlite::params![
+                        casebook_server::params![
                             format!("{case}/{}", kind.as_str()),
                             case.to_string(),
                             kind.as_str(),

@@ -153,7 +153,7 @@ async fn seed(h: &Harness, devices: usize, resumption: bool) -> Result<Vec<Arc<P
                 )?;
                 let ids = stmt
                     .query_map([org], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                    .collect::<casebook_server::sql::Result<Vec<String>>>()?;
                 Ok(ids)
             })
             .await?

@@ -301,17 +301,17 @@ mod fresh {
                 .write(move |tx| {
                     tx.execute(
                         "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, NULL, ?3)",
-                        rusqlite::params![case.to_string(), org, now],
+                        casebook_server::params![case.to_string(), org, now],
                     )?;
                     tx.execute(
                         "INSERT INTO assignments (case_id, user_id) VALUES (?1, ?2)",
-                        rusqlite::params![case.to_string(), guardian],
+                        casebook_server::params![case.to_string(), guardian],
                     )?;
                     for (doc, bytes) in &saved {
                         let seq = casebook_server::db::next_seq(tx)?;
                         tx.execute(
                             "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-                            rusqlite::params![
+                            casebook_server::params![
                                 doc.to_string(),
                                 doc.case.to_string(),
                                 doc.kind.as_str(),

@@ -50,15 +50,15 @@ async fn run() -> Result<()> {
                 let case = hex_id(c, 0xca);
                 tx.execute(
                     "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    rusqlite::params![case, org, team, now],
+                    casebook_server::params![case, org, team, now],
                 )?;
                 tx.execute(
                     "INSERT INTO assignments (case_id, user_id) VALUES (?1, ?2)",
-                    rusqlite::params![case, guardian],
+                    casebook_server::params![case, guardian],
                 )?;
                 tx.execute(
                     "INSERT INTO case_references (case_id, reference) VALUES (?1, ?2)",
-                    rusqlite::params![case, format!("HUL-2026-{c:04}")],
+                    casebook_server::params![case, format!("HUL-2026-{c:04}")],
                 )?;
                 for n in 0..NOTES_PER_CASE {
                     let submitted = n == 0;
@@ -66,7 +66,7 @@ async fn run() -> Result<()> {
                         "INSERT INTO review_index (case_id, note_id, author_user, visited_at,
                              status, submitted_at, reviewer, reviewed_at)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                        rusqlite::params![
+                        casebook_server::params![
                             case,
                             hex_id(c * NOTES_PER_CASE + n, 0x0e),
                             guardian,

@@ -5,17 +5,18 @@
 use std::io::Write;
 use std::path::Path;
 
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use crate::audit::{self, Event};
 use crate::auth;
 use crate::directory::random_id;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{OptionalExtension, Tx};
 
 /// First start: the root organisation and its first administrator, with a one-time code.
 /// Returns `None` if the server was already set up.
-pub fn bootstrap(tx: &Transaction<'_>, now: i64, ttl: i64) -> Result<Option<(String, String)>> {
+pub fn bootstrap(tx: &Tx<'_>, now: i64, ttl: i64) -> Result<Option<(String, String)>> {
     super::enrolment::remove_admin_memberships(tx, now)?;
     let any: bool = tx.query_row("SELECT EXISTS(SELECT 1 FROM orgs)", [], |r| r.get(0))?;
     if any {
@@ -48,7 +49,7 @@ pub fn bootstrap(tx: &Transaction<'_>, now: i64, ttl: i64) -> Result<Option<(Str
 }
 
 /// A new code for the first administrator of the root organisation (CLI `admin admin-code`).
-pub fn first_admin_code(tx: &Transaction<'_>, now: i64, ttl: i64) -> Result<(String, String)> {
+pub fn first_admin_code(tx: &Tx<'_>, now: i64, ttl: i64) -> Result<(String, String)> {
     let admin: String = tx
         .query_row(
             "SELECT u.id FROM users u JOIN orgs o ON o.id = u.org_id

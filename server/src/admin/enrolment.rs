@@ -3,7 +3,6 @@
 //! codes only for the guardians, social workers and carers of their own teams; administrators
 //! are never team members. Refusals are audited before they are answered.
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use super::{Caller, change, change_or_refuse, look, managed_org, manages, record, refuse};
@@ -12,6 +11,8 @@ use crate::audit::{self, Event};
 use crate::auth;
 use crate::directory::{self, User};
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 use crate::state::AppState;
 
 use super::types::{CodeInfo, CodeIssued, IssueCode};
@@ -25,7 +26,7 @@ fn supervisor_may_enrol(role: Role) -> bool {
 /// administrator managing the target's organisation, or a supervisor for a guardian, social
 /// worker or carer of a team they both belong to, and never for a disabled user.
 pub(crate) fn issue_refusal(
-    conn: &Connection,
+    conn: Conn<'_>,
     issuer: &User,
     target: &User,
 ) -> Result<Option<&'static str>> {
@@ -54,7 +55,7 @@ pub(crate) fn issue_refusal(
 /// Whether a code that `issuer` issued for `target` may still be redeemed: the issuer is not
 /// disabled and may still issue it. A supervisor taken off the team, or disabled, loses every
 /// code they issued (checked when the code is used, so no code outlives its issuer's authority).
-pub(crate) fn issuer_still_allowed(conn: &Connection, issuer: &str, target: &str) -> Result<bool> {
+pub(crate) fn issuer_still_allowed(conn: Conn<'_>, issuer: &str, target: &str) -> Result<bool> {
     let (Some(issuer_user), Some(target_user)) = (
         directory::user(conn, issuer)?,
         directory::user(conn, target)?,
@@ -82,8 +83,8 @@ pub async fn issue_code(
         ));
     }
     change_or_refuse(state, caller, move |tx, caller, now| {
-        let target = directory::user(tx, &user)?.ok_or(Error::NotFound("user"))?;
-        let refusal = issue_refusal(tx, &caller.user, &target)?;
+        let target = directory::user(**tx, &user)?.ok_or(Error::NotFound("user"))?;
+        let refusal = issue_refusal(**tx, &caller.user, &target)?;
         if let Some(reason) = refusal {
             let detail = json!({ "reason": reason, "role": target.role.as_str() });
             return refuse(
@@ -133,7 +134,7 @@ pub async fn list_codes(state: &AppState, caller: Caller, user: String) -> Resul
                     expires_at: r.get(4)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::sql::Result<Vec<_>>>()?;
         Ok(rows)
     })
     .await
@@ -224,7 +225,7 @@ pub async fn set_disabled(
 }
 
 /// Void every outstanding code of `user` (all were issued before `now`). Returns how many.
-pub(super) fn void_outstanding(tx: &Transaction<'_>, user: &str, now: i64) -> Result<usize> {
+pub(super) fn void_outstanding(tx: &Tx<'_>, user: &str, now: i64) -> Result<usize> {
     Ok(tx.execute(
         "UPDATE enrolment_codes SET voided_at = ?1, expires_at = MIN(expires_at, ?1)
          WHERE user_id = ?2 AND used_at IS NULL AND voided_at IS NULL AND expires_at > ?1",
@@ -234,14 +235,14 @@ pub(super) fn void_outstanding(tx: &Transaction<'_>, user: &str, now: i64) -> Re
 
 /// Remove administrators from teams (rows left from before they were refused), auditing
 /// each removal. Returns how many were removed.
-pub(super) fn remove_admin_memberships(tx: &Transaction<'_>, now: i64) -> Result<usize> {
+pub(super) fn remove_admin_memberships(tx: &Tx<'_>, now: i64) -> Result<usize> {
     let mut stmt = tx.prepare(
         "SELECT m.team_id, m.user_id FROM team_members m JOIN users u ON u.id = m.user_id
          WHERE u.role = 'administrator' ORDER BY m.team_id, m.user_id",
     )?;
     let rows = stmt
         .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     for (team, user) in &rows {
         tx.execute(
             "DELETE FROM team_members WHERE team_id = ?1 AND user_id = ?2",

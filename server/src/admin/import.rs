@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use super::{Caller, change, insert_user, look, manages, record, require_admin};
@@ -14,6 +13,8 @@ use crate::audit::Event;
 use crate::directory::User;
 use crate::error::{Error, Result};
 use crate::names;
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 use crate::state::AppState;
 
 /// Largest file accepted for import (256 KiB: some 5,000 rows of a name, a role and a team).
@@ -260,7 +261,7 @@ fn role_of(text: &str) -> Option<Role> {
 
 /// The id of the team of `org` named `name` (case-insensitive), or why there is none.
 fn team_named(
-    conn: &Connection,
+    conn: Conn<'_>,
     org: &str,
     name: &str,
 ) -> Result<std::result::Result<String, String>> {
@@ -269,7 +270,7 @@ fn team_named(
     )?;
     let ids = stmt
         .query_map(params![org, name], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(match ids.as_slice() {
         [id] => Ok(id.clone()),
         [] => Err(format!("teams: no team {name:?} in this organisation")),
@@ -284,7 +285,7 @@ fn team_named(
 /// user's of the organisation or another row's; a known role; teams of the organisation
 /// (never for an administrator).
 pub fn check_rows(
-    conn: &Connection,
+    conn: Conn<'_>,
     admin: &User,
     org: &str,
     rows: Vec<ImportRow>,
@@ -393,7 +394,7 @@ pub async fn import_users(
     require_admin(&caller)?;
     let rows = parse_csv(&csv)?;
     change(state, caller, move |tx, caller, now| {
-        let preview = check_rows(tx, &caller.user, &org, rows)?;
+        let preview = check_rows(**tx, &caller.user, &org, rows)?;
         let bad = preview.rows_with_errors();
         if bad > 0 {
             return Err(Error::BadRequest(format!(
@@ -406,7 +407,7 @@ pub async fn import_users(
 }
 
 fn write_rows(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     now: i64,
     org: &str,

@@ -23,7 +23,6 @@ pub use unteamed::{UnteamedCase, list_unteamed};
 
 use casebook_core::ids::CaseId;
 use rand::rngs::OsRng;
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use crate::access::Role;
@@ -32,6 +31,8 @@ use crate::auth::{self, Caller};
 use crate::directory::{self, User, random_id};
 use crate::error::{Error, Result};
 use crate::names;
+use crate::params;
+use crate::sql::{OptionalExtension, Tx};
 use crate::state::AppState;
 
 fn manages(admin: &User, org: &str) -> bool {
@@ -47,7 +48,7 @@ fn require_admin(caller: &Caller) -> Result<()> {
 }
 
 /// The organisation owning row `id` of `table` (users, teams, cases), if the admin manages it.
-fn managed_org(tx: &Transaction<'_>, admin: &User, table: &str, id: &str) -> Result<String> {
+fn managed_org(tx: &Tx<'_>, admin: &User, table: &str, id: &str) -> Result<String> {
     let sql = format!("SELECT org_id FROM {table} WHERE id = ?1");
     let org: Option<String> = tx.query_row(&sql, [id], |r| r.get(0)).optional()?;
     match org {
@@ -58,13 +59,13 @@ fn managed_org(tx: &Transaction<'_>, admin: &User, table: &str, id: &str) -> Res
     }
 }
 
-fn user_role(tx: &Transaction<'_>, user: &str) -> Result<Role> {
-    directory::user(tx, user)?
+fn user_role(tx: &Tx<'_>, user: &str) -> Result<Role> {
+    directory::user(**tx, user)?
         .map(|u| u.role)
         .ok_or(Error::NotFound("user"))
 }
 
-fn record(tx: &Transaction<'_>, caller: &Caller, now: i64, event: Event<'_>) -> Result<()> {
+fn record(tx: &Tx<'_>, caller: &Caller, now: i64, event: Event<'_>) -> Result<()> {
     audit::append(
         tx,
         now,
@@ -81,13 +82,13 @@ fn record(tx: &Transaction<'_>, caller: &Caller, now: i64, event: Event<'_>) -> 
 async fn change<T, F>(state: &AppState, caller: Caller, f: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Transaction<'_>, &Caller, i64) -> Result<T> + Send + 'static,
+    F: FnOnce(&Tx<'_>, &Caller, i64) -> Result<T> + Send + 'static,
 {
     let now = state.clock.now();
     state
         .db
         .write(move |tx| {
-            let caller = auth::recheck(tx, &caller, now)?;
+            let caller = auth::recheck(**tx, &caller, now)?;
             f(tx, &caller, now)
         })
         .await
@@ -98,14 +99,14 @@ where
 async fn change_or_refuse<T, F>(state: &AppState, caller: Caller, f: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&Transaction<'_>, &Caller, i64) -> Result<Result<T>> + Send + 'static,
+    F: FnOnce(&Tx<'_>, &Caller, i64) -> Result<Result<T>> + Send + 'static,
 {
     change(state, caller, f).await?
 }
 
 /// Audit a refused request about `subject` and answer with `error` (see [`change_or_refuse`]).
 fn refuse<T>(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     now: i64,
     event: &'static str,
@@ -127,7 +128,7 @@ fn refuse<T>(
 async fn look<T, F>(state: &AppState, caller: Caller, f: F) -> Result<T>
 where
     T: Send + 'static,
-    F: FnOnce(&rusqlite::Connection, &Caller) -> Result<T> + Send + 'static,
+    F: FnOnce(crate::sql::Conn<'_>, &Caller) -> Result<T> + Send + 'static,
 {
     let now = state.clock.now();
     state
@@ -210,7 +211,7 @@ pub async fn create_user(state: &AppState, caller: Caller, req: NewUser) -> Resu
 
 /// Write one user of `org` (already checked) and its audit row; returns the new id.
 fn insert_user(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     now: i64,
     org: &str,
@@ -340,7 +341,7 @@ pub async fn create_case(state: &AppState, caller: Caller, req: NewCase) -> Resu
         // gets the same answer as a new one: otherwise any administrator could learn whether
         // another organisation holds a case. The attempt is audited under the case's id, so
         // its own organisation sees it.
-        if let Some(owner) = directory::case_org(tx, &id)? {
+        if let Some(owner) = directory::case_org(**tx, &id)? {
             let ev = Event {
                 event: "case_register_ignored",
                 case_id: Some(id.clone()),
@@ -630,7 +631,7 @@ fn audit_filter(lookup: Lookup) -> Result<audit::Filter> {
 
 /// The case or user of `filter` is in an organisation the caller manages.
 fn check_audit_filter(
-    conn: &rusqlite::Connection,
+    conn: crate::sql::Conn<'_>,
     caller: &Caller,
     filter: &audit::Filter,
 ) -> Result<()> {

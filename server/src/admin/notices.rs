@@ -4,12 +4,13 @@
 //! Notices wait in the `notices` table until delivered, and carry no case content.
 
 use casebook_core::sync::wire::{Notice, NoticeKind};
-use rusqlite::{Connection, Transaction, params};
 use serde_json::json;
 
 use crate::audit::{self, Event};
 use crate::auth::Caller;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, Tx};
 
 const DEVICE_ENROLLED: &str = "device_enrolled";
 
@@ -18,20 +19,14 @@ const MAX_PER_ANSWER: i64 = 100;
 
 /// `device` (labelled `name`) has just enrolled for `user`: queue a notice for each of the
 /// user's other unrevoked devices, and audit it. Nothing is queued for a first device.
-pub fn device_enrolled(
-    tx: &Transaction<'_>,
-    user: &str,
-    device: &str,
-    name: &str,
-    now: i64,
-) -> Result<()> {
+pub fn device_enrolled(tx: &Tx<'_>, user: &str, device: &str, name: &str, now: i64) -> Result<()> {
     let mut stmt = tx.prepare(
         "SELECT id FROM devices WHERE user_id = ?1 AND id <> ?2 AND revoked_at IS NULL
          ORDER BY enrolled_at, id",
     )?;
     let others = stmt
         .query_map(params![user, device], |r| r.get::<_, String>(0))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     if others.is_empty() {
         return Ok(());
     }
@@ -59,7 +54,7 @@ pub fn device_enrolled(
 
 /// Whether `caller`'s device has notices waiting (a sync that would otherwise be idle then
 /// takes the write path, which delivers them).
-pub fn pending(conn: &Connection, caller: &Caller) -> Result<bool> {
+pub fn pending(conn: Conn<'_>, caller: &Caller) -> Result<bool> {
     Ok(conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM notices WHERE device_id = ?1 AND delivered_at IS NULL)",
         [caller.device.to_string()],
@@ -69,7 +64,7 @@ pub fn pending(conn: &Connection, caller: &Caller) -> Result<bool> {
 
 /// Take the notices waiting for `caller`'s device, marking them delivered in the same
 /// transaction as the answer that carries them (and auditing the delivery).
-pub fn deliver(tx: &Transaction<'_>, caller: &Caller, now: i64) -> Result<Vec<Notice>> {
+pub fn deliver(tx: &Tx<'_>, caller: &Caller, now: i64) -> Result<Vec<Notice>> {
     let device = caller.device.to_string();
     let mut stmt = tx.prepare_cached(
         "SELECT id, kind, about_device, about_name, at FROM notices
@@ -85,7 +80,7 @@ pub fn deliver(tx: &Transaction<'_>, caller: &Caller, now: i64) -> Result<Vec<No
                 r.get::<_, i64>(4)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     if rows.is_empty() {
         return Ok(Vec::new());
     }

@@ -4,13 +4,14 @@
 //! supervisors who lead a team see those of their own organisation, reference and registration
 //! time only (they may not read a case outside their teams, and need only know one waits).
 
-use rusqlite::{Connection, params};
 use serde::Serialize;
 
 use crate::access::Role;
 use crate::auth::{self, Caller};
 use crate::directory;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::Conn;
 use crate::state::AppState;
 
 use super::manages;
@@ -49,7 +50,7 @@ pub async fn list_unteamed(state: &AppState, caller: Caller) -> Result<Vec<Untea
         .await
 }
 
-fn for_admin(conn: &Connection, admin: &directory::User) -> Result<Vec<UnteamedCase>> {
+fn for_admin(conn: Conn<'_>, admin: &directory::User) -> Result<Vec<UnteamedCase>> {
     let mut stmt = conn.prepare(
         "SELECT id, created_at, org_id FROM cases WHERE team_id IS NULL ORDER BY created_at, id",
     )?;
@@ -70,7 +71,7 @@ fn for_admin(conn: &Connection, admin: &directory::User) -> Result<Vec<UnteamedC
         }
         let users = assigned
             .query_map([&case_id], |r| r.get::<_, String>(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<crate::sql::Result<Vec<_>>>()?;
         out.push(UnteamedCase {
             case_id,
             created_at,
@@ -81,7 +82,7 @@ fn for_admin(conn: &Connection, admin: &directory::User) -> Result<Vec<UnteamedC
     Ok(out)
 }
 
-fn for_supervisor(conn: &Connection, supervisor: &directory::User) -> Result<Vec<UnteamedCase>> {
+fn for_supervisor(conn: Conn<'_>, supervisor: &directory::User) -> Result<Vec<UnteamedCase>> {
     if directory::first_team(conn, &supervisor.id)?.is_none() {
         return Err(Error::Forbidden("supervisors of a team only"));
     }
@@ -97,5 +98,5 @@ fn for_supervisor(conn: &Connection, supervisor: &directory::User) -> Result<Vec
             assigned: None,
         })
     })?;
-    Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    Ok(rows.collect::<crate::sql::Result<Vec<_>>>()?)
 }

@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use rand::RngCore;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -24,6 +23,7 @@ use zeroize::Zeroizing;
 
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::sql::Conn;
 use crate::state::Clock;
 
 /// The signing key file's name inside the data directory, when no other file is configured.
@@ -201,7 +201,7 @@ impl Anchorer {
     /// Returns the anchor written, if any.
     pub fn anchor_if_due(
         &mut self,
-        conn: &Connection,
+        conn: Conn<'_>,
         now: i64,
         force: bool,
     ) -> Result<Option<Anchor>> {
@@ -315,7 +315,7 @@ pub enum AnchorVerdict {
 /// Check every anchor in `anchors_file` against the chain in `conn`: each must be signed by
 /// `key`, and the chain must reach its row and hold the same hash there.
 pub fn verify_anchors(
-    conn: &Connection,
+    conn: Conn<'_>,
     anchors_file: &Path,
     key: &VerifyingKey,
 ) -> Result<AnchorVerdict> {

@@ -9,11 +9,12 @@
 
 pub mod anchors;
 
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 
 /// The `prev_hash` of the first row.
 const GENESIS: [u8; 32] = [0; 32];
@@ -95,7 +96,7 @@ pub fn chain_hash(prev: &[u8], row: &Row) -> [u8; 32] {
 }
 
 /// Append `event` at time `at` inside the caller's write transaction.
-pub fn append(tx: &Transaction<'_>, at: i64, event: Event<'_>) -> Result<i64> {
+pub fn append(tx: &Tx<'_>, at: i64, event: Event<'_>) -> Result<i64> {
     let last: Option<(i64, Vec<u8>)> = tx
         .query_row(
             "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
@@ -160,7 +161,7 @@ pub enum Verdict {
     Broken(BrokenLink),
 }
 
-fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<(Row, Vec<u8>, Vec<u8>)> {
+fn row_from(r: &crate::sql::Row<'_>) -> crate::sql::Result<(Row, Vec<u8>, Vec<u8>)> {
     let hash: Vec<u8> = r.get(10)?;
     Ok((
         Row {
@@ -184,7 +185,7 @@ const SELECT: &str = "SELECT id, at, event, actor_user, actor_device, case_id, d
                              detail, prev_hash, hash FROM audit";
 
 /// Check the whole chain, and that its last row is the head recorded at the last append.
-pub fn verify(conn: &Connection) -> Result<Verdict> {
+pub fn verify(conn: Conn<'_>) -> Result<Verdict> {
     let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY id"))?;
     let mut rows = stmt.query([])?;
     let mut prev = GENESIS.to_vec();
@@ -192,7 +193,7 @@ pub fn verify(conn: &Connection) -> Result<Verdict> {
     let mut count = 0;
     let broken = |row_id, reason| Ok(Verdict::Broken(BrokenLink { row_id, reason }));
     while let Some(r) = rows.next()? {
-        let (row, prev_hash, hash) = row_from(r)?;
+        let (row, prev_hash, hash) = row_from(&r)?;
         if row.id != expected_id {
             return broken(expected_id, "row missing");
         }
@@ -228,7 +229,7 @@ pub fn verify(conn: &Connection) -> Result<Verdict> {
 }
 
 /// The newest row's id and chain hash, or `None` for an empty log.
-pub fn head(conn: &Connection) -> Result<Option<(i64, [u8; 32])>> {
+pub fn head(conn: Conn<'_>) -> Result<Option<(i64, [u8; 32])>> {
     let row: Option<(i64, Vec<u8>)> = conn
         .query_row(
             "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
@@ -245,7 +246,7 @@ pub fn head(conn: &Connection) -> Result<Option<(i64, [u8; 32])>> {
 }
 
 /// The chain hash stored for row `id`, if that row exists.
-pub fn hash_at(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>> {
+pub fn hash_at(conn: Conn<'_>, id: i64) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .query_row("SELECT hash FROM audit WHERE id = ?1", [id], |r| r.get(0))
         .optional()?)
@@ -261,7 +262,7 @@ pub enum Filter {
 }
 
 /// The rows matching `filter`, oldest first.
-pub fn export(conn: &Connection, filter: &Filter) -> Result<Vec<Row>> {
+pub fn export(conn: Conn<'_>, filter: &Filter) -> Result<Vec<Row>> {
     let (sql, key) = match filter {
         Filter::Case(c) => (format!("{SELECT} WHERE case_id = ?1 ORDER BY id"), c),
         Filter::User(u) => (
@@ -272,14 +273,14 @@ pub fn export(conn: &Connection, filter: &Filter) -> Result<Vec<Row>> {
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
         .query_map([key], |r| row_from(r).map(|(row, _, _)| row))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// One page of the rows matching `filter`, newest first (`limit` rows after skipping
 /// `offset`), and how many rows match in all.
 pub fn export_newest(
-    conn: &Connection,
+    conn: Conn<'_>,
     filter: &Filter,
     offset: u64,
     limit: u64,
@@ -300,15 +301,15 @@ pub fn export_newest(
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
-        .query_map(rusqlite::params![key, limit, offset], |r| {
+        .query_map(crate::params![key, limit, offset], |r| {
             row_from(r).map(|(row, _, _)| row)
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok((rows, u64::try_from(total).unwrap_or(0)))
 }
 
 /// How many rows the log holds.
-pub fn count(conn: &Connection) -> Result<u64> {
+pub fn count(conn: Conn<'_>) -> Result<u64> {
     let n: i64 = conn.query_row("SELECT COUNT(*) FROM audit", [], |r| r.get(0))?;
     Ok(u64::try_from(n).unwrap_or(0))
 }

@@ -27,6 +27,7 @@ pub mod cli;
 use crate::audit::{self, Event};
 use crate::db::{self, Db};
 use crate::error::{Error, Result};
+use crate::sql::{Conn, Tx};
 
 /// The database's file name inside a data directory.
 pub const DB_FILE: &str = "casebook.sqlite";
@@ -182,7 +183,7 @@ pub fn backup(
     let audited = open_keyed(source, key.clone(), "the database").and_then(|mut conn| {
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         audit::append(
-            &tx,
+            &Tx::sqlite(&tx),
             chrono::Utc::now().timestamp(),
             Event {
                 event: "backup_created",
@@ -218,7 +219,7 @@ fn copy_to_partial(
     src.execute_batch("PRAGMA query_only = ON; BEGIN DEFERRED")?;
     // The read transaction starts here and holds one snapshot for every step, so writes by
     // the running server neither block the copy nor restart it.
-    let seq = db::current_seq(&src)?;
+    let seq = db::current_seq(Conn::sqlite(&src))?;
     let mut dst = open_keyed(partial, key.clone(), "the backup file")?;
     let pages = {
         let copy = Backup::new(&src, &mut dst)?;
@@ -345,7 +346,7 @@ fn restore_into(from: &Path, key: &StoreKey, restoring: &Path) -> Result<Restore
             problems.len()
         )));
     }
-    let seq = db::current_seq(&conn).map_err(|_| {
+    let seq = db::current_seq(Conn::sqlite(&conn)).map_err(|_| {
         Error::Config(format!(
             "{what} is not a Casebook server database (no sequence)"
         ))
@@ -353,7 +354,7 @@ fn restore_into(from: &Path, key: &StoreKey, restoring: &Path) -> Result<Restore
     drop(conn);
     let db = Db::open(restoring, key.clone())?;
     let (epoch, docs) = db.write_blocking(|tx| {
-        let before = db::epoch::current(tx)?;
+        let before = db::epoch::current(**tx)?;
         let epoch = db::epoch::renew(tx)?;
         let docs: i64 = tx.query_row("SELECT COUNT(*) FROM docs", [], |r| r.get(0))?;
         let docs = u64::try_from(docs).unwrap_or(0);
@@ -404,7 +405,7 @@ mod tests {
                     tx.execute(
                         "INSERT INTO docs (doc_id, case_id, kind, seq, bytes)
                          VALUES (?1, ?2, 'visits', ?3, ?4)",
-                        rusqlite::params![
+                        crate::params![
                             format!("{i:032x}.visits"),
                             format!("{i:032x}"),
                             i64::try_from(seq).expect("seq"),
@@ -465,7 +466,7 @@ mod tests {
             .read_blocking(|c| {
                 let mut s = c.prepare("SELECT event FROM audit ORDER BY id DESC LIMIT 1")?;
                 let rows = s.query_map([], |r| r.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<_>>()?)
+                Ok(rows.collect::<crate::sql::Result<_>>()?)
             })
             .expect("audit");
         assert_eq!(events, ["restored"]);

@@ -83,7 +83,7 @@ pub(super) async fn home(
                 ] {
                     let n: i64 = conn.query_row(
                         sql,
-                        rusqlite::params![admin.org_id, admin.org_is_root],
+                        crate::params![admin.org_id, admin.org_is_root],
                         |r| r.get(0),
                     )?;
                     out.push((label, n, link));
@@ -149,7 +149,7 @@ async fn orgs_page(
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| queries::orgs(c, &admin);
+    let read = move |c: crate::sql::Conn<'_>| queries::orgs(c, &admin);
     page::read_and_render(state, b, status, read, |orgs, chrome| OrgsPage {
         chrome: Some(chrome),
         orgs,
@@ -260,7 +260,7 @@ async fn users_page(
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| {
+    let read = move |c: crate::sql::Conn<'_>| {
         let users = queries::users(c, &admin, &mut paging, None)?;
         Ok((users, queries::orgs(c, &admin)?, paging))
     };

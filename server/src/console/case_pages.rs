@@ -60,7 +60,7 @@ async fn teams_page(
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| {
+    let read = move |c: crate::sql::Conn<'_>| {
         let teams = queries::teams(c, &admin, &mut paging)?;
         Ok((teams, queries::orgs(c, &admin)?, paging))
     };
@@ -154,7 +154,7 @@ async fn team_page(
     error: Option<String>,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| {
+    let read = move |c: crate::sql::Conn<'_>| {
         let team = queries::team(c, &admin, &id)?.ok_or(Error::NotFound(
             "no such team in an organisation you manage",
         ))?;
@@ -283,7 +283,7 @@ async fn cases_page(
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| {
+    let read = move |c: crate::sql::Conn<'_>| {
         let cases = queries::cases(c, &admin, &mut paging)?;
         let teams = queries::team_choices(c, &admin.org_id)?;
         Ok((cases, queries::orgs(c, &admin)?, teams, paging))
@@ -389,7 +389,7 @@ async fn case_page(
     error: Option<String>,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| {
+    let read = move |c: crate::sql::Conn<'_>| {
         let (case, team, org) = queries::case(c, &admin, &id)?.ok_or(Error::NotFound(
             "no such case in an organisation you manage",
         ))?;

@@ -13,7 +13,6 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use casebook_core::doc::{CaseDoc, DocId, DocKind};
 use casebook_core::ids::{CaseId, EntryId};
-use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -24,6 +23,7 @@ use super::session::Browser;
 use crate::audit::{self, Event};
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
+use crate::sql::Conn;
 use crate::state::AppState;
 
 /// The documents the case page lays out, in reading order.
@@ -45,15 +45,15 @@ enum Read<T> {
     Shown(T, Vec<DocId>),
 }
 
-fn stored(conn: &Connection, doc: &DocId) -> Result<Option<Vec<u8>>> {
-    use rusqlite::OptionalExtension;
+fn stored(conn: Conn<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
+    use crate::sql::OptionalExtension;
     Ok(conn
         .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
         .query_row([doc.to_string()], |r| r.get(0))
         .optional()?)
 }
 
-fn load(conn: &Connection, doc: DocId) -> Result<Option<CaseDoc>> {
+fn load(conn: Conn<'_>, doc: DocId) -> Result<Option<CaseDoc>> {
     match stored(conn, &doc)? {
         Some(bytes) => CaseDoc::load(doc, Some(&bytes), &[])
             .map(Some)
@@ -63,13 +63,13 @@ fn load(conn: &Connection, doc: DocId) -> Result<Option<CaseDoc>> {
 }
 
 /// The names of the people of the case's organisation, by user id.
-fn names(conn: &Connection, case: &CaseId) -> Result<Names> {
+fn names(conn: Conn<'_>, case: &CaseId) -> Result<Names> {
     let mut stmt = conn.prepare_cached(
         "SELECT u.id, u.name FROM users u JOIN cases c ON c.org_id = u.org_id WHERE c.id = ?1",
     )?;
     let rows = stmt
         .query_map([case.to_string()], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Names>>()?;
+        .collect::<crate::sql::Result<Names>>()?;
     Ok(rows)
 }
 
@@ -80,7 +80,7 @@ fn may_open(perms: &Permissions, case: CaseId) -> bool {
 }
 
 /// Read the case for `b`'s person: the view and the documents in it.
-fn read_case(conn: &Connection, b: &Browser, case: CaseId) -> Result<Read<CaseView>> {
+fn read_case(conn: Conn<'_>, b: &Browser, case: CaseId) -> Result<Read<CaseView>> {
     let perms = directory::permissions(conn, &b.caller.user)?;
     if !may_open(&perms, case) {
         return Ok(Read::Denied);

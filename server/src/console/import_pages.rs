@@ -74,7 +74,7 @@ async fn import_page(
     outcome: Outcome,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| queries::orgs(c, &admin);
+    let read = move |c: crate::sql::Conn<'_>| queries::orgs(c, &admin);
     page::read_and_render(state, b, status, read, |orgs, chrome| ImportPage {
         chrome: Some(chrome),
         orgs,

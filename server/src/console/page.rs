@@ -5,12 +5,12 @@
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
-use rusqlite::Connection;
 use serde_json::json;
 
 use super::session::{Browser, audit_refusal};
 use crate::access::Role;
 use crate::error::{Error, Result};
+use crate::sql::Conn;
 use crate::state::AppState;
 
 /// Who is signed in, as every page's header shows it.
@@ -88,7 +88,7 @@ pub async fn read_and_render<R, T, F, B>(
 where
     R: Send + 'static,
     T: Template,
-    F: FnOnce(&Connection) -> Result<R> + Send + 'static,
+    F: FnOnce(Conn<'_>) -> Result<R> + Send + 'static,
     B: FnOnce(R, Chrome) -> T,
 {
     match state.db.read(read).await {

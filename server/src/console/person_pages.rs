@@ -78,7 +78,7 @@ async fn user_page(
         page: shown.page.min(100_000),
         ..Paging::default()
     };
-    let read = move |c: &rusqlite::Connection| {
+    let read = move |c: crate::sql::Conn<'_>| {
         let Some(user) = queries::user(c, &admin, &id)? else {
             return Err(Error::NotFound(
                 "no such user in an organisation you manage",

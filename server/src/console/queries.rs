@@ -2,11 +2,11 @@
 //! administrator manages (all of them for a root administrator, else their own). Lists page
 //! ([`Paging::SIZE`] rows) and search by name (or id, for cases).
 
-use rusqlite::{Connection, OptionalExtension, params};
-
 use super::page::{Paging, time};
 use crate::directory::User;
 use crate::error::Result;
+use crate::params;
+use crate::sql::{Conn, OptionalExtension};
 
 /// An organisation.
 #[derive(Debug, Clone)]
@@ -78,7 +78,7 @@ fn trim_more<T>(mut rows: Vec<T>, p: &mut Paging) -> Vec<T> {
 }
 
 /// Organisations the administrator manages.
-pub fn orgs(conn: &Connection, admin: &User) -> Result<Vec<OrgRow>> {
+pub fn orgs(conn: Conn<'_>, admin: &User) -> Result<Vec<OrgRow>> {
     let sql = format!(
         "SELECT id, name, is_root FROM orgs WHERE {} ORDER BY is_root DESC, name, id",
         MANAGED.replace("org_id", "id")
@@ -92,11 +92,11 @@ pub fn orgs(conn: &Connection, admin: &User) -> Result<Vec<OrgRow>> {
                 is_root: r.get(2)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+fn user_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<UserRow> {
     Ok(UserRow {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -111,7 +111,7 @@ const USER_COLUMNS: &str = "SELECT u.id, u.name, u.role, o.name, u.disabled_at I
 
 /// Users matching `p.q` (name), one page; `role` narrows to one role.
 pub fn users(
-    conn: &Connection,
+    conn: Conn<'_>,
     admin: &User,
     p: &mut Paging,
     role: Option<&str>,
@@ -135,12 +135,12 @@ pub fn users(
             ],
             user_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(trim_more(rows, p))
 }
 
 /// One user, if managed.
-pub fn user(conn: &Connection, admin: &User, id: &str) -> Result<Option<UserRow>> {
+pub fn user(conn: Conn<'_>, admin: &User, id: &str) -> Result<Option<UserRow>> {
     let sql = format!("{USER_COLUMNS} WHERE (?2 OR u.org_id = ?1) AND u.id = ?3");
     Ok(conn
         .query_row(&sql, params![admin.org_id, admin.org_is_root, id], user_row)
@@ -148,7 +148,7 @@ pub fn user(conn: &Connection, admin: &User, id: &str) -> Result<Option<UserRow>
 }
 
 /// The devices of one user, newest first, one page.
-pub fn devices(conn: &Connection, user: &str, p: &mut Paging) -> Result<Vec<DeviceRow>> {
+pub fn devices(conn: Conn<'_>, user: &str, p: &mut Paging) -> Result<Vec<DeviceRow>> {
     let (limit, offset) = limit_offset(p);
     let mut stmt = conn.prepare(
         "SELECT id, name, enrolled_at, revoked_at FROM devices WHERE user_id = ?1
@@ -163,11 +163,11 @@ pub fn devices(conn: &Connection, user: &str, p: &mut Paging) -> Result<Vec<Devi
                 revoked: r.get::<_, Option<i64>>(3)?.map(time),
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(trim_more(rows, p))
 }
 
-fn team_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TeamRow> {
+fn team_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<TeamRow> {
     Ok(TeamRow {
         id: r.get(0)?,
         name: r.get(1)?,
@@ -181,7 +181,7 @@ const TEAM_COLUMNS: &str = "SELECT t.id, t.name, o.name,
      FROM teams t JOIN orgs o ON o.id = t.org_id";
 
 /// Teams matching `p.q` (name), one page.
-pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<TeamRow>> {
+pub fn teams(conn: Conn<'_>, admin: &User, p: &mut Paging) -> Result<Vec<TeamRow>> {
     let (limit, offset) = limit_offset(p);
     let sql = format!(
         "{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND t.name LIKE ?3 ESCAPE '\\'
@@ -199,12 +199,12 @@ pub fn teams(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<Team
             ],
             team_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(trim_more(rows, p))
 }
 
 /// One team, if managed.
-pub fn team(conn: &Connection, admin: &User, id: &str) -> Result<Option<TeamRow>> {
+pub fn team(conn: Conn<'_>, admin: &User, id: &str) -> Result<Option<TeamRow>> {
     let sql = format!("{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND t.id = ?3");
     Ok(conn
         .query_row(&sql, params![admin.org_id, admin.org_is_root, id], team_row)
@@ -212,7 +212,7 @@ pub fn team(conn: &Connection, admin: &User, id: &str) -> Result<Option<TeamRow>
 }
 
 /// The members of a team.
-pub fn team_members(conn: &Connection, team: &str) -> Result<Vec<UserRow>> {
+pub fn team_members(conn: Conn<'_>, team: &str) -> Result<Vec<UserRow>> {
     let sql = format!(
         "{USER_COLUMNS} JOIN team_members m ON m.user_id = u.id WHERE m.team_id = ?1
          ORDER BY u.name COLLATE NOCASE, u.id"
@@ -220,11 +220,11 @@ pub fn team_members(conn: &Connection, team: &str) -> Result<Vec<UserRow>> {
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
         .query_map([team], user_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
-fn case_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CaseRow> {
+fn case_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<CaseRow> {
     Ok(CaseRow {
         id: r.get(0)?,
         org: r.get(1)?,
@@ -240,7 +240,7 @@ const CASE_COLUMNS: &str = "SELECT c.id, o.name, t.name, c.created_at,
      FROM cases c JOIN orgs o ON o.id = c.org_id LEFT JOIN teams t ON t.id = c.team_id";
 
 /// Cases whose id or team name matches `p.q`, newest first, one page.
-pub fn cases(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<CaseRow>> {
+pub fn cases(conn: Conn<'_>, admin: &User, p: &mut Paging) -> Result<Vec<CaseRow>> {
     let (limit, offset) = limit_offset(p);
     let sql = format!(
         "{CASE_COLUMNS} WHERE (?2 OR c.org_id = ?1)
@@ -259,13 +259,13 @@ pub fn cases(conn: &Connection, admin: &User, p: &mut Paging) -> Result<Vec<Case
             ],
             case_row,
         )?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(trim_more(rows, p))
 }
 
 /// One case, if managed, with its team id.
 pub fn case(
-    conn: &Connection,
+    conn: Conn<'_>,
     admin: &User,
     id: &str,
 ) -> Result<Option<(CaseRow, Option<String>, String)>> {
@@ -283,7 +283,7 @@ pub fn case(
 }
 
 /// How many devices hold documents of `case` (they delete them when access ends).
-pub fn devices_holding(conn: &Connection, case: &str) -> Result<i64> {
+pub fn devices_holding(conn: Conn<'_>, case: &str) -> Result<i64> {
     Ok(conn.query_row(
         "SELECT COUNT(DISTINCT x.device_id) FROM device_docs x
          JOIN docs d ON d.doc_id = x.doc_id WHERE d.case_id = ?1",
@@ -293,7 +293,7 @@ pub fn devices_holding(conn: &Connection, case: &str) -> Result<i64> {
 }
 
 /// The people linked to a case: (assigned guardians and social workers, linked carers).
-pub fn case_people(conn: &Connection, case: &str) -> Result<(Vec<UserRow>, Vec<UserRow>)> {
+pub fn case_people(conn: Conn<'_>, case: &str) -> Result<(Vec<UserRow>, Vec<UserRow>)> {
     let assigned_sql = format!(
         "{USER_COLUMNS} JOIN assignments a ON a.user_id = u.id WHERE a.case_id = ?1
          ORDER BY u.name COLLATE NOCASE, u.id"
@@ -307,7 +307,7 @@ pub fn case_people(conn: &Connection, case: &str) -> Result<(Vec<UserRow>, Vec<U
         let mut stmt = conn.prepare(&sql)?;
         out.push(
             stmt.query_map([case], user_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?,
+                .collect::<crate::sql::Result<Vec<_>>>()?,
         );
     }
     let carers = out.pop().unwrap_or_default();
@@ -316,7 +316,7 @@ pub fn case_people(conn: &Connection, case: &str) -> Result<(Vec<UserRow>, Vec<U
 }
 
 /// Users of `org` with one of `roles`, for a form's choice (at most 500, by name).
-pub fn choices(conn: &Connection, org: &str, roles: &[&str]) -> Result<Vec<UserRow>> {
+pub fn choices(conn: Conn<'_>, org: &str, roles: &[&str]) -> Result<Vec<UserRow>> {
     let list = roles
         .iter()
         .map(|r| format!("'{}'", r.replace('\'', "")))
@@ -329,23 +329,23 @@ pub fn choices(conn: &Connection, org: &str, roles: &[&str]) -> Result<Vec<UserR
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
         .query_map([org], user_row)?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// Teams of `org`, for a form's choice.
-pub fn team_choices(conn: &Connection, org: &str) -> Result<Vec<(String, String)>> {
+pub fn team_choices(conn: Conn<'_>, org: &str) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare(
         "SELECT id, name FROM teams WHERE org_id = ?1 ORDER BY name COLLATE NOCASE, id LIMIT 500",
     )?;
     let rows = stmt
         .query_map([org], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// The org of a team.
-pub fn team_org(conn: &Connection, team: &str) -> Result<Option<String>> {
+pub fn team_org(conn: Conn<'_>, team: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT org_id FROM teams WHERE id = ?1", [team], |r| {
             r.get(0)

@@ -41,7 +41,7 @@ async fn transfer_page(
     errors: FieldErrors,
 ) -> Response {
     let admin = b.caller.user.clone();
-    let read = move |c: &rusqlite::Connection| {
+    let read = move |c: crate::sql::Conn<'_>| {
         let (case, _, org) = queries::case(c, &admin, &id)?.ok_or(Error::NotFound(
             "no such case in an organisation you manage",
         ))?;

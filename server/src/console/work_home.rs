@@ -12,7 +12,6 @@ use casebook_core::alert::AcknowledgeRequest;
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::{AlertId, CaseId};
 use chrono::{DateTime, Days, Utc};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 
 use super::page::{self, Chrome, Paging};
@@ -20,6 +19,8 @@ use super::session::Browser;
 use crate::access::Role;
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension};
 use crate::state::AppState;
 use crate::{conflict_index, deadlines};
 
@@ -115,7 +116,7 @@ fn alert_label(kind: &str) -> &'static str {
 
 /// The alerts sent to `user` that `perms` may still see: unacknowledged first, then missing
 /// before other kinds, newest first.
-fn alerts(conn: &Connection, perms: &Permissions, user: &str) -> Result<Vec<AlertLine>> {
+fn alerts(conn: Conn<'_>, perms: &Permissions, user: &str) -> Result<Vec<AlertLine>> {
     let mut stmt = conn.prepare_cached(
         "SELECT a.id, a.case_id, a.kind, a.at, a.raised_at, a.acknowledged_at, IFNULL(u.name, '')
          FROM alert_recipients r JOIN alerts a ON a.id = r.alert_id
@@ -188,7 +189,7 @@ struct Found {
 /// The reference of `case` as the review index keeps it (`case_references`), or empty when
 /// it is not known or `perms` may not read the case's `profile` (where the reference lives:
 /// a carer, who reads only `safety`, sees the case's id).
-fn reference_of(conn: &Connection, perms: &Permissions, case: &str) -> Result<String> {
+fn reference_of(conn: Conn<'_>, perms: &Permissions, case: &str) -> Result<String> {
     let readable = case
         .parse::<CaseId>()
         .is_ok_and(|id| perms.access(&DocId::new(id, DocKind::Profile)).can_read());

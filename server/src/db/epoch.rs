@@ -4,29 +4,29 @@
 //! (`docs/protocol.md`, "After a restore").
 
 use rand::RngCore;
-use rusqlite::{Connection, Transaction};
 
 use super::{meta_get, meta_set};
 use crate::error::Result;
+use crate::sql::{Conn, Tx};
 
 /// The `meta` key of the epoch.
 const EPOCH_KEY: &str = "epoch";
 
 /// The store's epoch, `None` for a database opened without [`ensure`] (never in a server).
-pub fn current(conn: &Connection) -> Result<Option<String>> {
+pub fn current(conn: Conn<'_>) -> Result<Option<String>> {
     meta_get(conn, EPOCH_KEY)
 }
 
 /// Give the store an epoch if it has none yet (a new database, or one made before epochs).
-pub fn ensure(tx: &Transaction<'_>) -> Result<String> {
-    match current(tx)? {
+pub fn ensure(tx: &Tx<'_>) -> Result<String> {
+    match current(**tx)? {
         Some(epoch) => Ok(epoch),
         None => renew(tx),
     }
 }
 
 /// Give the store a new epoch (after a restore) and return it.
-pub fn renew(tx: &Transaction<'_>) -> Result<String> {
+pub fn renew(tx: &Tx<'_>) -> Result<String> {
     let mut bytes = [0u8; 8];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     let epoch = hex::encode(bytes);

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::Semaphore;
 
 pub mod epoch;
@@ -18,6 +18,7 @@ use casebook_core::store::{StoreKey, open_encrypted, open_encrypted_reader};
 
 use crate::error::{Error, Result};
 use crate::schema;
+use crate::sql::{Conn, OptionalExtension, Tx};
 
 /// How many read connections may be open at once.
 const READERS: usize = 8;
@@ -62,7 +63,7 @@ impl Db {
         schema::migrate(&mut writer)?;
         {
             let tx = writer.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            epoch::ensure(&tx)?;
+            epoch::ensure(&Tx::sqlite(&tx))?;
             tx.commit()?;
         }
         Ok(Self {
@@ -92,14 +93,14 @@ impl Db {
     }
 
     /// Run `f` on a read connection, inside one read transaction (a consistent snapshot).
-    pub fn read_blocking<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub fn read_blocking<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
         let conn = lock(&self.inner.idle_readers).pop();
         let conn = match conn {
             Some(c) => c,
             None => self.open_reader()?,
         };
         conn.execute_batch("BEGIN DEFERRED")?;
-        let out = f(&conn);
+        let out = f(Conn::sqlite(&conn));
         let end = conn.execute_batch("COMMIT");
         if end.is_ok() {
             lock(&self.inner.idle_readers).push(conn);
@@ -110,10 +111,10 @@ impl Db {
     }
 
     /// Run `f` in one write transaction, committed if `f` succeeds, rolled back otherwise.
-    pub fn write_blocking<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub fn write_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = lock(&self.inner.writer);
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
+        let out = f(&Tx::sqlite(&tx))?;
         tx.commit()?;
         Ok(out)
     }
@@ -148,7 +149,7 @@ impl Db {
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(Conn<'_>) -> Result<T> + Send + 'static,
     {
         let _permit = self
             .inner
@@ -164,7 +165,7 @@ impl Db {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
         tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
@@ -210,15 +211,15 @@ pub(crate) fn quiet_sqlcipher() {
 }
 
 /// The current global sequence (the newest stored change).
-pub fn current_seq(conn: &Connection) -> Result<u64> {
+pub fn current_seq(conn: Conn<'_>) -> Result<u64> {
     let v: String = conn.query_row("SELECT value FROM meta WHERE key = 'seq'", [], |r| r.get(0))?;
     v.parse()
         .map_err(|_| Error::Corrupt("sequence counter".into()))
 }
 
 /// Bump the global sequence and return the new value.
-pub fn next_seq(tx: &Transaction<'_>) -> Result<u64> {
-    let next = current_seq(tx)? + 1;
+pub fn next_seq(tx: &Tx<'_>) -> Result<u64> {
+    let next = current_seq(**tx)? + 1;
     tx.execute(
         "UPDATE meta SET value = ?1 WHERE key = 'seq'",
         [next.to_string()],
@@ -227,15 +228,14 @@ pub fn next_seq(tx: &Transaction<'_>) -> Result<u64> {
 }
 
 /// A value from the `meta` table.
-pub fn meta_get(conn: &Connection, key: &str) -> Result<Option<String>> {
-    use rusqlite::OptionalExtension;
+pub fn meta_get(conn: Conn<'_>, key: &str) -> Result<Option<String>> {
     Ok(conn
         .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
         .optional()?)
 }
 
 /// Set a value in the `meta` table.
-pub fn meta_set(tx: &Transaction<'_>, key: &str, value: &str) -> Result<()> {
+pub fn meta_set(tx: &Tx<'_>, key: &str, value: &str) -> Result<()> {
     tx.execute(
         "INSERT INTO meta (key, value) VALUES (?1, ?2)
          ON CONFLICT(key) DO UPDATE SET value = excluded.value",

@@ -118,13 +118,8 @@ pub fn certificate_check(cert_der: Option<&[u8]>, now: i64) -> Check {
 
 /// The kind of a database failure (an SQLite error code), never its message.
 fn db_failure(e: &crate::Error) -> String {
-    match e {
-        crate::Error::Db(rusqlite::Error::SqliteFailure(failure, _)) => {
-            format!("{:?}", failure.code)
-        }
-        crate::Error::Db(_) => "database error".into(),
-        _ => "could not open the database".into(),
-    }
+    e.db_failure_kind()
+        .unwrap_or_else(|| "could not open the database".into())
 }
 
 /// Run every readiness check (the blocking ones off the async executor).

@@ -126,7 +126,7 @@ pub struct Inventory {
 }
 
 /// Count the devices and audit rows at `now`.
-pub fn inventory(conn: &rusqlite::Connection, now: i64) -> Result<Inventory> {
+pub fn inventory(conn: crate::sql::Conn<'_>, now: i64) -> Result<Inventory> {
     let (enrolled, revoked) = conn.query_row(
         "SELECT COUNT(*) FILTER (WHERE revoked_at IS NULL),
                 COUNT(*) FILTER (WHERE revoked_at IS NOT NULL)
@@ -252,13 +252,13 @@ mod tests {
                     tx.execute(
                         "INSERT INTO devices (id, user_id, name, public_key, enrolled_at, revoked_at)
                          VALUES (?1, ?2, 'phone', x'00', 0, ?3)",
-                        rusqlite::params![id, user, revoked],
+                        crate::params![id, user, revoked],
                     )?;
                 }
                 for (token, device, expires) in [(1_u8, "dev-a", 2_000_i64), (2, "dev-b", 500), (3, "dev-c", 2_000)] {
                     tx.execute(
                         "INSERT INTO sessions (token_hash, device_id, expires_at) VALUES (?1, ?2, ?3)",
-                        rusqlite::params![vec![token], device, expires],
+                        crate::params![vec![token], device, expires],
                     )?;
                 }
                 Ok(())

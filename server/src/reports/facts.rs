@@ -9,10 +9,11 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use automerge::Automerge;
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::model::{DocFacts, EpisodeCategory, NrmDecision, ReviewStatus, report_facts_in};
-use rusqlite::{Connection, Transaction, params};
 
 use crate::db;
 use crate::error::Result;
+use crate::params;
+use crate::sql::{Conn, Tx};
 
 /// The `meta` row that says documents stored before migration 009 are not indexed yet.
 const BACKFILL_PENDING: &str = "report_facts_backfill";
@@ -66,7 +67,7 @@ pub(crate) fn review_str(r: ReviewStatus) -> &'static str {
 /// Replace the facts of `doc` with `facts`, at `now` (Unix seconds: a note first stored as
 /// submitted is submitted now; one that stays submitted keeps its time). Call it in the
 /// transaction that stores the document.
-pub fn record(tx: &Transaction<'_>, doc: &DocId, facts: &DocFacts, now: i64) -> Result<()> {
+pub fn record(tx: &Tx<'_>, doc: &DocId, facts: &DocFacts, now: i64) -> Result<()> {
     let case = doc.case.to_string();
     match facts {
         DocFacts::Episodes(episodes) => {
@@ -155,8 +156,8 @@ pub fn record(tx: &Transaction<'_>, doc: &DocId, facts: &DocFacts, now: i64) -> 
 /// afterwards): the report facts and the deadline index (`deadline_index`). A document that does not
 /// load or read is left out (and logged by kind, never by content). Notes submitted before
 /// count as submitted at `now`.
-pub fn backfill(tx: &Transaction<'_>, now: i64) -> Result<usize> {
-    if db::meta_get(tx, BACKFILL_PENDING)?.is_none() {
+pub fn backfill(tx: &Tx<'_>, now: i64) -> Result<usize> {
+    if db::meta_get(**tx, BACKFILL_PENDING)?.is_none() {
         return Ok(0);
     }
     let docs: Vec<(String, Vec<u8>)> = {
@@ -164,7 +165,7 @@ pub fn backfill(tx: &Transaction<'_>, now: i64) -> Result<usize> {
             "SELECT doc_id, bytes FROM docs WHERE kind IN ('safety', 'profile', 'visits')",
         )?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?
+            .collect::<crate::sql::Result<_>>()?
     };
     let mut indexed = 0;
     for (id, bytes) in docs {
@@ -197,6 +198,6 @@ pub fn backfill(tx: &Transaction<'_>, now: i64) -> Result<usize> {
 }
 
 /// Whether the backfill is still to run (for tests and the start-up log).
-pub fn backfill_pending(conn: &Connection) -> Result<bool> {
+pub fn backfill_pending(conn: Conn<'_>) -> Result<bool> {
     Ok(db::meta_get(conn, BACKFILL_PENDING)?.is_some())
 }

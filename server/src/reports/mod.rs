@@ -14,7 +14,6 @@ pub mod figures;
 use std::collections::BTreeMap;
 
 use chrono::NaiveDate;
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::Deserialize;
 use serde_json::{Value as Json, json};
 
@@ -23,6 +22,8 @@ use crate::audit::{self, Event};
 use crate::auth::{self, Caller};
 use crate::db::Db;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension};
 use crate::state::AppState;
 use figures::{CheckRow, EpisodeRow, NoteRow, NrmRow};
 pub use figures::{FEWER_THAN_FIVE, Figure, Period, ScopeFacts, Shown, Value};
@@ -200,7 +201,7 @@ fn date(text: Option<String>) -> Option<NaiveDate> {
 }
 
 /// The facts of the cases in `scope` that `period` needs, at `now` (Unix seconds).
-pub fn load(conn: &Connection, scope: &Scope, period: Period, now: i64) -> Result<ScopeFacts> {
+pub fn load(conn: Conn<'_>, scope: &Scope, period: Period, now: i64) -> Result<ScopeFacts> {
     let org = scope.org();
     let supervisor = match scope {
         Scope::Teams { supervisor, .. } => Some(supervisor.as_str()),
@@ -229,7 +230,7 @@ pub fn load(conn: &Connection, scope: &Scope, period: Period, now: i64) -> Resul
                 repeat: r.get(5)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare_cached(&format!(
         "{SCOPE_CTE} SELECT n.referred_on, n.reasonable_grounds_due_on, n.reasonable_grounds,
              n.reasonable_grounds_on, n.conclusive_grounds, n.conclusive_grounds_on
@@ -246,7 +247,7 @@ pub fn load(conn: &Connection, scope: &Scope, period: Period, now: i64) -> Resul
                 conclusive_grounds_on: date(r.get(5)?),
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<crate::sql::Result<Vec<_>>>()?;
     let mut stmt = conn.prepare_cached(&format!(
         "{SCOPE_CTE} SELECT s.rid, n.visited_at, n.submitted_at
          FROM report_notes n JOIN scope s ON s.id = n.case_id
@@ -260,18 +261,18 @@ pub fn load(conn: &Connection, scope: &Scope, period: Period, now: i64) -> Resul
                 awaiting_since: r.get(2)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    // `:as_of` of the select is the third parameter, after the scope's `?1` and `?2`.
+        .collect::<crate::sql::Result<Vec<_>>>()?;
+    // The select's time bound is the third parameter, after the scope's `?1` and `?2`.
     let mut stmt = conn.prepare_cached(&format!(
         "{SCOPE_CTE} SELECT s.rid, {} FROM plan_check_steps p JOIN scope s ON s.id = p.case_id",
-        crate::deadline_index::STEP_CHECKS_SELECT
+        crate::deadline_index::step_checks_select(3)
     ))?;
     let checks = stmt
         .query_map(params![org, supervisor, period.as_of(now)], |r| {
             let case: i64 = r.get(0)?;
             Ok(crate::deadline_index::step_checks_row(r, 1)?.map(|step| CheckRow { case, step }))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
+        .collect::<crate::sql::Result<Vec<_>>>()?
         .into_iter()
         .flatten()
         .collect();
@@ -285,7 +286,7 @@ pub fn load(conn: &Connection, scope: &Scope, period: Period, now: i64) -> Resul
 }
 
 /// The report of `scope` over `period` at `now`, from the index (no audit: callers audit).
-pub fn report(conn: &Connection, scope: Scope, period: Period, now: i64) -> Result<Report> {
+pub fn report(conn: Conn<'_>, scope: Scope, period: Period, now: i64) -> Result<Report> {
     let facts = load(conn, &scope, period, now)?;
     Ok(Report {
         period,

@@ -11,24 +11,24 @@ use casebook_core::model::{
 use chrono::{DateTime, TimeZone, Utc};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rusqlite::Connection;
 
 use super::*;
+use crate::sql::{Conn, TestDb};
 
 const CANARY: &str = "CANARY-reports-module-free-text";
 
-fn db() -> Connection {
-    let mut conn = Connection::open_in_memory().expect("open");
-    crate::schema::migrate(&mut conn).expect("migrate");
-    conn.execute_batch(
-        "INSERT INTO orgs (id, name, created_at) VALUES ('org-a', 'A', 0), ('org-b', 'B', 0);
+fn db() -> TestDb {
+    let db = TestDb::migrated();
+    db.conn()
+        .execute_batch(
+            "INSERT INTO orgs (id, name, created_at) VALUES ('org-a', 'A', 0), ('org-b', 'B', 0);
          INSERT INTO users (id, org_id, name, role, created_at)
              VALUES ('sup', 'org-a', 'S', 'supervisor', 0);
          INSERT INTO teams (id, org_id, name) VALUES ('t1', 'org-a', 'T1'), ('t2', 'org-a', 'T2');
          INSERT INTO team_members (team_id, user_id) VALUES ('t1', 'sup');",
-    )
-    .expect("directory");
-    conn
+        )
+        .expect("directory");
+    db
 }
 
 fn at(m: u32, d: u32, h: u32) -> DateTime<Utc> {
@@ -37,10 +37,10 @@ fn at(m: u32, d: u32, h: u32) -> DateTime<Utc> {
         .expect("time")
 }
 
-fn add_case(conn: &Connection, case: CaseId, org: &str, team: Option<&str>) {
+fn add_case(conn: Conn<'_>, case: CaseId, org: &str, team: Option<&str>) {
     conn.execute(
         "INSERT INTO cases (id, org_id, team_id, created_at) VALUES (?1, ?2, ?3, 0)",
-        rusqlite::params![case.to_string(), org, team],
+        crate::params![case.to_string(), org, team],
     )
     .expect("case");
 }
@@ -62,7 +62,7 @@ fn period() -> Period {
 
 #[test]
 fn a_supervisor_s_report_counts_their_teams_cases_an_administrator_s_their_organisation() {
-    let mut conn = db();
+    let mut db = db();
     let mut rng = StdRng::seed_from_u64(1);
     // Six cases with one open episode each: three in team 1, two in team 2, one in org B.
     let places = [
@@ -73,16 +73,22 @@ fn a_supervisor_s_report_counts_their_teams_cases_an_administrator_s_their_organ
         ("org-a", None),
         ("org-b", None),
     ];
-    let tx = conn.transaction().expect("tx");
-    for (org, team) in places {
-        let case = CaseId::random(&mut rng);
-        add_case(&tx, case, org, team);
-        let facts = DocFacts::Episodes(vec![episode(&mut rng, at(1, 10, 2))]);
-        facts::record(&tx, &DocId::new(case, DocKind::Safety), &facts, 0).expect("record");
-    }
-    tx.commit().expect("commit");
+    db.write(|tx| {
+        for (org, team) in places {
+            let case = CaseId::random(&mut rng);
+            add_case(**tx, case, org, team);
+            let facts = DocFacts::Episodes(vec![episode(&mut rng, at(1, 10, 2))]);
+            facts::record(tx, &DocId::new(case, DocKind::Safety), &facts, 0).expect("record");
+        }
+    });
     let now = at(2, 1, 0).timestamp();
-    let org = report(&conn, Scope::Organisation("org-a".into()), period(), now).expect("org");
+    let org = report(
+        db.conn(),
+        Scope::Organisation("org-a".into()),
+        period(),
+        now,
+    )
+    .expect("org");
     assert_eq!(org.get("scope", "all", "children"), Some(Value::Count(5)));
     assert_eq!(
         org.get("missing", "all", "still_missing"),
@@ -92,7 +98,7 @@ fn a_supervisor_s_report_counts_their_teams_cases_an_administrator_s_their_organ
         org: "org-a".into(),
         supervisor: "sup".into(),
     };
-    let sup = report(&conn, teams, period(), now).expect("teams");
+    let sup = report(db.conn(), teams, period(), now).expect("teams");
     assert_eq!(sup.get("scope", "all", "children"), Some(Value::Count(3)));
     assert_eq!(sup.get("missing", "all", "episodes"), Some(Value::Count(3)));
     // The CSV suppresses the 3 and keeps the 5; JSON only when asked.
@@ -115,10 +121,10 @@ fn a_supervisor_s_report_counts_their_teams_cases_an_administrator_s_their_organ
 
 #[test]
 fn a_note_keeps_the_time_it_was_first_stored_as_submitted_until_its_review_changes() {
-    let mut conn = db();
+    let mut db = db();
     let mut rng = StdRng::seed_from_u64(2);
     let case = CaseId::random(&mut rng);
-    add_case(&conn, case, "org-a", Some("t1"));
+    add_case(db.conn(), case, "org-a", Some("t1"));
     let doc = DocId::new(case, DocKind::Visits);
     let id = EntryId::random(&mut rng);
     let note = |review| {
@@ -128,29 +134,29 @@ fn a_note_keeps_the_time_it_was_first_stored_as_submitted_until_its_review_chang
             review,
         }])
     };
-    let submitted_at = |conn: &Connection| -> Option<i64> {
+    let submitted_at = |conn: Conn<'_>| -> Option<i64> {
         conn.query_row("SELECT submitted_at FROM report_notes", [], |r| r.get(0))
             .expect("row")
     };
-    let store = |conn: &mut Connection, facts: &DocFacts, now: i64| {
-        let tx = conn.transaction().expect("tx");
-        facts::record(&tx, &doc, facts, now).expect("record");
-        tx.commit().expect("commit");
+    let store = |db: &mut TestDb, facts: &DocFacts, now: i64| {
+        db.write(|tx| {
+            facts::record(tx, &doc, facts, now).expect("record");
+        });
     };
-    store(&mut conn, &note(ReviewStatus::Draft), 100);
-    assert_eq!(submitted_at(&conn), None);
-    store(&mut conn, &note(ReviewStatus::Submitted), 200);
-    store(&mut conn, &note(ReviewStatus::Submitted), 300);
+    store(&mut db, &note(ReviewStatus::Draft), 100);
+    assert_eq!(submitted_at(db.conn()), None);
+    store(&mut db, &note(ReviewStatus::Submitted), 200);
+    store(&mut db, &note(ReviewStatus::Submitted), 300);
     assert_eq!(
-        submitted_at(&conn),
+        submitted_at(db.conn()),
         Some(200),
         "another save keeps the time"
     );
-    store(&mut conn, &note(ReviewStatus::Returned), 400);
-    assert_eq!(submitted_at(&conn), None);
-    store(&mut conn, &note(ReviewStatus::Submitted), 500);
+    store(&mut db, &note(ReviewStatus::Returned), 400);
+    assert_eq!(submitted_at(db.conn()), None);
+    store(&mut db, &note(ReviewStatus::Submitted), 500);
     assert_eq!(
-        submitted_at(&conn),
+        submitted_at(db.conn()),
         Some(500),
         "submitted again: a new wait"
     );
@@ -158,14 +164,14 @@ fn a_note_keeps_the_time_it_was_first_stored_as_submitted_until_its_review_chang
 
 #[test]
 fn documents_stored_before_the_index_are_indexed_once_by_the_backfill() {
-    let mut conn = db();
+    let mut db = db();
     let mut rng = StdRng::seed_from_u64(3);
     let author = Author {
         user: UserId::random(&mut rng),
         device: DeviceId::random(&mut rng),
     };
     let case = CaseId::random(&mut rng);
-    add_case(&conn, case, "org-a", Some("t1"));
+    add_case(db.conn(), case, "org-a", Some("t1"));
     let edit = Edit::new(author, at(1, 20, 12));
     let profile = Profile {
         case_reference: "HUL-BACKFILL".into(),
@@ -196,26 +202,27 @@ fn documents_stored_before_the_index_are_indexed_once_by_the_backfill() {
     // Stored as an older server stored them: no facts.
     for (seq, doc) in docs.iter_mut().enumerate() {
         let id = doc.id();
-        conn.execute(
-            "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
-            rusqlite::params![
-                id.to_string(),
-                case.to_string(),
-                id.kind.as_str(),
-                i64::try_from(seq).expect("seq"),
-                doc.save()
-            ],
-        )
-        .expect("doc");
+        db.conn()
+            .execute(
+                "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                crate::params![
+                    id.to_string(),
+                    case.to_string(),
+                    id.kind.as_str(),
+                    i64::try_from(seq).expect("seq"),
+                    doc.save()
+                ],
+            )
+            .expect("doc");
     }
     // A fresh database has the backfill pending (migration 009 asks for it).
-    assert!(facts::backfill_pending(&conn).expect("pending"));
-    let tx = conn.transaction().expect("tx");
-    assert_eq!(facts::backfill(&tx, 0).expect("backfill"), 3);
-    tx.commit().expect("commit");
-    assert!(!facts::backfill_pending(&conn).expect("done"));
+    assert!(facts::backfill_pending(db.conn()).expect("pending"));
+    db.write(|tx| {
+        assert_eq!(facts::backfill(tx, 0).expect("backfill"), 3);
+    });
+    assert!(!facts::backfill_pending(db.conn()).expect("done"));
     // The deadline index too (migration 011): both documents read, the step's schedule kept.
-    let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).expect("count") };
+    let count = |sql: &str| -> i64 { db.conn().query_row(sql, [], |r| r.get(0)).expect("count") };
     assert_eq!(
         count("SELECT COUNT(*) FROM deadline_docs WHERE readable = 1"),
         2
@@ -225,16 +232,23 @@ fn documents_stored_before_the_index_are_indexed_once_by_the_backfill() {
         1
     );
     let now = at(2, 1, 0).timestamp();
-    let made = report(&conn, Scope::Organisation("org-a".into()), period(), now).expect("r");
+    let made = report(
+        db.conn(),
+        Scope::Organisation("org-a".into()),
+        period(),
+        now,
+    )
+    .expect("r");
     assert_eq!(
         made.get("missing", "all", "episodes"),
         Some(Value::Count(1))
     );
     // Run again: nothing more (the marker is gone).
-    let tx = conn.transaction().expect("tx");
-    assert_eq!(facts::backfill(&tx, 0).expect("again"), 0);
-    tx.commit().expect("commit");
-    let stored: String = conn
+    db.write(|tx| {
+        assert_eq!(facts::backfill(tx, 0).expect("again"), 0);
+    });
+    let stored: String = db
+        .conn()
         .query_row(
             "SELECT group_concat(category || started_at) FROM report_episodes",
             [],
@@ -282,7 +296,7 @@ fn overdue_checks_are_counted_at_the_period_s_end_from_the_deadline_index() {
 
     use crate::deadline_index::{self, Indexed};
 
-    let mut conn = db();
+    let mut db = db();
     let mut rng = StdRng::seed_from_u64(4);
     let step = |rng: &mut StdRng, schedule| StepCheckFact {
         step: EntryId::random(rng),
@@ -309,25 +323,31 @@ fn overdue_checks_are_counted_at_the_period_s_end_from_the_deadline_index() {
         check(&mut rng, &a, at(2, 20, 12)),
     ];
     let b_checks = vec![check(&mut rng, &b, at(1, 31, 21))];
-    let tx = conn.transaction().expect("tx");
-    for (team, steps, checks) in [
-        ("t1", vec![a], a_checks),
-        ("t1", vec![b], b_checks),
-        ("t2", vec![c1, c2], Vec::new()),
-    ] {
-        let case = CaseId::random(&mut rng);
-        add_case(&tx, case, "org-a", Some(team));
-        let facts = Indexed::Facts(DeadlineFacts::Safety {
-            deadlines: Vec::new(),
-            steps,
-            checks,
-        });
-        deadline_index::record(&tx, &DocId::new(case, DocKind::Safety), &facts).expect("record");
-    }
-    tx.commit().expect("commit");
+    db.write(|tx| {
+        for (team, steps, checks) in [
+            ("t1", vec![a], a_checks),
+            ("t1", vec![b], b_checks),
+            ("t2", vec![c1, c2], Vec::new()),
+        ] {
+            let case = CaseId::random(&mut rng);
+            add_case(**tx, case, "org-a", Some(team));
+            let facts = Indexed::Facts(DeadlineFacts::Safety {
+                deadlines: Vec::new(),
+                steps,
+                checks,
+            });
+            deadline_index::record(tx, &DocId::new(case, DocKind::Safety), &facts).expect("record");
+        }
+    });
     let figure = |r: &Report, measure| r.get("safety_checks", "all", measure);
     let later = at(3, 1, 0).timestamp();
-    let org = report(&conn, Scope::Organisation("org-a".into()), period(), later).expect("org");
+    let org = report(
+        db.conn(),
+        Scope::Organisation("org-a".into()),
+        period(),
+        later,
+    )
+    .expect("org");
     assert_eq!(
         figure(&org, "children_with_overdue_checks"),
         Some(Value::Count(2))
@@ -337,7 +357,7 @@ fn overdue_checks_are_counted_at_the_period_s_end_from_the_deadline_index() {
         org: "org-a".into(),
         supervisor: "sup".into(),
     };
-    let sup = report(&conn, teams_scope(), period(), later).expect("teams");
+    let sup = report(db.conn(), teams_scope(), period(), later).expect("teams");
     assert_eq!(
         figure(&sup, "children_with_overdue_checks"),
         Some(Value::Count(1))
@@ -346,9 +366,15 @@ fn overdue_checks_are_counted_at_the_period_s_end_from_the_deadline_index() {
     // Asked on 11 January at 06:00: A's check is not due until noon; B's check of 31 January
     // is not logged yet, so B is overdue since 1 January at 21:00; and C's two.
     let early = at(1, 11, 6).timestamp();
-    let org = report(&conn, Scope::Organisation("org-a".into()), period(), early).expect("org");
+    let org = report(
+        db.conn(),
+        Scope::Organisation("org-a".into()),
+        period(),
+        early,
+    )
+    .expect("org");
     assert_eq!(figure(&org, "overdue_checks"), Some(Value::Count(3)));
-    let sup = report(&conn, teams_scope(), period(), early).expect("teams");
+    let sup = report(db.conn(), teams_scope(), period(), early).expect("teams");
     assert_eq!(figure(&sup, "overdue_checks"), Some(Value::Count(1)));
     assert!(
         org.to_csv()

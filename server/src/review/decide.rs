@@ -9,7 +9,6 @@ use casebook_core::doc::{Author, CaseDoc, DocId, DocKind, Edit};
 use casebook_core::ids::{CaseId, EntryId, UserId};
 use casebook_core::model::{ReviewStatus, VisitNote};
 use chrono::{DateTime, Utc};
-use rusqlite::{OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use crate::audit::{self, Event};
@@ -17,6 +16,8 @@ use crate::auth::Caller;
 use crate::db;
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{OptionalExtension, Tx};
 use crate::state::AppState;
 
 /// Longest review comment, in characters.
@@ -60,12 +61,12 @@ fn now_utc(secs: i64) -> Result<DateTime<Utc>> {
 /// `doc`'s case, or the refusal is audited and `Err(Forbidden)` returned from the transaction
 /// as `Ok(Err)` so the audit row is kept.
 fn supervises(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: &DocId,
     now: i64,
 ) -> Result<std::result::Result<Permissions, Error>> {
-    let perms = directory::permissions(tx, &caller.user)?;
+    let perms = directory::permissions(**tx, &caller.user)?;
     if perms.supervises(doc) && perms.access(doc).can_write() {
         return Ok(Ok(perms));
     }
@@ -75,7 +76,7 @@ fn supervises(
     )))
 }
 
-fn stored(tx: &Transaction<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
+fn stored(tx: &Tx<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
     Ok(tx
         .query_row(
             "SELECT bytes FROM docs WHERE doc_id = ?1",
@@ -230,7 +231,7 @@ pub async fn decide(
 
 /// Store `saved` as `doc`'s new save under a fresh `seq` (so every device that holds it is
 /// offered the change), audited `write` as the console's.
-fn store(tx: &Transaction<'_>, caller: &Caller, doc: &DocId, saved: &[u8], now: i64) -> Result<()> {
+fn store(tx: &Tx<'_>, caller: &Caller, doc: &DocId, saved: &[u8], now: i64) -> Result<()> {
     let seq = i64::try_from(db::next_seq(tx)?).map_err(|_| Error::Corrupt("sequence".into()))?;
     tx.execute(
         "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)

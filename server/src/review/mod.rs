@@ -25,13 +25,14 @@ use automerge::{Automerge, ROOT, ReadDoc, Value};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::EntryId;
 use casebook_core::model::{NoteReview, ReviewStatus, reviews_in, writes_review};
-use rusqlite::{Transaction, params};
 use serde_json::{Value as Json, json};
 
 use crate::audit::{self, Event};
 use crate::auth::Caller;
 use crate::directory::Permissions;
 use crate::error::Result;
+use crate::params;
+use crate::sql::Tx;
 
 pub use decide::{Decision, MAX_COMMENT_CHARS, NoteForReview, decide, note_for_review};
 pub use queue::{QueueEntry, QueueQuery, ReviewQueue, list, queue};
@@ -121,7 +122,7 @@ pub fn refusal(perms: &Permissions, doc: &DocId, input: &ReviewInput) -> Option<
 /// a note entering `submitted` gets `now` as its submission time; each decision is audited
 /// (`note_reviewed`, with the note and the status, no comment).
 pub fn record(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     doc: &DocId,
     input: &ReviewInput,

@@ -8,7 +8,6 @@ use std::collections::BTreeSet;
 
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::CaseId;
-use rusqlite::{Connection, Transaction, params};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -17,6 +16,8 @@ use crate::audit::{self, Event};
 use crate::auth::Caller;
 use crate::directory::{self, User};
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, Tx};
 use crate::state::AppState;
 
 /// Most notes one page holds.
@@ -117,7 +118,7 @@ pub async fn list(state: &AppState, caller: Caller, query: QueueQuery) -> Result
                 )?;
                 return Ok(Err(()));
             }
-            let page = queue(tx, &caller.user, &query, now)?;
+            let page = queue(**tx, &caller.user, &query, now)?;
             audit_page(
                 tx,
                 &caller.user.id,
@@ -133,7 +134,7 @@ pub async fn list(state: &AppState, caller: Caller, query: QueueQuery) -> Result
 
 /// Audit a page of the queue as a read of each case it shows.
 pub(crate) fn audit_page(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     user: &str,
     device: Option<String>,
     page: &ReviewQueue,
@@ -162,7 +163,7 @@ pub(crate) fn audit_page(
 /// `review_index_queue` (status, submission time, case, note) and stopped at the page's end.
 /// The caller checks the
 /// role and audits; only notes of cases whose `visits` document `user` may read are listed.
-pub fn queue(conn: &Connection, user: &User, query: &QueueQuery, now: i64) -> Result<ReviewQueue> {
+pub fn queue(conn: Conn<'_>, user: &User, query: &QueueQuery, now: i64) -> Result<ReviewQueue> {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
         return Err(Error::BadRequest(format!(

@@ -14,6 +14,9 @@ mod value;
 
 pub use value::{FromValue, Params, ToValue, Value};
 
+#[cfg(test)]
+pub(crate) use sqlite::TestDb;
+
 use std::sync::Arc;
 
 /// Which database engine a connection talks to.
@@ -231,6 +234,9 @@ impl<'a> Conn<'a> {
 
 /// A write transaction: a [`Conn`] that the caller may write through. The database handle
 /// commits it when the closure given the `Tx` succeeds, and rolls it back otherwise.
+///
+/// Write functions take `&Tx`; read functions take a [`Conn`], which a write passes as
+/// `**tx` (the `Conn` the transaction derefs to, copied).
 #[derive(Clone, Copy, Debug)]
 pub struct Tx<'a> {
     conn: Conn<'a>,

@@ -59,3 +59,33 @@ impl Backend for rusqlite::Connection {
         Ok(rusqlite::Connection::execute_batch(self, sql)?)
     }
 }
+
+/// An in-memory SQLite database with the server's schema, for unit tests: reads through
+/// [`TestDb::conn`], writes in a committed transaction through [`TestDb::write`].
+#[cfg(test)]
+pub(crate) struct TestDb {
+    conn: rusqlite::Connection,
+}
+
+#[cfg(test)]
+impl TestDb {
+    /// A new database, migrated to the current schema.
+    pub(crate) fn migrated() -> Self {
+        let mut conn = rusqlite::Connection::open_in_memory().expect("open in memory");
+        crate::schema::migrate(&mut conn).expect("migrate");
+        Self { conn }
+    }
+
+    /// A connection outside any transaction.
+    pub(crate) fn conn(&self) -> super::Conn<'_> {
+        super::Conn::sqlite(&self.conn)
+    }
+
+    /// Run `f` in one write transaction and commit it.
+    pub(crate) fn write<T>(&mut self, f: impl FnOnce(&super::Tx<'_>) -> T) -> T {
+        let tx = self.conn.transaction().expect("begin");
+        let out = f(&super::Tx::sqlite(&tx));
+        tx.commit().expect("commit");
+        out
+    }
+}

@@ -11,7 +11,6 @@ use casebook_core::sync::wire::{
     DocMessage, DocRejection, DocSnapshot, MAX_DOC_BYTES, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED,
     PROTOCOL_VERSION, RejectReason, SyncResponse,
 };
-use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use super::compute::{self, Input, Offered, Received};
@@ -20,6 +19,8 @@ use crate::auth::Caller;
 use crate::db;
 use crate::directory::Permissions;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, OptionalExtension, Tx};
 
 pub(super) fn empty_response(cursor: u64) -> SyncResponse {
     SyncResponse {
@@ -49,14 +50,14 @@ pub(super) struct Offer {
     pub after_cursor: bool,
 }
 
-fn offer_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, i64, i64)> {
+fn offer_from_row(r: &crate::sql::Row<'_>) -> crate::sql::Result<(String, i64, i64)> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?))
 }
 
 /// What to offer: readable documents changed after `cursor`, and readable documents this
 /// device has never been sent (access newly granted), ascending by sequence.
 pub(super) fn offers(
-    conn: &Connection,
+    conn: Conn<'_>,
     perms: &Permissions,
     device: &str,
     cursor: u64,
@@ -100,7 +101,7 @@ pub(super) fn offers(
 
 /// Documents this device holds that its user may no longer read (at most
 /// [`MAX_SYNC_PURGED`]; the rest are ordered once these are confirmed).
-pub(super) fn to_purge(conn: &Connection, perms: &Permissions, device: &str) -> Result<Vec<DocId>> {
+pub(super) fn to_purge(conn: Conn<'_>, perms: &Permissions, device: &str) -> Result<Vec<DocId>> {
     let mut stmt = conn.prepare_cached("SELECT doc_id FROM device_docs WHERE device_id = ?1")?;
     let rows = stmt.query_map([device], |r| r.get::<_, String>(0))?;
     let mut out = Vec::new();
@@ -119,7 +120,7 @@ pub(super) fn to_purge(conn: &Connection, perms: &Permissions, device: &str) -> 
 }
 
 /// The stored save and `seq` of `doc`.
-pub(super) fn stored(conn: &Connection, doc: &DocId) -> Result<Option<(i64, Vec<u8>)>> {
+pub(super) fn stored(conn: Conn<'_>, doc: &DocId) -> Result<Option<(i64, Vec<u8>)>> {
     Ok(conn
         .query_row(
             "SELECT seq, bytes FROM docs WHERE doc_id = ?1",
@@ -130,7 +131,7 @@ pub(super) fn stored(conn: &Connection, doc: &DocId) -> Result<Option<(i64, Vec<
 }
 
 /// The `seq` of `doc`, if stored.
-fn stored_seq(conn: &Connection, doc: &DocId) -> Result<Option<i64>> {
+fn stored_seq(conn: Conn<'_>, doc: &DocId) -> Result<Option<i64>> {
     Ok(conn
         .query_row(
             "SELECT seq FROM docs WHERE doc_id = ?1",
@@ -141,7 +142,7 @@ fn stored_seq(conn: &Connection, doc: &DocId) -> Result<Option<i64>> {
 }
 
 /// The sync state `device` holds for `doc`.
-pub(super) fn sync_state(conn: &Connection, device: &str, doc: &DocId) -> Result<Option<Vec<u8>>> {
+pub(super) fn sync_state(conn: Conn<'_>, device: &str, doc: &DocId) -> Result<Option<Vec<u8>>> {
     Ok(conn
         .query_row(
             "SELECT sync_state FROM device_docs WHERE device_id = ?1 AND doc_id = ?2",
@@ -153,7 +154,7 @@ pub(super) fn sync_state(conn: &Connection, device: &str, doc: &DocId) -> Result
 
 /// Everything the receive step needs to know about `doc`, read now.
 pub(super) fn read_input(
-    conn: &Connection,
+    conn: Conn<'_>,
     perms: &Permissions,
     device: &str,
     doc: &DocId,
@@ -227,7 +228,7 @@ pub(super) struct Attempt {
 
 /// Everything one request changes, in one write transaction.
 struct Exchange<'a, 'tx> {
-    tx: &'a Transaction<'tx>,
+    tx: &'a Tx<'tx>,
     caller: &'a Caller,
     device: String,
     now: i64,
@@ -291,8 +292,8 @@ impl Exchange<'_, '_> {
         if !access.can_read() {
             return Ok(true);
         }
-        Ok(stored_seq(self.tx, doc)? == input.seq
-            && sync_state(self.tx, &self.device, doc)? == input.state)
+        Ok(stored_seq(**self.tx, doc)? == input.seq
+            && sync_state(**self.tx, &self.device, doc)? == input.state)
     }
 
     /// Step 3: commit what receiving one message gave.
@@ -392,12 +393,12 @@ impl Exchange<'_, '_> {
     fn offer(&mut self, offer: &Offer, pre: Option<Precomputed>, budget: usize) -> Result<bool> {
         let doc = offer.doc;
         let first = self.response.messages.is_empty() && self.response.snapshots.is_empty();
-        let state = sync_state(self.tx, &self.device, &doc)?;
+        let state = sync_state(**self.tx, &self.device, &doc)?;
         let seq = i64::try_from(offer.seq).unwrap_or(i64::MAX);
         let (stored, offered) = match pre.filter(|p| p.seq == seq && p.state == state) {
             Some(p) => (p.stored, p.offered),
             None => {
-                let Some((_, stored)) = stored(self.tx, &doc)? else {
+                let Some((_, stored)) = stored(**self.tx, &doc)? else {
                     return Ok(true);
                 };
                 let offered = compute::offer(&stored, state.as_deref());
@@ -435,7 +436,7 @@ impl Exchange<'_, '_> {
 /// One commit attempt: steps 3 to 6 of the exchange (see `docs/protocol.md`).
 #[allow(clippy::too_many_arguments)]
 pub(super) fn commit(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     now: i64,
     budget: usize,
@@ -452,7 +453,7 @@ pub(super) fn commit(
         response: partial.response,
         size: partial.size,
     };
-    let perms = crate::directory::permissions(tx, &caller.user)?;
+    let perms = crate::directory::permissions(**tx, &caller.user)?;
     for (doc, why) in attempt.refused {
         match why {
             Some(why) => ex.reject(doc, RejectReason::Quarantined, why)?,
@@ -469,7 +470,7 @@ pub(super) fn commit(
         if ex.unchanged(&perms, &doc, &c.input)? {
             ex.apply(&perms, doc, c.message.data.len(), c.received)?;
         } else if attempt.last {
-            let input = read_input(tx, &perms, &ex.device, &doc)?;
+            let input = read_input(**tx, &perms, &ex.device, &doc)?;
             let received = compute::receive(&input, &c.message.data, &doc, caller);
             ex.apply(&perms, doc, c.message.data.len(), received)?;
         } else {
@@ -485,7 +486,7 @@ pub(super) fn commit(
     }
     let mut pre = attempt.offers;
     let mut last_cursor = None;
-    let offered = offers(tx, &perms, &ex.device, cursor)?;
+    let offered = offers(**tx, &perms, &ex.device, cursor)?;
     for (i, offer) in offered.iter().enumerate() {
         if named.contains(&offer.doc) {
             continue;
@@ -504,15 +505,15 @@ pub(super) fn commit(
             last_cursor = Some(offer.seq);
         }
     }
-    ex.response.purge = to_purge(tx, &perms, &ex.device)?;
+    ex.response.purge = to_purge(**tx, &perms, &ex.device)?;
     ex.response.cursor = if ex.response.more {
         last_cursor.unwrap_or(cursor)
     } else {
-        db::current_seq(tx)?
+        db::current_seq(**tx)?
     };
-    ex.response.epoch = db::epoch::current(tx)?;
+    ex.response.epoch = db::epoch::current(**tx)?;
     ex.response.notices = crate::admin::notices::deliver(tx, caller, now)?;
     ex.response.alerts =
-        crate::alerts::deliver(tx, &perms, &caller.user.id, cursor, ex.response.cursor)?;
+        crate::alerts::deliver(**tx, &perms, &caller.user.id, cursor, ex.response.cursor)?;
     Ok(Committed::Done(ex.response))
 }

@@ -25,7 +25,6 @@ use casebook_core::ids::CaseId;
 use casebook_core::sync::wire::{
     DocMessage, MAX_SYNC_MESSAGES, MAX_SYNC_PURGED, PROTOCOL_VERSION, SyncRequest, SyncResponse,
 };
-use rusqlite::{Connection, Transaction, params};
 use serde_json::json;
 
 pub use limiter::SyncLimiter;
@@ -36,6 +35,8 @@ use crate::auth::{self, Caller};
 use crate::db;
 use crate::directory;
 use crate::error::{Error, Result};
+use crate::params;
+use crate::sql::{Conn, Tx};
 use crate::state::AppState;
 
 /// Commit attempts before a conflicting document is computed under the lock.
@@ -123,7 +124,7 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         let over_limit = state
             .db
             .write(move |tx| {
-                let caller = auth::recheck(tx, &caller, now)?;
+                let caller = auth::recheck(**tx, &caller, now)?;
                 confirm_purges(tx, &caller, &purged, now)?;
                 register_cases(tx, &caller, &to_register, limit, now)
             })
@@ -169,7 +170,7 @@ pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<
         let committed = state
             .db
             .write(move |tx| {
-                let caller = auth::recheck(tx, &commit_caller, now)?;
+                let caller = auth::recheck(**tx, &commit_caller, now)?;
                 commit::commit(
                     tx,
                     &caller,
@@ -281,7 +282,7 @@ fn decodes_whole(data: &[u8]) -> bool {
     .unwrap_or(false)
 }
 
-fn unregistered_cases(conn: &Connection, cases: &[CaseId]) -> Result<Vec<CaseId>> {
+fn unregistered_cases(conn: Conn<'_>, cases: &[CaseId]) -> Result<Vec<CaseId>> {
     let mut out = Vec::new();
     for case in cases {
         if directory::case_org(conn, &case.to_string())?.is_none() {
@@ -292,7 +293,7 @@ fn unregistered_cases(conn: &Connection, cases: &[CaseId]) -> Result<Vec<CaseId>
 }
 
 /// Forget the documents the device confirms it purged; audit only those it really held.
-fn confirm_purges(tx: &Transaction<'_>, caller: &Caller, purged: &[DocId], now: i64) -> Result<()> {
+fn confirm_purges(tx: &Tx<'_>, caller: &Caller, purged: &[DocId], now: i64) -> Result<()> {
     let device = caller.device.to_string();
     let mut stmt =
         tx.prepare_cached("DELETE FROM device_docs WHERE device_id = ?1 AND doc_id = ?2")?;
@@ -320,7 +321,7 @@ fn confirm_purges(tx: &Transaction<'_>, caller: &Caller, purged: &[DocId], now: 
 /// Register the cases still unregistered; returns those refused for the daily limit, after
 /// one `case_registration_refused` audit row for them all.
 fn register_cases(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     caller: &Caller,
     cases: &[CaseId],
     limit: u32,
@@ -329,7 +330,7 @@ fn register_cases(
     let device = caller.device.to_string();
     let mut over_limit = HashSet::new();
     for case in cases {
-        if directory::case_org(tx, &case.to_string())?.is_some() {
+        if directory::case_org(**tx, &case.to_string())?.is_some() {
             continue;
         }
         let registered =
@@ -362,7 +363,7 @@ fn register_cases(
 
 /// The answer to a request that brings nothing and is owed nothing, from a read connection
 /// alone; `None` if there is work to do.
-fn idle_answer(conn: &Connection, caller: &Caller, cursor: u64) -> Result<Option<SyncResponse>> {
+fn idle_answer(conn: Conn<'_>, caller: &Caller, cursor: u64) -> Result<Option<SyncResponse>> {
     let perms = directory::permissions(conn, &caller.user)?;
     let device = caller.device.to_string();
     if !commit::offers(conn, &perms, &device, cursor)?.is_empty()
@@ -385,7 +386,7 @@ type Snapshot = (Vec<(DocMessage, compute::Input)>, Vec<OfferInput>);
 /// Read what the automerge work needs: each pending message's document, and the documents
 /// to offer (as many as the budget may take).
 fn snapshot(
-    conn: &Connection,
+    conn: Conn<'_>,
     caller: &Caller,
     pending: Vec<DocMessage>,
     named: &HashSet<DocId>,

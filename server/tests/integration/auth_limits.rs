@@ -487,13 +487,14 @@ async fn a_device_opening_a_session_for_every_sync_is_never_limited_but_unused_c
     let h = Harness::new().await;
     let phone = h.person("guardian").await;
     let limit = h.state.settings.max_challenges_per_device;
-    let ask = || {
+    let ask = || async {
         post_from(
             &h.app,
             "127.0.0.2",
             "/v1/challenge",
             &json!({ "device_id": phone.id }),
         )
+        .await
     };
     for n in 0..limit * 10 {
         let r = ask().await;

@@ -443,13 +443,13 @@ fn signed_anchors_catch_a_truncated_or_rewritten_audit_chain() {
                     hash: String::new(),
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?
+            .collect::<casebook_server::sql::Result<_>>()?
         };
         for row in rows {
             let hash = casebook_server::audit::chain_hash(&prev, &row);
             tx.execute(
                 "UPDATE audit SET prev_hash = ?1, hash = ?2 WHERE id = ?3",
-                rusqlite::params![prev, hash.to_vec(), row.id],
+                casebook_server::params![prev, hash.to_vec(), row.id],
             )?;
             prev = hash.to_vec();
         }

@@ -232,7 +232,7 @@ impl Harness {
                 let mut stmt =
                     c.prepare("SELECT event FROM audit WHERE doc_id = ?1 ORDER BY id")?;
                 let rows = stmt.query_map([doc], |r| r.get(0))?;
-                Ok(rows.collect::<rusqlite::Result<Vec<String>>>()?)
+                Ok(rows.collect::<casebook_server::sql::Result<Vec<String>>>()?)
             })
             .await
             .expect("events")

@@ -21,7 +21,7 @@ async fn audited(server: &TestServer, event: &'static str, actor: &str) -> Resul
         .read(move |c| {
             Ok(c.query_row(
                 "SELECT COUNT(*) FROM audit WHERE event = ?1 AND actor_user = ?2",
-                rusqlite::params![event, actor],
+                casebook_server::params![event, actor],
                 |r| r.get(0),
             )?)
         })

@@ -50,24 +50,24 @@ async fn fill(server: &TestServer, org: String) -> Result<(String, String)> {
                 tx.execute(
                     "INSERT INTO users (id, org_id, name, role, created_at)
                      VALUES (?1, ?2, ?3, 'guardian', 0)",
-                    rusqlite::params![hex_id(1, i), org, format!("Person {i:03}")],
+                    casebook_server::params![hex_id(1, i), org, format!("Person {i:03}")],
                 )?;
             }
             for i in 0..55 {
                 tx.execute(
                     "INSERT INTO teams (id, org_id, name) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![hex_id(2, i), org, format!("Team {i:03}")],
+                    casebook_server::params![hex_id(2, i), org, format!("Team {i:03}")],
                 )?;
                 tx.execute(
                     "INSERT INTO devices (id, user_id, name, public_key, enrolled_at)
                      VALUES (?1, ?2, ?3, x'00', ?4)",
-                    rusqlite::params![hex_id(3, i), hex_id(1, 0), format!("Phone {i}"), i],
+                    casebook_server::params![hex_id(3, i), hex_id(1, 0), format!("Phone {i}"), i],
                 )?;
             }
             for (i, case) in cases.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO cases (id, org_id, created_at) VALUES (?1, ?2, ?3)",
-                    rusqlite::params![case, org, i64::try_from(i).unwrap_or(0)],
+                    casebook_server::params![case, org, i64::try_from(i).unwrap_or(0)],
                 )?;
             }
             for i in 0..60 {

@@ -104,7 +104,7 @@ async fn goes_missing(case: CaseId, carer: &Device) -> Result<EntryId> {
     Ok(episode)
 }
 
-async fn one<T: rusqlite::types::FromSql + Send + 'static>(
+async fn one<T: casebook_server::sql::FromValue + Send + 'static>(
     server: &TestServer,
     sql: &'static str,
     arg: String,

@@ -141,7 +141,7 @@ fn server_heads(data_dir: &Path) -> Result<BTreeMap<DocId, Vec<ChangeHash>>> {
     let rows: Vec<(String, Vec<u8>)> = db.read_blocking(|c| {
         let mut stmt = c.prepare("SELECT doc_id, bytes FROM docs")?;
         let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<casebook_server::sql::Result<_>>()?)
     })?;
     let mut out = BTreeMap::new();
     for (id, bytes) in rows {

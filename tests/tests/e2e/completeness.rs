@@ -28,7 +28,7 @@ pub async fn server_heads(
         .state
         .db
         .read(move |c| {
-            use rusqlite::OptionalExtension;
+            use casebook_server::sql::OptionalExtension;
             Ok(
                 c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [id], |r| {
                     r.get(0)

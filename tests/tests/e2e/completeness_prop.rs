@@ -147,7 +147,7 @@ impl ServerView {
             .read(move |c| {
                 let mut stmt = c.prepare("SELECT doc_id, seq FROM docs WHERE case_id = ?1")?;
                 let rows = stmt.query_map([case_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+                Ok(rows.collect::<casebook_server::sql::Result<Vec<_>>>()?)
             })
             .await?;
         for (id, seq) in seqs {

@@ -266,17 +266,18 @@ async fn a_replaced_photo_leaves_no_copy_in_any_store() -> Result<()> {
 
     // The scanner finds the photo where it is (so "not found" below means something).
     let server = &t.h.server;
+    // The server's database read as SQLite stores it (every byte of every value), on a
+    // reader of its own under the server's key file.
     let server_scan = |image: &[u8]| -> Result<Found> {
-        let image = image.to_vec();
-        let dir = server.data_dir.clone();
-        server
+        let key_file = server
             .state
-            .db
-            .read_blocking(move |c| {
-                scan(c, &dir, "casebook.sqlite", &image)
-                    .map_err(|e| casebook_server::error::Error::Task(e.to_string()))
-            })
-            .map_err(anyhow::Error::from)
+            .settings
+            .db_key_file
+            .clone()
+            .unwrap_or_else(|| server.data_dir.join(casebook_server::db::DEFAULT_KEY_FILE));
+        let key = casebook_server::db::read_key(&key_file)?;
+        let conn = casebook_core::store::open_encrypted_reader(server.state.db.path(), &key)?;
+        scan(&conn, &server.data_dir, "casebook.sqlite", image)
     };
     for found in [
         scan_device(&t.carer, &old)?,
