@@ -353,28 +353,22 @@ pub async fn challenge(
     let ttl = settings.challenge_ttl;
     let device = req.device_id.to_string();
     let address = rate_limit::address_key(&source);
-    let device_from_address = format!("{device}@{address}");
-    let (check_device, check_address) = (device_from_address.clone(), address.clone());
+    let keys = rate_limit::challenge_keys(&device, &address);
+    let check_keys = keys.clone();
     let check = Arc::clone(&settings);
     let blocked = state
         .db
         .read(move |c| {
-            let window = check.rate_window;
-            Ok(rate_limit::exceeded(
-                c,
-                Scope::ChallengeDevice,
-                &check_device,
-                now,
-                window,
-                check.max_challenges_per_device,
-            )? || rate_limit::exceeded(
-                c,
-                Scope::ChallengeAddress,
-                &check_address,
-                now,
-                window,
-                check.max_challenges_per_address,
-            )?)
+            for (scope, key) in &check_keys {
+                let limit = match scope {
+                    Scope::ChallengeDevice => check.max_challenges_per_device,
+                    _ => check.max_challenges_per_address,
+                };
+                if rate_limit::exceeded(c, *scope, key, now, check.rate_window, limit)? {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
         })
         .await?;
     if blocked {
@@ -386,15 +380,9 @@ pub async fn challenge(
     state
         .db
         .write(move |tx| {
-            let window = settings.rate_window;
-            rate_limit::bump(
-                tx,
-                Scope::ChallengeDevice,
-                &device_from_address,
-                now,
-                window,
-            )?;
-            rate_limit::bump(tx, Scope::ChallengeAddress, &address, now, window)?;
+            for (scope, key) in &keys {
+                rate_limit::bump(tx, *scope, key, now, settings.rate_window)?;
+            }
             tx.execute("DELETE FROM challenges WHERE expires_at <= ?1", [now])?;
             tx.execute(
                 "INSERT INTO challenges (challenge, device_id, expires_at, address)
@@ -518,16 +506,9 @@ pub async fn open_session(
             }
             // Proven: the challenge no longer counts against its device or its address.
             if let Some((_, asked_from)) = &issued {
-                let window = settings.rate_window;
-                let device_from_address = format!("{device}@{asked_from}");
-                rate_limit::redeem(
-                    tx,
-                    Scope::ChallengeDevice,
-                    &device_from_address,
-                    now,
-                    window,
-                )?;
-                rate_limit::redeem(tx, Scope::ChallengeAddress, asked_from, now, window)?;
+                for (scope, key) in rate_limit::challenge_keys(&device.to_string(), asked_from) {
+                    rate_limit::redeem(tx, scope, &key, now, settings.rate_window)?;
+                }
             }
             let user: Option<String> = tx
                 .query_row(

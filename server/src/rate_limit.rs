@@ -120,6 +120,15 @@ pub fn redeem(tx: &Tx<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Re
     Ok(())
 }
 
+/// The two counts a challenge is held against: its device id asked from `address`
+/// ([`Scope::ChallengeDevice`]) and `address` itself ([`Scope::ChallengeAddress`]).
+pub fn challenge_keys(device: &str, address: &str) -> [(Scope, String); 2] {
+    [
+        (Scope::ChallengeDevice, format!("{device}@{address}")),
+        (Scope::ChallengeAddress, address.to_owned()),
+    ]
+}
+
 /// Whether the `count`th failure in a window deserves an audit row: the first, the one that
 /// reaches the limit, and every power of ten. A flood of failures thus writes a handful of
 /// rows, each carrying the count so far, instead of one row per failure.

@@ -290,7 +290,6 @@ impl CaseDoc {
         Ok(obj)
     }
 
-    /// Read the record stored at `path`.
     /// Read the record in the map `obj`, found at `path` (named in an error).
     pub(crate) fn read_obj<T: Record>(&self, obj: &ObjId, path: &[&str]) -> Result<T> {
         let json = codec::read(&self.doc, obj)?;
@@ -298,11 +297,9 @@ impl CaseDoc {
             .map_err(|e| self.malformed(&path.join("/"), &decode_failure(&e)))
     }
 
+    /// Read the record stored at `path`.
     pub(crate) fn read_at<T: Record>(&self, path: &[&str]) -> Result<T> {
-        let obj = self.object(path)?;
-        let json = codec::read(&self.doc, &obj)?;
-        serde_json::from_value(json)
-            .map_err(|e| self.malformed(&path.join("/"), &decode_failure(&e)))
+        self.read_obj(&self.object(path)?, path)
     }
 
     /// Write `record` over the map at `path`, touching only fields that differ (inside

@@ -436,6 +436,16 @@ async fn the_first_administrators_code_lasts_one_hour() {
     );
 }
 
+/// A `/v1/session` body: `challenge` signed by `key` for `device`.
+fn signed_session(key: &SigningKey, device: DeviceId, challenge: &[u8]) -> Value {
+    let sig: Signature = key.sign(&session_signing_payload(&device, challenge));
+    json!({
+        "device_id": device,
+        "challenge": b64(challenge),
+        "signature": b64(sig.to_der().as_bytes()),
+    })
+}
+
 /// A device id is public (the automerge actor on every change its device made). Someone who
 /// knows it asks for more challenges for it than its limit, from another address, as fast as
 /// it is allowed: the device, asking from its own address, still gets a challenge, its
@@ -461,14 +471,7 @@ async fn challenges_asked_from_another_address_cannot_lock_out_a_device() {
     assert!(limited >= 10, "the flooding address is limited ({limited})");
     let again = ask("127.0.0.2").await;
     assert_eq!(again.status, StatusCode::OK, "the device's own address");
-    let sig: Signature = victim
-        .key
-        .sign(&session_signing_payload(&victim.id, &mine.challenge));
-    let session = json!({
-        "device_id": victim.id,
-        "challenge": b64(&mine.challenge),
-        "signature": b64(sig.to_der().as_bytes()),
-    });
+    let session = signed_session(&victim.key, victim.id, &mine.challenge);
     let opened = post_from(&h.app, "127.0.0.2", "/v1/session", &session).await;
     assert_eq!(
         opened.status,
@@ -500,14 +503,7 @@ async fn a_device_opening_a_session_for_every_sync_is_never_limited_but_unused_c
         let r = ask().await;
         assert_eq!(r.status, StatusCode::OK, "challenge {n} of a syncing phone");
         let challenge: ChallengeResponse = r.json();
-        let sig: Signature = phone
-            .key
-            .sign(&session_signing_payload(&phone.id, &challenge.challenge));
-        let session = json!({
-            "device_id": phone.id,
-            "challenge": b64(&challenge.challenge),
-            "signature": b64(sig.to_der().as_bytes()),
-        });
+        let session = signed_session(&phone.key, phone.id, &challenge.challenge);
         let opened = post_from(&h.app, "127.0.0.2", "/v1/session", &session).await;
         assert_eq!(
             opened.status,
