@@ -3,12 +3,14 @@
 # OpenSSL headers (SQLCipher's crypto), pkg-config, Java 17 and JNA plus the Kotlin compiler
 # (for the Kotlin tests of the generated bindings), Python 3 (for the Python ones), poppler-utils
 # (pdftotext, pdfimages, pdftoppm: the police pack tests read the PDF back with them), Chromium and
-# its WebDriver (chromium, chromium-driver: the console's browser tests drive it headless).
+# its WebDriver (chromium, chromium-driver: the console's browser tests drive it headless),
+# PostgreSQL (postgresql: scripts/pg-cluster.sh starts a throwaway cluster for the tests).
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
 need=()
-for pkg in libssl-dev pkg-config openjdk-17-jdk-headless libjna-java python3 poppler-utils chromium chromium-driver; do
+for pkg in libssl-dev pkg-config openjdk-17-jdk-headless libjna-java python3 poppler-utils chromium chromium-driver \
+    postgresql; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)

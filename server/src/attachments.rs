@@ -248,7 +248,7 @@ pub async fn upload(
                     photo.media_type,
                     photo.sha256,
                     i64::try_from(photo.size).map_err(|_| Error::Corrupt("size".into()))?,
-                    upload.data,
+                    tx.seal(&row_name(&photo.attachment_id), upload.data.to_vec()),
                     caller.device.to_string(),
                     now
                 ])?;
@@ -309,6 +309,7 @@ pub async fn fetch(
             let Some((media_type, data)) = row else {
                 return Ok(Err(Error::NotFound("no such attachment")));
             };
+            let data = tx.unseal(&row_name(&fetch.attachment_id), data)?;
             audit::append(
                 tx,
                 now,
@@ -331,4 +332,9 @@ pub async fn fetch(
             }))
         })
         .await?
+}
+
+/// The row name an attachment's bytes are sealed for (PostgreSQL; see [`crate::sql::Conn::seal`]).
+pub(crate) fn row_name(attachment_id: &str) -> String {
+    format!("attachments/{attachment_id}")
 }

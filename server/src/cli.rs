@@ -50,6 +50,12 @@ pub struct Cli {
     /// directory.
     #[arg(long, env = "CASEBOOK_DB_KEY_FILE", global = true)]
     pub db_key_file: Option<PathBuf>,
+    /// The database: a PostgreSQL URL (`postgres://user@host/db`, `?sslmode=require` with
+    /// `&sslrootcert=FILE` for TLS). Default: the embedded SQLite database in the data
+    /// directory. The data directory still holds the key file, whose key seals what the
+    /// server writes to PostgreSQL.
+    #[arg(long, env = "CASEBOOK_DATABASE", global = true)]
+    pub database: Option<String>,
     /// Serve plain HTTP, on a loopback address only. For tests; never in production.
     #[arg(long)]
     pub insecure_loopback_for_tests: bool,
@@ -191,6 +197,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     db_key_file: Option<PathBuf>,
+    database: Option<String>,
     audit_signing_key_file: Option<PathBuf>,
     audit_anchors: Option<PathBuf>,
     audit_anchor_rows: Option<u64>,
@@ -213,6 +220,8 @@ pub struct Config {
     pub insecure_loopback_for_tests: bool,
     /// The database key file; `None` means `<data-dir>/db.key`.
     pub db_key_file: Option<PathBuf>,
+    /// A PostgreSQL URL; `None` means SQLite in the data directory.
+    pub database: Option<String>,
     /// Audit anchoring: signing key, anchors file, how often.
     pub anchors: AnchorConfig,
     /// Where to write the first administrator's code; `None` prints it.
@@ -230,6 +239,7 @@ impl Config {
     pub fn settings(&self) -> Settings {
         Settings {
             db_key_file: self.db_key_file.clone(),
+            database: self.database.clone(),
             min_free_disk_bytes: self.min_free_disk_bytes,
             ..Settings::default()
         }
@@ -337,6 +347,7 @@ impl Cli {
             tls_files,
             insecure_loopback_for_tests: self.insecure_loopback_for_tests,
             db_key_file: self.db_key_file.clone().or(file.db_key_file),
+            database: self.database.clone().or(file.database),
             anchors,
             admin_code_file: self.admin_code_file.clone(),
         })

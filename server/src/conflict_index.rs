@@ -12,7 +12,7 @@ use casebook_core::doc::DocId;
 use crate::db::{self, Db};
 use crate::error::Result;
 use crate::params;
-use crate::sql::{Conn, OptionalExtension, Tx};
+use crate::sql::{Conn, Tx};
 
 /// The `meta` row that says documents stored before migration 010 are not counted yet
 /// (inserted by migration 011).
@@ -122,10 +122,7 @@ pub fn backfill(db: &Db, now: i64) -> Result<usize> {
                     unloadable += 1;
                     continue;
                 };
-                let bytes: Option<Vec<u8>> = tx
-                    .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
-                    .query_row([id], |r| r.get(0))
-                    .optional()?;
+                let bytes = crate::db::docs::read_bytes(**tx, &id)?;
                 let Some(bytes) = bytes else { continue };
                 let loaded = std::panic::catch_unwind(|| automerge::Automerge::load(&bytes).ok())
                     .ok()

@@ -84,8 +84,10 @@ fn insert_dates(tx: &Tx<'_>, doc: &DocId, deadlines: &[ScheduledDeadline]) -> Re
     tx.prepare_cached("DELETE FROM deadline_dates WHERE case_id = ?1 AND doc_kind = ?2")?
         .execute(params![case, kind])?;
     let mut insert = tx.prepare_cached(
-        "INSERT OR REPLACE INTO deadline_dates (case_id, doc_kind, kind, due_on, due_at, record)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO deadline_dates (case_id, doc_kind, kind, due_on, due_at, record)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT (case_id, doc_kind, kind, record)
+         DO UPDATE SET due_on = excluded.due_on, due_at = excluded.due_at",
     )?;
     for d in deadlines {
         insert.execute(params![

@@ -31,7 +31,7 @@ use crate::db;
 use crate::directory;
 use crate::error::{Error, Result};
 use crate::params;
-use crate::sql::{OptionalExtension, Tx};
+use crate::sql::{Tx, Value};
 
 /// What a stored document means for the check, read from the new save (and, for `visits`,
 /// the stored one before it). Pure.
@@ -128,7 +128,7 @@ pub fn record(
         tx.execute(
             "INSERT INTO associate_keys (case_id, keys) VALUES (?1, ?2)
              ON CONFLICT(case_id) DO UPDATE SET keys = excluded.keys",
-            params![case, json],
+            params![case, tx.seal_text(&format!("associate_keys/{case}"), &json)],
         )?;
     }
     if input.interpreters.is_empty() {
@@ -142,7 +142,9 @@ pub fn record(
              ORDER BY k.case_id",
         )?;
         stmt.query_map([&case], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+            let other: String = r.get(0)?;
+            let keys = tx.unseal_text(&format!("associate_keys/{other}"), r.get::<_, Value>(1)?)?;
+            Ok((other, keys))
         })?
         .collect::<crate::sql::Result<Vec<_>>>()?
     };
@@ -180,10 +182,7 @@ pub fn record(
 /// The reference of `case` (from its stored `profile` document), if it reads.
 fn case_reference(tx: &Tx<'_>, case: CaseId) -> Result<Option<String>> {
     let profile = DocId::new(case, DocKind::Profile);
-    let bytes: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
-        .query_row([profile.to_string()], |r| r.get(0))
-        .optional()?;
+    let bytes = db::docs::read_bytes(**tx, &profile.to_string())?;
     Ok(bytes.and_then(|b| {
         let loaded = load(&profile, &b)?;
         catch_unwind(AssertUnwindSafe(|| loaded.profile().ok()))

@@ -17,7 +17,7 @@ use crate::db;
 use crate::directory;
 use crate::error::{Error, Result};
 use crate::params;
-use crate::sql::{OptionalExtension, Tx};
+use crate::sql::Tx;
 use crate::state::AppState;
 
 /// Apply `change` to the stored document `doc` as `caller`'s person at the server's clock,
@@ -83,10 +83,7 @@ where
     if !perms.access(&doc).can_write() {
         return deny("console_write");
     }
-    let stored: Option<Vec<u8>> = tx
-        .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
-        .query_row([doc.to_string()], |r| r.get(0))
-        .optional()?;
+    let stored = db::docs::read_bytes(**tx, &doc.to_string())?;
     let Some(stored) = stored else {
         return Ok(Some(Error::NotFound(
             "this document is not on the server yet",
@@ -121,7 +118,11 @@ where
     let seq = i64::try_from(db::next_seq(tx)?).map_err(|_| Error::Corrupt("sequence".into()))?;
     tx.execute(
         "UPDATE docs SET seq = ?1, bytes = ?2 WHERE doc_id = ?3",
-        params![seq, saved, doc.to_string()],
+        params![
+            seq,
+            db::docs::sealed(**tx, &doc.to_string(), &saved),
+            doc.to_string()
+        ],
     )?;
     index_stored(tx, &caller, &doc, &before, &after, now)?;
     audit::append(

@@ -204,7 +204,10 @@ fn read(conn: Conn<'_>, who: &Who, safety: DocId, now: i64) -> Result<Found> {
                 "SELECT bytes FROM attachments WHERE attachment_id = ?1 AND doc_id = ?2",
             )?
             .query_row(params![r.attachment_id, safety.to_string()], |row| {
-                row.get::<_, Vec<u8>>(0)
+                conn.unseal(
+                    &crate::attachments::row_name(&r.attachment_id),
+                    row.get::<_, Vec<u8>>(0)?,
+                )
             })
             .optional()?,
         None => None,
@@ -220,10 +223,7 @@ fn read(conn: Conn<'_>, who: &Who, safety: DocId, now: i64) -> Result<Found> {
 
 /// The stored save of `doc`.
 fn stored(conn: Conn<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
-    Ok(conn
-        .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
-        .query_row([doc.to_string()], |r| r.get::<_, Vec<u8>>(0))
-        .optional()?)
+    Ok(crate::db::docs::read_bytes(conn, &doc.to_string())?)
 }
 
 /// The PDF, from the stored saves (pure, CPU-bound: run on the blocking pool).

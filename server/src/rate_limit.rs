@@ -98,8 +98,10 @@ pub fn bump(tx: &Tx<'_>, scope: Scope, key: &str, now: i64, window: i64) -> Resu
     let n = tx.query_row(
         "INSERT INTO rate_limits (scope, key, window_start, count) VALUES (?1, ?2, ?3, 1)
          ON CONFLICT (scope, key) DO UPDATE SET
-             count = CASE WHEN window_start <= ?4 THEN 1 ELSE count + 1 END,
-             window_start = CASE WHEN window_start <= ?4 THEN ?3 ELSE window_start END
+             count = CASE WHEN rate_limits.window_start <= ?4 THEN 1
+                          ELSE rate_limits.count + 1 END,
+             window_start = CASE WHEN rate_limits.window_start <= ?4 THEN ?3
+                                 ELSE rate_limits.window_start END
          RETURNING count",
         params![scope.as_str(), key, now, horizon],
         |r| r.get(0),

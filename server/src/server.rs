@@ -42,14 +42,18 @@ pub struct Opened {
     pub key_origin: crate::db::KeyOrigin,
 }
 
-/// Open (creating on first start) the data directory: the database `casebook.sqlite`, the
-/// root organisation and its first administrator.
+/// Open (creating on first start) the data directory and the database (`casebook.sqlite` in
+/// it, or PostgreSQL when [`Settings::database`] names one), the root organisation and its
+/// first administrator.
 pub fn open_data_dir(data_dir: &Path, clock: Clock, settings: Settings) -> Result<Opened> {
     create_private_dir(data_dir)?;
     let db_path = data_dir.join("casebook.sqlite");
     let (key, key_origin) =
         crate::db::load_or_create_key(data_dir, settings.db_key_file.as_deref(), &db_path)?;
-    let db = Db::open(&db_path, key)?;
+    let db = match &settings.database {
+        Some(url) => Db::open_postgres(url, data_dir, &key)?,
+        None => Db::open(&db_path, key)?,
+    };
     tighten_modes(data_dir, &db_path)?;
     let state = AppState::new(db, clock, settings)?;
     let now = state.clock.now();
@@ -350,12 +354,63 @@ pub async fn start_for_tests(data_dir: &Path) -> Result<TestServer> {
     start_for_tests_with(data_dir, Clock::System, Settings::default()).await
 }
 
+/// The environment variable that runs the test servers on PostgreSQL: the URL of a cluster's
+/// `postgres` database as a role that may create databases
+/// (`postgresql://casebook@/postgres?host=/tmp/dir&port=5433`, as `scripts/pg-cluster.sh`
+/// prints it). Each data directory gets a database of its own there.
+pub const TEST_POSTGRES_ENV: &str = "CASEBOOK_TEST_POSTGRES";
+
+/// The PostgreSQL URL the test server on `data_dir` uses when [`TEST_POSTGRES_ENV`] is set
+/// (creating its database on first use), or `None` for SQLite.
+pub async fn test_postgres_url(data_dir: &Path) -> Result<Option<String>> {
+    let Ok(admin) = std::env::var(TEST_POSTGRES_ENV) else {
+        return Ok(None);
+    };
+    if admin.is_empty() {
+        return Ok(None);
+    }
+    use sha2::Digest;
+    let name = format!(
+        "casebook_test_{}",
+        &hex::encode(sha2::Sha256::digest(
+            data_dir.as_os_str().as_encoded_bytes()
+        ))[..20]
+    );
+    let url = admin.replacen("/postgres", &format!("/{name}"), 1);
+    if url == admin {
+        return Err(Error::Config(format!(
+            "{TEST_POSTGRES_ENV} must name the `postgres` database (…/postgres?host=…)"
+        )));
+    }
+    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .map_err(|e| Error::Config(format!("{TEST_POSTGRES_ENV}: {e}")))?;
+    let driver = tokio::spawn(connection);
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .map_err(|e| Error::Config(format!("{TEST_POSTGRES_ENV}: {e}")))?
+        .is_some();
+    if !exists {
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .map_err(|e| Error::Config(format!("{TEST_POSTGRES_ENV}: {e}")))?;
+    }
+    drop(client);
+    let _ = driver.await;
+    Ok(Some(url))
+}
+
 /// [`start_for_tests`] with a chosen clock and settings.
 pub async fn start_for_tests_with(
     data_dir: &Path,
     clock: Clock,
-    settings: Settings,
+    mut settings: Settings,
 ) -> Result<TestServer> {
+    if settings.database.is_none() {
+        settings.database = test_postgres_url(data_dir).await?;
+    }
     let dir = data_dir.to_owned();
     let (opened, tls) = tokio::task::spawn_blocking(move || {
         let opened = open_data_dir(&dir, clock, settings)?;

@@ -57,6 +57,9 @@ pub struct Settings {
     pub response_budget: usize,
     /// The database key file; `None` means `<data-dir>/db.key`, created on first start.
     pub db_key_file: Option<std::path::PathBuf>,
+    /// A PostgreSQL URL (`postgres://...`); `None` means the embedded SQLite database in the
+    /// data directory.
+    pub database: Option<String>,
     /// Sync requests one device may send at once before [`Settings::sync_per_minute`] applies.
     pub sync_burst: u32,
     /// Sync requests a minute one device may sustain; 0 turns the limit off.
@@ -115,6 +118,7 @@ impl Default for Settings {
             rate_window: 15 * 60,
             response_budget: 8 * 1024 * 1024,
             db_key_file: None,
+            database: None,
             sync_burst: 120,
             sync_per_minute: 120,
             max_case_registrations_per_day: 50,

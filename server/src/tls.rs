@@ -37,7 +37,7 @@ const DEV_CERT_DAYS: i64 = 365;
 /// Renew the development certificate (same key) when it has fewer days than this left.
 const DEV_CERT_RENEW_DAYS: i64 = 30;
 
-fn provider() -> Arc<CryptoProvider> {
+pub(crate) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 

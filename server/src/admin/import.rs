@@ -266,7 +266,7 @@ fn team_named(
     name: &str,
 ) -> Result<std::result::Result<String, String>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT id FROM teams WHERE org_id = ?1 AND name = ?2 COLLATE NOCASE ORDER BY id LIMIT 2",
+        "SELECT id FROM teams WHERE org_id = ?1 AND lower(name) = lower(?2) ORDER BY id LIMIT 2",
     )?;
     let ids = stmt
         .query_map(params![org, name], |r| r.get::<_, String>(0))?
@@ -300,7 +300,7 @@ pub fn check_rows(
     }
     let mut first_line_of: HashMap<String, usize> = HashMap::new();
     let mut existing = conn.prepare_cached(
-        "SELECT 1 FROM users WHERE org_id = ?1 AND name = ?2 COLLATE NOCASE LIMIT 1",
+        "SELECT 1 FROM users WHERE org_id = ?1 AND lower(name) = lower(?2) LIMIT 1",
     )?;
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {

@@ -532,7 +532,7 @@ pub async fn list_devices(
         let mut stmt = conn.prepare(
             "SELECT d.id, d.user_id, d.name, d.enrolled_at, d.revoked_at, u.org_id
                  FROM devices d JOIN users u ON u.id = d.user_id
-                 WHERE ?1 IS NULL OR d.user_id = ?1 ORDER BY d.enrolled_at, d.id",
+                 WHERE CAST(?1 AS TEXT) IS NULL OR d.user_id = ?1 ORDER BY d.enrolled_at, d.id",
         )?;
         let rows = stmt.query_map([&lookup.user], |r| {
             Ok((

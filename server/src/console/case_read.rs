@@ -46,11 +46,7 @@ enum Read<T> {
 }
 
 fn stored(conn: Conn<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
-    use crate::sql::OptionalExtension;
-    Ok(conn
-        .prepare_cached("SELECT bytes FROM docs WHERE doc_id = ?1")?
-        .query_row([doc.to_string()], |r| r.get(0))
-        .optional()?)
+    Ok(crate::db::docs::read_bytes(conn, &doc.to_string())?)
 }
 
 fn load(conn: Conn<'_>, doc: DocId) -> Result<Option<CaseDoc>> {

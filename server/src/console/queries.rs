@@ -118,9 +118,9 @@ pub fn users(
 ) -> Result<Vec<UserRow>> {
     let (limit, offset) = limit_offset(p);
     let sql = format!(
-        "{USER_COLUMNS} WHERE (?2 OR u.org_id = ?1) AND u.name LIKE ?3 ESCAPE '\\'
-           AND (?4 IS NULL OR u.role = ?4)
-         ORDER BY u.name COLLATE NOCASE, u.id LIMIT ?5 OFFSET ?6"
+        "{USER_COLUMNS} WHERE (?2 OR u.org_id = ?1) AND lower(u.name) LIKE lower(?3) ESCAPE '\\'
+           AND (CAST(?4 AS TEXT) IS NULL OR u.role = ?4)
+         ORDER BY lower(u.name), u.id LIMIT ?5 OFFSET ?6"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
@@ -184,8 +184,8 @@ const TEAM_COLUMNS: &str = "SELECT t.id, t.name, o.name,
 pub fn teams(conn: Conn<'_>, admin: &User, p: &mut Paging) -> Result<Vec<TeamRow>> {
     let (limit, offset) = limit_offset(p);
     let sql = format!(
-        "{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND t.name LIKE ?3 ESCAPE '\\'
-         ORDER BY t.name COLLATE NOCASE, t.id LIMIT ?4 OFFSET ?5"
+        "{TEAM_COLUMNS} WHERE (?2 OR t.org_id = ?1) AND lower(t.name) LIKE lower(?3) ESCAPE '\\'
+         ORDER BY lower(t.name), t.id LIMIT ?4 OFFSET ?5"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
@@ -215,7 +215,7 @@ pub fn team(conn: Conn<'_>, admin: &User, id: &str) -> Result<Option<TeamRow>> {
 pub fn team_members(conn: Conn<'_>, team: &str) -> Result<Vec<UserRow>> {
     let sql = format!(
         "{USER_COLUMNS} JOIN team_members m ON m.user_id = u.id WHERE m.team_id = ?1
-         ORDER BY u.name COLLATE NOCASE, u.id"
+         ORDER BY lower(u.name), u.id"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
@@ -244,7 +244,7 @@ pub fn cases(conn: Conn<'_>, admin: &User, p: &mut Paging) -> Result<Vec<CaseRow
     let (limit, offset) = limit_offset(p);
     let sql = format!(
         "{CASE_COLUMNS} WHERE (?2 OR c.org_id = ?1)
-           AND (c.id LIKE ?3 ESCAPE '\\' OR IFNULL(t.name, '') LIKE ?3 ESCAPE '\\')
+           AND (lower(c.id) LIKE lower(?3) ESCAPE '\\' OR lower(IFNULL(t.name, '')) LIKE lower(?3) ESCAPE '\\')
          ORDER BY c.created_at DESC, c.id LIMIT ?4 OFFSET ?5"
     );
     let mut stmt = conn.prepare(&sql)?;
@@ -296,11 +296,11 @@ pub fn devices_holding(conn: Conn<'_>, case: &str) -> Result<i64> {
 pub fn case_people(conn: Conn<'_>, case: &str) -> Result<(Vec<UserRow>, Vec<UserRow>)> {
     let assigned_sql = format!(
         "{USER_COLUMNS} JOIN assignments a ON a.user_id = u.id WHERE a.case_id = ?1
-         ORDER BY u.name COLLATE NOCASE, u.id"
+         ORDER BY lower(u.name), u.id"
     );
     let carers_sql = format!(
         "{USER_COLUMNS} JOIN placements p ON p.carer_id = u.id WHERE p.case_id = ?1
-         ORDER BY u.name COLLATE NOCASE, u.id"
+         ORDER BY lower(u.name), u.id"
     );
     let mut out = Vec::new();
     for sql in [assigned_sql, carers_sql] {
@@ -324,7 +324,7 @@ pub fn choices(conn: Conn<'_>, org: &str, roles: &[&str]) -> Result<Vec<UserRow>
         .join(",");
     let sql = format!(
         "{USER_COLUMNS} WHERE u.org_id = ?1 AND u.disabled_at IS NULL AND u.role IN ({list})
-         ORDER BY u.name COLLATE NOCASE, u.id LIMIT 500"
+         ORDER BY lower(u.name), u.id LIMIT 500"
     );
     let mut stmt = conn.prepare(&sql)?;
     let rows = stmt
@@ -336,7 +336,7 @@ pub fn choices(conn: Conn<'_>, org: &str, roles: &[&str]) -> Result<Vec<UserRow>
 /// Teams of `org`, for a form's choice.
 pub fn team_choices(conn: Conn<'_>, org: &str) -> Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare(
-        "SELECT id, name FROM teams WHERE org_id = ?1 ORDER BY name COLLATE NOCASE, id LIMIT 500",
+        "SELECT id, name FROM teams WHERE org_id = ?1 ORDER BY lower(name), id LIMIT 500",
     )?;
     let rows = stmt
         .query_map([org], |r| Ok((r.get(0)?, r.get(1)?)))?

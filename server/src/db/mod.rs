@@ -1,5 +1,6 @@
-//! The database handle: one writer connection and a small pool of readers (WAL mode), with
-//! every blocking call moved off the async runtime by `spawn_blocking`.
+//! The database handle, on either engine: SQLite (the embedded default: one writer connection
+//! and a small pool of readers, WAL mode) or PostgreSQL ([`postgres`]), with every blocking
+//! call moved off the async runtime by `spawn_blocking`.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -7,8 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::Semaphore;
 
+pub mod docs;
 pub mod epoch;
 mod key_file;
+pub mod postgres;
+mod postgres_tls;
 
 pub use key_file::{
     DEFAULT_KEY_FILE, KeyOrigin, load_or_create as load_or_create_key, read as read_key,
@@ -31,11 +35,24 @@ pub struct Db {
 
 #[derive(Debug)]
 struct Inner {
+    /// The directory whose free space `/readyz` checks.
+    local_dir: PathBuf,
+    reader_permits: Semaphore,
+    engine: EngineDb,
+}
+
+#[derive(Debug)]
+enum EngineDb {
+    Sqlite(SqliteDb),
+    Postgres(postgres::PgDb),
+}
+
+#[derive(Debug)]
+struct SqliteDb {
     path: PathBuf,
     key: StoreKey,
     writer: Mutex<Connection>,
     idle_readers: Mutex<Vec<Connection>>,
-    reader_permits: Semaphore,
 }
 
 /// Lock a mutex even if a panicking thread poisoned it: the guarded connection is still
@@ -68,83 +85,106 @@ impl Db {
         }
         Ok(Self {
             inner: Arc::new(Inner {
-                path: path.to_owned(),
-                key,
-                writer: Mutex::new(writer),
-                idle_readers: Mutex::new(Vec::new()),
+                local_dir: path
+                    .parent()
+                    .map_or_else(|| PathBuf::from("."), Path::to_owned),
                 reader_permits: Semaphore::new(READERS),
+                engine: EngineDb::Sqlite(SqliteDb {
+                    path: path.to_owned(),
+                    key,
+                    writer: Mutex::new(writer),
+                    idle_readers: Mutex::new(Vec::new()),
+                }),
             }),
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.inner.path
+    /// Open (migrating if needed) the PostgreSQL database at `url`; `local_dir` is the data
+    /// directory (its free space is still checked by `/readyz`).
+    pub fn open_postgres(url: &str, local_dir: &Path, key: &StoreKey) -> Result<Self> {
+        let db = postgres::PgDb::open(url, key)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                local_dir: local_dir.to_owned(),
+                reader_permits: Semaphore::new(READERS),
+                engine: EngineDb::Postgres(db),
+            }),
+        })
     }
 
-    fn open_reader(&self) -> Result<Connection> {
-        let conn =
-            open_encrypted_reader(&self.inner.path, &self.inner.key).map_err(|e| match e {
-                casebook_core::Error::Storage(e) => Error::Db(e),
-                other => Error::Config(other.to_string()),
-            })?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        Ok(conn)
+    /// The engine this database runs on.
+    pub fn engine(&self) -> crate::sql::Engine {
+        match &self.inner.engine {
+            EngineDb::Sqlite(_) => crate::sql::Engine::Sqlite,
+            EngineDb::Postgres(_) => crate::sql::Engine::Postgres,
+        }
+    }
+
+    /// The SQLite database file; `None` on PostgreSQL.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.inner.engine {
+            EngineDb::Sqlite(db) => Some(&db.path),
+            EngineDb::Postgres(_) => None,
+        }
+    }
+
+    /// The database file, for the SQLite-only tools and tests (backup, leak scans).
+    ///
+    /// # Panics
+    /// On PostgreSQL, which has no file.
+    pub fn path(&self) -> &Path {
+        self.sqlite_path()
+            .expect("a PostgreSQL database has no file")
+    }
+
+    /// The directory whose free space `/readyz` checks (the data directory).
+    pub fn local_dir(&self) -> &Path {
+        &self.inner.local_dir
+    }
+
+    /// The size of the database in bytes (SQLite's file and WAL, or PostgreSQL's
+    /// `pg_database_size`).
+    pub fn size_bytes_blocking(&self) -> Result<u64> {
+        match &self.inner.engine {
+            EngineDb::Sqlite(db) => {
+                let mut total = 0;
+                for suffix in ["", "-wal"] {
+                    let mut name = db.path.as_os_str().to_owned();
+                    name.push(suffix);
+                    total += std::fs::metadata(PathBuf::from(name)).map_or(0, |m| m.len());
+                }
+                Ok(total)
+            }
+            EngineDb::Postgres(db) => db.size_bytes(),
+        }
     }
 
     /// Run `f` on a read connection, inside one read transaction (a consistent snapshot).
     pub fn read_blocking<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
-        let conn = lock(&self.inner.idle_readers).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => self.open_reader()?,
-        };
-        conn.execute_batch("BEGIN DEFERRED")?;
-        let out = f(Conn::sqlite(&conn));
-        let end = conn.execute_batch("COMMIT");
-        if end.is_ok() {
-            lock(&self.inner.idle_readers).push(conn);
+        match &self.inner.engine {
+            EngineDb::Sqlite(db) => db.read_blocking(f),
+            EngineDb::Postgres(db) => db.read_blocking(f),
         }
-        let out = out?;
-        end?;
-        Ok(out)
     }
 
     /// Run `f` in one write transaction, committed if `f` succeeds, rolled back otherwise.
+    /// Writes are serialised: by SQLite's one writer, or on PostgreSQL by a transaction-level
+    /// advisory lock every instance takes (`docs/postgres.md`, "One writer at a time").
     pub fn write_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = lock(&self.inner.writer);
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&Tx::sqlite(&tx))?;
-        tx.commit()?;
-        Ok(out)
-    }
-
-    /// Prove the database takes a write now (for `/readyz`): a fresh connection (not the
-    /// writer, which a long request may hold) waits at most `busy` for the write lock
-    /// (`BEGIN IMMEDIATE`), records `now` under `meta.ready_probe_at` and commits.
-    pub fn probe_write_blocking(&self, busy: std::time::Duration, now: i64) -> Result<()> {
-        let conn = casebook_core::store::open_encrypted(&self.inner.path, self.inner.key.clone())
-            .map_err(|e| match e {
-            casebook_core::Error::Storage(e) => Error::Db(e),
-            other => Error::Config(other.to_string()),
-        })?;
-        conn.busy_timeout(busy)?;
-        conn.execute_batch("BEGIN IMMEDIATE")?;
-        let wrote = conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('ready_probe_at', ?1)
-             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            [now.to_string()],
-        );
-        match wrote {
-            Ok(_) => conn.execute_batch("COMMIT")?,
-            Err(e) => {
-                let _ = conn.execute_batch("ROLLBACK");
-                return Err(e.into());
-            }
+        match &self.inner.engine {
+            EngineDb::Sqlite(db) => db.write_blocking(f),
+            EngineDb::Postgres(db) => db.write_blocking(f),
         }
-        Ok(())
     }
 
+    /// Prove the database takes a write now (for `/readyz`): wait at most `busy` for the
+    /// write lock, record `now` under `meta.ready_probe_at` and commit.
+    pub fn probe_write_blocking(&self, busy: std::time::Duration, now: i64) -> Result<()> {
+        match &self.inner.engine {
+            EngineDb::Sqlite(db) => db.probe_write_blocking(busy, now),
+            EngineDb::Postgres(db) => db.probe_write_blocking(busy, now),
+        }
+    }
     /// [`Db::read_blocking`] on the blocking thread pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
@@ -174,10 +214,15 @@ impl Db {
     /// Checkpoint the WAL and drop idle readers; call once every request has finished.
     /// Fold the WAL into the database file and truncate it (after a delete that must leave
     /// no copy behind: the freed cells in the file are zeroed by `secure_delete`).
+    /// On PostgreSQL (no WAL file of the server's own, and deleted rows are vacuumed by the
+    /// database) this does nothing.
     pub async fn checkpoint(&self) -> Result<()> {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = lock(&db.inner.writer);
+            let EngineDb::Sqlite(db) = &db.inner.engine else {
+                return Ok(());
+            };
+            let conn = lock(&db.writer);
             let busy: i64 =
                 conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |row| row.get(0))?;
             if busy != 0 {
@@ -188,10 +233,80 @@ impl Db {
         .await?
     }
 
+    /// Close idle connections (and on SQLite, fold the WAL into the file).
     pub fn close_blocking(&self) -> Result<()> {
-        lock(&self.inner.idle_readers).clear();
-        let conn = lock(&self.inner.writer);
+        let db = match &self.inner.engine {
+            EngineDb::Sqlite(db) => db,
+            EngineDb::Postgres(db) => {
+                db.close();
+                return Ok(());
+            }
+        };
+        lock(&db.idle_readers).clear();
+        let conn = lock(&db.writer);
         conn.pragma_update(None, "wal_checkpoint", "TRUNCATE")?;
+        Ok(())
+    }
+}
+
+impl SqliteDb {
+    fn open_reader(&self) -> Result<Connection> {
+        let conn = open_encrypted_reader(&self.path, &self.key).map_err(|e| match e {
+            casebook_core::Error::Storage(e) => Error::Db(e),
+            other => Error::Config(other.to_string()),
+        })?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        Ok(conn)
+    }
+
+    fn read_blocking<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.idle_readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        conn.execute_batch("BEGIN DEFERRED")?;
+        let out = f(Conn::sqlite(&conn));
+        let end = conn.execute_batch("COMMIT");
+        if end.is_ok() {
+            lock(&self.idle_readers).push(conn);
+        }
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
+    fn write_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = lock(&self.writer);
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&Tx::sqlite(&tx))?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// A fresh connection (not the writer, which a long request may hold) waits at most
+    /// `busy` for the write lock (`BEGIN IMMEDIATE`).
+    fn probe_write_blocking(&self, busy: std::time::Duration, now: i64) -> Result<()> {
+        let conn = casebook_core::store::open_encrypted(&self.path, self.key.clone()).map_err(
+            |e| match e {
+                casebook_core::Error::Storage(e) => Error::Db(e),
+                other => Error::Config(other.to_string()),
+            },
+        )?;
+        conn.busy_timeout(busy)?;
+        conn.execute_batch("BEGIN IMMEDIATE")?;
+        let wrote = conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('ready_probe_at', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [now.to_string()],
+        );
+        match wrote {
+            Ok(_) => conn.execute_batch("COMMIT")?,
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e.into());
+            }
+        }
         Ok(())
     }
 }

@@ -147,11 +147,7 @@ pub async fn readiness(state: &AppState) -> Readiness {
             detail: "the write probe did not finish".into(),
         },
     };
-    let dir = state
-        .db
-        .path()
-        .parent()
-        .map_or_else(|| std::path::PathBuf::from("."), std::path::Path::to_owned);
+    let dir = state.db.local_dir().to_owned();
     let minimum = state.settings.min_free_disk_bytes;
     let disk = match tokio::task::spawn_blocking(move || available_bytes(&dir)).await {
         Ok(available) => disk_check(available, minimum),

@@ -150,24 +150,13 @@ pub fn inventory(conn: crate::sql::Conn<'_>, now: i64) -> Result<Inventory> {
     })
 }
 
-/// Bytes of the database file and its write-ahead log.
-pub fn database_bytes(db_path: &std::path::Path) -> u64 {
-    let mut wal = db_path.as_os_str().to_owned();
-    wal.push("-wal");
-    [db_path.to_owned(), std::path::PathBuf::from(wal)]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum()
-}
-
 /// Set the gauges from the database (off the async executor), then render every metric.
 pub async fn scrape(state: &AppState) -> Result<String> {
     let handle = install()?;
     let now = state.clock.now();
     let inventory = state.db.read(move |conn| inventory(conn, now)).await?;
-    let path = state.db.path().to_owned();
-    let bytes = tokio::task::spawn_blocking(move || database_bytes(&path)).await?;
+    let db = state.db.clone();
+    let bytes = tokio::task::spawn_blocking(move || db.size_bytes_blocking()).await??;
     // The gauges are process-wide: with several servers in one process (tests), one
     // scrape's gauges are set and rendered before another's are set.
     static SCRAPE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -277,6 +266,6 @@ mod tests {
             "only dev-a: dev-b's session expired, dev-c is revoked"
         );
         assert!(after.audit_rows >= before.audit_rows);
-        assert!(database_bytes(opened.state.db.path()) > 0);
+        assert!(opened.state.db.size_bytes_blocking().expect("size") > 0);
     }
 }

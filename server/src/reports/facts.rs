@@ -164,8 +164,12 @@ pub fn backfill(tx: &Tx<'_>, now: i64) -> Result<usize> {
         let mut stmt = tx.prepare(
             "SELECT doc_id, bytes FROM docs WHERE kind IN ('safety', 'profile', 'visits')",
         )?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<crate::sql::Result<_>>()?
+        stmt.query_map([], |r| {
+            let id: String = r.get(0)?;
+            let bytes = tx.unseal(&db::docs::row(&id), r.get(1)?)?;
+            Ok((id, bytes))
+        })?
+        .collect::<crate::sql::Result<_>>()?
     };
     let mut indexed = 0;
     for (id, bytes) in docs {

@@ -192,7 +192,7 @@ impl ReportQuery {
 }
 
 const SCOPE_CTE: &str = "WITH scope(id, rid) AS (
-    SELECT c.id, c.rowid FROM cases c WHERE c.org_id = ?1 AND (?2 IS NULL OR c.team_id IN
+    SELECT c.id, c.rowid FROM cases c WHERE c.org_id = ?1 AND (CAST(?2 AS TEXT) IS NULL OR c.team_id IN
         (SELECT m.team_id FROM team_members m JOIN teams t ON t.id = m.team_id
          WHERE m.user_id = ?2 AND t.org_id = ?1)))";
 

@@ -17,7 +17,7 @@ use crate::db;
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
 use crate::params;
-use crate::sql::{OptionalExtension, Tx};
+use crate::sql::Tx;
 use crate::state::AppState;
 
 /// Longest review comment, in characters.
@@ -77,13 +77,7 @@ fn supervises(
 }
 
 fn stored(tx: &Tx<'_>, doc: &DocId) -> Result<Option<Vec<u8>>> {
-    Ok(tx
-        .query_row(
-            "SELECT bytes FROM docs WHERE doc_id = ?1",
-            [doc.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?)
+    Ok(db::docs::read_bytes(**tx, &doc.to_string())?)
 }
 
 fn load(doc: &DocId, bytes: &[u8]) -> Result<CaseDoc> {
@@ -241,7 +235,7 @@ fn store(tx: &Tx<'_>, caller: &Caller, doc: &DocId, saved: &[u8], now: i64) -> R
             doc.case.to_string(),
             doc.kind.as_str(),
             seq,
-            saved
+            db::docs::sealed(**tx, &doc.to_string(), saved)
         ],
     )?;
     audit::append(

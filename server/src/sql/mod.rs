@@ -9,6 +9,8 @@
 //! rewrites what its engine spells differently. Rows come back as [`Value`]s, so a
 //! backend only has to say how its column types map onto them.
 
+mod dialect;
+pub mod postgres;
 mod sqlite;
 mod value;
 
@@ -47,6 +49,15 @@ pub enum Error {
     /// A column was named that the row does not have.
     #[error("no column {0}")]
     NoColumn(String),
+    /// A sealed column did not open (altered, moved from another row, or sealed under a key
+    /// this server does not hold).
+    #[error("sealed {row}: {source}")]
+    Sealed {
+        /// The row the value was read for.
+        row: String,
+        /// Why it did not open.
+        source: crate::sealing::OpenError,
+    },
 }
 
 impl Error {
@@ -71,6 +82,7 @@ impl Error {
             Error::Postgres(_) => "postgres error".into(),
             Error::NoRows => "no rows".into(),
             Error::Conversion(_) | Error::NoColumn(_) => "column conversion".into(),
+            Error::Sealed { .. } => "sealed value did not open".into(),
         }
     }
 }
@@ -90,6 +102,11 @@ pub trait Backend {
     fn query(&self, sql: &str, params: Vec<Value>) -> Result<RowSet>;
     /// Run several statements, none with parameters (a migration, say).
     fn execute_batch(&self, sql: &str) -> Result<()>;
+    /// The sealer of row contents, on an engine without its own encryption (PostgreSQL);
+    /// `None` where the whole database is encrypted (SQLCipher).
+    fn sealer(&self) -> Option<&crate::sealing::Sealer> {
+        None
+    }
 }
 
 /// The rows of one statement, with its column names.
@@ -192,6 +209,45 @@ impl<'a> Conn<'a> {
     /// The engine behind this connection.
     pub fn engine(&self) -> Engine {
         self.backend.engine()
+    }
+
+    /// `plain` as it is stored in the row named `row` (`"docs/<id>"`): sealed on an engine
+    /// without its own encryption, as it is on SQLCipher.
+    pub fn seal(&self, row: &str, plain: Vec<u8>) -> Vec<u8> {
+        match self.backend.sealer() {
+            Some(sealer) => sealer.seal(row, &plain, &mut rand::rngs::OsRng),
+            None => plain,
+        }
+    }
+
+    /// The plain contents of `stored`, read from the row named `row` (see [`Conn::seal`]).
+    pub fn unseal(&self, row: &str, stored: Vec<u8>) -> Result<Vec<u8>> {
+        match self.backend.sealer() {
+            Some(sealer) => sealer.open(row, &stored).map_err(|source| Error::Sealed {
+                row: row.to_owned(),
+                source,
+            }),
+            None => Ok(stored),
+        }
+    }
+
+    /// [`Conn::seal`] for text (stored as the sealed bytes on PostgreSQL, as text on SQLite).
+    pub fn seal_text(&self, row: &str, plain: &str) -> Value {
+        match self.backend.sealer() {
+            Some(_) => Value::Blob(self.seal(row, plain.as_bytes().to_vec())),
+            None => Value::Text(plain.to_owned()),
+        }
+    }
+
+    /// The plain text of a column written by [`Conn::seal_text`].
+    pub fn unseal_text(&self, row: &str, stored: Value) -> Result<String> {
+        match stored {
+            Value::Text(text) if self.backend.sealer().is_none() => Ok(text),
+            Value::Blob(bytes) => String::from_utf8(self.unseal(row, bytes)?)
+                .map_err(|_| Error::Conversion(format!("{row}: sealed text is not UTF-8"))),
+            Value::Null => Ok(String::new()),
+            _ => Err(Error::Conversion(format!("{row}: expected sealed text"))),
+        }
     }
 
     /// Run a statement that returns no rows; the number of rows changed.

@@ -121,13 +121,7 @@ pub(super) fn to_purge(conn: Conn<'_>, perms: &Permissions, device: &str) -> Res
 
 /// The stored save and `seq` of `doc`.
 pub(super) fn stored(conn: Conn<'_>, doc: &DocId) -> Result<Option<(i64, Vec<u8>)>> {
-    Ok(conn
-        .query_row(
-            "SELECT seq, bytes FROM docs WHERE doc_id = ?1",
-            [doc.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?)
+    Ok(db::docs::read_seq_bytes(conn, &doc.to_string())?)
 }
 
 /// The `seq` of `doc`, if stored.
@@ -346,7 +340,7 @@ impl Exchange<'_, '_> {
                     doc.case.to_string(),
                     doc.kind.as_str(),
                     i64::try_from(seq).map_err(|_| Error::Corrupt("sequence".into()))?,
-                    saved
+                    db::docs::sealed(**self.tx, &doc.to_string(), &saved)
                 ],
             )?;
             crate::attachments::record_ref(self.tx, &doc, applied.photo.as_ref())?;

@@ -282,7 +282,8 @@ async fn session_failures_are_aggregated_and_name_the_claimed_device_as_subject(
         .db
         .read(move |c| {
             Ok(c.query_row(
-                "SELECT SUM(actor_device IS ?1), SUM(subject IS ?1) FROM audit
+                "SELECT SUM(CASE WHEN actor_device = ?1 THEN 1 ELSE 0 END),
+                        SUM(CASE WHEN subject = ?1 THEN 1 ELSE 0 END) FROM audit
                  WHERE event = 'auth_failed'",
                 [&victim_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),

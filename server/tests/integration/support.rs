@@ -79,8 +79,15 @@ impl Harness {
         Self::with_settings(Settings::default()).await
     }
 
-    pub async fn with_settings(settings: Settings) -> Self {
+    /// A harness on `settings`; on PostgreSQL when `CASEBOOK_TEST_POSTGRES` names a cluster
+    /// (`scripts/pg-cluster.sh`), as `scripts/test-all.sh` runs this suite a second time.
+    pub async fn with_settings(mut settings: Settings) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        if settings.database.is_none() {
+            settings.database = casebook_server::test_postgres_url(dir.path())
+                .await
+                .expect("test database");
+        }
         let clock = Clock::manual(START);
         let opened = open_data_dir(dir.path(), clock.clone(), settings).expect("open");
         let code = opened.first_admin_code.expect("first start gives a code");
