@@ -71,8 +71,8 @@ pub mod write_rules;
 pub use error::{Error, Result};
 pub use http::router;
 pub use server::{
-    Opened, TEST_POSTGRES_ENV, TestServer, open_data_dir, serve, start_for_tests,
-    start_for_tests_with, test_postgres_url,
+    Opened, TEST_POSTGRES_ENV, TestServer, create_test_database, open_data_dir, serve,
+    start_for_tests, start_for_tests_with, test_postgres_url,
 };
 pub use state::{AppState, Clock, Settings};
 pub use tls::TlsConfig;

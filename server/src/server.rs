@@ -369,6 +369,12 @@ pub async fn test_postgres_url(data_dir: &Path) -> Result<Option<String>> {
     if admin.is_empty() {
         return Ok(None);
     }
+    create_test_database(&admin, data_dir).await.map(Some)
+}
+
+/// The URL of a database of its own for the test server on `data_dir`, in the cluster whose
+/// `postgres` database `admin` names (created on first use).
+pub async fn create_test_database(admin: &str, data_dir: &Path) -> Result<String> {
     use sha2::Digest;
     let name = format!(
         "casebook_test_{}",
@@ -377,12 +383,12 @@ pub async fn test_postgres_url(data_dir: &Path) -> Result<Option<String>> {
         ))[..20]
     );
     let url = admin.replacen("/postgres", &format!("/{name}"), 1);
-    if url == admin {
+    if url == *admin {
         return Err(Error::Config(format!(
             "{TEST_POSTGRES_ENV} must name the `postgres` database (…/postgres?host=…)"
         )));
     }
-    let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+    let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
         .await
         .map_err(|e| Error::Config(format!("{TEST_POSTGRES_ENV}: {e}")))?;
     let driver = tokio::spawn(connection);
@@ -399,7 +405,7 @@ pub async fn test_postgres_url(data_dir: &Path) -> Result<Option<String>> {
     }
     drop(client);
     let _ = driver.await;
-    Ok(Some(url))
+    Ok(url)
 }
 
 /// [`start_for_tests`] with a chosen clock and settings.

@@ -9,6 +9,7 @@ mod fd_limit;
 mod fuzz;
 mod key_faults;
 mod names;
+mod postgres;
 mod registration;
 mod support;
 mod sync;

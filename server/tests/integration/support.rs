@@ -112,6 +112,41 @@ impl Harness {
         h
     }
 
+    /// A second server instance on this harness's PostgreSQL database (its own data
+    /// directory, pool and router; the same key file), sharing its clock; its `admin` is the
+    /// same device and session.
+    pub async fn second_instance(&self) -> Harness {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let settings = Settings {
+            database: self.state.settings.database.clone(),
+            db_key_file: Some(self._dir.path().join("db.key")),
+            ..Settings::default()
+        };
+        assert!(
+            settings.database.is_some(),
+            "a second instance needs PostgreSQL"
+        );
+        let opened = open_data_dir(dir.path(), self.clock.clone(), settings).expect("open");
+        assert!(
+            opened.first_admin_code.is_none(),
+            "the database is already set up"
+        );
+        let state = opened.state;
+        let mut admin = Device::placeholder();
+        admin.id = self.admin.id;
+        admin.user_id = self.admin.user_id.clone();
+        admin.token = self.admin.token.clone();
+        Harness {
+            app: router(state.clone()),
+            state,
+            clock: self.clock.clone(),
+            admin,
+            admin_code_used: self.admin_code_used.clone(),
+            root_org: self.root_org.clone(),
+            _dir: dir,
+        }
+    }
+
     pub async fn raw(
         &self,
         method: Method,

@@ -1,0 +1,301 @@
+//! PostgreSQL only (issue 14): what a platform team running Casebook on one database relies
+//! on. A `pg_dump` and the cluster's files hold no case content; two server instances on one
+//! database share devices and sessions, converge and keep one unbroken audit chain; a key file
+//! that does not match the database is refused.
+//!
+//! These run against the cluster named by `CASEBOOK_TEST_POSTGRES` (or `CASEBOOK_PG_CLUSTER`),
+//! as `scripts/test-all.sh` starts one with `scripts/pg-cluster.sh`. Without one they say so
+//! and pass, unless `CASEBOOK_REQUIRE_POSTGRES=1` (set by `scripts/test-all.sh`), when they
+//! fail.
+
+use crate::support::*;
+use casebook_core::doc::DocKind;
+use casebook_server::audit::{self, Verdict};
+use casebook_server::{Clock, Settings};
+
+/// The cluster's `postgres` database URL, or `None` (test skipped) when there is none.
+fn cluster() -> Option<String> {
+    let url = ["CASEBOOK_TEST_POSTGRES", "CASEBOOK_PG_CLUSTER"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
+    if url.is_none() {
+        assert!(
+            std::env::var("CASEBOOK_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "CASEBOOK_REQUIRE_POSTGRES=1 but no cluster: set CASEBOOK_PG_CLUSTER \
+             (scripts/pg-cluster.sh start DIR prints it)"
+        );
+        eprintln!("no PostgreSQL cluster (CASEBOOK_PG_CLUSTER): PostgreSQL test skipped");
+    }
+    url
+}
+
+/// A harness whose server runs on a fresh database of the cluster `admin`.
+async fn on_postgres(admin: &str) -> (Harness, String) {
+    let name_dir = tempfile::tempdir().expect("tempdir");
+    let url = casebook_server::create_test_database(admin, name_dir.path())
+        .await
+        .expect("test database");
+    let settings = Settings {
+        database: Some(url.clone()),
+        ..Settings::default()
+    };
+    (Harness::with_settings(settings).await, url)
+}
+
+/// A PostgreSQL binary of the installed version (`pg_dump`).
+fn pg_bin(name: &str) -> std::path::PathBuf {
+    let mut dirs: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed")
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+        .filter(|p| p.exists())
+        .collect();
+    dirs.sort();
+    dirs.pop().expect("a PostgreSQL bin directory")
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Every file under `dir`, read whole (the cluster's data files and WAL).
+fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && contains(&bytes, needle)
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn a_pg_dump_and_the_clusters_files_hold_no_case_content() {
+    let Some(admin) = cluster() else { return };
+    let (h, url) = on_postgres(&admin).await;
+    let mut guardian = h.person("guardian").await;
+    let case = new_case();
+    let canary = "CANARY-pg-5f1e9c";
+    let kinds = [
+        DocKind::Profile,
+        DocKind::Location,
+        DocKind::Visits,
+        DocKind::Safety,
+        DocKind::Associates,
+    ];
+    for kind in kinds {
+        guardian.write(
+            doc(case, kind),
+            "field",
+            &format!("{canary}-{}", kind.as_str()),
+        );
+    }
+    h.sync_until_quiet(&mut guardian).await;
+
+    // The server holds the content (opened through its key) ...
+    for kind in kinds {
+        let id = doc(case, kind).to_string();
+        let plain = h
+            .state
+            .db
+            .read(move |c| Ok(casebook_server::db::docs::read_bytes(c, &id)?))
+            .await
+            .expect("read")
+            .expect("stored");
+        assert!(
+            contains(&plain, canary.as_bytes()),
+            "{kind:?}: the positive control (the canary in the plain document) failed"
+        );
+    }
+    // ... but the database does not: not in a dump ...
+    let dump = std::process::Command::new(pg_bin("pg_dump"))
+        .arg("--dbname")
+        .arg(&url)
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        dump.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dump.stderr)
+    );
+    assert!(
+        contains(
+            &dump.stdout,
+            doc(case, DocKind::Visits).to_string().as_bytes()
+        ),
+        "the dump holds the documents' rows (their ids are readable)"
+    );
+    // A plain dump writes bytea columns as hex: look for the canary both ways.
+    assert!(
+        !contains(&dump.stdout, canary.as_bytes()),
+        "canary in pg_dump"
+    );
+    assert!(
+        !contains(&dump.stdout, hex::encode(canary).as_bytes()),
+        "canary (hex) in pg_dump"
+    );
+    // ... nor in the cluster's files, written out by a checkpoint (scripts/pg-cluster.sh
+    // keeps its data in `<socket dir>/data`).
+    let socket_dir = url
+        .split(['?', '&'])
+        .find_map(|p| p.strip_prefix("host="))
+        .expect("the cluster's socket directory");
+    let data = std::path::Path::new(socket_dir).join("data");
+    if data.is_dir() {
+        h.state
+            .db
+            .write(|tx| Ok(tx.execute_batch("SELECT pg_switch_wal()")?))
+            .await
+            .expect("switch WAL");
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connect");
+        tokio::spawn(connection);
+        client
+            .batch_execute("CHECKPOINT")
+            .await
+            .expect("checkpoint");
+        let oid: String = client
+            .query_one(
+                "SELECT oid::text FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .await
+            .expect("oid")
+            .get(0);
+        // This database's files and the cluster's WAL (the other tests' databases are theirs).
+        let mut found = files_containing(&data.join("base").join(&oid), canary.as_bytes());
+        found.extend(files_containing(&data.join("pg_wal"), canary.as_bytes()));
+        assert!(
+            data.join("base").join(&oid).is_dir(),
+            "the database's directory is where the test looks"
+        );
+        assert!(found.is_empty(), "canary in the cluster's files: {found:?}");
+    }
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_share_devices_converge_and_keep_one_audit_chain() {
+    let Some(admin) = cluster() else { return };
+    let (a, _) = on_postgres(&admin).await;
+    let b = a.second_instance().await;
+    let instances = [&a, &b];
+
+    // Three people, enrolled through either instance; a session opened through one is good
+    // on the other (sessions live in the database).
+    let mut devices = vec![
+        a.person("guardian").await,
+        b.person("guardian").await,
+        a.person("guardian").await,
+    ];
+    let case = new_case();
+    let visits = doc(case, DocKind::Visits);
+    devices[0].write(doc(case, DocKind::Profile), "name", "A.");
+    devices[0].write(visits, "by-0", "first");
+    b.sync_until_quiet(&mut devices[0]).await;
+    for d in &devices[1..] {
+        let r = a
+            .admin_post(
+                &format!("/v1/admin/cases/{case}/assignments"),
+                serde_json::json!({ "user_id": d.user_id }),
+            )
+            .await;
+        assert_eq!(r.status, axum::http::StatusCode::NO_CONTENT);
+    }
+    for (i, d) in devices.iter_mut().enumerate() {
+        instances[i % 2].sync_until_quiet(d).await;
+        assert_eq!(d.read(&visits, "by-0").as_deref(), Some("first"));
+    }
+
+    // Rounds of edits, each device syncing through an instance chosen at random, two devices
+    // at once through different instances.
+    use rand::Rng;
+    let mut rng = rand::thread_rng();
+    for round in 0..6 {
+        for (i, d) in devices.iter_mut().enumerate() {
+            d.write(visits, &format!("by-{i}-{round}"), "x");
+        }
+        let (first, rest) = devices.split_at_mut(1);
+        let (second, third) = rest.split_at_mut(1);
+        let pick = rng.gen_range(0..2);
+        tokio::join!(
+            instances[pick].sync_once(&mut first[0]),
+            instances[1 - pick].sync_once(&mut second[0]),
+        );
+        instances[rng.gen_range(0..2)]
+            .sync_once(&mut third[0])
+            .await;
+    }
+    for _ in 0..2 {
+        for d in devices.iter_mut() {
+            let via = instances[rng.gen_range(0..2)];
+            via.sync_until_quiet(d).await;
+        }
+    }
+    // Nothing lost: every device holds every edit of every device.
+    for (holder, d) in devices.iter().enumerate() {
+        assert_eq!(
+            d.read(&visits, "by-0").as_deref(),
+            Some("first"),
+            "{holder}"
+        );
+        for writer in 0..3 {
+            for round in 0..6 {
+                assert_eq!(
+                    d.read(&visits, &format!("by-{writer}-{round}")).as_deref(),
+                    Some("x"),
+                    "device {holder} misses writer {writer}'s round {round}"
+                );
+            }
+        }
+    }
+
+    // One chain, written by both instances, intact as either reads it.
+    let verdict_a = a.state.db.read(|c| audit::verify(c)).await.expect("verify");
+    let verdict_b = b.state.db.read(|c| audit::verify(c)).await.expect("verify");
+    let Verdict::Intact(rows) = verdict_a else {
+        panic!("the chain broke: {verdict_a:?}")
+    };
+    assert!(rows > 20, "{rows} audit rows");
+    assert_eq!(verdict_b, Verdict::Intact(rows));
+
+    // Editing one row breaks the chain at that row.
+    a.state
+        .db
+        .write(|tx| Ok(tx.execute("UPDATE audit SET event = 'read' WHERE id = 5", [])?))
+        .await
+        .expect("tamper");
+    match b.state.db.read(|c| audit::verify(c)).await.expect("verify") {
+        Verdict::Broken(link) => assert_eq!(link.row_id, 5, "{link:?}"),
+        other => panic!("an edited row went unnoticed: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_key_file_that_does_not_match_the_database_is_refused() {
+    let Some(admin) = cluster() else { return };
+    let (h, url) = on_postgres(&admin).await;
+    let other = tempfile::tempdir().expect("tempdir");
+    let settings = Settings {
+        database: Some(url),
+        ..Settings::default()
+    };
+    // A fresh data directory generates a new key: not the one the rows are sealed under.
+    let err = casebook_server::open_data_dir(other.path(), Clock::System, settings)
+        .err()
+        .expect("a wrong key is refused");
+    assert!(err.to_string().contains("does not match"), "{err}");
+    // The database is untouched: the first instance still reads its chain.
+    let verdict = h.state.db.read(|c| audit::verify(c)).await.expect("verify");
+    assert!(matches!(verdict, Verdict::Intact(_)), "{verdict:?}");
+}
