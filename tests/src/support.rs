@@ -515,3 +515,25 @@ impl Device {
         )?))
     }
 }
+
+/// Every audit row of `server`, oldest first, with its detail opened (sealed on PostgreSQL:
+/// read through the server, never with raw SQL).
+pub async fn audit_rows(server: &TestServer) -> Result<Vec<casebook_server::audit::Row>> {
+    Ok(server
+        .state
+        .db
+        .read(|c| casebook_server::audit::all(c))
+        .await?)
+}
+
+/// Whether `server` runs on SQLite. A test that reads the SQLite file itself (its encryption,
+/// its locks) calls this and stops, saying so, on PostgreSQL, where the server's own suite
+/// checks the same property its way (`server/tests/integration/postgres.rs`: no case content
+/// in `pg_dump` or the cluster's files).
+pub fn on_sqlite(server: &TestServer, test: &str) -> bool {
+    let sqlite = server.state.db.sqlite_path().is_some();
+    if !sqlite {
+        eprintln!("{test}: reads the SQLite file itself; not run on PostgreSQL");
+    }
+    sqlite
+}

@@ -263,6 +263,16 @@ pub fn hash_at(conn: Conn<'_>, id: i64) -> Result<Option<Vec<u8>>> {
         .optional()?)
 }
 
+/// Every row, oldest first, details opened (for tools and tests; the console pages with
+/// [`export_newest`]).
+pub fn all(conn: Conn<'_>) -> Result<Vec<Row>> {
+    let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY id"))?;
+    let rows = stmt
+        .query_map([], |r| row_from(conn, r).map(|(row, _, _)| row))?
+        .collect::<crate::sql::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
 /// Which rows to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Filter {

@@ -74,15 +74,7 @@ impl ServerDocs {
                 let bytes: Option<Vec<u8>> = opened
                     .state
                     .db
-                    .read(move |c| {
-                        use casebook_server::sql::OptionalExtension;
-                        Ok(
-                            c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [id], |r| {
-                                r.get(0)
-                            })
-                            .optional()?,
-                        )
-                    })
+                    .read(move |c| Ok(casebook_server::db::docs::read_bytes(c, &id)?))
                     .await?;
                 if let Some(bytes) = bytes {
                     docs.insert(doc, CaseDoc::load(doc, Some(&bytes), &[])?);

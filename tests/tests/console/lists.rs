@@ -60,8 +60,14 @@ async fn fill(server: &TestServer, org: String) -> Result<(String, String)> {
                 )?;
                 tx.execute(
                     "INSERT INTO devices (id, user_id, name, public_key, enrolled_at)
-                     VALUES (?1, ?2, ?3, x'00', ?4)",
-                    casebook_server::params![hex_id(3, i), hex_id(1, 0), format!("Phone {i}"), i],
+                     VALUES (?1, ?2, ?3, ?5, ?4)",
+                    casebook_server::params![
+                        hex_id(3, i),
+                        hex_id(1, 0),
+                        format!("Phone {i}"),
+                        i,
+                        vec![0u8]
+                    ],
                 )?;
             }
             for (i, case) in cases.iter().enumerate() {
@@ -93,7 +99,7 @@ async fn every_administrator_list_pages_and_searches_beyond_one_page() -> Result
     let root: String = server
         .state
         .db
-        .read(|c| Ok(c.query_row("SELECT id FROM orgs WHERE is_root", [], |r| r.get(0))?))
+        .read(|c| Ok(c.query_row("SELECT id FROM orgs WHERE is_root = 1", [], |r| r.get(0))?))
         .await?;
     let (person, case) = fill(&server, root.clone()).await?;
     let users = count(&server, "SELECT COUNT(*) FROM users").await?;

@@ -344,13 +344,15 @@ async fn a_supervisor_acknowledges_reads_resolves_and_downloads_the_pack() -> Re
 }
 
 async fn denied(server: &TestServer, user: &str) -> Result<i64> {
-    one(
-        server,
-        "SELECT COUNT(*) FROM audit WHERE event = 'denied' AND actor_user = ?1
-         AND detail LIKE '%console_case%'",
-        user.to_owned(),
-    )
-    .await
+    let rows = casebook_tests::support::audit_rows(server).await?;
+    Ok(rows
+        .iter()
+        .filter(|r| {
+            r.event == "denied"
+                && r.actor_user.as_deref() == Some(user)
+                && r.detail.contains("console_case")
+        })
+        .count() as i64)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -436,13 +438,16 @@ async fn other_cases_other_documents_and_forged_acknowledgements_are_refused() -
         }
     }
     assert_eq!(denied(&h.server, &carla).await?, 2);
-    let carer_reads: i64 = one(
-        &h.server,
-        "SELECT COUNT(*) FROM audit WHERE event = 'read' AND actor_user = ?1
-         AND detail LIKE '%console%' AND doc_id NOT LIKE '%safety%'",
-        carla.clone(),
-    )
-    .await?;
+    let carer_reads = casebook_tests::support::audit_rows(&h.server)
+        .await?
+        .iter()
+        .filter(|r| {
+            r.event == "read"
+                && r.actor_user.as_deref() == Some(carla.as_str())
+                && r.detail.contains("console")
+                && !r.doc_id.as_deref().unwrap_or("").contains("safety")
+        })
+        .count();
     assert_eq!(carer_reads, 0, "only the safety document was read for her");
 
     // Gita's alert: an acknowledgement without the CSRF token is refused, audited, unwritten.

@@ -140,7 +140,11 @@ fn server_heads(data_dir: &Path) -> Result<BTreeMap<DocId, Vec<ChangeHash>>> {
     let db = casebook_server::cli::existing_db(data_dir, None)?;
     let rows: Vec<(String, Vec<u8>)> = db.read_blocking(|c| {
         let mut stmt = c.prepare("SELECT doc_id, bytes FROM docs")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let rows = stmt.query_map([], |r| {
+            let id: String = r.get(0)?;
+            let bytes = c.unseal(&casebook_server::db::docs::row(&id), r.get(1)?)?;
+            Ok((id, bytes))
+        })?;
         Ok(rows.collect::<casebook_server::sql::Result<_>>()?)
     })?;
     let mut out = BTreeMap::new();

@@ -27,15 +27,7 @@ pub async fn server_heads(
     let bytes: Option<Vec<u8>> = server
         .state
         .db
-        .read(move |c| {
-            use casebook_server::sql::OptionalExtension;
-            Ok(
-                c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [id], |r| {
-                    r.get(0)
-                })
-                .optional()?,
-            )
-        })
+        .read(move |c| Ok(casebook_server::db::docs::read_bytes(c, &id)?))
         .await?;
     match bytes {
         Some(bytes) => Ok(AutoCommit::load(&bytes)?.get_heads()),

@@ -160,11 +160,8 @@ impl ServerView {
                 .state
                 .db
                 .read(move |c| {
-                    Ok(
-                        c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [id], |r| {
-                            r.get(0)
-                        })?,
-                    )
+                    casebook_server::db::docs::read_bytes(c, &id)?
+                        .ok_or_else(|| casebook_server::Error::NotFound("document"))
                 })
                 .await?;
             self.docs.insert(doc, (seq, AutoCommit::load(&bytes)?));

@@ -255,6 +255,9 @@ async fn a_photo_set_offline_by_the_carer_reaches_the_guardian_and_no_stranger()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replaced_photo_leaves_no_copy_in_any_store() -> Result<()> {
     let t = team().await?;
+    if !casebook_tests::support::on_sqlite(&t.h.server, "photo scan of the server's file") {
+        return Ok(());
+    }
     t.carer.sync().await?;
     let old = canary_png(300 * 1024);
     let new = canary_png(300 * 1024);

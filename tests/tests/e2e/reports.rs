@@ -537,19 +537,15 @@ async fn report_figures_equal_those_counted_by_hand_for_52_children() -> Result<
     // A guardian is refused, and the refusal audited.
     let (status, _) = get_as(&guardian, &query).await?;
     assert_eq!(status, 403);
-    let denied: i64 = h
-        .server
-        .state
-        .db
-        .read(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM audit WHERE event = 'denied'
-                 AND json_extract(detail, '$.reason') = 'report'",
-                [],
-                |r| r.get(0),
-            )?)
+    let denied = casebook_tests::support::audit_rows(&h.server)
+        .await?
+        .iter()
+        .filter(|r| {
+            r.event == "denied"
+                && serde_json::from_str::<serde_json::Value>(&r.detail)
+                    .is_ok_and(|d| d["reason"] == "report")
         })
-        .await?;
+        .count();
     assert_eq!(denied, 1);
     let made: i64 = h
         .server

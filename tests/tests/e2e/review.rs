@@ -140,19 +140,15 @@ async fn a_note_submitted_offline_is_queued_and_the_supervisors_decisions_reach_
         .expect_err("a guardian's queue");
     assert!(err.to_string().contains("403"), "{err}");
     let guardian = t.guardian_id.clone();
-    let denied: i64 =
-        t.h.server
-            .state
-            .db
-            .read(move |c| {
-                Ok(c.query_row(
-                    "SELECT COUNT(*) FROM audit WHERE event = 'denied' AND actor_user = ?1
-                 AND detail LIKE '%review_queue%'",
-                    [guardian],
-                    |r| r.get(0),
-                )?)
-            })
-            .await?;
+    let denied = casebook_tests::support::audit_rows(&t.h.server)
+        .await?
+        .iter()
+        .filter(|r| {
+            r.event == "denied"
+                && r.actor_user.as_deref() == Some(guardian.as_str())
+                && r.detail.contains("review_queue")
+        })
+        .count();
     assert_eq!(denied, 1);
     Ok(())
 }
@@ -315,11 +311,8 @@ async fn sign_offs_from_a_guardians_phone_or_another_teams_supervisor_are_refuse
             .state
             .db
             .read(move |c| {
-                Ok(
-                    c.query_row("SELECT bytes FROM docs WHERE doc_id = ?1", [doc], |r| {
-                        r.get(0)
-                    })?,
-                )
+                casebook_server::db::docs::read_bytes(c, &doc)?
+                    .ok_or_else(|| casebook_server::Error::NotFound("document"))
             })
             .await?
     };
