@@ -1,15 +1,34 @@
 #!/usr/bin/env bash
 # Run every test of Casebook (Rust unit and integration tests, the real server over TLS,
-# the generated Kotlin, Python and C bindings), installing what they need first; then run
+# the generated Kotlin, Python and C bindings), installing what they need first; the server's
+# and the cross-crate suites a second time on a throwaway PostgreSQL cluster; then run
 # the documented bindings generator as an app developer would (Android flavour) and check
 # what it wrote.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-cargo test --workspace
 
+# A throwaway PostgreSQL cluster (scripts/pg-cluster.sh), stopped and removed at the end.
+pg_dir="$(mktemp -d /tmp/casebook-pg.XXXXXX)"
 out="$(mktemp -d)"
-trap 'rm -rf "$out"' EXIT
+cleanup() {
+  bash scripts/pg-cluster.sh stop "$pg_dir" || true
+  rm -rf "$pg_dir" "$out"
+}
+trap cleanup EXIT
+pg_url="$(CASEBOOK_PG_PORT="${CASEBOOK_PG_PORT:-5433}" bash scripts/pg-cluster.sh start "$pg_dir")"
+
+# Every test on the embedded SQLite default; the PostgreSQL-only tests use the cluster.
+CASEBOOK_PG_CLUSTER="$pg_url" CASEBOOK_REQUIRE_POSTGRES=1 cargo test --workspace
+
+# The server's suite and the cross-crate end-to-end and console suites again, every server on
+# PostgreSQL (the property-based completeness shards, ten minutes on PostgreSQL, run on SQLite
+# only).
+echo "== the same suites on PostgreSQL"
+CASEBOOK_TEST_POSTGRES="$pg_url" cargo test -p casebook-server --test integration
+CASEBOOK_TEST_POSTGRES="$pg_url" cargo test -p casebook-tests --test e2e --test console \
+  -- --skip completeness_prop
+
 bash scripts/generate-bindings.sh --android "$out" >/dev/null
 for file in kotlin/org/casebook/mobile/casebook_mobile.kt swift/CasebookMobile.swift \
     swift/casebook_mobileFFI.h swift/casebook_mobileFFI.modulemap python/casebook_mobile.py; do

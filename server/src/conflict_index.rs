@@ -122,7 +122,7 @@ pub fn backfill(db: &Db, now: i64) -> Result<usize> {
                     unloadable += 1;
                     continue;
                 };
-                let bytes = crate::db::docs::read_bytes(**tx, &id)?;
+                let bytes = crate::db::docs::read_bytes(**tx, id)?;
                 let Some(bytes) = bytes else { continue };
                 let loaded = std::panic::catch_unwind(|| automerge::Automerge::load(&bytes).ok())
                     .ok()

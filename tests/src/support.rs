@@ -519,11 +519,7 @@ impl Device {
 /// Every audit row of `server`, oldest first, with its detail opened (sealed on PostgreSQL:
 /// read through the server, never with raw SQL).
 pub async fn audit_rows(server: &TestServer) -> Result<Vec<casebook_server::audit::Row>> {
-    Ok(server
-        .state
-        .db
-        .read(|c| casebook_server::audit::all(c))
-        .await?)
+    Ok(server.state.db.read(casebook_server::audit::all).await?)
 }
 
 /// Whether `server` runs on SQLite. A test that reads the SQLite file itself (its encryption,

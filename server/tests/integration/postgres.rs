@@ -193,7 +193,7 @@ async fn two_instances_on_one_database_share_devices_converge_and_keep_one_audit
 
     // Three people, enrolled through either instance; a session opened through one is good
     // on the other (sessions live in the database).
-    let mut devices = vec![
+    let mut devices = [
         a.person("guardian").await,
         b.person("guardian").await,
         a.person("guardian").await,
@@ -261,8 +261,8 @@ async fn two_instances_on_one_database_share_devices_converge_and_keep_one_audit
     }
 
     // One chain, written by both instances, intact as either reads it.
-    let verdict_a = a.state.db.read(|c| audit::verify(c)).await.expect("verify");
-    let verdict_b = b.state.db.read(|c| audit::verify(c)).await.expect("verify");
+    let verdict_a = a.state.db.read(audit::verify).await.expect("verify");
+    let verdict_b = b.state.db.read(audit::verify).await.expect("verify");
     let Verdict::Intact(rows) = verdict_a else {
         panic!("the chain broke: {verdict_a:?}")
     };
@@ -275,7 +275,7 @@ async fn two_instances_on_one_database_share_devices_converge_and_keep_one_audit
         .write(|tx| Ok(tx.execute("UPDATE audit SET event = 'read' WHERE id = 5", [])?))
         .await
         .expect("tamper");
-    match b.state.db.read(|c| audit::verify(c)).await.expect("verify") {
+    match b.state.db.read(audit::verify).await.expect("verify") {
         Verdict::Broken(link) => assert_eq!(link.row_id, 5, "{link:?}"),
         other => panic!("an edited row went unnoticed: {other:?}"),
     }
@@ -292,10 +292,9 @@ async fn a_key_file_that_does_not_match_the_database_is_refused() {
     };
     // A fresh data directory generates a new key: not the one the rows are sealed under.
     let err = casebook_server::open_data_dir(other.path(), Clock::System, settings)
-        .err()
-        .expect("a wrong key is refused");
+        .expect_err("a wrong key is refused");
     assert!(err.to_string().contains("does not match"), "{err}");
     // The database is untouched: the first instance still reads its chain.
-    let verdict = h.state.db.read(|c| audit::verify(c)).await.expect("verify");
+    let verdict = h.state.db.read(audit::verify).await.expect("verify");
     assert!(matches!(verdict, Verdict::Intact(_)), "{verdict:?}");
 }
