@@ -114,6 +114,22 @@ pub enum Command {
     /// Restore a backup into a new or empty `--data-dir` (give `--db-key-file`: the key of
     /// the server the backup was taken from).
     Restore(RestoreArgs),
+    /// Copy an embedded SQLite deployment (stopped) into a new PostgreSQL database, all or
+    /// nothing; then run the server with `--database` and the same key file.
+    Migrate(MigrateArgs),
+}
+
+/// `migrate` arguments.
+#[derive(Debug, clap::Args)]
+pub struct MigrateArgs {
+    /// The SQLite deployment's data directory (its key file is `--db-key-file`, or `db.key`
+    /// in it).
+    #[arg(long, value_name = "DIR")]
+    pub from_sqlite: PathBuf,
+    /// The PostgreSQL database to fill (new, or holding no organisation, document, device
+    /// or audit row).
+    #[arg(long, value_name = "URL")]
+    pub to: String,
 }
 
 /// `backup` arguments.
@@ -403,7 +419,37 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             tokio::task::spawn_blocking(move || crate::backup::cli::restore(&config, &args.from))
                 .await?
         }
+        Some(Command::Migrate(args)) => {
+            tokio::task::spawn_blocking(move || run_migrate(&config, &args)).await?
+        }
     }
+}
+
+/// `casebook-server migrate --from-sqlite DIR --to URL`.
+fn run_migrate(config: &Config, args: &MigrateArgs) -> Result<ExitCode> {
+    let key_path = config
+        .db_key_file
+        .clone()
+        .unwrap_or_else(|| args.from_sqlite.join(crate::db::DEFAULT_KEY_FILE));
+    let sqlite = existing_db(&args.from_sqlite, Some(&key_path))?;
+    let key = crate::db::read_key(&key_path)?;
+    let postgres = Db::open_postgres(&args.to, &args.from_sqlite, &key)?;
+    let copied = crate::db::to_postgres::copy(&sqlite, &postgres, |table, rows| {
+        if rows % 5000 == 0 {
+            eprintln!("  {table}: {rows} rows");
+        }
+    })?;
+    let total: u64 = copied.values().sum();
+    for (table, rows) in &copied {
+        println!("{table}: {rows}");
+    }
+    println!(
+        "copied {total} rows of {} tables; run the server with --database and the key file {}",
+        copied.len(),
+        key_path.display()
+    );
+    postgres.close_blocking()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `casebook-server report`: bad input is refused (naming the option) before the database

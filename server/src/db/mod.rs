@@ -13,6 +13,7 @@ pub mod epoch;
 mod key_file;
 pub mod postgres;
 mod postgres_tls;
+pub mod to_postgres;
 
 pub use key_file::{
     DEFAULT_KEY_FILE, KeyOrigin, load_or_create as load_or_create_key, read as read_key,

@@ -188,7 +188,7 @@ async fn a_pg_dump_and_the_clusters_files_hold_no_case_content() {
 async fn two_instances_on_one_database_share_devices_converge_and_keep_one_audit_chain() {
     let Some(admin) = cluster() else { return };
     let (a, _) = on_postgres(&admin).await;
-    let b = a.second_instance().await;
+    let b = a.second_instance();
     let instances = [&a, &b];
 
     // Three people, enrolled through either instance; a session opened through one is good
@@ -297,4 +297,100 @@ async fn a_key_file_that_does_not_match_the_database_is_refused() {
     // The database is untouched: the first instance still reads its chain.
     let verdict = h.state.db.read(audit::verify).await.expect("verify");
     assert!(matches!(verdict, Verdict::Intact(_)), "{verdict:?}");
+}
+
+#[tokio::test]
+async fn a_sqlite_deployment_migrates_with_devices_cursors_and_the_audit_chain_intact() {
+    let Some(admin) = cluster() else { return };
+    // A SQLite deployment in use: a guardian and a social worker on one case.
+    let old = Harness::on_sqlite().await;
+    let mut guardian = old.person("guardian").await;
+    let mut worker = old.person("social_worker").await;
+    let case = new_case();
+    let profile = doc(case, DocKind::Profile);
+    let visits = doc(case, DocKind::Visits);
+    guardian.write(profile, "name", "A.");
+    guardian.write(visits, "note", "before the move");
+    old.sync_until_quiet(&mut guardian).await;
+    let r = old
+        .admin_post(
+            &format!("/v1/admin/cases/{case}/assignments"),
+            serde_json::json!({ "user_id": worker.user_id }),
+        )
+        .await;
+    assert_eq!(r.status, axum::http::StatusCode::NO_CONTENT);
+    old.sync_until_quiet(&mut worker).await;
+    let Verdict::Intact(rows_before) = old.state.db.read(audit::verify).await.expect("verify")
+    else {
+        panic!("the SQLite chain is broken")
+    };
+
+    // Migrate into a new database of the cluster.
+    let name_dir = tempfile::tempdir().expect("tempdir");
+    let url = casebook_server::create_test_database(&admin, name_dir.path())
+        .await
+        .expect("database");
+    let key = casebook_server::db::read_key(&old.key_file()).expect("key");
+    let (target, sqlite_db) = (url.clone(), old.state.db.clone());
+    let copied = tokio::task::spawn_blocking(move || {
+        let pg = casebook_server::db::Db::open_postgres(&target, name_dir.path(), &key)?;
+        let copied = casebook_server::db::to_postgres::copy(&sqlite_db, &pg, |_, _| {})?;
+        // A second run finds the database filled and refuses, copying nothing.
+        let again = casebook_server::db::to_postgres::copy(&sqlite_db, &pg, |_, _| {});
+        assert!(
+            again.is_err_and(|e| e.to_string().contains("not empty")),
+            "a second migration into the same database is refused"
+        );
+        Ok::<_, casebook_server::Error>(copied)
+    })
+    .await
+    .expect("join")
+    .expect("migrate");
+    let docs_in_sqlite: i64 = old
+        .state
+        .db
+        .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM docs", [], |r| r.get(0))?))
+        .await
+        .expect("count");
+    assert!(docs_in_sqlite >= 2);
+    assert_eq!(
+        copied.get("docs").copied(),
+        u64::try_from(docs_in_sqlite).ok(),
+        "{copied:?}"
+    );
+    assert!(copied.get("devices").is_some_and(|n| *n >= 3), "{copied:?}");
+
+    // The server on PostgreSQL: the same devices, sessions and cursors.
+    let new = old.instance_on(url);
+    let Verdict::Intact(rows_after) = new.state.db.read(audit::verify).await.expect("verify")
+    else {
+        panic!("the migrated chain is broken")
+    };
+    assert!(rows_after >= rows_before, "{rows_after} < {rows_before}");
+    // Up to date at its cursor: nothing is sent twice.
+    let first = new.sync_once(&mut worker).await;
+    assert!(
+        first.snapshots.is_empty() && first.messages.is_empty(),
+        "a migrated cursor re-sent documents"
+    );
+    // Writes carry on through PostgreSQL and reach the other device.
+    guardian.write(visits, "note2", "after the move");
+    new.sync_until_quiet(&mut guardian).await;
+    new.sync_until_quiet(&mut worker).await;
+    assert_eq!(
+        worker.read(&visits, "note").as_deref(),
+        Some("before the move")
+    );
+    assert_eq!(
+        worker.read(&visits, "note2").as_deref(),
+        Some("after the move")
+    );
+    // New rows get fresh ids after the copied ones (the identity sequences moved on).
+    let mut carer = new.person("carer").await;
+    new.sync_until_quiet(&mut carer).await;
+    let verdict = new.state.db.read(audit::verify).await.expect("verify");
+    assert!(
+        matches!(verdict, Verdict::Intact(n) if n > rows_after),
+        "{verdict:?}"
+    );
 }

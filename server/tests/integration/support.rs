@@ -88,6 +88,10 @@ impl Harness {
                 .await
                 .expect("test database");
         }
+        Self::open(dir, settings).await
+    }
+
+    async fn open(dir: tempfile::TempDir, settings: Settings) -> Self {
         let clock = Clock::manual(START);
         let opened = open_data_dir(dir.path(), clock.clone(), settings).expect("open");
         let code = opened.first_admin_code.expect("first start gives a code");
@@ -115,17 +119,31 @@ impl Harness {
     /// A second server instance on this harness's PostgreSQL database (its own data
     /// directory, pool and router; the same key file), sharing its clock; its `admin` is the
     /// same device and session.
-    pub async fn second_instance(&self) -> Harness {
+    pub fn second_instance(&self) -> Harness {
+        let database = self.state.settings.database.clone();
+        self.instance_on(database.expect("a second instance needs PostgreSQL"))
+    }
+
+    /// A harness on the embedded SQLite database, whatever `CASEBOOK_TEST_POSTGRES` says.
+    pub async fn on_sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        Self::open(dir, Settings::default()).await
+    }
+
+    /// The key file of this harness's data directory.
+    pub fn key_file(&self) -> std::path::PathBuf {
+        self._dir.path().join("db.key")
+    }
+
+    /// An instance on the PostgreSQL `database` that already holds this deployment's data
+    /// (a second instance, or the target of a migration), with this harness's key file.
+    pub fn instance_on(&self, database: String) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = Settings {
-            database: self.state.settings.database.clone(),
-            db_key_file: Some(self._dir.path().join("db.key")),
+            database: Some(database),
+            db_key_file: Some(self.key_file()),
             ..Settings::default()
         };
-        assert!(
-            settings.database.is_some(),
-            "a second instance needs PostgreSQL"
-        );
         let opened = open_data_dir(dir.path(), self.clock.clone(), settings).expect("open");
         assert!(
             opened.first_admin_code.is_none(),
