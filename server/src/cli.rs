@@ -471,7 +471,7 @@ fn run_report(config: &Config, args: &ReportArgs) -> Result<ExitCode> {
             "--out: the file exists (a report never overwrites one)".into(),
         ));
     }
-    let db = existing_db(&config.data_dir, config.db_key_file.as_deref())?;
+    let db = configured_db(config)?;
     let now = chrono::Utc::now().timestamp();
     db.write_blocking(|tx| crate::reports::facts::backfill(tx, now))?;
     let report = crate::reports::for_operator(&db, &args.org, period, format, suppress, now)
@@ -510,6 +510,21 @@ fn valid_for(ttl: i64) -> String {
     }
 }
 
+/// The configured database for the CLI's tools: PostgreSQL when `--database` names one
+/// (opened with the key file, which its sealed rows need), else the data directory's SQLite.
+pub fn configured_db(config: &Config) -> Result<Db> {
+    match &config.database {
+        Some(url) => {
+            let key_path = config
+                .db_key_file
+                .clone()
+                .unwrap_or_else(|| config.data_dir.join(crate::db::DEFAULT_KEY_FILE));
+            Db::open_postgres(url, &config.data_dir, &crate::db::read_key(&key_path)?)
+        }
+        None => existing_db(&config.data_dir, config.db_key_file.as_deref()),
+    }
+}
+
 /// Open the existing database of `data_dir` with its key (for inspection and the CLI).
 pub fn existing_db(data_dir: &Path, key_file: Option<&Path>) -> Result<Db> {
     let path = data_dir.join("casebook.sqlite");
@@ -524,7 +539,7 @@ pub fn existing_db(data_dir: &Path, key_file: Option<&Path>) -> Result<Db> {
 }
 
 fn run_audit(config: &Config, cmd: AuditCommand) -> Result<ExitCode> {
-    let db = existing_db(&config.data_dir, config.db_key_file.as_deref())?;
+    let db = configured_db(config)?;
     match cmd {
         AuditCommand::Verify {
             anchors,
@@ -659,19 +674,20 @@ async fn run_server(config: Config) -> Result<()> {
             "  console (a browser signs in with the one-time code below): https://{addr}/console/"
         );
     }
+    let protection = match opened.state.db.engine() {
+        crate::sql::Engine::Sqlite => "database encrypted (SQLCipher)",
+        crate::sql::Engine::Postgres => "database on PostgreSQL, case content sealed",
+    };
     match &opened.key_origin {
         crate::db::KeyOrigin::Generated(path) => {
             println!(
-                "  database encrypted (SQLCipher) with a new key written to {}",
+                "  {protection} with a new key written to {}",
                 path.display()
             );
             println!("  production: keep the key outside the data directory (--db-key-file)");
         }
         crate::db::KeyOrigin::Loaded(path) => {
-            println!(
-                "  database encrypted (SQLCipher) with the key in {}",
-                path.display()
-            );
+            println!("  {protection} with the key in {}", path.display());
         }
     }
     let public = anchorer.public_key();
@@ -823,6 +839,32 @@ mod tests {
             .resolve()
             .expect("resolve");
         assert_eq!(c.log_format, LogFormat::Text, "the flag wins over the file");
+    }
+
+    #[test]
+    fn the_database_comes_from_the_flag_or_the_file_and_backup_refuses_postgres() {
+        assert_eq!(cli(&[]).resolve().expect("resolve").database, None);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("casebook.toml");
+        std::fs::write(&file, "database = \"postgres://db.internal/casebook\"\n").expect("write");
+        let path = file.to_str().expect("utf-8");
+        let c = cli(&["--config", path]).resolve().expect("resolve");
+        assert_eq!(
+            c.database.as_deref(),
+            Some("postgres://db.internal/casebook")
+        );
+        assert_eq!(
+            c.settings().database.as_deref(),
+            Some("postgres://db.internal/casebook")
+        );
+        let c = cli(&["--config", path, "--database", "postgres://other/cb"])
+            .resolve()
+            .expect("resolve");
+        assert_eq!(c.database.as_deref(), Some("postgres://other/cb"));
+        let err = crate::backup::cli::backup(&c, &dir.path().join("b.sqlite"))
+            .expect_err("backup on PostgreSQL");
+        assert!(err.to_string().contains("pg_dump"), "{err}");
+        assert!(!dir.path().join("b.sqlite").exists());
     }
 
     #[test]

@@ -22,6 +22,7 @@ fn key_path(config: &Config) -> PathBuf {
 
 /// `casebook-server backup --to FILE`.
 pub fn backup(config: &Config, to: &Path) -> Result<ExitCode> {
+    refuse_on_postgres(config, "backup")?;
     let key = crate::db::read_key(&key_path(config))?;
     let source = config.data_dir.join(DB_FILE);
     let mut shown = 0u64;
@@ -59,6 +60,7 @@ pub fn backup(config: &Config, to: &Path) -> Result<ExitCode> {
 
 /// `casebook-server restore --from FILE --data-dir DIR --db-key-file KEY`.
 pub fn restore(config: &Config, from: &Path) -> Result<ExitCode> {
+    refuse_on_postgres(config, "restore")?;
     let dir = &config.data_dir;
     let key_file = match &config.db_key_file {
         Some(path) => path.clone(),
@@ -106,4 +108,15 @@ pub fn restore(config: &Config, from: &Path) -> Result<ExitCode> {
          again any device revoked since"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// `backup` and `restore` copy SQLite's file; PostgreSQL has its own tools.
+fn refuse_on_postgres(config: &Config, command: &str) -> Result<()> {
+    if config.database.is_some() {
+        return Err(Error::Config(format!(
+            "{command} copies the embedded SQLite database; on PostgreSQL use pg_dump and \
+             pg_restore, or the service's point-in-time recovery (docs/postgres.md)"
+        )));
+    }
+    Ok(())
 }

@@ -238,10 +238,9 @@ impl Db {
     pub fn close_blocking(&self) -> Result<()> {
         let db = match &self.inner.engine {
             EngineDb::Sqlite(db) => db,
-            EngineDb::Postgres(db) => {
-                db.close();
-                return Ok(());
-            }
+            // PostgreSQL needs no checkpoint; the pool stays open for the last audit anchor
+            // written at shutdown, and closes when the last handle is dropped.
+            EngineDb::Postgres(_) => return Ok(()),
         };
         lock(&db.idle_readers).clear();
         let conn = lock(&db.writer);

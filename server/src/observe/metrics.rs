@@ -108,7 +108,7 @@ fn describe() {
     describe_gauge!(
         names::DATABASE_BYTES,
         Unit::Bytes,
-        "Bytes of the database file and its WAL."
+        "Bytes of the database (SQLite: its file and WAL; PostgreSQL: pg_database_size)."
     );
 }
 
