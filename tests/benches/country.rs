@@ -337,23 +337,108 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+/// One load run: `devices` phones waking every `period` for `rounds` periods after one of
+/// warm-up, on `instances` servers (phone `i` wakes on server `i % instances`; more than one
+/// only on PostgreSQL, `database`), its lines named `<name>_...`.
+struct Load {
+    name: String,
+    devices: usize,
+    rounds: usize,
+    period: Duration,
+    resumption: bool,
+    database: Option<String>,
+    instances: usize,
+}
+
 async fn run() -> Result<()> {
     let devices = env_usize("COUNTRY_DEVICES", 10_000)?;
-    let minutes = env_usize("COUNTRY_MINUTES", 2)?;
-    let period = Duration::from_secs(u64::try_from(env_usize("COUNTRY_PERIOD_SECS", 60)?)?);
     let resumption = std::env::var("COUNTRY_RESUMPTION").is_ok_and(|v| v == "1");
+    if devices > 0 {
+        load(Load {
+            name: format!("sync.server_{devices}_devices"),
+            devices,
+            rounds: env_usize("COUNTRY_MINUTES", 2)?,
+            period: Duration::from_secs(u64::try_from(env_usize("COUNTRY_PERIOD_SECS", 60)?)?),
+            resumption,
+            database: None,
+            instances: 1,
+        })
+        .await?;
+    }
+    // The same on PostgreSQL (issue 14): `PG_DEVICES` (200) phones each syncing once a second
+    // for `PG_SECONDS` (60) measured seconds, on one instance and on two sharing the database.
+    let pg_devices = env_usize("PG_DEVICES", 200)?;
+    if pg_devices == 0 {
+        return Ok(());
+    }
+    let Some(cluster) = casebook_tests::pg::Cluster::for_bench()? else {
+        eprintln!("no PostgreSQL (scripts/install-deps.sh installs it): pg.* lines skipped");
+        return Ok(());
+    };
+    for (instances, name) in [
+        (1, format!("pg.server_{pg_devices}_devices")),
+        (2, format!("pg.two_instances_{pg_devices}_devices")),
+    ] {
+        let name_dir = tempfile::tempdir()?;
+        let database =
+            casebook_server::create_test_database(cluster.url(), name_dir.path()).await?;
+        load(Load {
+            name,
+            devices: pg_devices,
+            rounds: env_usize("PG_SECONDS", 60)?,
+            period: Duration::from_secs(1),
+            resumption,
+            database: Some(database),
+            instances,
+        })
+        .await?;
+    }
+    Ok(())
+}
+
+async fn load(config: Load) -> Result<()> {
+    let Load {
+        name,
+        devices,
+        rounds: minutes,
+        period,
+        resumption,
+        database,
+        instances,
+    } = config;
     // Every phone connects from 127.0.0.1 here, where in the field each has its own address:
     // the per-address caps (connections, challenges, session failures) are raised to let
     // them all in, and the per-device sync limit is left as it is.
-    let h = Harness::start_with(casebook_server::Settings {
+    let settings = casebook_server::Settings {
         max_connections_per_address: 100_000,
         max_challenges_per_address: u32::MAX,
         max_session_failures_per_address: u32::MAX,
+        database,
         ..casebook_server::Settings::default()
-    })
-    .await?;
+    };
+    let h = Harness::start_with(settings.clone()).await?;
     let phones = seed(&h, devices, resumption).await?;
-    let server = h.server.addr;
+    // Further instances on the same data directory (its key file and certificate) and database.
+    let mut servers = vec![h.server.addr];
+    let mut others = Vec::new();
+    for _ in 1..instances {
+        ensure!(
+            settings.database.is_some(),
+            "several instances need PostgreSQL"
+        );
+        let other = casebook_server::start_for_tests_with(
+            &h.server.data_dir,
+            casebook_server::Clock::System,
+            settings.clone(),
+        )
+        .await?;
+        ensure!(
+            other.cert_fingerprint == h.server.cert_fingerprint,
+            "one pin"
+        );
+        servers.push(other.addr);
+        others.push(other);
+    }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<Timing>)>();
     let begin = tokio::time::Instant::now() + Duration::from_secs(1);
     let rounds = minutes + 1;
@@ -363,6 +448,7 @@ async fn run() -> Result<()> {
                 let offset = period.mul_f64(i as f64 / phones.len() as f64);
                 tokio::time::sleep_until(begin + period * u32::try_from(round)? + offset).await;
                 let (phone, tx) = (Arc::clone(phone), tx.clone());
+                let server = servers[i % servers.len()];
                 // The first round is the warm-up: every phone's first sync takes the notice of
                 // its enrolment, and its session is the one seeded.
                 let renew = round > 0 && (round + phone.phase) % SYNCS_PER_SESSION == 0;
@@ -401,7 +487,9 @@ async fn run() -> Result<()> {
         eprintln!("first error: {e}");
     }
     let wall = last_end.duration_since(measured_from).as_secs_f64();
-    let name = format!("sync.server_{devices}_devices");
+    for other in others {
+        other.shutdown().await?;
+    }
     let mut total: Vec<f64> = timings.iter().map(|t| ms(t.total)).collect();
     let mut tls: Vec<f64> = timings.iter().map(|t| ms(t.tls)).collect();
     let mut sync: Vec<f64> = timings.iter().map(|t| ms(t.sync)).collect();
@@ -416,11 +504,14 @@ async fn run() -> Result<()> {
         percentile(&mut total, 99.0),
         "ms",
     );
-    emit(
-        &format!("{name}_rps"),
-        timings.len() as f64 / wall,
-        "requests_per_s",
-    );
+    // Every sync here is a no-op (the phones hold everything): on PostgreSQL the issue names
+    // the rate `_noop_rps`.
+    let rps = if name.starts_with("pg.") {
+        format!("{name}_noop_rps")
+    } else {
+        format!("{name}_rps")
+    };
+    emit(&rps, timings.len() as f64 / wall, "requests_per_s");
     emit(
         &format!("{name}_p50_ms"),
         percentile(&mut total, 50.0),

@@ -6,6 +6,7 @@ pub mod bomb;
 pub mod console;
 pub mod fuzz;
 pub mod nemesis;
+pub mod pg;
 pub mod proxy;
 pub mod server_child;
 pub mod support;

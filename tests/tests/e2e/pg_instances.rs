@@ -37,20 +37,6 @@ fn pg_server_process_for_instance_tests() -> Result<()> {
     casebook_tests::server_child::serve(Path::new(&dir), settings)
 }
 
-fn cluster() -> Option<String> {
-    let url = ["CASEBOOK_TEST_POSTGRES", "CASEBOOK_PG_CLUSTER"]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()));
-    if url.is_none() {
-        assert!(
-            std::env::var("CASEBOOK_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "CASEBOOK_REQUIRE_POSTGRES=1 but no cluster (CASEBOOK_PG_CLUSTER)"
-        );
-        eprintln!("no PostgreSQL cluster (CASEBOOK_PG_CLUSTER): test skipped");
-    }
-    url
-}
-
 struct Instance {
     child: Child,
     url: String,
@@ -101,7 +87,7 @@ fn note_ids(device: &Device, case: CaseId) -> Result<Vec<EntryId>> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_server_processes_on_one_database_lose_nothing_when_one_is_killed() -> Result<()> {
-    let Some(cluster) = cluster() else {
+    let Some(cluster) = casebook_tests::pg::from_env() else {
         return Ok(());
     };
     let data = tempfile::tempdir()?;
