@@ -394,3 +394,47 @@ async fn a_sqlite_deployment_migrates_with_devices_cursors_and_the_audit_chain_i
         "{verdict:?}"
     );
 }
+
+#[tokio::test]
+async fn both_engines_have_the_same_tables_and_columns() {
+    let Some(admin) = cluster() else { return };
+    let (pg, _) = on_postgres(&admin).await;
+    let sqlite = Harness::on_sqlite().await;
+    type Columns = std::collections::BTreeSet<(String, String)>;
+    let in_sqlite: Columns = sqlite
+        .state
+        .db
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p
+                 WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%'",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<casebook_server::sql::Result<_>>()?)
+        })
+        .await
+        .expect("SQLite columns");
+    let in_postgres: Columns = pg
+        .state
+        .db
+        .read(|c| {
+            let mut stmt = c.prepare(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                 WHERE table_schema = 'public' AND table_name <> 'casebook_schema'
+                   AND NOT (column_name = 'rowid'
+                            AND table_name IN ('users', 'cases', 'challenges'))",
+            )?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<casebook_server::sql::Result<_>>()?)
+        })
+        .await
+        .expect("PostgreSQL columns");
+    assert!(in_sqlite.len() > 100, "{} columns", in_sqlite.len());
+    let only_sqlite: Vec<_> = in_sqlite.difference(&in_postgres).collect();
+    let only_postgres: Vec<_> = in_postgres.difference(&in_sqlite).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "a migration of one engine has no twin in the other: only in SQLite {only_sqlite:?}, \
+         only in PostgreSQL {only_postgres:?}"
+    );
+}
