@@ -82,3 +82,26 @@ pub fn wait_ready(child: &mut Child) -> Result<Ready> {
     }
     bail!("the server child ended before it was ready")
 }
+
+/// Run this test binary again as a server child: only the test named `test` (`--exact`), which
+/// serves when it finds `env` set. Waits until it listens; on failure the child is killed and
+/// reaped.
+pub fn spawn(test: &str, env: &[(&str, &std::ffi::OsStr)]) -> Result<(Child, Ready)> {
+    let mut command = std::process::Command::new(std::env::current_exe()?);
+    command
+        .args(["--exact", test, "--nocapture", "--test-threads=1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null());
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let mut child = command.spawn()?;
+    match wait_ready(&mut child) {
+        Ok(ready) => Ok((child, ready)),
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(e)
+        }
+    }
+}

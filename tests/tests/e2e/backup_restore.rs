@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -67,25 +67,10 @@ impl Drop for ServerProcess {
 impl ServerProcess {
     /// Start a server on `dir` and wait until it listens.
     pub fn start(dir: &Path) -> Result<Self> {
-        let mut child = Command::new(std::env::current_exe()?)
-            .args([
-                "--exact",
-                "backup_restore::operations_child",
-                "--nocapture",
-                "--test-threads=1",
-            ])
-            .env(SERVE_ENV, dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let ready = match casebook_tests::server_child::wait_ready(&mut child) {
-            Ok(ready) => ready,
-            Err(e) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(e);
-            }
-        };
+        let (child, ready) = casebook_tests::server_child::spawn(
+            "backup_restore::operations_child",
+            &[(SERVE_ENV, dir.as_os_str())],
+        )?;
         Ok(Self {
             url: ready.url(),
             trust: ready.trust(),

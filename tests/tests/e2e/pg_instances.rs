@@ -6,7 +6,7 @@
 //! `CASEBOOK_REQUIRE_POSTGRES=1`.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -47,27 +47,13 @@ struct Instance {
 /// A server process on `dir` (both instances share it: the key file and the development
 /// certificate, so devices pin one key) and `database`.
 fn start(dir: &Path, database: &str) -> Result<Instance> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "pg_instances::pg_server_process_for_instance_tests",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_DIR_ENV, dir)
-        .env(CHILD_DATABASE_ENV, database)
-        .env_remove("CASEBOOK_TEST_POSTGRES")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let ready = match casebook_tests::server_child::wait_ready(&mut child) {
-        Ok(ready) => ready,
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
-        }
-    };
+    let (child, ready) = casebook_tests::server_child::spawn(
+        "pg_instances::pg_server_process_for_instance_tests",
+        &[
+            (CHILD_DIR_ENV, dir.as_os_str()),
+            (CHILD_DATABASE_ENV, std::ffi::OsStr::new(database)),
+        ],
+    )?;
     Ok(Instance {
         url: ready.url(),
         trust: ready.trust(),

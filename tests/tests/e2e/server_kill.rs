@@ -3,7 +3,7 @@
 //! acknowledged is on the server: a brand-new device pulls it.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -34,25 +34,10 @@ struct ServerProcess {
 }
 
 fn start(dir: &Path) -> Result<ServerProcess> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--exact",
-            "server_kill::server_process_for_kill_tests",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_ENV, dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let ready = match casebook_tests::server_child::wait_ready(&mut child) {
-        Ok(ready) => ready,
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(e);
-        }
-    };
+    let (child, ready) = casebook_tests::server_child::spawn(
+        "server_kill::server_process_for_kill_tests",
+        &[(CHILD_ENV, dir.as_os_str())],
+    )?;
     Ok(ServerProcess {
         url: ready.url(),
         trust: ready.trust(),
