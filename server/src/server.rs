@@ -168,6 +168,11 @@ pub async fn serve(
                     tracing::info!("accepting connections again");
                 }
                 backoff.succeeded();
+                // A response goes out as several TLS records: without this, Nagle's algorithm
+                // holds the last until the client's delayed ACK (40 ms) arrives.
+                if let Err(e) = pair.0.set_nodelay(true) {
+                    tracing::debug!(error = %e, "could not set TCP_NODELAY");
+                }
                 pair
             }
             Err(e) if conn_limits::is_resource_exhaustion(&e) => {

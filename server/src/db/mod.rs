@@ -199,7 +199,10 @@ impl Db {
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.read_blocking(f)).await?
+        tokio::task::spawn_blocking(move || {
+            crate::sql::postgres::on_blocking_thread(|| db.read_blocking(f))
+        })
+        .await?
     }
 
     /// [`Db::write_blocking`] on the blocking thread pool.
@@ -209,7 +212,10 @@ impl Db {
         F: FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     {
         let db = self.clone();
-        tokio::task::spawn_blocking(move || db.write_blocking(f)).await?
+        tokio::task::spawn_blocking(move || {
+            crate::sql::postgres::on_blocking_thread(|| db.write_blocking(f))
+        })
+        .await?
     }
 
     /// Checkpoint the WAL and drop idle readers; call once every request has finished.

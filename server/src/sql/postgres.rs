@@ -29,6 +29,28 @@ impl std::fmt::Debug for PgConn<'_> {
     }
 }
 
+impl PgConn<'_> {
+    /// `sql` prepared (rewritten to PostgreSQL's dialect, cached per connection) and `params`
+    /// encoded as the types it takes.
+    async fn prepare_bound(
+        &self,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<(tokio_postgres::Statement, Vec<Param>)> {
+        let stmt = self
+            .client
+            .prepare_cached(&dialect::to_postgres(sql))
+            .await
+            .map_err(pg_error)?;
+        let args = bind(stmt.params(), params)?;
+        Ok((stmt, args))
+    }
+}
+
+fn as_refs(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
 impl<'a> PgConn<'a> {
     /// Wrap a pooled client; `rt` is the runtime its connection task runs on, `sealer` seals
     /// row contents (PostgreSQL has no SQLCipher).
@@ -61,25 +83,25 @@ impl Backend for PgConn<'_> {
     }
 
     fn execute(&self, sql: &str, params: Vec<Value>) -> Result<usize> {
-        let sql = dialect::to_postgres(sql);
         block_on(self.rt, async {
-            let stmt = self.client.prepare_cached(&sql).await.map_err(pg_error)?;
-            let args = bind(stmt.params(), params)?;
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-            let n = self.client.execute(&stmt, &refs).await.map_err(pg_error)?;
+            let (stmt, args) = self.prepare_bound(sql, params).await?;
+            let n = self
+                .client
+                .execute(&stmt, &as_refs(&args))
+                .await
+                .map_err(pg_error)?;
             Ok(usize::try_from(n).unwrap_or(usize::MAX))
         })
     }
 
     fn query(&self, sql: &str, params: Vec<Value>) -> Result<RowSet> {
-        let sql = dialect::to_postgres(sql);
         block_on(self.rt, async {
-            let stmt = self.client.prepare_cached(&sql).await.map_err(pg_error)?;
-            let args = bind(stmt.params(), params)?;
-            let refs: Vec<&(dyn ToSql + Sync)> =
-                args.iter().map(|a| a as &(dyn ToSql + Sync)).collect();
-            let rows = self.client.query(&stmt, &refs).await.map_err(pg_error)?;
+            let (stmt, args) = self.prepare_bound(sql, params).await?;
+            let rows = self
+                .client
+                .query(&stmt, &as_refs(&args))
+                .await
+                .map_err(pg_error)?;
             let columns: Arc<[String]> =
                 stmt.columns().iter().map(|c| c.name().to_owned()).collect();
             let mut out = Vec::with_capacity(rows.len());
@@ -102,16 +124,34 @@ impl Backend for PgConn<'_> {
     }
 }
 
-/// Run `future` on the database's runtime `rt` and wait for it. Called from a blocking
-/// thread (the server's database work runs on `spawn_blocking`) it blocks that thread; called
-/// from inside an async task (a test, a tool) it waits on a scoped thread of its own, since a
-/// runtime cannot be entered from within another.
+thread_local! {
+    /// Set while this thread runs database work for [`crate::db::Db::read`] or `write`: a
+    /// thread of tokio's blocking pool, where waiting on another runtime is allowed.
+    static ON_BLOCKING_THREAD: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` on this thread (one of tokio's blocking pool), marked so that [`block_on`] waits
+/// directly.
+pub fn on_blocking_thread<T>(f: impl FnOnce() -> T) -> T {
+    let before = ON_BLOCKING_THREAD.with(|flag| flag.replace(true));
+    let out = f();
+    ON_BLOCKING_THREAD.with(|flag| flag.set(before));
+    out
+}
+
+/// Run `future` on the database's runtime `rt` and wait for it. On a blocking thread (the
+/// server's database work runs on `spawn_blocking`, marked by [`on_blocking_thread`]) or
+/// outside any runtime it blocks this thread; called from anywhere else inside a runtime (an
+/// async test, a tool) it waits on a scoped thread of its own, since tokio refuses to enter a
+/// runtime from within another's context.
 pub fn block_on<F>(rt: &tokio::runtime::Handle, future: F) -> F::Output
 where
     F: std::future::Future + Send,
     F::Output: Send,
 {
-    if tokio::runtime::Handle::try_current().is_err() {
+    if ON_BLOCKING_THREAD.with(std::cell::Cell::get)
+        || tokio::runtime::Handle::try_current().is_err()
+    {
         return rt.block_on(future);
     }
     std::thread::scope(|scope| match scope.spawn(|| rt.block_on(future)).join() {
