@@ -248,7 +248,10 @@ pub async fn upload(
                     photo.media_type,
                     photo.sha256,
                     i64::try_from(photo.size).map_err(|_| Error::Corrupt("size".into()))?,
-                    tx.seal(&row_name(&photo.attachment_id), upload.data.to_vec()),
+                    tx.seal(
+                        &row_name(&doc.to_string(), &photo.attachment_id),
+                        upload.data.to_vec(),
+                    ),
                     caller.device.to_string(),
                     now
                 ])?;
@@ -309,7 +312,7 @@ pub async fn fetch(
             let Some((media_type, data)) = row else {
                 return Ok(Err(Error::NotFound("no such attachment")));
             };
-            let data = tx.unseal(&row_name(&fetch.attachment_id), data)?;
+            let data = tx.unseal(&row_name(&doc.to_string(), &fetch.attachment_id), data)?;
             audit::append(
                 tx,
                 now,
@@ -334,7 +337,9 @@ pub async fn fetch(
         .await?
 }
 
-/// The row name an attachment's bytes are sealed for (PostgreSQL; see [`crate::sql::Conn::seal`]).
-pub(crate) fn row_name(attachment_id: &str) -> String {
-    format!("attachments/{attachment_id}")
+/// The row name an attachment's bytes are sealed for (PostgreSQL; see
+/// [`crate::sql::Conn::seal`]): its document and its id, so that a sealed photo moved to a
+/// row of another document (one the reader may see) does not open there.
+pub(crate) fn row_name(doc_id: &str, attachment_id: &str) -> String {
+    format!("attachments/{doc_id}/{attachment_id}")
 }

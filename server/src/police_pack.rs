@@ -205,7 +205,7 @@ fn read(conn: Conn<'_>, who: &Who, safety: DocId, now: i64) -> Result<Found> {
             )?
             .query_row(params![r.attachment_id, safety.to_string()], |row| {
                 conn.unseal(
-                    &crate::attachments::row_name(&r.attachment_id),
+                    &crate::attachments::row_name(&safety.to_string(), &r.attachment_id),
                     row.get::<_, Vec<u8>>(0)?,
                 )
             })

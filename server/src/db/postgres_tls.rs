@@ -2,7 +2,14 @@
 //! (tokio-postgres-rustls) and always verifies the server's certificate and host name against
 //! the CA certificates named by `sslrootcert=<PEM file>` (libpq's parameter, removed from the
 //! URL before tokio-postgres parses it). `sslmode=require` without `sslrootcert` is refused:
-//! an unverified TLS connection is no protection against the network in between.
+//! an unverified TLS connection is no protection against the network in between. With
+//! `sslrootcert`, TLS is required (never libpq's `prefer`, which a network attacker turns into
+//! plaintext by declining); without it, a connection to anything but a Unix socket or the
+//! loopback address must say `sslmode=disable` outright.
+//!
+//! Every session is also given `idle_in_transaction_session_timeout` and `statement_timeout`,
+//! so that an instance that stops mid-transaction (paused, cut off) cannot hold the write lock
+//! for longer than a minute.
 
 use std::sync::Arc;
 
@@ -17,12 +24,20 @@ use crate::error::{Error, Result};
 /// a Unix socket).
 pub fn parse(url: &str) -> Result<(tokio_postgres::Config, Option<MakeRustlsConnect>)> {
     let (url, root_cert) = take_root_cert(url);
-    let config: tokio_postgres::Config = url
+    let mut config: tokio_postgres::Config = url
         .parse()
         .map_err(|e| Error::Config(format!("the PostgreSQL URL does not parse: {e}")))?;
     let tls = match (config.get_ssl_mode(), root_cert) {
-        (SslMode::Disable, _) => None,
-        (_, Some(path)) => Some(connector(&path)?),
+        (SslMode::Disable, Some(_)) => {
+            return Err(Error::Config(
+                "the PostgreSQL URL says both sslmode=disable and sslrootcert: choose one".into(),
+            ));
+        }
+        (SslMode::Disable, None) => None,
+        (_, Some(path)) => {
+            config.ssl_mode(SslMode::Require);
+            Some(connector(&path)?)
+        }
         (SslMode::Require, None) => {
             return Err(Error::Config(
                 "sslmode=require needs sslrootcert=<CA certificate file> in the PostgreSQL URL \
@@ -30,9 +45,48 @@ pub fn parse(url: &str) -> Result<(tokio_postgres::Config, Option<MakeRustlsConn
                     .into(),
             ));
         }
-        (_, None) => None,
+        (_, None) if only_local_hosts(&config) => None,
+        (_, None) => {
+            return Err(Error::Config(
+                "the PostgreSQL URL names a host over the network without TLS: give \
+                 sslmode=require&sslrootcert=<CA certificate file>, or sslmode=disable to send \
+                 everything in clear on purpose"
+                    .into(),
+            ));
+        }
     };
+    let guard = format!(
+        "-c idle_in_transaction_session_timeout={} -c statement_timeout={}",
+        IDLE_IN_TRANSACTION.as_millis(),
+        STATEMENT_TIMEOUT.as_millis()
+    );
+    let options = match config.get_options() {
+        Some(given) if !given.is_empty() => format!("{given} {guard}"),
+        _ => guard,
+    };
+    config.options(&options);
     Ok((config, tls))
+}
+
+/// How long a session may sit inside a transaction doing nothing before PostgreSQL ends it
+/// (and releases the write lock it may hold).
+const IDLE_IN_TRANSACTION: std::time::Duration = std::time::Duration::from_secs(60);
+/// The longest one statement may run (a request's own limit is 120 s).
+const STATEMENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Whether every host of `config` is a Unix socket or the loopback address.
+fn only_local_hosts(config: &tokio_postgres::Config) -> bool {
+    config.get_hosts().iter().all(|host| match host {
+        tokio_postgres::config::Host::Tcp(name) => {
+            name == "localhost"
+                || name
+                    .trim_matches(['[', ']'])
+                    .parse::<std::net::IpAddr>()
+                    .is_ok_and(|ip| ip.is_loopback())
+        }
+        #[cfg(unix)]
+        tokio_postgres::config::Host::Unix(_) => true,
+    })
 }
 
 /// `url` without its `sslrootcert` query parameter, and that parameter's value.
@@ -112,5 +166,47 @@ mod tests {
         assert!(tls.is_none());
         assert_eq!(config.get_dbname(), Some("db"));
         assert!(parse("postgres://u@h/db?sslrootcert=/nonexistent.pem").is_err());
+    }
+
+    #[test]
+    fn a_network_host_without_tls_is_refused_unless_plain_is_asked_for() {
+        // libpq's default (`prefer`) lets a network attacker decline TLS: refused.
+        for url in [
+            "postgres://u@db.internal/db",
+            "postgres://u@db.internal/db?sslmode=prefer",
+            "postgres://u@10.0.0.5/db",
+        ] {
+            assert!(
+                matches!(parse(url), Err(Error::Config(m)) if m.contains("without TLS")),
+                "{url}"
+            );
+        }
+        for url in [
+            "postgres://u@localhost/db",
+            "postgres://u@127.0.0.1:5432/db",
+            "postgresql://u@/db?host=/run/postgresql",
+        ] {
+            let (_, tls) = parse(url).expect(url);
+            assert!(tls.is_none(), "{url}");
+        }
+        assert!(parse("postgres://u@db.internal/db?sslmode=disable&sslrootcert=/ca.pem").is_err());
+    }
+
+    #[test]
+    fn a_root_certificate_makes_tls_required_and_sessions_get_timeouts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ca = rcgen::generate_simple_self_signed(vec!["db.internal".to_owned()]).expect("ca");
+        let pem = dir.path().join("ca.pem");
+        std::fs::write(&pem, ca.cert.pem()).expect("write");
+        let url = format!("postgres://u@db.internal/db?sslrootcert={}", pem.display());
+        let (config, tls) = parse(&url).expect("parse");
+        assert!(tls.is_some());
+        assert_eq!(config.get_ssl_mode(), SslMode::Require, "never prefer");
+        let options = config.get_options().expect("options");
+        assert!(
+            options.contains("idle_in_transaction_session_timeout=60000"),
+            "{options}"
+        );
+        assert!(options.contains("statement_timeout=120000"), "{options}");
     }
 }

@@ -3,7 +3,9 @@
 //! transaction (all of it or nothing). Every row keeps its keys, sequence numbers and audit
 //! hashes, so devices stay enrolled, their sessions and cursors stay valid and the audit chain
 //! still verifies; the columns PostgreSQL holds sealed ([`crate::sql::Conn::seal`]) are sealed
-//! on the way, under the same key file the SQLite database was encrypted with.
+//! on the way, under the same key file the SQLite database was encrypted with. The source is
+//! read under its own write lock, so a server still running on it cannot acknowledge a write
+//! the copy misses.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -38,7 +40,10 @@ pub fn copy(sqlite: &Db, postgres: &Db, mut progress: impl FnMut(&str, u64)) -> 
             "migrate copies a SQLite database into PostgreSQL".into(),
         ));
     }
-    sqlite.read_blocking(|src| {
+    // The source is read under its write lock: a server still running on it waits, so nothing
+    // it acknowledges can be missed by the copy.
+    sqlite.write_blocking(|source| {
+        let src = **source;
         postgres.write_blocking(|dst| {
             for table in ["orgs", "docs", "audit", "devices"] {
                 let n: i64 =
@@ -87,6 +92,7 @@ fn tables_in_order(src: Conn<'_>) -> Result<Vec<String>> {
             ))?
             .query_map([], |r| r.get(0))?
             .collect::<crate::sql::Result<_>>()?;
+        identifier(name)?;
         needs.insert(
             name.clone(),
             parents.into_iter().filter(|p| p != name).collect(),
@@ -122,6 +128,21 @@ fn copy_table(
         ))?
         .query_map([], |r| r.get(0))?
         .collect::<crate::sql::Result<_>>()?;
+    for column in &columns {
+        identifier(column)?;
+    }
+    // Pages in primary-key order (rowid where there is none), so none is read twice or skipped.
+    let key_columns: Vec<String> = src
+        .prepare(&format!(
+            "SELECT name FROM pragma_table_info('{table}') WHERE pk > 0 ORDER BY pk"
+        ))?
+        .query_map([], |r| r.get(0))?
+        .collect::<crate::sql::Result<_>>()?;
+    let order = if key_columns.is_empty() {
+        "rowid".to_owned()
+    } else {
+        key_columns.join(", ")
+    };
     if ROWID_TABLES.contains(&table) {
         columns.insert(0, "rowid".to_owned());
     }
@@ -136,7 +157,7 @@ fn copy_table(
         // win, so devices' cursors and epochs stay valid.
         insert.push_str(" ON CONFLICT (key) DO UPDATE SET value = excluded.value");
     }
-    let select = format!("SELECT {list} FROM {table} LIMIT ?1 OFFSET ?2");
+    let select = format!("SELECT {list} FROM {table} ORDER BY {order} LIMIT ?1 OFFSET ?2");
     let mut done: u64 = 0;
     loop {
         let rows: Vec<Vec<Value>> = src
@@ -176,7 +197,10 @@ fn seal_row(dst: &Tx<'_>, table: &str, columns: &[String], row: &mut [Value]) ->
         ),
         "attachments" => (
             "bytes",
-            crate::attachments::row_name(&text(&row[key(column("attachment_id"), table)?])?),
+            crate::attachments::row_name(
+                &text(&row[key(column("doc_id"), table)?])?,
+                &text(&row[key(column("attachment_id"), table)?])?,
+            ),
         ),
         "associate_keys" => (
             "keys",
@@ -203,4 +227,20 @@ fn seal_row(dst: &Tx<'_>, table: &str, columns: &[String], row: &mut [Value]) ->
 
 fn key(at: Option<usize>, table: &str) -> Result<usize> {
     at.ok_or_else(|| Error::Corrupt(format!("{table}: a column is missing")))
+}
+
+/// `name` if it is a plain lower-case SQL identifier (every table and column of Casebook's
+/// schema is), so it can be written into a statement unquoted.
+fn identifier(name: &str) -> Result<&str> {
+    let plain = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        Ok(name)
+    } else {
+        Err(Error::Corrupt(format!(
+            "the SQLite database names a table or column {name:?} that Casebook's schema does not"
+        )))
+    }
 }
