@@ -209,11 +209,6 @@ impl PgDb {
         })?;
         Ok(u64::try_from(bytes).unwrap_or(0))
     }
-
-    /// Close the pool's idle connections; later calls fail.
-    pub fn close(&self) {
-        self.pool.close();
-    }
 }
 
 /// An open transaction, rolled back if it is dropped unfinished (a panic in the closure):

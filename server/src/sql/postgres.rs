@@ -29,7 +29,21 @@ impl std::fmt::Debug for PgConn<'_> {
     }
 }
 
-impl PgConn<'_> {
+fn as_refs(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
+}
+
+impl<'a> PgConn<'a> {
+    /// Wrap a pooled client; `rt` is the runtime its connection task runs on, `sealer` seals
+    /// row contents (PostgreSQL has no SQLCipher).
+    pub fn new(
+        client: &'a deadpool_postgres::ClientWrapper,
+        rt: &'a tokio::runtime::Handle,
+        sealer: &'a crate::sealing::Sealer,
+    ) -> Self {
+        Self { client, rt, sealer }
+    }
+
     /// `sql` prepared (rewritten to PostgreSQL's dialect, cached per connection) and `params`
     /// encoded as the types it takes.
     async fn prepare_bound(
@@ -44,22 +58,6 @@ impl PgConn<'_> {
             .map_err(pg_error)?;
         let args = bind(stmt.params(), params)?;
         Ok((stmt, args))
-    }
-}
-
-fn as_refs(args: &[Param]) -> Vec<&(dyn ToSql + Sync)> {
-    args.iter().map(|a| a as &(dyn ToSql + Sync)).collect()
-}
-
-impl<'a> PgConn<'a> {
-    /// Wrap a pooled client; `rt` is the runtime its connection task runs on, `sealer` seals
-    /// row contents (PostgreSQL has no SQLCipher).
-    pub fn new(
-        client: &'a deadpool_postgres::ClientWrapper,
-        rt: &'a tokio::runtime::Handle,
-        sealer: &'a crate::sealing::Sealer,
-    ) -> Self {
-        Self { client, rt, sealer }
     }
 }
 

@@ -99,15 +99,6 @@ fn write_big_notes(device: &Device, case: casebook_core::ids::CaseId) -> Result<
     Ok(ids)
 }
 
-fn note_ids(device: &Device, case: casebook_core::ids::CaseId) -> Result<Vec<EntryId>> {
-    Ok(device
-        .lock()
-        .read(DocId::new(case, DocKind::Visits), |d| d.visit_notes())?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_disk_mid_sync_is_a_503_that_loses_nothing_and_recovers() -> Result<()> {
     let root = tempfile::tempdir()?;
@@ -197,7 +188,7 @@ async fn a_full_disk_mid_sync_is_a_503_that_loses_nothing_and_recovers() -> Resu
 
     // Reads go on: the other device pulls the small note, then syncs with nothing to do.
     supervisor.sync().await?;
-    let pulled = note_ids(&supervisor, case)?;
+    let pulled = super::note_ids(&supervisor, case)?;
     ensure!(pulled.contains(&small), "the pull under a full disk worked");
     ensure!(
         !big.iter().any(|id| pulled.contains(id)),
@@ -212,7 +203,7 @@ async fn a_full_disk_mid_sync_is_a_503_that_loses_nothing_and_recovers() -> Resu
     ensure!(done.report.docs_pushed >= 1);
     ensure!(guardian.lock().store().dirty()?.is_empty());
     supervisor.sync().await?;
-    let pulled = note_ids(&supervisor, case)?;
+    let pulled = super::note_ids(&supervisor, case)?;
     for id in big.iter().chain([&small]) {
         ensure!(pulled.contains(id), "note {id} reached the other device");
     }

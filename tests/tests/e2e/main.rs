@@ -96,6 +96,18 @@ pub async fn team() -> Result<Team> {
     })
 }
 
+/// The ids of the visit notes `device` holds for `case`.
+pub fn note_ids(device: &Device, case: CaseId) -> Result<Vec<EntryId>> {
+    Ok(device
+        .lock()
+        .read(DocId::new(case, casebook_core::doc::DocKind::Visits), |d| {
+            d.visit_notes()
+        })?
+        .into_iter()
+        .map(|(id, _)| id)
+        .collect())
+}
+
 /// An interpreter-assisted visit note, recorded on `device`.
 pub fn record_visit(device: &Device, case: CaseId, words: &str) -> Result<EntryId> {
     let id = EntryId::random(&mut rand::rngs::OsRng);

@@ -11,8 +11,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use casebook_core::client::ServerTrust;
-use casebook_core::doc::{DocId, DocKind};
-use casebook_core::ids::{CaseId, EntryId};
+use casebook_core::ids::EntryId;
 use casebook_core::model::Profile;
 use casebook_tests::support::{Admin, Device};
 use rand::Rng;
@@ -60,15 +59,6 @@ fn start(dir: &Path, database: &str) -> Result<Instance> {
         admin_code: ready.admin_code,
         child,
     })
-}
-
-fn note_ids(device: &Device, case: CaseId) -> Result<Vec<EntryId>> {
-    Ok(device
-        .lock()
-        .read(DocId::new(case, DocKind::Visits), |d| d.visit_notes())?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,7 +189,7 @@ async fn two_server_processes_on_one_database_lose_nothing_when_one_is_killed() 
         )
         .await?;
         fresh.sync().await?;
-        let on_server = note_ids(&fresh, case)?;
+        let on_server = super::note_ids(&fresh, case)?;
         for id in &acknowledged {
             assert!(
                 on_server.contains(id),
@@ -225,7 +215,7 @@ async fn two_server_processes_on_one_database_lose_nothing_when_one_is_killed() 
     let expected = rounds * 3 * 2;
     for (i, (_, device)) in people.iter().enumerate() {
         device.sync().await?;
-        let mut notes = note_ids(device, case)?;
+        let mut notes = super::note_ids(device, case)?;
         notes.sort();
         notes.dedup();
         assert_eq!(notes.len(), expected, "device {i}");

@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use casebook_core::client::ServerTrust;
 use casebook_core::doc::{DocId, DocKind};
-use casebook_core::ids::{CaseId, EntryId};
+use casebook_core::ids::EntryId;
 use casebook_core::model::Profile;
 use casebook_tests::support::{Admin, Device};
 use rand::Rng;
@@ -58,15 +58,6 @@ async fn enrol_person(
     let user = admin.user(&name, &role).await?;
     let code = admin.code(&user).await?;
     Ok((user, Device::enrol(&url, trust, path, &code, &name).await?))
-}
-
-fn note_ids(device: &Device, case: CaseId) -> Result<Vec<EntryId>> {
-    Ok(device
-        .lock()
-        .read(DocId::new(case, DocKind::Visits), |d| d.visit_notes())?
-        .into_iter()
-        .map(|(id, _)| id)
-        .collect())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -176,7 +167,7 @@ async fn killing_the_server_mid_sync_loses_nothing_acknowledged() -> Result<()> 
             .await?;
         fresh.sync().await?;
         let on_server = if fresh.lock().holds(DocId::new(case, DocKind::Visits))? {
-            note_ids(&fresh, case)?
+            super::note_ids(&fresh, case)?
         } else {
             Vec::new()
         };
@@ -199,8 +190,8 @@ async fn killing_the_server_mid_sync_loses_nothing_acknowledged() -> Result<()> 
         guardian.sync().await?;
         supervisor.sync().await?;
     }
-    let mut g = note_ids(&guardian, case)?;
-    let mut s = note_ids(&supervisor, case)?;
+    let mut g = super::note_ids(&guardian, case)?;
+    let mut s = super::note_ids(&supervisor, case)?;
     g.sort();
     s.sort();
     assert_eq!(g, s);
