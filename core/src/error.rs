@@ -173,6 +173,23 @@ pub enum ChunkError {
     /// Compressed data that is not a valid DEFLATE stream.
     #[error("compressed data does not inflate")]
     BadDeflate,
+    /// A document's change column declares more rows than a document may have changes.
+    #[error("a change column declares more than {limit} rows")]
+    TooManyRows {
+        /// The limit, in rows.
+        limit: u64,
+    },
+    /// An actor column names an actor the document does not list.
+    #[error("an op names actor {index} of {actors}")]
+    UnknownActor {
+        /// The index named.
+        index: u64,
+        /// The actors the document lists.
+        actors: u64,
+    },
+    /// A sync message's Bloom filter with no bits, no probes or too many.
+    #[error("a sync message's Bloom filter is malformed")]
+    BadBloomFilter,
     /// The first byte is not an automerge sync message type.
     #[error("not an automerge sync message")]
     NotSyncMessage,
@@ -188,6 +205,9 @@ impl ChunkError {
             ChunkError::Trailing => "chunk_trailing_bytes",
             ChunkError::InflateLimit { .. } => "inflate_limit",
             ChunkError::BadDeflate => "chunk_bad_deflate",
+            ChunkError::TooManyRows { .. } => "chunk_too_many_rows",
+            ChunkError::UnknownActor { .. } => "chunk_unknown_actor",
+            ChunkError::BadBloomFilter => "sync_bad_bloom_filter",
             ChunkError::NotSyncMessage => "not_sync_message",
         }
     }

@@ -6,7 +6,11 @@
 //! chunk type, LEB128 length), refuses chunk types Casebook never sends (bundles and unknown
 //! types), checks every declared length and count against the bytes present, and inflates
 //! compressed data through a reader that stops one byte past the limit, discarding the output.
-//! It keeps nothing and allocates nothing in proportion to the inflated size. It does not
+//! It counts the rows of every column of a document or change without expanding them, and
+//! refuses more than [`MAX_DOC_CHANGES`] changes or [`MAX_DOC_OPS`] operations in one input; and it refuses
+//! an actor column naming an actor the chunk does not list (automerge sizes tables by the
+//! largest index named). It allocates nothing in proportion to the
+//! inflated size except a deflated change column's inflated bytes (within the limit). It does not
 //! verify checksums or the operations themselves: automerge does that afterwards.
 //!
 //! ```
@@ -22,6 +26,7 @@
 
 use std::io::Read;
 
+use super::column_rows::{self, sleb, uleb};
 use crate::error::ChunkError;
 use crate::sync::wire::{MAX_DOC_BYTES, MAX_SYNC_REQUEST_BYTES};
 
@@ -31,6 +36,23 @@ pub const MAX_INFLATED_BYTES: usize = 4 * MAX_DOC_BYTES;
 
 /// The most all the messages of one sync request may inflate to together.
 pub const MAX_REQUEST_INFLATED_BYTES: usize = 4 * MAX_SYNC_REQUEST_BYTES;
+
+/// The most rows any change column of a document chunk may hold: the most changes a document
+/// may have (about a million; a case's busiest document holds thousands). automerge expands
+/// these columns into vectors when it loads a document ([`super::column_rows`]).
+pub const MAX_DOC_CHANGES: u64 = 1 << 20;
+
+/// The most operations one input may hold, its document and change chunks together (any one
+/// op column counts): about 4.2 million, four times the largest documents the field benches
+/// make (100 notes of 10,000 characters, one operation a character), and room for a note of
+/// 3 MB typed at once (the disk-full test pushes one). automerge's load and its
+/// check of a change visit every row and keep about 400 bytes for each, so six bytes
+/// declaring 2^40 rows of one repeated operation cost gigabytes (found by attackers' reviews;
+/// measured: 2^23 operations from a 103-byte message took 3.28 GB and 14.3 s to receive; 2^21
+/// took 823 MB and 3 to 4.4 s, so 2^22 about 1.6 GB and 8 s). A larger document, or more new
+/// text in one document's changes of one sync, is refused whole: split a case's history before
+/// it gets there.
+pub const MAX_DOC_OPS: u64 = 1 << 22;
 
 /// automerge's chunk magic bytes (`storage.rs`, `MAGIC_BYTES`).
 const MAGIC: [u8; 4] = [0x85, 0x6f, 0x4a, 0x83];
@@ -43,6 +65,8 @@ const MESSAGE_V2: u8 = 0x43;
 /// The deflate bit of a column specification (`column_specification.rs`).
 const COLUMN_DEFLATE: u64 = 0b1000;
 const HASH_BYTES: usize = 32;
+/// The most probes a have's Bloom filter may ask for (automerge writes 7).
+const MAX_BLOOM_PROBES: u64 = 64;
 
 type Result<T> = std::result::Result<T, ChunkError>;
 
@@ -53,6 +77,8 @@ pub struct Walk {
     pub chunks: usize,
     /// Bytes the compressed parts inflate to.
     pub inflated: usize,
+    /// Operations in the change chunks walked (at most [`MAX_DOC_OPS`]).
+    pub ops: u64,
 }
 
 /// A budget of inflated bytes shared by several inputs (the messages of one request), each of
@@ -135,7 +161,7 @@ impl Walker {
         for _ in 0..haves {
             hashes(&mut r)?; // last_sync
             let bloom = len(&mut r)?;
-            take(&mut r, bloom)?;
+            bloom_filter(take(&mut r, bloom)?)?;
         }
         let changes = uleb(&mut r)?;
         for _ in 0..changes {
@@ -175,10 +201,12 @@ impl Walker {
         self.walk.chunks += 1;
         match kind {
             CHUNK_DOCUMENT => self.document(data),
-            // A change's columns are never deflated: automerge refuses them
-            // (`ParseError::CompressedChangeCols`), so its length is all there is to check.
-            CHUNK_CHANGE => Ok(()),
-            CHUNK_COMPRESSED => self.inflate(data),
+            CHUNK_CHANGE => self.change(data),
+            CHUNK_COMPRESSED => {
+                let mut inflated = Vec::new();
+                self.inflate(data, Some(&mut inflated))?;
+                self.change(&inflated)
+            }
             // Bundles (3) are experimental in automerge 0.12 and Casebook never writes them.
             other => Err(ChunkError::UnknownChunkType(other)),
         }
@@ -196,18 +224,36 @@ impl Walker {
         let heads = hashes(&mut r)?;
         let change_meta = columns_meta(&mut r)?;
         let op_meta = columns_meta(&mut r)?;
-        for meta in [change_meta, op_meta] {
+        let mut ops = 0;
+        for (meta, changes) in [(change_meta, true), (op_meta, false)] {
             let mut m = meta;
             let count = uleb(&mut m)?;
             for _ in 0..count {
                 let spec = uleb(&mut m)?;
                 let n = usize::try_from(uleb(&mut m)?).map_err(|_| ChunkError::Truncated)?;
                 let column = take(&mut r, n)?;
-                if spec & COLUMN_DEFLATE != 0 {
-                    self.inflate(column)?;
+                let deflated = spec & COLUMN_DEFLATE != 0;
+                // Every column's rows are bounded (change columns are expanded by automerge's
+                // load; op rows are each visited) and actor columns name listed actors only.
+                // The ops of every chunk of one input share one budget.
+                let limit = if changes {
+                    MAX_DOC_CHANGES
+                } else {
+                    MAX_DOC_OPS - self.walk.ops
+                };
+                let rows = if deflated {
+                    let mut inflated = Vec::new();
+                    self.inflate(column, Some(&mut inflated))?;
+                    column_rows::count(spec, &inflated, limit, actors)?
+                } else {
+                    column_rows::count(spec, column, limit, actors)?
+                };
+                if !changes {
+                    ops = ops.max(rows);
                 }
             }
         }
+        self.walk.ops += ops;
         if !r.is_empty() {
             for _ in 0..heads {
                 uleb(&mut r)?;
@@ -216,13 +262,55 @@ impl Walker {
         end(r)
     }
 
-    /// Inflate through a reader that stops one byte past what is left of the limit.
-    fn inflate(&mut self, compressed: &[u8]) -> Result<()> {
+    /// A change (`storage/change.rs`, `Change::parse_following_header`): dependencies, actor,
+    /// seq, start op, time, message, other actors, op column metadata, the columns, extra
+    /// bytes. Its op rows count against the input's [`MAX_DOC_OPS`] and its actor columns may
+    /// name only its own actor and the others it lists. A change's columns are never deflated
+    /// (automerge refuses them, `ParseError::CompressedChangeCols`), so a deflated one is not
+    /// walked.
+    fn change(&mut self, data: &[u8]) -> Result<()> {
+        let mut r = data;
+        hashes(&mut r)?; // dependencies
+        let actor = len(&mut r)?;
+        take(&mut r, actor)?;
+        uleb(&mut r)?; // seq
+        uleb(&mut r)?; // start op
+        sleb(&mut r)?; // time
+        let message = len(&mut r)?;
+        take(&mut r, message)?;
+        let others = uleb(&mut r)?;
+        for _ in 0..others {
+            let n = len(&mut r)?;
+            take(&mut r, n)?;
+        }
+        let actors = others.saturating_add(1);
+        let mut meta = columns_meta(&mut r)?;
+        let count = uleb(&mut meta)?;
+        let mut rows = 0;
+        for _ in 0..count {
+            let spec = uleb(&mut meta)?;
+            let n = usize::try_from(uleb(&mut meta)?).map_err(|_| ChunkError::Truncated)?;
+            let column = take(&mut r, n)?;
+            if spec & COLUMN_DEFLATE == 0 {
+                let limit = MAX_DOC_OPS - self.walk.ops;
+                rows = rows.max(column_rows::count(spec, column, limit, actors)?);
+            }
+        }
+        self.walk.ops += rows;
+        Ok(())
+    }
+
+    /// Inflate through a reader that stops one byte past what is left of the limit, into
+    /// `keep` (a change column, whose rows are counted next) or nowhere.
+    fn inflate(&mut self, compressed: &[u8], keep: Option<&mut Vec<u8>>) -> Result<()> {
         let room = self.limit.saturating_sub(self.walk.inflated);
         let cap = u64::try_from(room).unwrap_or(u64::MAX).saturating_add(1);
         let mut bounded = flate2::bufread::DeflateDecoder::new(compressed).take(cap);
-        let inflated = std::io::copy(&mut bounded, &mut std::io::sink())
-            .map_err(|_| ChunkError::BadDeflate)?;
+        let copied = match keep {
+            Some(out) => std::io::copy(&mut bounded, out),
+            None => std::io::copy(&mut bounded, &mut std::io::sink()),
+        };
+        let inflated = copied.map_err(|_| ChunkError::BadDeflate)?;
         let inflated = usize::try_from(inflated).unwrap_or(usize::MAX);
         if inflated > room {
             return Err(ChunkError::InflateLimit { limit: self.limit });
@@ -245,13 +333,6 @@ fn take1(r: &mut &[u8]) -> Result<u8> {
     Ok(take(r, 1)?[0])
 }
 
-fn uleb(r: &mut &[u8]) -> Result<u64> {
-    leb128::read::unsigned(r).map_err(|e| match e {
-        leb128::read::Error::IoError(_) => ChunkError::Truncated,
-        leb128::read::Error::Overflow => ChunkError::Truncated,
-    })
-}
-
 /// A LEB128 length, refused if it exceeds the bytes left (so no count drives a loop or an
 /// allocation past the input).
 fn len(r: &mut &[u8]) -> Result<usize> {
@@ -271,6 +352,32 @@ fn hashes(r: &mut &[u8]) -> Result<u64> {
         .ok_or(ChunkError::Truncated)?;
     take(r, bytes)?;
     Ok(count)
+}
+
+/// A have's Bloom filter (`sync/bloom.rs`, `BloomFilter::parse`): empty, or entries, bits per
+/// entry and probes (LEB128 `u32`s) then the bits. automerge 0.12 takes each probe modulo the
+/// bits' length and reserves a vector of `probes`, outside any check: a filter with no bits
+/// divides by zero (a panic while the reply is generated, found by `scripts/fuzz.sh`,
+/// `sync_message`) and one with 2^32 - 1 probes asks for 16 GiB.
+fn bloom_filter(bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let mut r = bytes;
+    let mut field = || -> Result<u64> {
+        let n = uleb(&mut r)?;
+        if n > u64::from(u32::MAX) {
+            return Err(ChunkError::BadBloomFilter);
+        }
+        Ok(n)
+    };
+    let (entries, bits_per_entry, probes) = (field()?, field()?, field()?);
+    // automerge's `bits_capacity`: ceil(entries * bits per entry / 8), which it then takes.
+    let bits = (entries * bits_per_entry).div_ceil(8);
+    if bits == 0 || probes == 0 || probes > MAX_BLOOM_PROBES || bits > r.len() as u64 {
+        return Err(ChunkError::BadBloomFilter);
+    }
+    Ok(())
 }
 
 /// Column metadata (a count, then specification and length pairs): checked to parse, and

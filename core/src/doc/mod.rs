@@ -5,6 +5,7 @@ mod author;
 mod case_doc;
 pub mod chunk_guard;
 mod codec;
+mod column_rows;
 pub mod columns;
 mod conflicts;
 mod kind;
