@@ -35,7 +35,7 @@ use crate::db;
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
 use crate::params;
-use crate::sql::{Conn, OptionalExtension, Row, Tx};
+use crate::sql::{Conn, OptionalExtension, Row, Tx, Value as SqlValue};
 use crate::state::AppState;
 
 /// Something that happened to a missing episode between two versions of a `safety` document.
@@ -200,16 +200,25 @@ pub fn raise(
     Ok(())
 }
 
+/// The row name an interpreter alert's linked case reference is sealed under on PostgreSQL
+/// ([`Conn::seal_text`]): the other child's reference.
+pub(crate) fn linked_reference_row(alert: &str) -> String {
+    format!("alerts/{alert}/linked_reference")
+}
+
 const ALERT_COLUMNS: &str = "a.id, a.case_id, a.episode_id, a.kind, a.at, a.raised_at, \
                              a.acknowledged_by, a.acknowledged_at, a.linked_reference";
 
 /// One alert row ([`ALERT_COLUMNS`]) as sent.
-fn alert_from_row(r: &Row<'_>) -> crate::sql::Result<Result<Alert>> {
+fn alert_from_row(conn: Conn<'_>, r: &Row<'_>) -> crate::sql::Result<Result<Alert>> {
     let (id, case, episode, kind): (String, String, String, String) =
         (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
     let by: Option<String> = r.get(6)?;
     let (at, raised_at, acknowledged_at) = (r.get(4)?, r.get(5)?, r.get(7)?);
-    let linked_case_reference: Option<String> = r.get(8)?;
+    let linked_case_reference = match r.get::<_, SqlValue>(8)? {
+        SqlValue::Null => None,
+        sealed => Some(conn.unseal_text(&linked_reference_row(&id), sealed)?),
+    };
     let corrupt = |_| Error::Corrupt("alert row".into());
     Ok((|| {
         Ok(Alert {
@@ -251,7 +260,7 @@ pub fn deliver(
         i64::try_from(upto).unwrap_or(i64::MAX),
     );
     let mut out = Vec::new();
-    for row in stmt.query_map(params![user, after, upto], alert_from_row)? {
+    for row in stmt.query_map(params![user, after, upto], |r| alert_from_row(conn, r))? {
         let alert = row??;
         if may_see(perms, &alert) {
             out.push(alert);
@@ -299,7 +308,9 @@ fn acknowledge_in(
                 "SELECT {ALERT_COLUMNS} FROM alert_recipients r JOIN alerts a ON a.id = r.alert_id
                  WHERE r.user_id = ?1 AND a.id = ?2"
             ))?
-            .query_row(params![caller.user.id, id.to_string()], alert_from_row)
+            .query_row(params![caller.user.id, id.to_string()], |r| {
+                alert_from_row(**tx, r)
+            })
             .optional()?
             .transpose()?;
         let Some(mut alert) = alert.filter(|a| may_see(&perms, a)) else {

@@ -117,6 +117,11 @@ pub enum Command {
     /// Copy an embedded SQLite deployment (stopped) into a new PostgreSQL database, all or
     /// nothing; then run the server with `--database` and the same key file.
     Migrate(MigrateArgs),
+    /// Change the database key, with every server stopped: re-encrypt the SQLite database (or
+    /// re-seal every sealed PostgreSQL value) under a new key, then put the new key in the key
+    /// file and keep the old one beside it as `<key file>.retired-<time>` (backups taken
+    /// before open only with it). Safe to run again if interrupted.
+    RotateKey,
 }
 
 /// `migrate` arguments.
@@ -422,7 +427,40 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Some(Command::Migrate(args)) => {
             tokio::task::spawn_blocking(move || run_migrate(&config, &args)).await?
         }
+        Some(Command::RotateKey) => {
+            tokio::task::spawn_blocking(move || run_rotate_key(&config)).await?
+        }
     }
+}
+
+/// `casebook-server rotate-key`.
+fn run_rotate_key(config: &Config) -> Result<ExitCode> {
+    let target = crate::db::rotate::Target {
+        data_dir: &config.data_dir,
+        key_file: config.db_key_file.as_deref(),
+        database: config.database.as_deref(),
+    };
+    let rotated = crate::db::rotate::rotate(&target, |table, rows| {
+        if rows % 5000 == 0 {
+            eprintln!("  {table}: {rows} values re-sealed");
+        }
+    })?;
+    for (table, rows) in &rotated.resealed {
+        println!("{table}: {rows}");
+    }
+    println!(
+        "the database is now under key {} in {}",
+        rotated.new_key_id,
+        rotated.key_file.display()
+    );
+    if let Some(retired) = &rotated.retired_key {
+        println!(
+            "the old key is kept in {}: backups taken before now open only with it; delete it \
+             once they have expired",
+            retired.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `casebook-server migrate --from-sqlite DIR --to URL`.

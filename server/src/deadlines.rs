@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::access::Role;
 use crate::auth::Caller;
 use crate::error::{Error, Result};
-use crate::sql::{Conn, OptionalExtension};
+use crate::sql::Conn;
 use crate::state::AppState;
 use crate::{deadline_index, directory};
 
@@ -69,7 +69,7 @@ fn list_in(conn: Conn<'_>, caller: &Caller, now: DateTime<Utc>) -> Result<Deadli
             continue;
         }
         let reference = if profile {
-            reference_of(conn, &id)?
+            crate::review::case_reference(conn, &id)?
         } else {
             String::new()
         };
@@ -95,13 +95,4 @@ fn list_in(conn: Conn<'_>, caller: &Caller, now: DateTime<Utc>) -> Result<Deadli
         deadlines: out,
         unreadable,
     })
-}
-
-/// The case's reference as the review index keeps it from its `profile` (empty if none).
-fn reference_of(conn: Conn<'_>, case: &str) -> Result<String> {
-    Ok(conn
-        .prepare_cached("SELECT reference FROM case_references WHERE case_id = ?1")?
-        .query_row([case], |r| r.get(0))
-        .optional()?
-        .unwrap_or_default())
 }

@@ -255,7 +255,7 @@ fn raise(
             now,
             caller.user.id,
             seq,
-            linked_reference
+            linked_reference.map(|r| tx.seal_text(&crate::alerts::linked_reference_row(&id), &r))
         ],
     )?;
     let to = supervisors(tx, case)?;

@@ -85,6 +85,11 @@ impl Sealer {
         hex::encode(self.current.id)
     }
 
+    /// The ids of the older keys it opens with (hex).
+    pub fn older_key_ids(&self) -> Vec<String> {
+        self.older.iter().map(|k| hex::encode(k.id)).collect()
+    }
+
     /// Seal `plain` for the row named `row`, with a fresh random nonce from `rng`.
     pub fn seal(&self, row: &str, plain: &[u8], rng: &mut impl RngCore) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];

@@ -140,25 +140,122 @@ fn percentile(samples: &[f64], p: usize) -> f64 {
     sorted[(sorted.len() * p / 100).min(sorted.len().saturating_sub(1))]
 }
 
-async fn run() -> Result<()> {
-    let mut rng = StdRng::seed_from_u64(7);
-    // One bench guardian registers all 200 cases by syncing them in one go: four times the
-    // product's daily limit per person (50), which the bench raises. The 200 phones all come
-    // from 127.0.0.1 here, where in the field each has its own address: the per-address
-    // connection cap (64) is raised to let them all connect. Nothing else changes.
-    let h = Harness::start_with(casebook_server::Settings {
+/// A fresh device's first sync: the whole time, the bytes both ways, and the time spent
+/// waiting on the server and the network and applying on the device.
+struct FreshPull {
+    ms: f64,
+    bytes: f64,
+    waiting_ms: f64,
+    applying_ms: f64,
+}
+
+impl FreshPull {
+    /// The `<prefix>.fresh_device_200_cases_*` lines: time, bytes, server and network.
+    fn emit(&self, prefix: &str) {
+        let name = |what: &str| format!("{prefix}.fresh_device_200_cases_{what}");
+        emit(&name("ms"), self.ms, "ms");
+        emit(&name("bytes"), self.bytes, "bytes");
+        emit(&name("server_and_network_ms"), self.waiting_ms, "ms");
+    }
+}
+
+/// A newly enrolled device of `user` (who may see all `CASES`) pulls everything.
+async fn fresh_pull(h: &Harness, user: &str) -> Result<FreshPull> {
+    let code = h.admin.code(user).await?;
+    let fresh = Device::enrol_at(
+        &h.server,
+        h.devices_dir.path().join("fresh.db"),
+        &code,
+        "fresh",
+    )
+    .await?;
+    let started = Instant::now();
+    let transport = Transport::new(&fresh.identity.server_url, &fresh.identity.trust)?;
+    let mut traffic = Traffic::default();
+    let session = transport
+        .open_session(
+            fresh.identity.device_id,
+            |c| fresh.identity.sign_challenge(c),
+            &mut traffic,
+        )
+        .await?
+        .token;
+    let (mut waiting, mut applying) = (Duration::ZERO, Duration::ZERO);
+    let (mut state, mut request) = fresh.lock().start_sync(&fresh.identity.server_id)?;
+    loop {
+        let sent = Instant::now();
+        let response = transport.sync(&session, &request, &mut traffic).await?;
+        waiting += sent.elapsed();
+        let received = Instant::now();
+        let step = fresh
+            .lock()
+            .receive_sync(&mut state, response, Utc::now())?;
+        applying += received.elapsed();
+        match step {
+            SyncStep::Send(next) => request = next,
+            SyncStep::Done(_) => break,
+        }
+    }
+    let pull = FreshPull {
+        ms: started.elapsed().as_secs_f64() * 1e3,
+        bytes: (traffic.sent + traffic.received) as f64,
+        waiting_ms: waiting.as_secs_f64() * 1e3,
+        applying_ms: applying.as_secs_f64() * 1e3,
+    };
+    anyhow::ensure!(
+        fresh.lock().cases()?.len() == CASES,
+        "the fresh device holds every case"
+    );
+    Ok(pull)
+}
+
+/// Server settings for the bench: one guardian registers all 200 cases in one go (four times
+/// the product's daily limit per person, 50), and the 200 phones all come from 127.0.0.1
+/// (the per-address connection cap, 64, is raised). Nothing else changes.
+fn bench_settings(database: Option<String>) -> casebook_server::Settings {
+    casebook_server::Settings {
+        database,
         max_case_registrations_per_day: 1_000,
         max_connections_per_address: 1_024,
         ..casebook_server::Settings::default()
-    })
-    .await?;
+    }
+}
+
+/// `pg.fresh_device_200_cases_ms`: the same cases and the same fresh pull, with the server on
+/// PostgreSQL (the cluster `CASEBOOK_PG_CLUSTER` names, else a throwaway one; skipped, saying
+/// so, where PostgreSQL is not installed).
+async fn postgres_fresh_pull() -> Result<()> {
+    let Some(cluster) = casebook_tests::pg::Cluster::for_bench()? else {
+        eprintln!("PostgreSQL is not installed: pg.fresh_device_200_cases_* skipped");
+        return Ok(());
+    };
+    let name = tempfile::tempdir()?;
+    let database = casebook_server::create_test_database(cluster.url(), name.path()).await?;
+    let h = Harness::start_with(bench_settings(Some(database))).await?;
+    let seeded = seed(&h).await?;
+    let fresh = fresh_pull(&h, &seeded.supervisor_user).await?;
+    fresh.emit("pg");
+    Ok(())
+}
+
+/// The bench's data on `h`'s server: a guardian's phone holding `CASES` cases of `NOTES`
+/// notes (always the same, from one seed), pushed, and the cases put in a team with a
+/// supervisor (who has no device yet).
+struct Seeded {
+    guardian: Device,
+    supervisor_user: String,
+    cases: Vec<casebook_core::ids::CaseId>,
+    rng: StdRng,
+}
+
+async fn seed(h: &Harness) -> Result<Seeded> {
+    let mut rng = StdRng::seed_from_u64(7);
     let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
     let supervisor_user = h.admin.user("supervisor", "supervisor").await?;
     let team = h
         .admin
         .team("bench team", &[&supervisor_user, &guardian_id])
         .await?;
-
     let cases = populate(&guardian, &mut rng, CASES, NOTES)?;
     let first = guardian.sync().await?;
     eprintln!(
@@ -169,6 +266,22 @@ async fn run() -> Result<()> {
         h.admin.set_team(&case.to_string(), &team).await?;
     }
     guardian.sync().await?;
+    Ok(Seeded {
+        guardian,
+        supervisor_user,
+        cases,
+        rng,
+    })
+}
+
+async fn run() -> Result<()> {
+    let h = Harness::start_with(bench_settings(None)).await?;
+    let Seeded {
+        guardian,
+        supervisor_user,
+        cases,
+        mut rng,
+    } = seed(&h).await?;
 
     // No-op sync of 1,000 documents, with the session already open.
     let transport = Transport::new(&guardian.identity.server_url, &guardian.identity.trust)?;
@@ -208,65 +321,12 @@ async fn run() -> Result<()> {
     );
 
     // A newly enrolled supervisor pulls the 200 cases.
-    let code = h.admin.code(&supervisor_user).await?;
-    let fresh = Device::enrol_at(
-        &h.server,
-        h.devices_dir.path().join("fresh.db"),
-        &code,
-        "fresh",
-    )
-    .await?;
-    let started = Instant::now();
-    let transport = Transport::new(&fresh.identity.server_url, &fresh.identity.trust)?;
-    let mut traffic = Traffic::default();
-    let session = transport
-        .open_session(
-            fresh.identity.device_id,
-            |c| fresh.identity.sign_challenge(c),
-            &mut traffic,
-        )
-        .await?
-        .token;
-    let (mut waiting, mut applying) = (Duration::ZERO, Duration::ZERO);
-    let (mut state, mut request) = fresh.lock().start_sync(&fresh.identity.server_id)?;
-    loop {
-        let sent = Instant::now();
-        let response = transport.sync(&session, &request, &mut traffic).await?;
-        waiting += sent.elapsed();
-        let received = Instant::now();
-        let step = fresh
-            .lock()
-            .receive_sync(&mut state, response, Utc::now())?;
-        applying += received.elapsed();
-        match step {
-            SyncStep::Send(next) => request = next,
-            SyncStep::Done(_) => break,
-        }
-    }
-    emit(
-        "sync.fresh_device_200_cases_ms",
-        started.elapsed().as_secs_f64() * 1e3,
-        "ms",
-    );
-    emit(
-        "sync.fresh_device_200_cases_bytes",
-        (traffic.sent + traffic.received) as f64,
-        "bytes",
-    );
-    emit(
-        "sync.fresh_device_200_cases_server_and_network_ms",
-        waiting.as_secs_f64() * 1e3,
-        "ms",
-    );
+    let fresh = fresh_pull(&h, &supervisor_user).await?;
+    fresh.emit("sync");
     emit(
         "sync.fresh_device_200_cases_device_apply_ms",
-        applying.as_secs_f64() * 1e3,
+        fresh.applying_ms,
         "ms",
-    );
-    assert_eq!(
-        fresh.lock().cases()?.len(),
-        CASES,
-        "the fresh device holds every case"
     );
     if std::env::var_os(FRESH_ONLY).is_some() {
         return Ok(());
@@ -418,6 +478,7 @@ fn main() -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(run())?;
+    runtime.block_on(postgres_fresh_pull())?;
     if std::env::var_os(FRESH_ONLY).is_some() {
         return Ok(());
     }

@@ -30,6 +30,18 @@ pub fn from_env() -> Option<String> {
     url
 }
 
+/// The newest installed PostgreSQL's program `name` (`pg_dump`, `psql`), from Debian's
+/// `/usr/lib/postgresql/<version>/bin`.
+pub fn bin(name: &str) -> Result<PathBuf> {
+    let mut found: Vec<_> = std::fs::read_dir("/usr/lib/postgresql")
+        .context("PostgreSQL is not installed (/usr/lib/postgresql)")?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin").join(name)))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop().with_context(|| format!("no PostgreSQL {name}"))
+}
+
 /// A cluster to run against.
 #[derive(Debug)]
 pub struct Cluster {

@@ -43,6 +43,32 @@ pub(super) fn open_reader(path: &Path, key: &StoreKey) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Copy the whole database of `conn` (schema, rows and `user_version`) into a new SQLCipher
+/// file at `to`, encrypted under `key`, with SQLCipher's `sqlcipher_export`: how a database's
+/// key is changed without rewriting the live file in place. `to` must not exist yet.
+pub(super) fn export(conn: &Connection, to: &Path, key: &StoreKey) -> Result<()> {
+    if to.exists() {
+        return Err(Error::Storage(rusqlite::Error::InvalidPath(to.to_owned())));
+    }
+    let target = to
+        .to_str()
+        .ok_or_else(|| Error::Storage(rusqlite::Error::InvalidPath(to.to_owned())))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    let raw_key = key.sqlcipher_raw_key();
+    conn.execute(
+        "ATTACH DATABASE ?1 AS rekeyed KEY ?2",
+        [target, raw_key.as_str()],
+    )?;
+    drop(raw_key);
+    let exported = conn
+        .query_row("SELECT sqlcipher_export('rekeyed')", [], |_| Ok(()))
+        .and_then(|()| conn.execute_batch(&format!("PRAGMA rekeyed.user_version = {version};")));
+    let detached = conn.execute_batch("DETACH DATABASE rekeyed;");
+    exported?;
+    detached?;
+    Ok(())
+}
+
 /// How long a first open waits for SQLCipher to finish setting itself up.
 const SQLCIPHER_SETUP_WAIT: Duration = Duration::from_secs(2);
 
@@ -203,6 +229,31 @@ mod tests {
         probe_key(&path, &key()?.sqlcipher_raw_key())?;
         let wrong = StoreKey::from_bytes(&[4; 32])?.sqlcipher_raw_key();
         assert!(matches!(probe_key(&path, &wrong), Err(Error::WrongKey)));
+        Ok(())
+    }
+
+    #[test]
+    fn an_export_opens_only_under_its_new_key_with_rows_and_user_version() -> Result<()> {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("store.db");
+        let to = dir.path().join("rekeyed.db");
+        let old = || StoreKey::from_bytes(&[7; 32]);
+        let new = || StoreKey::from_bytes(&[8; 32]);
+        let conn = open(&path, old()?)?;
+        conn.execute_batch(
+            "CREATE TABLE t (x); INSERT INTO t VALUES ('kept'); PRAGMA user_version = 11;",
+        )?;
+        export(&conn, &to, &new()?)?;
+        assert!(
+            export(&conn, &to, &new()?).is_err(),
+            "an existing file is not overwritten"
+        );
+        let copy = open(&to, new()?)?;
+        let x: String = copy.query_row("SELECT x FROM t", [], |r| r.get(0))?;
+        let version: i64 = copy.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        assert_eq!((x.as_str(), version), ("kept", 11));
+        drop(copy);
+        assert!(matches!(open(&to, old()?), Err(Error::WrongKey)));
         Ok(())
     }
 }

@@ -43,6 +43,16 @@ pub fn open_encrypted_reader(
 ) -> Result<rusqlite::Connection> {
     cipher::open_reader(path, key)
 }
+/// Copy the database of `conn` (opened with [`open_encrypted`]) into a new file at `to`,
+/// encrypted under `key`: schema, rows and `user_version` (SQLCipher's `sqlcipher_export`).
+/// The server's `rotate-key` changes its database key this way. `to` must not exist.
+pub fn export_encrypted(
+    conn: &rusqlite::Connection,
+    to: &std::path::Path,
+    key: &StoreKey,
+) -> Result<()> {
+    cipher::export(conn, to, key)
+}
 pub use memory::MemoryStore;
 pub use sqlite::SqliteStore;
 

@@ -142,6 +142,11 @@ pub struct SyncReport {
     /// Security notices the server delivered (each once): show them to the user.
     #[uniffi(default)]
     pub notices: Vec<SecurityNotice>,
+    /// The server was restored from a backup since this device last synced: this sync
+    /// started over and offered everything held here, so that what the backup lacked is back
+    /// on the server. Worth telling a supervisor; nothing for the user to do.
+    #[uniffi(default)]
+    pub server_restored: bool,
 }
 
 /// A security notice about the user's account, delivered by a sync. It names a device,
@@ -206,6 +211,7 @@ impl From<core_sync::SyncReport> for SyncReport {
                 .collect(),
             quarantined: r.quarantined.iter().map(ToString::to_string).collect(),
             notices: r.notices.into_iter().map(Into::into).collect(),
+            server_restored: r.server_restored,
         }
     }
 }
@@ -291,4 +297,20 @@ pub struct ChangeEvent {
     /// The alert, for `Alert` events.
     #[uniffi(default)]
     pub alert: Option<super::TeamAlert>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sync_after_the_server_was_restored_says_so_to_the_app() {
+        for restored in [false, true] {
+            let core = core_sync::SyncReport {
+                server_restored: restored,
+                ..core_sync::SyncReport::default()
+            };
+            assert_eq!(SyncReport::from(core).server_restored, restored);
+        }
+    }
 }

@@ -6,6 +6,13 @@
 //! alone cannot see a rewrite by someone holding the database key (they recompute the
 //! hashes); [`anchors`] signs its head with a separate key and checks the chain against the
 //! signed heads kept outside the data directory.
+//!
+//! On PostgreSQL, where whoever can write to the database need not hold the key file, the head
+//! is also kept sealed (`meta.audit_head_seal`: the head `"id:hash"` sealed under the key
+//! file's key, bound to that meta row). The chain's hashes cover every row, so a row edited,
+//! inserted or deleted anywhere, with the hashes after it recomputed, ends in a head the seal
+//! does not match, and a new seal needs the key. SQLCipher already authenticates every page of
+//! the SQLite file, so SQLite keeps no seal.
 
 pub mod anchors;
 
@@ -75,8 +82,8 @@ fn put_field(buf: &mut Vec<u8>, field: Option<&str>) {
 }
 
 /// SHA-256 over `prev_hash` and the canonical encoding of the row's fields (`row.hash` is
-/// not part of it). Public for verifying tools: the chain is unkeyed, so anyone can compute
-/// it; only the signed anchors ([`anchors`]) pin it.
+/// not part of it). Public for verifying tools: the hashes are unkeyed, so anyone can compute
+/// them; the signed anchors ([`anchors`]) and, on PostgreSQL, the sealed head pin them.
 pub fn chain_hash(prev: &[u8], row: &Row) -> [u8; 32] {
     let mut buf = Vec::with_capacity(256);
     buf.extend_from_slice(b"casebook-audit-v1\0");
@@ -139,8 +146,53 @@ pub fn append(tx: &Tx<'_>, at: i64, event: Event<'_>) -> Result<i64> {
             hash.to_vec()
         ],
     )?;
-    crate::db::meta_set(tx, "audit_head", &format!("{id}:{}", hex::encode(hash)))?;
+    set_head(tx, &format!("{id}:{}", hex::encode(hash)))?;
     Ok(id)
+}
+
+/// The meta row holding the sealed head (PostgreSQL), and the name its seal is bound to.
+const HEAD_SEAL: &str = "audit_head_seal";
+
+/// Record `head` (`"id:hash"`) as the chain's head, with its seal where the engine seals.
+fn set_head(tx: &Tx<'_>, head: &str) -> Result<()> {
+    if !tx.seals() {
+        return crate::db::meta_set(tx, "audit_head", head);
+    }
+    let sealed = hex::encode(tx.seal(&format!("meta/{HEAD_SEAL}"), head.as_bytes().to_vec()));
+    tx.execute(
+        "INSERT INTO meta (key, value) VALUES ('audit_head', ?1), (?2, ?3)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+        params![head, HEAD_SEAL, sealed],
+    )?;
+    Ok(())
+}
+
+/// Seal the recorded head again (PostgreSQL): after `migrate` copied a SQLite deployment's
+/// chain and head, whose SQLite source kept no seal. Nothing to do on SQLite or with no head.
+pub fn reseal_head(tx: &Tx<'_>) -> Result<()> {
+    if !tx.seals() {
+        return Ok(());
+    }
+    match crate::db::meta_get(**tx, "audit_head")? {
+        Some(head) => set_head(tx, &head),
+        None => Ok(()),
+    }
+}
+
+/// Whether the recorded `head` carries a seal that opens to it (always, on SQLite).
+fn head_seal_matches(conn: Conn<'_>, head: &str) -> Result<bool> {
+    if !conn.seals() {
+        return Ok(true);
+    }
+    let Some(sealed) = crate::db::meta_get(conn, HEAD_SEAL)? else {
+        return Ok(false);
+    };
+    let Ok(sealed) = hex::decode(sealed) else {
+        return Ok(false);
+    };
+    Ok(conn
+        .unseal(&format!("meta/{HEAD_SEAL}"), sealed)
+        .is_ok_and(|plain| plain == head.as_bytes()))
 }
 
 /// Where the chain first breaks.
@@ -232,6 +284,8 @@ pub fn verify(conn: Conn<'_>) -> Result<Verdict> {
                 broken(expected_id, "row missing")
             } else if id != expected_id - 1 || hash != hex::encode(&prev) {
                 broken(id, "chain head does not match")
+            } else if !head_seal_matches(conn, &head)? {
+                broken(id, "chain head does not match its seal")
             } else {
                 Ok(Verdict::Intact(count))
             }

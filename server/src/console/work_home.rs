@@ -20,7 +20,7 @@ use crate::access::Role;
 use crate::directory::{self, Permissions};
 use crate::error::{Error, Result};
 use crate::params;
-use crate::sql::{Conn, OptionalExtension};
+use crate::sql::Conn;
 use crate::state::AppState;
 use crate::{conflict_index, deadlines};
 
@@ -196,12 +196,7 @@ fn reference_of(conn: Conn<'_>, perms: &Permissions, case: &str) -> Result<Strin
     if !readable {
         return Ok(String::new());
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT reference FROM case_references WHERE case_id = ?1")?;
-    Ok(stmt
-        .query_row([case], |row| row.get::<_, String>(0))
-        .optional()?
-        .unwrap_or_default())
+    crate::review::case_reference(conn, case)
 }
 
 /// `GET /console/` for anyone but an administrator.

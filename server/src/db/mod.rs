@@ -13,6 +13,8 @@ pub mod epoch;
 mod key_file;
 pub mod postgres;
 mod postgres_tls;
+pub mod rotate;
+pub mod sealed_columns;
 pub mod to_postgres;
 
 pub use key_file::{
@@ -103,7 +105,18 @@ impl Db {
     /// Open (migrating if needed) the PostgreSQL database at `url`; `local_dir` is the data
     /// directory (its free space is still checked by `/readyz`).
     pub fn open_postgres(url: &str, local_dir: &Path, key: &StoreKey) -> Result<Self> {
-        let db = postgres::PgDb::open(url, key)?;
+        Self::open_postgres_with(url, local_dir, key, &[])
+    }
+
+    /// [`Db::open_postgres`] also opening values sealed under the `older` keys, and accepting a
+    /// database sealed under one of them (`rotate-key`).
+    pub fn open_postgres_with(
+        url: &str,
+        local_dir: &Path,
+        key: &StoreKey,
+        older: &[StoreKey],
+    ) -> Result<Self> {
+        let db = postgres::PgDb::open_with(url, key, older)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 local_dir: local_dir.to_owned(),
@@ -118,6 +131,15 @@ impl Db {
         match &self.inner.engine {
             EngineDb::Sqlite(_) => crate::sql::Engine::Sqlite,
             EngineDb::Postgres(_) => crate::sql::Engine::Postgres,
+        }
+    }
+
+    /// On PostgreSQL, the id of the key its rows are recorded as sealed under and the id of the
+    /// key this handle seals under; `None` on SQLite.
+    pub fn sealing_key_ids(&self) -> Result<Option<(Option<String>, String)>> {
+        match &self.inner.engine {
+            EngineDb::Sqlite(_) => Ok(None),
+            EngineDb::Postgres(db) => db.sealing_key_ids().map(Some),
         }
     }
 
@@ -214,6 +236,31 @@ impl Db {
         let db = self.clone();
         tokio::task::spawn_blocking(move || {
             crate::sql::postgres::on_blocking_thread(|| db.write_blocking(f))
+        })
+        .await?
+    }
+
+    /// Take one sync request from `device`'s token bucket in the database, shared by every
+    /// instance (PostgreSQL: [`postgres::PgDb::take_sync_token`]): whether it was taken and the
+    /// tokens left. `None` on SQLite, whose single process keeps its buckets in memory.
+    pub async fn take_shared_sync_token(
+        &self,
+        device: String,
+        now: i64,
+        burst: f64,
+        per_sec: f64,
+    ) -> Result<Option<(bool, f64)>> {
+        if matches!(self.inner.engine, EngineDb::Sqlite(_)) {
+            return Ok(None);
+        }
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::sql::postgres::on_blocking_thread(|| match &db.inner.engine {
+                EngineDb::Postgres(pg) => {
+                    pg.take_sync_token(&device, now, burst, per_sec).map(Some)
+                }
+                EngineDb::Sqlite(_) => Ok(None),
+            })
         })
         .await?
     }

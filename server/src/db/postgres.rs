@@ -22,8 +22,12 @@ const POOL_WAIT: Duration = Duration::from_secs(30);
 pub const WRITE_LOCK: i64 = 0x6361_7365_626f_6f6b;
 
 /// The PostgreSQL schema's migrations, in order; each brings the schema from version `i` to
-/// `i + 1`. Version 1 is the whole of SQLite's schema at its version 11.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/postgres/001_schema.sql")];
+/// `i + 1`. Version 1 is the whole of SQLite's schema at its version 11; version 2 adds the
+/// sync rate limit's buckets, which SQLite keeps in memory.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/postgres/001_schema.sql"),
+    include_str!("../migrations/postgres/002_sync_buckets.sql"),
+];
 
 /// The PostgreSQL schema version this build writes.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
@@ -61,6 +65,16 @@ impl PgDb {
     /// connection works and bring the schema up to [`SCHEMA_VERSION`]. A schema newer than
     /// this build's is refused.
     pub fn open(url: &str, key: &casebook_core::store::StoreKey) -> Result<Self> {
+        Self::open_with(url, key, &[])
+    }
+
+    /// [`PgDb::open`] sealing under `key` and opening values sealed under `older` keys too; a
+    /// database whose rows are sealed under one of `older` is accepted (`rotate-key`, midway).
+    pub fn open_with(
+        url: &str,
+        key: &casebook_core::store::StoreKey,
+        older: &[casebook_core::store::StoreKey],
+    ) -> Result<Self> {
         let (config, tls) = super::postgres_tls::parse(url)?;
         let target = format!(
             "{}/{}",
@@ -99,7 +113,7 @@ impl PgDb {
             pool,
             rt: Some(rt),
             handle,
-            sealer: crate::sealing::Sealer::new(key, &[]),
+            sealer: crate::sealing::Sealer::new(key, older),
             target,
         };
         db.migrate()?;
@@ -146,12 +160,15 @@ impl PgDb {
             // The key file must be the one this database was sealed under: a wrong one would
             // seal new rows under a key no later start can pair with the old ones.
             let key_id = self.sealer.current_key_id();
+            let older = self.sealer.older_key_ids();
             match super::meta_get(**tx, "sealing_key_id")? {
-                Some(stored) if stored != key_id => Err(Error::Config(format!(
-                    "the database key file does not match {}: its rows are sealed under key \
+                Some(stored) if stored != key_id && !older.contains(&stored) => {
+                    Err(Error::Config(format!(
+                        "the database key file does not match {}: its rows are sealed under key \
                      {stored}, the key file's is {key_id}",
-                    self.target
-                ))),
+                        self.target
+                    )))
+                }
                 Some(_) => Ok(()),
                 None => super::meta_set(tx, "sealing_key_id", &key_id),
             }
@@ -196,6 +213,44 @@ impl PgDb {
         self.write_with(Some(busy), |tx| {
             super::meta_set(tx, "ready_probe_at", &now.to_string())
         })
+    }
+
+    /// Take one sync request from `device`'s token bucket at `now` (Unix seconds), refilled at
+    /// `per_sec` up to `burst`: one statement on its own (autocommit, outside the write lock;
+    /// the row's lock orders two instances taking from one bucket at once). Returns whether a
+    /// token was taken and the tokens left (after refilling, when refused).
+    pub fn take_sync_token(
+        &self,
+        device: &str,
+        now: i64,
+        burst: f64,
+        per_sec: f64,
+    ) -> Result<(bool, f64)> {
+        let client = self.client()?;
+        let conn = PgConn::new(&client, &self.handle, &self.sealer);
+        let c = Conn::new(&conn);
+        let (granted, tokens): (bool, f64) = c.query_row(
+            "INSERT INTO sync_buckets AS b (device, tokens, at, granted)
+                 VALUES (?1, ?2::float8 - 1, ?3::bigint, TRUE)
+             ON CONFLICT (device) DO UPDATE SET
+                 granted = LEAST(?2::float8, b.tokens + GREATEST(?3::bigint - b.at, 0) * ?4::float8) >= 1,
+                 tokens = LEAST(?2::float8, b.tokens + GREATEST(?3::bigint - b.at, 0) * ?4::float8)
+                          - CASE WHEN LEAST(?2::float8, b.tokens
+                                            + GREATEST(?3::bigint - b.at, 0) * ?4::float8) >= 1
+                                 THEN 1 ELSE 0 END,
+                 at = GREATEST(?3::bigint, b.at)
+             RETURNING granted, tokens",
+            crate::params![device, burst, now, per_sec],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((granted, tokens))
+    }
+
+    /// The id of the key the rows are recorded as sealed under (`meta.sealing_key_id`) and the
+    /// id of the key this handle seals under.
+    pub fn sealing_key_ids(&self) -> Result<(Option<String>, String)> {
+        let stored = self.read_blocking(|c| super::meta_get(c, "sealing_key_id"))?;
+        Ok((stored, self.sealer.current_key_id()))
     }
 
     /// `pg_database_size` of the current database.

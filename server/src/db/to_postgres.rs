@@ -60,6 +60,8 @@ pub fn copy(sqlite: &Db, postgres: &Db, mut progress: impl FnMut(&str, u64)) -> 
                 let n = copy_table(src, dst, &table, &mut progress)?;
                 copied.insert(table, n);
             }
+            // The source's head, copied with `meta`, gets the seal PostgreSQL keeps beside it.
+            crate::audit::reseal_head(dst)?;
             for (table, column) in IDENTITIES {
                 dst.query_row(
                     &format!(
@@ -190,31 +192,16 @@ fn seal_row(dst: &Tx<'_>, table: &str, columns: &[String], row: &mut [Value]) ->
         Value::Integer(i) => Ok(i.to_string()),
         _ => Err(Error::Corrupt(format!("{table}: expected a text key"))),
     };
-    let (sealed, row_name) = match table {
-        "docs" => (
-            "bytes",
-            super::docs::row(&text(&row[key(column("doc_id"), table)?])?),
-        ),
-        "attachments" => (
-            "bytes",
-            crate::attachments::row_name(
-                &text(&row[key(column("doc_id"), table)?])?,
-                &text(&row[key(column("attachment_id"), table)?])?,
-            ),
-        ),
-        "associate_keys" => (
-            "keys",
-            format!(
-                "associate_keys/{}",
-                text(&row[key(column("case_id"), table)?])?
-            ),
-        ),
-        "audit" => (
-            "detail",
-            format!("audit/{}", text(&row[key(column("id"), table)?])?),
-        ),
-        _ => return Ok(()),
+    let Some(sealed) = super::sealed_columns::of(table) else {
+        return Ok(());
     };
+    let keys = sealed
+        .keys
+        .iter()
+        .map(|name| text(&row[key(column(name), table)?]))
+        .collect::<Result<Vec<_>>>()?;
+    let row_name = (sealed.row_name)(&keys);
+    let sealed = sealed.column;
     let at = key(column(sealed), table)?;
     row[at] = match std::mem::replace(&mut row[at], Value::Null) {
         Value::Blob(bytes) => Value::Blob(dst.seal(&row_name, bytes)),

@@ -118,12 +118,12 @@ pub async fn note_for_review(
                 Err(e @ Error::NotFound(_)) => return Ok(Err(e)),
                 Err(e) => return Err(e),
             };
-            let (case_reference, author_name): (String, String) = tx.query_row(
-                "SELECT IFNULL((SELECT reference FROM case_references WHERE case_id = ?1), ''),
-                        IFNULL((SELECT u.name FROM review_index r JOIN users u ON u.id = r.author_user
+            let case_reference = super::case_reference(**tx, &case.to_string())?;
+            let author_name: String = tx.query_row(
+                "SELECT IFNULL((SELECT u.name FROM review_index r JOIN users u ON u.id = r.author_user
                                 WHERE r.case_id = ?1 AND r.note_id = ?2), '')",
                 params![case.to_string(), note.to_string()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| r.get(0),
             )?;
             audit::append(
                 tx,

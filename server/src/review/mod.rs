@@ -32,10 +32,31 @@ use crate::auth::Caller;
 use crate::directory::Permissions;
 use crate::error::Result;
 use crate::params;
-use crate::sql::Tx;
+use crate::sql::{Conn, OptionalExtension, Tx, Value as SqlValue};
 
 pub use decide::{Decision, MAX_COMMENT_CHARS, NoteForReview, decide, note_for_review};
 pub use queue::{QueueEntry, QueueQuery, ReviewQueue, list, queue};
+
+/// The row name a case's reference is sealed under on PostgreSQL ([`Conn::seal_text`]): a
+/// worker types the reference, and some local authorities put a child's initials in it.
+pub fn reference_row(case: &str) -> String {
+    format!("case_references/{case}")
+}
+
+/// The reference of `case` as the review index keeps it (empty if its profile has not
+/// reached the server).
+pub fn case_reference(conn: Conn<'_>, case: &str) -> Result<String> {
+    let stored: Option<SqlValue> = conn
+        .prepare_cached("SELECT reference FROM case_references WHERE case_id = ?1")?
+        .query_row([case], |r| r.get(0))
+        .optional()?;
+    stored.map_or(Ok(String::new()), |v| unseal_reference(conn, case, v))
+}
+
+/// A `case_references.reference` value read in a query of its own, opened.
+pub(crate) fn unseal_reference(conn: Conn<'_>, case: &str, stored: SqlValue) -> Result<String> {
+    Ok(conn.unseal_text(&reference_row(case), stored)?)
+}
 
 /// What storing a document changes in the review index. Pure.
 #[derive(Debug, Default)]
@@ -133,7 +154,7 @@ pub fn record(
         tx.execute(
             "INSERT INTO case_references (case_id, reference) VALUES (?1, ?2)
              ON CONFLICT(case_id) DO UPDATE SET reference = excluded.reference",
-            params![case, reference],
+            params![case, tx.seal_text(&reference_row(&case), reference)],
         )?;
     }
     if input.notes.is_empty() {

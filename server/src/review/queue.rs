@@ -17,7 +17,7 @@ use crate::auth::Caller;
 use crate::directory::{self, User};
 use crate::error::{Error, Result};
 use crate::params;
-use crate::sql::{Conn, Tx};
+use crate::sql::{Conn, Tx, Value};
 use crate::state::AppState;
 
 /// Most notes one page holds.
@@ -177,7 +177,7 @@ pub fn queue(conn: Conn<'_>, user: &User, query: &QueueQuery, now: i64) -> Resul
         None => (i64::MIN, "", ""),
     };
     let mut stmt = conn.prepare_cached(
-        "SELECT r.case_id, IFNULL(cr.reference, ''), r.note_id, r.author_user,
+        "SELECT r.case_id, cr.reference, r.note_id, r.author_user,
                 IFNULL(u.name, ''), r.visited_at, r.submitted_at
          FROM review_index r
          JOIN cases c ON c.id = r.case_id
@@ -193,21 +193,22 @@ pub fn queue(conn: Conn<'_>, user: &User, query: &QueueQuery, now: i64) -> Resul
     let rows = stmt.query_map(
         params![user.org_id, user.id, at, case, note, i64::from(limit) + 1],
         |r| {
-            Ok(QueueEntry {
+            let entry = QueueEntry {
                 case_id: r.get(0)?,
-                case_reference: r.get(1)?,
+                case_reference: String::new(),
                 note_id: r.get(2)?,
                 author_id: r.get(3)?,
                 author_name: r.get(4)?,
                 visited_at: r.get(5)?,
                 submitted_at: r.get(6)?,
                 age_seconds: 0,
-            })
+            };
+            Ok((entry, r.get::<_, Value>(1)?))
         },
     )?;
     let mut notes = Vec::new();
     for row in rows {
-        let mut entry = row?;
+        let (mut entry, reference) = row?;
         let readable = entry
             .case_id
             .parse::<CaseId>()
@@ -215,6 +216,7 @@ pub fn queue(conn: Conn<'_>, user: &User, query: &QueueQuery, now: i64) -> Resul
         if !readable {
             continue;
         }
+        entry.case_reference = super::unseal_reference(conn, &entry.case_id, reference)?;
         entry.age_seconds = now.saturating_sub(entry.submitted_at).max(0);
         notes.push(entry);
     }

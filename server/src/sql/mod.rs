@@ -231,6 +231,12 @@ impl<'a> Conn<'a> {
         }
     }
 
+    /// Whether this engine seals row contents ([`Conn::seal`] encrypts): PostgreSQL, not
+    /// SQLCipher.
+    pub fn seals(&self) -> bool {
+        self.backend.sealer().is_some()
+    }
+
     /// [`Conn::seal`] for text (stored as the sealed bytes on PostgreSQL, as text on SQLite).
     pub fn seal_text(&self, row: &str, plain: &str) -> Value {
         match self.backend.sealer() {

@@ -1,6 +1,9 @@
-//! A token bucket per device for sync requests, kept in memory: a device may send
-//! [`Settings::sync_burst`] requests at once and [`Settings::sync_per_minute`] a minute after
-//! that. The excess is answered 429 with `Retry-After` before any database work.
+//! The per-device token bucket for sync requests: a device may send [`Settings::sync_burst`]
+//! requests at once and [`Settings::sync_per_minute`] a minute after that. The excess is
+//! answered 429 with `Retry-After` before any other database work. On SQLite the buckets live
+//! in the one process's memory ([`SyncLimiter`]; a restart refills them); on PostgreSQL they
+//! live in the database (`sync_buckets`), so a device syncing through several instances has
+//! one budget, not one per instance.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -8,10 +11,46 @@ use std::sync::Mutex;
 use casebook_core::ids::DeviceId;
 
 use crate::error::{Error, Result};
-use crate::state::Settings;
+use crate::state::{AppState, Settings};
 
 /// Buckets kept before the full ones (devices idle long enough) are forgotten.
 const PRUNE_ABOVE: usize = 10_000;
+
+/// Take one sync request from `device`'s budget at `now` (Unix seconds), or refuse with
+/// [`Error::SyncRateLimited`] saying how many seconds until one is available: in the database
+/// on PostgreSQL, in memory on SQLite.
+pub async fn take(state: &AppState, device: &DeviceId, now: i64) -> Result<()> {
+    let settings = &state.settings;
+    if settings.sync_per_minute == 0 {
+        return Ok(());
+    }
+    let (burst, per_sec) = rates(settings);
+    match state
+        .db
+        .take_shared_sync_token(device.to_string(), now, burst, per_sec)
+        .await?
+    {
+        None => state.sync_limiter.take(settings, device, now),
+        Some((true, _)) => Ok(()),
+        Some((false, tokens)) => Err(refusal(tokens, per_sec)),
+    }
+}
+
+/// A bucket's size and its refill per second.
+fn rates(settings: &Settings) -> (f64, f64) {
+    (
+        f64::from(settings.sync_burst.max(1)),
+        f64::from(settings.sync_per_minute) / 60.0,
+    )
+}
+
+/// The refusal of a bucket holding `tokens` (fewer than one), refilled at `per_sec`.
+fn refusal(tokens: f64, per_sec: f64) -> Error {
+    let wait = ((1.0 - tokens) / per_sec).ceil().max(1.0);
+    Error::SyncRateLimited {
+        retry_after: wait as u64,
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -19,7 +58,7 @@ struct Bucket {
     at: i64,
 }
 
-/// Sync request budgets, one per device.
+/// Sync request budgets, one per device, in this process's memory (SQLite).
 #[derive(Debug, Default)]
 pub struct SyncLimiter {
     buckets: Mutex<HashMap<DeviceId, Bucket>>,
@@ -32,8 +71,7 @@ impl SyncLimiter {
         if settings.sync_per_minute == 0 {
             return Ok(());
         }
-        let burst = f64::from(settings.sync_burst.max(1));
-        let per_sec = f64::from(settings.sync_per_minute) / 60.0;
+        let (burst, per_sec) = rates(settings);
         let refill = |b: &Bucket| {
             let elapsed = now.saturating_sub(b.at).max(0) as f64;
             (b.tokens + elapsed * per_sec).min(burst)
@@ -61,10 +99,7 @@ impl SyncLimiter {
             tokens,
             at: now.max(bucket.at),
         };
-        let wait = ((1.0 - tokens) / per_sec).ceil().max(1.0);
-        Err(Error::SyncRateLimited {
-            retry_after: wait as u64,
-        })
+        Err(refusal(tokens, per_sec))
     }
 }
 

@@ -45,9 +45,7 @@ pub const ATTEMPTS: usize = 3;
 /// Handle one sync request from an authenticated device.
 pub async fn sync(state: &AppState, caller: Caller, req: SyncRequest) -> Result<SyncResponse> {
     validate(&req)?;
-    state
-        .sync_limiter
-        .take(&state.settings, &caller.device, state.clock.now())?;
+    limiter::take(state, &caller.device, state.clock.now()).await?;
     // Bound device bytes before automerge sees them, off the runtime and outside the writer.
     let (req, guard_refused) = crate::sync_guard::screen(req).await?;
     if crate::sync_guard::is_bomb(&req, &guard_refused) {

@@ -8,6 +8,7 @@ mod deadlines;
 mod fd_limit;
 mod fuzz;
 mod key_faults;
+mod key_rotation;
 mod names;
 mod postgres;
 mod registration;

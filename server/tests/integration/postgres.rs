@@ -9,7 +9,9 @@
 //! fail.
 
 use crate::support::*;
+use axum::http::StatusCode;
 use casebook_core::doc::DocKind;
+use casebook_core::sync::wire::{PROTOCOL_VERSION, SyncRequest};
 use casebook_server::audit::{self, Verdict};
 use casebook_server::{Clock, Settings};
 
@@ -422,7 +424,9 @@ async fn both_engines_have_the_same_tables_and_columns() {
                 "SELECT table_name::text, column_name::text FROM information_schema.columns
                  WHERE table_schema = 'public' AND table_name <> 'casebook_schema'
                    AND NOT (column_name = 'rowid'
-                            AND table_name IN ('users', 'cases', 'challenges'))",
+                            AND table_name IN ('users', 'cases', 'challenges'))
+                   -- The sync rate limit's buckets: SQLite's one process keeps them in memory.
+                   AND table_name <> 'sync_buckets'",
             )?;
             let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
             Ok(rows.collect::<casebook_server::sql::Result<_>>()?)
@@ -437,4 +441,154 @@ async fn both_engines_have_the_same_tables_and_columns() {
         "a migration of one engine has no twin in the other: only in SQLite {only_sqlite:?}, \
          only in PostgreSQL {only_postgres:?}"
     );
+}
+
+/// The per-device sync budget is one, whichever instance a device reaches: behind two
+/// instances a device gets its burst once, not twice, even when its requests arrive at both
+/// at once; the refusal says when to retry, and the budget refills at its rate on either.
+#[tokio::test]
+async fn two_instances_share_one_sync_budget_per_device() {
+    let Some(admin) = cluster() else { return };
+    let name_dir = tempfile::tempdir().expect("tempdir");
+    let url = casebook_server::create_test_database(&admin, name_dir.path())
+        .await
+        .expect("test database");
+    let limited = Settings {
+        database: Some(url),
+        sync_burst: 4,
+        sync_per_minute: 6,
+        ..Settings::default()
+    };
+    let a = Harness::with_settings(limited.clone()).await;
+    let b = a.instance_with(limited);
+    let guardian = a.person("guardian").await;
+    let carer = a.person("carer").await;
+    let noop = SyncRequest {
+        v: PROTOCOL_VERSION,
+        cursor: 0,
+        messages: vec![],
+        purged: vec![],
+        epoch: None,
+    };
+    // Ten requests at once, five through each instance: exactly the burst of four succeeds.
+    let statuses: Vec<StatusCode> = {
+        let (g, n) = (&guardian, &noop);
+        let replies = tokio::join!(
+            a.sync_raw(g, n),
+            b.sync_raw(g, n),
+            a.sync_raw(g, n),
+            b.sync_raw(g, n),
+            a.sync_raw(g, n),
+            b.sync_raw(g, n),
+            a.sync_raw(g, n),
+            b.sync_raw(g, n),
+            a.sync_raw(g, n),
+            b.sync_raw(g, n),
+        );
+        [
+            replies.0, replies.1, replies.2, replies.3, replies.4, replies.5, replies.6, replies.7,
+            replies.8, replies.9,
+        ]
+        .into_iter()
+        .map(|r| r.status)
+        .collect()
+    };
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert_eq!((ok, limited), (4, 6), "{statuses:?}");
+    // Either instance refuses now, and says one token comes in ten seconds.
+    for via in [&a, &b] {
+        let refused = via.sync_raw(&guardian, &noop).await;
+        assert_eq!(refused.status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(refused.error(), "rate_limited");
+    }
+    // Another device's budget is its own.
+    assert_eq!(b.sync_raw(&carer, &noop).await.status, StatusCode::OK);
+    // Ten seconds refill one request, taken through either instance, once.
+    a.clock.advance(10);
+    assert_eq!(b.sync_raw(&guardian, &noop).await.status, StatusCode::OK);
+    assert_eq!(
+        a.sync_raw(&guardian, &noop).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// Someone who can write to the database but holds no key file (a database administrator, a
+/// stolen dump restored and edited) cannot make a tampered chain verify: the head is sealed
+/// under the key file's key. Deleting the newest rows and fixing the head, or rewriting a row
+/// and recomputing every hash after it (the details guessed), both fail at the head.
+#[tokio::test]
+async fn a_rewritten_chain_with_its_hashes_recomputed_fails_at_the_sealed_head() {
+    let Some(admin) = cluster() else { return };
+    let (h, _) = on_postgres(&admin).await;
+    let guardian = h.person("guardian").await;
+    let mut guardian = guardian;
+    let case = new_case();
+    guardian.write(doc(case, DocKind::Profile), "name", "Linh");
+    h.sync_until_quiet(&mut guardian).await;
+    let Verdict::Intact(rows) = h.state.db.read(audit::verify).await.expect("verify") else {
+        panic!("the chain is intact before the attack")
+    };
+    assert!(rows >= 8, "{rows} rows");
+    let rows = i64::try_from(rows).expect("rows");
+
+    // Truncation: the newest three rows deleted and the head moved back to the row before.
+    let truncated = h.state.db.read(audit::all).await.expect("rows");
+    h.state
+        .db
+        .write(move |tx| {
+            let last = &truncated[truncated.len() - 4];
+            tx.execute("DELETE FROM audit WHERE id > ?1", [last.id])?;
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'audit_head'",
+                [format!("{}:{}", last.id, last.hash)],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("truncate");
+    match h.state.db.read(audit::verify).await.expect("verify") {
+        Verdict::Broken(link) => {
+            assert_eq!(link.row_id, rows - 3, "{link:?}");
+            assert_eq!(link.reason, "chain head does not match its seal");
+        }
+        other => panic!("a truncated chain went unnoticed: {other:?}"),
+    }
+
+    // A rewrite: row 3 given to another device, every hash after it recomputed, head fixed.
+    let mut chain = h.state.db.read(audit::all).await.expect("rows");
+    chain[2].actor_device = Some("00000000000000000000000000000000".into());
+    h.state
+        .db
+        .write(move |tx| {
+            let mut prev = hex::decode(&chain[1].hash).expect("hex");
+            for row in &chain[2..] {
+                let hash = audit::chain_hash(&prev, row);
+                tx.execute(
+                    "UPDATE audit SET actor_device = ?1, prev_hash = ?2, hash = ?3 WHERE id = ?4",
+                    casebook_server::params![row.actor_device, prev.clone(), hash.to_vec(), row.id],
+                )?;
+                prev = hash.to_vec();
+            }
+            let last = chain.last().expect("rows").id;
+            tx.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'audit_head'",
+                [format!("{last}:{}", hex::encode(&prev))],
+            )?;
+            Ok(())
+        })
+        .await
+        .expect("rewrite");
+    match h.state.db.read(audit::verify).await.expect("verify") {
+        Verdict::Broken(link) => {
+            assert_eq!(
+                link.reason, "chain head does not match its seal",
+                "{link:?}"
+            );
+        }
+        other => panic!("a rewritten chain went unnoticed: {other:?}"),
+    }
 }

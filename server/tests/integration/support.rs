@@ -138,11 +138,19 @@ impl Harness {
     /// An instance on the PostgreSQL `database` that already holds this deployment's data
     /// (a second instance, or the target of a migration), with this harness's key file.
     pub fn instance_on(&self, database: String) -> Harness {
+        self.instance_with(Settings {
+            database: Some(database),
+            ..Settings::default()
+        })
+    }
+
+    /// An instance on `settings.database` (as [`Harness::instance_on`]), with `settings`
+    /// otherwise and this harness's key file.
+    pub fn instance_with(&self, settings: Settings) -> Harness {
         let dir = tempfile::tempdir().expect("tempdir");
         let settings = Settings {
-            database: Some(database),
             db_key_file: Some(self.key_file()),
-            ..Settings::default()
+            ..settings
         };
         let opened = open_data_dir(dir.path(), self.clock.clone(), settings).expect("open");
         assert!(

@@ -84,8 +84,10 @@ fn fill(filler: &Path) -> Result<()> {
 fn write_big_notes(device: &Device, case: casebook_core::ids::CaseId) -> Result<Vec<EntryId>> {
     let mut rng = rand::rngs::OsRng;
     let mut ids = Vec::new();
+    // 20 notes of 150,000 letters: about 1.8 MB to send, nearly five times the slack, and
+    // 3 million operations, within what one sync message may carry (`MAX_DOC_OPS`, 2^22).
     for _ in 0..20 {
-        let words: String = (0..250_000)
+        let words: String = (0..150_000)
             .map(|i| {
                 if i % 8 == 7 {
                     ' '

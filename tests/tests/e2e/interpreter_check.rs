@@ -115,10 +115,12 @@ async fn an_interpreter_linked_to_another_cases_associate_alerts_that_cases_supe
     assert_eq!(alert.case, t.case);
     assert_eq!(alert.linked_case_reference.as_deref(), Some(CASE_B));
     let shown = serde_json::to_string(&heard.report.alerts)?;
+    // The number's subscriber digits, in whatever form it was written: "7700" alone also
+    // turns up by chance in the alert's random hexadecimal ids.
     for secret in [
         "Hung",
         "Nguyen",
-        "7700",
+        "900123",
         "Northern",
         NOTE_CANARY,
         &case_b.to_string(),

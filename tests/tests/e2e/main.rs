@@ -25,6 +25,7 @@ mod mobile_sync;
 mod names;
 mod nemesis;
 mod observe;
+mod pg_canary;
 mod pg_instances;
 mod photo;
 mod police_pack_server;

@@ -16,7 +16,7 @@ use rand::RngCore;
 use super::team;
 
 /// A PNG header naming 1x1 pixels, then `len` random (incompressible) bytes.
-fn canary_png(len: usize) -> Vec<u8> {
+pub fn canary_png(len: usize) -> Vec<u8> {
     let mut bytes = vec![0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a];
     bytes.extend_from_slice(&[0, 0, 0, 13]);
     bytes.extend_from_slice(b"IHDR");

@@ -6,9 +6,9 @@
 -- server's tests checks the two schemas name the same tables and columns.
 --
 -- Columns that hold case content (docs.bytes, attachments.bytes, associate_keys.keys,
--- audit.detail) are sealed by the server before they are written (server/src/sealing.rs,
--- `Conn::seal`), so a pg_dump holds no case content. device_docs.sync_state holds only
--- automerge change hashes; case_references.reference is the case's reference number.
+-- audit.detail, case_references.reference, alerts.linked_reference) are sealed by the server
+-- before they are written (server/src/sealing.rs, `Conn::seal`), so a pg_dump holds no case
+-- content. device_docs.sync_state holds only automerge change hashes.
 
 CREATE TABLE meta (
     key TEXT PRIMARY KEY,
@@ -199,7 +199,7 @@ CREATE TABLE alerts (
     seq             BIGINT NOT NULL,
     acknowledged_by TEXT,
     acknowledged_at BIGINT,
-    linked_reference TEXT,
+    linked_reference BYTEA,          -- sealed: the other case's reference
     UNIQUE (case_id, episode_id, kind)
 );
 CREATE INDEX alerts_seq ON alerts(seq);
@@ -230,7 +230,7 @@ CREATE INDEX review_index_queue ON review_index (status, submitted_at, case_id, 
 
 CREATE TABLE case_references (
     case_id   TEXT PRIMARY KEY NOT NULL REFERENCES cases(id),
-    reference TEXT NOT NULL
+    reference BYTEA NOT NULL         -- sealed: typed by a worker, may hold initials
 );
 
 CREATE TABLE report_episodes (
