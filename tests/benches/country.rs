@@ -73,6 +73,8 @@ struct PhoneState {
 /// What one sync took.
 #[derive(Debug, Clone, Copy, Default)]
 struct Timing {
+    /// When the phone woke.
+    at: Option<Instant>,
     total: Duration,
     tls: Duration,
     renewal: Option<Duration>,
@@ -317,11 +319,40 @@ async fn wake(phone: &Phone, server: std::net::SocketAddr, renew: bool) -> Resul
     drop(sender);
     driver.abort();
     Ok(Timing {
+        at: Some(started),
         total,
         tls,
         renewal,
         sync,
     })
+}
+
+/// Where in time the tail is (to stderr): the seconds of the run holding the most syncs over
+/// 50 ms. A tail spread over the whole run is the server's steady cost; one bunched into a
+/// second or two is a stall (the database's checkpoint, the host's other tenants).
+fn report_slow_seconds(timings: &[Timing], from: Instant) {
+    const SLOW: Duration = Duration::from_millis(50);
+    let mut by_second = std::collections::BTreeMap::<u64, (usize, Duration)>::new();
+    for t in timings.iter().filter(|t| t.total > SLOW) {
+        let Some(at) = t.at else { continue };
+        let second = at.saturating_duration_since(from).as_secs();
+        let entry = by_second.entry(second).or_default();
+        entry.0 += 1;
+        entry.1 = entry.1.max(t.total);
+    }
+    let slow: usize = by_second.values().map(|(n, _)| n).sum();
+    let mut worst: Vec<_> = by_second.into_iter().collect();
+    worst.sort_by_key(|(_, (n, _))| std::cmp::Reverse(*n));
+    let shown: Vec<String> = worst
+        .iter()
+        .take(5)
+        .map(|(s, (n, max))| format!("s{s}: {n} (max {:.0} ms)", ms(*max)))
+        .collect();
+    eprintln!(
+        "{slow} of {} syncs over 50 ms; busiest seconds: {}",
+        timings.len(),
+        shown.join(", ")
+    );
 }
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
@@ -461,6 +492,14 @@ async fn load(config: Load) -> Result<()> {
         anyhow::Ok(())
     });
     let measured_from = begin + period;
+    eprintln!(
+        "{name}: measured from {} UTC",
+        (chrono::Utc::now()
+            + chrono::Duration::from_std(
+                measured_from.duration_since(tokio::time::Instant::now())
+            )?)
+        .format("%H:%M:%S%.3f")
+    );
     let mut timings = Vec::new();
     let mut errors = 0usize;
     let mut last_end = measured_from;
@@ -490,6 +529,7 @@ async fn load(config: Load) -> Result<()> {
     for other in others {
         other.shutdown().await?;
     }
+    report_slow_seconds(&timings, measured_from.into_std());
     let mut total: Vec<f64> = timings.iter().map(|t| ms(t.total)).collect();
     let mut tls: Vec<f64> = timings.iter().map(|t| ms(t.tls)).collect();
     let mut sync: Vec<f64> = timings.iter().map(|t| ms(t.sync)).collect();
@@ -538,6 +578,12 @@ async fn load(config: Load) -> Result<()> {
 }
 
 fn main() -> Result<()> {
+    // The server as deployed: no device store in its process to turn on SQLCipher's memory
+    // security (the harness's administrator device would, for the whole process).
+    ensure!(
+        casebook_tests::support::devices_leave_memory_security_off(),
+        "a device store was opened before the bench began"
+    );
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -12,7 +12,7 @@ use casebook_core::client::{
 };
 use casebook_core::doc::{DocId, Edit};
 use casebook_core::repo::Repo;
-use casebook_core::store::{SqliteStore, StoreKey};
+use casebook_core::store::{MemorySecurity, SqliteStore, StoreKey};
 use casebook_core::sync::wire::SyncResponse;
 use casebook_core::sync::{SyncProgress, SyncReport, SyncStep};
 use casebook_server::TestServer;
@@ -342,6 +342,22 @@ pub struct Received {
     pub report: SyncReport,
 }
 
+/// Whether the devices of this process open their stores as a phone does, with SQLCipher's
+/// memory security on (the default), or leave it off ([`devices_leave_memory_security_off`]).
+static DEVICE_MEMORY_SECURITY: std::sync::OnceLock<MemorySecurity> = std::sync::OnceLock::new();
+
+fn device_memory_security() -> MemorySecurity {
+    *DEVICE_MEMORY_SECURITY.get_or_init(|| MemorySecurity::On)
+}
+
+/// Open every device store of this process without turning on SQLCipher's memory security:
+/// for a bench that measures the server, whose own process never has it on (it is
+/// process-wide, and a device here would turn it on under the server's connections too).
+/// Call before any device is enrolled; `false` if a store was already opened the other way.
+pub fn devices_leave_memory_security_off() -> bool {
+    *DEVICE_MEMORY_SECURITY.get_or_init(|| MemorySecurity::Unchanged) == MemorySecurity::Unchanged
+}
+
 impl Device {
     /// Enrol a new device with `code`, its store at `path` under a random key.
     pub async fn enrol_at(
@@ -363,9 +379,10 @@ impl Device {
     ) -> Result<Self> {
         let mut key = [0u8; 32];
         rand::rngs::OsRng.fill_bytes(&mut key);
-        let repo = Mutex::new(Repo::new(SqliteStore::open(
+        let repo = Mutex::new(Repo::new(SqliteStore::open_with(
             &path,
             StoreKey::from_bytes(&key)?,
+            device_memory_security(),
         )?));
         let identity = client::enrol(
             &repo,
@@ -497,7 +514,11 @@ impl Device {
     /// Open an enrolled device's store at `path` with `key` (as after an app restart, or in
     /// another process), its identity read from the store.
     pub fn open_at(path: PathBuf, key: [u8; 32]) -> Result<Self> {
-        let repo = Repo::new(SqliteStore::open(&path, StoreKey::from_bytes(&key)?)?);
+        let repo = Repo::new(SqliteStore::open_with(
+            &path,
+            StoreKey::from_bytes(&key)?,
+            device_memory_security(),
+        )?);
         let identity = DeviceIdentity::load(repo.store())?.context("the store is not enrolled")?;
         Ok(Self {
             repo: Mutex::new(repo),
@@ -509,9 +530,10 @@ impl Device {
 
     /// Reopen this device's store from disk (as after an app restart).
     pub fn reopen(&self) -> Result<Repo> {
-        Ok(Repo::new(SqliteStore::open(
+        Ok(Repo::new(SqliteStore::open_with(
             &self.path,
             StoreKey::from_bytes(&self.key)?,
+            device_memory_security(),
         )?))
     }
 }

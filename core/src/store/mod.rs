@@ -26,14 +26,19 @@ mod sqlite_alerts;
 #[cfg(test)]
 mod suite;
 
+pub use cipher::MemorySecurity;
 pub use key::StoreKey;
 
 /// Open any SQLCipher database of Casebook's (the server uses this for its own) with the same
 /// key handling as [`SqliteStore`]: a raw 32-byte key, proven right before anything can write
 /// to the file ([`Error::WrongKey`](crate::Error::WrongKey) otherwise, files untouched), WAL,
 /// `synchronous=FULL`, `secure_delete`, no temporary files. The schema is the caller's.
+///
+/// Unlike a device's store it does not turn on SQLCipher's memory security (wiped and
+/// `mlock`ed allocations, [`MemorySecurity`]): a server's concurrent requests queue behind
+/// every `mlock`. A process that also opens a device's store has it on for both.
 pub fn open_encrypted(path: &std::path::Path, key: StoreKey) -> Result<rusqlite::Connection> {
-    cipher::open(path, key)
+    cipher::open(path, key, MemorySecurity::Unchanged)
 }
 
 /// A read-only connection to a database already opened with [`open_encrypted`] and `key`.
@@ -41,7 +46,7 @@ pub fn open_encrypted_reader(
     path: &std::path::Path,
     key: &StoreKey,
 ) -> Result<rusqlite::Connection> {
-    cipher::open_reader(path, key)
+    cipher::open_reader(path, key, MemorySecurity::Unchanged)
 }
 /// Copy the database of `conn` (opened with [`open_encrypted`]) into a new file at `to`,
 /// encrypted under `key`: schema, rows and `user_version` (SQLCipher's `sqlcipher_export`).

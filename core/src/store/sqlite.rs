@@ -44,7 +44,14 @@ impl SqliteStore {
     /// [`Error::SchemaTooNew`] if a newer build wrote it, [`Error::EncryptionUnavailable`]
     /// if this build's SQLite cannot encrypt, [`Error::Storage`] for other failures.
     pub fn open(path: &Path, key: StoreKey) -> Result<Self> {
-        let mut conn = cipher::open(path, key)?;
+        Self::open_with(path, key, cipher::MemorySecurity::On)
+    }
+
+    /// [`SqliteStore::open`] choosing whether to turn on SQLCipher's process-wide memory
+    /// security. A device's store has it on ([`SqliteStore::open`]); a test process that
+    /// measures a server beside its devices leaves it off, as the server's own process has it.
+    pub fn open_with(path: &Path, key: StoreKey, memory: cipher::MemorySecurity) -> Result<Self> {
+        let mut conn = cipher::open(path, key, memory)?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         schema::migrate(&tx)?;
         tx.commit()?;
@@ -736,7 +743,7 @@ mod tests {
         let old_path = dir.path().join("old.db");
         {
             // Write a version-1 store the way the first release did.
-            let mut conn = cipher::open(&old_path, key(7))?;
+            let mut conn = cipher::open(&old_path, key(7), cipher::MemorySecurity::On)?;
             let tx = conn.transaction()?;
             schema::migrate_to(&tx, 1)?;
             tx.commit()?;

@@ -1,8 +1,9 @@
 //! Headless Chromium driven over WebDriver: a chromedriver started for the test on a free
-//! port (stopped when dropped), browsers that trust only the test server's key (its SPKI pin),
+//! port (stopped with every browser it started when dropped), browsers that trust only the test server's key (its SPKI pin),
 //! and the few helpers the console's tests need (type, choose, click, wait, screenshot).
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -19,7 +20,9 @@ use serde_json::json;
 /// more than 10 s.
 pub const PAGE_WAIT: Duration = Duration::from_secs(45);
 
-/// A chromedriver process of this test.
+/// A chromedriver process of this test, in a process group of its own with the browsers it
+/// starts: dropping it kills the group, so a browser whose test failed or forgot to close it
+/// does not outlive the test (two left per console run had piled up on CI's machine).
 pub struct Driver {
     child: Child,
     url: String,
@@ -37,6 +40,7 @@ impl Driver {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -90,6 +94,11 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The group's id is chromedriver's pid (`process_group(0)`).
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
