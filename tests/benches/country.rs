@@ -71,10 +71,10 @@ struct PhoneState {
 }
 
 /// What one sync took.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 struct Timing {
     /// When the phone woke.
-    at: Option<Instant>,
+    at: Instant,
     total: Duration,
     tls: Duration,
     renewal: Option<Duration>,
@@ -319,7 +319,7 @@ async fn wake(phone: &Phone, server: std::net::SocketAddr, renew: bool) -> Resul
     drop(sender);
     driver.abort();
     Ok(Timing {
-        at: Some(started),
+        at: started,
         total,
         tls,
         renewal,
@@ -334,8 +334,7 @@ fn report_slow_seconds(timings: &[Timing], from: Instant) {
     const SLOW: Duration = Duration::from_millis(50);
     let mut by_second = std::collections::BTreeMap::<u64, (usize, Duration)>::new();
     for t in timings.iter().filter(|t| t.total > SLOW) {
-        let Some(at) = t.at else { continue };
-        let second = at.saturating_duration_since(from).as_secs();
+        let second = t.at.saturating_duration_since(from).as_secs();
         let entry = by_second.entry(second).or_default();
         entry.0 += 1;
         entry.1 = entry.1.max(t.total);

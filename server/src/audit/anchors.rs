@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
-use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
@@ -108,19 +107,7 @@ pub fn load_or_create_key(path: &Path) -> Result<(SigningKey, bool)> {
     if path.exists() {
         return Ok((read_key(path)?, false));
     }
-    let mut seed = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng.fill_bytes(seed.as_mut());
-    let text = Zeroizing::new(hex::encode(seed.as_ref()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut out = options.open(path)?;
-    out.write_all(text.as_bytes())?;
-    out.sync_all()?;
+    let seed = crate::db::create_secret_file(path)?;
     Ok((SigningKey::from_bytes(&seed), true))
 }
 

@@ -41,6 +41,14 @@ pub fn load_or_create(
             path.display()
         )));
     }
+    let bytes = create_secret_file(&path)?;
+    let key = StoreKey::from_bytes(bytes.as_ref()).map_err(|e| Error::Config(e.to_string()))?;
+    Ok((key, KeyOrigin::Generated(path)))
+}
+
+/// Write 32 new random bytes to `path` as 64 hex characters (a new file, mode 600, synced)
+/// and return them: the database key, a rotation's next key and the audit signing seed.
+pub(crate) fn create_secret_file(path: &Path) -> Result<Zeroizing<[u8; 32]>> {
     let mut bytes = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(bytes.as_mut());
     let text = Zeroizing::new(hex::encode(bytes.as_ref()));
@@ -51,11 +59,10 @@ pub fn load_or_create(
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut out = options.open(&path)?;
+    let mut out = options.open(path)?;
     out.write_all(text.as_bytes())?;
     out.sync_all()?;
-    let key = StoreKey::from_bytes(bytes.as_ref()).map_err(|e| Error::Config(e.to_string()))?;
-    Ok((key, KeyOrigin::Generated(path)))
+    Ok(bytes)
 }
 
 /// Read a key file: 64 hex characters, not readable by group or others.

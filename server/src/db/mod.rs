@@ -17,6 +17,7 @@ pub mod rotate;
 pub mod sealed_columns;
 pub mod to_postgres;
 
+pub(crate) use key_file::create_secret_file;
 pub use key_file::{
     DEFAULT_KEY_FILE, KeyOrigin, load_or_create as load_or_create_key, read as read_key,
 };

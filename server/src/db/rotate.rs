@@ -13,12 +13,9 @@
 //! wrote, sees from the database whether the re-encryption committed, and finishes.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use casebook_core::store::StoreKey;
-use rand::RngCore;
-use zeroize::Zeroizing;
 
 use crate::error::{Error, Result};
 use crate::sql::Value;
@@ -105,19 +102,7 @@ fn suffixed(path: &Path, suffix: &str) -> PathBuf {
 
 /// Write a new random key to `path` (mode 600, created new, synced) and return it.
 fn write_new_key(path: &Path) -> Result<StoreKey> {
-    let mut bytes = Zeroizing::new([0u8; 32]);
-    rand::rngs::OsRng.fill_bytes(bytes.as_mut());
-    let text = Zeroizing::new(hex::encode(bytes.as_ref()));
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut out = options.open(path)?;
-    out.write_all(text.as_bytes())?;
-    out.sync_all()?;
+    let bytes = super::key_file::create_secret_file(path)?;
     sync_dir(path)?;
     StoreKey::from_bytes(bytes.as_ref()).map_err(|e| Error::Config(e.to_string()))
 }
@@ -277,14 +262,8 @@ fn reseal_postgres(
             );
             let mut done: u64 = 0;
             loop {
-                let rows: Vec<Vec<Value>> = tx
-                    .prepare(&select)?
-                    .query_map([PAGE, i64::try_from(done).unwrap_or(i64::MAX)], |r| {
-                        (0..=sealed.keys.len())
-                            .map(|i| r.get::<_, Value>(i))
-                            .collect::<crate::sql::Result<Vec<_>>>()
-                    })?
-                    .collect::<crate::sql::Result<_>>()?;
+                let width = sealed.keys.len() + 1;
+                let rows = super::sealed_columns::read_page(**tx, &select, width, PAGE, done)?;
                 if rows.is_empty() {
                     break;
                 }

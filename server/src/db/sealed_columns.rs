@@ -63,3 +63,22 @@ pub const SEALED_COLUMNS: &[SealedColumn] = &[
 pub fn of(table: &str) -> Option<&'static SealedColumn> {
     SEALED_COLUMNS.iter().find(|c| c.table == table)
 }
+
+/// One page of `select` (a query ending `LIMIT ?1 OFFSET ?2`): `limit` rows of `width`
+/// columns from row `offset`, each value as stored. `migrate` and `rotate-key` walk whole
+/// tables this way, a page at a time.
+pub(crate) fn read_page(
+    conn: crate::sql::Conn<'_>,
+    select: &str,
+    width: usize,
+    limit: i64,
+    offset: u64,
+) -> crate::sql::Result<Vec<Vec<crate::sql::Value>>> {
+    conn.prepare(select)?
+        .query_map([limit, i64::try_from(offset).unwrap_or(i64::MAX)], |r| {
+            (0..width)
+                .map(|i| r.get::<_, crate::sql::Value>(i))
+                .collect::<crate::sql::Result<Vec<_>>>()
+        })?
+        .collect()
+}

@@ -162,14 +162,7 @@ fn copy_table(
     let select = format!("SELECT {list} FROM {table} ORDER BY {order} LIMIT ?1 OFFSET ?2");
     let mut done: u64 = 0;
     loop {
-        let rows: Vec<Vec<Value>> = src
-            .prepare(&select)?
-            .query_map([PAGE, i64::try_from(done).unwrap_or(i64::MAX)], |r| {
-                (0..columns.len())
-                    .map(|i| r.get::<_, Value>(i))
-                    .collect::<crate::sql::Result<Vec<_>>>()
-            })?
-            .collect::<crate::sql::Result<_>>()?;
+        let rows = super::sealed_columns::read_page(src, &select, columns.len(), PAGE, done)?;
         if rows.is_empty() {
             break;
         }
