@@ -97,6 +97,9 @@ impl Error {
                 ("rate_limited", StatusCode::TOO_MANY_REQUESTS)
             }
             e if e.is_storage_full() => ("storage_full", StatusCode::SERVICE_UNAVAILABLE),
+            Error::Sql(e) if e.is_unavailable() => {
+                ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+            }
             Error::NotFound(_) => ("not_found", StatusCode::NOT_FOUND),
             Error::Conflict(_) => ("conflict", StatusCode::CONFLICT),
             Error::Db(_)
@@ -205,6 +208,17 @@ mod tests {
             None,
         ));
         assert_eq!(other.code_and_status().0, "internal");
+        // PostgreSQL down or failing over: a 503 the device retries, its detail kept back.
+        let down = Error::Sql(crate::sql::Error::Unavailable(
+            "no connection to /tmp/secret-host/postgres".into(),
+        ));
+        assert_eq!(
+            down.code_and_status(),
+            ("database_unavailable", StatusCode::SERVICE_UNAVAILABLE)
+        );
+        assert!(!down.body().message.contains("secret"));
+        let refused = Error::Sql(crate::sql::Error::Postgres("23505: duplicate key".into()));
+        assert_eq!(refused.code_and_status().0, "internal");
         let e = Error::DeviceRevoked;
         assert_eq!(e.code_and_status().1, StatusCode::FORBIDDEN);
         assert_eq!(e.body().error, "device_revoked");

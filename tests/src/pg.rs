@@ -69,27 +69,36 @@ impl Cluster {
         if !installed {
             return Ok(None);
         }
-        let dir = tempfile::Builder::new()
-            .prefix("casebook-pg-bench")
-            .tempdir()?;
-        let out = Command::new("bash")
-            .arg(script())
-            .arg("start")
-            .arg(dir.path())
-            .env("CASEBOOK_PG_PORT", "5434")
-            .output()
-            .context("scripts/pg-cluster.sh")?;
-        if !out.status.success() {
-            bail!(
-                "scripts/pg-cluster.sh start: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
-        let url = String::from_utf8(out.stdout)?.trim().to_owned();
-        Ok(Some(Self {
+        Self::throwaway().map(Some)
+    }
+
+    /// A cluster of its own, started here (for a test that stops and restarts it, which the
+    /// shared one must not be), stopped and removed when dropped.
+    pub fn throwaway() -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("casebook-pg-").tempdir()?;
+        let url = run_script("start", dir.path())?;
+        Ok(Self {
             url,
             started: Some(dir),
-        }))
+        })
+    }
+
+    /// Stop a cluster started here (`pg_ctl stop -m fast`: open connections are cut).
+    pub fn stop(&self) -> Result<()> {
+        let dir = self
+            .started
+            .as_ref()
+            .context("only a cluster started here")?;
+        run_script("stop", dir.path()).map(drop)
+    }
+
+    /// Start again a cluster started here and stopped.
+    pub fn start(&self) -> Result<()> {
+        let dir = self
+            .started
+            .as_ref()
+            .context("only a cluster started here")?;
+        run_script("start", dir.path()).map(drop)
     }
 
     /// The URL of its `postgres` database.
@@ -108,6 +117,25 @@ impl Drop for Cluster {
                 .output();
         }
     }
+}
+
+/// `scripts/pg-cluster.sh ACTION DIR` (its socket in DIR, so clusters in different
+/// directories never collide); what it printed.
+fn run_script(action: &str, dir: &std::path::Path) -> Result<String> {
+    let out = Command::new("bash")
+        .arg(script())
+        .arg(action)
+        .arg(dir)
+        .env("CASEBOOK_PG_PORT", "5434")
+        .output()
+        .context("scripts/pg-cluster.sh")?;
+    if !out.status.success() {
+        bail!(
+            "scripts/pg-cluster.sh {action}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(String::from_utf8(out.stdout)?.trim().to_owned())
 }
 
 fn script() -> PathBuf {

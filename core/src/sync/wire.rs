@@ -390,7 +390,8 @@ pub struct ErrorBody {
     /// Stable code: `device_revoked`, `unauthenticated`, `forbidden`, `bad_request`,
     /// `payload_too_large`, `unsupported_version`, `enrolment_code_invalid`,
     /// `rate_limited`, `not_found`, `internal`, `storage_full` (503: the server's disk is
-    /// full; nothing of the request was kept, try again later).
+    /// full; nothing of the request was kept, try again later), `database_unavailable` (503:
+    /// the server's PostgreSQL is down or failing over; nothing kept, try again shortly).
     pub error: String,
     /// Human-readable explanation.
     pub message: String,

@@ -122,7 +122,7 @@ impl PgDb {
 
     fn client(&self) -> Result<Object> {
         crate::sql::postgres::block_on(&self.handle, self.pool.get()).map_err(|e| {
-            Error::Sql(crate::sql::Error::Postgres(format!(
+            Error::Sql(crate::sql::Error::Unavailable(format!(
                 "no connection to {}: {e}",
                 self.target
             )))

@@ -40,6 +40,11 @@ pub enum Error {
     /// PostgreSQL (or its pool) refused or failed; the engine's own message.
     #[error("postgres: {0}")]
     Postgres(String),
+    /// PostgreSQL could not be reached or dropped the connection (down, restarting, failing
+    /// over, out of connections): nothing of the statement's transaction was kept, and the
+    /// same request may succeed a moment later.
+    #[error("postgres unavailable: {0}")]
+    Unavailable(String),
     /// A statement expected a row and there was none.
     #[error("query returned no rows")]
     NoRows,
@@ -71,6 +76,12 @@ impl Error {
         }
     }
 
+    /// Whether the database could not be reached (PostgreSQL down, restarting or failing
+    /// over): worth the same request again shortly.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Error::Unavailable(_))
+    }
+
     /// A short name for the kind of failure (an engine's error code), never its message:
     /// safe to show on `/readyz`.
     pub fn kind_name(&self) -> String {
@@ -80,6 +91,7 @@ impl Error {
             }
             Error::Sqlite(_) => "database error".into(),
             Error::Postgres(_) => "postgres error".into(),
+            Error::Unavailable(_) => "postgres unavailable".into(),
             Error::NoRows => "no rows".into(),
             Error::Conversion(_) | Error::NoColumn(_) => "column conversion".into(),
             Error::Sealed { .. } => "sealed value did not open".into(),

@@ -64,11 +64,27 @@ impl<'a> PgConn<'a> {
 /// A PostgreSQL failure as the SQL layer's error: its SQLSTATE code and message (never a
 /// parameter's value: PostgreSQL's messages name constraints and columns, not data, except
 /// a unique violation's `DETAIL`, which is left out).
+/// A failure of the connection itself (closed, reset, refused, or PostgreSQL shutting down or
+/// out of connections) is [`Error::Unavailable`]: the transaction did not commit and the
+/// request may be sent again.
 pub fn pg_error(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
+        Some(db) if is_unavailable_state(db.code().code()) => {
+            Error::Unavailable(format!("{}: {}", db.code().code(), db.message()))
+        }
         Some(db) => Error::Postgres(format!("{}: {}", db.code().code(), db.message())),
+        None if e.is_closed() || e.source().is_some_and(|s| s.is::<std::io::Error>()) => {
+            Error::Unavailable(e.to_string())
+        }
         None => Error::Postgres(e.to_string()),
     }
+}
+
+/// SQLSTATEs that say the server, not the statement, is the trouble: class 08 (connection
+/// exception), `57P01`-`57P03` (shutting down, crashed, not yet accepting connections) and
+/// `53300` (too many connections).
+fn is_unavailable_state(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 impl Backend for PgConn<'_> {

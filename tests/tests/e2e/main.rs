@@ -27,6 +27,7 @@ mod nemesis;
 mod observe;
 mod pg_canary;
 mod pg_instances;
+mod pg_restart;
 mod photo;
 mod police_pack_server;
 mod reports;
