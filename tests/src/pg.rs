@@ -85,20 +85,22 @@ impl Cluster {
 
     /// Stop a cluster started here (`pg_ctl stop -m fast`: open connections are cut).
     pub fn stop(&self) -> Result<()> {
-        let dir = self
-            .started
-            .as_ref()
-            .context("only a cluster started here")?;
-        run_script("stop", dir.path()).map(drop)
+        run_script("stop", self.own_dir()?).map(drop)
     }
 
     /// Start again a cluster started here and stopped.
     pub fn start(&self) -> Result<()> {
-        let dir = self
+        run_script("start", self.own_dir()?).map(drop)
+    }
+
+    /// The directory of a cluster started here; a cluster named by the environment is not
+    /// this process's to stop or start.
+    fn own_dir(&self) -> Result<&std::path::Path> {
+        Ok(self
             .started
             .as_ref()
-            .context("only a cluster started here")?;
-        run_script("start", dir.path()).map(drop)
+            .context("only a cluster started here")?
+            .path())
     }
 
     /// The URL of its `postgres` database.

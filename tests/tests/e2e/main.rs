@@ -63,7 +63,11 @@ pub const PROFILE_CANARY: &str = "CANARY-given-name-Linh";
 pub const NOTE_CANARY: &str = "CANARY-wishes-I-want-to-see-my-sister";
 
 pub async fn team() -> Result<Team> {
-    let h = Harness::start().await?;
+    team_on(Harness::start().await?).await
+}
+
+/// [`team`] on a server already started (on PostgreSQL, or with settings of the test's own).
+pub async fn team_on(h: Harness) -> Result<Team> {
     let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
     let (carer_id, carer) = h.person("carer", "carer").await?;
     let (supervisor_id, supervisor) = h.person("supervisor", "supervisor").await?;

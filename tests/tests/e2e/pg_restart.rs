@@ -14,7 +14,7 @@ use casebook_core::client::{RetryPolicy, SyncOptions, sync_now_with_options};
 use casebook_tests::support::{Device, Harness};
 use chrono::Utc;
 
-use super::{note_ids, record_visit};
+use super::{note_ids, record_visit, team_on};
 
 /// One sync of `device` without the client's retries.
 async fn sync_once(device: &Device) -> casebook_core::Result<()> {
@@ -43,27 +43,20 @@ async fn a_postgresql_restart_loses_nothing_and_needs_no_server_restart() -> Res
         return Ok(());
     }
     let cluster = casebook_tests::pg::Cluster::throwaway()?;
-    let h = Harness::start_with(casebook_server::Settings {
-        database: Some(cluster.url().to_owned()),
-        ..casebook_server::Settings::default()
-    })
+    let super::Team {
+        h,
+        guardian,
+        supervisor,
+        case,
+        ..
+    } = team_on(
+        Harness::start_with(casebook_server::Settings {
+            database: Some(cluster.url().to_owned()),
+            ..casebook_server::Settings::default()
+        })
+        .await?,
+    )
     .await?;
-    let (guardian_id, guardian) = h.person("guardian", "guardian").await?;
-    let (supervisor_id, supervisor) = h.person("supervisor", "supervisor").await?;
-    let team = h
-        .admin
-        .team("Hull ICTG team", &[&guardian_id, &supervisor_id])
-        .await?;
-    let case = guardian.lock().create_case(
-        &guardian.edit(),
-        &mut rand::rngs::OsRng,
-        &casebook_core::model::Profile {
-            case_reference: "HUL-2026-0412".into(),
-            ..casebook_core::model::Profile::default()
-        },
-    )?;
-    guardian.sync().await?;
-    h.admin.set_team(&case.to_string(), &team).await?;
     let before = record_visit(&guardian, case, "before the restart")?;
     guardian.sync().await?;
     supervisor.sync().await?;
