@@ -14,7 +14,10 @@
 //! `sync.server_10000_devices_rps` (syncs completed per second of the measured minutes), and
 //! where the time goes: `_p50_ms`, `_tls_p99_ms` (TCP connect and TLS handshake),
 //! `_renewal_p99_ms` (the session's two requests, on renewals), `_sync_p99_ms` (the sync
-//! request alone), `_errors`. `COUNTRY_RESUMPTION=1` lets each phone resume its TLS session.
+//! request alone), `_errors`, and `_host_steal_pct` (the share of this machine's CPU the
+//! hypervisor gave to other tenants during the measured time, Linux only; stderr shows how the
+//! slow syncs fall between the seconds of high steal and the others, `host_steal.rs`).
+//! `COUNTRY_RESUMPTION=1` lets each phone resume its TLS session.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +31,7 @@ use casebook_core::sync::wire::{
 use casebook_server::admin;
 use casebook_server::auth::{self, Caller};
 use casebook_tests::bench_data::emit;
+use casebook_tests::host_steal::{Steal, StealSampler};
 use casebook_tests::support::Harness;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -354,6 +358,46 @@ fn report_slow_seconds(timings: &[Timing], from: Instant) {
     );
 }
 
+/// The host's CPU steal over the run (a `_host_steal_pct` line), and to stderr how the syncs
+/// over 50 ms fall between the seconds when the host stole at least 10 % of the CPU and the
+/// others, with the p99 of the syncs begun in the others: a tail that lives in the stolen
+/// seconds is the machine's other tenants, one spread over the quiet seconds is the server's.
+fn report_steal(name: &str, steal: &Steal, timings: &[Timing], from: Instant, to: Instant) {
+    const SLOW: Duration = Duration::from_millis(50);
+    const STOLEN_PCT: f64 = 10.0;
+    if let Some(pct) = steal.percent(from, to) {
+        emit(&format!("{name}_host_steal_pct"), pct, "percent");
+    }
+    let seconds = to.saturating_duration_since(from).as_secs();
+    let stolen: std::collections::BTreeSet<u64> = (0..=seconds)
+        .filter(|s| {
+            let start = from + Duration::from_secs(*s);
+            steal
+                .percent(start, start + Duration::from_secs(1))
+                .is_some_and(|p| p >= STOLEN_PCT)
+        })
+        .collect();
+    let in_stolen = |t: &Timing| stolen.contains(&t.at.saturating_duration_since(from).as_secs());
+    let slow_in_stolen = timings
+        .iter()
+        .filter(|t| t.total > SLOW && in_stolen(t))
+        .count();
+    let slow = timings.iter().filter(|t| t.total > SLOW).count();
+    let mut quiet: Vec<f64> = timings
+        .iter()
+        .filter(|t| !in_stolen(t))
+        .map(|t| ms(t.total))
+        .collect();
+    eprintln!(
+        "host CPU steal: {} of {} seconds at {STOLEN_PCT} % or more, holding {slow_in_stolen} of \
+         the {slow} syncs over 50 ms; p99 of the {} syncs in the other seconds: {:.1} ms",
+        stolen.len(),
+        seconds + 1,
+        quiet.len(),
+        percentile(&mut quiet, 99.0)
+    );
+}
+
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
     if samples.is_empty() {
         return f64::NAN;
@@ -470,6 +514,7 @@ async fn load(config: Load) -> Result<()> {
         others.push(other);
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(usize, Result<Timing>)>();
+    let sampler = StealSampler::start();
     let begin = tokio::time::Instant::now() + Duration::from_secs(1);
     let rounds = minutes + 1;
     let driver = tokio::spawn(async move {
@@ -529,6 +574,16 @@ async fn load(config: Load) -> Result<()> {
         other.shutdown().await?;
     }
     report_slow_seconds(&timings, measured_from.into_std());
+    let steal = sampler.map(StealSampler::finish);
+    if let Some(steal) = &steal {
+        report_steal(
+            &name,
+            steal,
+            &timings,
+            measured_from.into_std(),
+            last_end.into_std(),
+        );
+    }
     let mut total: Vec<f64> = timings.iter().map(|t| ms(t.total)).collect();
     let mut tls: Vec<f64> = timings.iter().map(|t| ms(t.tls)).collect();
     let mut sync: Vec<f64> = timings.iter().map(|t| ms(t.sync)).collect();

@@ -5,6 +5,7 @@ pub mod bench_data;
 pub mod bomb;
 pub mod console;
 pub mod fuzz;
+pub mod host_steal;
 pub mod nemesis;
 pub mod pg;
 pub mod proxy;
