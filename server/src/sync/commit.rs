@@ -20,7 +20,7 @@ use crate::db;
 use crate::directory::Permissions;
 use crate::error::{Error, Result};
 use crate::params;
-use crate::sql::{Conn, OptionalExtension, Tx};
+use crate::sql::{Conn, OptionalExtension, ToValue, Tx, Value};
 
 pub(super) fn empty_response(cursor: u64) -> SyncResponse {
     SyncResponse {
@@ -85,19 +85,48 @@ pub(super) fn offers(
     for row in stmt.query_map([cursor_sql], offer_from_row)? {
         push(row?, true);
     }
-    let mut stmt = conn.prepare_cached(
-        "SELECT d.doc_id, d.seq, length(d.bytes) FROM docs d
-         WHERE d.case_id = ?1 AND d.seq <= ?2 AND NOT EXISTS
-             (SELECT 1 FROM device_docs x WHERE x.device_id = ?3 AND x.doc_id = d.doc_id)",
-    )?;
-    for case in perms.cases() {
-        for row in stmt.query_map(params![case, cursor_sql, device], offer_from_row)? {
+    let mut stmt = conn.prepare_cached(&NEVER_SENT_SQL)?;
+    let cases: Vec<&str> = perms.cases().collect();
+    for chunk in cases.chunks(CASES_PER_QUERY) {
+        let mut values: Vec<Value> = (0..CASES_PER_QUERY)
+            .map(|i| {
+                chunk
+                    .get(i)
+                    .or(chunk.last())
+                    .copied()
+                    .unwrap_or_default()
+                    .to_value()
+            })
+            .collect();
+        values.push(cursor_sql.to_value());
+        values.push(device.to_value());
+        for row in stmt.query_map(values, offer_from_row)? {
             push(row?, false);
         }
     }
     out.sort_by_key(|o| o.seq);
     Ok(out)
 }
+
+/// Cases asked about in one statement when looking for documents never sent to a device: on
+/// PostgreSQL each statement is a round trip, and a supervisor's no-op sync asked once per
+/// case of their teams. A shorter last chunk repeats its last case (a repeat in `IN` matches
+/// nothing more), so one prepared statement serves every user.
+const CASES_PER_QUERY: usize = 64;
+
+/// Readable documents (in the cases `?1` to `?64`) at or below the cursor (`?65`) that the
+/// device (`?66`) was never sent.
+static NEVER_SENT_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let cases: Vec<String> = (1..=CASES_PER_QUERY).map(|i| format!("?{i}")).collect();
+    format!(
+        "SELECT d.doc_id, d.seq, length(d.bytes) FROM docs d
+         WHERE d.case_id IN ({}) AND d.seq <= ?{} AND NOT EXISTS
+             (SELECT 1 FROM device_docs x WHERE x.device_id = ?{} AND x.doc_id = d.doc_id)",
+        cases.join(", "),
+        CASES_PER_QUERY + 1,
+        CASES_PER_QUERY + 2
+    )
+});
 
 /// Documents this device holds that its user may no longer read (at most
 /// [`MAX_SYNC_PURGED`]; the rest are ordered once these are confirmed).

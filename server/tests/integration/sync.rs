@@ -431,3 +431,72 @@ async fn supervisors_see_their_teams_cases_only() {
     let resp = h.sync_once(&mut supervisor).await;
     assert_eq!(resp.purge, vec![visits]);
 }
+
+/// A supervisor who joins a team is sent every document of its cases at their next sync,
+/// however many cases there are: the documents a device was never sent are looked up for many
+/// cases a statement (`commit::offers`, 64 at a time), and a team of 130 cases takes three
+/// such lookups, the last one short.
+#[tokio::test]
+async fn a_supervisor_joining_a_team_of_many_cases_is_sent_every_one() {
+    const CASES: usize = 130;
+    let h = Harness::with_settings(Settings {
+        max_case_registrations_per_day: 1_000,
+        ..Settings::default()
+    })
+    .await;
+    let mut founder = h.person("supervisor").await;
+    let mut joiner = h.person("supervisor").await;
+    let team: serde_json::Value = h
+        .admin_post(
+            "/v1/admin/teams",
+            json!({ "name": "East", "org_id": h.root_org }),
+        )
+        .await
+        .json();
+    let team = team["id"].as_str().expect("id").to_owned();
+    h.admin_post(
+        &format!("/v1/admin/teams/{team}/members"),
+        json!({ "user_id": founder.user_id }),
+    )
+    .await;
+    let cases: Vec<_> = (0..CASES).map(|_| new_case()).collect();
+    for (i, case) in cases.iter().enumerate() {
+        founder.write(doc(*case, DocKind::Visits), "v", &format!("visit {i}"));
+    }
+    let pushed = h.sync_until_quiet(&mut founder).await;
+    assert!(pushed.iter().all(|r| r.rejected.is_empty()));
+
+    // The joiner syncs before joining: nothing is theirs, and their cursor passes every
+    // document, so what they are sent on joining comes from the never-sent lookup alone.
+    let mut before = h.sync_until_quiet(&mut joiner).await;
+    before.push(h.sync_once(&mut joiner).await);
+    assert!(
+        before
+            .iter()
+            .all(|r| r.snapshots.is_empty() && r.messages.is_empty())
+    );
+    assert!(
+        joiner.cursor >= u64::try_from(CASES).expect("small"),
+        "the joiner's cursor {} should be past the team's documents",
+        joiner.cursor
+    );
+    h.admin_post(
+        &format!("/v1/admin/teams/{team}/members"),
+        json!({ "user_id": joiner.user_id }),
+    )
+    .await;
+    // One answer brings them all: an answer that says there is no more must have left none
+    // out (a case missed here would wait for a later sync that happens to look again).
+    let first = h.sync_once(&mut joiner).await;
+    assert!(!first.more);
+    assert_eq!(first.snapshots.len(), CASES);
+    h.sync_until_quiet(&mut joiner).await;
+    assert_eq!(joiner.docs.len(), CASES);
+    for (i, case) in cases.iter().enumerate() {
+        assert_eq!(
+            joiner.read(&doc(*case, DocKind::Visits), "v").as_deref(),
+            Some(format!("visit {i}").as_str()),
+            "case {i}"
+        );
+    }
+}
