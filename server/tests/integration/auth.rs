@@ -234,22 +234,9 @@ async fn only_admins_and_team_supervisors_issue_codes() {
     let refused = h.post(&path, Some(&supervisor.token), &json!({})).await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
 
-    let team: serde_json::Value = h
-        .admin_post(
-            "/v1/admin/teams",
-            json!({ "name": "North", "org_id": h.root_org }),
-        )
-        .await
-        .json();
-    let team = team["id"].as_str().expect("id").to_owned();
+    let team = h.new_team("North", &h.root_org).await;
     for user in [&supervisor.user_id, &guardian] {
-        let r = h
-            .admin_post(
-                &format!("/v1/admin/teams/{team}/members"),
-                json!({ "user_id": user }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        h.join(&team, user).await;
     }
     let issued = h.post(&path, Some(&supervisor.token), &json!({})).await;
     assert_eq!(issued.status, StatusCode::OK);

@@ -11,7 +11,6 @@ use casebook_core::model::{
 use casebook_core::sync::wire::SessionResponse;
 use casebook_server::deadlines::DeadlinesResponse;
 use chrono::{NaiveDate, TimeZone, Utc};
-use serde_json::json;
 
 use crate::support::{Device, Harness, doc, new_case};
 
@@ -49,22 +48,9 @@ async fn a_supervisor_lists_the_deadlines_of_their_teams_cases_soonest_first() {
     let supervisor = h.person("supervisor").await;
     let mut guardian = h.person("guardian").await;
     let mut outsider = h.person("guardian").await;
-    let team: serde_json::Value = h
-        .admin_post(
-            "/v1/admin/teams",
-            json!({ "name": "East", "org_id": h.root_org }),
-        )
-        .await
-        .json();
-    let team = team["id"].as_str().expect("id").to_owned();
+    let team = h.new_team("East", &h.root_org).await;
     for user in [&supervisor.user_id, &guardian.user_id] {
-        let r = h
-            .admin_post(
-                &format!("/v1/admin/teams/{team}/members"),
-                json!({ "user_id": user }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        h.join(&team, user).await;
     }
 
     // Case A: referred on Friday 6 June 2025, no decision: due Friday 13 June, overdue. A
@@ -194,22 +180,9 @@ async fn a_supervisor_sees_a_carers_check_that_fell_due_unlogged_until_it_is_log
     // Server time: 2025-06-15 15:06:40 UTC (the harness's START).
     let supervisor = h.person("supervisor").await;
     let mut guardian = h.person("guardian").await;
-    let team: serde_json::Value = h
-        .admin_post(
-            "/v1/admin/teams",
-            json!({ "name": "West", "org_id": h.root_org }),
-        )
-        .await
-        .json();
-    let team = team["id"].as_str().expect("id").to_owned();
+    let team = h.new_team("West", &h.root_org).await;
     for user in [&supervisor.user_id, &guardian.user_id] {
-        let r = h
-            .admin_post(
-                &format!("/v1/admin/teams/{team}/members"),
-                json!({ "user_id": user }),
-            )
-            .await;
-        assert_eq!(r.status, StatusCode::NO_CONTENT);
+        h.join(&team, user).await;
     }
     // A step checked every 4 hours from 08:00 on 15 June: due at 12:00, not logged.
     let case = new_case();

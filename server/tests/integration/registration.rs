@@ -141,24 +141,6 @@ async fn an_undecodable_message_for_an_unknown_case_registers_nothing() {
     assert_eq!(guardian.read(&d, "v").as_deref(), Some("first visit"));
 }
 
-async fn new_team(h: &Harness, name: &str, org: &str) -> String {
-    let reply = h
-        .admin_post("/v1/admin/teams", json!({ "name": name, "org_id": org }))
-        .await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.error());
-    reply.json::<Value>()["id"].as_str().expect("id").to_owned()
-}
-
-async fn join(h: &Harness, team: &str, user: &str) {
-    let reply = h
-        .admin_post(
-            &format!("/v1/admin/teams/{team}/members"),
-            json!({ "user_id": user }),
-        )
-        .await;
-    assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.error());
-}
-
 async fn team_of(h: &Harness, case: CaseId) -> Option<String> {
     let case = case.to_string();
     h.state
@@ -199,9 +181,9 @@ async fn a_case_synced_by_a_guardian_in_one_team_joins_it_and_its_supervisor_see
     let h = Harness::new().await;
     let mut guardian = h.person("guardian").await;
     let mut supervisor = h.person("supervisor").await;
-    let team = new_team(&h, "North", &h.root_org.clone()).await;
-    join(&h, &team, &guardian.user_id).await;
-    join(&h, &team, &supervisor.user_id).await;
+    let team = h.new_team("North", &h.root_org.clone()).await;
+    h.join(&team, &guardian.user_id).await;
+    h.join(&team, &supervisor.user_id).await;
 
     let case = new_case();
     register(&h, &mut guardian, case).await;
@@ -233,12 +215,12 @@ async fn a_case_synced_by_a_guardian_in_no_team_or_two_waits_in_the_unteamed_lis
     let root = h.root_org.clone();
     let mut lone = h.person("guardian").await;
     let mut social_worker = h.person("social_worker").await;
-    let north = new_team(&h, "North", &root).await;
-    let south = new_team(&h, "South", &root).await;
-    join(&h, &north, &social_worker.user_id).await;
-    join(&h, &south, &social_worker.user_id).await;
+    let north = h.new_team("North", &root).await;
+    let south = h.new_team("South", &root).await;
+    h.join(&north, &social_worker.user_id).await;
+    h.join(&south, &social_worker.user_id).await;
     let supervisor = h.person("supervisor").await;
-    join(&h, &north, &supervisor.user_id).await;
+    h.join(&north, &supervisor.user_id).await;
     let teamless_supervisor = h.person("supervisor").await;
     // A supervisor of a team in another organisation.
     let other_org: Value = h
@@ -249,11 +231,11 @@ async fn a_case_synced_by_a_guardian_in_no_team_or_two_waits_in_the_unteamed_lis
         .await
         .json();
     let other_org = other_org["id"].as_str().expect("id").to_owned();
-    let elsewhere = new_team(&h, "Elsewhere team", &other_org).await;
+    let elsewhere = h.new_team("Elsewhere team", &other_org).await;
     let outsider = h.create_user("supervisor", &other_org).await;
     let outsider_code = h.code_for(&outsider).await;
     let outsider = h.enrol_device(&outsider_code).await;
-    join(&h, &elsewhere, &outsider.user_id).await;
+    h.join(&elsewhere, &outsider.user_id).await;
 
     let first = new_case();
     register(&h, &mut lone, first).await;

@@ -277,6 +277,26 @@ impl Harness {
             .to_owned()
     }
 
+    /// A new team called `name` in `org`; its id.
+    pub async fn new_team(&self, name: &str, org: &str) -> String {
+        let reply = self
+            .admin_post("/v1/admin/teams", json!({ "name": name, "org_id": org }))
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "{}", reply.error());
+        reply.json::<Value>()["id"].as_str().expect("id").to_owned()
+    }
+
+    /// Add `user` to `team`.
+    pub async fn join(&self, team: &str, user: &str) {
+        let reply = self
+            .admin_post(
+                &format!("/v1/admin/teams/{team}/members"),
+                json!({ "user_id": user }),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::NO_CONTENT, "{}", reply.error());
+    }
+
     /// A new user of `role` in the root organisation, with one enrolled device.
     pub async fn person(&self, role: &str) -> Device {
         let user = self.create_user(role, &self.root_org.clone()).await;

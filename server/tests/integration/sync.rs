@@ -373,19 +373,8 @@ async fn supervisors_see_their_teams_cases_only() {
     let h = Harness::new().await;
     let mut supervisor = h.person("supervisor").await;
     let mut other_supervisor = h.person("supervisor").await;
-    let team: serde_json::Value = h
-        .admin_post(
-            "/v1/admin/teams",
-            json!({ "name": "South", "org_id": h.root_org }),
-        )
-        .await
-        .json();
-    let team = team["id"].as_str().expect("id").to_owned();
-    h.admin_post(
-        &format!("/v1/admin/teams/{team}/members"),
-        json!({ "user_id": supervisor.user_id }),
-    )
-    .await;
+    let team = h.new_team("South", &h.root_org).await;
+    h.join(&team, &supervisor.user_id).await;
 
     // A supervisor's offline case goes to their team.
     let case = new_case();
@@ -446,19 +435,8 @@ async fn a_supervisor_joining_a_team_of_many_cases_is_sent_every_one() {
     .await;
     let mut founder = h.person("supervisor").await;
     let mut joiner = h.person("supervisor").await;
-    let team: serde_json::Value = h
-        .admin_post(
-            "/v1/admin/teams",
-            json!({ "name": "East", "org_id": h.root_org }),
-        )
-        .await
-        .json();
-    let team = team["id"].as_str().expect("id").to_owned();
-    h.admin_post(
-        &format!("/v1/admin/teams/{team}/members"),
-        json!({ "user_id": founder.user_id }),
-    )
-    .await;
+    let team = h.new_team("East", &h.root_org).await;
+    h.join(&team, &founder.user_id).await;
     let cases: Vec<_> = (0..CASES).map(|_| new_case()).collect();
     for (i, case) in cases.iter().enumerate() {
         founder.write(doc(*case, DocKind::Visits), "v", &format!("visit {i}"));
@@ -480,11 +458,7 @@ async fn a_supervisor_joining_a_team_of_many_cases_is_sent_every_one() {
         "the joiner's cursor {} should be past the team's documents",
         joiner.cursor
     );
-    h.admin_post(
-        &format!("/v1/admin/teams/{team}/members"),
-        json!({ "user_id": joiner.user_id }),
-    )
-    .await;
+    h.join(&team, &joiner.user_id).await;
     // One answer brings them all: an answer that says there is no more must have left none
     // out (a case missed here would wait for a later sync that happens to look again).
     let first = h.sync_once(&mut joiner).await;
