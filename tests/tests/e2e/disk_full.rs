@@ -7,15 +7,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::AtomicBool;
 
 use anyhow::{Context, Result, ensure};
-use casebook_core::client::{RetryPolicy, SyncOptions, sync_now_with_options};
 use casebook_core::doc::{DocId, DocKind};
 use casebook_core::ids::EntryId;
 use casebook_core::model::Profile;
 use casebook_tests::support::{Admin, Device};
-use chrono::Utc;
 use rand::Rng;
 
 use super::backup_restore::ServerProcess;
@@ -159,22 +156,7 @@ async fn a_full_disk_mid_sync_is_a_503_that_loses_nothing_and_recovers() -> Resu
     fill(&filler)?;
     let big = write_big_notes(&guardian, case)?;
     let visits = DocId::new(case, DocKind::Visits);
-    let once = SyncOptions {
-        retry: RetryPolicy {
-            attempts: 1,
-            ..RetryPolicy::default()
-        },
-        ..SyncOptions::default()
-    };
-    let refused = sync_now_with_options(
-        &guardian.repo,
-        &guardian.identity,
-        &|| Utc::now().into(),
-        &|_| {},
-        &AtomicBool::new(false),
-        once,
-    )
-    .await;
+    let refused = super::sync_once(&guardian).await;
     match refused {
         Err(casebook_core::Error::Server { status, code, .. }) => {
             ensure!(status == 503 && code == "storage_full", "{status} {code}");

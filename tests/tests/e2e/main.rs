@@ -39,7 +39,10 @@ mod wire_format;
 mod write_rules;
 mod writer;
 
+use std::sync::atomic::AtomicBool;
+
 use anyhow::Result;
+use casebook_core::client::{RetryPolicy, SyncOptions, sync_now_with_options};
 use casebook_core::doc::DocId;
 use casebook_core::ids::{CaseId, EntryId};
 use casebook_core::model::{Interpreter, InterpreterMode, Profile, VettingStatus, VisitNote};
@@ -100,6 +103,27 @@ pub async fn team_on(h: Harness) -> Result<Team> {
         supervisor_id,
         case,
     })
+}
+
+/// One sync of `device` without the client's retries.
+pub async fn sync_once(device: &Device) -> casebook_core::Result<()> {
+    let once = SyncOptions {
+        retry: RetryPolicy {
+            attempts: 1,
+            ..RetryPolicy::default()
+        },
+        ..SyncOptions::default()
+    };
+    sync_now_with_options(
+        &device.repo,
+        &device.identity,
+        &|| chrono::Utc::now().into(),
+        &|_| {},
+        &AtomicBool::new(false),
+        once,
+    )
+    .await
+    .map(drop)
 }
 
 /// The ids of the visit notes `device` holds for `case`.

@@ -6,36 +6,12 @@
 //! device wrote meanwhile is lost. Runs on a cluster of its own (the shared one must not be
 //! restarted under other tests), when `scripts/test-all.sh` has provided PostgreSQL.
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result, ensure};
-use casebook_core::client::{RetryPolicy, SyncOptions, sync_now_with_options};
-use casebook_tests::support::{Device, Harness};
-use chrono::Utc;
+use casebook_tests::support::Harness;
 
-use super::{note_ids, record_visit, team_on};
-
-/// One sync of `device` without the client's retries.
-async fn sync_once(device: &Device) -> casebook_core::Result<()> {
-    let once = SyncOptions {
-        retry: RetryPolicy {
-            attempts: 1,
-            ..RetryPolicy::default()
-        },
-        ..SyncOptions::default()
-    };
-    sync_now_with_options(
-        &device.repo,
-        &device.identity,
-        &|| Utc::now().into(),
-        &|_| {},
-        &AtomicBool::new(false),
-        once,
-    )
-    .await
-    .map(drop)
-}
+use super::{note_ids, record_visit, sync_once, team_on};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgresql_restart_loses_nothing_and_needs_no_server_restart() -> Result<()> {
