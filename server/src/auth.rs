@@ -619,21 +619,10 @@ pub struct Caller {
 }
 
 /// Resolve a bearer token: unknown or expired is `unauthenticated`, a revoked device (or a
-/// disabled user) is `device_revoked`.
+/// disabled user) is `device_revoked`. One statement, so it can run outside a transaction
+/// ([`crate::db::Db::read_single`]).
 pub fn authenticate(conn: Conn<'_>, token: &str, now: i64) -> Result<Caller> {
-    let session = hash_secret(token.as_bytes());
-    let device: Option<String> = conn
-        .query_row(
-            "SELECT device_id FROM sessions WHERE token_hash = ?1",
-            [&session],
-            |r| r.get(0),
-        )
-        .optional()?;
-    let device = device
-        .ok_or(Error::Unauthenticated("unknown session"))?
-        .parse()
-        .map_err(|_| Error::Corrupt("device id".into()))?;
-    live_caller(conn, device, session, now)
+    live_caller(conn, hash_secret(token.as_bytes()), None, now)
 }
 
 /// Check the caller's session again inside the transaction that is about to read or write
@@ -643,34 +632,101 @@ pub fn authenticate(conn: Conn<'_>, token: &str, now: i64) -> Result<Caller> {
 /// Every service that acts for a [`Caller`] calls this first, in its own transaction: the
 /// check made when the request's headers arrived is not enough.
 pub fn recheck(conn: Conn<'_>, caller: &Caller, now: i64) -> Result<Caller> {
-    live_caller(conn, caller.device, caller.session.clone(), now)
+    live_caller(conn, caller.session.clone(), Some(caller.device), now)
 }
 
-/// The caller behind `session` on `device`, if the session is live: not expired, the device
-/// not revoked, its user not disabled.
-fn live_caller(conn: Conn<'_>, device: DeviceId, session: Vec<u8>, now: i64) -> Result<Caller> {
-    let row: Option<(i64, bool, String)> = conn
-        .query_row(
-            "SELECT s.expires_at, d.revoked_at IS NOT NULL, d.user_id
+/// What one row of [`live_caller_sql`] says about a session.
+struct SessionRow {
+    device: String,
+    expires_at: i64,
+    revoked: bool,
+    user: Option<(String, String, String, bool)>,
+    user_disabled: bool,
+}
+
+/// A session with its device, the device's user and the user's organisation, in one
+/// statement (one round trip on PostgreSQL, where every sync checks a session twice). The
+/// user and organisation are outer joins so that a missing one is told apart from an
+/// unknown session.
+macro_rules! live_caller_sql {
+    ($where:literal) => {
+        concat!(
+            "SELECT s.device_id, s.expires_at, d.revoked_at IS NOT NULL,
+                u.id, u.org_id, u.role, o.is_root, u.disabled_at IS NOT NULL
              FROM sessions s JOIN devices d ON d.id = s.device_id
-             WHERE s.token_hash = ?1 AND s.device_id = ?2",
-            params![session, device.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+             LEFT JOIN users u ON u.id = d.user_id
+             LEFT JOIN orgs o ON o.id = u.org_id
+             WHERE ",
+            $where
         )
-        .optional()?;
-    let Some((expires, revoked, user)) = row else {
+    };
+}
+
+/// [`live_caller_sql`] for a session token alone (a request's header).
+const LIVE_CALLER_BY_TOKEN_SQL: &str = live_caller_sql!("s.token_hash = ?1");
+
+/// [`live_caller_sql`] for a session token bound to a known device (a recheck).
+const LIVE_CALLER_BY_TOKEN_AND_DEVICE_SQL: &str =
+    live_caller_sql!("s.token_hash = ?1 AND s.device_id = ?2");
+
+/// The caller behind `session` (on `device`, when it is known already), if the session is
+/// live: not expired, the device not revoked, its user not disabled.
+fn live_caller(
+    conn: Conn<'_>,
+    session: Vec<u8>,
+    device: Option<DeviceId>,
+    now: i64,
+) -> Result<Caller> {
+    let read = |r: &crate::sql::Row<'_>| {
+        let user_id: Option<String> = r.get(3)?;
+        let org_id: Option<String> = r.get(4)?;
+        let role: Option<String> = r.get(5)?;
+        let org_is_root: Option<bool> = r.get(6)?;
+        Ok(SessionRow {
+            device: r.get(0)?,
+            expires_at: r.get(1)?,
+            revoked: r.get(2)?,
+            user: match (user_id, org_id, role, org_is_root) {
+                (Some(id), Some(org), Some(role), Some(root)) => Some((id, org, role, root)),
+                _ => None,
+            },
+            user_disabled: r.get::<_, Option<bool>>(7)?.unwrap_or(false),
+        })
+    };
+    let row: Option<SessionRow> = match device {
+        None => conn.query_row(LIVE_CALLER_BY_TOKEN_SQL, [&session], read),
+        Some(device) => conn.query_row(
+            LIVE_CALLER_BY_TOKEN_AND_DEVICE_SQL,
+            params![session, device.to_string()],
+            read,
+        ),
+    }
+    .optional()?;
+    let Some(row) = row else {
         return Err(Error::Unauthenticated("unknown session"));
     };
-    if revoked {
+    let device = row
+        .device
+        .parse()
+        .map_err(|_| Error::Corrupt("device id".into()))?;
+    if row.revoked {
         return Err(Error::DeviceRevoked);
     }
-    if expires <= now {
+    if row.expires_at <= now {
         return Err(Error::Unauthenticated("session expired"));
     }
-    if user_disabled(conn, &user)? {
+    if row.user_disabled {
         return Err(Error::DeviceRevoked);
     }
-    let user = directory::user(conn, &user)?.ok_or(Error::Unauthenticated("unknown user"))?;
+    let (id, org_id, role, org_is_root) = row.user.ok_or(Error::Unauthenticated("unknown user"))?;
+    let user = User {
+        id,
+        org_id,
+        role: role
+            .parse()
+            .map_err(|_| Error::Corrupt("user role".into()))?,
+        org_is_root,
+    };
     Ok(Caller {
         device,
         user,

@@ -96,44 +96,39 @@ impl Permissions {
     }
 }
 
+/// The cases of a user's organisation they relate to, each with how (0 assigned, 1 a
+/// supervisor of its team, 2 its placement's carer), in one statement: it runs in every sync.
+/// `?3` is 1 for a supervisor: team membership makes only a supervisor the supervisor of the
+/// team's cases.
+const PERMISSIONS_SQL: &str = "SELECT a.case_id, 0 FROM assignments a
+         JOIN cases c ON c.id = a.case_id
+     WHERE a.user_id = ?1 AND c.org_id = ?2
+     UNION ALL
+     SELECT DISTINCT c.id, 1 FROM team_members m JOIN cases c ON c.team_id = m.team_id
+     WHERE m.user_id = ?1 AND c.org_id = ?2 AND ?3 = 1
+     UNION ALL
+     SELECT p.case_id, 2 FROM placements p JOIN cases c ON c.id = p.case_id
+     WHERE p.carer_id = ?1 AND c.org_id = ?2";
+
 /// The relations of `user` to every case they are connected with, in their organisation.
 pub fn permissions(conn: Conn<'_>, user: &User) -> Result<Permissions> {
     let mut cases: HashMap<String, Relation> = HashMap::new();
-    /// A query for case ids, whether it applies to supervisors only, and what a row means.
-    type Source = (&'static str, bool, fn(&mut Relation));
-    let queries: [Source; 3] = [
-        (
-            "SELECT a.case_id FROM assignments a JOIN cases c ON c.id = a.case_id
-             WHERE a.user_id = ?1 AND c.org_id = ?2",
-            false,
-            |r| r.assigned = true,
-        ),
-        (
-            "SELECT DISTINCT c.id FROM team_members m JOIN cases c ON c.team_id = m.team_id
-             WHERE m.user_id = ?1 AND c.org_id = ?2",
-            true,
-            |r| r.supervises_team = true,
-        ),
-        (
-            "SELECT p.case_id FROM placements p JOIN cases c ON c.id = p.case_id
-             WHERE p.carer_id = ?1 AND c.org_id = ?2",
-            false,
-            |r| r.placement_carer = true,
-        ),
-    ];
-    for (sql, supervisors_only, mark) in queries {
-        // Team membership makes only a supervisor the supervisor of the team's cases.
-        if supervisors_only && user.role != Role::Supervisor {
-            continue;
-        }
-        let mut stmt = conn.prepare_cached(sql)?;
-        let ids = stmt.query_map(params![user.id, user.org_id], |r| r.get::<_, String>(0))?;
-        for id in ids {
-            let rel = cases.entry(id?).or_insert(Relation {
-                same_org: true,
-                ..Relation::default()
-            });
-            mark(rel);
+    // Team membership makes only a supervisor the supervisor of the team's cases.
+    let supervisor = i64::from(user.role == Role::Supervisor);
+    let mut stmt = conn.prepare_cached(PERMISSIONS_SQL)?;
+    let rows = stmt.query_map(params![user.id, user.org_id, supervisor], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+    })?;
+    for row in rows {
+        let (id, source) = row?;
+        let rel = cases.entry(id).or_insert(Relation {
+            same_org: true,
+            ..Relation::default()
+        });
+        match source {
+            0 => rel.assigned = true,
+            1 => rel.supervises_team = true,
+            _ => rel.placement_carer = true,
         }
     }
     Ok(Permissions {

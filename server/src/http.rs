@@ -110,7 +110,7 @@ impl FromRequestParts<AppState> for Caller {
         let now = state.clock.now();
         state
             .db
-            .read(move |conn| auth::authenticate(conn, &token, now))
+            .read_single(move |conn| auth::authenticate(conn, &token, now))
             .await
     }
 }

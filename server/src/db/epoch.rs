@@ -6,7 +6,7 @@
 use rand::RngCore;
 
 use super::{meta_get, meta_set};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sql::{Conn, Tx};
 
 /// The `meta` key of the epoch.
@@ -15,6 +15,26 @@ const EPOCH_KEY: &str = "epoch";
 /// The store's epoch, `None` for a database opened without [`ensure`] (never in a server).
 pub fn current(conn: Conn<'_>) -> Result<Option<String>> {
     meta_get(conn, EPOCH_KEY)
+}
+
+/// The store's sequence counter ([`super::current_seq`]) and its epoch ([`current`]), in
+/// one statement: every sync answer carries both.
+pub fn seq_and_epoch(conn: Conn<'_>) -> Result<(u64, Option<String>)> {
+    let mut stmt = conn.prepare_cached("SELECT key, value FROM meta WHERE key IN ('seq', ?1)")?;
+    let rows = stmt.query_map([EPOCH_KEY], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let (mut seq, mut epoch) = (None, None);
+    for row in rows {
+        match row? {
+            (key, value) if key == EPOCH_KEY => epoch = Some(value),
+            (_, value) => seq = Some(value),
+        }
+    }
+    let seq = seq
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| Error::Corrupt("sequence counter".into()))?;
+    Ok((seq, epoch))
 }
 
 /// Give the store an epoch if it has none yet (a new database, or one made before epochs).

@@ -161,6 +161,15 @@ impl Db {
             .expect("a PostgreSQL database has no file")
     }
 
+    /// Statements this process has sent to PostgreSQL (`None` on SQLite, which runs in
+    /// process and has no round trips to count).
+    pub fn postgres_statements(&self) -> Option<u64> {
+        match &self.inner.engine {
+            EngineDb::Sqlite(_) => None,
+            EngineDb::Postgres(db) => Some(db.statements_sent()),
+        }
+    }
+
     /// The directory whose free space `/readyz` checks (the data directory).
     pub fn local_dir(&self) -> &Path {
         &self.inner.local_dir
@@ -209,6 +218,31 @@ impl Db {
             EngineDb::Postgres(db) => db.probe_write_blocking(busy, now),
         }
     }
+    /// Run `f`, which issues exactly one statement, on a read connection without opening a
+    /// transaction: one statement is atomic and sees one snapshot by itself, so the BEGIN and
+    /// COMMIT of [`Db::read`] would only add two round trips on PostgreSQL. (Two statements
+    /// here would each see a different snapshot: use [`Db::read`] for those.)
+    pub async fn read_single<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(Conn<'_>) -> Result<T> + Send + 'static,
+    {
+        let _permit = self
+            .inner
+            .reader_permits
+            .acquire()
+            .await
+            .map_err(|e| Error::Task(e.to_string()))?;
+        let db = self.clone();
+        tokio::task::spawn_blocking(move || {
+            crate::sql::postgres::on_blocking_thread(|| match &db.inner.engine {
+                EngineDb::Sqlite(db) => db.read_single_blocking(f),
+                EngineDb::Postgres(db) => db.read_single_blocking(f),
+            })
+        })
+        .await?
+    }
+
     /// [`Db::read_blocking`] on the blocking thread pool.
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
@@ -328,6 +362,20 @@ impl SqliteDb {
         let out = out?;
         end?;
         Ok(out)
+    }
+
+    /// [`Db::read_single`]: `f` on an idle reader in autocommit mode.
+    fn read_single_blocking<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
+        let conn = lock(&self.idle_readers).pop();
+        let conn = match conn {
+            Some(c) => c,
+            None => self.open_reader()?,
+        };
+        let out = f(Conn::sqlite(&conn));
+        if conn.is_autocommit() {
+            lock(&self.idle_readers).push(conn);
+        }
+        out
     }
 
     fn write_blocking<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {

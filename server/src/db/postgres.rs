@@ -41,6 +41,8 @@ pub struct PgDb {
     sealer: crate::sealing::Sealer,
     /// Host and database name, for messages (never the password).
     target: String,
+    /// Statements sent to PostgreSQL by this handle (`BEGIN` and `COMMIT` included).
+    statements: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for PgDb {
@@ -115,9 +117,16 @@ impl PgDb {
             handle,
             sealer: crate::sealing::Sealer::new(key, older),
             target,
+            statements: std::sync::atomic::AtomicU64::new(0),
         };
         db.migrate()?;
         Ok(db)
+    }
+
+    /// Statements sent to PostgreSQL by this handle so far, `BEGIN` and `COMMIT` included
+    /// (a `BEGIN` shares its first statement's round trip: [`PgConn::begin_with_next`]).
+    pub fn statements_sent(&self) -> u64 {
+        self.statements.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     fn client(&self) -> Result<Object> {
@@ -178,11 +187,18 @@ impl PgDb {
     /// Run `f` in one read-only snapshot.
     pub fn read_blocking<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
         let client = self.client()?;
-        let conn = PgConn::new(&client, &self.handle, &self.sealer);
+        let conn = PgConn::new(&client, &self.handle, &self.sealer).counting(&self.statements);
         let mut open = Open::begin(&conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
         let out = f(Conn::new(&conn));
         open.finish(out.is_ok())?;
         out
+    }
+
+    /// [`super::Db::read_single`]: `f`'s one statement in autocommit mode (its own snapshot).
+    pub fn read_single_blocking<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
+        let client = self.client()?;
+        let conn = PgConn::new(&client, &self.handle, &self.sealer).counting(&self.statements);
+        f(Conn::new(&conn))
     }
 
     /// Run `f` in one write transaction under the write lock; committed if `f` succeeds.
@@ -196,7 +212,7 @@ impl PgDb {
         f: impl FnOnce(&Tx<'_>) -> Result<T>,
     ) -> Result<T> {
         let client = self.client()?;
-        let conn = PgConn::new(&client, &self.handle, &self.sealer);
+        let conn = PgConn::new(&client, &self.handle, &self.sealer).counting(&self.statements);
         let mut open = Open::begin(&conn, "BEGIN ISOLATION LEVEL READ COMMITTED")?;
         let c = Conn::new(&conn);
         if let Some(wait) = lock_timeout {
@@ -227,7 +243,7 @@ impl PgDb {
         per_sec: f64,
     ) -> Result<(bool, f64)> {
         let client = self.client()?;
-        let conn = PgConn::new(&client, &self.handle, &self.sealer);
+        let conn = PgConn::new(&client, &self.handle, &self.sealer).counting(&self.statements);
         let c = Conn::new(&conn);
         let (granted, tokens): (bool, f64) = c.query_row(
             "INSERT INTO sync_buckets AS b (device, tokens, at, granted)
@@ -274,13 +290,19 @@ struct Open<'a, 'c> {
 }
 
 impl<'a, 'c> Open<'a, 'c> {
-    fn begin(conn: &'a PgConn<'c>, begin: &str) -> Result<Self> {
-        crate::sql::Backend::execute_batch(conn, begin)?;
+    /// Open a transaction: `begin` goes out with its first statement
+    /// ([`PgConn::begin_with_next`]), saving a round trip.
+    fn begin(conn: &'a PgConn<'c>, begin: &'static str) -> Result<Self> {
+        conn.begin_with_next(begin);
         Ok(Self { conn, done: false })
     }
 
     fn finish(&mut self, commit: bool) -> Result<()> {
         self.done = true;
+        if self.conn.begin_pending() {
+            // No statement ran, so no transaction was opened: nothing to end.
+            return Ok(());
+        }
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
         crate::sql::Backend::execute_batch(self.conn, end)?;
         Ok(())
@@ -290,6 +312,7 @@ impl<'a, 'c> Open<'a, 'c> {
 impl Drop for Open<'_, '_> {
     fn drop(&mut self) {
         if !self.done
+            && !self.conn.begin_pending()
             && let Err(e) = crate::sql::Backend::execute_batch(self.conn, "ROLLBACK")
         {
             tracing::warn!(error = %e, "could not roll back an unfinished transaction");

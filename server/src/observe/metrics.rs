@@ -2,7 +2,7 @@
 //! plain-HTTP listener, loopback by default and never on the public one: request counts and
 //! latency histograms by route template, bytes in and out, syncs by outcome, and, read from
 //! the database at each scrape, enrolled, active and revoked devices, the audit chain's
-//! length and the database's size.
+//! length, the database's size and (on PostgreSQL) the statements sent to it.
 
 use std::sync::OnceLock;
 
@@ -41,6 +41,9 @@ pub mod names {
     pub const AUDIT_CHAIN_ROWS: &str = "casebook_audit_chain_rows";
     /// Gauge: bytes of the database file and its write-ahead log.
     pub const DATABASE_BYTES: &str = "casebook_database_bytes";
+    /// Counter: statements sent to PostgreSQL by this instance, `BEGIN` and `COMMIT`
+    /// included (absent on SQLite). Divided by the syncs, the statements a sync costs.
+    pub const POSTGRES_STATEMENTS: &str = "casebook_postgres_statements_total";
 }
 
 /// The default metrics listener.
@@ -110,6 +113,10 @@ fn describe() {
         Unit::Bytes,
         "Bytes of the database (SQLite: its file and WAL; PostgreSQL: pg_database_size)."
     );
+    describe_counter!(
+        names::POSTGRES_STATEMENTS,
+        "Statements this instance sent to PostgreSQL, BEGIN and COMMIT included."
+    );
 }
 
 /// The figures read from the database at each scrape.
@@ -167,6 +174,9 @@ pub async fn scrape(state: &AppState) -> Result<String> {
         metrics::gauge!(names::DEVICES_REVOKED).set(inventory.revoked as f64);
         metrics::gauge!(names::AUDIT_CHAIN_ROWS).set(inventory.audit_rows as f64);
         metrics::gauge!(names::DATABASE_BYTES).set(bytes as f64);
+        if let Some(statements) = state.db.postgres_statements() {
+            metrics::counter!(names::POSTGRES_STATEMENTS).absolute(statements);
+        }
     }
     handle.run_upkeep();
     Ok(handle.render())

@@ -21,6 +21,11 @@ pub struct PgConn<'a> {
     client: &'a deadpool_postgres::ClientWrapper,
     rt: &'a tokio::runtime::Handle,
     sealer: &'a crate::sealing::Sealer,
+    /// A `BEGIN ...` not sent yet: it goes out with the transaction's first statement, in one
+    /// flight ([`PgConn::begin_with_next`]).
+    begin: std::sync::Mutex<Option<&'static str>>,
+    /// Statements sent to PostgreSQL through this process's connections.
+    statements: Option<&'a std::sync::atomic::AtomicU64>,
 }
 
 impl std::fmt::Debug for PgConn<'_> {
@@ -41,7 +46,63 @@ impl<'a> PgConn<'a> {
         rt: &'a tokio::runtime::Handle,
         sealer: &'a crate::sealing::Sealer,
     ) -> Self {
-        Self { client, rt, sealer }
+        Self {
+            client,
+            rt,
+            sealer,
+            begin: std::sync::Mutex::new(None),
+            statements: None,
+        }
+    }
+
+    /// Count every statement sent through this connection in `counter`.
+    #[must_use]
+    pub fn counting(mut self, counter: &'a std::sync::atomic::AtomicU64) -> Self {
+        self.statements = Some(counter);
+        self
+    }
+
+    /// Open a transaction with `begin` (a `BEGIN ...` statement) without a round trip of its
+    /// own: it is sent in the same flight as the transaction's first statement, ahead of it
+    /// on the connection (PostgreSQL runs them in order), and its outcome is checked with
+    /// that statement's. The first statement of every transaction here is a read or the
+    /// write lock, so a `BEGIN` that failed has not let a write run outside a transaction.
+    pub fn begin_with_next(&self, begin: &'static str) {
+        *self.pending_begin() = Some(begin);
+    }
+
+    /// Whether a [`PgConn::begin_with_next`] is still waiting for its first statement (the
+    /// transaction ran no statement, so there is nothing to end).
+    pub fn begin_pending(&self) -> bool {
+        self.pending_begin().is_some()
+    }
+
+    fn pending_begin(&self) -> std::sync::MutexGuard<'_, Option<&'static str>> {
+        // A poisoned lock still holds a meaningful value: the `BEGIN`, or none.
+        self.begin
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn count(&self, statements: u64) {
+        if let Some(counter) = self.statements {
+            counter.fetch_add(statements, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Run `work` (one statement), preceded in the same flight by a pending `BEGIN`.
+    async fn after_begin<T>(&self, work: impl Future<Output = Result<T>>) -> Result<T> {
+        self.count(1);
+        let begin = self.pending_begin().take();
+        let Some(begin) = begin else {
+            return work.await;
+        };
+        self.count(1);
+        // `join!` polls the `BEGIN` first, which queues it on the connection before the
+        // statement's own messages; both replies are then awaited together.
+        let (began, out) = tokio::join!(self.client.batch_execute(begin), work);
+        began.map_err(pg_error)?;
+        out
     }
 
     /// `sql` prepared (rewritten to PostgreSQL's dialect, cached per connection) and `params`
@@ -97,44 +158,53 @@ impl Backend for PgConn<'_> {
     }
 
     fn execute(&self, sql: &str, params: Vec<Value>) -> Result<usize> {
-        block_on(self.rt, async {
-            let (stmt, args) = self.prepare_bound(sql, params).await?;
-            let n = self
-                .client
-                .execute(&stmt, &as_refs(&args))
-                .await
-                .map_err(pg_error)?;
-            Ok(usize::try_from(n).unwrap_or(usize::MAX))
-        })
+        block_on(
+            self.rt,
+            self.after_begin(async {
+                let (stmt, args) = self.prepare_bound(sql, params).await?;
+                let n = self
+                    .client
+                    .execute(&stmt, &as_refs(&args))
+                    .await
+                    .map_err(pg_error)?;
+                Ok(usize::try_from(n).unwrap_or(usize::MAX))
+            }),
+        )
     }
 
     fn query(&self, sql: &str, params: Vec<Value>) -> Result<RowSet> {
-        block_on(self.rt, async {
-            let (stmt, args) = self.prepare_bound(sql, params).await?;
-            let rows = self
-                .client
-                .query(&stmt, &as_refs(&args))
-                .await
-                .map_err(pg_error)?;
-            let columns: Arc<[String]> =
-                stmt.columns().iter().map(|c| c.name().to_owned()).collect();
-            let mut out = Vec::with_capacity(rows.len());
-            for row in &rows {
-                let mut values = Vec::with_capacity(columns.len());
-                for i in 0..columns.len() {
-                    let cell: Cell = row
-                        .try_get(i)
-                        .map_err(|e| Error::Conversion(format!("column {i}: {e}")))?;
-                    values.push(cell.0);
+        block_on(
+            self.rt,
+            self.after_begin(async {
+                let (stmt, args) = self.prepare_bound(sql, params).await?;
+                let rows = self
+                    .client
+                    .query(&stmt, &as_refs(&args))
+                    .await
+                    .map_err(pg_error)?;
+                let columns: Arc<[String]> =
+                    stmt.columns().iter().map(|c| c.name().to_owned()).collect();
+                let mut out = Vec::with_capacity(rows.len());
+                for row in &rows {
+                    let mut values = Vec::with_capacity(columns.len());
+                    for i in 0..columns.len() {
+                        let cell: Cell = row
+                            .try_get(i)
+                            .map_err(|e| Error::Conversion(format!("column {i}: {e}")))?;
+                        values.push(cell.0);
+                    }
+                    out.push(values);
                 }
-                out.push(values);
-            }
-            Ok(RowSet { columns, rows: out })
-        })
+                Ok(RowSet { columns, rows: out })
+            }),
+        )
     }
 
     fn execute_batch(&self, sql: &str) -> Result<()> {
-        block_on(self.rt, self.client.batch_execute(sql)).map_err(pg_error)
+        block_on(
+            self.rt,
+            self.after_begin(async { self.client.batch_execute(sql).await.map_err(pg_error) }),
+        )
     }
 }
 

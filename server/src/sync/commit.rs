@@ -529,12 +529,13 @@ pub(super) fn commit(
         }
     }
     ex.response.purge = to_purge(**tx, &perms, &ex.device)?;
+    let (seq, epoch) = db::epoch::seq_and_epoch(**tx)?;
     ex.response.cursor = if ex.response.more {
         last_cursor.unwrap_or(cursor)
     } else {
-        db::current_seq(**tx)?
+        seq
     };
-    ex.response.epoch = db::epoch::current(**tx)?;
+    ex.response.epoch = epoch;
     ex.response.notices = crate::admin::notices::deliver(tx, caller, now)?;
     ex.response.alerts =
         crate::alerts::deliver(**tx, &perms, &caller.user.id, cursor, ex.response.cursor)?;

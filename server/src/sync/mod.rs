@@ -369,8 +369,9 @@ fn idle_answer(conn: Conn<'_>, caller: &Caller, cursor: u64) -> Result<Option<Sy
     {
         return Ok(None);
     }
-    let mut answer = empty_response(db::current_seq(conn)?);
-    answer.epoch = db::epoch::current(conn)?;
+    let (seq, epoch) = db::epoch::seq_and_epoch(conn)?;
+    let mut answer = empty_response(seq);
+    answer.epoch = epoch;
     answer.alerts = crate::alerts::deliver(conn, &perms, &caller.user.id, cursor, answer.cursor)?;
     Ok(Some(answer))
 }

@@ -592,3 +592,92 @@ async fn a_rewritten_chain_with_its_hashes_recomputed_fails_at_the_sealed_head()
         other => panic!("a rewritten chain went unnoticed: {other:?}"),
     }
 }
+
+/// The statements a no-op sync sends to PostgreSQL, each a round trip (but a `BEGIN`, which
+/// goes out with its transaction's first statement). A carer's phone waking up syncs nothing
+/// new; with 200 phones a second on one database, every statement is latency on a busy host.
+/// The session is checked in one statement outside any transaction, the sync budget in one,
+/// and the idle answer's read (the session again, notices, access, offers, purges, cursor and
+/// epoch, alerts) in one read-only transaction: 11 statements for a carer, 12 for a guardian
+/// (whose cases are also looked up for documents never sent); 20 before they were folded.
+const NO_OP_SYNC_STATEMENTS: u64 = 12;
+
+#[tokio::test]
+async fn a_no_op_sync_sends_at_most_twelve_statements_to_postgres() {
+    let Some(admin) = cluster() else { return };
+    let (h, _) = on_postgres(&admin).await;
+    let mut guardian = h.person("guardian").await;
+    let mut carer = h.person("carer").await;
+    let team = h.new_team("West", &h.root_org).await;
+    h.join(&team, &guardian.user_id).await;
+    h.join(&team, &carer.user_id).await;
+    for i in 0..3 {
+        let case = new_case();
+        guardian.write(doc(case, DocKind::Visits), "v", &format!("visit {i}"));
+        guardian.write(doc(case, DocKind::Safety), "s", &format!("step {i}"));
+    }
+    h.sync_until_quiet(&mut guardian).await;
+    h.sync_until_quiet(&mut carer).await;
+    for device in [&mut carer, &mut guardian] {
+        let before = h.state.db.postgres_statements().expect("on PostgreSQL");
+        let cursor = device.cursor;
+        let answer = h.sync_once(device).await;
+        let spent = h.state.db.postgres_statements().expect("on PostgreSQL") - before;
+        assert!(
+            answer.snapshots.is_empty() && answer.messages.is_empty() && !answer.more,
+            "a no-op sync"
+        );
+        assert_eq!(device.cursor, cursor);
+        eprintln!("a no-op sync sent {spent} statements to PostgreSQL");
+        assert!(
+            spent <= NO_OP_SYNC_STATEMENTS,
+            "a no-op sync sent {spent} statements (at most {NO_OP_SYNC_STATEMENTS})"
+        );
+    }
+}
+
+/// A `BEGIN` sent in one flight with its transaction's first statement still opens the
+/// transaction before that statement runs: a read sees one snapshot from its first statement
+/// on (a write committed between two of its statements is not seen), and a write that fails
+/// leaves nothing behind.
+#[tokio::test]
+async fn a_pipelined_begin_still_gives_one_snapshot_and_rolls_back_a_failed_write() {
+    use casebook_server::db::{meta_get, meta_set};
+    let Some(admin) = cluster() else { return };
+    let (h, _) = on_postgres(&admin).await;
+    let db = h.state.db.clone();
+    tokio::task::spawn_blocking(move || {
+        casebook_server::sql::postgres::on_blocking_thread(|| {
+            db.write_blocking(|tx| meta_set(tx, "pipelined_begin_probe", "1"))
+                .expect("first write");
+            let seen = db
+                .read_blocking(|c| {
+                    let first = meta_get(c, "pipelined_begin_probe")?;
+                    db.write_blocking(|tx| meta_set(tx, "pipelined_begin_probe", "2"))?;
+                    let second = meta_get(c, "pipelined_begin_probe")?;
+                    Ok((first, second))
+                })
+                .expect("read");
+            assert_eq!(
+                seen,
+                (Some("1".to_owned()), Some("1".to_owned())),
+                "one snapshot for the whole read"
+            );
+            let failed = db.write_blocking(|tx| {
+                meta_set(tx, "pipelined_begin_probe", "3")?;
+                Err::<(), _>(casebook_server::error::Error::Conflict("made to fail"))
+            });
+            assert!(failed.is_err());
+            let now = db
+                .read_blocking(|c| meta_get(c, "pipelined_begin_probe"))
+                .expect("read");
+            assert_eq!(
+                now.as_deref(),
+                Some("2"),
+                "the failed write was rolled back"
+            );
+        });
+    })
+    .await
+    .expect("blocking task");
+}
