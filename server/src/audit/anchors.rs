@@ -245,7 +245,11 @@ pub fn spawn(
             let db = db.clone();
             let now = clock.now();
             let joined = tokio::task::spawn_blocking(move || {
-                let result = db.read_blocking(|c| anchorer.anchor_if_due(c, now, force));
+                // Marked as a blocking-pool thread, so PostgreSQL's statements are waited
+                // for here rather than each on a thread of its own.
+                let result = crate::sql::postgres::on_blocking_thread(|| {
+                    db.read_blocking(|c| anchorer.anchor_if_due(c, now, force))
+                });
                 (anchorer, result)
             })
             .await;

@@ -127,7 +127,7 @@ pub async fn readiness(state: &AppState) -> Readiness {
     let now = state.clock.now();
     let db = state.db.clone();
     let database = match tokio::task::spawn_blocking(move || {
-        db.probe_write_blocking(DB_PROBE_BUSY, now)
+        crate::sql::postgres::on_blocking_thread(|| db.probe_write_blocking(DB_PROBE_BUSY, now))
     })
     .await
     {
