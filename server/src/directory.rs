@@ -128,7 +128,8 @@ pub fn permissions(conn: Conn<'_>, user: &User) -> Result<Permissions> {
         match source {
             0 => rel.assigned = true,
             1 => rel.supervises_team = true,
-            _ => rel.placement_carer = true,
+            2 => rel.placement_carer = true,
+            _ => return Err(Error::Corrupt("permission source".into())),
         }
     }
     Ok(Permissions {

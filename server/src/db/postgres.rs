@@ -186,11 +186,30 @@ impl PgDb {
 
     /// Run `f` in one read-only snapshot.
     pub fn read_blocking<T>(&self, f: impl FnOnce(Conn<'_>) -> Result<T>) -> Result<T> {
+        self.in_transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", |conn| {
+            f(Conn::new(conn))
+        })
+    }
+
+    /// Run `f` in a transaction opened by `begin` on a pooled connection, committed if `f`
+    /// succeeds and rolled back otherwise. A connection whose transaction could not be ended
+    /// is taken out of the pool, not handed to the next request still inside it.
+    fn in_transaction<T>(
+        &self,
+        begin: &'static str,
+        f: impl FnOnce(&PgConn<'_>) -> Result<T>,
+    ) -> Result<T> {
         let client = self.client()?;
         let conn = PgConn::new(&client, &self.handle, &self.sealer).counting(&self.statements);
-        let mut open = Open::begin(&conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
-        let out = f(Conn::new(&conn));
-        open.finish(out.is_ok())?;
+        let out = {
+            let mut open = Open::begin(&conn, begin);
+            let out = f(&conn);
+            open.finish(out.is_ok()).and(out)
+        };
+        if conn.unusable() {
+            // Closed with the client here rather than recycled into the pool.
+            drop(Object::take(client));
+        }
         out
     }
 
@@ -211,17 +230,14 @@ impl PgDb {
         lock_timeout: Option<Duration>,
         f: impl FnOnce(&Tx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let client = self.client()?;
-        let conn = PgConn::new(&client, &self.handle, &self.sealer).counting(&self.statements);
-        let mut open = Open::begin(&conn, "BEGIN ISOLATION LEVEL READ COMMITTED")?;
-        let c = Conn::new(&conn);
-        if let Some(wait) = lock_timeout {
-            c.execute_batch(&format!("SET LOCAL lock_timeout = {}", wait.as_millis()))?;
-        }
-        c.execute("SELECT pg_advisory_xact_lock(?1)", [WRITE_LOCK])?;
-        let out = f(&Tx::new(c));
-        open.finish(out.is_ok())?;
-        out
+        self.in_transaction("BEGIN ISOLATION LEVEL READ COMMITTED", |conn| {
+            let c = Conn::new(conn);
+            if let Some(wait) = lock_timeout {
+                c.execute_batch(&format!("SET LOCAL lock_timeout = {}", wait.as_millis()))?;
+            }
+            c.execute("SELECT pg_advisory_xact_lock(?1)", [WRITE_LOCK])?;
+            f(&Tx::new(c))
+        })
     }
 
     /// `/readyz`'s write: wait at most `busy` for the write lock, then write `meta`.
@@ -292,9 +308,9 @@ struct Open<'a, 'c> {
 impl<'a, 'c> Open<'a, 'c> {
     /// Open a transaction: `begin` goes out with its first statement
     /// ([`PgConn::begin_with_next`]), saving a round trip.
-    fn begin(conn: &'a PgConn<'c>, begin: &'static str) -> Result<Self> {
+    fn begin(conn: &'a PgConn<'c>, begin: &'static str) -> Self {
         conn.begin_with_next(begin);
-        Ok(Self { conn, done: false })
+        Self { conn, done: false }
     }
 
     fn finish(&mut self, commit: bool) -> Result<()> {
@@ -304,7 +320,9 @@ impl<'a, 'c> Open<'a, 'c> {
             return Ok(());
         }
         let end = if commit { "COMMIT" } else { "ROLLBACK" };
-        crate::sql::Backend::execute_batch(self.conn, end)?;
+        crate::sql::Backend::execute_batch(self.conn, end).inspect_err(|_| {
+            self.conn.mark_unusable();
+        })?;
         Ok(())
     }
 }
@@ -315,6 +333,7 @@ impl Drop for Open<'_, '_> {
             && !self.conn.begin_pending()
             && let Err(e) = crate::sql::Backend::execute_batch(self.conn, "ROLLBACK")
         {
+            self.conn.mark_unusable();
             tracing::warn!(error = %e, "could not roll back an unfinished transaction");
         }
     }

@@ -26,6 +26,9 @@ pub struct PgConn<'a> {
     begin: std::sync::Mutex<Option<&'static str>>,
     /// Statements sent to PostgreSQL through this process's connections.
     statements: Option<&'a std::sync::atomic::AtomicU64>,
+    /// Set when a transaction on this connection could not be ended: the connection must not
+    /// go back to the pool, where the next request would find itself inside that transaction.
+    unusable: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PgConn<'_> {
@@ -52,7 +55,19 @@ impl<'a> PgConn<'a> {
             sealer,
             begin: std::sync::Mutex::new(None),
             statements: None,
+            unusable: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Say that this connection's transaction could not be ended ([`PgConn::unusable`]).
+    pub fn mark_unusable(&self) {
+        self.unusable
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether this connection must be dropped rather than returned to the pool.
+    pub fn unusable(&self) -> bool {
+        self.unusable.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Count every statement sent through this connection in `counter`.
@@ -98,9 +113,9 @@ impl<'a> PgConn<'a> {
             return work.await;
         };
         self.count(1);
-        // `join!` polls the `BEGIN` first, which queues it on the connection before the
-        // statement's own messages; both replies are then awaited together.
-        let (began, out) = tokio::join!(self.client.batch_execute(begin), work);
+        // `biased` makes `join!` poll the `BEGIN` first, which queues it on the connection
+        // before the statement's own messages; both replies are then awaited together.
+        let (began, out) = tokio::join!(biased; self.client.batch_execute(begin), work);
         began.map_err(pg_error)?;
         out
     }
