@@ -153,6 +153,111 @@ pub(super) fn stored(conn: Conn<'_>, doc: &DocId) -> Result<Option<(i64, Vec<u8>
     Ok(db::docs::read_seq_bytes(conn, &doc.to_string())?)
 }
 
+/// Documents read in one statement by [`stored_with_states`].
+const DOCS_PER_QUERY: usize = 64;
+
+/// The save, `seq` and the device's (`?65`) sync state of the documents `?1` to `?64`.
+static STORED_WITH_STATES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let docs: Vec<String> = (1..=DOCS_PER_QUERY).map(|i| format!("?{i}")).collect();
+    format!(
+        "SELECT d.doc_id, d.seq, d.bytes, x.sync_state FROM docs d
+         LEFT JOIN device_docs x ON x.doc_id = d.doc_id AND x.device_id = ?{}
+         WHERE d.doc_id IN ({})",
+        DOCS_PER_QUERY + 1,
+        docs.join(", ")
+    )
+});
+
+/// The document, stored `seq` and save, and the device's sync state.
+pub(super) type StoredWithState = (i64, Vec<u8>, Option<Vec<u8>>);
+
+/// [`stored`] and [`sync_state`] for each of `docs`, 64 documents a statement: on PostgreSQL
+/// each statement is a round trip, and a fresh device's pull of 1,000 documents read two a
+/// document. A document not stored is absent.
+pub(super) fn stored_with_states(
+    conn: Conn<'_>,
+    device: &str,
+    docs: &[DocId],
+) -> Result<HashMap<DocId, StoredWithState>> {
+    let mut out = HashMap::with_capacity(docs.len());
+    let mut stmt = conn.prepare_cached(&STORED_WITH_STATES_SQL)?;
+    for values in doc_chunks(docs, device) {
+        let rows = stmt.query_map(values, |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+            ))
+        })?;
+        for row in rows {
+            let (id, seq, sealed, state) = row?;
+            let Ok(doc) = id.parse::<DocId>() else {
+                tracing::warn!("stored document with an invalid id skipped");
+                continue;
+            };
+            let bytes = conn.unseal(&db::docs::row(&id), sealed)?;
+            out.insert(doc, (seq, bytes, state));
+        }
+    }
+    Ok(out)
+}
+
+/// The device's (`?65`) sync states of the documents `?1` to `?64` it has one for.
+static SYNC_STATES_SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    let docs: Vec<String> = (1..=DOCS_PER_QUERY).map(|i| format!("?{i}")).collect();
+    format!(
+        "SELECT doc_id, sync_state FROM device_docs WHERE device_id = ?{} AND doc_id IN ({})",
+        DOCS_PER_QUERY + 1,
+        docs.join(", ")
+    )
+});
+
+/// [`sync_state`] of each of `docs` (`None` where the device holds none), 64 a statement.
+pub(super) fn sync_states(
+    conn: Conn<'_>,
+    device: &str,
+    docs: &[DocId],
+) -> Result<HashMap<DocId, Option<Vec<u8>>>> {
+    let mut out: HashMap<DocId, Option<Vec<u8>>> = docs.iter().map(|d| (*d, None)).collect();
+    let mut stmt = conn.prepare_cached(&SYNC_STATES_SQL)?;
+    for values in doc_chunks(docs, device) {
+        let rows = stmt.query_map(values, |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+        })?;
+        for row in rows {
+            let (id, state) = row?;
+            if let Ok(doc) = id.parse::<DocId>() {
+                out.insert(doc, Some(state));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// `docs` as the parameters of statements taking 64 documents and then `device`: a shorter
+/// last chunk repeats its last document (a repeat in `IN` matches nothing more), so one
+/// prepared statement serves every request.
+fn doc_chunks(docs: &[DocId], device: &str) -> Vec<Vec<Value>> {
+    let ids: Vec<String> = docs.iter().map(ToString::to_string).collect();
+    ids.chunks(DOCS_PER_QUERY)
+        .map(|chunk| {
+            let mut values: Vec<Value> = (0..DOCS_PER_QUERY)
+                .map(|i| {
+                    chunk
+                        .get(i)
+                        .or(chunk.last())
+                        .map(String::as_str)
+                        .unwrap_or_default()
+                        .to_value()
+                })
+                .collect();
+            values.push(device.to_value());
+            values
+        })
+        .collect()
+}
+
 /// The `seq` of `doc`, if stored.
 fn stored_seq(conn: Conn<'_>, doc: &DocId) -> Result<Option<i64>> {
     Ok(conn
@@ -257,23 +362,35 @@ struct Exchange<'a, 'tx> {
     now: i64,
     response: SyncResponse,
     size: usize,
+    /// The `read` rows of the documents offered so far, appended together once the offers
+    /// are made ([`Exchange::append_offered_reads`]), before anything else is audited.
+    offered_reads: Vec<Event<'static>>,
+    /// The device's sync state of the documents about to be offered, read together.
+    offer_states: HashMap<DocId, Option<Vec<u8>>>,
 }
 
 impl Exchange<'_, '_> {
+    fn event<'e>(&self, event: &'e str, doc: &DocId, detail: serde_json::Value) -> Event<'e> {
+        Event {
+            event,
+            actor_user: Some(self.caller.user.id.clone()),
+            actor_device: Some(self.device.clone()),
+            case_id: Some(doc.case.to_string()),
+            doc_id: Some(doc.to_string()),
+            detail,
+            ..Event::default()
+        }
+    }
+
     fn audit(&self, event: &str, doc: &DocId, detail: serde_json::Value) -> Result<()> {
-        audit::append(
-            self.tx,
-            self.now,
-            Event {
-                event,
-                actor_user: Some(self.caller.user.id.clone()),
-                actor_device: Some(self.device.clone()),
-                case_id: Some(doc.case.to_string()),
-                doc_id: Some(doc.to_string()),
-                detail,
-                ..Event::default()
-            },
-        )?;
+        audit::append(self.tx, self.now, self.event(event, doc, detail))?;
+        Ok(())
+    }
+
+    /// Audit the offered documents' reads, in the order they were offered.
+    fn append_offered_reads(&mut self) -> Result<()> {
+        let reads = std::mem::take(&mut self.offered_reads);
+        audit::append_all(self.tx, self.now, reads)?;
         Ok(())
     }
 
@@ -416,7 +533,10 @@ impl Exchange<'_, '_> {
     fn offer(&mut self, offer: &Offer, pre: Option<Precomputed>, budget: usize) -> Result<bool> {
         let doc = offer.doc;
         let first = self.response.messages.is_empty() && self.response.snapshots.is_empty();
-        let state = sync_state(**self.tx, &self.device, &doc)?;
+        let state = match self.offer_states.remove(&doc) {
+            Some(state) => state,
+            None => sync_state(**self.tx, &self.device, &doc)?,
+        };
         let seq = i64::try_from(offer.seq).unwrap_or(i64::MAX);
         let (stored, offered) = match pre.filter(|p| p.seq == seq && p.state == state) {
             Some(p) => (p.stored, p.offered),
@@ -434,7 +554,8 @@ impl Exchange<'_, '_> {
                     return Ok(false);
                 }
                 self.size += stored.len();
-                self.audit("read", &doc, json!({ "snapshot_bytes": stored.len() }))?;
+                let read = self.event("read", &doc, json!({ "snapshot_bytes": stored.len() }));
+                self.offered_reads.push(read);
                 self.response
                     .snapshots
                     .push(DocSnapshot { doc, data: stored });
@@ -447,7 +568,12 @@ impl Exchange<'_, '_> {
                 if self.response.messages.len() >= MAX_SYNC_MESSAGES {
                     return Ok(false);
                 }
-                self.push_encoded(doc, data, carries_changes)?;
+                self.size += data.len();
+                if carries_changes {
+                    let read = self.event("read", &doc, json!({ "message_bytes": data.len() }));
+                    self.offered_reads.push(read);
+                }
+                self.response.messages.push(DocMessage { doc, data });
                 self.save_state(&doc, &state)?;
             }
             Offered::Nothing => {}
@@ -475,6 +601,8 @@ pub(super) fn commit(
         now,
         response: partial.response,
         size: partial.size,
+        offered_reads: Vec::new(),
+        offer_states: HashMap::new(),
     };
     let perms = crate::directory::permissions(**tx, &caller.user)?;
     for (doc, why) in attempt.refused {
@@ -510,6 +638,10 @@ pub(super) fn commit(
     let mut pre = attempt.offers;
     let mut last_cursor = None;
     let offered = offers(**tx, &perms, &ex.device, cursor)?;
+    // The states of the documents read ahead (those the budget is expected to take), read
+    // together; any other document offered reads its own.
+    let ahead: Vec<DocId> = pre.keys().copied().collect();
+    ex.offer_states = sync_states(**tx, &ex.device, &ahead)?;
     for (i, offer) in offered.iter().enumerate() {
         if named.contains(&offer.doc) {
             continue;
@@ -528,6 +660,7 @@ pub(super) fn commit(
             last_cursor = Some(offer.seq);
         }
     }
+    ex.append_offered_reads()?;
     ex.response.purge = to_purge(**tx, &perms, &ex.device)?;
     let (seq, epoch) = db::epoch::seq_and_epoch(**tx)?;
     ex.response.cursor = if ex.response.more {
@@ -540,4 +673,64 @@ pub(super) fn commit(
     ex.response.alerts =
         crate::alerts::deliver(**tx, &perms, &caller.user.id, cursor, ex.response.cursor)?;
     Ok(Committed::Done(ex.response))
+}
+
+#[cfg(test)]
+mod tests {
+    use casebook_core::doc::DocKind;
+    use casebook_core::ids::CaseId;
+
+    use super::*;
+    use crate::sql::TestDb;
+
+    /// Every document asked for comes back, across chunks (130 documents: two full chunks and
+    /// a short one), with its own `seq`, save and this device's sync state; another device's
+    /// state and a document not stored do not.
+    #[test]
+    fn stored_with_states_reads_every_document_asked_for_in_chunks() {
+        let mut db = TestDb::migrated();
+        let docs: Vec<DocId> = (0..130u8)
+            .map(|i| DocId::new(CaseId::from_bytes([i; 16]), DocKind::Visits))
+            .collect();
+        db.write(|tx| {
+            for (i, doc) in docs.iter().enumerate() {
+                let seq = i64::try_from(i).expect("small") + 1;
+                tx.execute(
+                    "INSERT INTO docs (doc_id, case_id, kind, seq, bytes) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![doc.to_string(), doc.case.to_string(), "visits", seq, vec![i as u8; 3]],
+                )
+                .expect("doc");
+                if i % 2 == 0 {
+                    tx.execute(
+                        "INSERT INTO device_docs (device_id, doc_id, sync_state) VALUES (?1, ?2, ?3)",
+                        params!["device-a", doc.to_string(), vec![7u8, i as u8]],
+                    )
+                    .expect("state");
+                }
+                tx.execute(
+                    "INSERT INTO device_docs (device_id, doc_id, sync_state) VALUES (?1, ?2, ?3)",
+                    params!["device-b", doc.to_string(), vec![9u8]],
+                )
+                .expect("other device's state");
+            }
+        });
+        let absent = DocId::new(CaseId::from_bytes([200; 16]), DocKind::Visits);
+        let mut asked = docs.clone();
+        asked.push(absent);
+        let read = stored_with_states(db.conn(), "device-a", &asked).expect("read");
+        assert_eq!(read.len(), docs.len());
+        assert!(!read.contains_key(&absent));
+        for (i, doc) in docs.iter().enumerate() {
+            let (seq, bytes, state) = read.get(doc).expect("read back");
+            assert_eq!(*seq, i64::try_from(i).expect("small") + 1);
+            assert_eq!(bytes, &vec![i as u8; 3]);
+            let expected = (i % 2 == 0).then(|| vec![7u8, i as u8]);
+            assert_eq!(state, &expected, "document {i}");
+        }
+        assert!(
+            stored_with_states(db.conn(), "device-a", &[])
+                .expect("none")
+                .is_empty()
+        );
+    }
 }

@@ -399,22 +399,27 @@ fn snapshot(
         let input = commit::read_input(conn, &perms, &device, &message.doc)?;
         inputs.push((message, input));
     }
-    let mut offer_inputs = Vec::new();
+    // The documents the budget may take (by their stored length), then read together.
+    let mut picked = Vec::new();
     let mut size = 0usize;
     for offer in commit::offers(conn, &perms, &device, cursor)? {
         if named.contains(&offer.doc) {
             continue;
         }
-        if !offer_inputs.is_empty() && size + offer.len > budget {
+        if !picked.is_empty() && size + offer.len > budget {
             break;
         }
-        let Some((seq, stored)) = commit::stored(conn, &offer.doc)? else {
-            continue;
-        };
-        size += stored.len();
-        let state = commit::sync_state(conn, &device, &offer.doc)?;
-        offer_inputs.push((offer.doc, seq, stored, state));
+        size += offer.len;
+        picked.push(offer.doc);
     }
+    let mut read = commit::stored_with_states(conn, &device, &picked)?;
+    let offer_inputs = picked
+        .into_iter()
+        .filter_map(|doc| {
+            read.remove(&doc)
+                .map(|(seq, stored, state)| (doc, seq, stored, state))
+        })
+        .collect();
     Ok((inputs, offer_inputs))
 }
 
