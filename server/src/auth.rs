@@ -719,14 +719,7 @@ fn live_caller(
         return Err(Error::DeviceRevoked);
     }
     let (id, org_id, role, org_is_root) = row.user.ok_or(Error::Unauthenticated("unknown user"))?;
-    let user = User {
-        id,
-        org_id,
-        role: role
-            .parse()
-            .map_err(|_| Error::Corrupt("user role".into()))?,
-        org_is_root,
-    };
+    let user = User::from_row(id, org_id, &role, org_is_root)?;
     Ok(Caller {
         device,
         user,

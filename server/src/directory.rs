@@ -43,8 +43,14 @@ pub fn user(conn: Conn<'_>, id: &str) -> Result<Option<User>> {
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?;
-    row.map(|(id, org_id, role, org_is_root)| {
-        Ok(User {
+    row.map(|(id, org_id, role, org_is_root)| User::from_row(id, org_id, &role, org_is_root))
+        .transpose()
+}
+
+impl User {
+    /// A user from its stored columns; a role the server does not know is corrupt.
+    pub fn from_row(id: String, org_id: String, role: &str, org_is_root: bool) -> Result<Self> {
+        Ok(Self {
             id,
             org_id,
             role: role
@@ -52,8 +58,7 @@ pub fn user(conn: Conn<'_>, id: &str) -> Result<Option<User>> {
                 .map_err(|_| Error::Corrupt("user role".into()))?,
             org_is_root,
         })
-    })
-    .transpose()
+    }
 }
 
 /// The organisation a case belongs to, if the case is registered.

@@ -227,20 +227,11 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(Conn<'_>) -> Result<T> + Send + 'static,
     {
-        let _permit = self
-            .inner
-            .reader_permits
-            .acquire()
-            .await
-            .map_err(|e| Error::Task(e.to_string()))?;
-        let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::sql::postgres::on_blocking_thread(|| match &db.inner.engine {
-                EngineDb::Sqlite(db) => db.read_single_blocking(f),
-                EngineDb::Postgres(db) => db.read_single_blocking(f),
-            })
+        self.on_reader(move |db| match &db.inner.engine {
+            EngineDb::Sqlite(db) => db.read_single_blocking(f),
+            EngineDb::Postgres(db) => db.read_single_blocking(f),
         })
-        .await?
+        .await
     }
 
     /// [`Db::read_blocking`] on the blocking thread pool.
@@ -249,6 +240,15 @@ impl Db {
         T: Send + 'static,
         F: FnOnce(Conn<'_>) -> Result<T> + Send + 'static,
     {
+        self.on_reader(move |db| db.read_blocking(f)).await
+    }
+
+    /// Run `work` on the blocking thread pool once one of the reader permits is free.
+    async fn on_reader<T, W>(&self, work: W) -> Result<T>
+    where
+        T: Send + 'static,
+        W: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
         let _permit = self
             .inner
             .reader_permits
@@ -256,10 +256,8 @@ impl Db {
             .await
             .map_err(|e| Error::Task(e.to_string()))?;
         let db = self.clone();
-        tokio::task::spawn_blocking(move || {
-            crate::sql::postgres::on_blocking_thread(|| db.read_blocking(f))
-        })
-        .await?
+        tokio::task::spawn_blocking(move || crate::sql::postgres::on_blocking_thread(|| work(&db)))
+            .await?
     }
 
     /// [`Db::write_blocking`] on the blocking thread pool.
