@@ -119,6 +119,22 @@ async fn a_pg_dump_and_the_clusters_files_hold_no_case_content() {
             "{kind:?}: the positive control (the canary in the plain document) failed"
         );
     }
+    // The audit trail's details (counts and reasons by design, sealed all the same): every
+    // one the writes above left, as the server opens it.
+    let details: Vec<String> = h
+        .state
+        .db
+        .read(|c| Ok(audit::all(c)?))
+        .await
+        .expect("audit rows")
+        .into_iter()
+        .map(|row| row.detail)
+        .filter(|detail| detail.len() >= 8)
+        .collect();
+    assert!(
+        details.iter().any(|d| d.contains("\"doc_bytes\"")),
+        "the positive control (a sync's write audited with its counts) failed: {details:?}"
+    );
     // ... but the database does not: not in a dump ...
     let dump = std::process::Command::new(pg_bin("pg_dump"))
         .arg("--dbname")
@@ -145,6 +161,17 @@ async fn a_pg_dump_and_the_clusters_files_hold_no_case_content() {
     assert!(
         !contains(&dump.stdout, hex::encode(canary).as_bytes()),
         "canary (hex) in pg_dump"
+    );
+    let open_details: Vec<&String> = details
+        .iter()
+        .filter(|d| {
+            contains(&dump.stdout, d.as_bytes())
+                || contains(&dump.stdout, hex::encode(d.as_bytes()).as_bytes())
+        })
+        .collect();
+    assert!(
+        open_details.is_empty(),
+        "audit details readable in pg_dump: {open_details:?}"
     );
     // ... nor in the cluster's files, written out by a checkpoint (scripts/pg-cluster.sh
     // keeps its data in `<socket dir>/data`).
