@@ -124,7 +124,7 @@ async fn a_pg_dump_and_the_clusters_files_hold_no_case_content() {
     let details: Vec<String> = h
         .state
         .db
-        .read(|c| Ok(audit::all(c)?))
+        .read(audit::all)
         .await
         .expect("audit rows")
         .into_iter()
